@@ -1,0 +1,272 @@
+//! The KV index: which worker holds which cached blocks, fed by KV events.
+//!
+//! Layout (chosen for lookup latency and bytes per entry, see the crate benches):
+//! * one global [`NodeTable`] keyed by the block's *sequence hash* (which identifies the
+//!   whole prefix, so no tree pointers are needed), holding the set of worker slots;
+//! * per worker, a map from the engine's external block hash to that sequence hash, so
+//!   `Removed` events and parent lookups are O(1).
+
+mod approx;
+mod events;
+mod matching;
+mod node_table;
+mod worker_set;
+
+pub use approx::{ApproxConfig, ApproxIndexer};
+pub use events::{ApplyOutcome, ApplyReport, KvEvent, KvEventData, StoredBlock};
+pub use matching::OverlapScores;
+
+use crate::hashing::{ExternalHash, SequenceHash, chain};
+use crate::worker::WorkerId;
+use node_table::NodeTable;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Hasher for keys that are already 64-bit hashes (or small ids): one multiply-mix.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct U64Mix(u64);
+
+impl Hasher for U64Mix {
+    fn finish(&self) -> u64 {
+        let x = self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^ (x >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8)) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, value: u64) {
+        self.0 ^= value;
+    }
+    fn write_u32(&mut self, value: u32) {
+        self.0 = self.0.rotate_left(32) ^ u64::from(value);
+    }
+}
+
+pub(crate) type MixMap<K, V> = HashMap<K, V, BuildHasherDefault<U64Mix>>;
+
+/// Per-worker state: its blocks and the last event id seen.
+#[derive(Debug, Clone)]
+struct WorkerBlocks {
+    id: WorkerId,
+    /// External (engine) hash → our sequence hash.
+    blocks: MixMap<u64, u64>,
+    last_event_id: Option<u64>,
+}
+
+/// Worker → cached blocks, answering prefix-overlap queries.
+#[derive(Debug, Clone, Default)]
+pub struct Indexer {
+    nodes: NodeTable,
+    slot_of: MixMap<WorkerId, u32>,
+    slots: Vec<Option<WorkerBlocks>>,
+    free_slots: Vec<u32>,
+}
+
+impl Indexer {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty index with room for about `blocks` distinct blocks before it grows.
+    pub fn with_capacity(blocks: usize) -> Self {
+        Indexer {
+            nodes: NodeTable::with_capacity(blocks),
+            ..Self::default()
+        }
+    }
+
+    fn slot_for(&mut self, worker: WorkerId) -> u32 {
+        if let Some(&slot) = self.slot_of.get(&worker) {
+            return slot;
+        }
+        let state = Some(WorkerBlocks {
+            id: worker,
+            blocks: MixMap::default(),
+            last_event_id: None,
+        });
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = state;
+                slot
+            }
+            None => {
+                self.slots.push(state);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        assert!(slot <= node_table::MAX_SLOT, "too many workers");
+        self.slot_of.insert(worker, slot);
+        slot
+    }
+
+    /// Registers a worker with no blocks (optional: [`Indexer::apply`] registers on demand).
+    pub fn add_worker(&mut self, worker: WorkerId) {
+        self.slot_for(worker);
+    }
+
+    /// Applies one event from `worker`, checking its event id for gaps and duplicates.
+    pub fn apply(&mut self, worker: WorkerId, event: &KvEvent) -> ApplyReport {
+        let slot = self.slot_for(worker);
+        let state = self.slots[slot as usize].as_mut().expect("live slot");
+        let expected = state.last_event_id.map_or(0, |last| last + 1);
+        if state.last_event_id.is_some() && event.event_id < expected {
+            return ApplyReport {
+                outcome: ApplyOutcome::Duplicate,
+                gap: None,
+            };
+        }
+        state.last_event_id = Some(event.event_id);
+        let gap = (event.event_id > expected).then_some(expected..event.event_id);
+        let outcome = self.apply_data(slot, &event.data);
+        ApplyReport { outcome, gap }
+    }
+
+    fn apply_data(&mut self, slot: u32, data: &KvEventData) -> ApplyOutcome {
+        let state = self.slots[slot as usize].as_mut().expect("live slot");
+        match data {
+            KvEventData::Stored { parent, blocks } => {
+                let mut parent_key = match parent {
+                    None => None,
+                    Some(p) => match state.blocks.get(&p.0) {
+                        Some(&key) => Some(SequenceHash(key)),
+                        None => return ApplyOutcome::ParentMissing,
+                    },
+                };
+                state.blocks.reserve(blocks.len());
+                for block in blocks {
+                    let key = chain(parent_key, block.tokens);
+                    if let Some(old) = state.blocks.insert(block.external.0, key.0)
+                        && old != key.0
+                    {
+                        // The engine reused an external hash for other content.
+                        self.nodes.remove(old, slot);
+                    }
+                    self.nodes.insert(key.0, slot);
+                    parent_key = Some(key);
+                }
+            }
+            KvEventData::Removed { blocks } => {
+                for block in blocks {
+                    if let Some(key) = state.blocks.remove(&block.0) {
+                        self.nodes.remove(key, slot);
+                    }
+                }
+            }
+            KvEventData::Cleared => self.clear_slot(slot),
+        }
+        ApplyOutcome::Applied
+    }
+
+    fn clear_slot(&mut self, slot: u32) {
+        let state = self.slots[slot as usize].as_mut().expect("live slot");
+        let blocks = std::mem::take(&mut state.blocks);
+        for (_, key) in blocks {
+            self.nodes.remove(key, slot);
+        }
+    }
+
+    /// Inserts a chain of sequence hashes for `worker` directly (no engine hashes): used
+    /// by the approximate mode, where the router records its own routing decisions.
+    /// Blocks already held are left as they are. Returns how many blocks were new.
+    pub(crate) fn insert_sequence(&mut self, worker: WorkerId, sequence: &[SequenceHash]) -> usize {
+        let slot = self.slot_for(worker);
+        let state = self.slots[slot as usize].as_mut().expect("live slot");
+        let mut fresh = 0;
+        for seq in sequence {
+            if state.blocks.insert(seq.0, seq.0).is_none() {
+                self.nodes.insert(seq.0, slot);
+                fresh += 1;
+            }
+        }
+        fresh
+    }
+
+    /// Drops one block inserted with [`Indexer::insert_sequence`]; returns whether it was held.
+    pub(crate) fn remove_sequence_block(&mut self, worker: WorkerId, seq: SequenceHash) -> bool {
+        let Some(&slot) = self.slot_of.get(&worker) else {
+            return false;
+        };
+        let state = self.slots[slot as usize].as_mut().expect("live slot");
+        match state.blocks.remove(&seq.0) {
+            Some(key) => self.nodes.remove(key, slot),
+            None => false,
+        }
+    }
+
+    /// Replaces everything known about `worker` with a full dump of its cache (stored
+    /// events in parent-before-child order), as after a detected gap that cannot be
+    /// replayed. Returns how many dump events were dropped for a missing parent.
+    pub fn resync<'a>(
+        &mut self,
+        worker: WorkerId,
+        last_event_id: u64,
+        dump: impl IntoIterator<Item = &'a KvEventData>,
+    ) -> usize {
+        let slot = self.slot_for(worker);
+        self.clear_slot(slot);
+        let dropped = dump
+            .into_iter()
+            .filter(|data| self.apply_data(slot, data) == ApplyOutcome::ParentMissing)
+            .count();
+        self.slots[slot as usize].as_mut().expect("live slot").last_event_id = Some(last_event_id);
+        dropped
+    }
+
+    /// Forgets a worker and all its blocks (it left the pool).
+    pub fn remove_worker(&mut self, worker: WorkerId) {
+        if let Some(slot) = self.slot_of.remove(&worker) {
+            self.clear_slot(slot);
+            self.slots[slot as usize] = None;
+            self.free_slots.push(slot);
+        }
+    }
+
+    /// Number of blocks `worker` holds (its "tree size"); 0 for an unknown worker.
+    pub fn tree_size(&self, worker: WorkerId) -> usize {
+        self.slot_of
+            .get(&worker)
+            .and_then(|&slot| self.slots[slot as usize].as_ref())
+            .map_or(0, |state| state.blocks.len())
+    }
+
+    /// The last event id applied for `worker`.
+    pub fn last_event_id(&self, worker: WorkerId) -> Option<u64> {
+        let slot = *self.slot_of.get(&worker)?;
+        self.slots[slot as usize].as_ref()?.last_event_id
+    }
+
+    /// All known workers, in no particular order.
+    pub fn workers(&self) -> impl Iterator<Item = WorkerId> + '_ {
+        self.slots.iter().flatten().map(|state| state.id)
+    }
+
+    /// Number of distinct cached blocks (held by at least one worker).
+    pub fn distinct_blocks(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Number of (block, worker) entries.
+    pub fn entries(&self) -> usize {
+        self.slots.iter().flatten().map(|s| s.blocks.len()).sum()
+    }
+
+    /// Heap bytes owned by the index (tables sized by capacity, not by use).
+    pub fn heap_bytes(&self) -> usize {
+        // hashbrown: one control byte per bucket plus the (key, value) pair.
+        let per_bucket = 1 + std::mem::size_of::<(u64, u64)>();
+        self.nodes.heap_bytes()
+            + self
+                .slots
+                .iter()
+                .flatten()
+                .map(|s| s.blocks.capacity() * per_bucket * 8 / 7)
+                .sum::<usize>()
+            + self.slots.capacity() * std::mem::size_of::<Option<WorkerBlocks>>()
+    }
+}
+
+#[cfg(test)]
+mod tests;
