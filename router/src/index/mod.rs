@@ -16,7 +16,7 @@ pub use approx::{ApproxConfig, ApproxIndexer};
 pub use events::{ApplyOutcome, ApplyReport, KvEvent, KvEventData, StoredBlock};
 pub use matching::OverlapScores;
 
-use crate::hashing::{ExternalHash, SequenceHash, chain};
+use crate::hashing::{SequenceHash, chain};
 use crate::worker::WorkerId;
 use node_table::NodeTable;
 use std::collections::HashMap;

@@ -29,6 +29,7 @@ impl SpillSet {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn contains(&self, slot: u32) -> bool {
         match self {
             SpillSet::List(list) => list.binary_search(&slot).is_ok(),
