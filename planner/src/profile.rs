@@ -1,0 +1,245 @@
+//! Engine performance profiles, as Dynamo's pre-deployment profiler produces them:
+//! prefill time and throughput against input length, and decode inter-token latency and
+//! throughput against KV usage and context length. All times are in seconds.
+
+use serde::{Deserialize, Serialize};
+
+use crate::interp::{Grid2d, Table1d};
+
+/// Why a profile could not be built or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Axes and values disagree in length.
+    #[error("profile shape: {0}")]
+    Shape(String),
+    /// An axis is not strictly increasing.
+    #[error("profile axis is not strictly increasing")]
+    NotIncreasing,
+    /// A NaN or infinity.
+    #[error("profile holds a non-finite number")]
+    NotFinite,
+    /// A scalar parameter is out of range.
+    #[error("profile parameter: {0}")]
+    Parameter(String),
+    /// The JSON form could not be parsed.
+    #[error("profile JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Prefill engine profile: time to first token and prefill throughput per GPU against input
+/// sequence length (ISL, tokens), measured one request at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefillProfile {
+    /// TTFT in seconds against ISL.
+    pub ttft: Table1d,
+    /// Prefill throughput in tokens per second per GPU against ISL.
+    pub thpt_per_gpu: Table1d,
+    /// GPUs one prefill engine uses.
+    pub gpus_per_engine: u32,
+    /// The engine's token budget per forward pass (chunk size of chunked prefill).
+    pub max_batched_tokens: u32,
+}
+
+impl PrefillProfile {
+    /// Builds a profile from measured `(isl, ttft_seconds)` points; throughput per GPU is
+    /// derived as `isl / ttft / gpus`.
+    pub fn from_ttft_points(
+        points: &[(f64, f64)],
+        gpus_per_engine: u32,
+        max_batched_tokens: u32,
+    ) -> Result<Self, ProfileError> {
+        if gpus_per_engine == 0 || max_batched_tokens == 0 {
+            return Err(ProfileError::Parameter(
+                "gpus_per_engine and max_batched_tokens must be positive".into(),
+            ));
+        }
+        if points.iter().any(|&(_, t)| t <= 0.0) {
+            return Err(ProfileError::Parameter("TTFT must be positive".into()));
+        }
+        let xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+        let ttft: Vec<f64> = points.iter().map(|p| p.1).collect();
+        let thpt: Vec<f64> = points
+            .iter()
+            .map(|&(isl, t)| isl / t / f64::from(gpus_per_engine))
+            .collect();
+        Ok(Self {
+            ttft: Table1d::new(xs.clone(), ttft)?,
+            thpt_per_gpu: Table1d::new(xs, thpt)?,
+            gpus_per_engine,
+            max_batched_tokens,
+        })
+    }
+
+    /// Predicted TTFT (s) of one request of `isl` tokens on an idle engine; never below 1 µs.
+    pub fn ttft(&self, isl: f64) -> f64 {
+        self.ttft.eval(isl).max(1e-6)
+    }
+
+    /// Prefill throughput (tokens/s/GPU) at `isl`; never below 1 token/s.
+    pub fn thpt_per_gpu(&self, isl: f64) -> f64 {
+        self.thpt_per_gpu.eval(isl).max(1.0)
+    }
+
+    /// Time (s) to prefill `tokens` new tokens split into chunks of `max_batched_tokens`, as
+    /// the load-based rules estimate it (`(n−1)·f(MBT) + f(rest)`).
+    pub fn chunked_time(&self, tokens: f64) -> f64 {
+        if tokens <= 0.0 {
+            return 0.0;
+        }
+        let mbt = f64::from(self.max_batched_tokens);
+        let full = (tokens / mbt).floor();
+        let rest = tokens - full * mbt;
+        let rest_time = if rest > 0.0 { self.ttft(rest) } else { 0.0 };
+        full * self.ttft(mbt) + rest_time
+    }
+}
+
+/// Decode engine profile: inter-token latency (s) and throughput (tokens/s/GPU) on a grid of
+/// KV usage (fraction of `max_kv_tokens`, x axis) by context length (tokens, y axis).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecodeProfile {
+    /// ITL in seconds over (kv usage, context).
+    pub itl: Grid2d,
+    /// Output tokens per second per GPU over (kv usage, context).
+    pub thpt_per_gpu: Grid2d,
+    /// KV capacity of one engine in tokens.
+    pub max_kv_tokens: f64,
+    /// Most sequences one engine runs at once.
+    pub max_num_seqs: u32,
+    /// GPUs one decode engine uses.
+    pub gpus_per_engine: u32,
+}
+
+impl DecodeProfile {
+    /// Builds a profile from an ITL grid; throughput is derived by Little's law: at usage `u`
+    /// and context `c` an engine holds `min(u·max_kv/c, max_num_seqs)` sequences, each
+    /// producing one token per ITL.
+    pub fn from_itl_grid(
+        itl: Grid2d,
+        max_kv_tokens: f64,
+        max_num_seqs: u32,
+        gpus_per_engine: u32,
+    ) -> Result<Self, ProfileError> {
+        if max_kv_tokens <= 0.0 || max_num_seqs == 0 || gpus_per_engine == 0 {
+            return Err(ProfileError::Parameter(
+                "max_kv_tokens, max_num_seqs and gpus_per_engine must be positive".into(),
+            ));
+        }
+        let mut thpt = Vec::with_capacity(itl.ys().len());
+        for &ctx in itl.ys() {
+            let row = itl
+                .xs()
+                .iter()
+                .map(|&u| {
+                    let seqs = (u * max_kv_tokens / ctx.max(1.0)).min(f64::from(max_num_seqs));
+                    seqs / itl.eval(u, ctx).max(1e-6) / f64::from(gpus_per_engine)
+                })
+                .collect();
+            thpt.push(row);
+        }
+        let thpt_per_gpu = Grid2d::new(itl.xs().to_vec(), itl.ys().to_vec(), thpt)?;
+        Ok(Self {
+            itl,
+            thpt_per_gpu,
+            max_kv_tokens,
+            max_num_seqs,
+            gpus_per_engine,
+        })
+    }
+
+    /// Predicted ITL (s) at `kv_usage` (fraction) and `context` (tokens); never below 1 µs.
+    pub fn itl(&self, kv_usage: f64, context: f64) -> f64 {
+        self.itl.eval(kv_usage, context).max(1e-6)
+    }
+
+    /// Predicted throughput (tokens/s/GPU) at `kv_usage` and `context`.
+    pub fn thpt_per_gpu(&self, kv_usage: f64, context: f64) -> f64 {
+        self.thpt_per_gpu.eval(kv_usage, context).max(0.0)
+    }
+
+    /// Largest KV usage on the profiled range.
+    pub fn max_kv_usage(&self) -> f64 {
+        *self.itl.xs().last().expect("grid axes are non-empty")
+    }
+}
+
+/// A prefill and a decode profile for one model on one engine configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerfProfile {
+    /// Prefill side.
+    pub prefill: PrefillProfile,
+    /// Decode side.
+    pub decode: DecodeProfile,
+}
+
+impl PerfProfile {
+    /// Serialises to pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("profiles always serialise")
+    }
+
+    /// Parses the JSON written by [`PerfProfile::to_json`].
+    pub fn from_json(text: &str) -> Result<Self, ProfileError> {
+        Ok(serde_json::from_str(text)?)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A profile shaped like the mock engine's polynomial model (prefill quadratic in ISL,
+    /// decode ITL concave in KV usage, independent of context), used across the crate's tests.
+    pub(crate) fn polynomial_like_profile() -> PerfProfile {
+        let prefill_points: Vec<(f64, f64)> = [128.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0]
+            .iter()
+            .map(|&x| (x, (4.2e-7 * x * x + 1.518e-2 * x + 16.5) / 1000.0))
+            .collect();
+        let prefill = PrefillProfile::from_ttft_points(&prefill_points, 1, 8192).unwrap();
+        let usages: Vec<f64> = (0..=10).map(|i| f64::from(i) / 10.0).collect();
+        let contexts = vec![512.0, 2048.0, 8192.0];
+        let itl_rows = contexts
+            .iter()
+            .map(|_| {
+                usages
+                    .iter()
+                    .map(|&u| (-25.74 * u * u + 54.01 * u + 5.74) / 1000.0)
+                    .collect()
+            })
+            .collect();
+        let itl = Grid2d::new(usages, contexts, itl_rows).unwrap();
+        let decode = DecodeProfile::from_itl_grid(itl, 16384.0 * 64.0, 256, 1).unwrap();
+        PerfProfile { prefill, decode }
+    }
+
+    #[test]
+    fn prefill_throughput_is_derived_from_ttft() {
+        let p = polynomial_like_profile().prefill;
+        let t = p.ttft(2048.0);
+        assert!((p.thpt_per_gpu(2048.0) - 2048.0 / t).abs() < 1e-6);
+        // Chunking: 10,000 tokens = one full 8,192 chunk plus 1,808.
+        let expect = p.ttft(8192.0) + p.ttft(1808.0);
+        assert!((p.chunked_time(10_000.0) - expect).abs() < 1e-12);
+        assert_eq!(p.chunked_time(0.0), 0.0);
+    }
+
+    #[test]
+    fn decode_throughput_respects_max_num_seqs() {
+        let d = polynomial_like_profile().decode;
+        // At full KV with 512-token contexts there would be 2,048 sequences; capped at 256.
+        let itl = d.itl(1.0, 512.0);
+        assert!((d.thpt_per_gpu(1.0, 512.0) - 256.0 / itl).abs() < 1e-6);
+        // At 8,192-token contexts, 128 sequences fit.
+        let itl = d.itl(1.0, 8192.0);
+        assert!((d.thpt_per_gpu(1.0, 8192.0) - 128.0 / itl).abs() < 1e-6);
+        assert_eq!(d.thpt_per_gpu(0.0, 2048.0), 0.0);
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let p = polynomial_like_profile();
+        let back = PerfProfile::from_json(&p.to_json()).unwrap();
+        assert_eq!(p, back);
+        assert!(PerfProfile::from_json("{}").is_err());
+    }
+}
