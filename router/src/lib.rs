@@ -24,4 +24,5 @@ pub use index::{
     OverlapScores, StoredBlock,
 };
 
+pub use perf_model::PerfModel;
 pub use worker::WorkerId;

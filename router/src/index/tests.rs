@@ -1,5 +1,5 @@
 use super::*;
-use crate::hashing::{BlockHash, hash_prompt};
+use crate::hashing::{BlockHash, ExternalHash, hash_prompt};
 use rand::{Rng, SeedableRng};
 use std::collections::{HashMap, HashSet};
 

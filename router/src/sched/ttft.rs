@@ -1,0 +1,156 @@
+//! Our policy: predict each candidate's time to first token from the shared
+//! [`PerfModel`] and add a decode-pressure term.
+//!
+//! ```text
+//! uncached  = ISL − cached_blocks · block_size
+//! wait      = prefill_s(queued)                       (prefill work already routed there)
+//! prefill   = prefill_s(queued + uncached) − wait     (this request's marginal prefill)
+//! interfere = passes(queued + uncached) · decode_step_s(active requests, active KV)
+//! TTFT      = wait + prefill + interfere + transfer_s
+//! cost      = TTFT + itl_weight · decode_step_s(active + 1, active KV + prompt KV)
+//!           + overflow_penalty_s · max(0, KV after / capacity − 1)
+//! ```
+//! Unlike Dynamo's linear block counts, this prices cache hits in seconds (prefill is
+//! superlinear in tokens), charges queued work by its real drain time, includes KV
+//! transfer, and sees when a worker's KV would overflow (forcing preemption).
+
+use super::{Decision, Policy, RequestView, WorkerState, argmin_with_ties};
+use crate::perf_model::PerfModel;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+/// Predicted-TTFT routing.
+#[derive(Debug, Clone)]
+pub struct PredictedTtft {
+    /// The engines' timing model.
+    pub model: PerfModel,
+    /// KV block size in tokens.
+    pub block_size: u32,
+    /// Seconds of cost per second of predicted decode step time (ITL) after admission.
+    pub itl_weight: f64,
+    /// Seconds of cost per unit of KV overflow (fraction of capacity beyond 100%).
+    pub overflow_penalty_s: f64,
+    rng: ChaCha8Rng,
+}
+
+/// The pieces of one candidate's prediction.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TtftBreakdown {
+    /// Waiting for already-queued prefill work.
+    pub wait_s: f64,
+    /// This request's own prefill.
+    pub prefill_s: f64,
+    /// Decode steps interleaved with the prefill passes.
+    pub interference_s: f64,
+    /// KV transfer.
+    pub transfer_s: f64,
+    /// Decode step time after admitting the request.
+    pub itl_s: f64,
+    /// KV occupancy after admission, as a fraction of capacity.
+    pub kv_fill: f64,
+}
+
+impl TtftBreakdown {
+    /// The predicted time to first token.
+    pub fn ttft_s(&self) -> f64 {
+        self.wait_s + self.prefill_s + self.interference_s + self.transfer_s
+    }
+}
+
+impl PredictedTtft {
+    /// A policy with default weights (`itl_weight` 64: an ITL second weighs like 64 s of
+    /// TTFT, i.e. about one 64-token answer's worth of decode).
+    pub fn new(model: PerfModel, block_size: u32, seed: u64) -> Self {
+        PredictedTtft {
+            model,
+            block_size: block_size.max(1),
+            itl_weight: 64.0,
+            overflow_penalty_s: 10.0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    /// Predicts the request's timeline on one candidate.
+    pub fn predict(&self, request: &RequestView<'_>, w: &WorkerState) -> TtftBreakdown {
+        let bs = f64::from(self.block_size);
+        let uncached = (f64::from(request.prompt_tokens) - f64::from(w.cached_blocks) * bs).max(0.0);
+        let queued = w.active_prefill_tokens as f64;
+        let wait_s = self.model.prefill_s(queued, 1);
+        let prefill_s = self.model.prefill_s(queued + uncached, 1) - wait_s;
+        let active_kv = w.active_blocks as f64 * bs;
+        let passes = self.model.prefill_passes(queued + uncached);
+        let interference_s = passes * self.model.decode_step_s(w.active_requests, active_kv);
+        let new_blocks = (request.sequence.len() as f64 - f64::from(w.active_overlap_blocks)).max(0.0);
+        let kv_after = active_kv + new_blocks * bs;
+        TtftBreakdown {
+            wait_s,
+            prefill_s,
+            interference_s,
+            transfer_s: w.transfer_s,
+            itl_s: self.model.decode_step_s(w.active_requests + 1, kv_after),
+            kv_fill: kv_after / self.model.kv_capacity_tokens.max(1) as f64,
+        }
+    }
+
+    /// The policy's cost of one candidate.
+    pub fn cost(&self, request: &RequestView<'_>, w: &WorkerState) -> (f64, TtftBreakdown) {
+        let p = self.predict(request, w);
+        let overflow = (p.kv_fill - 1.0).max(0.0);
+        (p.ttft_s() + self.itl_weight * p.itl_s + self.overflow_penalty_s * overflow, p)
+    }
+}
+
+impl Policy for PredictedTtft {
+    fn select(&mut self, request: &RequestView<'_>, workers: &[WorkerState], _now: f64) -> Decision {
+        let scored: Vec<(f64, TtftBreakdown)> = workers.iter().map(|w| self.cost(request, w)).collect();
+        let costs: Vec<f64> = scored.iter().map(|s| s.0).collect();
+        let pick = argmin_with_ties(&costs, workers, &mut self.rng);
+        let w = &workers[pick];
+        Decision {
+            worker: w.worker,
+            cached_blocks: w.cached_blocks,
+            cost: costs[pick],
+            predicted_ttft_s: Some(scored[pick].1.ttft_s()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hashing::SequenceHash;
+    use crate::sched::RequestId;
+    use crate::worker::WorkerId;
+
+    fn request(seq: &[SequenceHash]) -> RequestView<'_> {
+        RequestView { id: RequestId(1), prompt_tokens: seq.len() as u32 * 64, sequence: seq, expected_output_tokens: None }
+    }
+
+    #[test]
+    fn cache_hit_beats_idle_cold_worker_until_the_queue_costs_more() {
+        let seq: Vec<SequenceHash> = (0..128).map(SequenceHash).collect(); // 8,192 tokens
+        let mut policy = PredictedTtft::new(PerfModel::default(), 64, 1);
+        let cold = WorkerState { worker: WorkerId::new(1), ..Default::default() };
+        let warm = WorkerState { worker: WorkerId::new(2), cached_blocks: 120, active_prefill_tokens: 2_000, ..Default::default() };
+        assert_eq!(policy.select(&request(&seq), &[cold, warm], 0.0).worker, warm.worker);
+        let swamped = WorkerState { active_prefill_tokens: 40_000, ..warm };
+        let decision = policy.select(&request(&seq), &[cold, swamped], 0.0);
+        assert_eq!(decision.worker, cold.worker);
+        let expected = PerfModel::default().prefill_s(8_192.0, 1);
+        assert!((decision.predicted_ttft_s.unwrap() - expected).abs() < 1e-9);
+    }
+
+    #[test]
+    fn transfer_and_kv_overflow_are_priced() {
+        let seq: Vec<SequenceHash> = (0..16).map(SequenceHash).collect();
+        let policy = PredictedTtft::new(PerfModel::default(), 64, 1);
+        let near = WorkerState { worker: WorkerId::new(1), ..Default::default() };
+        let far = WorkerState { transfer_s: 0.5, ..near };
+        let (near_cost, _) = policy.cost(&request(&seq), &near);
+        let (far_cost, far_parts) = policy.cost(&request(&seq), &far);
+        assert!((far_cost - near_cost - 0.5).abs() < 1e-12 && far_parts.transfer_s == 0.5);
+        let full = WorkerState { active_blocks: 16_384, active_requests: 10, ..near };
+        let (_, parts) = policy.cost(&request(&seq), &full);
+        assert!(parts.kv_fill > 1.0);
+    }
+}
