@@ -1,0 +1,187 @@
+//! The simulator's routing interface and its built-in policies.
+//!
+//! A policy picks a worker for each request from the workers accepting work.
+//! It may subscribe to the engines' KV events (the router's format) and to
+//! request lifecycle edges, which is all a real router sees.
+
+use crate::engine::{EngineLoad, RequestId};
+use crate::kv_event::{KvEvent, WorkerId};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// What a policy knows about the request being routed.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteRequest<'a> {
+    /// The request.
+    pub id: RequestId,
+    /// Prompt tokens.
+    pub input_length: usize,
+    /// Tokens to generate (a hint; real routers may not know it).
+    pub output_length: usize,
+    /// Local (token) hashes of the prompt's full engine blocks.
+    pub local_hashes: &'a [u64],
+    /// Sequence hashes of the same blocks.
+    pub seq_hashes: &'a [u64],
+    /// Engine block size in tokens.
+    pub block_size: usize,
+    /// Simulation time, ms.
+    pub now_ms: f64,
+}
+
+/// One candidate worker as seen at routing time.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate {
+    /// The worker.
+    pub worker: WorkerId,
+    /// Its engine's current load (ground truth, no delay).
+    pub load: EngineLoad,
+    /// Leading prompt blocks in its prefix cache (ground truth), filled
+    /// only when [`RoutingPolicy::needs_cache_overlap`] is true.
+    pub cached_blocks: usize,
+}
+
+/// Chooses a worker per request.
+pub trait RoutingPolicy {
+    /// Short name for tables and plots.
+    fn name(&self) -> String;
+
+    /// Picks one of `candidates` (never empty); returns its index.
+    fn choose(&mut self, request: &RouteRequest<'_>, candidates: &[Candidate]) -> usize;
+
+    /// Whether [`Candidate::cached_blocks`] should be computed.
+    fn needs_cache_overlap(&self) -> bool {
+        false
+    }
+
+    /// Whether the engines should publish KV events to this policy.
+    fn wants_kv_events(&self) -> bool {
+        false
+    }
+
+    /// A KV event from a worker, delivered when the engine publishes it.
+    fn on_kv_event(&mut self, _event: &KvEvent) {}
+
+    /// The request produced its first token on `worker`.
+    fn on_first_token(&mut self, _request: RequestId, _worker: WorkerId) {}
+
+    /// The request left `worker` (finished, handed off or rejected).
+    fn on_request_done(&mut self, _request: RequestId, _worker: WorkerId) {}
+
+    /// The worker left the pool.
+    fn on_worker_removed(&mut self, _worker: WorkerId) {}
+}
+
+/// Cycles through the candidates by worker id.
+#[derive(Debug, Default)]
+pub struct RoundRobin {
+    next: u64,
+}
+
+impl RoutingPolicy for RoundRobin {
+    fn name(&self) -> String {
+        "round-robin".into()
+    }
+
+    fn choose(&mut self, _request: &RouteRequest<'_>, candidates: &[Candidate]) -> usize {
+        // The first worker at or after the cursor, wrapping: stable when the
+        // pool grows or shrinks.
+        let pick = candidates
+            .iter()
+            .position(|c| c.worker >= self.next)
+            .unwrap_or(0);
+        self.next = candidates[pick].worker + 1;
+        pick
+    }
+}
+
+/// Uniformly random, seeded.
+#[derive(Debug)]
+pub struct Random {
+    rng: ChaCha8Rng,
+}
+
+impl Random {
+    /// A seeded random policy.
+    pub fn new(seed: u64) -> Self {
+        Random {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+}
+
+impl RoutingPolicy for Random {
+    fn name(&self) -> String {
+        "random".into()
+    }
+
+    fn choose(&mut self, _request: &RouteRequest<'_>, candidates: &[Candidate]) -> usize {
+        self.rng.random_range(0..candidates.len())
+    }
+}
+
+/// Dynamo's cost function evaluated on ground-truth engine state:
+/// `logit = w · prefill_tokens / block_size + decode_blocks`, lowest wins,
+/// ties to the lowest worker id. `prefill_tokens` = the worker's pending
+/// prefill plus this prompt's uncached part; `decode_blocks` = its active
+/// blocks plus this prompt's uncached blocks.
+///
+/// This stands in for the router crate's event-fed implementation: it sees
+/// exact cache contents and load, so it is an upper bound on what the
+/// router's prediction can achieve.
+#[derive(Debug)]
+pub struct OracleCost {
+    /// Weight of prefill load against decode load (Dynamo default 1.0).
+    pub overlap_weight: f64,
+}
+
+impl Default for OracleCost {
+    fn default() -> Self {
+        OracleCost {
+            overlap_weight: 1.0,
+        }
+    }
+}
+
+impl RoutingPolicy for OracleCost {
+    fn name(&self) -> String {
+        "oracle-cost".into()
+    }
+
+    fn needs_cache_overlap(&self) -> bool {
+        true
+    }
+
+    fn choose(&mut self, request: &RouteRequest<'_>, candidates: &[Candidate]) -> usize {
+        let bs = request.block_size as f64;
+        let full_blocks = request.seq_hashes.len();
+        let logit = |c: &Candidate| {
+            let uncached = request
+                .input_length
+                .saturating_sub(c.cached_blocks * request.block_size);
+            let prefill = (c.load.pending_prefill_tokens + uncached) as f64;
+            let decode =
+                (c.load.active_blocks + full_blocks - c.cached_blocks.min(full_blocks)) as f64;
+            self.overlap_weight * prefill / bs + decode
+        };
+        let mut best = 0;
+        let mut best_logit = f64::INFINITY;
+        for (i, c) in candidates.iter().enumerate() {
+            let l = logit(c);
+            if l < best_logit {
+                best = i;
+                best_logit = l;
+            }
+        }
+        best
+    }
+}
+
+/// Builds a policy by name: `round-robin`, `random`, `oracle-cost`.
+pub fn policy_by_name(name: &str, seed: u64) -> Option<Box<dyn RoutingPolicy>> {
+    Some(match name {
+        "round-robin" | "rr" => Box::new(RoundRobin::default()),
+        "random" => Box::new(Random::new(seed)),
+        "oracle-cost" | "oracle" => Box::new(OracleCost::default()),
+        _ => return None,
+    })
+}

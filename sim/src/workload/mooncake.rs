@@ -1,0 +1,54 @@
+//! Mooncake trace format: one JSON object per line with `timestamp` (ms),
+//! `input_length`, `output_length` and `hash_ids`.
+
+use super::{RequestSpec, Workload};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Line {
+    timestamp: f64,
+    input_length: usize,
+    output_length: usize,
+    #[serde(default)]
+    hash_ids: Vec<u64>,
+}
+
+/// Parses Mooncake JSONL text; blank lines are skipped.
+pub fn parse_mooncake(text: &str, trace_block_size: usize) -> Result<Workload, String> {
+    let mut requests = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let l: Line = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        requests.push(RequestSpec {
+            arrival_ms: l.timestamp,
+            input_length: l.input_length,
+            output_length: l.output_length,
+            hash_ids: l.hash_ids,
+        });
+    }
+    Ok(Workload::new(trace_block_size, requests))
+}
+
+/// Reads a Mooncake JSONL file.
+pub fn load_mooncake(path: &std::path::Path, trace_block_size: usize) -> Result<Workload, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_mooncake(&text, trace_block_size).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_sorts() {
+        let text = "{\"timestamp\": 5, \"input_length\": 600, \"output_length\": 3, \"hash_ids\": [0, 1]}\n\n\
+                    {\"timestamp\": 1, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": [0]}\n";
+        let w = parse_mooncake(text, 512).unwrap();
+        assert_eq!(w.requests.len(), 2);
+        assert_eq!(w.requests[0].arrival_ms, 1.0);
+        assert_eq!(w.requests[1].hash_ids, vec![0, 1]);
+        assert!(parse_mooncake("{\"timestamp\": 1}", 512).is_err());
+    }
+}
