@@ -1,0 +1,277 @@
+//! Producing, loading and invalidating agent metadata.
+
+use std::sync::Arc;
+
+use super::remote::{Link, RemoteAgent};
+use super::{Agent, OptArgs, read, write};
+use crate::desc::{RegDescList, XferDescList};
+use crate::metadata::{AgentMetadata, RemoteRegion, Section};
+use crate::registry::Region;
+use crate::status::{Result, err};
+use crate::types::MemType;
+
+impl Agent {
+    /// This agent's full metadata blob (`getLocalMD`): connection info of every remote-capable
+    /// backend and every registration they hold.
+    pub fn local_md(&self) -> Result<Vec<u8>> {
+        self.build_md(None, true, None)
+    }
+
+    /// Partial metadata (`getLocalPartialMD`): with no descriptors, connection info only; with
+    /// descriptors, just those registrations (each must exactly match one), plus connection
+    /// info if `include_conn_info` is set.
+    pub fn local_partial_md(&self, descs: &RegDescList, opts: Option<&OptArgs>) -> Result<Vec<u8>> {
+        if descs.is_empty() {
+            return self.build_md(Some(descs), true, opts);
+        }
+        let include = opts.is_some_and(|o| o.include_conn_info);
+        self.build_md(Some(descs), include, opts)
+    }
+
+    fn build_md(
+        &self,
+        only: Option<&RegDescList>,
+        with_conns: bool,
+        opts: Option<&OptArgs>,
+    ) -> Result<Vec<u8>> {
+        let backends = read(&self.inner.backends);
+        let local = read(&self.inner.local);
+        let hinted = |b: usize| {
+            opts.is_none_or(|o| o.backends.is_empty() || o.backends.iter().any(|h| h.0 == b))
+        };
+        let remote_capable: Vec<usize> = (0..backends.len())
+            .filter(|&b| backends[b].engine.capabilities().remote && hinted(b))
+            .collect();
+        if remote_capable.is_empty() {
+            return Err(err!(
+                InvalidParam,
+                "agent {} has no backend that peers can reach",
+                self.inner.name
+            ));
+        }
+        let conns = if with_conns {
+            remote_capable
+                .iter()
+                .map(|&b| (backends[b].name.clone(), backends[b].engine.conn_info()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut sections = Vec::new();
+        for &b in &remote_capable {
+            for mem in MemType::ALL {
+                let table = local[b].get(mem);
+                let regions: Vec<RemoteRegion> = match only {
+                    None => table.regions().iter().map(export).collect(),
+                    Some(list) if list.mem_type() != mem || list.is_empty() => Vec::new(),
+                    Some(list) => list
+                        .descs()
+                        .iter()
+                        .map(|d| {
+                            table
+                                .find_exact(&d.desc)
+                                .map(|pos| export(&table.regions()[pos]))
+                                .ok_or_else(|| {
+                                    err!(
+                                        NotFound,
+                                        "{:?} is not registered with {}",
+                                        d.desc,
+                                        backends[b].name
+                                    )
+                                })
+                        })
+                        .collect::<Result<_>>()?,
+                };
+                if !regions.is_empty() {
+                    sections.push(Section {
+                        backend: backends[b].name.clone(),
+                        mem_type: mem,
+                        regions,
+                    });
+                }
+            }
+        }
+        Ok(AgentMetadata {
+            name: self.inner.name.clone(),
+            partial: only.is_some(),
+            conns,
+            sections,
+        }
+        .encode())
+    }
+
+    /// Loads a remote agent's metadata (`loadRemoteMD`) and returns its name.
+    ///
+    /// Additive (partial metadata adds registrations) and idempotent. Refuses this agent's own
+    /// name (INVALID_PARAM) and changed connection info for a remote still believed alive
+    /// (NOT_ALLOWED): invalidate it first, or let a failed transfer drop it.
+    pub fn load_remote_md(&self, blob: &[u8]) -> Result<String> {
+        let md = AgentMetadata::decode(blob)?;
+        if md.name == self.inner.name {
+            return Err(err!(
+                InvalidParam,
+                "metadata of agent {} is this agent's own",
+                md.name
+            ));
+        }
+        let backends = read(&self.inner.backends);
+        let backend_index = |name: &str| backends.iter().position(|b| b.name == name);
+        let mut remotes = write(&self.inner.remotes);
+        let remote = match remotes.get(&md.name) {
+            Some(known) => {
+                for (backend, info) in &md.conns {
+                    let changed = backend_index(backend)
+                        .and_then(|b| known.link(b))
+                        .is_some_and(|link| link.conn_info != *info);
+                    if changed {
+                        return Err(err!(
+                            NotAllowed,
+                            "agent {} is already loaded with different connection info; invalidate it first",
+                            md.name
+                        ));
+                    }
+                }
+                known.clone()
+            }
+            None => {
+                let mut links = Vec::new();
+                let mut last_error = None;
+                for (backend, info) in &md.conns {
+                    let Some(b) = backend_index(backend) else {
+                        continue;
+                    };
+                    match backends[b].engine.load_remote(&md.name, info) {
+                        Ok(peer) => links.push(Link {
+                            backend: b,
+                            conn_info: info.clone(),
+                            peer,
+                        }),
+                        Err(e) => last_error = Some(e),
+                    }
+                }
+                if links.is_empty() {
+                    return Err(match last_error {
+                        Some(e) => err!(
+                            Backend,
+                            "cannot use the connection info of {}: {}",
+                            md.name,
+                            e.message()
+                        ),
+                        None => err!(
+                            Backend,
+                            "metadata of {} has no connection info for any backend of this agent",
+                            md.name
+                        ),
+                    });
+                }
+                let remote = Arc::new(RemoteAgent::new(md.name.clone(), links));
+                remotes.insert(md.name.clone(), remote.clone());
+                remote
+            }
+        };
+        let mut tables = write(&remote.tables);
+        for section in &md.sections {
+            let Some(b) = backend_index(&section.backend) else {
+                continue;
+            };
+            if remote.link(b).is_none() {
+                continue;
+            }
+            let table = tables.entry(b).or_default().get_mut(section.mem_type);
+            for r in &section.regions {
+                table.upsert(Region {
+                    desc: r.desc,
+                    key: r.key,
+                    meta: Arc::from(&[][..]),
+                });
+            }
+        }
+        Ok(md.name)
+    }
+
+    /// Forgets a remote agent (`invalidateRemoteMD`): its requests are refused from now on and
+    /// its connections are closed. NOT_FOUND if it is unknown.
+    pub fn invalidate_remote_md(&self, name: &str) -> Result<()> {
+        let removed = write(&self.inner.remotes).remove(name);
+        let remote =
+            removed.ok_or_else(|| err!(NotFound, "no metadata loaded for agent {name}"))?;
+        self.inner.drop_remote(&remote);
+        Ok(())
+    }
+
+    /// Whether a remote agent's metadata is loaded (`checkRemoteMD`) and, if `descs` is not
+    /// empty, whether one backend covers all of them. NOT_FOUND means "not (yet)".
+    pub fn check_remote_md(&self, name: &str, descs: &XferDescList) -> Result<()> {
+        let remote = read(&self.inner.remotes)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| err!(NotFound, "no metadata loaded for agent {name}"))?;
+        if descs.is_empty() {
+            return Ok(());
+        }
+        let tables = read(&remote.tables);
+        let covered = tables.values().any(|t| {
+            let table = t.get(descs.mem_type());
+            descs.descs().iter().all(|d| table.covering(d).is_some())
+        });
+        if covered {
+            Ok(())
+        } else {
+            Err(err!(
+                NotFound,
+                "agent {name} has not published registrations covering these descriptors"
+            ))
+        }
+    }
+
+    /// Checks that a remote agent's metadata is loaded (`makeConnection`). Connections are
+    /// opened lazily on first use and kept.
+    pub fn make_connection(&self, name: &str) -> Result<()> {
+        if read(&self.inner.remotes).contains_key(name) {
+            Ok(())
+        } else {
+            Err(err!(NotFound, "no metadata loaded for agent {name}"))
+        }
+    }
+
+    /// Names of the remote agents whose metadata is loaded.
+    pub fn remote_agents(&self) -> Vec<String> {
+        read(&self.inner.remotes).keys().cloned().collect()
+    }
+}
+
+impl super::AgentInner {
+    /// Marks a remote incarnation invalid and closes its backend connections.
+    pub(crate) fn drop_remote(&self, remote: &RemoteAgent) {
+        remote.mark_invalid();
+        let backends = read(&self.backends);
+        for link in &remote.links {
+            backends[link.backend].engine.disconnect(&link.peer);
+        }
+    }
+
+    /// Drops a remote that a transfer found disconnected, unless it was already replaced.
+    pub(crate) fn on_remote_disconnect(&self, remote: &Arc<RemoteAgent>) {
+        let mut remotes = write(&self.remotes);
+        if remotes
+            .get(&remote.name)
+            .is_some_and(|r| Arc::ptr_eq(r, remote))
+        {
+            remotes.remove(&remote.name);
+            drop(remotes);
+            log::warn!(
+                "agent {}: remote {} disconnected; its metadata is dropped",
+                self.name,
+                remote.name
+            );
+            self.drop_remote(remote);
+        }
+    }
+}
+
+fn export(region: &Region) -> RemoteRegion {
+    RemoteRegion {
+        desc: region.desc,
+        key: region.key,
+    }
+}

@@ -1,0 +1,159 @@
+//! The shared completion state of one posted transfer.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+
+use super::lock;
+use crate::status::{NixlError, Status};
+
+/// Completion of a posted transfer, shared between the request and the threads moving it.
+///
+/// Workers `enter` before touching memory and `leave` after; `cancel_and_wait` stops new work
+/// and waits for every worker to leave, which is what lets release guarantee that no byte of
+/// the request's memory is touched afterwards.
+pub struct Completion {
+    status: AtomicI32,
+    error: Mutex<Option<NixlError>>,
+    canceled: AtomicBool,
+    pending_parts: AtomicUsize,
+    active: Mutex<usize>,
+    idle: Condvar,
+}
+
+impl Completion {
+    /// A completion waiting for `parts` pieces of work to finish.
+    pub fn new(parts: usize) -> Self {
+        Completion {
+            status: AtomicI32::new(if parts == 0 {
+                Status::Success.code()
+            } else {
+                Status::InProg.code()
+            }),
+            error: Mutex::new(None),
+            canceled: AtomicBool::new(false),
+            pending_parts: AtomicUsize::new(parts),
+            active: Mutex::new(0),
+            idle: Condvar::new(),
+        }
+    }
+
+    /// An already finished completion.
+    pub fn done() -> Self {
+        Completion::new(0)
+    }
+
+    /// An already failed completion.
+    pub fn failed(error: NixlError) -> Self {
+        let c = Completion::new(1);
+        c.finish_part(Err(error));
+        c
+    }
+
+    /// Current status: IN_PROG, SUCCESS or the first error.
+    pub fn status(&self) -> Status {
+        Status::from_code(self.status.load(Ordering::Acquire)).unwrap_or(Status::Unknown)
+    }
+
+    /// The first error, if the transfer failed.
+    pub fn error(&self) -> Option<NixlError> {
+        lock(&self.error).clone()
+    }
+
+    /// Whether the request was canceled; workers check it between chunks.
+    pub fn is_canceled(&self) -> bool {
+        self.canceled.load(Ordering::Acquire)
+    }
+
+    /// Registers a worker about to touch the request's memory. Returns false (and registers
+    /// nothing) once the request is canceled.
+    pub fn enter(&self) -> bool {
+        let mut active = lock(&self.active);
+        if self.is_canceled() {
+            return false;
+        }
+        *active += 1;
+        true
+    }
+
+    /// Ends what `enter` began.
+    pub fn leave(&self) {
+        let mut active = lock(&self.active);
+        *active -= 1;
+        if *active == 0 {
+            self.idle.notify_all();
+        }
+    }
+
+    /// Records one finished part; the first error wins, and the last part sets SUCCESS.
+    pub fn finish_part(&self, result: Result<(), NixlError>) {
+        if let Err(e) = result {
+            let mut slot = lock(&self.error);
+            if slot.is_none() {
+                self.status.store(e.status().code(), Ordering::Release);
+                *slot = Some(e);
+            }
+        }
+        if self.pending_parts.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = self.status.compare_exchange(
+                Status::InProg.code(),
+                Status::Success.code(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+
+    /// Cancels the transfer and blocks until no worker is touching its memory.
+    pub fn cancel_and_wait(&self) {
+        let mut active = lock(&self.active);
+        self.canceled.store(true, Ordering::Release);
+        while *active > 0 {
+            active = self.idle.wait(active).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(active);
+        let _ = self.status.compare_exchange(
+            Status::InProg.code(),
+            Status::Canceled.code(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::err;
+
+    #[test]
+    fn last_part_succeeds_first_error_wins() {
+        let c = Completion::new(2);
+        assert_eq!(c.status(), Status::InProg);
+        c.finish_part(Ok(()));
+        assert_eq!(c.status(), Status::InProg);
+        c.finish_part(Ok(()));
+        assert_eq!(c.status(), Status::Success);
+
+        let c = Completion::new(2);
+        c.finish_part(Err(err!(RemoteDisconnect, "gone")));
+        c.finish_part(Err(err!(Backend, "later")));
+        assert_eq!(c.status(), Status::RemoteDisconnect);
+    }
+
+    #[test]
+    fn cancel_waits_for_active_workers() {
+        let c = std::sync::Arc::new(Completion::new(1));
+        assert!(c.enter());
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            c2.leave();
+        });
+        let start = std::time::Instant::now();
+        c.cancel_and_wait();
+        assert!(start.elapsed() >= std::time::Duration::from_millis(40));
+        assert!(!c.enter(), "no new work after cancel");
+        assert_eq!(c.status(), Status::Canceled);
+        t.join().unwrap();
+    }
+}

@@ -1,0 +1,557 @@
+//! The default network backend, listed as plugin **"UCX"** for compatibility (there is no UCX
+//! inside). Per peer it picks the cheapest route: a direct copy when the peer agent lives in
+//! this process, cross-memory attach when it is another process on this host, TCP otherwise.
+//! Every agent runs a control listener for notifications, liveness and TCP transfers; its
+//! address is part of the connection info.
+
+mod access;
+mod cma;
+pub mod conninfo;
+mod executor;
+pub mod identity;
+mod memory;
+mod peer;
+pub mod proto;
+mod server;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::plugins::Plugin;
+use super::{
+    Backend, BackendContext, Capabilities, Completion, NotifQueue, Params, PeerHandle,
+    ResolvedDesc, Target, XferJob, lock,
+};
+use crate::registry::Region;
+use crate::status::{NixlError, Result, err};
+use crate::types::{MemType, XferOp};
+use access::AccessTable;
+use conninfo::ConnInfo;
+use executor::Executor;
+use peer::{NetPeer, Route};
+
+/// The plugin entry for this backend.
+pub const PLUGIN: Plugin = Plugin {
+    name: "UCX",
+    mem_types: &[MemType::Dram],
+    default_params,
+    create,
+};
+
+const MEM_TYPES: &[MemType] = &[MemType::Dram];
+
+fn default_params() -> Params {
+    [
+        ("transport", "auto"),
+        ("listen_addr", "0.0.0.0:0"),
+        ("num_threads", "0"),
+        ("inline_max_bytes", "1048576"),
+        ("split_min_bytes", "4194304"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn create(ctx: &BackendContext, params: &Params) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(NetBackend::new(ctx, params)?))
+}
+
+/// Backend instances alive in this process, for the same-process route.
+static IN_PROCESS: Mutex<Option<HashMap<u64, Weak<Shared>>>> = Mutex::new(None);
+
+fn same_process_backend(instance: u64) -> Option<Weak<Shared>> {
+    lock(&IN_PROCESS).as_ref()?.get(&instance).cloned()
+}
+
+/// State shared by the backend, its listener threads and same-process peers.
+pub struct Shared {
+    agent_name: String,
+    instance: u64,
+    access: RwLock<AccessTable>,
+    notifs: Arc<NotifQueue>,
+    peer_timeout: Duration,
+    shutting_down: AtomicBool,
+    next_conn_id: AtomicU64,
+    server_conns: Mutex<HashMap<u64, std::net::TcpStream>>,
+    server_threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+fn read_access(shared: &Shared) -> RwLockReadGuard<'_, AccessTable> {
+    shared.access.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Parsed parameters.
+struct Settings {
+    force_tcp: bool,
+    listen_addr: String,
+    threads: usize,
+    inline_max: u64,
+    split_min: u64,
+}
+
+impl Settings {
+    fn parse(params: &Params) -> Result<Settings> {
+        let defaults = default_params();
+        let get = |k: &str| {
+            params
+                .get(k)
+                .or_else(|| defaults.get(k))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let num = |k: &str| {
+            get(k).parse::<u64>().map_err(|_| {
+                err!(
+                    InvalidParam,
+                    "backend parameter {k}={:?} is not a number",
+                    get(k)
+                )
+            })
+        };
+        let transport = std::env::var("NIXL_RS_TRANSPORT").unwrap_or_else(|_| get("transport"));
+        let force_tcp = match transport.as_str() {
+            "auto" => false,
+            "tcp" => true,
+            other => {
+                return Err(err!(
+                    InvalidParam,
+                    "transport {other:?} is not one of auto, tcp"
+                ));
+            }
+        };
+        let threads = match num("num_threads")? {
+            0 => std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(2, 8),
+            n => n as usize,
+        };
+        Ok(Settings {
+            force_tcp,
+            listen_addr: get("listen_addr"),
+            threads,
+            inline_max: num("inline_max_bytes")?,
+            split_min: num("split_min_bytes")?.max(4096),
+        })
+    }
+}
+
+/// The network backend.
+pub struct NetBackend {
+    mover: Mover,
+    settings: Settings,
+    params: Params,
+    conn_info: Vec<u8>,
+    listener_fd: i32,
+    accept_thread: Mutex<Option<JoinHandle<()>>>,
+    executor: Mutex<Option<Arc<Executor>>>,
+    inflight: Mutex<Vec<Weak<Completion>>>,
+}
+
+impl NetBackend {
+    fn new(ctx: &BackendContext, params: &Params) -> Result<NetBackend> {
+        let settings = Settings::parse(params)?;
+        let listener = TcpListener::bind(&settings.listen_addr)
+            .map_err(|e| err!(Backend, "cannot listen on {}: {e}", settings.listen_addr))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| err!(Backend, "listener address: {e}"))?
+            .port();
+        identity::allow_peer_attach();
+        let instance = crate::util::random_u64();
+        let shared = Arc::new(Shared {
+            agent_name: ctx.agent_name.clone(),
+            instance,
+            access: RwLock::new(AccessTable::default()),
+            notifs: ctx.notifs.clone(),
+            peer_timeout: ctx.config.peer_timeout,
+            shutting_down: AtomicBool::new(false),
+            next_conn_id: AtomicU64::new(0),
+            server_conns: Mutex::new(HashMap::new()),
+            server_threads: Mutex::new(Vec::new()),
+        });
+        lock(&IN_PROCESS)
+            .get_or_insert_with(HashMap::new)
+            .insert(instance, Arc::downgrade(&shared));
+        let conn_info = ConnInfo {
+            process: identity::local().clone(),
+            instance,
+            port,
+            addrs: identity::advertised_addrs(),
+        }
+        .encode();
+        let listener_fd = listener.as_raw_fd();
+        let accept_shared = shared.clone();
+        let accept_thread = std::thread::Builder::new()
+            .name("nixl-listen".into())
+            .spawn(move || server::accept_loop(accept_shared, listener))
+            .map_err(|e| err!(Backend, "cannot start the listener thread: {e}"))?;
+        let mut effective = default_params();
+        effective.extend(params.clone());
+        effective.insert("listen_port".into(), port.to_string());
+        let executor = Arc::new(Executor::new("nixl-xfer", settings.threads));
+        Ok(NetBackend {
+            mover: Mover { shared },
+            settings,
+            params: effective,
+            conn_info,
+            listener_fd,
+            accept_thread: Mutex::new(Some(accept_thread)),
+            executor: Mutex::new(Some(executor)),
+            inflight: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn executor(&self) -> Result<Arc<Executor>> {
+        lock(&self.executor).clone().ok_or_else(|| {
+            err!(
+                Backend,
+                "agent {} is shutting down",
+                self.mover.shared.agent_name
+            )
+        })
+    }
+
+    /// Whether a job should complete inside `post`: short same-process or same-host work.
+    fn runs_inline(&self, job: &XferJob) -> bool {
+        job.total_bytes <= self.settings.inline_max && !self.mover.goes_over_tcp(&job.target)
+    }
+
+    /// Runs a job on the worker threads, split into parts; the last part to finish sends the
+    /// notification (only if every part succeeded) and completes the request.
+    fn post_async(&self, job: XferJob) -> Result<Arc<Completion>> {
+        let executor = self.executor()?;
+        let parts = memory::split(&job, executor.threads(), self.settings.split_min);
+        let completion = Arc::new(Completion::new(1));
+        let tracker = Arc::new(PartTracker::new(parts.len()));
+        let job = Arc::new(job);
+        {
+            let mut inflight = lock(&self.inflight);
+            inflight.retain(|w| w.strong_count() > 0);
+            inflight.push(Arc::downgrade(&completion));
+        }
+        for (local, remote) in parts {
+            let (completion, tracker, job, mover) = (
+                completion.clone(),
+                tracker.clone(),
+                job.clone(),
+                self.mover.clone(),
+            );
+            executor.spawn(move || {
+                let result = if completion.enter() {
+                    let r = mover.move_bytes(&job.target, job.op, &local, &remote, &|| {
+                        completion.is_canceled()
+                    });
+                    completion.leave();
+                    r
+                } else {
+                    Err(err!(Canceled, "the request was released"))
+                };
+                if let Some(outcome) = tracker.finish(result) {
+                    let outcome = outcome.and_then(|()| match &job.notif {
+                        Some(msg) => mover.notify(&job.target, msg),
+                        None => Ok(()),
+                    });
+                    completion.finish_part(outcome);
+                }
+            });
+        }
+        Ok(completion)
+    }
+}
+
+impl Backend for NetBackend {
+    fn name(&self) -> &str {
+        PLUGIN.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            remote: true,
+            local: true,
+            notif: true,
+        }
+    }
+
+    fn mem_types(&self) -> &[MemType] {
+        MEM_TYPES
+    }
+
+    fn params(&self) -> Params {
+        self.params.clone()
+    }
+
+    fn register(&self, mem: MemType, region: &Region) -> Result<()> {
+        if mem != MemType::Dram {
+            return Err(err!(
+                NotSupported,
+                "the network backend serves DRAM, not {mem}"
+            ));
+        }
+        write_access(&self.mover.shared).insert(region.key, region.desc);
+        Ok(())
+    }
+
+    fn deregister(&self, _mem: MemType, region: &Region) {
+        // Taking the write lock waits for in-process copies and served requests in flight.
+        write_access(&self.mover.shared).remove(region.key);
+    }
+
+    fn conn_info(&self) -> Vec<u8> {
+        self.conn_info.clone()
+    }
+
+    fn load_remote(&self, remote_agent: &str, conn_info: &[u8]) -> Result<PeerHandle> {
+        let info = ConnInfo::decode(conn_info)?;
+        let peer = NetPeer::new(
+            remote_agent,
+            info,
+            &self.mover.shared.agent_name,
+            self.mover.shared.peer_timeout,
+            self.settings.force_tcp,
+        )?;
+        Ok(Arc::new(peer))
+    }
+
+    fn disconnect(&self, peer: &PeerHandle) {
+        if let Some(p) = peer.downcast_ref::<NetPeer>() {
+            p.close();
+        }
+    }
+
+    fn post(&self, job: XferJob) -> Result<Arc<Completion>> {
+        if job.local_mem != MemType::Dram || job.remote_mem != MemType::Dram {
+            return Err(err!(
+                NotSupported,
+                "the network backend moves DRAM to DRAM, not {} to {}",
+                job.local_mem,
+                job.remote_mem
+            ));
+        }
+        if !self.runs_inline(&job) {
+            return self.post_async(job);
+        }
+        let outcome = self
+            .mover
+            .move_bytes(&job.target, job.op, &job.local, &job.remote, &|| false)
+            .and_then(|()| match &job.notif {
+                Some(msg) => self.mover.notify(&job.target, msg),
+                None => Ok(()),
+            });
+        Ok(Arc::new(match outcome {
+            Ok(()) => Completion::done(),
+            Err(e) => Completion::failed(e),
+        }))
+    }
+
+    fn gen_notif(&self, target: &Target, msg: &[u8]) -> Result<()> {
+        self.mover.notify(target, msg)
+    }
+
+    fn shutdown(&self) {
+        let shared = &self.mover.shared;
+        if shared.shutting_down.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(map) = lock(&IN_PROCESS).as_mut() {
+            map.remove(&shared.instance);
+        }
+        // Unblock accept() and every served connection, then wait for their threads.
+        // SAFETY: the listener fd stays open until the accept thread (its owner) returns.
+        unsafe { libc::shutdown(self.listener_fd, libc::SHUT_RDWR) };
+        if let Some(t) = lock(&self.accept_thread).take() {
+            let _ = t.join();
+        }
+        for stream in lock(&shared.server_conns).values() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+        let threads = std::mem::take(&mut *lock(&shared.server_threads));
+        for t in threads {
+            let _ = t.join();
+        }
+        for c in std::mem::take(&mut *lock(&self.inflight)) {
+            if let Some(c) = c.upgrade() {
+                c.cancel_and_wait();
+            }
+        }
+        lock(&self.executor).take();
+        write_access(shared).clear();
+    }
+}
+
+impl Drop for NetBackend {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn write_access(shared: &Shared) -> std::sync::RwLockWriteGuard<'_, AccessTable> {
+    shared.access.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What worker threads need to move bytes and deliver notifications.
+#[derive(Clone)]
+struct Mover {
+    shared: Arc<Shared>,
+}
+
+fn peer_of(handle: &PeerHandle) -> Result<&NetPeer> {
+    handle.downcast_ref::<NetPeer>().ok_or_else(|| {
+        err!(
+            InvalidParam,
+            "peer handle does not belong to the network backend"
+        )
+    })
+}
+
+impl Mover {
+    /// Moves one run of pairs by the peer's route; the notification is the caller's job.
+    fn move_bytes(
+        &self,
+        target: &Target,
+        op: XferOp,
+        local: &[ResolvedDesc],
+        remote: &[ResolvedDesc],
+        stop: &dyn Fn() -> bool,
+    ) -> Result<()> {
+        let peer = match target {
+            Target::Loopback => return copy_in_process(&self.shared, op, local, remote),
+            Target::Peer(h) => peer_of(h)?,
+        };
+        match &peer.route {
+            Route::SameProcess(weak) => {
+                let shared = weak.upgrade().ok_or_else(|| {
+                    err!(RemoteDisconnect, "agent {} no longer exists", peer.name)
+                })?;
+                copy_in_process(&shared, op, local, remote).map_err(|e| peer::named(peer, e))
+            }
+            Route::CrossMemory { pid, pidfd } if peer.cma_allowed() => {
+                if cma::pidfd_exited(pidfd) {
+                    peer.close();
+                    return Err(err!(
+                        RemoteDisconnect,
+                        "agent {} (pid {pid}) exited",
+                        peer.name
+                    ));
+                }
+                match cma::transfer(*pid, op, local, remote, stop) {
+                    Ok(()) => Ok(()),
+                    Err(cma::CmaError::NotPermitted) => {
+                        peer.refuse_cma();
+                        move_tcp(peer, op, local, remote)
+                    }
+                    Err(cma::CmaError::Failed(e)) => {
+                        if e.status() == crate::Status::RemoteDisconnect {
+                            peer.close();
+                        }
+                        Err(e)
+                    }
+                }
+            }
+            _ => move_tcp(peer, op, local, remote),
+        }
+    }
+
+    /// Delivers a notification; called only once the data is visible at the target.
+    fn notify(&self, target: &Target, msg: &[u8]) -> Result<()> {
+        let peer = match target {
+            Target::Loopback => {
+                self.shared
+                    .notifs
+                    .push(&self.shared.agent_name, msg.to_vec());
+                return Ok(());
+            }
+            Target::Peer(h) => peer_of(h)?,
+        };
+        match &peer.route {
+            Route::SameProcess(weak) => {
+                let shared = weak.upgrade().ok_or_else(|| {
+                    err!(RemoteDisconnect, "agent {} no longer exists", peer.name)
+                })?;
+                shared.notifs.push(&self.shared.agent_name, msg.to_vec());
+                Ok(())
+            }
+            _ => peer.send_notif(msg),
+        }
+    }
+
+    fn goes_over_tcp(&self, target: &Target) -> bool {
+        let Target::Peer(h) = target else {
+            return false;
+        };
+        peer_of(h).is_ok_and(|p| match p.route {
+            Route::Tcp => true,
+            Route::CrossMemory { .. } => !p.cma_allowed(),
+            Route::SameProcess(_) => false,
+        })
+    }
+}
+
+fn move_tcp(
+    peer: &NetPeer,
+    op: XferOp,
+    local: &[ResolvedDesc],
+    remote: &[ResolvedDesc],
+) -> Result<()> {
+    match op {
+        XferOp::Write => peer.tcp_write(local, remote, None),
+        XferOp::Read => peer.tcp_read(local, remote, None),
+    }
+}
+
+/// Copies within this process after checking the target's registrations; the target's read
+/// lock is held for the copy, so its deregistration waits until the bytes are in.
+fn copy_in_process(
+    target: &Shared,
+    op: XferOp,
+    local: &[ResolvedDesc],
+    remote: &[ResolvedDesc],
+) -> Result<()> {
+    if target.shutting_down.load(Ordering::Acquire) {
+        return Err(err!(
+            RemoteDisconnect,
+            "agent {} is shutting down",
+            target.agent_name
+        ));
+    }
+    let access = read_access(target);
+    access.check(remote)?;
+    // SAFETY: local descriptors are registered with the initiator (checked at request
+    // creation); remote ones were just checked against the target's live registrations.
+    unsafe { memory::copy_pairs(op, local, remote) };
+    Ok(())
+}
+
+/// Counts finished parts of a split job and keeps the first error.
+struct PartTracker {
+    remaining: AtomicU64,
+    first_error: Mutex<Option<NixlError>>,
+}
+
+impl PartTracker {
+    fn new(parts: usize) -> Self {
+        PartTracker {
+            remaining: AtomicU64::new(parts as u64),
+            first_error: Mutex::new(None),
+        }
+    }
+
+    /// Records a part; returns the overall outcome when it was the last one.
+    fn finish(&self, result: Result<()>) -> Option<Result<()>> {
+        if let Err(e) = result {
+            lock(&self.first_error).get_or_insert(e);
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return None;
+        }
+        Some(match lock(&self.first_error).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        })
+    }
+}

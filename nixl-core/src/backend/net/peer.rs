@@ -1,0 +1,269 @@
+//! The initiator's view of one remote network backend: how to reach it (same process,
+//! cross-memory attach, TCP) and a pool of TCP connections to it.
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, Weak};
+use std::time::Duration;
+
+use super::conninfo::ConnInfo;
+use super::proto::{self, Header, Kind, NO_NOTIF};
+use super::{Shared, identity};
+use crate::backend::{ResolvedDesc, lock};
+use crate::status::{NixlError, Result, err};
+
+/// How bytes reach the peer.
+pub enum Route {
+    /// Another agent in this process.
+    SameProcess(Weak<Shared>),
+    /// Another process on this host, attached by pid.
+    CrossMemory {
+        /// The peer's pid.
+        pid: i32,
+        /// Handle that tells whether that process is still the one we loaded.
+        pidfd: OwnedFd,
+    },
+    /// TCP to the peer's control listener.
+    Tcp,
+}
+
+/// A remote network backend.
+pub struct NetPeer {
+    /// The remote agent's name.
+    pub name: String,
+    /// Its connection info.
+    pub info: ConnInfo,
+    /// The preferred route.
+    pub route: Route,
+    /// Set when the kernel refused cross-memory attach: use TCP from now on.
+    cma_refused: AtomicBool,
+    /// Set once the peer is known to be gone.
+    dead: AtomicBool,
+    my_name: String,
+    timeout: Duration,
+    idle: Mutex<Vec<TcpStream>>,
+}
+
+impl NetPeer {
+    /// Builds the handle, choosing the route from the two processes' identities.
+    pub fn new(
+        name: &str,
+        info: ConnInfo,
+        my_name: &str,
+        timeout: Duration,
+        force_tcp: bool,
+    ) -> Result<NetPeer> {
+        let me = identity::local();
+        let route = if force_tcp {
+            Route::Tcp
+        } else if info.process.process_token == me.process_token {
+            let shared = super::same_process_backend(info.instance)
+                .ok_or_else(|| err!(NotFound, "agent {name} no longer exists in this process"))?;
+            Route::SameProcess(shared)
+        } else if info.process.boot_id == me.boot_id && info.process.pid_ns == me.pid_ns {
+            let pidfd = super::cma::open_pidfd(info.process.pid, info.process.start_time)?;
+            Route::CrossMemory {
+                pid: info.process.pid as i32,
+                pidfd,
+            }
+        } else {
+            Route::Tcp
+        };
+        Ok(NetPeer {
+            name: name.to_owned(),
+            info,
+            route,
+            cma_refused: AtomicBool::new(false),
+            dead: AtomicBool::new(false),
+            my_name: my_name.to_owned(),
+            timeout,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// True once a transfer found the peer gone.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Remembers that the kernel refused attach, and says so once in the log.
+    pub fn refuse_cma(&self) {
+        if !self.cma_refused.swap(true, Ordering::AcqRel) {
+            log::warn!(
+                "cross-memory attach to {} (pid {}) is not permitted; using TCP for this peer",
+                self.name,
+                self.info.process.pid
+            );
+        }
+    }
+
+    /// Whether cross-memory attach is still worth trying.
+    pub fn cma_allowed(&self) -> bool {
+        !self.cma_refused.load(Ordering::Acquire)
+    }
+
+    /// Marks the peer gone and closes pooled connections.
+    pub fn close(&self) {
+        self.dead.store(true, Ordering::Release);
+        lock(&self.idle).clear();
+    }
+
+    fn candidate_addrs(&self) -> Vec<SocketAddr> {
+        let me = identity::local();
+        let mut ips: Vec<IpAddr> = Vec::new();
+        if self.info.process.boot_id == me.boot_id && self.info.process.net_ns == me.net_ns {
+            ips.push(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        ips.extend(self.info.addrs.iter().copied());
+        ips.into_iter()
+            .map(|ip| SocketAddr::new(ip, self.info.port))
+            .collect()
+    }
+
+    fn connect(&self) -> Result<TcpStream> {
+        let mut last = None;
+        for addr in self.candidate_addrs() {
+            match TcpStream::connect_timeout(&addr, self.timeout.min(Duration::from_secs(2))) {
+                Ok(stream) => return self.handshake(stream),
+                Err(e) => last = Some(format!("{addr}: {e}")),
+            }
+        }
+        Err(err!(
+            RemoteDisconnect,
+            "cannot reach agent {}: {}",
+            self.name,
+            last.unwrap_or_else(|| "it published no address".into())
+        ))
+    }
+
+    fn handshake(&self, mut stream: TcpStream) -> Result<TcpStream> {
+        let io = |e: std::io::Error| {
+            err!(
+                RemoteDisconnect,
+                "handshake with agent {} failed: {e}",
+                self.name
+            )
+        };
+        stream.set_nodelay(true).map_err(io)?;
+        stream.set_read_timeout(Some(self.timeout)).map_err(io)?;
+        stream.set_write_timeout(Some(self.timeout)).map_err(io)?;
+        let name = self.my_name.as_bytes();
+        let hello = Header::new(Kind::Hello, name.len() as u64, self.info.instance, 0).encode();
+        proto::write_all_slices(&mut stream, &[&hello, name]).map_err(io)?;
+        match proto::read_status(&mut stream, Kind::HelloAck).map_err(io)? {
+            Ok(()) => Ok(stream),
+            Err(e) => Err(err!(
+                RemoteDisconnect,
+                "agent {} refused the connection: {}",
+                self.name,
+                e.message()
+            )),
+        }
+    }
+
+    /// Runs `op` on a pooled connection. I/O errors mean the peer is unreachable:
+    /// REMOTE_DISCONNECT, and the connection is dropped.
+    fn with_conn<R>(
+        &self,
+        op: impl FnOnce(&mut TcpStream) -> std::io::Result<Result<R>>,
+    ) -> Result<R> {
+        if self.is_dead() {
+            return Err(err!(
+                RemoteDisconnect,
+                "agent {} is disconnected",
+                self.name
+            ));
+        }
+        let pooled = lock(&self.idle).pop();
+        let mut stream = match pooled {
+            Some(s) => s,
+            None => self.connect()?,
+        };
+        match op(&mut stream) {
+            Ok(result) => {
+                lock(&self.idle).push(stream);
+                result
+            }
+            Err(e) => {
+                self.close();
+                Err(err!(
+                    RemoteDisconnect,
+                    "connection to agent {} failed: {e}",
+                    self.name
+                ))
+            }
+        }
+    }
+
+    /// Sends a notification (no answer is awaited; frames on a connection are processed in
+    /// order, so it lands after any data this connection carried before).
+    pub fn send_notif(&self, msg: &[u8]) -> Result<()> {
+        let header = Header::new(Kind::Notif, msg.len() as u64, 0, 0).encode();
+        self.with_conn(|s| proto::write_all_slices(s, &[&header, msg]).map(Ok))
+    }
+
+    /// Pushes local bytes into the peer's registered memory over TCP, straight from the
+    /// local buffers; the peer receives straight into its registered memory.
+    pub fn tcp_write(
+        &self,
+        local: &[ResolvedDesc],
+        remote: &[ResolvedDesc],
+        notif: Option<&[u8]>,
+    ) -> Result<()> {
+        let total: u64 = local.iter().map(|d| d.len).sum();
+        let descs = proto::encode_descs(remote);
+        let notif_len = notif.map_or(NO_NOTIF, |n| n.len() as u64);
+        let header = Header::new(Kind::Write, remote.len() as u64, total, notif_len).encode();
+        self.with_conn(|s| {
+            let mut slices: Vec<&[u8]> = Vec::with_capacity(local.len() + 3);
+            slices.extend([&header[..], &descs, notif.unwrap_or(&[])]);
+            // SAFETY: local descriptors are registered, live memory of this process.
+            slices.extend(local.iter().map(|d| unsafe { super::memory::bytes(d) }));
+            let sent = proto::write_all_slices(s, &slices);
+            // If the peer refused early it may have answered already; prefer its answer.
+            match (sent, proto::read_status(s, Kind::Resp)) {
+                (_, Ok(answer)) => Ok(answer),
+                (Err(e), Err(_)) | (Ok(()), Err(e)) => Err(e),
+            }
+        })
+    }
+
+    /// Pulls bytes from the peer's registered memory over TCP straight into local buffers,
+    /// then sends the notification (so it lands after the data is here).
+    pub fn tcp_read(
+        &self,
+        local: &[ResolvedDesc],
+        remote: &[ResolvedDesc],
+        notif: Option<&[u8]>,
+    ) -> Result<()> {
+        let total: u64 = local.iter().map(|d| d.len).sum();
+        let descs = proto::encode_descs(remote);
+        let header = Header::new(Kind::Read, remote.len() as u64, total, 0).encode();
+        self.with_conn(|s| {
+            proto::write_all_slices(s, &[&header, &descs])?;
+            if let Err(e) = proto::read_status(s, Kind::Resp)? {
+                return Ok(Err(e));
+            }
+            // SAFETY: local descriptors are registered, live memory of this process, and the
+            // request owns them while it runs.
+            let mut slices: Vec<&mut [u8]> = local
+                .iter()
+                .map(|d| unsafe { super::memory::bytes_mut(d) })
+                .collect();
+            proto::read_exact_slices(s, &mut slices)?;
+            if let Some(msg) = notif {
+                let h = Header::new(Kind::Notif, msg.len() as u64, 0, 0).encode();
+                proto::write_all_slices(s, &[&h, msg])?;
+            }
+            s.flush()?;
+            Ok(Ok(()))
+        })
+    }
+}
+
+/// Converts an error from a peer into one that names it.
+pub fn named(peer: &NetPeer, e: NixlError) -> NixlError {
+    NixlError::new(e.status(), format!("agent {}: {}", peer.name, e.message()))
+}

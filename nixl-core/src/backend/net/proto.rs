@@ -1,0 +1,278 @@
+//! The network backend's wire protocol: fixed 32-byte frame headers, then a payload.
+//!
+//! ```text
+//! header: magic "NXRS" u32 | kind u8 | flags u8 | reserved u16 | a u64 | b u64 | c u64
+//! HELLO     a=name len, b=target instance       payload: sender agent name
+//! HELLO_ACK a=status,   b=message len           payload: message
+//! NOTIF     a=payload len                       payload: notification bytes
+//! WRITE     a=descs, b=total bytes, c=notif len (NO_NOTIF = none)
+//!           payload: descs (addr,len,dev,key u64 each), notif, then the data
+//! READ      a=descs, b=total bytes              payload: descs; answered by RESP then data
+//! RESP      a=status, b=message len             payload: message
+//! ```
+//! All integers little-endian. Every count is bounded before anything is allocated.
+
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+
+use crate::backend::ResolvedDesc;
+use crate::codec::{Reader, Writer};
+use crate::status::{NixlError, Result, Status, err};
+
+const MAGIC: u32 = u32::from_le_bytes(*b"NXRS");
+/// Bytes in a frame header.
+pub const HEADER_LEN: usize = 32;
+/// Bytes per descriptor on the wire.
+pub const DESC_LEN: usize = 32;
+/// Most descriptors in one request.
+pub const MAX_DESCS: u64 = 1 << 24;
+/// Largest notification payload.
+pub const MAX_NOTIF: u64 = 64 << 20;
+/// Largest agent name or message.
+pub const MAX_TEXT: u64 = 4096;
+/// `c` of a WRITE without a notification.
+pub const NO_NOTIF: u64 = u64::MAX;
+/// Most slices handed to one readv/writev call.
+const IOV_BATCH: usize = 1024;
+
+/// Frame kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// Opens a connection: who is calling, and which instance it expects.
+    Hello = 1,
+    /// Answers HELLO.
+    HelloAck = 2,
+    /// A notification.
+    Notif = 3,
+    /// Data pushed to the target.
+    Write = 4,
+    /// Data pulled from the target.
+    Read = 5,
+    /// A status answer.
+    Resp = 6,
+}
+
+/// A decoded frame header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Frame kind.
+    pub kind: Kind,
+    /// First field.
+    pub a: u64,
+    /// Second field.
+    pub b: u64,
+    /// Third field.
+    pub c: u64,
+}
+
+impl Header {
+    /// A header of `kind`.
+    pub fn new(kind: Kind, a: u64, b: u64, c: u64) -> Self {
+        Header { kind, a, b, c }
+    }
+
+    /// Encodes to 32 bytes.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut w = Writer::with_capacity(HEADER_LEN);
+        w.u32(MAGIC)
+            .u8(self.kind as u8)
+            .u8(0)
+            .u16(0)
+            .u64(self.a)
+            .u64(self.b)
+            .u64(self.c);
+        w.finish().try_into().expect("32 bytes")
+    }
+
+    /// Decodes 32 bytes; garbage is an error.
+    pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Header> {
+        let mut r = Reader::new(bytes, "frame header");
+        if r.u32()? != MAGIC {
+            return Err(err!(InvalidParam, "bad frame magic"));
+        }
+        let kind = match r.u8()? {
+            1 => Kind::Hello,
+            2 => Kind::HelloAck,
+            3 => Kind::Notif,
+            4 => Kind::Write,
+            5 => Kind::Read,
+            6 => Kind::Resp,
+            k => return Err(err!(InvalidParam, "unknown frame kind {k}")),
+        };
+        let _flags = r.u8()?;
+        let _reserved = r.u16()?;
+        Ok(Header {
+            kind,
+            a: r.u64()?,
+            b: r.u64()?,
+            c: r.u64()?,
+        })
+    }
+}
+
+/// Encodes descriptors for a WRITE or READ frame.
+pub fn encode_descs(descs: &[ResolvedDesc]) -> Vec<u8> {
+    let mut w = Writer::with_capacity(descs.len() * DESC_LEN);
+    for d in descs {
+        w.u64(d.addr).u64(d.len).u64(d.dev_id).u64(d.key);
+    }
+    w.finish()
+}
+
+/// Decodes `n` descriptors and checks that their lengths add up to `total`.
+pub fn decode_descs(bytes: &[u8], total: u64) -> Result<Vec<ResolvedDesc>> {
+    let mut r = Reader::new(bytes, "descriptor list");
+    let mut out = Vec::with_capacity(bytes.len() / DESC_LEN);
+    let mut sum = 0u64;
+    while r.remaining() > 0 {
+        let d = ResolvedDesc {
+            addr: r.u64()?,
+            len: r.u64()?,
+            dev_id: r.u64()?,
+            key: r.u64()?,
+        };
+        sum = sum
+            .checked_add(d.len)
+            .ok_or_else(|| err!(InvalidParam, "descriptor lengths overflow"))?;
+        out.push(d);
+    }
+    if sum != total {
+        return Err(err!(
+            InvalidParam,
+            "descriptor lengths add up to {sum}, frame says {total}"
+        ));
+    }
+    Ok(out)
+}
+
+/// Encodes a status answer (RESP or HELLO_ACK).
+pub fn status_frame(kind: Kind, result: &Result<()>) -> Vec<u8> {
+    let (code, msg) = match result {
+        Ok(()) => (Status::Success.code(), ""),
+        Err(e) => (e.status().code(), e.message()),
+    };
+    let msg = &msg.as_bytes()[..msg.len().min(MAX_TEXT as usize)];
+    let mut out = Header::new(kind, code as i64 as u64, msg.len() as u64, 0)
+        .encode()
+        .to_vec();
+    out.extend_from_slice(msg);
+    out
+}
+
+/// Reads a status answer of `kind`.
+pub fn read_status(stream: &mut impl Read, kind: Kind) -> io::Result<Result<()>> {
+    let header = read_header(stream)?;
+    if header.kind != kind || header.b > MAX_TEXT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "unexpected answer frame",
+        ));
+    }
+    let mut msg = vec![0u8; header.b as usize];
+    stream.read_exact(&mut msg)?;
+    let code = header.a as i64 as i32;
+    Ok(match Status::from_code(code) {
+        Some(Status::Success) => Ok(()),
+        Some(status) if !status.is_ok() => {
+            Err(NixlError::new(status, String::from_utf8_lossy(&msg)))
+        }
+        _ => Err(err!(Backend, "peer answered with unknown status {code}")),
+    })
+}
+
+/// Reads one frame header.
+pub fn read_header(stream: &mut impl Read) -> io::Result<Header> {
+    let mut bytes = [0u8; HEADER_LEN];
+    stream.read_exact(&mut bytes)?;
+    Header::decode(&bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+}
+
+/// Writes every byte of every slice, batching into writev calls.
+pub fn write_all_slices(stream: &mut impl Write, slices: &[&[u8]]) -> io::Result<()> {
+    for chunk in slices.chunks(IOV_BATCH) {
+        let mut iov: Vec<IoSlice<'_>> = chunk
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| IoSlice::new(s))
+            .collect();
+        let mut rest = &mut iov[..];
+        while !rest.is_empty() {
+            let n = stream.write_vectored(rest)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut rest, n);
+        }
+    }
+    Ok(())
+}
+
+/// Fills every slice, batching into readv calls.
+pub fn read_exact_slices(stream: &mut impl Read, slices: &mut [&mut [u8]]) -> io::Result<()> {
+    for chunk in slices.chunks_mut(IOV_BATCH) {
+        let mut iov: Vec<IoSliceMut<'_>> = chunk
+            .iter_mut()
+            .filter(|s| !s.is_empty())
+            .map(|s| IoSliceMut::new(s))
+            .collect();
+        let mut rest = &mut iov[..];
+        while !rest.is_empty() {
+            let n = stream.read_vectored(rest)?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            IoSliceMut::advance_slices(&mut rest, n);
+        }
+    }
+    Ok(())
+}
+
+/// Reads and throws away `n` bytes (to stay in step after refusing a WRITE).
+pub fn discard(stream: &mut impl Read, n: u64) -> io::Result<()> {
+    let copied = io::copy(&mut stream.take(n), &mut io::sink())?;
+    if copied == n {
+        Ok(())
+    } else {
+        Err(io::ErrorKind::UnexpectedEof.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trip_and_garbage() {
+        let h = Header::new(Kind::Write, 1, 2, NO_NOTIF);
+        assert_eq!(Header::decode(&h.encode()).unwrap(), h);
+        let mut bad = h.encode();
+        bad[4] = 99;
+        assert!(Header::decode(&bad).is_err());
+        bad[0] = 0;
+        assert!(Header::decode(&bad).is_err());
+    }
+
+    #[test]
+    fn descs_must_add_up() {
+        let d = [ResolvedDesc {
+            addr: 1,
+            len: 10,
+            dev_id: 0,
+            key: 5,
+        }];
+        let bytes = encode_descs(&d);
+        assert_eq!(decode_descs(&bytes, 10).unwrap(), d);
+        assert!(decode_descs(&bytes, 11).is_err());
+        assert!(decode_descs(&bytes[..31], 10).is_err());
+    }
+
+    #[test]
+    fn status_frames_round_trip() {
+        let frame = status_frame(Kind::Resp, &Err(err!(NotAllowed, "bad key")));
+        let got = read_status(&mut &frame[..], Kind::Resp)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(got.status(), Status::NotAllowed);
+        assert_eq!(got.message(), "bad key");
+    }
+}

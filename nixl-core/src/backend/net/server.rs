@@ -1,0 +1,184 @@
+//! The control listener: accepts peers' connections and serves notifications, WRITEs and
+//! READs against this agent's registered memory, each access checked by key first.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Shared;
+use super::proto::{self, Header, Kind, MAX_DESCS, MAX_NOTIF, MAX_TEXT, NO_NOTIF};
+use crate::backend::{ResolvedDesc, lock};
+use crate::status::{Result, err};
+
+/// Refused WRITE payloads up to this size are read and dropped to keep the connection usable;
+/// larger ones close it.
+const MAX_DISCARD: u64 = 256 << 20;
+
+/// Accepts connections until the listener is shut down.
+pub fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
+    for stream in listener.incoming() {
+        if shared.shutting_down.load(Ordering::Acquire) {
+            break;
+        }
+        let Ok(stream) = stream else { continue };
+        let Ok(clone) = stream.try_clone() else {
+            continue;
+        };
+        let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+        lock(&shared.server_conns).insert(id, clone);
+        let worker = shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("nixl-serve-{id}"))
+            .spawn(move || {
+                if let Err(e) = serve(&worker, stream) {
+                    log::debug!("agent {}: peer connection closed: {e}", worker.agent_name);
+                }
+                lock(&worker.server_conns).remove(&id);
+            });
+        match spawned {
+            Ok(handle) => lock(&shared.server_threads).push(handle),
+            Err(e) => {
+                log::error!(
+                    "agent {}: cannot start a connection thread: {e}",
+                    shared.agent_name
+                );
+                lock(&shared.server_conns).remove(&id);
+            }
+        }
+    }
+}
+
+type IoResult<T> = std::io::Result<T>;
+
+fn invalid(msg: impl Into<String>) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.into())
+}
+
+/// Reads exactly `len` bytes, growing the buffer only as bytes actually arrive, so a forged
+/// length costs the sender as much as it costs us.
+fn read_payload(stream: &mut TcpStream, len: u64) -> IoResult<Vec<u8>> {
+    let mut buf = Vec::with_capacity(len.min(1 << 16) as usize);
+    stream.by_ref().take(len).read_to_end(&mut buf)?;
+    if buf.len() as u64 != len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(buf)
+}
+
+fn serve(shared: &Shared, mut stream: TcpStream) -> IoResult<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(shared.peer_timeout))?;
+    stream.set_write_timeout(Some(shared.peer_timeout))?;
+    let hello = proto::read_header(&mut stream)?;
+    if hello.kind != Kind::Hello || hello.a > MAX_TEXT {
+        return Err(invalid("expected HELLO"));
+    }
+    let peer = String::from_utf8(read_payload(&mut stream, hello.a)?)
+        .map_err(|_| invalid("peer name is not UTF-8"))?;
+    let accepted: Result<()> = if hello.b == shared.instance {
+        Ok(())
+    } else {
+        Err(err!(
+            NotFound,
+            "agent {} here is a different incarnation than the one you loaded",
+            shared.agent_name
+        ))
+    };
+    proto::write_all_slices(
+        &mut stream,
+        &[&proto::status_frame(Kind::HelloAck, &accepted)],
+    )?;
+    accepted.map_err(|e| invalid(e.to_string()))?;
+    loop {
+        // Idle connections wait for the next frame without a deadline; shutdown closes them.
+        stream.set_read_timeout(None)?;
+        let header = match proto::read_header(&mut stream) {
+            Ok(h) => h,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        stream.set_read_timeout(Some(shared.peer_timeout))?;
+        match header.kind {
+            Kind::Notif => {
+                if header.a > MAX_NOTIF {
+                    return Err(invalid("notification too large"));
+                }
+                let msg = read_payload(&mut stream, header.a)?;
+                shared.notifs.push(&peer, msg);
+            }
+            Kind::Write => serve_write(shared, &mut stream, &peer, header)?,
+            Kind::Read => serve_read(shared, &mut stream, header)?,
+            other => return Err(invalid(format!("unexpected frame {other:?}"))),
+        }
+    }
+}
+
+fn read_descs(stream: &mut TcpStream, header: &Header) -> IoResult<Vec<ResolvedDesc>> {
+    if header.a > MAX_DESCS {
+        return Err(invalid("too many descriptors"));
+    }
+    let bytes = read_payload(stream, header.a * proto::DESC_LEN as u64)?;
+    proto::decode_descs(&bytes, header.b).map_err(|e| invalid(e.to_string()))
+}
+
+fn serve_write(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    peer: &str,
+    header: Header,
+) -> IoResult<()> {
+    let descs = read_descs(stream, &header)?;
+    let notif = match header.c {
+        NO_NOTIF => None,
+        len if len <= MAX_NOTIF => Some(read_payload(stream, len)?),
+        _ => return Err(invalid("notification too large")),
+    };
+    let access = super::read_access(shared);
+    let checked = access.check(&descs);
+    let answer = match checked {
+        Ok(()) => {
+            // SAFETY: every descriptor was just checked to lie inside a live registration, and
+            // the read lock keeps it registered until the data is in.
+            let mut slices: Vec<&mut [u8]> = descs
+                .iter()
+                .map(|d| unsafe { super::memory::bytes_mut(d) })
+                .collect();
+            proto::read_exact_slices(stream, &mut slices)?;
+            drop(access);
+            if let Some(msg) = notif {
+                shared.notifs.push(peer, msg);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            drop(access);
+            log::warn!(
+                "agent {}: refused a WRITE from {peer}: {e}",
+                shared.agent_name
+            );
+            if header.b > MAX_DISCARD {
+                return Err(invalid("refused an oversized WRITE"));
+            }
+            proto::discard(stream, header.b)?;
+            Err(e)
+        }
+    };
+    proto::write_all_slices(stream, &[&proto::status_frame(Kind::Resp, &answer)])
+}
+
+fn serve_read(shared: &Shared, stream: &mut TcpStream, header: Header) -> IoResult<()> {
+    let descs = read_descs(stream, &header)?;
+    let access = super::read_access(shared);
+    let checked = access.check(&descs);
+    proto::write_all_slices(stream, &[&proto::status_frame(Kind::Resp, &checked)])?;
+    if checked.is_ok() {
+        // SAFETY: checked against live registrations; the read lock keeps them registered.
+        let slices: Vec<&[u8]> = descs
+            .iter()
+            .map(|d| unsafe { super::memory::bytes(d) })
+            .collect();
+        proto::write_all_slices(stream, &slices)?;
+    }
+    Ok(())
+}
