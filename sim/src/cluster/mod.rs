@@ -273,6 +273,11 @@ impl Simulation {
         self.sample_timeline(role);
     }
 
+    /// The engine of a worker (any state), for inspection.
+    pub fn engine(&self, worker: WorkerId) -> Option<&Engine> {
+        self.workers.get(worker as usize).map(|w| &w.engine)
+    }
+
     /// State of every worker ever created, by id.
     pub fn worker_states(&self) -> Vec<(WorkerId, Role, WorkerState)> {
         self.workers
