@@ -4,6 +4,7 @@
 //! whatever [`ThreadSync`](crate::ThreadSync) mode is configured. The data path (post, status)
 //! takes no agent-wide lock: a request carries everything it resolved when it was made.
 
+mod exchange;
 mod memory;
 mod metadata_ops;
 mod notif;
