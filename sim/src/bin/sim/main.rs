@@ -148,6 +148,9 @@ fn run(a: args::Args) -> Result<(), String> {
     }
     print_table(&runs);
     if let Some(path) = &a.json {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
         let text = serde_json::to_string_pretty(&runs).map_err(|e| e.to_string())?;
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
