@@ -314,3 +314,11 @@ impl Drop for Agent {
         }
     }
 }
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}

@@ -642,3 +642,22 @@ fn extends(prev: &ResolvedDesc, next: &ResolvedDesc) -> bool {
 fn micros(d: Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
 }
+
+impl std::fmt::Debug for XferRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XferRequest")
+            .field("op", &self.op)
+            .field("descs", &self.local.len())
+            .field("total_bytes", &self.total_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PreppedDlist {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreppedDlist")
+            .field("mem_type", &self.mem_type)
+            .field("descs", &self.descs.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,139 @@
+//! `nixl-peer`: a standalone agent driven line by line on stdin, for multi-process tests and
+//! manual experiments. It owns one DRAM buffer filled with a known pattern.
+//!
+//! ```text
+//! nixl-peer NAME SIZE SEED      prints "MD <hex>" and "ADDR <addr>", then reads commands:
+//!   LOAD <hex>                  load a remote agent's metadata     -> "LOADED <name>"
+//!   XFER <READ|WRITE> <agent> <remote addr> <len> [notif]          -> "DONE <status>"
+//!   WAIT_NOTIFS <n>             wait for n notifications           -> "NOTIFS <sender>:<msg>,... SUM <hex>"
+//!   SUM                         checksum of the buffer             -> "SUM <hex>"
+//!   EXIT
+//! ```
+
+use std::io::{BufRead, Write};
+use std::time::{Duration, Instant};
+
+use nixl_core::{
+    Agent, AgentConfig, Desc, MemType, NotifMap, OptArgs, RegDesc, RegDescList, Status,
+    XferDescList, XferOp,
+};
+
+/// The byte at `i` of a buffer filled with `seed`.
+fn pattern(seed: u64, i: usize) -> u8 {
+    (i as u64)
+        .wrapping_mul(31)
+        .wrapping_add(seed.wrapping_mul(7))
+        .wrapping_add((i >> 12) as u64) as u8
+}
+
+/// FNV-1a over the buffer.
+fn checksum(buf: &[u8]) -> u64 {
+    buf.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0))
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, name, size, seed] = &args[..] else {
+        eprintln!("usage: nixl-peer NAME SIZE SEED");
+        std::process::exit(2);
+    };
+    let size: usize = size.parse().expect("SIZE is a number");
+    let seed: u64 = seed.parse().expect("SEED is a number");
+    let buf: Vec<u8> = (0..size).map(|i| pattern(seed, i)).collect();
+    let agent = Agent::new(name, AgentConfig::default()).expect("agent");
+    agent
+        .create_backend("UCX", &Default::default())
+        .expect("UCX backend");
+    let reg = RegDescList::from_descs(
+        MemType::Dram,
+        vec![RegDesc::new(buf.as_ptr() as u64, size as u64, 0)],
+    );
+    // SAFETY: `buf` lives until the process exits and is only read through the agent.
+    unsafe { agent.register_mem(&reg, None) }.expect("register");
+    let out = std::io::stdout();
+    let say = |line: String| {
+        let mut o = out.lock();
+        let _ = writeln!(o, "{line}");
+        let _ = o.flush();
+    };
+    say(format!("MD {}", hex(&agent.local_md().expect("metadata"))));
+    say(format!("ADDR {}", buf.as_ptr() as u64));
+    let mut notifs = NotifMap::new();
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["LOAD", md] => match agent.load_remote_md(&unhex(md)) {
+                Ok(name) => say(format!("LOADED {name}")),
+                Err(e) => say(format!("ERROR {e}")),
+            },
+            ["XFER", op, target, addr, len, rest @ ..] => {
+                let op = if *op == "READ" {
+                    XferOp::Read
+                } else {
+                    XferOp::Write
+                };
+                let len: u64 = len.parse().unwrap_or(0);
+                let local = XferDescList::from_descs(
+                    MemType::Dram,
+                    vec![Desc::new(buf.as_ptr() as u64, len, 0)],
+                );
+                let remote = XferDescList::from_descs(
+                    MemType::Dram,
+                    vec![Desc::new(addr.parse().unwrap_or(0), len, 0)],
+                );
+                let opts = rest.first().map(|n| OptArgs::with_notif(n.as_bytes()));
+                let result = agent
+                    .create_xfer_req(op, &local, &remote, target, opts.as_ref())
+                    .and_then(|req| {
+                        let mut status = agent.post_xfer_req(&req, None)?;
+                        while status == Status::InProg {
+                            status = agent.xfer_status(&req)?;
+                        }
+                        Ok(status)
+                    });
+                match result {
+                    Ok(s) => say(format!("DONE {s} SUM {:016x}", checksum(&buf))),
+                    Err(e) => say(format!("DONE {} {}", e.status(), e.message())),
+                }
+            }
+            ["WAIT_NOTIFS", n] => {
+                let want: usize = n.parse().unwrap_or(1);
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while notifs.values().map(Vec::len).sum::<usize>() < want
+                    && Instant::now() < deadline
+                {
+                    let _ = agent.get_notifs(&mut notifs);
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                // The checksum is taken right when the notifications are seen: the data must
+                // already be there.
+                let sum = checksum(&buf);
+                let list: Vec<String> = notifs
+                    .iter()
+                    .flat_map(|(s, msgs)| {
+                        msgs.iter()
+                            .map(move |m| format!("{s}:{}", String::from_utf8_lossy(m)))
+                    })
+                    .collect();
+                say(format!("NOTIFS {} SUM {sum:016x}", list.join(",")));
+                notifs.clear();
+            }
+            ["SUM"] => say(format!("SUM {:016x}", checksum(&buf))),
+            ["EXIT"] | [] => break,
+            other => say(format!("ERROR unknown command {other:?}")),
+        }
+    }
+}
