@@ -48,6 +48,7 @@ pub mod hashing;
 pub mod kv_event;
 pub mod perf;
 pub mod report;
+pub mod router_adapter;
 pub mod routing;
 pub mod workload;
 

@@ -176,12 +176,27 @@ impl RoutingPolicy for OracleCost {
     }
 }
 
-/// Builds a policy by name: `round-robin`, `random`, `oracle-cost`.
-pub fn policy_by_name(name: &str, seed: u64) -> Option<Box<dyn RoutingPolicy>> {
+/// Builds a policy by name for engines of `engine`: `round-robin`,
+/// `random`, `oracle-cost` (built in), `dynamo` and `ours` (router crate,
+/// fed by KV events).
+pub fn policy_by_name(
+    name: &str,
+    engine: &crate::EngineConfig,
+    seed: u64,
+) -> Option<Box<dyn RoutingPolicy>> {
+    use crate::router_adapter::{dynamo, predicted_ttft};
+    let bs = engine.block_size;
     Some(match name {
         "round-robin" | "rr" => Box::new(RoundRobin::default()),
         "random" => Box::new(Random::new(seed)),
         "oracle-cost" | "oracle" => Box::new(OracleCost::default()),
+        "dynamo" => Box::new(dynamo(bs, seed)),
+        "ours" | "predicted-ttft" => Box::new(predicted_ttft(
+            bs,
+            (engine.num_gpu_blocks * bs) as u64,
+            engine.max_num_batched_tokens as u64,
+            seed,
+        )),
         _ => return None,
     })
 }

@@ -316,3 +316,35 @@ fn observations_cover_every_request_once() {
     let n = sim.workload().requests.len();
     assert_eq!((arrivals, completed, ttfts), (n, n, n));
 }
+
+#[test]
+fn router_crate_policies_use_kv_events_to_find_cached_prefixes() {
+    let load = SyntheticSpec {
+        arrivals: ArrivalShape::Poisson { rate: 4.0 },
+        duration_s: 20.0,
+        input_length: 2048,
+        output_length: 20,
+        prefix_groups: 8,
+        shared_prefix_ratio: 0.75,
+        seed: 9,
+        ..SyntheticSpec::default()
+    }
+    .generate();
+    let cfg = agg(4, 4096);
+    let hit = |policy: Box<dyn RoutingPolicy>| {
+        let mut sim = Simulation::new(cfg.clone(), load.clone(), policy, None);
+        sim.run_to_completion();
+        assert_conserved(&sim);
+        sim.report().prefix_hit_rate
+    };
+    let rr = hit(Box::<RoundRobin>::default());
+    let dynamo = hit(Box::new(sim::router_adapter::dynamo(64, 0)));
+    let ours = hit(Box::new(sim::router_adapter::predicted_ttft(
+        64,
+        4096 * 64,
+        2048,
+        0,
+    )));
+    assert!(dynamo > rr + 0.05, "dynamo {dynamo} vs round-robin {rr}");
+    assert!(ours > rr + 0.05, "ours {ours} vs round-robin {rr}");
+}

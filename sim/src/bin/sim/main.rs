@@ -105,7 +105,8 @@ fn run(a: args::Args) -> Result<(), String> {
     );
     let mut runs = Vec::new();
     for name in &a.policies {
-        let policy = policy_by_name(name, a.seed).ok_or(format!("unknown policy {name}"))?;
+        let policy =
+            policy_by_name(name, &cfg.engine, a.seed).ok_or(format!("unknown policy {name}"))?;
         let mut planner: Option<Box<dyn Autoscaler>> = match a.planner.as_str() {
             "none" => None,
             "load-rules" => Some(Box::new(LoadRules::default())),
