@@ -1,0 +1,244 @@
+//! Two processes on one host: cross-memory attach by default, TCP when forced, a dead or
+//! frozen peer, and an unprivileged pair.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use common::*;
+use nixl_core::*;
+
+const SIZE: usize = 4 << 20;
+
+/// A `nixl-peer` child process driven over its stdin/stdout.
+struct Peer {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Receiver<String>,
+    md: Vec<u8>,
+    addr: u64,
+}
+
+impl Peer {
+    fn spawn(name: &str, seed: u64, env: &[(&str, &str)], unprivileged: bool) -> Peer {
+        let exe = env!("CARGO_BIN_EXE_nixl-peer");
+        let mut cmd = if unprivileged {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", exe]);
+            c
+        } else {
+            Command::new(exe)
+        };
+        cmd.args([name, &SIZE.to_string(), &seed.to_string()])
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn nixl-peer");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout)
+                .lines()
+                .map_while(std::io::Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut peer = Peer {
+            child,
+            stdin,
+            lines,
+            md: Vec::new(),
+            addr: 0,
+        };
+        peer.md = unhex(&peer.expect("MD "));
+        peer.addr = peer.expect("ADDR ").parse().unwrap();
+        peer
+    }
+
+    fn send(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    fn expect(&mut self, prefix: &str) -> String {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(60))
+            .expect("peer answered");
+        assert!(
+            line.starts_with(prefix),
+            "expected {prefix:?}, got {line:?}"
+        );
+        line[prefix.len()..].to_string()
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_read_then_kill(params: &Params, peer_env: &[(&str, &str)]) {
+    let config = AgentConfig {
+        peer_timeout: Duration::from_secs(3),
+        ..AgentConfig::default()
+    };
+    let me = agent_with("init", config, params);
+    let mut peer = Peer::spawn("tgt", 9, peer_env, false);
+    assert_eq!(me.load_remote_md(&peer.md).unwrap(), "tgt");
+    let buf = vec![0u8; SIZE];
+    register(&me, &buf);
+    let local = dram(&[(addr(&buf), SIZE as u64)]);
+    let remote = dram(&[(peer.addr, SIZE as u64)]);
+
+    // READ the peer's pattern, with a notification it sees only after the read.
+    let read = me
+        .create_xfer_req(
+            XferOp::Read,
+            &local,
+            &remote,
+            "tgt",
+            Some(&OptArgs::with_notif("read-done")),
+        )
+        .unwrap();
+    assert_eq!(run(&me, &read).unwrap(), Status::Success);
+    assert!(buf == filled(SIZE, 9), "READ returned wrong bytes");
+    peer.send("WAIT_NOTIFS 1");
+    let got = peer.expect("NOTIFS ");
+    assert!(got.starts_with("init:read-done SUM"), "{got}");
+
+    // WRITE our own pattern; the peer checksums its buffer the moment the notification lands.
+    let ours = filled(SIZE, 4);
+    register(&me, &ours);
+    let write = me
+        .create_xfer_req(
+            XferOp::Write,
+            &dram(&[(addr(&ours), SIZE as u64)]),
+            &remote,
+            "tgt",
+            Some(&OptArgs::with_notif("written")),
+        )
+        .unwrap();
+    assert_eq!(run(&me, &write).unwrap(), Status::Success);
+    peer.send("WAIT_NOTIFS 1");
+    assert_eq!(
+        peer.expect("NOTIFS "),
+        format!("init:written SUM {:016x}", checksum(&ours))
+    );
+
+    // Kill the target: the next post fails with REMOTE_DISCONNECT within the bound.
+    peer.child.kill().unwrap();
+    peer.child.wait().unwrap();
+    let start = Instant::now();
+    let err = run(&me, &write).unwrap_err();
+    assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        me.remote_agents().is_empty(),
+        "the dead peer's metadata is dropped"
+    );
+}
+
+#[test]
+fn cross_memory_attach_write_read_notif_and_dead_peer() {
+    write_read_then_kill(&Params::new(), &[]);
+}
+
+#[test]
+fn tcp_write_read_notif_and_dead_peer() {
+    write_read_then_kill(&tcp_params(), &[("NIXL_RS_TRANSPORT", "tcp")]);
+}
+
+#[test]
+fn frozen_peer_times_out_with_remote_disconnect() {
+    let config = AgentConfig {
+        peer_timeout: Duration::from_secs(2),
+        ..AgentConfig::default()
+    };
+    let me = agent_with("init", config, &tcp_params());
+    let peer = Peer::spawn("frozen", 1, &[("NIXL_RS_TRANSPORT", "tcp")], false);
+    me.load_remote_md(&peer.md).unwrap();
+    let big = vec![7u8; SIZE];
+    register(&me, &big);
+    // SAFETY: stops and resumes our own child.
+    unsafe { libc::kill(peer.pid(), libc::SIGSTOP) };
+    let start = Instant::now();
+    let req = me
+        .create_xfer_req(
+            XferOp::Write,
+            &dram(&[(addr(&big), SIZE as u64)]),
+            &dram(&[(peer.addr, SIZE as u64)]),
+            "frozen",
+            None,
+        )
+        .unwrap();
+    let err = run(&me, &req).unwrap_err();
+    // SAFETY: as above.
+    unsafe { libc::kill(peer.pid(), libc::SIGCONT) };
+    assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn unprivileged_pair_of_processes() {
+    // SAFETY: getuid has no preconditions.
+    let root = unsafe { libc::getuid() } == 0;
+    if root && Command::new("setpriv").arg("--version").output().is_err() {
+        println!(
+            "skipped: running as root and setpriv is not installed, so no unprivileged user can be used"
+        );
+        return;
+    }
+    for env in [&[][..], &[("NIXL_RS_TRANSPORT", "tcp")][..]] {
+        let mut target = Peer::spawn("utgt", 3, env, root);
+        let mut initiator = Peer::spawn("uini", 8, env, root);
+        initiator.send(&format!("LOAD {}", hex(&target.md)));
+        assert_eq!(initiator.expect("LOADED "), "utgt");
+        initiator.send(&format!("XFER WRITE utgt {} {SIZE} hello", target.addr));
+        let done = initiator.expect("DONE ");
+        assert!(done.starts_with("NIXL_SUCCESS"), "{done} ({env:?})");
+        target.send("WAIT_NOTIFS 1");
+        assert_eq!(
+            target.expect("NOTIFS "),
+            format!("uini:hello SUM {:016x}", checksum(&filled(SIZE, 8)))
+        );
+        // And back: the initiator reads the target's (now overwritten) buffer.
+        initiator.send(&format!("XFER READ utgt {} {SIZE}", target.addr));
+        let done = initiator.expect("DONE ");
+        assert_eq!(
+            done,
+            format!("NIXL_SUCCESS SUM {:016x}", checksum(&filled(SIZE, 8)))
+        );
+    }
+}
