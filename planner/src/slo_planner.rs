@@ -162,19 +162,24 @@ impl SloPlanner {
         };
         let rate = obs.arrival_rate();
         let ready_prefill = obs.replicas.prefill.ready;
-        if obs.ttft.len() >= MIN_CORRECTION_SAMPLES && ready_prefill > 0 {
+        // TTFTs of requests that queued behind a backlog (after a cold start or a burst)
+        // say nothing about the engine's speed; learn only from a pool in steady state.
+        let backlog_per_replica = obs.queued_prefill_tokens() / f64::from(ready_prefill.max(1));
+        let steady = !obs.replicas.in_transition()
+            && backlog_per_replica <= 2.0 * f64::from(self.profile.prefill.max_batched_tokens);
+        if steady && obs.ttft.len() >= MIN_CORRECTION_SAMPLES && ready_prefill > 0 {
             let (queue, services) =
                 sizing::prefill_queue(&self.profile.prefill, isl, rate, ready_prefill, 1.0);
             if queue.utilisation() < CORRECTION_MAX_UTILISATION {
-                let q = self.cfg.attainment;
-                let predicted = queue.latency_quantile(&services, q);
-                let observed = stats::quantile(&obs.ttft, q).unwrap_or(predicted);
+                // The median: robust to the few requests that met a momentary queue.
+                let predicted = queue.latency_quantile(&services, 0.5);
+                let observed = stats::quantile(&obs.ttft, 0.5).unwrap_or(predicted);
                 if predicted.is_finite() && predicted > 0.0 {
                     self.corr_prefill = blend(self.corr_prefill, observed / predicted);
                 }
             }
         }
-        if obs.itl.len() >= MIN_CORRECTION_SAMPLES && !obs.decode.is_empty() {
+        if steady && obs.itl.len() >= MIN_CORRECTION_SAMPLES && !obs.decode.is_empty() {
             let decode = &self.profile.decode;
             let kv = obs.active_decode_kv_tokens() / obs.decode.len() as f64;
             let seqs = obs
