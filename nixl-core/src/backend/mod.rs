@@ -6,6 +6,7 @@
 pub mod completion;
 pub mod net;
 pub mod plugins;
+pub mod posix;
 
 use std::any::Any;
 use std::collections::BTreeMap;

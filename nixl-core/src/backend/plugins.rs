@@ -24,7 +24,7 @@ pub struct Plugin {
 /// multi-transport network backend (same process, same-host cross-memory attach, TCP), listed
 /// under the name NIXL users and their tests ask for.
 pub fn all() -> &'static [Plugin] {
-    &[super::net::PLUGIN]
+    &[super::net::PLUGIN, super::posix::PLUGIN]
 }
 
 /// Finds a plugin by name.

@@ -32,6 +32,16 @@ pub const PLUGIN: Plugin = Plugin {
 
 const MEM_TYPES: &[MemType] = &[MemType::Dram, MemType::File];
 
+/// Parameters of NIXL's own POSIX plugin: accepted (and reported back) so configurations
+/// written for it keep working, but they choose nothing here.
+const UPSTREAM_PARAMS: &[&str] = &[
+    "use_aio",
+    "use_uring",
+    "use_posix_aio",
+    "ios_pool_size",
+    "kernel_queue_size",
+];
+
 fn default_params() -> Params {
     [("num_threads", "2"), ("inline_max_bytes", "262144")]
         .into_iter()
@@ -55,7 +65,7 @@ impl PosixBackend {
     fn new(params: &Params) -> Result<Self> {
         let mut effective = default_params();
         for (k, v) in params {
-            if !effective.contains_key(k) {
+            if !effective.contains_key(k) && !UPSTREAM_PARAMS.contains(&k.as_str()) {
                 return Err(err!(InvalidParam, "unknown POSIX backend parameter {k:?}"));
             }
             effective.insert(k.clone(), v.clone());
@@ -102,7 +112,10 @@ impl Backend for PosixBackend {
 
     fn register(&self, mem: MemType, region: &Region) -> Result<()> {
         if !MEM_TYPES.contains(&mem) {
-            return Err(err!(NotSupported, "the POSIX backend does not serve {mem} memory"));
+            return Err(err!(
+                NotSupported,
+                "the POSIX backend does not serve {mem} memory"
+            ));
         }
         let _ = region;
         Ok(())
