@@ -95,8 +95,25 @@ fn ingest_seconds_ours(stream: &common::Stream) -> f64 {
 
 fn report(prompts: &[common::Prompt], worker_counts: &[u64]) {
     let queries = common::queries(prompts, 200);
-    println!("\nrouter vs dynamo-kv-router {} RadixTree — Mooncake conversation trace, block {} tokens, {}-block queries", "1.6.1", common::BLOCK_SIZE, common::QUERY_BLOCKS);
-    println!("{:>7} {:>10} | {:>12} {:>12} | {:>9} {:>9} {:>9} {:>9} | {:>8} {:>8} | {:>9}", "workers", "entries", "ingest ours", "ingest dyn", "p50 ours", "p99 ours", "p50 dyn", "p99 dyn", "B/e ours", "B/e dyn", "mean hit");
+    println!(
+        "\nrouter vs dynamo-kv-router 1.6.1 RadixTree — Mooncake conversation trace, block {} tokens, {}-block queries",
+        common::BLOCK_SIZE,
+        common::QUERY_BLOCKS
+    );
+    println!(
+        "{:>7} {:>10} | {:>12} {:>12} | {:>9} {:>9} {:>9} {:>9} | {:>8} {:>8} | {:>9}",
+        "workers",
+        "entries",
+        "ingest ours",
+        "ingest dyn",
+        "p50 ours",
+        "p99 ours",
+        "p50 dyn",
+        "p99 dyn",
+        "B/e ours",
+        "B/e dyn",
+        "mean hit"
+    );
     for &workers in worker_counts {
         let stream = common::expand(prompts, workers);
         let ours_rate = stream.blocks as f64 / ingest_seconds_ours(&stream) / 1e6;
@@ -122,7 +139,11 @@ fn report(prompts: &[common::Prompt], worker_counts: &[u64]) {
                 let theirs_scores = black_box(theirs.find_matches(input, false));
                 dyn_ns.push(start.elapsed().as_nanos() as u64);
                 let their_best = theirs_scores.scores.values().copied().max().unwrap_or(0);
-                assert_eq!(scores.best(), their_best, "both indexes agree on the best overlap");
+                assert_eq!(
+                    scores.best(),
+                    their_best,
+                    "both indexes agree on the best overlap"
+                );
             }
         }
         ours_ns.sort_unstable();
@@ -143,7 +164,9 @@ fn report(prompts: &[common::Prompt], worker_counts: &[u64]) {
             hit as f64 / ours_ns.len() as f64,
         );
     }
-    println!("(ingest = blocks named by Stored+Removed events per second, one core, best of 3; p50/p99 per find_matches call; B/e = live heap bytes per (block, worker) entry; mean hit = mean best overlap in blocks)\n");
+    println!(
+        "(ingest = blocks named by Stored+Removed events per second, one core, best of 3; p50/p99 per find_matches call; B/e = live heap bytes per (block, worker) entry; mean hit = mean best overlap in blocks)\n"
+    );
 }
 
 fn main() {
@@ -158,7 +181,10 @@ fn main() {
         .collect();
     report(&prompts, &worker_counts);
 
-    let mut c = Criterion::default().sample_size(10).measurement_time(std::time::Duration::from_secs(4)).configure_from_args();
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .measurement_time(std::time::Duration::from_secs(4))
+        .configure_from_args();
     let queries = common::queries(&prompts, 50);
     for &workers in &worker_counts {
         let stream = common::expand(&prompts, workers);
@@ -184,11 +210,23 @@ fn main() {
         let theirs = build_dynamo(&stream);
         let mut group = c.benchmark_group(format!("find_matches/{workers}w"));
         group.throughput(Throughput::Elements(queries.len() as u64));
-        group.bench_function("ours", |b| b.iter(|| queries.iter().map(|(s, _)| ours.find_matches(s).scores.len()).sum::<usize>()));
+        group.bench_function("ours", |b| {
+            b.iter(|| {
+                queries
+                    .iter()
+                    .map(|(s, _)| ours.find_matches(s).scores.len())
+                    .sum::<usize>()
+            })
+        });
         group.bench_function("dynamo", |b| {
             b.iter_batched(
                 || queries.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>(),
-                |inputs| inputs.into_iter().map(|l| theirs.find_matches(l, false).scores.len()).sum::<usize>(),
+                |inputs| {
+                    inputs
+                        .into_iter()
+                        .map(|l| theirs.find_matches(l, false).scores.len())
+                        .sum::<usize>()
+                },
                 BatchSize::PerIteration,
             )
         });

@@ -125,7 +125,10 @@ mod tests {
     fn block_hash_is_xxh3_of_le_bytes_with_seed_1337() {
         let tokens = [1u32, 2, 3, 4];
         let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
-        assert_eq!(hash_blocks(&tokens, 4, None)[0].0, xxh3_64_with_seed(&bytes, 1337));
+        assert_eq!(
+            hash_blocks(&tokens, 4, None)[0].0,
+            xxh3_64_with_seed(&bytes, 1337)
+        );
     }
 
     #[test]

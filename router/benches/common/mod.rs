@@ -6,7 +6,9 @@ use dynamo_kv_router::protocols::{
     ExternalSequenceBlockHash, KvCacheEvent, KvCacheEventData, KvCacheRemoveData, KvCacheStoreData,
     KvCacheStoredBlockData, LocalBlockHash, RouterEvent,
 };
-use router::{BlockHash, ExternalHash, KvEvent, KvEventData, SequenceHash, StoredBlock, WorkerId, hash_prompt};
+use router::{
+    BlockHash, ExternalHash, KvEvent, KvEventData, SequenceHash, StoredBlock, WorkerId, hash_prompt,
+};
 use std::collections::{HashMap, VecDeque};
 
 pub const TRACE: &str = "/work/shared/traces/mooncake_conversation_trace.jsonl";
@@ -30,13 +32,25 @@ pub fn load_trace() -> Option<Vec<Prompt>> {
         .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line).expect("trace line");
             let len = v["input_length"].as_u64().unwrap() as usize;
-            let ids: Vec<u64> = v["hash_ids"].as_array().unwrap().iter().map(|h| h.as_u64().unwrap()).collect();
-            let mut tokens: Vec<u32> = ids.iter().flat_map(|&h| std::iter::repeat_n(h as u32, 512)).collect();
+            let ids: Vec<u64> = v["hash_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_u64().unwrap())
+                .collect();
+            let mut tokens: Vec<u32> = ids
+                .iter()
+                .flat_map(|&h| std::iter::repeat_n(h as u32, 512))
+                .collect();
             tokens.truncate(len);
             let hashes = hash_prompt(&tokens, BLOCK_SIZE, None);
             // Turns of one conversation share their second hash id: keep them on one worker.
             let affinity = ids.get(1).or(ids.first()).copied().unwrap_or(0);
-            Prompt { blocks: hashes.blocks, sequence: hashes.sequence, affinity }
+            Prompt {
+                blocks: hashes.blocks,
+                sequence: hashes.sequence,
+                affinity,
+            }
         })
         .collect();
     Some(prompts)
@@ -59,14 +73,28 @@ struct WorkerCache {
 
 /// Replays the trace onto `workers` engines and records the KV events they would emit.
 pub fn expand(prompts: &[Prompt], workers: u64) -> Stream {
-    let mut caches: Vec<WorkerCache> =
-        (0..workers).map(|_| WorkerCache { refs: HashMap::new(), lru: VecDeque::new(), next_event: 0 }).collect();
-    let mut stream = Stream { ours: Vec::new(), dynamo: Vec::new(), blocks: 0, final_entries: 0 };
+    let mut caches: Vec<WorkerCache> = (0..workers)
+        .map(|_| WorkerCache {
+            refs: HashMap::new(),
+            lru: VecDeque::new(),
+            next_event: 0,
+        })
+        .collect();
+    let mut stream = Stream {
+        ours: Vec::new(),
+        dynamo: Vec::new(),
+        blocks: 0,
+        final_entries: 0,
+    };
     let ext = |s: SequenceHash| s.0 ^ 0x9E37_79B9;
     for (index, prompt) in prompts.iter().enumerate() {
         let w = (prompt.affinity.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) % workers;
         let cache = &mut caches[w as usize];
-        let cached = prompt.sequence.iter().take_while(|s| cache.refs.contains_key(&s.0)).count();
+        let cached = prompt
+            .sequence
+            .iter()
+            .take_while(|s| cache.refs.contains_key(&s.0))
+            .count();
         for s in &prompt.sequence {
             *cache.refs.entry(s.0).or_insert(0) += 1;
         }
@@ -74,23 +102,48 @@ pub fn expand(prompts: &[Prompt], workers: u64) -> Stream {
         let mut emit = |cache: &mut WorkerCache, ours: KvEventData, theirs: KvCacheEventData| {
             let id = cache.next_event;
             cache.next_event += 1;
-            stream.ours.push((WorkerId::new(w), KvEvent { event_id: id, data: ours }));
-            stream.dynamo.push(RouterEvent::new(w, KvCacheEvent { event_id: id, data: theirs, dp_rank: 0 }));
+            stream.ours.push((
+                WorkerId::new(w),
+                KvEvent {
+                    event_id: id,
+                    data: ours,
+                },
+            ));
+            stream.dynamo.push(RouterEvent::new(
+                w,
+                KvCacheEvent {
+                    event_id: id,
+                    data: theirs,
+                    dp_rank: 0,
+                },
+            ));
         };
         if cached < prompt.sequence.len() {
             let parent = cached.checked_sub(1).map(|i| ext(prompt.sequence[i]));
-            let new: Vec<(u64, u64)> = (cached..prompt.sequence.len()).map(|i| (ext(prompt.sequence[i]), prompt.blocks[i].0)).collect();
+            let new: Vec<(u64, u64)> = (cached..prompt.sequence.len())
+                .map(|i| (ext(prompt.sequence[i]), prompt.blocks[i].0))
+                .collect();
             stream.blocks += new.len();
             let ours = KvEventData::Stored {
                 parent: parent.map(ExternalHash),
-                blocks: new.iter().map(|&(e, t)| StoredBlock { external: ExternalHash(e), tokens: BlockHash(t) }).collect(),
+                blocks: new
+                    .iter()
+                    .map(|&(e, t)| StoredBlock {
+                        external: ExternalHash(e),
+                        tokens: BlockHash(t),
+                    })
+                    .collect(),
             };
             let theirs = KvCacheEventData::Stored(KvCacheStoreData {
                 parent_hash: parent.map(ExternalSequenceBlockHash),
                 start_position: None,
                 blocks: new
                     .iter()
-                    .map(|&(e, t)| KvCacheStoredBlockData { block_hash: ExternalSequenceBlockHash(e), tokens_hash: LocalBlockHash(t), mm_extra_info: None })
+                    .map(|&(e, t)| KvCacheStoredBlockData {
+                        block_hash: ExternalSequenceBlockHash(e),
+                        tokens_hash: LocalBlockHash(t),
+                        mm_extra_info: None,
+                    })
                     .collect(),
             });
             emit(cache, ours, theirs);
@@ -110,8 +163,12 @@ pub fn expand(prompts: &[Prompt], workers: u64) -> Stream {
             }
             if !gone.is_empty() {
                 stream.blocks += gone.len();
-                let ours = KvEventData::Removed { blocks: gone.iter().map(|&b| ExternalHash(b)).collect() };
-                let theirs = KvCacheEventData::Removed(KvCacheRemoveData { block_hashes: gone.iter().map(|&b| ExternalSequenceBlockHash(b)).collect() });
+                let ours = KvEventData::Removed {
+                    blocks: gone.iter().map(|&b| ExternalHash(b)).collect(),
+                };
+                let theirs = KvCacheEventData::Removed(KvCacheRemoveData {
+                    block_hashes: gone.iter().map(|&b| ExternalSequenceBlockHash(b)).collect(),
+                });
                 emit(cache, ours, theirs);
             }
         }
@@ -131,7 +188,9 @@ pub fn queries(prompts: &[Prompt], count: usize) -> Vec<(Vec<SequenceHash>, Vec<
         .enumerate()
         .map(|(i, p)| {
             let mut blocks: Vec<BlockHash> = p.blocks.iter().copied().take(QUERY_BLOCKS).collect();
-            let filler = (blocks.len()..QUERY_BLOCKS).map(|j| BlockHash(((i as u64) << 32 | j as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93)));
+            let filler = (blocks.len()..QUERY_BLOCKS).map(|j| {
+                BlockHash(((i as u64) << 32 | j as u64).wrapping_mul(0xD6E8_FEB8_6659_FD93))
+            });
             blocks.extend(filler);
             let seq = router::hashing::sequence_hashes(&blocks);
             let locals = blocks.iter().map(|b| LocalBlockHash(b.0)).collect();

@@ -161,7 +161,7 @@ impl ApproxIndexer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hashing::{hash_prompt, SequenceHash};
+    use crate::hashing::{SequenceHash, hash_prompt};
 
     fn prompt(first: u32, blocks: usize) -> Vec<SequenceHash> {
         let tokens: Vec<u32> = (0..blocks as u32 * 4).map(|t| first + t).collect();
@@ -170,14 +170,21 @@ mod tests {
 
     #[test]
     fn blocks_expire_after_ttl_and_renew_on_touch() {
-        let mut approx = ApproxIndexer::new(ApproxConfig { ttl_s: 10.0, ..Default::default() });
+        let mut approx = ApproxIndexer::new(ApproxConfig {
+            ttl_s: 10.0,
+            ..Default::default()
+        });
         let w = WorkerId::new(1);
         let p = prompt(0, 3);
         approx.record_route(w, &p, 0.0);
         assert_eq!(approx.find_matches(&p).get(w), 3);
         approx.record_route(w, &p[..1], 5.0);
         approx.expire(12.0);
-        assert_eq!(approx.find_matches(&p).get(w), 1, "only the renewed prefix survives");
+        assert_eq!(
+            approx.find_matches(&p).get(w),
+            1,
+            "only the renewed prefix survives"
+        );
         approx.expire(15.0);
         assert_eq!(approx.find_matches(&p).get(w), 0);
         assert_eq!(approx.entries(), 0);
@@ -185,12 +192,20 @@ mod tests {
 
     #[test]
     fn size_cap_prunes_tails_before_prefixes() {
-        let config = ApproxConfig { ttl_s: 100.0, max_entries: 10, prune_target_ratio: 0.5 };
+        let config = ApproxConfig {
+            ttl_s: 100.0,
+            max_entries: 10,
+            prune_target_ratio: 0.5,
+        };
         let mut approx = ApproxIndexer::new(config);
         let w = WorkerId::new(1);
         let p = prompt(0, 11);
         approx.record_route(w, &p, 0.0);
         assert_eq!(approx.entries(), 5);
-        assert_eq!(approx.find_matches(&p).get(w), 5, "the first five blocks remain");
+        assert_eq!(
+            approx.find_matches(&p).get(w),
+            5,
+            "the first five blocks remain"
+        );
     }
 }

@@ -15,7 +15,7 @@ use crate::hashing::SequenceHash;
 use crate::worker::WorkerId;
 
 /// How many depths ahead to prefetch table slots.
-const PREFETCH_DISTANCE: usize = 8;
+const PREFETCH_DISTANCE: usize = 16;
 
 /// Result of [`Indexer::find_matches`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -138,9 +138,8 @@ impl Indexer {
                 state.blocks.reserve(blocks.len());
                 for block in blocks {
                     let key = chain(parent_key, block.tokens);
-                    if let Some(old) = state.blocks.insert(block.external.0, key.0)
-                        && old != key.0
-                    {
+                    let previous = state.blocks.insert(block.external.0, key.0);
+                    if let Some(old) = previous.filter(|&old| old != key.0) {
                         // The engine reused an external hash for other content.
                         self.nodes.remove(old, slot);
                     }
@@ -211,7 +210,10 @@ impl Indexer {
             .into_iter()
             .filter(|data| self.apply_data(slot, data) == ApplyOutcome::ParentMissing)
             .count();
-        self.slots[slot as usize].as_mut().expect("live slot").last_event_id = Some(last_event_id);
+        self.slots[slot as usize]
+            .as_mut()
+            .expect("live slot")
+            .last_event_id = Some(last_event_id);
         dropped
     }
 

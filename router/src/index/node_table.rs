@@ -98,9 +98,7 @@ impl NodeTable {
         {
             let ptr = self.slots.as_ptr().wrapping_add(at).cast::<i8>();
             // SAFETY: a prefetch is only a hint; it never faults and `ptr` is in bounds.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr)
-            };
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr) };
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = at;
@@ -280,7 +278,10 @@ mod tests {
         for worker in [0, 2, 4] {
             assert!(table.remove(7, worker));
         }
-        assert!(matches!(table.get(7), Some(NodeWorkers::Inline(_, Some(_)))));
+        assert!(matches!(
+            table.get(7),
+            Some(NodeWorkers::Inline(_, Some(_)))
+        ));
         assert_eq!(workers(&table, 7), vec![1, 3]);
         assert!(table.remove(7, 1) && table.remove(7, 3));
         assert!(table.get(7).is_none());
@@ -302,14 +303,19 @@ mod tests {
                 let fresh = reference.entry(key).or_default().insert(worker);
                 assert_eq!(table.insert(key, worker), fresh);
             } else {
-                let present = reference.get_mut(&key).is_some_and(|set| set.remove(&worker));
+                let present = reference
+                    .get_mut(&key)
+                    .is_some_and(|set| set.remove(&worker));
                 reference.retain(|_, set| !set.is_empty());
                 assert_eq!(table.remove(key, worker), present);
             }
         }
         assert_eq!(table.len(), reference.len());
         for key in 0..2_000u64 {
-            let expected: Vec<u32> = reference.get(&key).map(|s| s.iter().copied().collect()).unwrap_or_default();
+            let expected: Vec<u32> = reference
+                .get(&key)
+                .map(|s| s.iter().copied().collect())
+                .unwrap_or_default();
             assert_eq!(workers(&table, key), expected, "key {key}");
         }
     }

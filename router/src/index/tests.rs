@@ -10,7 +10,10 @@ fn stored(id: u64, parent: Option<u64>, blocks: &[(u64, BlockHash)]) -> KvEvent 
             parent: parent.map(ExternalHash),
             blocks: blocks
                 .iter()
-                .map(|&(e, t)| StoredBlock { external: ExternalHash(e), tokens: t })
+                .map(|&(e, t)| StoredBlock {
+                    external: ExternalHash(e),
+                    tokens: t,
+                })
                 .collect(),
         },
     }
@@ -19,7 +22,9 @@ fn stored(id: u64, parent: Option<u64>, blocks: &[(u64, BlockHash)]) -> KvEvent 
 fn removed(id: u64, blocks: &[u64]) -> KvEvent {
     KvEvent {
         event_id: id,
-        data: KvEventData::Removed { blocks: blocks.iter().map(|&b| ExternalHash(b)).collect() },
+        data: KvEventData::Removed {
+            blocks: blocks.iter().map(|&b| ExternalHash(b)).collect(),
+        },
     }
 }
 
@@ -28,7 +33,12 @@ fn prompt(base: u32, n: usize) -> (Vec<SequenceHash>, Vec<(u64, BlockHash)>) {
     let tokens: Vec<u32> = (0..n as u32 * 4).map(|t| base + t).collect();
     let h = hash_prompt(&tokens, 4, None);
     // Engine hashes are opaque: derive them from ours so the test can name them.
-    let ext = h.sequence.iter().zip(&h.blocks).map(|(s, b)| (s.0 ^ 0xABCD, *b)).collect();
+    let ext = h
+        .sequence
+        .iter()
+        .zip(&h.blocks)
+        .map(|(s, b)| (s.0 ^ 0xABCD, *b))
+        .collect();
     (h.sequence, ext)
 }
 
@@ -37,7 +47,10 @@ fn stores_chain_through_parents_and_scores_leading_blocks() {
     let mut index = Indexer::new();
     let (seq, ext) = prompt(0, 6);
     let (a, b) = (WorkerId::new(1), WorkerId::new(2));
-    assert_eq!(index.apply(a, &stored(0, None, &ext[..3])).outcome, ApplyOutcome::Applied);
+    assert_eq!(
+        index.apply(a, &stored(0, None, &ext[..3])).outcome,
+        ApplyOutcome::Applied
+    );
     index.apply(a, &stored(1, Some(ext[2].0), &ext[3..5]));
     index.apply(b, &stored(0, None, &ext[..2]));
     let scores = index.find_matches(&seq);
@@ -68,7 +81,10 @@ fn gaps_duplicates_and_missing_parents_are_reported() {
     assert_eq!(index.apply(w, &stored(0, None, &ext[..1])).gap, None);
     let report = index.apply(w, &stored(3, Some(ext[0].0), &ext[1..2]));
     assert_eq!(report.gap, Some(1..3));
-    assert_eq!(index.apply(w, &removed(2, &[ext[0].0])).outcome, ApplyOutcome::Duplicate);
+    assert_eq!(
+        index.apply(w, &removed(2, &[ext[0].0])).outcome,
+        ApplyOutcome::Duplicate
+    );
     let orphan = index.apply(w, &stored(4, Some(12345), &ext[2..3]));
     assert_eq!(orphan.outcome, ApplyOutcome::ParentMissing);
     assert_eq!(index.last_event_id(w), Some(4));
@@ -82,7 +98,13 @@ fn cleared_resync_and_worker_removal() {
     let (a, b) = (WorkerId::new(1), WorkerId::with_rank(1, 1));
     index.apply(a, &stored(0, None, &ext));
     index.apply(b, &stored(0, None, &ext));
-    index.apply(a, &KvEvent { event_id: 1, data: KvEventData::Cleared });
+    index.apply(
+        a,
+        &KvEvent {
+            event_id: 1,
+            data: KvEventData::Cleared,
+        },
+    );
     assert_eq!(index.find_matches(&seq).get(a), 0);
     assert_eq!(index.find_matches(&seq).get(b), 4);
     let dump = [stored(0, None, &ext[..2]).data];
@@ -97,10 +119,18 @@ fn cleared_resync_and_worker_removal() {
 }
 
 /// Ground truth: per worker the set of sequence hashes it holds.
-fn reference_scores(held: &HashMap<WorkerId, HashSet<u64>>, seq: &[SequenceHash]) -> Vec<(WorkerId, u32)> {
+fn reference_scores(
+    held: &HashMap<WorkerId, HashSet<u64>>,
+    seq: &[SequenceHash],
+) -> Vec<(WorkerId, u32)> {
     let mut out: Vec<(WorkerId, u32)> = held
         .iter()
-        .map(|(w, set)| (*w, seq.iter().take_while(|s| set.contains(&s.0)).count() as u32))
+        .map(|(w, set)| {
+            (
+                *w,
+                seq.iter().take_while(|s| set.contains(&s.0)).count() as u32,
+            )
+        })
         .filter(|&(_, s)| s > 0)
         .collect();
     out.sort();
@@ -112,7 +142,9 @@ fn random_event_streams_match_ground_truth() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
     let mut index = Indexer::new();
     let mut held: HashMap<WorkerId, HashSet<u64>> = HashMap::new();
-    let prompts: Vec<_> = (0..40).map(|p| prompt((p % 8) * 1000 + p / 8, 12)).collect();
+    let prompts: Vec<_> = (0..40)
+        .map(|p| prompt((p % 8) * 1000 + p / 8, 12))
+        .collect();
     let mut next_id: HashMap<WorkerId, u64> = HashMap::new();
     for step in 0..20_000 {
         let w = WorkerId::new(rng.random_range(0..70));
@@ -122,10 +154,18 @@ fn random_event_streams_match_ground_truth() {
         let event = match rng.random_range(0..10) {
             0..6 => {
                 // Store from the first missing block onward, naming the parent.
-                let start = seq.iter().take_while(|s| set.contains(&s.0)).count().min(11);
+                let start = seq
+                    .iter()
+                    .take_while(|s| set.contains(&s.0))
+                    .count()
+                    .min(11);
                 let end = rng.random_range(start + 1..=12);
                 set.extend(seq[start..end].iter().map(|s| s.0));
-                stored(*id, start.checked_sub(1).map(|p| ext[p].0), &ext[start..end])
+                stored(
+                    *id,
+                    start.checked_sub(1).map(|p| ext[p].0),
+                    &ext[start..end],
+                )
             }
             6..9 => {
                 let at = rng.random_range(0..12);
@@ -134,7 +174,10 @@ fn random_event_streams_match_ground_truth() {
             }
             _ => {
                 set.clear();
-                KvEvent { event_id: *id, data: KvEventData::Cleared }
+                KvEvent {
+                    event_id: *id,
+                    data: KvEventData::Cleared,
+                }
             }
         };
         *id += 1;

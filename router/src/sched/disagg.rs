@@ -35,7 +35,10 @@ pub enum LocalPrefillRule {
 
 impl LocalPrefillRule {
     /// Dynamo's `IslBounding` defaults.
-    pub const DYNAMO_DEFAULT: Self = LocalPrefillRule::DynamoIsl { max_effective_isl: 2048, max_ratio: 0.7 };
+    pub const DYNAMO_DEFAULT: Self = LocalPrefillRule::DynamoIsl {
+        max_effective_isl: 2048,
+        max_ratio: 0.7,
+    };
 }
 
 /// The outcome of routing one request in disaggregated mode.
@@ -73,8 +76,19 @@ fn uniform_link(_: WorkerId, _: WorkerId) -> f64 {
 
 impl<P: Policy, D: Policy> DisaggRouter<P, D> {
     /// A disaggregated router over two pools with a uniform network.
-    pub fn new(prefill: KvRouter<P>, decode: KvRouter<D>, rule: LocalPrefillRule, model: PerfModel) -> Self {
-        DisaggRouter { prefill, decode, rule, model, link_factor: uniform_link }
+    pub fn new(
+        prefill: KvRouter<P>,
+        decode: KvRouter<D>,
+        rule: LocalPrefillRule,
+        model: PerfModel,
+    ) -> Self {
+        DisaggRouter {
+            prefill,
+            decode,
+            rule,
+            model,
+            link_factor: uniform_link,
+        }
     }
 
     /// Routes one request and books its load on the chosen pools.
@@ -83,7 +97,8 @@ impl<P: Policy, D: Policy> DisaggRouter<P, D> {
         let bs = f64::from(self.prefill.block_size());
         let prefill_workers = self.prefill.workers().to_vec();
         let prefill_states = self.prefill.worker_states(request, &prefill_workers, now);
-        let prefill_pick = (!prefill_states.is_empty()).then(|| self.prefill.policy.select(request, &prefill_states, now));
+        let prefill_pick = (!prefill_states.is_empty())
+            .then(|| self.prefill.policy.select(request, &prefill_states, now));
 
         let decode_workers = self.decode.workers().to_vec();
         let mut decode_states = self.decode.worker_states(request, &decode_workers, now);
@@ -92,34 +107,62 @@ impl<P: Policy, D: Policy> DisaggRouter<P, D> {
         }
         for state in &mut decode_states {
             // The decode worker pulls only the blocks it does not already cache.
-            let missing = (f64::from(request.prompt_tokens) - f64::from(state.cached_blocks) * bs).max(0.0);
+            let missing =
+                (f64::from(request.prompt_tokens) - f64::from(state.cached_blocks) * bs).max(0.0);
             let link = prefill_pick.map_or(1.0, |p| (self.link_factor)(p.worker, state.worker));
             state.transfer_s = self.model.transfer_s(missing) * link;
         }
         let decode_pick = self.decode.policy.select(request, &decode_states, now);
-        let decode_state = decode_states.iter().find(|s| s.worker == decode_pick.worker).copied().unwrap_or_default();
+        let decode_state = decode_states
+            .iter()
+            .find(|s| s.worker == decode_pick.worker)
+            .copied()
+            .unwrap_or_default();
 
         let remote_ttft_s = match prefill_pick {
             Some(p) => {
-                let state = prefill_states.iter().find(|s| s.worker == p.worker).copied().unwrap_or_default();
+                let state = prefill_states
+                    .iter()
+                    .find(|s| s.worker == p.worker)
+                    .copied()
+                    .unwrap_or_default();
                 predictor.predict(request, &state).ttft_s() + decode_state.transfer_s
             }
             None => f64::INFINITY,
         };
-        let local_state = WorkerState { transfer_s: 0.0, ..decode_state };
+        let local_state = WorkerState {
+            transfer_s: 0.0,
+            ..decode_state
+        };
         let local = predictor.predict(request, &local_state);
         let local_ttft_s = local.ttft_s();
-        let go_local = prefill_pick.is_none() || self.prefers_local(request, &decode_state, local.prefill_s, local_ttft_s, remote_ttft_s);
+        let go_local = prefill_pick.is_none()
+            || self.prefers_local(
+                request,
+                &decode_state,
+                local.prefill_s,
+                local_ttft_s,
+                remote_ttft_s,
+            );
 
-        let decode = Decision { cached_blocks: decode_state.cached_blocks, ..decode_pick };
+        let decode = Decision {
+            cached_blocks: decode_state.cached_blocks,
+            ..decode_pick
+        };
         if go_local {
             self.decode.book(request, &decode, now);
         } else {
             let p = prefill_pick.expect("remote path has a prefill worker");
             self.prefill.book(request, &p, now);
             // The decode worker computes nothing: book it with no prefill work.
-            let full = Decision { cached_blocks: request.sequence.len() as u32, ..decode };
-            let whole = RequestView { prompt_tokens: request.prompt_tokens.min(full.cached_blocks * bs as u32), ..*request };
+            let full = Decision {
+                cached_blocks: request.sequence.len() as u32,
+                ..decode
+            };
+            let whole = RequestView {
+                prompt_tokens: request.prompt_tokens.min(full.cached_blocks * bs as u32),
+                ..*request
+            };
             self.decode.book(&whole, &full, now);
         }
         Some(DisaggDecision {
@@ -130,12 +173,24 @@ impl<P: Policy, D: Policy> DisaggRouter<P, D> {
         })
     }
 
-    fn prefers_local(&self, request: &RequestView<'_>, decode: &WorkerState, local_prefill_s: f64, local_ttft_s: f64, remote_ttft_s: f64) -> bool {
+    fn prefers_local(
+        &self,
+        request: &RequestView<'_>,
+        decode: &WorkerState,
+        local_prefill_s: f64,
+        local_ttft_s: f64,
+        remote_ttft_s: f64,
+    ) -> bool {
         match self.rule {
             LocalPrefillRule::Never => false,
-            LocalPrefillRule::DynamoIsl { max_effective_isl, max_ratio } => {
+            LocalPrefillRule::DynamoIsl {
+                max_effective_isl,
+                max_ratio,
+            } => {
                 let isl = f64::from(request.prompt_tokens);
-                let effective = (isl - f64::from(decode.cached_blocks) * f64::from(self.decode.block_size())).max(0.0);
+                let effective = (isl
+                    - f64::from(decode.cached_blocks) * f64::from(self.decode.block_size()))
+                .max(0.0);
                 effective < f64::from(max_effective_isl) && isl > 0.0 && effective / isl < max_ratio
             }
             LocalPrefillRule::Model { stall_weight } => {

@@ -60,16 +60,24 @@ impl DynamoCost {
         };
         let prefill_tokens = w.active_prefill_tokens as f64 + own;
         let full_blocks = request.sequence.len() as f64;
-        let decode_blocks = w.active_blocks as f64 + (full_blocks - f64::from(w.active_overlap_blocks)).max(0.0);
+        let decode_blocks =
+            w.active_blocks as f64 + (full_blocks - f64::from(w.active_overlap_blocks)).max(0.0);
         self.overlap_weight * prefill_tokens / bs + decode_blocks
     }
 
     fn sample(&mut self, logits: &[f64]) -> usize {
-        let (min, max) = logits.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &l| (lo.min(l), hi.max(l)));
+        let (min, max) = logits
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &l| {
+                (lo.min(l), hi.max(l))
+            });
         if max - min <= 0.0 {
             return self.rng.random_range(0..logits.len());
         }
-        let scaled: Vec<f64> = logits.iter().map(|l| -(l / (max - min)) / self.temperature).collect();
+        let scaled: Vec<f64> = logits
+            .iter()
+            .map(|l| -(l / (max - min)) / self.temperature)
+            .collect();
         let top = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let weights: Vec<f64> = scaled.iter().map(|s| (s - top).exp()).collect();
         let mut draw = self.rng.random::<f64>() * weights.iter().sum::<f64>();
@@ -84,7 +92,12 @@ impl DynamoCost {
 }
 
 impl Policy for DynamoCost {
-    fn select(&mut self, request: &RequestView<'_>, workers: &[WorkerState], _now: f64) -> Decision {
+    fn select(
+        &mut self,
+        request: &RequestView<'_>,
+        workers: &[WorkerState],
+        _now: f64,
+    ) -> Decision {
         let logits: Vec<f64> = workers.iter().map(|w| self.logit(request, w)).collect();
         let pick = if self.temperature > 0.0 {
             self.sample(&logits)
@@ -92,7 +105,12 @@ impl Policy for DynamoCost {
             argmin_with_ties(&logits, workers, &mut self.rng)
         };
         let w = &workers[pick];
-        Decision { worker: w.worker, cached_blocks: w.cached_blocks, cost: logits[pick], predicted_ttft_s: None }
+        Decision {
+            worker: w.worker,
+            cached_blocks: w.cached_blocks,
+            cost: logits[pick],
+            predicted_ttft_s: None,
+        }
     }
 }
 
@@ -116,29 +134,71 @@ mod tests {
     fn reproduces_the_documented_worked_example() {
         // Dynamo docs: (prefill, decode) blocks (8,10), (5,5), (2,9) → costs 18, 10, 11.
         let mut policy = DynamoCost::new(16, 0);
-        let request = RequestView { id: RequestId(0), prompt_tokens: 0, sequence: &[], expected_output_tokens: None };
+        let request = RequestView {
+            id: RequestId(0),
+            prompt_tokens: 0,
+            sequence: &[],
+            expected_output_tokens: None,
+        };
         let workers = [state(1, 8, 10), state(2, 5, 5), state(3, 2, 9)];
         let costs: Vec<f64> = workers.iter().map(|w| policy.logit(&request, w)).collect();
         assert_eq!(costs, vec![18.0, 10.0, 11.0]);
-        assert_eq!(policy.select(&request, &workers, 0.0).worker, WorkerId::new(2));
+        assert_eq!(
+            policy.select(&request, &workers, 0.0).worker,
+            WorkerId::new(2)
+        );
     }
 
     #[test]
     fn overlap_lowers_cost_and_ties_go_to_the_smaller_tree() {
-        let seq = [SequenceHash(1), SequenceHash(2), SequenceHash(3), SequenceHash(4)];
-        let request = RequestView { id: RequestId(0), prompt_tokens: 64, sequence: &seq, expected_output_tokens: None };
+        let seq = [
+            SequenceHash(1),
+            SequenceHash(2),
+            SequenceHash(3),
+            SequenceHash(4),
+        ];
+        let request = RequestView {
+            id: RequestId(0),
+            prompt_tokens: 64,
+            sequence: &seq,
+            expected_output_tokens: None,
+        };
         let mut policy = DynamoCost::new(16, 0);
-        let cold = WorkerState { worker: WorkerId::new(1), tree_size: 5, ..Default::default() };
-        let warm = WorkerState { worker: WorkerId::new(2), cached_blocks: 3, tree_size: 50, ..Default::default() };
+        let cold = WorkerState {
+            worker: WorkerId::new(1),
+            tree_size: 5,
+            ..Default::default()
+        };
+        let warm = WorkerState {
+            worker: WorkerId::new(2),
+            cached_blocks: 3,
+            tree_size: 50,
+            ..Default::default()
+        };
         assert_eq!(policy.logit(&request, &warm), 1.0 + 4.0);
-        assert_eq!(policy.select(&request, &[cold, warm], 0.0).worker, WorkerId::new(2));
-        let twin = WorkerState { worker: WorkerId::new(3), tree_size: 2, ..cold };
-        assert_eq!(policy.select(&request, &[cold, twin], 0.0).worker, WorkerId::new(3));
+        assert_eq!(
+            policy.select(&request, &[cold, warm], 0.0).worker,
+            WorkerId::new(2)
+        );
+        let twin = WorkerState {
+            worker: WorkerId::new(3),
+            tree_size: 2,
+            ..cold
+        };
+        assert_eq!(
+            policy.select(&request, &[cold, twin], 0.0).worker,
+            WorkerId::new(3)
+        );
     }
 
     #[test]
     fn temperature_samples_every_worker_but_prefers_cheap_ones() {
-        let request = RequestView { id: RequestId(0), prompt_tokens: 0, sequence: &[], expected_output_tokens: None };
+        let request = RequestView {
+            id: RequestId(0),
+            prompt_tokens: 0,
+            sequence: &[],
+            expected_output_tokens: None,
+        };
         let workers = [state(1, 0, 0), state(2, 0, 40)];
         let mut policy = DynamoCost::new(16, 9).with_temperature(0.5);
         let mut counts = [0; 2];
@@ -147,6 +207,9 @@ mod tests {
             counts[pick] += 1;
         }
         // p(cheap) = 1 / (1 + e^-2) ≈ 0.88.
-        assert!(counts[1] > 100 && counts[0] > 1_600 && counts[0] < 1_900, "{counts:?}");
+        assert!(
+            counts[1] > 100 && counts[0] > 1_600 && counts[0] < 1_900,
+            "{counts:?}"
+        );
     }
 }

@@ -46,7 +46,13 @@ impl LoadTracker {
 
     /// Records that `request` (with these prompt blocks) was sent to `worker`, which must
     /// still compute `prefill_tokens` of it. Routing an in-flight id again replaces it.
-    pub fn on_route(&mut self, request: RequestId, worker: WorkerId, sequence: &[SequenceHash], prefill_tokens: u64) {
+    pub fn on_route(
+        &mut self,
+        request: RequestId,
+        worker: WorkerId,
+        sequence: &[SequenceHash],
+        prefill_tokens: u64,
+    ) {
         self.on_finish(request);
         let load = self.loads.entry(worker).or_default();
         load.prefill_tokens += prefill_tokens;
@@ -61,17 +67,24 @@ impl LoadTracker {
         }
         load.blocks += fresh.len() as u64;
         self.active.insert_sequence(worker, &fresh);
-        let tracked = Tracked { worker, prefill_tokens, sequence: sequence.to_vec(), prefilling: true };
+        let tracked = Tracked {
+            worker,
+            prefill_tokens,
+            sequence: sequence.to_vec(),
+            prefilling: true,
+        };
         self.requests.insert(request, tracked);
     }
 
     /// The request produced its first token: its prefill load is gone.
     pub fn on_first_token(&mut self, request: RequestId) {
-        if let Some(t) = self.requests.get_mut(&request)
-            && std::mem::take(&mut t.prefilling)
-            && let Some(load) = self.loads.get_mut(&t.worker)
-        {
-            load.prefill_tokens -= t.prefill_tokens;
+        let Some(t) = self.requests.get_mut(&request) else {
+            return;
+        };
+        if std::mem::take(&mut t.prefilling) {
+            if let Some(load) = self.loads.get_mut(&t.worker) {
+                load.prefill_tokens -= t.prefill_tokens;
+            }
         }
     }
 
@@ -125,13 +138,27 @@ mod tests {
         let b = hash_prompt(&(0..24).chain(100..108).collect::<Vec<u32>>(), 8, None).sequence;
         loads.on_route(RequestId(1), w, &a, 32);
         loads.on_route(RequestId(2), w, &b, 8);
-        assert_eq!(loads.load(w), WorkerLoad { prefill_tokens: 40, blocks: 5, requests: 2 });
+        assert_eq!(
+            loads.load(w),
+            WorkerLoad {
+                prefill_tokens: 40,
+                blocks: 5,
+                requests: 2
+            }
+        );
         assert_eq!(loads.active_overlaps(&b).get(w), 4);
         loads.on_first_token(RequestId(1));
         loads.on_first_token(RequestId(1));
         assert_eq!(loads.load(w).prefill_tokens, 8);
         loads.on_finish(RequestId(1));
-        assert_eq!(loads.load(w), WorkerLoad { prefill_tokens: 8, blocks: 4, requests: 1 });
+        assert_eq!(
+            loads.load(w),
+            WorkerLoad {
+                prefill_tokens: 8,
+                blocks: 4,
+                requests: 1
+            }
+        );
         assert_eq!(loads.active_overlaps(&a).get(w), 3);
         loads.on_finish(RequestId(2));
         loads.on_finish(RequestId(2));

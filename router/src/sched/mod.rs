@@ -81,11 +81,22 @@ pub trait Policy {
 }
 
 /// Index of the lowest cost; ties go to the smaller tree, then to a seeded random pick.
-pub(crate) fn argmin_with_ties(costs: &[f64], workers: &[WorkerState], rng: &mut ChaCha8Rng) -> usize {
+pub(crate) fn argmin_with_ties(
+    costs: &[f64],
+    workers: &[WorkerState],
+    rng: &mut ChaCha8Rng,
+) -> usize {
     let best = costs.iter().copied().fold(f64::INFINITY, f64::min);
     let tied: Vec<usize> = (0..costs.len()).filter(|&i| costs[i] <= best).collect();
-    let smallest = tied.iter().map(|&i| workers[i].tree_size).min().unwrap_or(0);
-    let tied: Vec<usize> = tied.into_iter().filter(|&i| workers[i].tree_size == smallest).collect();
+    let smallest = tied
+        .iter()
+        .map(|&i| workers[i].tree_size)
+        .min()
+        .unwrap_or(0);
+    let tied: Vec<usize> = tied
+        .into_iter()
+        .filter(|&i| workers[i].tree_size == smallest)
+        .collect();
     match tied.len() {
         0 => 0,
         1 => tied[0],

@@ -38,7 +38,10 @@ impl<P: Policy> KvRouter<P> {
 
     /// A router without KV events: it assumes each routed prompt stays cached for a TTL.
     pub fn approximate(policy: P, block_size: u32, config: ApproxConfig) -> Self {
-        KvRouter { approx: Some(ApproxIndexer::new(config)), ..Self::new(policy, block_size) }
+        KvRouter {
+            approx: Some(ApproxIndexer::new(config)),
+            ..Self::new(policy, block_size)
+        }
     }
 
     /// KV block size in tokens.
@@ -84,7 +87,12 @@ impl<P: Policy> KvRouter<P> {
     }
 
     /// The state of each candidate for `request`, as a policy would see it.
-    pub fn worker_states(&mut self, request: &RequestView<'_>, candidates: &[WorkerId], now: f64) -> Vec<WorkerState> {
+    pub fn worker_states(
+        &mut self,
+        request: &RequestView<'_>,
+        candidates: &[WorkerId],
+        now: f64,
+    ) -> Vec<WorkerState> {
         let cached = self.overlaps(request, now);
         let active = self.loads.active_overlaps(request.sequence);
         let tree_index = self.approx.as_ref().map_or(&self.index, |a| a.index());
@@ -113,7 +121,12 @@ impl<P: Policy> KvRouter<P> {
     }
 
     /// Routes `request` among `candidates` and books its load.
-    pub fn route_among(&mut self, request: &RequestView<'_>, candidates: &[WorkerId], now: f64) -> Option<Decision> {
+    pub fn route_among(
+        &mut self,
+        request: &RequestView<'_>,
+        candidates: &[WorkerId],
+        now: f64,
+    ) -> Option<Decision> {
         if candidates.is_empty() {
             return None;
         }
@@ -127,7 +140,8 @@ impl<P: Policy> KvRouter<P> {
     pub fn book(&mut self, request: &RequestView<'_>, decision: &Decision, now: f64) {
         let cached_tokens = u64::from(decision.cached_blocks) * u64::from(self.block_size);
         let prefill = u64::from(request.prompt_tokens).saturating_sub(cached_tokens);
-        self.loads.on_route(request.id, decision.worker, request.sequence, prefill);
+        self.loads
+            .on_route(request.id, decision.worker, request.sequence, prefill);
         if let Some(approx) = &mut self.approx {
             approx.record_route(decision.worker, request.sequence, now);
         }
@@ -147,10 +161,10 @@ impl<P: Policy> KvRouter<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hashing::ExternalHash;
     use crate::hashing::hash_prompt;
     use crate::index::{KvEventData, StoredBlock};
     use crate::sched::DynamoCost;
-    use crate::hashing::ExternalHash;
 
     #[test]
     fn routes_to_the_cached_worker_then_balances_by_predicted_load() {
@@ -160,17 +174,46 @@ mod tests {
         router.add_worker(b);
         let tokens: Vec<u32> = (0..64).collect();
         let prompt = hash_prompt(&tokens, 4, None);
-        let blocks = prompt.blocks.iter().zip(&prompt.sequence).map(|(t, s)| StoredBlock { external: ExternalHash(s.0), tokens: *t }).collect();
-        router.apply_event(b, &KvEvent { event_id: 0, data: KvEventData::Stored { parent: None, blocks } });
-        let view = |id| RequestView { id: RequestId(id), prompt_tokens: 64, sequence: &prompt.sequence, expected_output_tokens: None };
+        let blocks = prompt
+            .blocks
+            .iter()
+            .zip(&prompt.sequence)
+            .map(|(t, s)| StoredBlock {
+                external: ExternalHash(s.0),
+                tokens: *t,
+            })
+            .collect();
+        router.apply_event(
+            b,
+            &KvEvent {
+                event_id: 0,
+                data: KvEventData::Stored {
+                    parent: None,
+                    blocks,
+                },
+            },
+        );
+        let view = |id| RequestView {
+            id: RequestId(id),
+            prompt_tokens: 64,
+            sequence: &prompt.sequence,
+            expected_output_tokens: None,
+        };
         let first = router.route(&view(1), 0.0).unwrap();
         assert_eq!((first.worker, first.cached_blocks), (b, 16));
         // Uncached prompts then spread by predicted load.
-        let others: Vec<_> = (2..8u32).map(|i| hash_prompt(&(i * 1000..i * 1000 + 64).collect::<Vec<u32>>(), 4, None)).collect();
+        let others: Vec<_> = (2..8u32)
+            .map(|i| hash_prompt(&(i * 1000..i * 1000 + 64).collect::<Vec<u32>>(), 4, None))
+            .collect();
         let picks: Vec<WorkerId> = (2..8u64)
             .map(|id| {
                 let seq = &others[id as usize - 2].sequence;
-                let v = RequestView { id: RequestId(id), prompt_tokens: 64, sequence: seq, expected_output_tokens: None };
+                let v = RequestView {
+                    id: RequestId(id),
+                    prompt_tokens: 64,
+                    sequence: seq,
+                    expected_output_tokens: None,
+                };
                 router.route(&v, 0.0).unwrap().worker
             })
             .collect();
@@ -189,10 +232,23 @@ mod tests {
         router.add_worker(WorkerId::new(1));
         router.add_worker(WorkerId::new(2));
         let prompt = hash_prompt(&(0..64).collect::<Vec<u32>>(), 4, None);
-        let view = RequestView { id: RequestId(1), prompt_tokens: 64, sequence: &prompt.sequence, expected_output_tokens: None };
+        let view = RequestView {
+            id: RequestId(1),
+            prompt_tokens: 64,
+            sequence: &prompt.sequence,
+            expected_output_tokens: None,
+        };
         let first = router.route(&view, 0.0).unwrap();
         router.on_finish(RequestId(1), 1.0);
-        let again = router.route(&RequestView { id: RequestId(2), ..view }, 2.0).unwrap();
+        let again = router
+            .route(
+                &RequestView {
+                    id: RequestId(2),
+                    ..view
+                },
+                2.0,
+            )
+            .unwrap();
         assert_eq!((again.worker, again.cached_blocks), (first.worker, 16));
         router.on_finish(RequestId(2), 3.0);
         let later = router.worker_states(&view, &[first.worker], 500.0);

@@ -5,7 +5,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn decide(state: &WorkerState) -> Decision {
-    Decision { worker: state.worker, cached_blocks: state.cached_blocks, cost: 0.0, predicted_ttft_s: None }
+    Decision {
+        worker: state.worker,
+        cached_blocks: state.cached_blocks,
+        cost: 0.0,
+        predicted_ttft_s: None,
+    }
 }
 
 /// Cycles through the candidates in the order given.
@@ -31,7 +36,9 @@ pub struct RandomPolicy {
 impl RandomPolicy {
     /// A random policy with a fixed seed.
     pub fn new(seed: u64) -> Self {
-        RandomPolicy { rng: ChaCha8Rng::seed_from_u64(seed) }
+        RandomPolicy {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
     }
 }
 

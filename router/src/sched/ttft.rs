@@ -73,14 +73,16 @@ impl PredictedTtft {
     /// Predicts the request's timeline on one candidate.
     pub fn predict(&self, request: &RequestView<'_>, w: &WorkerState) -> TtftBreakdown {
         let bs = f64::from(self.block_size);
-        let uncached = (f64::from(request.prompt_tokens) - f64::from(w.cached_blocks) * bs).max(0.0);
+        let uncached =
+            (f64::from(request.prompt_tokens) - f64::from(w.cached_blocks) * bs).max(0.0);
         let queued = w.active_prefill_tokens as f64;
         let wait_s = self.model.prefill_s(queued, 1);
         let prefill_s = self.model.prefill_s(queued + uncached, 1) - wait_s;
         let active_kv = w.active_blocks as f64 * bs;
         let passes = self.model.prefill_passes(queued + uncached);
         let interference_s = passes * self.model.decode_step_s(w.active_requests, active_kv);
-        let new_blocks = (request.sequence.len() as f64 - f64::from(w.active_overlap_blocks)).max(0.0);
+        let new_blocks =
+            (request.sequence.len() as f64 - f64::from(w.active_overlap_blocks)).max(0.0);
         let kv_after = active_kv + new_blocks * bs;
         TtftBreakdown {
             wait_s,
@@ -96,13 +98,22 @@ impl PredictedTtft {
     pub fn cost(&self, request: &RequestView<'_>, w: &WorkerState) -> (f64, TtftBreakdown) {
         let p = self.predict(request, w);
         let overflow = (p.kv_fill - 1.0).max(0.0);
-        (p.ttft_s() + self.itl_weight * p.itl_s + self.overflow_penalty_s * overflow, p)
+        (
+            p.ttft_s() + self.itl_weight * p.itl_s + self.overflow_penalty_s * overflow,
+            p,
+        )
     }
 }
 
 impl Policy for PredictedTtft {
-    fn select(&mut self, request: &RequestView<'_>, workers: &[WorkerState], _now: f64) -> Decision {
-        let scored: Vec<(f64, TtftBreakdown)> = workers.iter().map(|w| self.cost(request, w)).collect();
+    fn select(
+        &mut self,
+        request: &RequestView<'_>,
+        workers: &[WorkerState],
+        _now: f64,
+    ) -> Decision {
+        let scored: Vec<(f64, TtftBreakdown)> =
+            workers.iter().map(|w| self.cost(request, w)).collect();
         let costs: Vec<f64> = scored.iter().map(|s| s.0).collect();
         let pick = argmin_with_ties(&costs, workers, &mut self.rng);
         let w = &workers[pick];
@@ -123,17 +134,36 @@ mod tests {
     use crate::worker::WorkerId;
 
     fn request(seq: &[SequenceHash]) -> RequestView<'_> {
-        RequestView { id: RequestId(1), prompt_tokens: seq.len() as u32 * 64, sequence: seq, expected_output_tokens: None }
+        RequestView {
+            id: RequestId(1),
+            prompt_tokens: seq.len() as u32 * 64,
+            sequence: seq,
+            expected_output_tokens: None,
+        }
     }
 
     #[test]
     fn cache_hit_beats_idle_cold_worker_until_the_queue_costs_more() {
         let seq: Vec<SequenceHash> = (0..128).map(SequenceHash).collect(); // 8,192 tokens
         let mut policy = PredictedTtft::new(PerfModel::default(), 64, 1);
-        let cold = WorkerState { worker: WorkerId::new(1), ..Default::default() };
-        let warm = WorkerState { worker: WorkerId::new(2), cached_blocks: 120, active_prefill_tokens: 2_000, ..Default::default() };
-        assert_eq!(policy.select(&request(&seq), &[cold, warm], 0.0).worker, warm.worker);
-        let swamped = WorkerState { active_prefill_tokens: 40_000, ..warm };
+        let cold = WorkerState {
+            worker: WorkerId::new(1),
+            ..Default::default()
+        };
+        let warm = WorkerState {
+            worker: WorkerId::new(2),
+            cached_blocks: 120,
+            active_prefill_tokens: 2_000,
+            ..Default::default()
+        };
+        assert_eq!(
+            policy.select(&request(&seq), &[cold, warm], 0.0).worker,
+            warm.worker
+        );
+        let swamped = WorkerState {
+            active_prefill_tokens: 40_000,
+            ..warm
+        };
         let decision = policy.select(&request(&seq), &[cold, swamped], 0.0);
         assert_eq!(decision.worker, cold.worker);
         let expected = PerfModel::default().prefill_s(8_192.0, 1);
@@ -144,12 +174,22 @@ mod tests {
     fn transfer_and_kv_overflow_are_priced() {
         let seq: Vec<SequenceHash> = (0..16).map(SequenceHash).collect();
         let policy = PredictedTtft::new(PerfModel::default(), 64, 1);
-        let near = WorkerState { worker: WorkerId::new(1), ..Default::default() };
-        let far = WorkerState { transfer_s: 0.5, ..near };
+        let near = WorkerState {
+            worker: WorkerId::new(1),
+            ..Default::default()
+        };
+        let far = WorkerState {
+            transfer_s: 0.5,
+            ..near
+        };
         let (near_cost, _) = policy.cost(&request(&seq), &near);
         let (far_cost, far_parts) = policy.cost(&request(&seq), &far);
         assert!((far_cost - near_cost - 0.5).abs() < 1e-12 && far_parts.transfer_s == 0.5);
-        let full = WorkerState { active_blocks: 16_384, active_requests: 10, ..near };
+        let full = WorkerState {
+            active_blocks: 16_384,
+            active_requests: 10,
+            ..near
+        };
         let (_, parts) = policy.cost(&request(&seq), &full);
         assert!(parts.kv_fill > 1.0);
     }

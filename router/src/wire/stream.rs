@@ -30,11 +30,20 @@ pub struct EngineStream {
 impl EngineStream {
     /// A stream for engine `worker_id` (its DP rank comes from each batch).
     pub fn new(worker_id: u64) -> Self {
-        EngineStream { worker_id, last_sequence: None, next_event_id: 0 }
+        EngineStream {
+            worker_id,
+            last_sequence: None,
+            next_event_id: 0,
+        }
     }
 
     /// Applies one batch that arrived with engine sequence number `sequence`.
-    pub fn ingest(&mut self, index: &mut Indexer, sequence: u64, batch: EngineBatch) -> StreamReport {
+    pub fn ingest(
+        &mut self,
+        index: &mut Indexer,
+        sequence: u64,
+        batch: EngineBatch,
+    ) -> StreamReport {
         let mut report = StreamReport::default();
         if let Some(last) = self.last_sequence {
             if sequence <= last {
@@ -47,7 +56,10 @@ impl EngineStream {
         self.last_sequence = Some(sequence);
         let worker = WorkerId::with_rank(self.worker_id, batch.dp_rank.unwrap_or(0));
         for data in batch.events {
-            let event = KvEvent { event_id: self.next_event_id, data };
+            let event = KvEvent {
+                event_id: self.next_event_id,
+                data,
+            };
             self.next_event_id += 1;
             match index.apply(worker, &event).outcome {
                 ApplyOutcome::Applied => report.applied += 1,

@@ -48,21 +48,29 @@ pub enum DecodeError {
 
 fn as_hash(value: &Value) -> Option<u64> {
     match value {
-        Value::Integer(i) => i.as_u64().or_else(|| i.as_i64().map(i64::cast_unsigned)),
+        Value::Integer(i) => i.as_u64().or_else(|| i.as_i64().map(|v| v as u64)),
         _ => None,
     }
 }
 
 fn as_hashes(value: Option<&Value>) -> Result<Vec<ExternalHash>, DecodeError> {
-    let list = value.and_then(Value::as_array).ok_or(DecodeError::Layout("block_hashes"))?;
+    let list = value
+        .and_then(Value::as_array)
+        .ok_or(DecodeError::Layout("block_hashes"))?;
     list.iter()
-        .map(|v| as_hash(v).map(ExternalHash).ok_or(DecodeError::Layout("block hash")))
+        .map(|v| {
+            as_hash(v)
+                .map(ExternalHash)
+                .ok_or(DecodeError::Layout("block hash"))
+        })
         .collect()
 }
 
 /// Token ids, flattened; `true` when they were Eagle bigrams.
 fn as_tokens(value: Option<&Value>) -> Result<(Vec<u32>, bool), DecodeError> {
-    let list = value.and_then(Value::as_array).ok_or(DecodeError::Layout("token_ids"))?;
+    let list = value
+        .and_then(Value::as_array)
+        .ok_or(DecodeError::Layout("token_ids"))?;
     let token = |v: &Value| {
         v.as_u64()
             .and_then(|t| u32::try_from(t).ok())
@@ -71,7 +79,10 @@ fn as_tokens(value: Option<&Value>) -> Result<(Vec<u32>, bool), DecodeError> {
     if list.first().is_some_and(Value::is_array) {
         let mut out = Vec::with_capacity(list.len() + 1);
         for pair in list {
-            let pair = pair.as_array().filter(|p| p.len() == 2).ok_or(DecodeError::Layout("bigram"))?;
+            let pair = pair
+                .as_array()
+                .filter(|p| p.len() == 2)
+                .ok_or(DecodeError::Layout("bigram"))?;
             out.push(token(&pair[0])?);
         }
         if let Some(last) = list.last().and_then(Value::as_array) {
@@ -93,8 +104,15 @@ impl<'a> Fields<'a> {
     fn of(event: &'a Value) -> Result<Self, DecodeError> {
         match event {
             Value::Array(items) => {
-                let tag = items.first().and_then(Value::as_str).ok_or(DecodeError::Layout("event tag"))?;
-                Ok(Fields { tag, positional: &items[1..], named: None })
+                let tag = items
+                    .first()
+                    .and_then(Value::as_str)
+                    .ok_or(DecodeError::Layout("event tag"))?;
+                Ok(Fields {
+                    tag,
+                    positional: &items[1..],
+                    named: None,
+                })
             }
             Value::Map(entries) => {
                 let tag = entries
@@ -102,7 +120,11 @@ impl<'a> Fields<'a> {
                     .find(|(k, _)| k.as_str() == Some("type"))
                     .and_then(|(_, v)| v.as_str())
                     .ok_or(DecodeError::Layout("event type"))?;
-                Ok(Fields { tag, positional: &[], named: Some(entries) })
+                Ok(Fields {
+                    tag,
+                    positional: &[],
+                    named: Some(entries),
+                })
             }
             _ => Err(DecodeError::Layout("event is neither array nor map")),
         }
@@ -111,7 +133,10 @@ impl<'a> Fields<'a> {
     /// Field `name`, which sits at `position` (after the tag) in the tuple form.
     fn get(&self, name: &str, position: usize) -> Option<&'a Value> {
         let value = match self.named {
-            Some(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(name)).map(|(_, v)| v),
+            Some(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(name))
+                .map(|(_, v)| v),
             None => self.positional.get(position),
         };
         value.filter(|v| !v.is_nil())
@@ -120,7 +145,9 @@ impl<'a> Fields<'a> {
 
 fn decode_stored(fields: &Fields<'_>, options: &DecodeOptions) -> Result<KvEventData, DecodeError> {
     let hashes = as_hashes(fields.get("block_hashes", 0))?;
-    let parent = fields.get("parent_block_hash", 1).map(|v| as_hash(v).ok_or(DecodeError::Layout("parent hash")));
+    let parent = fields
+        .get("parent_block_hash", 1)
+        .map(|v| as_hash(v).ok_or(DecodeError::Layout("parent hash")));
     let parent = parent.transpose()?.map(ExternalHash);
     let (tokens, eagle) = as_tokens(fields.get("token_ids", 2))?;
     let block_size = fields
@@ -130,13 +157,20 @@ fn decode_stored(fields: &Fields<'_>, options: &DecodeOptions) -> Result<KvEvent
     let lora = fields.get("lora_name", 6).and_then(Value::as_str);
 
     // A store that repeats a hash (or its parent) would create a cycle: drop it, as Dynamo does.
-    let mut seen: Vec<u64> = hashes.iter().map(|h| h.0).chain(parent.map(|p| p.0)).collect();
+    let mut seen: Vec<u64> = hashes
+        .iter()
+        .map(|h| h.0)
+        .chain(parent.map(|p| p.0))
+        .collect();
     seen.sort_unstable();
     if seen.windows(2).any(|w| w[0] == w[1]) {
         return Ok(KvEventData::Removed { blocks: Vec::new() });
     }
     if block_size != options.block_size {
-        return Ok(KvEventData::Stored { parent, blocks: Vec::new() });
+        return Ok(KvEventData::Stored {
+            parent,
+            blocks: Vec::new(),
+        });
     }
     let seed = block_seed(lora);
     let window = block_size + usize::from(eagle);
@@ -145,17 +179,25 @@ fn decode_stored(fields: &Fields<'_>, options: &DecodeOptions) -> Result<KvEvent
         .enumerate()
         .map_while(|(i, &external)| {
             let chunk = tokens.get(i * block_size..i * block_size + window)?;
-            Some(StoredBlock { external, tokens: hash_block(chunk, seed) })
+            Some(StoredBlock {
+                external,
+                tokens: hash_block(chunk, seed),
+            })
         })
         .collect();
     Ok(KvEventData::Stored { parent, blocks })
 }
 
-fn decode_event(event: &Value, options: &DecodeOptions) -> Result<Option<KvEventData>, DecodeError> {
+fn decode_event(
+    event: &Value,
+    options: &DecodeOptions,
+) -> Result<Option<KvEventData>, DecodeError> {
     let fields = Fields::of(event)?;
     Ok(match fields.tag {
         "BlockStored" => Some(decode_stored(&fields, options)?),
-        "BlockRemoved" => Some(KvEventData::Removed { blocks: as_hashes(fields.get("block_hashes", 0))? }),
+        "BlockRemoved" => Some(KvEventData::Removed {
+            blocks: as_hashes(fields.get("block_hashes", 0))?,
+        }),
         "AllBlocksCleared" => Some(KvEventData::Cleared),
         // Unknown event kinds from newer engines are skipped, not fatal.
         _ => None,
@@ -164,16 +206,29 @@ fn decode_event(event: &Value, options: &DecodeOptions) -> Result<Option<KvEvent
 
 /// Decodes one msgpack `KVEventBatch` payload.
 pub fn decode_batch(payload: &[u8], options: &DecodeOptions) -> Result<EngineBatch, DecodeError> {
-    let value = rmpv::decode::read_value(&mut &payload[..]).map_err(|e| DecodeError::Msgpack(e.to_string()))?;
-    let items = value.as_array().ok_or(DecodeError::Layout("batch is not an array"))?;
-    let timestamp = items.first().and_then(Value::as_f64).ok_or(DecodeError::Layout("timestamp"))?;
-    let events = items.get(1).and_then(Value::as_array).ok_or(DecodeError::Layout("events"))?;
+    let value = rmpv::decode::read_value(&mut &payload[..])
+        .map_err(|e| DecodeError::Msgpack(e.to_string()))?;
+    let items = value
+        .as_array()
+        .ok_or(DecodeError::Layout("batch is not an array"))?;
+    let timestamp = items
+        .first()
+        .and_then(Value::as_f64)
+        .ok_or(DecodeError::Layout("timestamp"))?;
+    let events = items
+        .get(1)
+        .and_then(Value::as_array)
+        .ok_or(DecodeError::Layout("events"))?;
     let dp_rank = items.get(2).and_then(Value::as_u64).map(|r| r as u32);
     let events = events
         .iter()
         .filter_map(|e| decode_event(e, options).transpose())
         .collect::<Result<_, _>>()?;
-    Ok(EngineBatch { timestamp, dp_rank, events })
+    Ok(EngineBatch {
+        timestamp,
+        dp_rank,
+        events,
+    })
 }
 
 #[cfg(test)]
