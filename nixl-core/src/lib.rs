@@ -46,6 +46,7 @@ pub mod backend;
 pub mod codec;
 pub mod config;
 pub mod desc;
+pub mod exchange;
 pub mod metadata;
 pub mod registry;
 pub mod status;

@@ -56,7 +56,15 @@ fn eight_posting_threads_and_a_metadata_churner() {
                 let mut posts = 0;
                 while Instant::now() < deadline || posts < 20 {
                     let msg = format!("t{t}-{posts}");
-                    let req = a.create_xfer_req(XferOp::Write, &local, &remote, "cb", Some(&OptArgs::with_notif(msg))).unwrap();
+                    let req = a
+                        .create_xfer_req(
+                            XferOp::Write,
+                            &local,
+                            &remote,
+                            "cb",
+                            Some(&OptArgs::with_notif(msg)),
+                        )
+                        .unwrap();
                     assert_eq!(run(&a, &req).unwrap(), Status::Success);
                     posts += 1;
                 }
@@ -70,9 +78,16 @@ fn eight_posting_threads_and_a_metadata_churner() {
     assert!(rounds > 0, "the churner ran");
     let total: usize = posts.iter().sum();
     let notifs = wait_notifs(&b, total);
-    assert_eq!(notifs["ca"].len(), total, "one notification per post, none lost or duplicated");
+    assert_eq!(
+        notifs["ca"].len(),
+        total,
+        "one notification per post, none lost or duplicated"
+    );
     for (t, s) in src.iter().enumerate() {
-        assert!(dst[t * BLOCK..(t + 1) * BLOCK] == s[..], "thread {t}'s block");
+        assert!(
+            dst[t * BLOCK..(t + 1) * BLOCK] == s[..],
+            "thread {t}'s block"
+        );
         for i in 0..posts[t] {
             assert!(notifs["ca"].contains(&format!("t{t}-{i}").into_bytes()));
         }
@@ -88,7 +103,16 @@ fn one_request_polled_by_many_threads() {
     register(&a, &src);
     register(&b, &dst);
     a.load_remote_md(&b.local_md().unwrap()).unwrap();
-    let req = Arc::new(a.create_xfer_req(XferOp::Write, &dram(&[(addr(&src), src.len() as u64)]), &dram(&[(addr(&dst), dst.len() as u64)]), "pb", None).unwrap());
+    let req = Arc::new(
+        a.create_xfer_req(
+            XferOp::Write,
+            &dram(&[(addr(&src), src.len() as u64)]),
+            &dram(&[(addr(&dst), dst.len() as u64)]),
+            "pb",
+            None,
+        )
+        .unwrap(),
+    );
     a.post_xfer_req(&req, None).unwrap();
     let pollers: Vec<_> = (0..4)
         .map(|_| {
@@ -115,7 +139,15 @@ fn releasing_an_in_flight_request_stops_touching_memory() {
     register(&b, &dst);
     a.load_remote_md(&b.local_md().unwrap()).unwrap();
     for _ in 0..5 {
-        let req = a.create_xfer_req(XferOp::Write, &dram(&[(addr(&src), src.len() as u64)]), &dram(&[(addr(&dst), dst.len() as u64)]), "rb", None).unwrap();
+        let req = a
+            .create_xfer_req(
+                XferOp::Write,
+                &dram(&[(addr(&src), src.len() as u64)]),
+                &dram(&[(addr(&dst), dst.len() as u64)]),
+                "rb",
+                None,
+            )
+            .unwrap();
         a.post_xfer_req(&req, None).unwrap();
         a.release_xfer_req(req).unwrap();
         // After release returns nothing writes into dst any more: it must stay stable.
@@ -124,7 +156,15 @@ fn releasing_an_in_flight_request_stops_touching_memory() {
         assert_eq!(checksum(&dst), before);
     }
     // Dropping the agent with a transfer in flight is clean too.
-    let req = a.create_xfer_req(XferOp::Write, &dram(&[(addr(&src), src.len() as u64)]), &dram(&[(addr(&dst), dst.len() as u64)]), "rb", None).unwrap();
+    let req = a
+        .create_xfer_req(
+            XferOp::Write,
+            &dram(&[(addr(&src), src.len() as u64)]),
+            &dram(&[(addr(&dst), dst.len() as u64)]),
+            "rb",
+            None,
+        )
+        .unwrap();
     a.post_xfer_req(&req, None).unwrap();
     drop(a);
     // The agent's shutdown canceled and waited for the transfer: dst is stable from here on,

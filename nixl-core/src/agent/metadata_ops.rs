@@ -3,24 +3,28 @@
 use std::sync::Arc;
 
 use super::remote::{Link, RemoteAgent};
-use super::{Agent, OptArgs, read, write};
+use super::{Agent, AgentInner, OptArgs, read, write};
 use crate::desc::{RegDescList, XferDescList};
 use crate::metadata::{AgentMetadata, RemoteRegion, Section};
 use crate::registry::Region;
 use crate::status::{Result, err};
 use crate::types::MemType;
 
-impl Agent {
+impl AgentInner {
     /// This agent's full metadata blob (`getLocalMD`): connection info of every remote-capable
     /// backend and every registration they hold.
-    pub fn local_md(&self) -> Result<Vec<u8>> {
+    pub(crate) fn local_md(&self) -> Result<Vec<u8>> {
         self.build_md(None, true, None)
     }
 
     /// Partial metadata (`getLocalPartialMD`): with no descriptors, connection info only; with
     /// descriptors, just those registrations (each must exactly match one), plus connection
     /// info if `include_conn_info` is set.
-    pub fn local_partial_md(&self, descs: &RegDescList, opts: Option<&OptArgs>) -> Result<Vec<u8>> {
+    pub(crate) fn local_partial_md(
+        &self,
+        descs: &RegDescList,
+        opts: Option<&OptArgs>,
+    ) -> Result<Vec<u8>> {
         if descs.is_empty() {
             return self.build_md(Some(descs), true, opts);
         }
@@ -34,8 +38,8 @@ impl Agent {
         with_conns: bool,
         opts: Option<&OptArgs>,
     ) -> Result<Vec<u8>> {
-        let backends = read(&self.inner.backends);
-        let local = read(&self.inner.local);
+        let backends = read(&self.backends);
+        let local = read(&self.local);
         let hinted = |b: usize| {
             opts.is_none_or(|o| o.backends.is_empty() || o.backends.iter().any(|h| h.0 == b))
         };
@@ -46,7 +50,7 @@ impl Agent {
             return Err(err!(
                 InvalidParam,
                 "agent {} has no backend that peers can reach",
-                self.inner.name
+                self.name
             ));
         }
         let conns = if with_conns {
@@ -92,7 +96,7 @@ impl Agent {
             }
         }
         Ok(AgentMetadata {
-            name: self.inner.name.clone(),
+            name: self.name.clone(),
             partial: only.is_some(),
             conns,
             sections,
@@ -105,18 +109,18 @@ impl Agent {
     /// Additive (partial metadata adds registrations) and idempotent. Refuses this agent's own
     /// name (INVALID_PARAM) and changed connection info for a remote still believed alive
     /// (NOT_ALLOWED): invalidate it first, or let a failed transfer drop it.
-    pub fn load_remote_md(&self, blob: &[u8]) -> Result<String> {
+    pub(crate) fn load_remote_md(&self, blob: &[u8]) -> Result<String> {
         let md = AgentMetadata::decode(blob)?;
-        if md.name == self.inner.name {
+        if md.name == self.name {
             return Err(err!(
                 InvalidParam,
                 "metadata of agent {} is this agent's own",
                 md.name
             ));
         }
-        let backends = read(&self.inner.backends);
+        let backends = read(&self.backends);
         let backend_index = |name: &str| backends.iter().position(|b| b.name == name);
-        let mut remotes = write(&self.inner.remotes);
+        let mut remotes = write(&self.remotes);
         let remote = match remotes.get(&md.name) {
             Some(known) => {
                 for (backend, info) in &md.conns {
@@ -191,12 +195,42 @@ impl Agent {
 
     /// Forgets a remote agent (`invalidateRemoteMD`): its requests are refused from now on and
     /// its connections are closed. NOT_FOUND if it is unknown.
-    pub fn invalidate_remote_md(&self, name: &str) -> Result<()> {
-        let removed = write(&self.inner.remotes).remove(name);
+    pub(crate) fn invalidate_remote_md(&self, name: &str) -> Result<()> {
+        let removed = write(&self.remotes).remove(name);
         let remote =
             removed.ok_or_else(|| err!(NotFound, "no metadata loaded for agent {name}"))?;
-        self.inner.drop_remote(&remote);
+        self.drop_remote(&remote);
         Ok(())
+    }
+}
+
+impl Agent {
+    /// This agent's full metadata blob (`getLocalMD`): connection info of every remote-capable
+    /// backend and every registration they hold.
+    pub fn local_md(&self) -> Result<Vec<u8>> {
+        self.inner.local_md()
+    }
+
+    /// Partial metadata (`getLocalPartialMD`): with no descriptors, connection info only; with
+    /// descriptors, just those registrations (each must exactly match one), plus connection
+    /// info if `include_conn_info` is set.
+    pub fn local_partial_md(&self, descs: &RegDescList, opts: Option<&OptArgs>) -> Result<Vec<u8>> {
+        self.inner.local_partial_md(descs, opts)
+    }
+
+    /// Loads a remote agent's metadata (`loadRemoteMD`) and returns its name.
+    ///
+    /// Additive (partial metadata adds registrations) and idempotent. Refuses this agent's own
+    /// name (INVALID_PARAM) and changed connection info for a remote still believed alive
+    /// (NOT_ALLOWED): invalidate it first, or let a failed transfer drop it.
+    pub fn load_remote_md(&self, blob: &[u8]) -> Result<String> {
+        self.inner.load_remote_md(blob)
+    }
+
+    /// Forgets a remote agent (`invalidateRemoteMD`): its requests are refused from now on and
+    /// its connections are closed. NOT_FOUND if it is unknown.
+    pub fn invalidate_remote_md(&self, name: &str) -> Result<()> {
+        self.inner.invalidate_remote_md(name)
     }
 
     /// Whether a remote agent's metadata is loaded (`checkRemoteMD`) and, if `descs` is not
@@ -240,7 +274,7 @@ impl Agent {
     }
 }
 
-impl super::AgentInner {
+impl AgentInner {
     /// Marks a remote incarnation invalid and closes its backend connections.
     pub(crate) fn drop_remote(&self, remote: &RemoteAgent) {
         remote.mark_invalid();

@@ -48,6 +48,7 @@ pub(crate) struct AgentInner {
     pub(crate) local_generation: AtomicU64,
     pub(crate) remotes: RwLock<std::collections::HashMap<String, Arc<RemoteAgent>>>,
     pub(crate) notifs: Arc<NotifQueue>,
+    pub(crate) exchange: std::sync::OnceLock<crate::exchange::Exchange>,
     keys: KeyMaker,
 }
 
@@ -74,7 +75,8 @@ impl Agent {
             return Err(err!(InvalidParam, "an agent needs a non-empty name"));
         }
         let telemetry = config.telemetry_enabled();
-        Ok(Agent {
+        let listen_port = config.use_listen_thread.then_some(config.listen_port);
+        let agent = Agent {
             inner: Arc::new(AgentInner {
                 name: name.to_owned(),
                 config,
@@ -84,9 +86,19 @@ impl Agent {
                 local_generation: AtomicU64::new(0),
                 remotes: RwLock::new(Default::default()),
                 notifs: Arc::new(NotifQueue::default()),
+                exchange: std::sync::OnceLock::new(),
                 keys: KeyMaker::new(),
             }),
-        })
+        };
+        let exchange = crate::exchange::Exchange::start(Arc::downgrade(&agent.inner), listen_port)?;
+        let _ = agent.inner.exchange.set(exchange);
+        Ok(agent)
+    }
+
+    /// The port of the peer-to-peer metadata listener, if it runs (`use_listen_thread`); useful
+    /// when the configured port was 0.
+    pub fn listen_port(&self) -> Option<u16> {
+        self.inner.exchange.get().and_then(|e| e.listen_port())
     }
 
     /// The agent's name.
@@ -309,6 +321,9 @@ impl Drop for Agent {
     /// Stops every backend: in-flight transfers are canceled and waited for, listeners close.
     /// Requests still held by the caller stay safe to query and release.
     fn drop(&mut self) {
+        if let Some(exchange) = self.inner.exchange.get() {
+            exchange.shutdown();
+        }
         for slot in read(&self.inner.backends).iter() {
             slot.engine.shutdown();
         }
