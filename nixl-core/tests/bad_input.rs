@@ -48,14 +48,15 @@ fn plugins_and_backends() {
 fn registration_errors() {
     let a = agent("r");
     let buf = vec![0u8; 8192];
-    // SAFETY: `buf` outlives the agent.
     let vram = RegDescList::from_descs(MemType::Vram, vec![RegDesc::new(addr(&buf), 8192, 0)]);
     assert_eq!(
+        // SAFETY: `buf` outlives the agent (and the call fails anyway).
         unsafe { a.register_mem(&vram, None) }.unwrap_err().status(),
         Status::NotFound
     );
     let wrap = reg_list(&[(u64::MAX - 10, 100)]);
     assert_eq!(
+        // SAFETY: refused before anything is registered.
         unsafe { a.register_mem(&wrap, None) }.unwrap_err().status(),
         Status::InvalidParam
     );

@@ -332,12 +332,14 @@ impl Agent {
                 dev_id: rd.dev_id,
                 key: rkeys[ri],
             };
-            if merge && let (Some(pl), Some(pr)) = (l_out.last_mut(), r_out.last_mut()) {
-                if extends(pl, &l) && extends(pr, &r) {
-                    pl.len += l.len;
-                    pr.len += r.len;
-                    continue;
-                }
+            if merge
+                && let (Some(pl), Some(pr)) = (l_out.last_mut(), r_out.last_mut())
+                && extends(pl, &l)
+                && extends(pr, &r)
+            {
+                pl.len += l.len;
+                pr.len += r.len;
+                continue;
             }
             l_out.push(l);
             r_out.push(r);
