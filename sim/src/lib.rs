@@ -52,7 +52,9 @@ pub mod router_adapter;
 pub mod routing;
 pub mod workload;
 
-pub use cluster::{Observation, PoolObservation, RequestOutcome, Simulation, WorkerState};
+pub use cluster::{
+    DrainChoice, Observation, PoolObservation, ReplicaLoad, RequestOutcome, Simulation, WorkerState,
+};
 pub use config::{EngineConfig, PreemptionMode, ServingMode, SimConfig, Sla};
 pub use engine::Role;
 pub use report::Report;

@@ -7,7 +7,7 @@ use planner::{
 };
 use sim::routing::OracleCost;
 use sim::workload::Workload;
-use sim::{PoolObservation, Report, Role, ServingMode, SimConfig, Simulation};
+use sim::{DrainChoice, PoolObservation, Report, Role, ServingMode, SimConfig, Simulation};
 
 /// One planner tick.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -118,17 +118,21 @@ pub fn run_planned(
 ) -> RunOutcome {
     let mut sim = new_sim(disagg_config(base, initial), workload);
     let interval_ms = planner.interval() * 1000.0;
-    let mut arrivals_seen = 0usize;
     let mut ticks = Vec::new();
     let mut t = 0.0;
     while !sim.is_finished() {
         t += interval_ms;
         sim.run_until(t);
         let obs = sim.take_observation();
-        let planner_obs = to_planner_observation(&obs, workload, &mut arrivals_seen);
+        let planner_obs = to_planner_observation(&obs);
         let target = planner.decide(&planner_obs);
-        sim.set_replicas(Role::Prefill, target.prefill as usize);
-        sim.set_replicas(Role::Decode, target.decode as usize);
+        // The same drain choice for every planner: the least busy replica goes first.
+        for (role, n) in [
+            (Role::Prefill, target.prefill),
+            (Role::Decode, target.decode),
+        ] {
+            sim.set_replicas_with(role, n as usize, DrainChoice::LeastLoaded);
+        }
         ticks.push(Tick {
             time: planner_obs.time,
             rate: planner_obs.arrival_rate(),
@@ -143,41 +147,33 @@ pub fn run_planned(
     }
 }
 
-/// Converts the simulator's interval observation. ISL/OSL samples come from the workload's
-/// requests that arrived in the interval (the frontend sees each request's prompt; the
-/// requested output length stands in for the completed one). The simulator reports pool
-/// totals, so per-replica loads are the pool's total split evenly over ready replicas.
-pub fn to_planner_observation(
-    obs: &sim::Observation,
-    workload: &Workload,
-    arrivals_seen: &mut usize,
-) -> Observation {
-    let mut isl = Vec::new();
-    let mut osl = Vec::new();
-    while let Some(r) = workload.requests.get(*arrivals_seen) {
-        if r.arrival_ms > obs.end_ms {
-            break;
-        }
-        isl.push(r.input_length as f64);
-        osl.push(r.output_length as f64);
-        *arrivals_seen += 1;
-    }
+/// Converts the simulator's interval observation: ISL of the arrivals, output lengths and
+/// end-to-end durations of the completions, and the load of every ready replica.
+pub fn to_planner_observation(obs: &sim::Observation) -> Observation {
     let prefill = obs.pool(Role::Prefill).cloned().unwrap_or_default();
     let decode = obs.pool(Role::Decode).cloned().unwrap_or_default();
-    let mean_isl = obs.avg_isl;
-    let per = |pool: &PoolObservation| pool.ready.max(1) as f64;
-    let prefill_loads = (0..prefill.ready)
-        .map(|_| PrefillLoad {
-            queued_tokens: prefill.pending_prefill_tokens as f64 / per(&prefill),
-            active_requests: ((prefill.running + prefill.queue_depth) as f64 / per(&prefill))
-                .round() as u32,
+    let ready = |pool: &PoolObservation| {
+        pool.replicas
+            .iter()
+            .filter(|r| !r.draining)
+            .map(|r| r.load)
+            .collect::<Vec<_>>()
+    };
+    // Requests held because no replica was ready are spread over the ready ones.
+    let held_share = |pool: &PoolObservation| pool.held as f64 / pool.ready.max(1) as f64;
+    let prefill_loads = ready(&prefill)
+        .into_iter()
+        .map(|l| PrefillLoad {
+            queued_tokens: l.pending_prefill_tokens as f64 + held_share(&prefill) * obs.avg_isl,
+            active_requests: (l.running + l.waiting) as u32,
         })
         .collect();
-    let decode_loads = (0..decode.ready)
-        .map(|_| DecodeLoad {
-            active_kv_tokens: decode.decode_kv_tokens as f64 / per(&decode),
-            queued_kv_tokens: decode.queue_depth as f64 * mean_isl / per(&decode),
-            active_requests: (decode.running as f64 / per(&decode)).round() as u32,
+    let decode_loads = ready(&decode)
+        .into_iter()
+        .map(|l| DecodeLoad {
+            active_kv_tokens: l.decode_kv_tokens as f64,
+            queued_kv_tokens: (l.waiting as f64 + held_share(&decode)) * obs.avg_isl,
+            active_requests: l.running as u32,
         })
         .collect();
     let counts = |p: &PoolObservation| RoleCounts {
@@ -185,21 +181,17 @@ pub fn to_planner_observation(
         starting: p.starting as u32,
         draining: p.draining as u32,
     };
-    let ttft: Vec<f64> = obs.ttft_ms.iter().map(|x| x / 1000.0).collect();
-    let itl: Vec<f64> = obs.itl_ms.iter().map(|x| x / 1000.0).collect();
-    // The simulator does not report request durations; TTFT + OSL × ITL estimates them.
-    let mean_ttft = planner::stats::mean_or(&ttft, 0.0);
-    let mean_itl = planner::stats::mean_or(&itl, 0.0);
-    let request_duration = osl.iter().map(|o| mean_ttft + o * mean_itl).collect();
+    let secs = |xs: &[f64]| xs.iter().map(|x| x / 1000.0).collect::<Vec<f64>>();
+    let floats = |xs: &[usize]| xs.iter().map(|&x| x as f64).collect::<Vec<f64>>();
     Observation {
         time: obs.end_ms / 1000.0,
         interval: (obs.end_ms - obs.start_ms) / 1000.0,
         num_requests: obs.arrivals as u64,
-        isl,
-        osl,
-        ttft,
-        itl,
-        request_duration,
+        isl: floats(&obs.isl),
+        osl: floats(&obs.completed_osl),
+        ttft: secs(&obs.ttft_ms),
+        itl: secs(&obs.itl_ms),
+        request_duration: secs(&obs.e2e_ms),
         kv_hit_rate: Some(obs.kv_hit_rate()),
         prefill: prefill_loads,
         decode: decode_loads,

@@ -10,8 +10,9 @@ mod observe;
 mod records;
 mod scaling;
 
-pub use observe::{Observation, PoolObservation};
+pub use observe::{Observation, PoolObservation, ReplicaLoad};
 pub use records::RequestOutcome;
+pub use scaling::DrainChoice;
 
 use crate::config::{ServingMode, SimConfig};
 use crate::engine::{Engine, Output, Role, Sequence};
@@ -222,7 +223,8 @@ impl Simulation {
             role: Some(role),
             ..PoolObservation::default()
         };
-        p.queue_depth = self.held[role_index(role)].len();
+        p.held = self.held[role_index(role)].len();
+        p.queue_depth = p.held;
         for w in self.workers.iter().filter(|w| w.role == role) {
             match w.state {
                 WorkerState::Starting => p.starting += 1,
@@ -240,6 +242,11 @@ impl Simulation {
             p.capacity_kv_blocks += l.capacity_blocks;
             p.pending_prefill_tokens += l.pending_prefill_tokens;
             p.decode_kv_tokens += l.decode_kv_tokens;
+            p.replicas.push(ReplicaLoad {
+                worker: w.id,
+                draining: w.state == WorkerState::Draining,
+                load: l,
+            });
         }
         p
     }
@@ -320,8 +327,8 @@ impl Simulation {
         self.ideal_hit_tokens += (hit * bs) as u64;
         self.ideal_seen.extend(hashes.seq.iter().copied());
         self.obs.arrivals += 1;
-        self.obs.isl_sum += spec.input_length as u64;
-        self.obs.osl_sum += spec.output_length.max(1) as u64;
+        self.obs.isl.push(spec.input_length);
+        self.obs.osl.push(spec.output_length.max(1));
         self.records[idx].hashes = Some(hashes);
         let first_pool = self.policies[0].0;
         self.dispatch(idx, first_pool);
@@ -493,6 +500,8 @@ impl Simulation {
         if let Some(itl) = rec.mean_itl_ms() {
             self.obs.itl_ms.push(itl);
         }
+        self.obs.e2e_ms.push(self.now_ms - rec.arrival_ms);
+        self.obs.completed_osl.push(rec.tokens);
         self.obs.completed += 1;
         self.unfinished -= 1;
     }

@@ -7,6 +7,20 @@ use crate::engine::{Engine, Role};
 use crate::kv_event::{KvEvent, KvEventData, WorkerId};
 use crate::report::ReplicaSample;
 
+/// Which ready replica to drain when a pool shrinks (starting replicas are
+/// always cancelled first: they hold no work).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub enum DrainChoice {
+    /// The most recently created ready replica.
+    #[default]
+    Newest,
+    /// The ready replica with the least outstanding work (pending prefill
+    /// tokens plus decode KV tokens, then fewest requests; ties to the
+    /// newest), so it drains soonest and the fewest requests see a
+    /// draining replica.
+    LeastLoaded,
+}
+
 impl Simulation {
     /// Replicas of `role` that are starting or ready (the count a planner
     /// sets; draining ones are on their way out).
@@ -24,6 +38,12 @@ impl Simulation {
     /// newest ready ones) stop taking requests, finish what they hold, then
     /// disappear. Ignored for a role this simulation has no pool for.
     pub fn set_replicas(&mut self, role: Role, n: usize) {
+        self.set_replicas_with(role, n, DrainChoice::Newest);
+    }
+
+    /// [`Simulation::set_replicas`], choosing the ready replicas to drain by
+    /// `choice`.
+    pub fn set_replicas_with(&mut self, role: Role, n: usize, choice: DrainChoice) {
         if !self.pools().contains(&role) {
             return;
         }
@@ -32,7 +52,7 @@ impl Simulation {
             self.add_workers(role, n - current, false);
         } else {
             for _ in n..current {
-                self.retire_one(role);
+                self.retire_one(role, choice);
             }
         }
         self.sample_timeline(role);
@@ -78,17 +98,57 @@ impl Simulation {
         self.sample_timeline(role);
     }
 
-    fn retire_one(&mut self, role: Role) {
+    fn retire_one(&mut self, role: Role, choice: DrainChoice) {
         let pick = |state: WorkerState, ws: &[Worker]| {
             ws.iter().rposition(|w| w.role == role && w.state == state)
         };
         if let Some(i) = pick(WorkerState::Starting, &self.workers) {
             self.remove_worker(i);
-        } else if let Some(i) = pick(WorkerState::Ready, &self.workers) {
-            self.workers[i].state = WorkerState::Draining;
-            if self.workers[i].engine.is_idle() && !self.workers[i].busy {
-                self.remove_worker(i);
+            return;
+        }
+        let victim = match choice {
+            DrainChoice::Newest => pick(WorkerState::Ready, &self.workers),
+            DrainChoice::LeastLoaded => self.least_loaded_ready(role),
+        };
+        if let Some(i) = victim {
+            self.drain_worker(i);
+        }
+    }
+
+    /// Index of the ready worker of `role` with the least outstanding work;
+    /// ties go to the newest.
+    fn least_loaded_ready(&self, role: Role) -> Option<usize> {
+        self.workers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.role == role && w.state == WorkerState::Ready)
+            .min_by_key(|(i, w)| {
+                let l = w.engine.load();
+                let work = l.pending_prefill_tokens + l.decode_kv_tokens;
+                (work, l.waiting + l.running, std::cmp::Reverse(*i))
+            })
+            .map(|(i, _)| i)
+    }
+
+    /// Stops routing to ready worker `worker`; it is removed once idle.
+    /// Returns false (and does nothing) if it is not a ready worker.
+    pub fn drain(&mut self, worker: WorkerId) -> bool {
+        let i = worker as usize;
+        match self.workers.get(i) {
+            Some(w) if w.state == WorkerState::Ready => {
+                let role = w.role;
+                self.drain_worker(i);
+                self.sample_timeline(role);
+                true
             }
+            _ => false,
+        }
+    }
+
+    fn drain_worker(&mut self, i: usize) {
+        self.workers[i].state = WorkerState::Draining;
+        if self.workers[i].engine.is_idle() && !self.workers[i].busy {
+            self.remove_worker(i);
         }
     }
 
