@@ -39,9 +39,6 @@
 //! [`AgentConfig::default`] asks for `ThreadSync::Rw` so concurrent posts
 //! run in parallel.
 
-#[cfg(feature = "linked")]
-extern crate ffi_impl as _;
-
 mod agent;
 mod dlist;
 mod error;
