@@ -1,0 +1,338 @@
+//! Transfers: prepped lists, requests, post, status, release, cost and telemetry.
+
+use std::ffi::c_char;
+
+use nixl_core::{PreppedDlist, Status, XferRequest};
+
+use crate::agent::agent_ref;
+use crate::boundary::{CapiResult, Failure};
+use crate::convert::{SUCCESS, borrow, borrow_mut, c_str, into_handle, ints, out_ptr, take, write_out};
+use crate::opt_args::opt;
+use crate::plugins::nixl_capi_backend_s;
+use crate::status::{capi_status_of, nixl_capi_status_t};
+use crate::types::{
+    XferOpArg, nixl_capi_agent_t, nixl_capi_backend_t, nixl_capi_cost_t, nixl_capi_opt_args_t,
+    nixl_capi_xfer_dlist_handle_t, nixl_capi_xfer_dlist_t, nixl_capi_xfer_req_t,
+    nixl_capi_xfer_telemetry_s, nixl_capi_xfer_telemetry_t,
+};
+
+/// A prepped descriptor list (`nixlDlistH`).
+pub struct nixl_capi_xfer_dlist_handle_s {
+    prepped: PreppedDlist,
+}
+
+/// A transfer request handle. `nixl_capi_release_xfer_req` releases the request (canceling
+/// an in-flight post and waiting until its memory is no longer touched);
+/// `nixl_capi_destroy_xfer_req` then frees the handle.
+pub struct nixl_capi_xfer_req_s {
+    req: Option<XferRequest>,
+}
+
+fn live(req: &nixl_capi_xfer_req_s) -> Result<&XferRequest, Failure> {
+    req.req
+        .as_ref()
+        .ok_or_else(|| Failure::invalid("the transfer request was already released"))
+}
+
+fn progress(status: Status) -> CapiResult {
+    Ok(capi_status_of(status))
+}
+
+/// Resolves a descriptor list once against registrations. `agent_name` is "" for this
+/// agent's own (initiator) memory, a remote agent's name for its memory, or this agent's own
+/// name for loopback targets. The caller owns `*dlist_hndl`
+/// (`nixl_capi_release_xfer_dlist_handle`).
+///
+/// # Safety
+/// `agent` must be a live agent, `agent_name` a NUL-terminated string, `descs` a live list,
+/// `dlist_hndl` valid for a write, `opt_args` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_prep_xfer_dlist(
+    agent: nixl_capi_agent_t,
+    agent_name: *const c_char,
+    descs: nixl_capi_xfer_dlist_t,
+    dlist_hndl: *mut nixl_capi_xfer_dlist_handle_t,
+    opt_args: nixl_capi_opt_args_t,
+) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        let agent = unsafe { agent_ref(agent) }?;
+        // SAFETY: per the contract above.
+        let name = unsafe { c_str(agent_name, "agent_name") }?;
+        // SAFETY: per the contract above.
+        let descs = unsafe { borrow(descs, "descs") }?;
+        let out = out_ptr(dlist_hndl, "dlist_hndl")?;
+        // SAFETY: per the contract above.
+        let opts = unsafe { opt(opt_args) };
+        let prepped = agent.prep_xfer_dlist(Some(name), &descs.list, opts.as_ref())?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, into_handle(nixl_capi_xfer_dlist_handle_s { prepped })) };
+        SUCCESS
+    }
+}
+
+/// Frees a prepped list. Requests made from it stay valid.
+///
+/// # Safety
+/// `agent` must be a live agent; `dlist_handle` NULL or a live prepped list.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_release_xfer_dlist_handle(
+    agent: nixl_capi_agent_t,
+    dlist_handle: nixl_capi_xfer_dlist_handle_t,
+) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        unsafe { agent_ref(agent) }?;
+        // SAFETY: per the contract above.
+        drop(unsafe { take(dlist_handle, "dlist_handle") }?);
+        SUCCESS
+    }
+}
+
+/// Makes a request from two prepped lists and equal-length arrays of `int` indices into
+/// them; consecutive contiguous pairs are merged unless `opt_args` says otherwise. The caller
+/// owns `*req_hndl`.
+///
+/// # Safety
+/// `agent` must be a live agent, both handles live prepped lists of it, each index array
+/// valid for its count (NULL only with count 0), `req_hndl` valid for a write, `opt_args`
+/// NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_make_xfer_req(
+    agent: nixl_capi_agent_t,
+    operation: XferOpArg,
+    local_descs: nixl_capi_xfer_dlist_handle_t,
+    local_indices: *const i32,
+    local_indices_count: usize,
+    remote_descs: nixl_capi_xfer_dlist_handle_t,
+    remote_indices: *const i32,
+    remote_indices_count: usize,
+    req_hndl: *mut nixl_capi_xfer_req_t,
+    opt_args: nixl_capi_opt_args_t,
+) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        let agent = unsafe { agent_ref(agent) }?;
+        let op = operation.get()?;
+        // SAFETY: per the contract above.
+        let local = unsafe { borrow(local_descs, "local_descs") }?;
+        // SAFETY: per the contract above.
+        let remote = unsafe { borrow(remote_descs, "remote_descs") }?;
+        // SAFETY: per the contract above.
+        let l_idx = unsafe { ints(local_indices, local_indices_count, "local_indices") }?;
+        // SAFETY: per the contract above.
+        let r_idx = unsafe { ints(remote_indices, remote_indices_count, "remote_indices") }?;
+        let out = out_ptr(req_hndl, "req_hndl")?;
+        // SAFETY: per the contract above.
+        let opts = unsafe { opt(opt_args) };
+        let req = agent.make_xfer_req(op, &local.prepped, l_idx, &remote.prepped, r_idx, opts.as_ref())?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, into_handle(nixl_capi_xfer_req_s { req: Some(req) })) };
+        SUCCESS
+    }
+}
+
+/// Makes a request directly from two descriptor lists (no merging). Any failure is
+/// NIXL_CAPI_ERROR_BACKEND, as upstream (the extension has the precise status). The caller
+/// owns `*req_hndl`.
+///
+/// # Safety
+/// `agent` must be a live agent, both lists live, `remote_agent` a NUL-terminated string,
+/// `req_hndl` valid for a write, `opt_args` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_create_xfer_req(
+    agent: nixl_capi_agent_t,
+    operation: XferOpArg,
+    local_descs: nixl_capi_xfer_dlist_t,
+    remote_descs: nixl_capi_xfer_dlist_t,
+    remote_agent: *const c_char,
+    req_hndl: *mut nixl_capi_xfer_req_t,
+    opt_args: nixl_capi_opt_args_t,
+) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        let agent = unsafe { agent_ref(agent) }?;
+        let op = operation.get()?;
+        // SAFETY: per the contract above.
+        let local = unsafe { borrow(local_descs, "local_descs") }?;
+        // SAFETY: per the contract above.
+        let remote = unsafe { borrow(remote_descs, "remote_descs") }?;
+        // SAFETY: per the contract above.
+        let remote_agent = unsafe { c_str(remote_agent, "remote_agent") }?;
+        let out = out_ptr(req_hndl, "req_hndl")?;
+        // SAFETY: per the contract above.
+        let opts = unsafe { opt(opt_args) };
+        let req = agent
+            .create_xfer_req(op, &local.list, &remote.list, remote_agent, opts.as_ref())
+            .map_err(|e| Failure::from(e).folded())?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, into_handle(nixl_capi_xfer_req_s { req: Some(req) })) };
+        SUCCESS
+    }
+}
+
+/// Estimates a request's duration. No backend of this library implements cost estimation:
+/// the call returns NIXL_CAPI_ERROR_BACKEND (NOT_SUPPORTED in the extension) after setting
+/// the outputs to 0 and `NIXL_CAPI_COST_ANALYTICAL_BACKEND`.
+///
+/// # Safety
+/// `agent` must be a live agent, `req_hndl` a live request, the outputs valid for writes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_estimate_xfer_cost(
+    agent: nixl_capi_agent_t,
+    req_hndl: nixl_capi_xfer_req_t,
+    opt_args: nixl_capi_opt_args_t,
+    duration_us: *mut i64,
+    err_margin_us: *mut i64,
+    method: *mut nixl_capi_cost_t,
+) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        unsafe { agent_ref(agent) }?;
+        // SAFETY: per the contract above.
+        live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        let (d, e) = (out_ptr(duration_us, "duration_us")?, out_ptr(err_margin_us, "err_margin_us")?);
+        let m = out_ptr(method, "method")?;
+        // SAFETY: per the contract above.
+        let _ = unsafe { opt(opt_args) };
+        // SAFETY: all three checked non-NULL.
+        unsafe {
+            write_out(d, 0);
+            write_out(e, 0);
+            write_out(m, nixl_capi_cost_t::NIXL_CAPI_COST_ANALYTICAL_BACKEND);
+        }
+        Err(Failure::from(nixl_core::NixlError::new(
+            Status::NotSupported,
+            "no backend of this library estimates transfer cost",
+        )))
+    }
+}
+
+/// Posts a request: SUCCESS if it completed inline, IN_PROG if it is running, or an error.
+/// `opt_args` with a notification replaces the request's; `opt_args` without one clears it.
+///
+/// # Safety
+/// `agent` must be a live agent, `req_hndl` a live request of it, `opt_args` NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_post_xfer_req(
+    agent: nixl_capi_agent_t,
+    req_hndl: nixl_capi_xfer_req_t,
+    opt_args: nixl_capi_opt_args_t,
+) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        let agent = unsafe { agent_ref(agent) }?;
+        // SAFETY: per the contract above.
+        let req = live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        // SAFETY: per the contract above.
+        let opts = unsafe { opt(opt_args) };
+        progress(agent.post_xfer_req(req, opts.as_ref())?)
+    }
+}
+
+/// A request's status: SUCCESS, IN_PROG, or the error that ended it.
+///
+/// # Safety
+/// `agent` must be a live agent, `req_hndl` a live request of it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_get_xfer_status(agent: nixl_capi_agent_t, req_hndl: nixl_capi_xfer_req_t) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        let agent = unsafe { agent_ref(agent) }?;
+        // SAFETY: per the contract above.
+        let req = live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        progress(agent.xfer_status(req)?)
+    }
+}
+
+/// The backend chosen for the request, as a new handle owned by the caller
+/// (`nixl_capi_destroy_backend`).
+///
+/// # Safety
+/// `agent` must be a live agent, `req_hndl` a live request, `backend` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_query_xfer_backend(
+    agent: nixl_capi_agent_t,
+    req_hndl: nixl_capi_xfer_req_t,
+    backend: *mut nixl_capi_backend_t,
+) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        unsafe { agent_ref(agent) }?;
+        // SAFETY: per the contract above.
+        let req = live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        let out = out_ptr(backend, "backend")?;
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, into_handle(nixl_capi_backend_s { handle: req.backend() })) };
+        SUCCESS
+    }
+}
+
+/// Releases a request: cancels an in-flight post and waits until none of its memory is being
+/// touched. The handle itself is freed by `nixl_capi_destroy_xfer_req`.
+///
+/// # Safety
+/// `agent` must be a live agent, `req` a live request handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_release_xfer_req(agent: nixl_capi_agent_t, req: nixl_capi_xfer_req_t) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        let agent = unsafe { agent_ref(agent) }?;
+        // SAFETY: per the contract above.
+        let handle = unsafe { borrow_mut(req, "req") }?;
+        let r = handle.req.take().ok_or_else(|| Failure::invalid("the transfer request was already released"))?;
+        agent.release_xfer_req(r)?;
+        SUCCESS
+    }
+}
+
+/// Frees a request handle; INVALID_STATE if the request was not released first.
+///
+/// # Safety
+/// `req` must be NULL or a live request handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_destroy_xfer_req(req: nixl_capi_xfer_req_t) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        if unsafe { borrow(req, "req") }?.req.is_some() {
+            return Err(Failure::invalid_state("release the transfer request before destroying it"));
+        }
+        // SAFETY: per the contract above.
+        drop(unsafe { take(req, "req") }?);
+        SUCCESS
+    }
+}
+
+/// Fills `telemetry` with the last post's telemetry. NO_TELEMETRY if telemetry is off (set
+/// `capture_telemetry` or `NIXL_TELEMETRY_ENABLE=y`), IN_PROG while the post runs, and
+/// NIXL_CAPI_ERROR_BACKEND before the first post (NOT_POSTED in the extension).
+///
+/// # Safety
+/// `agent` must be a live agent, `req_hndl` a live request, `telemetry` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_get_xfer_telemetry(
+    agent: nixl_capi_agent_t,
+    req_hndl: nixl_capi_xfer_req_t,
+    telemetry: nixl_capi_xfer_telemetry_t,
+) -> nixl_capi_status_t {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        let agent = unsafe { agent_ref(agent) }?;
+        // SAFETY: per the contract above.
+        let req = live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        let out = out_ptr(telemetry, "telemetry")?;
+        let Some(t) = agent.xfer_telemetry(req)? else {
+            return Ok(nixl_capi_status_t::NIXL_CAPI_IN_PROG);
+        };
+        let value = nixl_capi_xfer_telemetry_s {
+            start_time_us: t.start_time_us,
+            post_duration_us: t.post_duration_us,
+            xfer_duration_us: t.xfer_duration_us,
+            total_bytes: t.total_bytes,
+            desc_count: t.desc_count,
+        };
+        // SAFETY: checked non-NULL.
+        unsafe { write_out(out, value) };
+        SUCCESS
+    }
+}
