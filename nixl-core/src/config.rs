@@ -29,6 +29,14 @@ pub struct AgentConfig {
     pub etcd_watch_timeout: Duration,
     /// How long an unresponsive peer is waited for before REMOTE_DISCONNECT.
     pub peer_timeout: Duration,
+    /// etcd endpoints of the central metadata store (default: `NIXL_ETCD_ENDPOINTS`,
+    /// comma-separated); empty = no store.
+    pub etcd_endpoints: Vec<String>,
+    /// Key prefix in etcd (default: `NIXL_ETCD_NAMESPACE`, else `/nixl/agents/`).
+    pub etcd_namespace: String,
+    /// Lease of this agent's etcd keys: they vanish this long after the process dies
+    /// (default: `NIXL_RS_ETCD_LEASE_TTL_S`, else 10 s).
+    pub etcd_lease_ttl: Duration,
 }
 
 impl Default for AgentConfig {
@@ -43,6 +51,24 @@ impl Default for AgentConfig {
             capture_telemetry: false,
             etcd_watch_timeout: Duration::from_secs(5),
             peer_timeout: peer_timeout_from_env().unwrap_or(Duration::from_secs(5)),
+            etcd_endpoints: std::env::var("NIXL_ETCD_ENDPOINTS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            etcd_namespace: std::env::var("NIXL_ETCD_NAMESPACE")
+                .unwrap_or_else(|_| "/nixl/agents/".into()),
+            etcd_lease_ttl: Duration::from_secs(
+                std::env::var("NIXL_RS_ETCD_LEASE_TTL_S")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(10)
+                    .max(1),
+            ),
         }
     }
 }

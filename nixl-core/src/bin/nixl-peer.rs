@@ -7,6 +7,7 @@
 //!   XFER <READ|WRITE> <agent> <remote addr> <len> [notif]          -> "DONE <status>"
 //!   WAIT_NOTIFS <n>             wait for n notifications           -> "NOTIFS <sender>:<msg>,... SUM <hex>"
 //!   SUM                         checksum of the buffer             -> "SUM <hex>"
+//!   PUBLISH                     send_local_md to the central store -> "PUBLISHED" (or ERROR)
 //!   EXIT
 //! ```
 
@@ -132,6 +133,10 @@ fn main() {
                 notifs.clear();
             }
             ["SUM"] => say(format!("SUM {:016x}", checksum(&buf))),
+            ["PUBLISH"] => match agent.send_local_md(None) {
+                Ok(()) => say("PUBLISHED".into()),
+                Err(e) => say(format!("ERROR {e}")),
+            },
             ["EXIT"] | [] => break,
             other => say(format!("ERROR unknown command {other:?}")),
         }

@@ -3,10 +3,13 @@
 //! worker thread per agent (so they happen in call order) and their effect is observed with
 //! `check_remote_md`.
 
+#[cfg(feature = "etcd")]
+mod etcd;
 pub mod frame;
 pub(crate) mod p2p;
+pub(crate) mod store;
 
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, unbounded};
@@ -21,6 +24,7 @@ type Task = Box<dyn FnOnce(&AgentInner) + Send>;
 pub struct Exchange {
     listener: Option<p2p::Listener>,
     worker: Mutex<Option<(Sender<Task>, JoinHandle<()>)>>,
+    store: Mutex<Option<Arc<store::Store>>>,
     agent: Weak<AgentInner>,
 }
 
@@ -33,6 +37,7 @@ impl Exchange {
         Ok(Exchange {
             listener,
             worker: Mutex::new(None),
+            store: Mutex::new(None),
             agent,
         })
     }
@@ -40,6 +45,22 @@ impl Exchange {
     /// The listener's port, if it runs.
     pub fn listen_port(&self) -> Option<u16> {
         self.listener.as_ref().map(p2p::Listener::port)
+    }
+
+    /// The central store, connecting on first use (bounded by a timeout); `None` when no
+    /// endpoints are configured.
+    pub(crate) fn store(&self, inner: &AgentInner) -> Result<Option<Arc<store::Store>>> {
+        if inner.config.etcd_endpoints.is_empty() {
+            return Ok(None);
+        }
+        let mut slot = lock(&self.store);
+        if slot.is_none() {
+            *slot = Some(Arc::new(store::Store::connect(
+                &inner.config,
+                self.agent.clone(),
+            )?));
+        }
+        Ok(slot.clone())
     }
 
     /// Queues `task` to run in order on the agent's exchange thread.
@@ -77,11 +98,16 @@ impl Exchange {
         if let Some(l) = &self.listener {
             l.shutdown();
         }
+        let store = lock(&self.store).take();
         if let Some((tx, handle)) = lock(&self.worker).take() {
             drop(tx);
             if handle.thread().id() != std::thread::current().id() {
                 let _ = handle.join();
             }
+        }
+        // The worker held the last other reference, so the store can now be shut down.
+        if let Some(store) = store.and_then(|s| Arc::try_unwrap(s).ok()) {
+            store.shutdown();
         }
     }
 }
