@@ -382,15 +382,20 @@ fn metadata_loading_is_additive_idempotent_and_guarded() {
             .status(),
         Status::InvalidParam
     );
-    // A different incarnation under the same name is refused while the old one is loaded.
-    drop(b);
+    // A second incarnation under the same name is refused while the loaded one still answers...
     let b_again = agent("mb");
     let err = a.load_remote_md(&b_again.local_md().unwrap()).unwrap_err();
     assert_eq!(err.status(), Status::NotAllowed);
-    a.invalidate_remote_md("mb").unwrap();
+    // ...and accepted once the loaded one is gone, without an explicit invalidate.
+    drop(b);
     assert_eq!(
         a.load_remote_md(&b_again.local_md().unwrap()).unwrap(),
         "mb"
+    );
+    assert!(
+        a.check_remote_md("mb", &dram(&[(addr(&b1), 4096)]))
+            .is_err(),
+        "the old registrations went with it"
     );
 }
 

@@ -242,3 +242,62 @@ fn unprivileged_pair_of_processes() {
         );
     }
 }
+
+fn restart(params: &Params, peer_env: &[(&str, &str)]) {
+    let me = agent_with("init", AgentConfig::default(), params);
+    let ours = filled(SIZE, 6);
+    register(&me, &ours);
+    let first = Peer::spawn("rs", 1, peer_env, false);
+    me.load_remote_md(&first.md).unwrap();
+    let old = me
+        .create_xfer_req(
+            XferOp::Write,
+            &dram(&[(addr(&ours), SIZE as u64)]),
+            &dram(&[(first.addr, SIZE as u64)]),
+            "rs",
+            None,
+        )
+        .unwrap();
+    assert_eq!(run(&me, &old).unwrap(), Status::Success);
+
+    // A new process under the same name while the first still runs: refused.
+    let mut second = Peer::spawn("rs", 2, peer_env, false);
+    assert_eq!(
+        me.load_remote_md(&second.md).unwrap_err().status(),
+        Status::NotAllowed
+    );
+
+    // The first one dies: the new incarnation loads (its predecessor is found gone), the old
+    // handle is stale, and transfers to the new process work.
+    drop(first);
+    assert_eq!(me.load_remote_md(&second.md).unwrap(), "rs");
+    assert_eq!(
+        me.post_xfer_req(&old, None).unwrap_err().status(),
+        Status::NotFound
+    );
+    let new = me
+        .create_xfer_req(
+            XferOp::Write,
+            &dram(&[(addr(&ours), SIZE as u64)]),
+            &dram(&[(second.addr, SIZE as u64)]),
+            "rs",
+            Some(&OptArgs::with_notif("again")),
+        )
+        .unwrap();
+    assert_eq!(run(&me, &new).unwrap(), Status::Success);
+    second.send("WAIT_NOTIFS 1");
+    assert_eq!(
+        second.expect("NOTIFS "),
+        format!("init:again SUM {:016x}", checksum(&ours))
+    );
+}
+
+#[test]
+fn restarted_peer_cross_memory_attach() {
+    restart(&Params::new(), &[]);
+}
+
+#[test]
+fn restarted_peer_tcp() {
+    restart(&tcp_params(), &[("NIXL_RS_TRANSPORT", "tcp")]);
+}

@@ -118,6 +118,7 @@ impl AgentInner {
                 md.name
             ));
         }
+        self.drop_if_replaced_and_gone(&md)?;
         let backends = read(&self.backends);
         let backend_index = |name: &str| backends.iter().position(|b| b.name == name);
         let mut remotes = write(&self.remotes);
@@ -191,6 +192,44 @@ impl AgentInner {
             }
         }
         Ok(md.name)
+    }
+
+    /// If `md` names a known agent with different connection info, checks (without holding
+    /// locks) whether the loaded incarnation still answers: if it does, loading is NOT_ALLOWED;
+    /// if it is gone, it is dropped so the new incarnation can load.
+    fn drop_if_replaced_and_gone(&self, md: &AgentMetadata) -> Result<()> {
+        let Some(known) = read(&self.remotes).get(&md.name).cloned() else {
+            return Ok(());
+        };
+        let backends: Vec<_> = read(&self.backends)
+            .iter()
+            .map(|b| (b.name.clone(), b.engine.clone()))
+            .collect();
+        let mut changed = false;
+        for (backend, info) in &md.conns {
+            let Some(b) = backends.iter().position(|(name, _)| name == backend) else {
+                continue;
+            };
+            if let Some(link) = known.link(b).filter(|l| l.conn_info != *info) {
+                changed = true;
+                if backends[b].1.peer_alive(&link.peer) {
+                    return Err(err!(
+                        NotAllowed,
+                        "agent {} is already loaded with different connection info and still answers; invalidate it first",
+                        md.name
+                    ));
+                }
+            }
+        }
+        if changed {
+            log::info!(
+                "agent {}: the loaded incarnation of {} is gone; loading the new one",
+                self.name,
+                md.name
+            );
+            self.on_remote_disconnect(&known);
+        }
+        Ok(())
     }
 
     /// Forgets a remote agent (`invalidateRemoteMD`): its requests are refused from now on and

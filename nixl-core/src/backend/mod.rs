@@ -134,6 +134,12 @@ pub trait Backend: Send + Sync {
             self.name()
         ))
     }
+    /// Whether the remote agent behind `peer` still answers (a bounded check). Used before
+    /// refusing metadata of a new incarnation under a known name.
+    fn peer_alive(&self, peer: &PeerHandle) -> bool {
+        let _ = peer;
+        true
+    }
     /// Drops a remote agent's handle and any connection to it.
     fn disconnect(&self, peer: &PeerHandle) {
         let _ = peer;

@@ -318,6 +318,11 @@ impl Backend for NetBackend {
         Ok(Arc::new(peer))
     }
 
+    fn peer_alive(&self, peer: &PeerHandle) -> bool {
+        peer.downcast_ref::<NetPeer>()
+            .is_some_and(NetPeer::is_alive)
+    }
+
     fn disconnect(&self, peer: &PeerHandle) {
         if let Some(p) = peer.downcast_ref::<NetPeer>() {
             p.close();

@@ -104,6 +104,33 @@ impl NetPeer {
         !self.cma_refused.load(Ordering::Acquire)
     }
 
+    /// Whether the peer process still runs and answers as the incarnation we loaded (bounded
+    /// by the peer timeout, at most one second).
+    pub fn is_alive(&self) -> bool {
+        if self.is_dead() {
+            return false;
+        }
+        match &self.route {
+            Route::SameProcess(weak) => weak
+                .upgrade()
+                .is_some_and(|s| !s.shutting_down.load(Ordering::Acquire)),
+            Route::CrossMemory { pidfd, .. } => !super::cma::pidfd_exited(pidfd),
+            Route::Tcp => {
+                if !lock(&self.idle).is_empty() {
+                    // A pooled connection that the peer closed reads as EOF at once.
+                    return self.with_conn(|s| probe_open(s).map(Ok)).is_ok();
+                }
+                match self.connect_within(self.timeout.min(Duration::from_secs(1))) {
+                    Ok(stream) => {
+                        lock(&self.idle).push(stream);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        }
+    }
+
     /// Marks the peer gone and closes pooled connections.
     pub fn close(&self) {
         self.dead.store(true, Ordering::Release);
@@ -123,9 +150,13 @@ impl NetPeer {
     }
 
     fn connect(&self) -> Result<TcpStream> {
+        self.connect_within(self.timeout.min(Duration::from_secs(2)))
+    }
+
+    fn connect_within(&self, limit: Duration) -> Result<TcpStream> {
         let mut last = None;
         for addr in self.candidate_addrs() {
-            match TcpStream::connect_timeout(&addr, self.timeout.min(Duration::from_secs(2))) {
+            match TcpStream::connect_timeout(&addr, limit) {
                 Ok(stream) => return self.handshake(stream),
                 Err(e) => last = Some(format!("{addr}: {e}")),
             }
@@ -266,4 +297,18 @@ impl NetPeer {
 /// Converts an error from a peer into one that names it.
 pub fn named(peer: &NetPeer, e: NixlError) -> NixlError {
     NixlError::new(e.status(), format!("agent {}: {}", peer.name, e.message()))
+}
+
+/// Fails if the peer has closed the connection (a zero-length non-blocking peek).
+fn probe_open(stream: &mut TcpStream) -> std::io::Result<()> {
+    stream.set_nonblocking(true)?;
+    let mut byte = [0u8; 1];
+    let result = match stream.peek(&mut byte) {
+        Ok(0) => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(e),
+    };
+    stream.set_nonblocking(false)?;
+    result
 }
