@@ -6,10 +6,10 @@ use std::time::Duration;
 use nixl_core::{Agent, AgentConfig};
 
 use crate::convert::{SUCCESS, borrow, c_str, into_handle, out_ptr, take, write_out};
-use crate::status::nixl_capi_status_t;
+use crate::status::CapiStatus;
 use crate::types::{nixl_capi_agent_config_t, nixl_capi_agent_t};
 
-/// An agent handle: owns a [`nixl_core::Agent`].
+/// An agent handle: owns a nixl-core agent.
 pub struct nixl_capi_agent_s {
     pub(crate) agent: Agent,
 }
@@ -23,7 +23,7 @@ pub struct nixl_capi_agent_s {
 pub unsafe extern "C" fn nixl_capi_create_agent(
     name: *const c_char,
     agent: *mut nixl_capi_agent_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: checked and documented by the caller's contract above.
         let name = unsafe { c_str(name, "name") }?;
@@ -45,7 +45,7 @@ pub unsafe extern "C" fn nixl_capi_create_configured_agent(
     name: *const c_char,
     cfg: *const nixl_capi_agent_config_t,
     agent: *mut nixl_capi_agent_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let name = unsafe { c_str(name, "name") }?;
@@ -76,7 +76,7 @@ pub unsafe extern "C" fn nixl_capi_create_configured_agent(
 /// `agent` must be NULL or an agent from `nixl_capi_create_*agent` not destroyed yet, and no
 /// other thread may be using it.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_agent(agent: nixl_capi_agent_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_agent(agent: nixl_capi_agent_t) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         drop(unsafe { take(agent, "agent") }?);

@@ -102,9 +102,11 @@ pub fn run(body: impl FnOnce() -> CapiResult) -> nixl_capi_status_t {
 /// Wraps an exported function's body: `ffi_boundary! { ...; Ok(status) }`. The body returns
 /// [`CapiResult`] and may use `?` on [`Failure`] and [`nixl_core::NixlError`] results; panics
 /// become `NIXL_CAPI_ERROR_EXCEPTION`.
-#[macro_export]
+
 macro_rules! ffi_boundary {
     ($($body:tt)*) => {
-        $crate::boundary::run(move || -> $crate::boundary::CapiResult { $($body)* })
+        $crate::status::CapiStatus::from($crate::boundary::run(
+            move || -> $crate::boundary::CapiResult { $($body)* },
+        ))
     };
 }

@@ -1,6 +1,7 @@
 //! Pointer checks and conversions shared by the exported functions.
 
-use std::ffi::{CStr, CString, c_char, c_void};
+use libc::size_t;
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
 
 use crate::boundary::Failure;
 use crate::status::nixl_capi_status_t;
@@ -80,12 +81,14 @@ pub unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, Failure
 ///
 /// # Safety
 /// `data` must be NULL or valid for reads of `len` bytes for `'a`.
-pub unsafe fn bytes<'a>(data: *const c_void, len: usize, what: &str) -> Result<&'a [u8], Failure> {
+pub unsafe fn bytes<'a>(data: *const c_void, len: size_t, what: &str) -> Result<&'a [u8], Failure> {
     if len == 0 {
         return Ok(&[]);
     }
     if data.is_null() {
-        return Err(Failure::invalid(format!("{what} is NULL but its length is {len}")));
+        return Err(Failure::invalid(format!(
+            "{what} is NULL but its length is {len}"
+        )));
     }
     // SAFETY: guaranteed by the caller.
     Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
@@ -95,12 +98,18 @@ pub unsafe fn bytes<'a>(data: *const c_void, len: usize, what: &str) -> Result<&
 ///
 /// # Safety
 /// `data` must be NULL or valid for reads of `count` ints for `'a`.
-pub unsafe fn ints<'a>(data: *const i32, count: usize, what: &str) -> Result<&'a [i32], Failure> {
+pub unsafe fn ints<'a>(
+    data: *const c_int,
+    count: size_t,
+    what: &str,
+) -> Result<&'a [c_int], Failure> {
     if count == 0 {
         return Ok(&[]);
     }
     if data.is_null() {
-        return Err(Failure::invalid(format!("{what} is NULL but its count is {count}")));
+        return Err(Failure::invalid(format!(
+            "{what} is NULL but its count is {count}"
+        )));
     }
     // SAFETY: guaranteed by the caller.
     Ok(unsafe { std::slice::from_raw_parts(data, count) })

@@ -1,17 +1,19 @@
 //! Descriptor lists: transfer (`xfer_dlist`), registration (`reg_dlist`) and remote
 //! (`remote_dlist`, for memory views).
 
+use libc::size_t;
 use std::ffi::{c_char, c_int, c_void};
 use std::io::Write;
 
 use nixl_core::{Desc, DescList, MemType, RegDesc, RegDescList, XferDescList};
 
 use crate::boundary::{CapiResult, Failure};
-use crate::convert::{SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, out_ptr, take, write_out};
-use crate::status::nixl_capi_status_t;
+use crate::convert::{
+    SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, out_ptr, take, write_out,
+};
+use crate::status::CapiStatus;
 use crate::types::{
-    MemTypeArg, nixl_capi_mem_type_t, nixl_capi_reg_dlist_t, nixl_capi_remote_dlist_t,
-    nixl_capi_xfer_dlist_t,
+    MemTypeArg, nixl_capi_reg_dlist_t, nixl_capi_remote_dlist_t, nixl_capi_xfer_dlist_t,
 };
 
 /// A transfer descriptor list (`nixl_xfer_dlist_t`).
@@ -48,7 +50,7 @@ impl Dlist<RegDesc> for nixl_capi_reg_dlist_s {
 
 /// # Safety
 /// `p` must be NULL or a live list handle; `out` NULL or valid for a write.
-unsafe fn get_type<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut nixl_capi_mem_type_t) -> CapiResult {
+unsafe fn get_type<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut MemTypeArg) -> CapiResult {
     // SAFETY: per the contract above.
     let d = unsafe { borrow_mut(p, "dlist") }?;
     let out = out_ptr(out, "mem_type")?;
@@ -59,7 +61,7 @@ unsafe fn get_type<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut nixl_cap
 
 /// # Safety
 /// As [`get_type`].
-unsafe fn count<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut usize) -> CapiResult {
+unsafe fn count<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut size_t) -> CapiResult {
     // SAFETY: per the contract above.
     let d = unsafe { borrow_mut(p, "dlist") }?;
     let out = out_ptr(out, "count")?;
@@ -81,7 +83,10 @@ unsafe fn is_empty<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut bool) ->
 
 /// # Safety
 /// `p` must be NULL or a live list handle.
-unsafe fn edit<T: Clone + Default>(p: *mut impl Dlist<T>, f: impl FnOnce(&mut Vec<T>) -> CapiResult) -> CapiResult {
+unsafe fn edit<T: Clone + Default>(
+    p: *mut impl Dlist<T>,
+    f: impl FnOnce(&mut Vec<T>) -> CapiResult,
+) -> CapiResult {
     // SAFETY: per the contract above.
     let d = unsafe { borrow_mut(p, "dlist") }?;
     f(d.list().descs_mut())
@@ -94,7 +99,9 @@ fn remove_at<T>(v: &mut Vec<T>, index: c_int) -> CapiResult {
             SUCCESS
         }
         // Upstream throws std::out_of_range, which its wrapper reports as BACKEND.
-        None => Err(Failure::invalid(format!("index {index} is out of range ({})", v.len())).folded()),
+        None => {
+            Err(Failure::invalid(format!("index {index} is out of range ({})", v.len())).folded())
+        }
     }
 }
 
@@ -119,7 +126,10 @@ fn desc_line(d: &Desc) -> String {
 /// # Safety
 /// `dlist` must be valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_create_xfer_dlist(mem_type: MemTypeArg, dlist: *mut nixl_capi_xfer_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_create_xfer_dlist(
+    mem_type: MemTypeArg,
+    dlist: *mut nixl_capi_xfer_dlist_t,
+) -> CapiStatus {
     ffi_boundary! {
         let mem = mem_type.get()?;
         let out = out_ptr(dlist, "dlist")?;
@@ -134,7 +144,7 @@ pub unsafe extern "C" fn nixl_capi_create_xfer_dlist(mem_type: MemTypeArg, dlist
 /// # Safety
 /// `dlist` must be NULL or a live transfer descriptor list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_xfer_dlist(dlist: nixl_capi_xfer_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_xfer_dlist(dlist: nixl_capi_xfer_dlist_t) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { drop(unsafe { take(dlist, "dlist") }?); SUCCESS }
 }
@@ -144,7 +154,10 @@ pub unsafe extern "C" fn nixl_capi_destroy_xfer_dlist(dlist: nixl_capi_xfer_dlis
 /// # Safety
 /// `dlist` must be a live list, `mem_type` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_xfer_dlist_get_type(dlist: nixl_capi_xfer_dlist_t, mem_type: *mut nixl_capi_mem_type_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_xfer_dlist_get_type(
+    dlist: nixl_capi_xfer_dlist_t,
+    mem_type: *mut MemTypeArg,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { get_type(dlist, mem_type) } }
 }
@@ -154,7 +167,12 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_get_type(dlist: nixl_capi_xfer_dli
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_xfer_dlist_add_desc(dlist: nixl_capi_xfer_dlist_t, addr: usize, len: usize, dev_id: u64) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_xfer_dlist_add_desc(
+    dlist: nixl_capi_xfer_dlist_t,
+    addr: usize,
+    len: size_t,
+    dev_id: u64,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         unsafe { edit(dlist, |v| { v.push(Desc::new(addr as u64, len as u64, dev_id)); SUCCESS }) }
@@ -166,7 +184,10 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_add_desc(dlist: nixl_capi_xfer_dli
 /// # Safety
 /// `dlist` must be a live list, `count` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_xfer_dlist_desc_count(dlist: nixl_capi_xfer_dlist_t, count: *mut usize) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_xfer_dlist_desc_count(
+    dlist: nixl_capi_xfer_dlist_t,
+    count: *mut size_t,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { self::count(dlist, count) } }
 }
@@ -176,7 +197,10 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_desc_count(dlist: nixl_capi_xfer_d
 /// # Safety
 /// `dlist` must be a live list, `len` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_xfer_dlist_len(dlist: nixl_capi_xfer_dlist_t, len: *mut usize) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_xfer_dlist_len(
+    dlist: nixl_capi_xfer_dlist_t,
+    len: *mut size_t,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { count(dlist, len) } }
 }
@@ -186,7 +210,10 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_len(dlist: nixl_capi_xfer_dlist_t,
 /// # Safety
 /// `dlist` must be a live list, `is_empty` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_xfer_dlist_is_empty(dlist: nixl_capi_xfer_dlist_t, is_empty: *mut bool) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_xfer_dlist_is_empty(
+    dlist: nixl_capi_xfer_dlist_t,
+    is_empty: *mut bool,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { self::is_empty(dlist, is_empty) } }
 }
@@ -196,7 +223,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_is_empty(dlist: nixl_capi_xfer_dli
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_xfer_dlist_trim(dlist: nixl_capi_xfer_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_xfer_dlist_trim(dlist: nixl_capi_xfer_dlist_t) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { edit(dlist, |v| { v.shrink_to_fit(); SUCCESS }) } }
 }
@@ -207,7 +234,10 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_trim(dlist: nixl_capi_xfer_dlist_t
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_xfer_dlist_rem_desc(dlist: nixl_capi_xfer_dlist_t, index: c_int) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_xfer_dlist_rem_desc(
+    dlist: nixl_capi_xfer_dlist_t,
+    index: c_int,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { edit(dlist, |v| remove_at(v, index)) } }
 }
@@ -217,7 +247,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_rem_desc(dlist: nixl_capi_xfer_dli
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_xfer_dlist_clear(dlist: nixl_capi_xfer_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_xfer_dlist_clear(dlist: nixl_capi_xfer_dlist_t) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { edit(dlist, |v| { v.clear(); SUCCESS }) } }
 }
@@ -227,7 +257,10 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_clear(dlist: nixl_capi_xfer_dlist_
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_xfer_dlist_resize(dlist: nixl_capi_xfer_dlist_t, new_size: usize) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_xfer_dlist_resize(
+    dlist: nixl_capi_xfer_dlist_t,
+    new_size: size_t,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { edit(dlist, |v| { v.resize(new_size, Desc::default()); SUCCESS }) } }
 }
@@ -237,7 +270,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_resize(dlist: nixl_capi_xfer_dlist
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_xfer_dlist_print(dlist: nixl_capi_xfer_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_xfer_dlist_print(dlist: nixl_capi_xfer_dlist_t) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let d = unsafe { borrow(dlist, "dlist") }?;
@@ -251,7 +284,10 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_print(dlist: nixl_capi_xfer_dlist_
 /// # Safety
 /// `dlist` must be valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_create_reg_dlist(mem_type: MemTypeArg, dlist: *mut nixl_capi_reg_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_create_reg_dlist(
+    mem_type: MemTypeArg,
+    dlist: *mut nixl_capi_reg_dlist_t,
+) -> CapiStatus {
     ffi_boundary! {
         let mem = mem_type.get()?;
         let out = out_ptr(dlist, "dlist")?;
@@ -266,7 +302,7 @@ pub unsafe extern "C" fn nixl_capi_create_reg_dlist(mem_type: MemTypeArg, dlist:
 /// # Safety
 /// `dlist` must be NULL or a live registration descriptor list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_reg_dlist(dlist: nixl_capi_reg_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_reg_dlist(dlist: nixl_capi_reg_dlist_t) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { drop(unsafe { take(dlist, "dlist") }?); SUCCESS }
 }
@@ -276,7 +312,10 @@ pub unsafe extern "C" fn nixl_capi_destroy_reg_dlist(dlist: nixl_capi_reg_dlist_
 /// # Safety
 /// `dlist` must be a live list, `mem_type` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_reg_dlist_get_type(dlist: nixl_capi_reg_dlist_t, mem_type: *mut nixl_capi_mem_type_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_reg_dlist_get_type(
+    dlist: nixl_capi_reg_dlist_t,
+    mem_type: *mut MemTypeArg,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { get_type(dlist, mem_type) } }
 }
@@ -290,11 +329,11 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_get_type(dlist: nixl_capi_reg_dlist
 pub unsafe extern "C" fn nixl_capi_reg_dlist_add_desc(
     dlist: nixl_capi_reg_dlist_t,
     addr: usize,
-    len: usize,
+    len: size_t,
     dev_id: u64,
     metadata: *const c_void,
-    metadata_len: usize,
-) -> nixl_capi_status_t {
+    metadata_len: size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let meta = unsafe { bytes(metadata, metadata_len, "metadata") }?.to_vec();
@@ -309,7 +348,10 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_add_desc(
 /// # Safety
 /// `dlist` must be a live list, `count` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_reg_dlist_desc_count(dlist: nixl_capi_reg_dlist_t, count: *mut usize) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_reg_dlist_desc_count(
+    dlist: nixl_capi_reg_dlist_t,
+    count: *mut size_t,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { self::count(dlist, count) } }
 }
@@ -319,7 +361,10 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_desc_count(dlist: nixl_capi_reg_dli
 /// # Safety
 /// `dlist` must be a live list, `is_empty` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_reg_dlist_is_empty(dlist: nixl_capi_reg_dlist_t, is_empty: *mut bool) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_reg_dlist_is_empty(
+    dlist: nixl_capi_reg_dlist_t,
+    is_empty: *mut bool,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { self::is_empty(dlist, is_empty) } }
 }
@@ -329,7 +374,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_is_empty(dlist: nixl_capi_reg_dlist
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_reg_dlist_trim(dlist: nixl_capi_reg_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_reg_dlist_trim(dlist: nixl_capi_reg_dlist_t) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { edit(dlist, |v| { v.shrink_to_fit(); SUCCESS }) } }
 }
@@ -339,7 +384,10 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_trim(dlist: nixl_capi_reg_dlist_t) 
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_reg_dlist_rem_desc(dlist: nixl_capi_reg_dlist_t, index: c_int) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_reg_dlist_rem_desc(
+    dlist: nixl_capi_reg_dlist_t,
+    index: c_int,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { edit(dlist, |v| remove_at(v, index)) } }
 }
@@ -349,7 +397,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_rem_desc(dlist: nixl_capi_reg_dlist
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_reg_dlist_clear(dlist: nixl_capi_reg_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_reg_dlist_clear(dlist: nixl_capi_reg_dlist_t) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { edit(dlist, |v| { v.clear(); SUCCESS }) } }
 }
@@ -359,7 +407,10 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_clear(dlist: nixl_capi_reg_dlist_t)
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_reg_dlist_resize(dlist: nixl_capi_reg_dlist_t, new_size: usize) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_reg_dlist_resize(
+    dlist: nixl_capi_reg_dlist_t,
+    new_size: size_t,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { unsafe { edit(dlist, |v| { v.resize(new_size, RegDesc::default()); SUCCESS }) } }
 }
@@ -369,7 +420,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_resize(dlist: nixl_capi_reg_dlist_t
 /// # Safety
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_reg_dlist_print(dlist: nixl_capi_reg_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_reg_dlist_print(dlist: nixl_capi_reg_dlist_t) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let d = unsafe { borrow(dlist, "dlist") }?;
@@ -384,7 +435,10 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_print(dlist: nixl_capi_reg_dlist_t)
 /// # Safety
 /// `dlist` must be valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_create_remote_dlist(mem_type: MemTypeArg, dlist: *mut nixl_capi_remote_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_create_remote_dlist(
+    mem_type: MemTypeArg,
+    dlist: *mut nixl_capi_remote_dlist_t,
+) -> CapiStatus {
     ffi_boundary! {
         let mem_type = mem_type.get()?;
         let out = out_ptr(dlist, "dlist")?;
@@ -399,7 +453,9 @@ pub unsafe extern "C" fn nixl_capi_create_remote_dlist(mem_type: MemTypeArg, dli
 /// # Safety
 /// `dlist` must be NULL or a live remote descriptor list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_remote_dlist(dlist: nixl_capi_remote_dlist_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_remote_dlist(
+    dlist: nixl_capi_remote_dlist_t,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { drop(unsafe { take(dlist, "dlist") }?); SUCCESS }
 }
@@ -413,10 +469,10 @@ pub unsafe extern "C" fn nixl_capi_destroy_remote_dlist(dlist: nixl_capi_remote_
 pub unsafe extern "C" fn nixl_capi_remote_dlist_add_desc(
     dlist: nixl_capi_remote_dlist_t,
     addr: usize,
-    len: usize,
+    len: size_t,
     dev_id: u64,
     remote_agent: *const c_char,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let d = unsafe { borrow_mut(dlist, "dlist") }?;

@@ -19,9 +19,9 @@
 #![allow(non_camel_case_types)]
 
 #[macro_use]
-pub mod boundary;
+mod boundary;
 pub mod agent;
-pub mod convert;
+mod convert;
 pub mod dlist;
 pub mod mem_view;
 pub mod memory;

@@ -7,8 +7,11 @@ use crate::agent::agent_ref;
 use crate::boundary::Failure;
 use crate::convert::{borrow, out_ptr};
 use crate::opt_args::opt;
-use crate::status::nixl_capi_status_t;
-use crate::types::{nixl_capi_agent_t, nixl_capi_mem_view_t, nixl_capi_opt_args_t, nixl_capi_remote_dlist_t, nixl_capi_xfer_dlist_t};
+use crate::status::CapiStatus;
+use crate::types::{
+    nixl_capi_agent_t, nixl_capi_mem_view_t, nixl_capi_opt_args_t, nixl_capi_remote_dlist_t,
+    nixl_capi_xfer_dlist_t,
+};
 
 /// A memory view (never created by this library).
 pub struct nixl_capi_mem_view_s {
@@ -34,7 +37,7 @@ pub unsafe extern "C" fn nixl_capi_prep_mem_view_local(
     descs: nixl_capi_xfer_dlist_t,
     mvh: *mut nixl_capi_mem_view_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         unsafe { agent_ref(agent) }?;
@@ -57,7 +60,7 @@ pub unsafe extern "C" fn nixl_capi_prep_mem_view_remote(
     descs: nixl_capi_remote_dlist_t,
     mvh: *mut nixl_capi_mem_view_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         unsafe { agent_ref(agent) }?;
@@ -76,7 +79,10 @@ pub unsafe extern "C" fn nixl_capi_prep_mem_view_remote(
 /// # Safety
 /// `agent` must be a live agent.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_release_mem_view(agent: nixl_capi_agent_t, mvh: nixl_capi_mem_view_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_release_mem_view(
+    agent: nixl_capi_agent_t,
+    mvh: nixl_capi_mem_view_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         unsafe { agent_ref(agent) }?;

@@ -1,5 +1,6 @@
 //! Registration, deregistration, memory queries and connections.
 
+use libc::size_t;
 use std::ffi::c_char;
 
 use nixl_core::Params;
@@ -9,7 +10,7 @@ use crate::boundary::Failure;
 use crate::convert::{SUCCESS, borrow, borrow_mut, c_str, into_handle, out_ptr, take, write_out};
 use crate::opt_args::opt;
 use crate::params::nixl_capi_params_s;
-use crate::status::nixl_capi_status_t;
+use crate::status::CapiStatus;
 use crate::types::{
     nixl_capi_agent_t, nixl_capi_opt_args_t, nixl_capi_params_t, nixl_capi_query_resp_list_t,
     nixl_capi_reg_dlist_t,
@@ -35,7 +36,7 @@ pub unsafe extern "C" fn nixl_capi_register_mem(
     agent: nixl_capi_agent_t,
     dlist: nixl_capi_reg_dlist_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -60,7 +61,7 @@ pub unsafe extern "C" fn nixl_capi_deregister_mem(
     agent: nixl_capi_agent_t,
     dlist: nixl_capi_reg_dlist_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -83,7 +84,7 @@ pub unsafe extern "C" fn nixl_capi_agent_make_connection(
     agent: nixl_capi_agent_t,
     remote_agent: *const c_char,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -108,7 +109,7 @@ pub unsafe extern "C" fn nixl_capi_query_mem(
     descs: nixl_capi_reg_dlist_t,
     resp: nixl_capi_query_resp_list_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -127,7 +128,9 @@ pub unsafe extern "C" fn nixl_capi_query_mem(
 /// # Safety
 /// `list` must be valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_create_query_resp_list(list: *mut nixl_capi_query_resp_list_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_create_query_resp_list(
+    list: *mut nixl_capi_query_resp_list_t,
+) -> CapiStatus {
     ffi_boundary! {
         let out = out_ptr(list, "list")?;
         // SAFETY: checked non-NULL.
@@ -141,7 +144,9 @@ pub unsafe extern "C" fn nixl_capi_create_query_resp_list(list: *mut nixl_capi_q
 /// # Safety
 /// `list` must be NULL or a live response list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_query_resp_list(list: nixl_capi_query_resp_list_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_query_resp_list(
+    list: nixl_capi_query_resp_list_t,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { drop(unsafe { take(list, "list") }?); SUCCESS }
 }
@@ -151,7 +156,10 @@ pub unsafe extern "C" fn nixl_capi_destroy_query_resp_list(list: nixl_capi_query
 /// # Safety
 /// `list` must be a live response list, `size` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_query_resp_list_size(list: nixl_capi_query_resp_list_t, size: *mut usize) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_query_resp_list_size(
+    list: nixl_capi_query_resp_list_t,
+    size: *mut size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let list = unsafe { borrow(list, "list") }?;
@@ -162,10 +170,13 @@ pub unsafe extern "C" fn nixl_capi_query_resp_list_size(list: nixl_capi_query_re
     }
 }
 
-fn response(list: &nixl_capi_query_resp_list_s, index: usize) -> Result<&Option<Params>, Failure> {
-    list.responses
-        .get(index)
-        .ok_or_else(|| Failure::invalid(format!("index {index} is past the end ({})", list.responses.len())))
+fn response(list: &nixl_capi_query_resp_list_s, index: size_t) -> Result<&Option<Params>, Failure> {
+    list.responses.get(index).ok_or_else(|| {
+        Failure::invalid(format!(
+            "index {index} is past the end ({})",
+            list.responses.len()
+        ))
+    })
 }
 
 /// Whether response `index` has a value (e.g. the file exists).
@@ -175,9 +186,9 @@ fn response(list: &nixl_capi_query_resp_list_s, index: usize) -> Result<&Option<
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_query_resp_list_has_value(
     list: nixl_capi_query_resp_list_t,
-    index: usize,
+    index: size_t,
     has_value: *mut bool,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let list = unsafe { borrow(list, "list") }?;
@@ -197,9 +208,9 @@ pub unsafe extern "C" fn nixl_capi_query_resp_list_has_value(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_query_resp_list_get_params(
     list: nixl_capi_query_resp_list_t,
-    index: usize,
+    index: size_t,
     params: *mut nixl_capi_params_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let list = unsafe { borrow(list, "list") }?;

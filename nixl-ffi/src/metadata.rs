@@ -1,22 +1,31 @@
 //! Agent metadata: producing, loading, exchanging and invalidating it.
 
+use libc::size_t;
 use std::ffi::{c_char, c_void};
 
 use nixl_core::{MemType, XferDescList};
 
 use crate::agent::agent_ref;
 use crate::boundary::Failure;
-use crate::convert::{SUCCESS, borrow, bytes, c_str, malloc_bytes, malloc_cstr, out_ptr, write_out};
+use crate::convert::{
+    SUCCESS, borrow, bytes, c_str, malloc_bytes, malloc_cstr, out_ptr, write_out,
+};
 use crate::opt_args::opt;
-use crate::status::nixl_capi_status_t;
-use crate::types::{nixl_capi_agent_t, nixl_capi_opt_args_t, nixl_capi_reg_dlist_t, nixl_capi_xfer_dlist_t};
+use crate::status::CapiStatus;
+use crate::types::{
+    nixl_capi_agent_t, nixl_capi_opt_args_t, nixl_capi_reg_dlist_t, nixl_capi_xfer_dlist_t,
+};
 
 /// The agent's full metadata blob, in a `malloc`ed buffer the caller frees with `free`.
 ///
 /// # Safety
 /// `agent` must be a live agent; `data` and `len` valid for writes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_get_local_md(agent: nixl_capi_agent_t, data: *mut *mut c_void, len: *mut usize) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_get_local_md(
+    agent: nixl_capi_agent_t,
+    data: *mut *mut c_void,
+    len: *mut size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -42,9 +51,9 @@ pub unsafe extern "C" fn nixl_capi_get_local_partial_md(
     agent: nixl_capi_agent_t,
     descs: nixl_capi_reg_dlist_t,
     data: *mut *mut c_void,
-    len: *mut usize,
+    len: *mut size_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -72,9 +81,9 @@ pub unsafe extern "C" fn nixl_capi_get_local_partial_md(
 pub unsafe extern "C" fn nixl_capi_load_remote_md(
     agent: nixl_capi_agent_t,
     data: *const c_void,
-    len: usize,
+    len: size_t,
     agent_name: *mut *mut c_char,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -97,7 +106,10 @@ pub unsafe extern "C" fn nixl_capi_load_remote_md(
 /// # Safety
 /// `agent` must be a live agent, `remote_agent` a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_invalidate_remote_md(agent: nixl_capi_agent_t, remote_agent: *const c_char) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_invalidate_remote_md(
+    agent: nixl_capi_agent_t,
+    remote_agent: *const c_char,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -113,7 +125,10 @@ pub unsafe extern "C" fn nixl_capi_invalidate_remote_md(agent: nixl_capi_agent_t
 /// # Safety
 /// `agent` must be a live agent, `opt_args` NULL or live.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_invalidate_local_md(agent: nixl_capi_agent_t, opt_args: nixl_capi_opt_args_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_invalidate_local_md(
+    agent: nixl_capi_agent_t,
+    opt_args: nixl_capi_opt_args_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -133,7 +148,7 @@ pub unsafe extern "C" fn nixl_capi_check_remote_md(
     agent: nixl_capi_agent_t,
     remote_name: *const c_char,
     descs: nixl_capi_xfer_dlist_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -153,7 +168,10 @@ pub unsafe extern "C" fn nixl_capi_check_remote_md(
 /// # Safety
 /// `agent` must be a live agent, `opt_args` NULL or live.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_send_local_md(agent: nixl_capi_agent_t, opt_args: nixl_capi_opt_args_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_send_local_md(
+    agent: nixl_capi_agent_t,
+    opt_args: nixl_capi_opt_args_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -172,7 +190,7 @@ pub unsafe extern "C" fn nixl_capi_send_local_partial_md(
     agent: nixl_capi_agent_t,
     descs: nixl_capi_reg_dlist_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -194,7 +212,7 @@ pub unsafe extern "C" fn nixl_capi_fetch_remote_md(
     agent: nixl_capi_agent_t,
     remote_name: *const c_char,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;

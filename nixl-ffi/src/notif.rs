@@ -1,14 +1,17 @@
 //! Notifications: the map `get_notifs` fills, and standalone notifications.
 
+use libc::size_t;
 use std::ffi::{CString, c_char, c_void};
 
 use nixl_core::NotifMap;
 
 use crate::agent::agent_ref;
 use crate::boundary::Failure;
-use crate::convert::{SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, out_ptr, take, to_cstring, write_out};
+use crate::convert::{
+    SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, out_ptr, take, to_cstring, write_out,
+};
 use crate::opt_args::opt;
-use crate::status::nixl_capi_status_t;
+use crate::status::CapiStatus;
 use crate::types::{nixl_capi_agent_t, nixl_capi_notif_map_t, nixl_capi_opt_args_t};
 
 /// Received notifications by sender, each sender's in arrival order. Senders keep the order
@@ -46,7 +49,9 @@ impl nixl_capi_notif_map_s {
 /// # Safety
 /// `notif_map` must be valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_create_notif_map(notif_map: *mut nixl_capi_notif_map_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_create_notif_map(
+    notif_map: *mut nixl_capi_notif_map_t,
+) -> CapiStatus {
     ffi_boundary! {
         let out = out_ptr(notif_map, "notif_map")?;
         // SAFETY: checked non-NULL.
@@ -60,7 +65,9 @@ pub unsafe extern "C" fn nixl_capi_create_notif_map(notif_map: *mut nixl_capi_no
 /// # Safety
 /// `notif_map` must be NULL or a live map.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_notif_map(notif_map: nixl_capi_notif_map_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_notif_map(
+    notif_map: nixl_capi_notif_map_t,
+) -> CapiStatus {
     // SAFETY: per the contract above.
     ffi_boundary! { drop(unsafe { take(notif_map, "notif_map") }?); SUCCESS }
 }
@@ -74,7 +81,7 @@ pub unsafe extern "C" fn nixl_capi_get_notifs(
     agent: nixl_capi_agent_t,
     notif_map: nixl_capi_notif_map_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -100,9 +107,9 @@ pub unsafe extern "C" fn nixl_capi_gen_notif(
     agent: nixl_capi_agent_t,
     remote_agent: *const c_char,
     data: *const c_void,
-    len: usize,
+    len: size_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -121,7 +128,10 @@ pub unsafe extern "C" fn nixl_capi_gen_notif(
 /// # Safety
 /// `map` must be a live map, `size` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_notif_map_size(map: nixl_capi_notif_map_t, size: *mut usize) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_notif_map_size(
+    map: nixl_capi_notif_map_t,
+    size: *mut size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let map = unsafe { borrow(map, "map") }?;
@@ -140,9 +150,9 @@ pub unsafe extern "C" fn nixl_capi_notif_map_size(map: nixl_capi_notif_map_t, si
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_notif_map_get_agent_at(
     map: nixl_capi_notif_map_t,
-    index: usize,
+    index: size_t,
     agent_name: *mut *const c_char,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let map = unsafe { borrow(map, "map") }?;
@@ -164,8 +174,8 @@ pub unsafe extern "C" fn nixl_capi_notif_map_get_agent_at(
 pub unsafe extern "C" fn nixl_capi_notif_map_get_notifs_size(
     map: nixl_capi_notif_map_t,
     agent_name: *const c_char,
-    size: *mut usize,
-) -> nixl_capi_status_t {
+    size: *mut size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let map = unsafe { borrow(map, "map") }?;
@@ -189,10 +199,10 @@ pub unsafe extern "C" fn nixl_capi_notif_map_get_notifs_size(
 pub unsafe extern "C" fn nixl_capi_notif_map_get_notif(
     map: nixl_capi_notif_map_t,
     agent_name: *const c_char,
-    index: usize,
+    index: size_t,
     data: *mut *const c_void,
-    len: *mut usize,
-) -> nixl_capi_status_t {
+    len: *mut size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let map = unsafe { borrow(map, "map") }?;
@@ -217,7 +227,7 @@ pub unsafe extern "C" fn nixl_capi_notif_map_get_notif(
 /// # Safety
 /// `map` must be a live map.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_notif_map_clear(map: nixl_capi_notif_map_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_notif_map_clear(map: nixl_capi_notif_map_t) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         unsafe { borrow_mut(map, "map") }?.entries.clear();

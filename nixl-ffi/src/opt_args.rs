@@ -1,11 +1,14 @@
 //! Optional arguments (`nixl_opt_args_t`).
 
+use libc::size_t;
 use std::ffi::{c_char, c_void};
 
 use nixl_core::{BackendHandle, OptArgs};
 
-use crate::convert::{SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, malloc_bytes, out_ptr, take, write_out};
-use crate::status::nixl_capi_status_t;
+use crate::convert::{
+    SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, malloc_bytes, out_ptr, take, write_out,
+};
+use crate::status::CapiStatus;
 use crate::types::{nixl_capi_backend_t, nixl_capi_opt_args_t};
 
 /// Optional arguments, with upstream's notification fields (`notifMsg`, `hasNotif` and the
@@ -50,7 +53,7 @@ pub(crate) unsafe fn opt(args: nixl_capi_opt_args_t) -> Option<OptArgs> {
 /// # Safety
 /// `args` must be valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_create_opt_args(args: *mut nixl_capi_opt_args_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_create_opt_args(args: *mut nixl_capi_opt_args_t) -> CapiStatus {
     ffi_boundary! {
         let out = out_ptr(args, "args")?;
         // SAFETY: checked non-NULL.
@@ -64,7 +67,7 @@ pub unsafe extern "C" fn nixl_capi_create_opt_args(args: *mut nixl_capi_opt_args
 /// # Safety
 /// `args` must be NULL or a live optional-arguments handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_opt_args(args: nixl_capi_opt_args_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_opt_args(args: nixl_capi_opt_args_t) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         drop(unsafe { take(args, "args") }?);
@@ -80,7 +83,7 @@ pub unsafe extern "C" fn nixl_capi_destroy_opt_args(args: nixl_capi_opt_args_t) 
 pub unsafe extern "C" fn nixl_capi_opt_args_add_backend(
     args: nixl_capi_opt_args_t,
     backend: nixl_capi_backend_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let args = unsafe { borrow_mut(args, "args") }?;
@@ -100,8 +103,8 @@ pub unsafe extern "C" fn nixl_capi_opt_args_add_backend(
 pub unsafe extern "C" fn nixl_capi_opt_args_set_notif_msg(
     args: nixl_capi_opt_args_t,
     data: *const c_void,
-    len: usize,
-) -> nixl_capi_status_t {
+    len: size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let args = unsafe { borrow_mut(args, "args") }?;
@@ -124,8 +127,8 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_notif_msg(
 pub unsafe extern "C" fn nixl_capi_opt_args_get_notif_msg(
     args: nixl_capi_opt_args_t,
     data: *mut *mut c_void,
-    len: *mut usize,
-) -> nixl_capi_status_t {
+    len: *mut size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let args = unsafe { borrow(args, "args") }?;
@@ -149,8 +152,8 @@ pub unsafe extern "C" fn nixl_capi_opt_args_get_notif_msg(
 pub unsafe extern "C" fn nixl_capi_opt_args_set_custom_param(
     args: nixl_capi_opt_args_t,
     data: *const c_void,
-    len: usize,
-) -> nixl_capi_status_t {
+    len: size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let args = unsafe { borrow_mut(args, "args") }?;
@@ -169,8 +172,8 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_custom_param(
 pub unsafe extern "C" fn nixl_capi_opt_args_get_custom_param(
     args: nixl_capi_opt_args_t,
     data: *mut *mut c_void,
-    len: *mut usize,
-) -> nixl_capi_status_t {
+    len: *mut size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let args = unsafe { borrow(args, "args") }?;
@@ -190,7 +193,10 @@ pub unsafe extern "C" fn nixl_capi_opt_args_get_custom_param(
 /// # Safety
 /// `args` must be a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_opt_args_set_has_notif(args: nixl_capi_opt_args_t, has_notif: bool) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_opt_args_set_has_notif(
+    args: nixl_capi_opt_args_t,
+    has_notif: bool,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let args = unsafe { borrow_mut(args, "args") }?;
@@ -205,7 +211,10 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_has_notif(args: nixl_capi_opt_ar
 /// # Safety
 /// `args` must be a live handle, `has_notif` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_opt_args_get_has_notif(args: nixl_capi_opt_args_t, has_notif: *mut bool) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_opt_args_get_has_notif(
+    args: nixl_capi_opt_args_t,
+    has_notif: *mut bool,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let args = unsafe { borrow(args, "args") }?;
@@ -221,7 +230,10 @@ pub unsafe extern "C" fn nixl_capi_opt_args_get_has_notif(args: nixl_capi_opt_ar
 /// # Safety
 /// `args` must be a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_opt_args_set_skip_desc_merge(args: nixl_capi_opt_args_t, skip_merge: bool) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_opt_args_set_skip_desc_merge(
+    args: nixl_capi_opt_args_t,
+    skip_merge: bool,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         unsafe { borrow_mut(args, "args") }?.skip_desc_merge = skip_merge;
@@ -234,7 +246,10 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_skip_desc_merge(args: nixl_capi_
 /// # Safety
 /// `args` must be a live handle, `skip_merge` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_opt_args_get_skip_desc_merge(args: nixl_capi_opt_args_t, skip_merge: *mut bool) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_opt_args_get_skip_desc_merge(
+    args: nixl_capi_opt_args_t,
+    skip_merge: *mut bool,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let args = unsafe { borrow(args, "args") }?;
@@ -250,7 +265,10 @@ pub unsafe extern "C" fn nixl_capi_opt_args_get_skip_desc_merge(args: nixl_capi_
 /// # Safety
 /// `args` must be a live handle, `ip_addr` a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_opt_args_set_ip_addr(args: nixl_capi_opt_args_t, ip_addr: *const c_char) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_opt_args_set_ip_addr(
+    args: nixl_capi_opt_args_t,
+    ip_addr: *const c_char,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let args = unsafe { borrow_mut(args, "args") }?;
@@ -266,7 +284,10 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_ip_addr(args: nixl_capi_opt_args
 /// # Safety
 /// `args` must be a live handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_opt_args_set_port(args: nixl_capi_opt_args_t, port: u16) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_opt_args_set_port(
+    args: nixl_capi_opt_args_t,
+    port: u16,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         unsafe { borrow_mut(args, "args") }?.port = Some(port);
@@ -284,8 +305,15 @@ mod tests {
         let p: nixl_capi_opt_args_t = &mut a;
         // SAFETY: `p` points to a live value for the whole test.
         unsafe {
-            assert_eq!(nixl_capi_opt_args_set_notif_msg(p, b"hi".as_ptr().cast(), 2), nixl_capi_status_t::NIXL_CAPI_SUCCESS);
-            assert_eq!((*p).to_core().notif, None, "a message alone does not enable the notification");
+            assert_eq!(
+                nixl_capi_opt_args_set_notif_msg(p, b"hi".as_ptr().cast(), 2),
+                nixl_capi_status_t::NIXL_CAPI_SUCCESS.into()
+            );
+            assert_eq!(
+                (*p).to_core().notif,
+                None,
+                "a message alone does not enable the notification"
+            );
             nixl_capi_opt_args_set_has_notif(p, true);
             assert_eq!((*p).to_core().notif.as_deref(), Some(&b"hi"[..]));
             nixl_capi_opt_args_set_notif_msg(p, b"yo".as_ptr().cast(), 2);
@@ -294,7 +322,7 @@ mod tests {
             assert_eq!((*p).to_core().notif, None);
             assert_eq!(
                 nixl_capi_opt_args_set_notif_msg(p, std::ptr::null(), 3),
-                nixl_capi_status_t::NIXL_CAPI_ERROR_INVALID_PARAM
+                nixl_capi_status_t::NIXL_CAPI_ERROR_INVALID_PARAM.into()
             );
         }
     }

@@ -1,15 +1,18 @@
 //! Parameter maps, their iterators, memory-type lists and string lists.
 
+use libc::size_t;
 use std::ffi::{CString, c_char};
 
 use nixl_core::{MemType, Params};
 
 use crate::boundary::Failure;
-use crate::convert::{SUCCESS, borrow, borrow_mut, c_str, into_handle, out_ptr, take, to_cstring, write_out};
-use crate::status::nixl_capi_status_t;
+use crate::convert::{
+    SUCCESS, borrow, borrow_mut, c_str, into_handle, out_ptr, take, to_cstring, write_out,
+};
+use crate::status::CapiStatus;
 use crate::types::{
-    MemTypeArg, nixl_capi_mem_list_t, nixl_capi_mem_type_t, nixl_capi_param_iter_t,
-    nixl_capi_params_t, nixl_capi_string_list_t,
+    MemTypeArg, nixl_capi_mem_list_t, nixl_capi_param_iter_t, nixl_capi_params_t,
+    nixl_capi_string_list_t,
 };
 
 /// Backend parameters: a string-to-string map (`nixl_b_params_t`).
@@ -38,7 +41,7 @@ pub struct nixl_capi_string_list_s {
 /// # Safety
 /// `params` must be valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_create_params(params: *mut nixl_capi_params_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_create_params(params: *mut nixl_capi_params_t) -> CapiStatus {
     ffi_boundary! {
         let out = out_ptr(params, "params")?;
         // SAFETY: checked non-NULL.
@@ -56,7 +59,7 @@ pub unsafe extern "C" fn nixl_capi_params_add(
     params: nixl_capi_params_t,
     key: *const c_char,
     value: *const c_char,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let params = unsafe { borrow_mut(params, "params") }?;
@@ -72,7 +75,7 @@ pub unsafe extern "C" fn nixl_capi_params_add(
 /// # Safety
 /// `params` must be NULL or a live parameter map; iterators over it may still be used.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_params(params: nixl_capi_params_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_params(params: nixl_capi_params_t) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         drop(unsafe { take(params, "params") }?);
@@ -88,7 +91,7 @@ pub unsafe extern "C" fn nixl_capi_destroy_params(params: nixl_capi_params_t) ->
 pub unsafe extern "C" fn nixl_capi_params_is_empty(
     params: nixl_capi_params_t,
     is_empty: *mut bool,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let params = unsafe { borrow(params, "params") }?;
@@ -108,7 +111,7 @@ pub unsafe extern "C" fn nixl_capi_params_is_empty(
 pub unsafe extern "C" fn nixl_capi_params_create_iterator(
     params: nixl_capi_params_t,
     iter: *mut nixl_capi_param_iter_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let params = unsafe { borrow(params, "params") }?;
@@ -132,7 +135,7 @@ pub unsafe extern "C" fn nixl_capi_params_iterator_next(
     key: *mut *const c_char,
     value: *mut *const c_char,
     has_next: *mut bool,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let iter = unsafe { borrow_mut(iter, "iter") }?;
@@ -160,7 +163,9 @@ pub unsafe extern "C" fn nixl_capi_params_iterator_next(
 /// # Safety
 /// `iter` must be NULL or a live iterator.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_params_destroy_iterator(iter: nixl_capi_param_iter_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_params_destroy_iterator(
+    iter: nixl_capi_param_iter_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         drop(unsafe { take(iter, "iter") }?);
@@ -173,7 +178,7 @@ pub unsafe extern "C" fn nixl_capi_params_destroy_iterator(iter: nixl_capi_param
 /// # Safety
 /// `list` must be NULL or a live memory-type list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_mem_list(list: nixl_capi_mem_list_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_mem_list(list: nixl_capi_mem_list_t) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         drop(unsafe { take(list, "list") }?);
@@ -186,7 +191,10 @@ pub unsafe extern "C" fn nixl_capi_destroy_mem_list(list: nixl_capi_mem_list_t) 
 /// # Safety
 /// `list` must be a live memory-type list, `is_empty` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_mem_list_is_empty(list: nixl_capi_mem_list_t, is_empty: *mut bool) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_mem_list_is_empty(
+    list: nixl_capi_mem_list_t,
+    is_empty: *mut bool,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let list = unsafe { borrow(list, "list") }?;
@@ -202,7 +210,10 @@ pub unsafe extern "C" fn nixl_capi_mem_list_is_empty(list: nixl_capi_mem_list_t,
 /// # Safety
 /// `list` must be a live memory-type list, `size` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_mem_list_size(list: nixl_capi_mem_list_t, size: *mut usize) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_mem_list_size(
+    list: nixl_capi_mem_list_t,
+    size: *mut size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let list = unsafe { borrow(list, "list") }?;
@@ -220,9 +231,9 @@ pub unsafe extern "C" fn nixl_capi_mem_list_size(list: nixl_capi_mem_list_t, siz
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_mem_list_get(
     list: nixl_capi_mem_list_t,
-    index: usize,
-    mem_type: *mut nixl_capi_mem_type_t,
-) -> nixl_capi_status_t {
+    index: size_t,
+    mem_type: *mut MemTypeArg,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let list = unsafe { borrow(list, "list") }?;
@@ -240,7 +251,10 @@ pub unsafe extern "C" fn nixl_capi_mem_list_get(
 /// # Safety
 /// `str` must be valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_mem_type_to_string(mem_type: MemTypeArg, str: *mut *const c_char) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_mem_type_to_string(
+    mem_type: MemTypeArg,
+    str: *mut *const c_char,
+) -> CapiStatus {
     ffi_boundary! {
         let out = out_ptr(str, "str")?;
         let name = match mem_type.0 {
@@ -263,7 +277,9 @@ pub unsafe extern "C" fn nixl_capi_mem_type_to_string(mem_type: MemTypeArg, str:
 /// # Safety
 /// `list` must be NULL or a live string list.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_string_list(list: nixl_capi_string_list_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_string_list(
+    list: nixl_capi_string_list_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         drop(unsafe { take(list, "list") }?);
@@ -276,7 +292,10 @@ pub unsafe extern "C" fn nixl_capi_destroy_string_list(list: nixl_capi_string_li
 /// # Safety
 /// `list` must be a live string list, `size` valid for a write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_string_list_size(list: nixl_capi_string_list_t, size: *mut usize) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_string_list_size(
+    list: nixl_capi_string_list_t,
+    size: *mut size_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let list = unsafe { borrow(list, "list") }?;
@@ -295,9 +314,9 @@ pub unsafe extern "C" fn nixl_capi_string_list_size(list: nixl_capi_string_list_
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_string_list_get(
     list: nixl_capi_string_list_t,
-    index: usize,
+    index: size_t,
     str: *mut *const c_char,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let list = unsafe { borrow(list, "list") }?;

@@ -8,7 +8,7 @@ use crate::agent::agent_ref;
 use crate::boundary::Failure;
 use crate::convert::{SUCCESS, borrow, c_str, into_handle, out_ptr, take, to_cstring, write_out};
 use crate::params::{nixl_capi_mem_list_s, nixl_capi_params_s, nixl_capi_string_list_s};
-use crate::status::nixl_capi_status_t;
+use crate::status::CapiStatus;
 use crate::types::{
     nixl_capi_agent_t, nixl_capi_backend_t, nixl_capi_mem_list_t, nixl_capi_params_t,
     nixl_capi_string_list_t,
@@ -29,7 +29,7 @@ pub struct nixl_capi_backend_s {
 pub unsafe extern "C" fn nixl_capi_get_available_plugins(
     agent: nixl_capi_agent_t,
     plugins: *mut nixl_capi_string_list_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -53,7 +53,7 @@ pub unsafe extern "C" fn nixl_capi_get_plugin_params(
     plugin_name: *const c_char,
     mems: *mut nixl_capi_mem_list_t,
     params: *mut nixl_capi_params_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -83,7 +83,7 @@ pub unsafe extern "C" fn nixl_capi_create_backend(
     plugin_name: *const c_char,
     params: nixl_capi_params_t,
     backend: *mut nixl_capi_backend_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -104,7 +104,7 @@ pub unsafe extern "C" fn nixl_capi_create_backend(
 /// # Safety
 /// `backend` must be NULL or a live backend handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_backend(backend: nixl_capi_backend_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_backend(backend: nixl_capi_backend_t) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         drop(unsafe { take(backend, "backend") }?);
@@ -124,7 +124,7 @@ pub unsafe extern "C" fn nixl_capi_get_backend_params(
     backend: nixl_capi_backend_t,
     mems: *mut nixl_capi_mem_list_t,
     params: *mut nixl_capi_params_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;

@@ -33,6 +33,19 @@ pub enum nixl_capi_status_t {
     NIXL_CAPI_ERROR_NOT_FOUND = -6,
 }
 
+/// What exported functions return: a [`nixl_capi_status_t`] value as a plain C `int`. The
+/// header spells it `nixl_capi_status_t` (see `cbindgen.toml`); the wrapper only keeps
+/// cbindgen from writing `enum nixl_capi_status_t`, which upstream's anonymous enum lacks.
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CapiStatus(pub std::ffi::c_int);
+
+impl From<nixl_capi_status_t> for CapiStatus {
+    fn from(s: nixl_capi_status_t) -> Self {
+        CapiStatus(s as std::ffi::c_int)
+    }
+}
+
 /// The C status upstream returns for a NIXL status.
 pub fn capi_status_of(status: Status) -> nixl_capi_status_t {
     use nixl_capi_status_t::*;
@@ -157,10 +170,19 @@ mod tests {
     fn mapping_matches_upstream_wrapper() {
         use nixl_capi_status_t::*;
         assert_eq!(capi_status_of(Status::NotFound), NIXL_CAPI_ERROR_NOT_FOUND);
-        assert_eq!(capi_status_of(Status::RemoteDisconnect), NIXL_CAPI_ERROR_BACKEND);
+        assert_eq!(
+            capi_status_of(Status::RemoteDisconnect),
+            NIXL_CAPI_ERROR_BACKEND
+        );
         assert_eq!(capi_status_of(Status::NotPosted), NIXL_CAPI_ERROR_BACKEND);
-        assert_eq!(capi_status_of(Status::NoTelemetry), NIXL_CAPI_ERROR_NO_TELEMETRY);
-        assert_eq!(capi_status_of(Status::InvalidParam), NIXL_CAPI_ERROR_INVALID_PARAM);
+        assert_eq!(
+            capi_status_of(Status::NoTelemetry),
+            NIXL_CAPI_ERROR_NO_TELEMETRY
+        );
+        assert_eq!(
+            capi_status_of(Status::InvalidParam),
+            NIXL_CAPI_ERROR_INVALID_PARAM
+        );
         for code in -12..=1 {
             let s = Status::from_code(code).unwrap();
             // SAFETY: status_name returns a static NUL-terminated string.

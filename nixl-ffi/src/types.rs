@@ -75,6 +75,17 @@ pub enum nixl_capi_cost_t {
 #[derive(Clone, Copy, Debug)]
 pub struct MemTypeArg(pub c_int);
 
+impl From<MemType> for MemTypeArg {
+    fn from(m: MemType) -> Self {
+        MemTypeArg(nixl_capi_mem_type_t::from(m) as c_int)
+    }
+}
+
+/// A cost-method output as C stores it (`nixl_capi_cost_t` in the header).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug)]
+pub struct CostArg(pub c_int);
+
 /// A transfer-op argument as C passes it (`nixl_capi_xfer_op_t` in the header).
 #[repr(transparent)]
 #[derive(Clone, Copy, Debug)]

@@ -1,19 +1,22 @@
 //! Transfers: prepped lists, requests, post, status, release, cost and telemetry.
 
-use std::ffi::c_char;
+use libc::size_t;
+use std::ffi::{c_char, c_int};
 
 use nixl_core::{PreppedDlist, Status, XferRequest};
 
 use crate::agent::agent_ref;
 use crate::boundary::{CapiResult, Failure};
-use crate::convert::{SUCCESS, borrow, borrow_mut, c_str, into_handle, ints, out_ptr, take, write_out};
+use crate::convert::{
+    SUCCESS, borrow, borrow_mut, c_str, into_handle, ints, out_ptr, take, write_out,
+};
 use crate::opt_args::opt;
 use crate::plugins::nixl_capi_backend_s;
-use crate::status::{capi_status_of, nixl_capi_status_t};
+use crate::status::{CapiStatus, capi_status_of, nixl_capi_status_t};
 use crate::types::{
-    XferOpArg, nixl_capi_agent_t, nixl_capi_backend_t, nixl_capi_cost_t, nixl_capi_opt_args_t,
-    nixl_capi_xfer_dlist_handle_t, nixl_capi_xfer_dlist_t, nixl_capi_xfer_req_t,
-    nixl_capi_xfer_telemetry_s, nixl_capi_xfer_telemetry_t,
+    CostArg, XferOpArg, nixl_capi_agent_t, nixl_capi_backend_t, nixl_capi_cost_t,
+    nixl_capi_opt_args_t, nixl_capi_xfer_dlist_handle_t, nixl_capi_xfer_dlist_t,
+    nixl_capi_xfer_req_t, nixl_capi_xfer_telemetry_s, nixl_capi_xfer_telemetry_t,
 };
 
 /// A prepped descriptor list (`nixlDlistH`).
@@ -53,7 +56,7 @@ pub unsafe extern "C" fn nixl_capi_prep_xfer_dlist(
     descs: nixl_capi_xfer_dlist_t,
     dlist_hndl: *mut nixl_capi_xfer_dlist_handle_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -79,7 +82,7 @@ pub unsafe extern "C" fn nixl_capi_prep_xfer_dlist(
 pub unsafe extern "C" fn nixl_capi_release_xfer_dlist_handle(
     agent: nixl_capi_agent_t,
     dlist_handle: nixl_capi_xfer_dlist_handle_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         unsafe { agent_ref(agent) }?;
@@ -102,14 +105,14 @@ pub unsafe extern "C" fn nixl_capi_make_xfer_req(
     agent: nixl_capi_agent_t,
     operation: XferOpArg,
     local_descs: nixl_capi_xfer_dlist_handle_t,
-    local_indices: *const i32,
-    local_indices_count: usize,
+    local_indices: *const c_int,
+    local_indices_count: size_t,
     remote_descs: nixl_capi_xfer_dlist_handle_t,
-    remote_indices: *const i32,
-    remote_indices_count: usize,
+    remote_indices: *const c_int,
+    remote_indices_count: size_t,
     req_hndl: *mut nixl_capi_xfer_req_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -148,7 +151,7 @@ pub unsafe extern "C" fn nixl_capi_create_xfer_req(
     remote_agent: *const c_char,
     req_hndl: *mut nixl_capi_xfer_req_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -184,8 +187,8 @@ pub unsafe extern "C" fn nixl_capi_estimate_xfer_cost(
     opt_args: nixl_capi_opt_args_t,
     duration_us: *mut i64,
     err_margin_us: *mut i64,
-    method: *mut nixl_capi_cost_t,
-) -> nixl_capi_status_t {
+    method: *mut CostArg,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         unsafe { agent_ref(agent) }?;
@@ -199,7 +202,7 @@ pub unsafe extern "C" fn nixl_capi_estimate_xfer_cost(
         unsafe {
             write_out(d, 0);
             write_out(e, 0);
-            write_out(m, nixl_capi_cost_t::NIXL_CAPI_COST_ANALYTICAL_BACKEND);
+            write_out(m, CostArg(nixl_capi_cost_t::NIXL_CAPI_COST_ANALYTICAL_BACKEND as c_int));
         }
         Err(Failure::from(nixl_core::NixlError::new(
             Status::NotSupported,
@@ -218,7 +221,7 @@ pub unsafe extern "C" fn nixl_capi_post_xfer_req(
     agent: nixl_capi_agent_t,
     req_hndl: nixl_capi_xfer_req_t,
     opt_args: nixl_capi_opt_args_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -235,7 +238,10 @@ pub unsafe extern "C" fn nixl_capi_post_xfer_req(
 /// # Safety
 /// `agent` must be a live agent, `req_hndl` a live request of it.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_get_xfer_status(agent: nixl_capi_agent_t, req_hndl: nixl_capi_xfer_req_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_get_xfer_status(
+    agent: nixl_capi_agent_t,
+    req_hndl: nixl_capi_xfer_req_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -255,7 +261,7 @@ pub unsafe extern "C" fn nixl_capi_query_xfer_backend(
     agent: nixl_capi_agent_t,
     req_hndl: nixl_capi_xfer_req_t,
     backend: *mut nixl_capi_backend_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         unsafe { agent_ref(agent) }?;
@@ -274,7 +280,10 @@ pub unsafe extern "C" fn nixl_capi_query_xfer_backend(
 /// # Safety
 /// `agent` must be a live agent, `req` a live request handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_release_xfer_req(agent: nixl_capi_agent_t, req: nixl_capi_xfer_req_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_release_xfer_req(
+    agent: nixl_capi_agent_t,
+    req: nixl_capi_xfer_req_t,
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
@@ -291,7 +300,7 @@ pub unsafe extern "C" fn nixl_capi_release_xfer_req(agent: nixl_capi_agent_t, re
 /// # Safety
 /// `req` must be NULL or a live request handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn nixl_capi_destroy_xfer_req(req: nixl_capi_xfer_req_t) -> nixl_capi_status_t {
+pub unsafe extern "C" fn nixl_capi_destroy_xfer_req(req: nixl_capi_xfer_req_t) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         if unsafe { borrow(req, "req") }?.req.is_some() {
@@ -314,7 +323,7 @@ pub unsafe extern "C" fn nixl_capi_get_xfer_telemetry(
     agent: nixl_capi_agent_t,
     req_hndl: nixl_capi_xfer_req_t,
     telemetry: nixl_capi_xfer_telemetry_t,
-) -> nixl_capi_status_t {
+) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
         let agent = unsafe { agent_ref(agent) }?;
