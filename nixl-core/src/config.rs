@@ -29,6 +29,9 @@ pub struct AgentConfig {
     pub etcd_watch_timeout: Duration,
     /// How long an unresponsive peer is waited for before REMOTE_DISCONNECT.
     pub peer_timeout: Duration,
+    /// Shared secret that peers must prove they know before reading or writing this agent's
+    /// memory over the network (default: `NIXL_RS_SECRET`; `None` = no authentication).
+    pub auth_secret: Option<Vec<u8>>,
     /// etcd endpoints of the central metadata store (default: `NIXL_ETCD_ENDPOINTS`,
     /// comma-separated); empty = no store.
     pub etcd_endpoints: Vec<String>,
@@ -51,6 +54,10 @@ impl Default for AgentConfig {
             capture_telemetry: false,
             etcd_watch_timeout: Duration::from_secs(5),
             peer_timeout: peer_timeout_from_env().unwrap_or(Duration::from_secs(5)),
+            auth_secret: std::env::var("NIXL_RS_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .map(String::into_bytes),
             etcd_endpoints: std::env::var("NIXL_ETCD_ENDPOINTS")
                 .map(|v| {
                     v.split(',')

@@ -5,6 +5,7 @@
 //! address is part of the connection info.
 
 mod access;
+mod auth;
 mod cma;
 pub mod conninfo;
 mod executor;
@@ -76,6 +77,7 @@ pub struct Shared {
     access: RwLock<AccessTable>,
     notifs: Arc<NotifQueue>,
     peer_timeout: Duration,
+    secret: Option<Vec<u8>>,
     shutting_down: AtomicBool,
     next_conn_id: AtomicU64,
     server_conns: Mutex<HashMap<u64, std::net::TcpStream>>,
@@ -170,6 +172,7 @@ impl NetBackend {
             access: RwLock::new(AccessTable::default()),
             notifs: ctx.notifs.clone(),
             peer_timeout: ctx.config.peer_timeout,
+            secret: ctx.config.auth_secret.clone(),
             shutting_down: AtomicBool::new(false),
             next_conn_id: AtomicU64::new(0),
             server_conns: Mutex::new(HashMap::new()),
@@ -313,6 +316,7 @@ impl Backend for NetBackend {
             info,
             &self.mover.shared.agent_name,
             self.mover.shared.peer_timeout,
+            self.mover.shared.secret.clone(),
             self.settings.force_tcp,
         )?;
         Ok(Arc::new(peer))

@@ -43,6 +43,7 @@ pub struct NetPeer {
     dead: AtomicBool,
     my_name: String,
     timeout: Duration,
+    secret: Option<Vec<u8>>,
     idle: Mutex<Vec<TcpStream>>,
 }
 
@@ -53,6 +54,7 @@ impl NetPeer {
         info: ConnInfo,
         my_name: &str,
         timeout: Duration,
+        secret: Option<Vec<u8>>,
         force_tcp: bool,
     ) -> Result<NetPeer> {
         let me = identity::local();
@@ -79,6 +81,7 @@ impl NetPeer {
             dead: AtomicBool::new(false),
             my_name: my_name.to_owned(),
             timeout,
+            secret,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -180,11 +183,39 @@ impl NetPeer {
         stream.set_nodelay(true).map_err(io)?;
         stream.set_read_timeout(Some(self.timeout)).map_err(io)?;
         stream.set_write_timeout(Some(self.timeout)).map_err(io)?;
+        let challenge = proto::read_header(&mut stream).map_err(io)?;
+        if challenge.kind != Kind::Challenge {
+            return Err(err!(
+                RemoteDisconnect,
+                "agent {} did not open with a challenge",
+                self.name
+            ));
+        }
+        let proof = match (&self.secret, challenge.b) {
+            (Some(secret), _) => {
+                super::auth::proof(secret, challenge.a, self.info.instance, &self.my_name).to_vec()
+            }
+            (None, 0) => Vec::new(),
+            (None, _) => {
+                return Err(err!(
+                    NotAllowed,
+                    "agent {} requires a shared secret (set NIXL_RS_SECRET or AgentConfig::auth_secret)",
+                    self.name
+                ));
+            }
+        };
         let name = self.my_name.as_bytes();
-        let hello = Header::new(Kind::Hello, name.len() as u64, self.info.instance, 0).encode();
-        proto::write_all_slices(&mut stream, &[&hello, name]).map_err(io)?;
+        let hello = Header::new(
+            Kind::Hello,
+            name.len() as u64,
+            self.info.instance,
+            proof.len() as u64,
+        )
+        .encode();
+        proto::write_all_slices(&mut stream, &[&hello, name, &proof]).map_err(io)?;
         match proto::read_status(&mut stream, Kind::HelloAck).map_err(io)? {
             Ok(()) => Ok(stream),
+            Err(e) if e.status() == crate::Status::NotAllowed => Err(e),
             Err(e) => Err(err!(
                 RemoteDisconnect,
                 "agent {} refused the connection: {}",

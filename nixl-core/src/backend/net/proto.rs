@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! header: magic "NXRS" u32 | kind u8 | flags u8 | reserved u16 | a u64 | b u64 | c u64
-//! HELLO     a=name len, b=target instance       payload: sender agent name
+//! CHALLENGE a=nonce, b=1 if a secret is required (sent by the listener on accept)
+//! HELLO     a=name len, b=target instance, c=proof len
+//!           payload: sender agent name, then the proof (see `auth`)
 //! HELLO_ACK a=status,   b=message len           payload: message
 //! NOTIF     a=payload len                       payload: notification bytes
 //! WRITE     a=descs, b=total bytes, c=notif len (NO_NOTIF = none)
@@ -50,6 +52,8 @@ pub enum Kind {
     Read = 5,
     /// A status answer.
     Resp = 6,
+    /// The listener's opening: a nonce to authenticate against.
+    Challenge = 7,
 }
 
 /// A decoded frame header.
@@ -97,6 +101,7 @@ impl Header {
             4 => Kind::Write,
             5 => Kind::Read,
             6 => Kind::Resp,
+            7 => Kind::Challenge,
             k => return Err(err!(InvalidParam, "unknown frame kind {k}")),
         };
         let _flags = r.u8()?;

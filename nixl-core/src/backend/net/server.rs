@@ -70,20 +70,41 @@ fn serve(shared: &Shared, mut stream: TcpStream) -> IoResult<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(shared.peer_timeout))?;
     stream.set_write_timeout(Some(shared.peer_timeout))?;
+    let nonce = crate::util::random_u64();
+    let challenge = Header::new(
+        Kind::Challenge,
+        nonce,
+        u64::from(shared.secret.is_some()),
+        0,
+    )
+    .encode();
+    proto::write_all_slices(&mut stream, &[&challenge])?;
     let hello = proto::read_header(&mut stream)?;
-    if hello.kind != Kind::Hello || hello.a > MAX_TEXT {
+    if hello.kind != Kind::Hello || hello.a > MAX_TEXT || hello.c > super::auth::PROOF_LEN as u64 {
         return Err(invalid("expected HELLO"));
     }
     let peer = String::from_utf8(read_payload(&mut stream, hello.a)?)
         .map_err(|_| invalid("peer name is not UTF-8"))?;
-    let accepted: Result<()> = if hello.b == shared.instance {
-        Ok(())
-    } else {
+    let proof = read_payload(&mut stream, hello.c)?;
+    let accepted: Result<()> = if hello.b != shared.instance {
         Err(err!(
             NotFound,
             "agent {} here is a different incarnation than the one you loaded",
             shared.agent_name
         ))
+    } else if let Some(secret) = &shared.secret
+        && !super::auth::verify(secret, nonce, shared.instance, &peer, &proof)
+    {
+        log::warn!(
+            "agent {}: refused {peer}: wrong or missing shared secret",
+            shared.agent_name
+        );
+        Err(err!(
+            NotAllowed,
+            "authentication failed: wrong or missing shared secret"
+        ))
+    } else {
+        Ok(())
     };
     proto::write_all_slices(
         &mut stream,
