@@ -301,3 +301,42 @@ fn restarted_peer_cross_memory_attach() {
 fn restarted_peer_tcp() {
     restart(&tcp_params(), &[("NIXL_RS_TRANSPORT", "tcp")]);
 }
+
+fn deregistered_peer_memory(params: &Params, peer_env: &[(&str, &str)]) {
+    let me = agent_with("init", AgentConfig::default(), params);
+    let ours = filled(SIZE, 12);
+    register(&me, &ours);
+    let mut peer = Peer::spawn("dr", 5, peer_env, false);
+    me.load_remote_md(&peer.md).unwrap();
+    peer.send("SUM");
+    let before = peer.expect("SUM ");
+    peer.send("DEREG");
+    assert_eq!(peer.expect("DEREGISTERED"), "");
+    // Our metadata still lists the region; the target's live registrations do not.
+    let req = me
+        .create_xfer_req(
+            XferOp::Write,
+            &dram(&[(addr(&ours), SIZE as u64)]),
+            &dram(&[(peer.addr, SIZE as u64)]),
+            "dr",
+            None,
+        )
+        .unwrap();
+    assert_eq!(run(&me, &req).unwrap_err().status(), Status::NotAllowed);
+    peer.send("SUM");
+    assert_eq!(
+        peer.expect("SUM "),
+        before,
+        "deregistered memory was written"
+    );
+}
+
+#[test]
+fn deregistered_peer_memory_is_refused_cross_memory_attach() {
+    deregistered_peer_memory(&Params::new(), &[]);
+}
+
+#[test]
+fn deregistered_peer_memory_is_refused_tcp() {
+    deregistered_peer_memory(&tcp_params(), &[("NIXL_RS_TRANSPORT", "tcp")]);
+}

@@ -7,6 +7,7 @@
 //!   XFER <READ|WRITE> <agent> <remote addr> <len> [notif]          -> "DONE <status>"
 //!   WAIT_NOTIFS <n>             wait for n notifications           -> "NOTIFS <sender>:<msg>,... SUM <hex>"
 //!   SUM                         checksum of the buffer             -> "SUM <hex>"
+//!   DEREG                       deregister the buffer              -> "DEREGISTERED" (or ERROR)
 //!   PUBLISH                     send_local_md to the central store -> "PUBLISHED" (or ERROR)
 //!   EXIT
 //! ```
@@ -133,6 +134,10 @@ fn main() {
                 notifs.clear();
             }
             ["SUM"] => say(format!("SUM {:016x}", checksum(&buf))),
+            ["DEREG"] => match agent.deregister_mem(&reg, None) {
+                Ok(()) => say("DEREGISTERED".into()),
+                Err(e) => say(format!("ERROR {e}")),
+            },
             ["PUBLISH"] => match agent.send_local_md(None) {
                 Ok(()) => say("PUBLISHED".into()),
                 Err(e) => say(format!("ERROR {e}")),

@@ -18,6 +18,8 @@ pub struct ConnInfo {
     pub instance: u64,
     /// Port of its control listener.
     pub port: u16,
+    /// Descriptor number of its shared registration table (-1: none), for same-host peers.
+    pub regtab_fd: i32,
     /// Addresses for peers on other hosts.
     pub addrs: Vec<IpAddr>,
 }
@@ -36,6 +38,7 @@ impl ConnInfo {
             .u64(p.process_token)
             .u64(self.instance)
             .u16(self.port)
+            .u32(self.regtab_fd as u32)
             .u8(self.addrs.len().min(MAX_ADDRS) as u8);
         for addr in self.addrs.iter().take(MAX_ADDRS) {
             match addr {
@@ -67,6 +70,7 @@ impl ConnInfo {
         };
         let instance = r.u64()?;
         let port = r.u16()?;
+        let regtab_fd = r.u32()? as i32;
         let n = r.u8()? as usize;
         let mut addrs = Vec::with_capacity(n);
         for _ in 0..n {
@@ -86,6 +90,7 @@ impl ConnInfo {
             process,
             instance,
             port,
+            regtab_fd,
             addrs,
         })
     }
@@ -101,6 +106,7 @@ mod tests {
             process: super::super::identity::local().clone(),
             instance: 9,
             port: 4242,
+            regtab_fd: 5,
             addrs: vec!["10.1.2.3".parse().unwrap(), "fd00::1".parse().unwrap()],
         };
         let bytes = info.encode();

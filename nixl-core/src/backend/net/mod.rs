@@ -13,6 +13,7 @@ pub mod identity;
 mod memory;
 mod peer;
 pub mod proto;
+mod regtab;
 mod server;
 
 use std::collections::HashMap;
@@ -75,6 +76,8 @@ pub struct Shared {
     agent_name: String,
     instance: u64,
     access: RwLock<AccessTable>,
+    /// Mirror of `access` in shared memory for same-host peers (written under `access`).
+    regtab: Option<regtab::RegTableWriter>,
     notifs: Arc<NotifQueue>,
     peer_timeout: Duration,
     secret: Option<Vec<u8>>,
@@ -166,10 +169,19 @@ impl NetBackend {
             .port();
         identity::allow_peer_attach();
         let instance = crate::util::random_u64();
+        let regtab = regtab::RegTableWriter::create()
+            .inspect_err(|e| {
+                log::warn!(
+                    "no shared registration table ({e}); same-host peers trust their metadata"
+                )
+            })
+            .ok();
+        let regtab_fd = regtab.as_ref().map_or(-1, regtab::RegTableWriter::fd);
         let shared = Arc::new(Shared {
             agent_name: ctx.agent_name.clone(),
             instance,
             access: RwLock::new(AccessTable::default()),
+            regtab,
             notifs: ctx.notifs.clone(),
             peer_timeout: ctx.config.peer_timeout,
             secret: ctx.config.auth_secret.clone(),
@@ -185,6 +197,7 @@ impl NetBackend {
             process: identity::local().clone(),
             instance,
             port,
+            regtab_fd,
             addrs: identity::advertised_addrs(),
         }
         .encode();
@@ -296,13 +309,23 @@ impl Backend for NetBackend {
                 "the network backend serves DRAM, not {mem}"
             ));
         }
-        write_access(&self.mover.shared).insert(region.key, region.desc);
+        let shared = &self.mover.shared;
+        let mut access = write_access(shared);
+        access.insert(region.key, region.desc);
+        if let Some(t) = &shared.regtab {
+            t.insert(region.key, region.desc);
+        }
         Ok(())
     }
 
     fn deregister(&self, _mem: MemType, region: &Region) {
         // Taking the write lock waits for in-process copies and served requests in flight.
-        write_access(&self.mover.shared).remove(region.key);
+        let shared = &self.mover.shared;
+        let mut access = write_access(shared);
+        access.remove(region.key);
+        if let Some(t) = &shared.regtab {
+            t.remove(region.key);
+        }
     }
 
     fn conn_info(&self) -> Vec<u8> {
@@ -389,7 +412,11 @@ impl Backend for NetBackend {
             }
         }
         lock(&self.executor).take();
-        write_access(shared).clear();
+        let mut access = write_access(shared);
+        access.clear();
+        if let Some(t) = &shared.regtab {
+            t.clear();
+        }
     }
 }
 
@@ -439,7 +466,7 @@ impl Mover {
                 })?;
                 copy_in_process(&shared, op, local, remote).map_err(|e| peer::named(peer, e))
             }
-            Route::CrossMemory { pid, pidfd } if peer.cma_allowed() => {
+            Route::CrossMemory { pid, pidfd, regtab } if peer.cma_allowed() => {
                 if cma::pidfd_exited(pidfd) {
                     peer.close();
                     return Err(err!(
@@ -447,6 +474,11 @@ impl Mover {
                         "agent {} (pid {pid}) exited",
                         peer.name
                     ));
+                }
+                // The target takes no part in cross-memory attach: check its live
+                // registrations through the table it shares.
+                if let Some(table) = regtab {
+                    table.check(remote).map_err(|e| peer::named(peer, e))?;
                 }
                 match cma::transfer(*pid, op, local, remote, stop) {
                     Ok(()) => Ok(()),

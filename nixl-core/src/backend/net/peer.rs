@@ -24,6 +24,8 @@ pub enum Route {
         pid: i32,
         /// Handle that tells whether that process is still the one we loaded.
         pidfd: OwnedFd,
+        /// The peer's live registrations, when it shares them.
+        regtab: Option<super::regtab::RegTableReader>,
     },
     /// TCP to the peer's control listener.
     Tcp,
@@ -66,9 +68,16 @@ impl NetPeer {
             Route::SameProcess(shared)
         } else if info.process.boot_id == me.boot_id && info.process.pid_ns == me.pid_ns {
             let pidfd = super::cma::open_pidfd(info.process.pid, info.process.start_time)?;
+            let regtab = (info.regtab_fd >= 0)
+                .then(|| super::regtab::RegTableReader::open(info.process.pid, info.regtab_fd))
+                .transpose()
+                .inspect_err(|e| log::warn!("agent {name}: its registration table is not readable ({e}); trusting its metadata"))
+                .ok()
+                .flatten();
             Route::CrossMemory {
                 pid: info.process.pid as i32,
                 pidfd,
+                regtab,
             }
         } else {
             Route::Tcp
