@@ -245,6 +245,21 @@ pub fn discard(stream: &mut impl Read, n: u64) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn random_headers_and_descriptor_lists_never_panic(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            total in any::<u64>(),
+        ) {
+            if let Ok(header) = <&[u8; HEADER_LEN]>::try_from(bytes.get(..HEADER_LEN).unwrap_or(&[])) {
+                let _ = Header::decode(header);
+            }
+            let _ = decode_descs(&bytes, total);
+            let _ = read_status(&mut &bytes[..], Kind::Resp);
+        }
+    }
 
     #[test]
     fn header_round_trip_and_garbage() {

@@ -299,9 +299,7 @@ mod tests {
         assert!(r.check(&[d(100, 10, 7)]).is_err());
         w.insert(7, Desc::new(100, 50, 0));
         w.insert(7 + CAPACITY, Desc::new(1000, 50, 0)); // same slot: probes onward
-        assert!(
-            r.check(&[d(100, 50, 7), d(1010, 5, 7 + CAPACITY)]).unwrap()
-        );
+        assert!(r.check(&[d(100, 50, 7), d(1010, 5, 7 + CAPACITY)]).unwrap());
         assert!(r.check(&[d(100, 51, 7)]).is_err(), "out of range");
         w.remove(7);
         assert!(r.check(&[d(100, 10, 7)]).is_err(), "removed");
