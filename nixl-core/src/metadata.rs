@@ -5,7 +5,8 @@
 //! magic "NIXLRSMD" | version u16 | flags u16 | name (u32 len + UTF-8)
 //! conns:    u32 count, each { backend name, conn info bytes }
 //! sections: u32 count, each { backend name, mem type u32, u32 count,
-//!                             regions: addr u64, len u64, dev_id u64, key u64 }
+//!                             regions: addr u64, len u64, dev_id u64, key u64,
+//!                                      public data (u32 len + bytes, backend-specific) }
 //! ```
 //! Decoding checks every length against the remaining bytes and rejects trailing bytes, so a
 //! truncated, garbage or oversized blob is an error, never a panic or a huge allocation.
@@ -22,17 +23,20 @@ pub const MAX_BLOB_LEN: usize = 1 << 30;
 const MAX_NAME_LEN: usize = 4096;
 const MAX_BACKEND_NAME_LEN: usize = 256;
 const MAX_CONN_INFO_LEN: usize = 1 << 20;
-const REGION_WIRE_LEN: usize = 32;
+const REGION_WIRE_LEN: usize = 36;
+const MAX_PUBLIC_LEN: usize = 4096;
 /// Flag: the blob carries only some registrations (partial metadata).
 pub const FLAG_PARTIAL: u16 = 1;
 
 /// A registered region as a peer sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteRegion {
     /// The registered range.
     pub desc: Desc,
     /// The access key the owner checks on every remote access.
     pub key: u64,
+    /// What the owning backend publishes for the region (e.g. a CUDA IPC handle); usually empty.
+    pub public: Vec<u8>,
 }
 
 /// Regions of one memory type registered with one backend.
@@ -81,7 +85,8 @@ impl AgentMetadata {
                 w.u64(r.desc.addr)
                     .u64(r.desc.len)
                     .u64(r.desc.dev_id)
-                    .u64(r.key);
+                    .u64(r.key)
+                    .bytes(&r.public);
             }
         }
         w.finish()
@@ -135,7 +140,8 @@ impl AgentMetadata {
             for _ in 0..n {
                 let desc = Desc::new(r.u64()?, r.u64()?, r.u64()?);
                 let key = r.u64()?;
-                regions.push(RemoteRegion { desc, key });
+                let public = r.bytes(MAX_PUBLIC_LEN)?.to_vec();
+                regions.push(RemoteRegion { desc, key, public });
             }
             sections.push(Section {
                 backend,
@@ -169,6 +175,7 @@ mod tests {
                 regions: vec![RemoteRegion {
                     desc: Desc::new(0x1000, 4096, 0),
                     key: 42,
+                    public: vec![9; 3],
                 }],
             }],
         }

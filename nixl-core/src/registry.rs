@@ -14,6 +14,8 @@ pub struct Region {
     pub key: u64,
     /// Registration metadata (`metaInfo`, e.g. a file path); empty for remote regions.
     pub meta: Arc<[u8]>,
+    /// Backend-published data: what the owner exported (remote regions), empty locally.
+    pub public: Arc<[u8]>,
 }
 
 impl Region {
@@ -91,9 +93,15 @@ impl RegionTable {
     /// Returns true if anything changed.
     pub fn upsert(&mut self, region: Region) -> bool {
         match self.find_exact(&region.desc) {
-            Some(pos) if self.regions[pos].key == region.key => false,
+            Some(pos)
+                if self.regions[pos].key == region.key
+                    && self.regions[pos].public == region.public =>
+            {
+                false
+            }
             Some(pos) => {
                 self.regions[pos].key = region.key;
+                self.regions[pos].public = region.public;
                 true
             }
             None => {
@@ -147,6 +155,7 @@ mod tests {
             desc: Desc::new(addr, len, dev_id),
             key: addr ^ len,
             meta: Arc::from(&b""[..]),
+            public: Arc::from(&b""[..]),
         }
     }
 

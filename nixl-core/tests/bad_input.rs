@@ -188,6 +188,7 @@ fn forged_md(target: &Agent, name: &str, region: u64, len: u64) -> Vec<u8> {
             regions: vec![RemoteRegion {
                 desc: Desc::new(region, len, 0),
                 key: 0x5eed,
+                public: Vec::new(),
             }],
         }],
     }

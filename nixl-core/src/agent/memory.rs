@@ -62,6 +62,7 @@ pub(crate) fn new_region(desc: &RegDesc, key: u64) -> Region {
         desc: desc.desc,
         key,
         meta: Arc::from(desc.meta.as_slice()),
+        public: Arc::from(&[][..]),
     }
 }
 

@@ -63,10 +63,15 @@ impl AgentInner {
         };
         let mut sections = Vec::new();
         for &b in &remote_capable {
+            let engine = backends[b].engine.as_ref();
             for mem in MemType::ALL {
                 let table = local[b].get(mem);
                 let regions: Vec<RemoteRegion> = match only {
-                    None => table.regions().iter().map(export).collect(),
+                    None => table
+                        .regions()
+                        .iter()
+                        .map(|r| export(engine, mem, r))
+                        .collect(),
                     Some(list) if list.mem_type() != mem || list.is_empty() => Vec::new(),
                     Some(list) => list
                         .descs()
@@ -74,7 +79,7 @@ impl AgentInner {
                         .map(|d| {
                             table
                                 .find_exact(&d.desc)
-                                .map(|pos| export(&table.regions()[pos]))
+                                .map(|pos| export(engine, mem, &table.regions()[pos]))
                                 .ok_or_else(|| {
                                     err!(
                                         NotFound,
@@ -182,13 +187,19 @@ impl AgentInner {
             if remote.link(b).is_none() {
                 continue;
             }
+            let link = remote.link(b).expect("checked above");
             let table = tables.entry(b).or_default().get_mut(section.mem_type);
             for r in &section.regions {
-                table.upsert(Region {
+                let region = Region {
                     desc: r.desc,
                     key: r.key,
                     meta: Arc::from(&[][..]),
-                });
+                    public: Arc::from(r.public.as_slice()),
+                };
+                backends[b]
+                    .engine
+                    .load_remote_region(&link.peer, section.mem_type, &region)?;
+                table.upsert(region);
             }
         }
         Ok(md.name)
@@ -342,9 +353,10 @@ impl AgentInner {
     }
 }
 
-fn export(region: &Region) -> RemoteRegion {
+fn export(engine: &dyn crate::backend::Backend, mem: MemType, region: &Region) -> RemoteRegion {
     RemoteRegion {
         desc: region.desc,
         key: region.key,
+        public: engine.public_data(mem, region),
     }
 }

@@ -121,6 +121,12 @@ pub trait Backend: Send + Sync {
     fn register(&self, mem: MemType, region: &Region) -> Result<()>;
     /// Forgets a registration; after it returns no peer can reach the region.
     fn deregister(&self, mem: MemType, region: &Region);
+    /// What peers need to know about one registered region besides its range and key (e.g. a
+    /// CUDA IPC handle); published in the metadata. Empty by default.
+    fn public_data(&self, mem: MemType, region: &Region) -> Vec<u8> {
+        let _ = (mem, region);
+        Vec::new()
+    }
     /// Connection info peers need to reach this backend (remote-capable backends only).
     fn conn_info(&self) -> Vec<u8> {
         Vec::new()
@@ -133,6 +139,12 @@ pub trait Backend: Send + Sync {
             "{} cannot reach remote agent {remote_agent}",
             self.name()
         ))
+    }
+    /// Learns a remote agent's region (with the public data its backend published), when its
+    /// metadata is loaded. Backends that need per-region state (opened IPC handles) keep it.
+    fn load_remote_region(&self, peer: &PeerHandle, mem: MemType, region: &Region) -> Result<()> {
+        let _ = (peer, mem, region);
+        Ok(())
     }
     /// Whether the remote agent behind `peer` still answers (a bounded check). Used before
     /// refusing metadata of a new incarnation under a known name.
