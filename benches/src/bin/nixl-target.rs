@@ -1,0 +1,56 @@
+//! `nixl-target SIZE SEGMENT [transport]`: a nixl-core agent owning one
+//! registered buffer, for the criterion two-process benchmarks. Prints
+//! `READY <name> <addr> <hex metadata>`, then serves `LOAD <hex>` and `QUIT`.
+
+use nixl_benches::buffer::{Buffer, Segment};
+use nixl_core::{Agent, AgentConfig, MemType, Params, RegDesc, RegDescList};
+use std::io::BufRead;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let size: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(64 << 20);
+    let seg = args
+        .get(2)
+        .and_then(|s| Segment::parse(s))
+        .unwrap_or(Segment::Malloc);
+    let mut params = Params::new();
+    if let Some(t) = args.get(3) {
+        params.insert("transport".into(), t.clone());
+    }
+    let name = format!("nixl-target-{}", std::process::id());
+    let agent = Agent::new(&name, AgentConfig::default()).expect("agent");
+    agent.create_backend("UCX", &params).expect("backend");
+    let buf = Buffer::new(size, seg);
+    let reg = RegDescList::from_descs(
+        MemType::Dram,
+        vec![RegDesc::new(buf.addr() as u64, size as u64, 0)],
+    );
+    // SAFETY: `buf` lives until the process exits, after the agent is dropped.
+    unsafe { agent.register_mem(&reg, None) }.expect("register");
+    println!(
+        "READY {name} {} {}",
+        buf.addr(),
+        hex(&agent.local_md().expect("metadata"))
+    );
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if let Some(md) = line.strip_prefix("LOAD ") {
+            let r = agent.load_remote_md(&unhex(md));
+            println!("{}", if r.is_ok() { "OK" } else { "ERR" });
+        } else {
+            break;
+        }
+    }
+    drop(agent);
+    drop(buf);
+}

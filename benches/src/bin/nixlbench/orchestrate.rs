@@ -1,0 +1,218 @@
+//! The orchestrating process: builds the sweep, runs every point on each
+//! library alternately, measures same-run limits and writes the report.
+
+use crate::args::Args;
+use crate::point::{Outcome, Point};
+use crate::proto::Peer;
+use crate::report::Row;
+use nixl_benches::baseline;
+use std::collections::HashMap;
+
+fn iters_for(args: &Args, bytes: usize) -> (usize, usize) {
+    let mut iters = args.num_iter;
+    if bytes >= 1 << 20 {
+        iters /= args.large_iter_factor;
+    }
+    let iters = iters.min(args.max_point_bytes / bytes.max(1)).max(3);
+    (iters, args.warmup_iter.min(iters).max(1))
+}
+
+fn point(
+    args: &Args,
+    name: &str,
+    op: &str,
+    block: usize,
+    batch: usize,
+    threads: usize,
+    notif: bool,
+) -> Point {
+    let (iters, warmup) = iters_for(args, block * batch * threads);
+    Point {
+        name: name.into(),
+        op: op.into(),
+        block,
+        batch,
+        threads,
+        iters,
+        warmup,
+        notif,
+        check: args.check,
+        seed: 0x5eed ^ (block as u64) ^ ((batch as u64) << 20),
+    }
+}
+
+/// The points of `--workload`.
+pub fn points(args: &Args) -> Result<Vec<Point>, String> {
+    let mut out = Vec::new();
+    let mut add = |w: &str| -> Result<(), String> {
+        match w {
+            "sweep" => {
+                let mut block = args.start_block.max(1);
+                while block <= args.max_block {
+                    match args.request_bytes {
+                        Some(total) => {
+                            let batch = (total / block).max(1);
+                            out.push(point(
+                                args,
+                                "sweep",
+                                &args.op,
+                                block,
+                                batch,
+                                args.threads,
+                                args.notif,
+                            ));
+                        }
+                        None => {
+                            let mut batch = args.start_batch.max(1);
+                            while batch <= args.max_batch {
+                                out.push(point(
+                                    args,
+                                    "sweep",
+                                    &args.op,
+                                    block,
+                                    batch,
+                                    args.threads,
+                                    args.notif,
+                                ));
+                                batch *= 2;
+                            }
+                        }
+                    }
+                    block *= 2;
+                }
+            }
+            "vllm" => out.push(point(args, "vllm", "READ", 32 << 10, 16384, 1, true)),
+            "sglang" => out.push(point(args, "sglang", "WRITE", 2 << 10, 262_144, 1, true)),
+            "trtllm" => {
+                out.push(point(args, "trtllm", "WRITE", 512 << 20, 1, 1, true));
+                out.push(point(args, "trtllm", "WRITE", 4 << 20, 128, 1, true));
+            }
+            "mt8" => {
+                out.push(point(args, "mt1", "WRITE", 64 << 10, 64, 1, false));
+                out.push(point(args, "mt8", "WRITE", 64 << 10, 8, 8, false));
+            }
+            "consumers" => {
+                for w in ["vllm", "sglang", "trtllm", "mt8"] {
+                    let mut sub = args.clone();
+                    sub.workload = w.into();
+                    out.extend(points(&sub)?);
+                }
+            }
+            other => return Err(format!("unknown workload {other}")),
+        }
+        Ok(())
+    };
+    for w in args.workload.split(',') {
+        add(w)?;
+    }
+    Ok(out)
+}
+
+fn initiator(args: &Args, lib: &std::path::Path, buf_bytes: usize) -> Result<Peer, String> {
+    let mut a = vec![
+        "--role".to_string(),
+        "initiator".into(),
+        "--lib".into(),
+        lib.display().to_string(),
+        "--buf_bytes".into(),
+        buf_bytes.to_string(),
+        "--buffer".into(),
+        args.segment.label().into(),
+        "--backend".into(),
+        args.backend.clone(),
+    ];
+    a.extend(["--transport".into(), args.transport.clone()]);
+    let mut env = vec![("UCX_MODULES", "^ib*")];
+    if args.transport == "tcp" {
+        env.extend([("UCX_TLS", "tcp"), ("NIXL_RS_TRANSPORT", "tcp")]);
+    }
+    let mut p = Peer::spawn(&a, &env)?;
+    let hello = p.recv()?;
+    if hello != "READY" {
+        return Err(format!("initiator for {} said {hello:?}", lib.display()));
+    }
+    Ok(p)
+}
+
+/// Runs the whole benchmark and returns the rows.
+pub fn run(args: &Args) -> Result<Vec<Row>, String> {
+    let pts = points(args)?;
+    let buf_bytes = pts.iter().map(Point::buffer_bytes).max().unwrap_or(4096);
+    let mut libs = vec![(args.names.0.clone(), args.lib.clone())];
+    if let Some(c) = &args.compare {
+        libs.push((args.names.1.clone(), c.clone()));
+    }
+    for (_, l) in &libs {
+        if !l.exists() {
+            return Err(format!("library {} not found", l.display()));
+        }
+    }
+    let mut peers = Vec::new();
+    for (name, lib) in &libs {
+        peers.push((name.clone(), initiator(args, lib, buf_bytes)?));
+    }
+    let pb = if args.no_progress {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new((pts.len() * libs.len()) as u64)
+    };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut memcpy_cache: HashMap<(usize, usize), f64> = HashMap::new();
+    let mut tcp_cache: HashMap<usize, f64> = HashMap::new();
+    let mut rows = Vec::new();
+    for (k, p) in pts.iter().enumerate() {
+        let limit = if args.no_baseline {
+            None
+        } else {
+            let key = (p.block, p.batch * p.threads);
+            Some(*memcpy_cache.entry(key).or_insert_with(|| {
+                baseline::memcpy_gbps(p.block, p.batch * p.threads, args.segment, 3)
+            }))
+        };
+        let tcp = (args.transport == "tcp" && !args.no_baseline).then(|| {
+            let total = p.buffer_bytes().min(256 << 20);
+            *tcp_cache
+                .entry(total)
+                .or_insert_with(|| baseline::tcp_gbps(total, p.block.clamp(64 << 10, 4 << 20), 3))
+        });
+        // Alternate which library goes first, so drift does not favour one.
+        let order: Vec<usize> = if k % 2 == 0 {
+            (0..peers.len()).collect()
+        } else {
+            (0..peers.len()).rev().collect()
+        };
+        let mut outs: Vec<Option<Outcome>> = vec![None; peers.len()];
+        for i in order {
+            let (name, peer) = &mut peers[i];
+            pb.set_message(format!(
+                "{} {} {}x{}B {}",
+                name, p.op, p.batch, p.block, p.name
+            ));
+            let json = serde_json::to_string(p).map_err(|e| e.to_string())?;
+            let reply = peer.ask(&format!("POINT {json}"))?;
+            let body = reply.strip_prefix("RESULT ").ok_or("bad reply")?;
+            let mut o: Outcome = serde_json::from_str(body).map_err(|e| e.to_string())?;
+            o.lib = name.clone();
+            outs[i] = Some(o);
+            pb.inc(1);
+        }
+        for o in outs.into_iter().flatten() {
+            let row = Row {
+                point: p.clone(),
+                outcome: o,
+                memcpy_gbps: limit,
+                tcp_gbps: tcp,
+            };
+            pb.suspend(|| println!("{}", row.table_line()));
+            rows.push(row);
+        }
+    }
+    pb.finish_and_clear();
+    for (_, p) in peers {
+        p.quit();
+    }
+    Ok(rows)
+}

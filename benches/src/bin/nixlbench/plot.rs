@@ -1,0 +1,128 @@
+//! PNG plot of bandwidth against block size for each library (and the limit).
+//! Text uses the Hack font bundled in `epaint_default_fonts`.
+
+use crate::report::Row;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use std::path::Path;
+
+fn ensure_font() {
+    static FONT: std::sync::Once = std::sync::Once::new();
+    FONT.call_once(|| {
+        for family in ["sans-serif", "serif", "monospace"] {
+            let _ = register_font(
+                family,
+                FontStyle::Normal,
+                epaint_default_fonts::HACK_REGULAR,
+            );
+        }
+    });
+}
+
+const COLORS: [RGBColor; 4] = [
+    RGBColor(214, 39, 40),
+    RGBColor(31, 119, 180),
+    RGBColor(90, 90, 90),
+    RGBColor(44, 160, 44),
+];
+
+/// Writes the plot of the `sweep` rows to `path`.
+pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
+    ensure_font();
+    let sweep: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.point.name == "sweep" && r.outcome.error.is_none())
+        .collect();
+    if sweep.is_empty() {
+        return Err("no sweep rows to plot".into());
+    }
+    let mut libs: Vec<String> = Vec::new();
+    for r in &sweep {
+        if !libs.contains(&r.outcome.lib) {
+            libs.push(r.outcome.lib.clone());
+        }
+    }
+    let xs = |b: usize| (b as f64).log2();
+    let (xmin, xmax) = sweep.iter().fold((f64::MAX, f64::MIN), |(a, b), r| {
+        (a.min(xs(r.point.block)), b.max(xs(r.point.block)))
+    });
+    let ymax = sweep
+        .iter()
+        .map(|r| {
+            r.outcome
+                .gbps
+                .max(r.memcpy_gbps.unwrap_or(0.0))
+                .max(r.tcp_gbps.unwrap_or(0.0))
+        })
+        .fold(0.0, f64::max)
+        * 1.1;
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(xmin - 0.3..xmax + 0.3, 0.0..ymax.max(0.1))
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("block size")
+        .y_desc("GB/s")
+        .x_label_formatter(&|x| {
+            let b = 2f64.powf(*x).round() as u64;
+            match b {
+                b if b >= 1 << 20 => format!("{}M", b >> 20),
+                b if b >= 1 << 10 => format!("{}K", b >> 10),
+                b => b.to_string(),
+            }
+        })
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = libs
+        .iter()
+        .map(|l| {
+            (
+                l.clone(),
+                sweep
+                    .iter()
+                    .filter(|r| &r.outcome.lib == l)
+                    .map(|r| (xs(r.point.block), r.outcome.gbps))
+                    .collect(),
+            )
+        })
+        .collect();
+    let mut limit: Vec<(f64, f64)> = Vec::new();
+    for r in sweep.iter().filter(|r| r.outcome.lib == libs[0]) {
+        if let Some(g) = r.tcp_gbps.or(r.memcpy_gbps) {
+            limit.push((xs(r.point.block), g));
+        }
+    }
+    if !limit.is_empty() {
+        let label = if sweep[0].tcp_gbps.is_some() {
+            "raw TCP"
+        } else {
+            "memcpy (1 thread)"
+        };
+        series.push((label.into(), limit));
+    }
+    for (i, (label, pts)) in series.into_iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}

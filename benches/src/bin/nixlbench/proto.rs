@@ -1,0 +1,106 @@
+//! The line protocol between the benchmark's processes (over child pipes).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+/// Hex-encodes bytes.
+pub fn hex(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+/// Decodes [`hex`].
+pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
+    if !s.len().is_multiple_of(2) {
+        return Err("odd hex length".into());
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// A spawned copy of this binary in another role, spoken to by lines.
+pub struct Peer {
+    child: Child,
+    tx: ChildStdin,
+    rx: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    /// Spawns this executable with `args` and extra environment.
+    pub fn spawn(args: &[String], env: &[(&str, &str)]) -> Result<Peer, String> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(exe);
+        cmd.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
+        let tx = child.stdin.take().ok_or("no stdin")?;
+        let rx = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+        Ok(Peer { child, tx, rx })
+    }
+
+    /// Sends one line.
+    pub fn send(&mut self, line: &str) -> Result<(), String> {
+        writeln!(self.tx, "{line}")
+            .and_then(|()| self.tx.flush())
+            .map_err(|e| format!("send: {e}"))
+    }
+
+    /// Receives one line (an `ERR ...` line becomes an error).
+    pub fn recv(&mut self) -> Result<String, String> {
+        let mut s = String::new();
+        let n = self
+            .rx
+            .read_line(&mut s)
+            .map_err(|e| format!("recv: {e}"))?;
+        if n == 0 {
+            return Err("peer process exited".into());
+        }
+        let s = s.trim_end().to_string();
+        match s.strip_prefix("ERR ") {
+            Some(e) => Err(e.to_string()),
+            None => Ok(s),
+        }
+    }
+
+    /// Sends a line and returns the reply.
+    pub fn ask(&mut self, line: &str) -> Result<String, String> {
+        self.send(line)?;
+        self.recv()
+    }
+
+    /// Asks the peer to quit and waits for it.
+    pub fn quit(mut self) {
+        let _ = self.send("QUIT");
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads lines from this process's stdin and answers each on stdout.
+pub fn serve(mut handle: impl FnMut(&str) -> Result<Option<String>, String>) {
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line == "QUIT" {
+            break;
+        }
+        let reply = match handle(&line) {
+            Ok(Some(r)) => r,
+            Ok(None) => "OK".into(),
+            Err(e) => format!("ERR {}", e.replace('\n', " ")),
+        };
+        if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {
+            break;
+        }
+    }
+}
