@@ -2,20 +2,16 @@
 //! holds. Exact even when a worker's cache has holes (a block evicted before its
 //! descendants): a worker's score is the depth of its first missing block.
 //!
-//! The walk keeps the surviving candidates as a bitmap over worker slots. Per depth it
-//! only counts how many candidates the node still holds (O(1) for inline nodes,
-//! O(workers/64) for bitmap nodes) and rebuilds the bitmap only when the count drops, so
-//! the cost is dominated by one table probe per depth. Probes are prefetched a few
-//! depths ahead so their cache misses overlap.
+//! The walk follows the forest's runs: inside a run it compares the prompt's hashes
+//! with the run's array sequentially (every candidate holds the whole run), and only
+//! where the prompt leaves the run does it look the next hash up in the block table
+//! and intersect the candidates with that run's worker set. Candidates are a bitmap
+//! over worker slots; an intersection that drops nobody is only counted, not rebuilt.
 
 use super::Indexer;
-use super::node_table::NodeWorkers;
-use super::worker_set::{SpillSet, bit, for_each_bit, locate};
+use super::worker_set::{SetView, bit, for_each_bit, locate};
 use crate::hashing::SequenceHash;
 use crate::worker::WorkerId;
-
-/// How many depths ahead to prefetch table slots.
-const PREFETCH_DISTANCE: usize = 16;
 
 /// Result of [`Indexer::find_matches`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,7 +42,7 @@ struct Candidates {
 }
 
 impl Candidates {
-    fn from_node(node: NodeWorkers<'_>, slots: usize) -> Self {
+    fn from_set(set: SetView<'_>, slots: usize) -> Self {
         let mut words = vec![0u64; slots.div_ceil(64)];
         let mut count = 0;
         let mut add = |slot: u32| {
@@ -54,64 +50,67 @@ impl Candidates {
             words[w] |= mask;
             count += 1;
         };
-        match node {
-            NodeWorkers::Inline(a, b) => {
-                add(a);
-                if let Some(b) = b {
-                    add(b);
-                }
-            }
-            NodeWorkers::Spilled(SpillSet::List(list)) => list.iter().copied().for_each(add),
-            NodeWorkers::Spilled(SpillSet::Bits { words: bits, .. }) => for_each_bit(bits, add),
+        match set {
+            SetView::Single(slot) => add(slot),
+            SetView::List(list) => list.iter().copied().for_each(add),
+            SetView::Bits(bits) => for_each_bit(bits, add),
         }
         Candidates { words, count }
     }
 
-    /// How many candidates the node also holds.
+    /// Keeps only candidates in `set`; calls `dropped` for each one removed.
     #[inline]
-    fn surviving(&self, node: NodeWorkers<'_>) -> u32 {
-        match node {
-            NodeWorkers::Inline(a, b) => {
-                u32::from(bit(&self.words, a)) + b.map_or(0, |b| u32::from(bit(&self.words, b)))
+    fn intersect(&mut self, set: SetView<'_>, mut dropped: impl FnMut(u32)) {
+        match set {
+            SetView::Single(slot) => {
+                let kept = bit(&self.words, slot);
+                if kept && self.count == 1 {
+                    return;
+                }
+                let (w, mask) = locate(slot);
+                if kept {
+                    self.words[w] &= !mask;
+                }
+                for_each_bit(&self.words, &mut dropped);
+                self.words.iter_mut().for_each(|word| *word = 0);
+                if kept {
+                    self.words[w] = mask;
+                }
+                self.count = u32::from(kept);
             }
-            NodeWorkers::Spilled(SpillSet::List(list)) => {
-                list.iter().map(|&s| u32::from(bit(&self.words, s))).sum()
+            SetView::List(list) => {
+                let surviving: u32 = list.iter().map(|&s| u32::from(bit(&self.words, s))).sum();
+                if surviving == self.count {
+                    return;
+                }
+                let mut kept = vec![0u64; self.words.len()];
+                for &slot in list {
+                    let (w, mask) = locate(slot);
+                    if let Some(word) = kept.get_mut(w) {
+                        *word |= mask;
+                    }
+                }
+                self.retain_words(&kept, dropped);
             }
-            NodeWorkers::Spilled(SpillSet::Bits { words, .. }) => self
-                .words
-                .iter()
-                .zip(words)
-                .map(|(a, b)| (a & b).count_ones())
-                .sum(),
+            SetView::Bits(bits) => {
+                let surviving: u32 = self
+                    .words
+                    .iter()
+                    .zip(bits)
+                    .map(|(a, b)| (a & b).count_ones())
+                    .sum();
+                if surviving == self.count {
+                    return;
+                }
+                self.retain_words(bits, dropped);
+            }
         }
     }
 
-    /// Keeps only candidates the node holds; calls `dropped` for each one removed.
-    fn retain(&mut self, node: NodeWorkers<'_>, mut dropped: impl FnMut(u32)) {
-        let mut kept = vec![0u64; self.words.len()];
-        let mut keep = |slot: u32| {
-            let (w, mask) = locate(slot);
-            if let Some(word) = kept.get_mut(w) {
-                *word |= mask;
-            }
-        };
-        match node {
-            NodeWorkers::Inline(a, b) => {
-                keep(a);
-                if let Some(b) = b {
-                    keep(b);
-                }
-            }
-            NodeWorkers::Spilled(SpillSet::List(list)) => list.iter().copied().for_each(keep),
-            NodeWorkers::Spilled(SpillSet::Bits { words, .. }) => {
-                for (k, w) in kept.iter_mut().zip(words) {
-                    *k = *w;
-                }
-            }
-        }
+    fn retain_words(&mut self, keep: &[u64], mut dropped: impl FnMut(u32)) {
         let mut count = 0;
-        for (index, (old, keep)) in self.words.iter_mut().zip(&kept).enumerate() {
-            let new = *old & keep;
+        for (index, old) in self.words.iter_mut().enumerate() {
+            let new = *old & keep.get(index).copied().unwrap_or(0);
             let base = index as u32 * 64;
             for_each_bit(&[*old & !new], |bit| dropped(base + bit));
             *old = new;
@@ -121,40 +120,59 @@ impl Candidates {
     }
 }
 
+/// Length of the common prefix of `a` and `b`, comparing eight hashes at a time.
+#[inline]
+fn common_prefix(a: &[SequenceHash], b: &[u64]) -> usize {
+    let limit = a.len().min(b.len());
+    let mut n = 0;
+    while n + 8 <= limit
+        && a[n..n + 8]
+            .iter()
+            .zip(&b[n..n + 8])
+            .fold(true, |eq, (x, y)| eq & (x.0 == *y))
+    {
+        n += 8;
+    }
+    while n < limit && a[n].0 == b[n] {
+        n += 1;
+    }
+    n
+}
+
 impl Indexer {
     /// For each worker holding the prompt's first block, the number of consecutive
     /// blocks from the start of the prompt it holds.
     pub fn find_matches(&self, sequence: &[SequenceHash]) -> OverlapScores {
         let mut scores = Vec::new();
-        let Some(first) = sequence.first().and_then(|s| self.nodes.get(s.0)) else {
+        let hashes = sequence;
+        let forest = &self.forest;
+        let Some((mut run, mut idx)) = hashes.first().and_then(|h| forest.locate(h.0)) else {
             return OverlapScores { scores };
         };
-        for seq in sequence.iter().skip(1).take(PREFETCH_DISTANCE) {
-            self.nodes.prefetch(seq.0);
-        }
-        let mut candidates = Candidates::from_node(first, self.slots.len());
+        let sets = forest.sets();
+        let mut candidates = Candidates::from_set(sets.view(forest.set_of(run)), self.slots.len());
         let mut record = |slot: u32, depth: usize| {
             if let Some(state) = &self.slots[slot as usize] {
                 scores.push((state.id, depth as u32));
             }
         };
-        let mut depth = 1;
-        while depth < sequence.len() && candidates.count > 0 {
-            if let Some(ahead) = sequence.get(depth + PREFETCH_DISTANCE) {
-                self.nodes.prefetch(ahead.0);
+        let mut depth = 0;
+        loop {
+            let live = forest.live(run);
+            depth += common_prefix(&hashes[depth..], &live[idx..]);
+            let Some(next) = hashes.get(depth) else {
+                break;
+            };
+            let Some((next_run, next_idx)) = forest.locate(next.0) else {
+                break;
+            };
+            candidates.intersect(sets.view(forest.set_of(next_run)), |slot| {
+                record(slot, depth)
+            });
+            if candidates.count == 0 {
+                break;
             }
-            match self.nodes.get(sequence[depth].0) {
-                Some(node) => {
-                    if candidates.surviving(node) != candidates.count {
-                        candidates.retain(node, |slot| record(slot, depth));
-                    }
-                }
-                None => {
-                    for_each_bit(&candidates.words, |slot| record(slot, depth));
-                    candidates.count = 0;
-                }
-            }
-            depth += 1;
+            (run, idx) = (next_run, next_idx);
         }
         if candidates.count > 0 {
             for_each_bit(&candidates.words, |slot| record(slot, depth));

@@ -1,15 +1,18 @@
 //! The KV index: which worker holds which cached blocks, fed by KV events.
 //!
 //! Layout (chosen for lookup latency and bytes per entry, see the crate benches):
-//! * one global [`NodeTable`] keyed by the block's *sequence hash* (which identifies the
-//!   whole prefix, so no tree pointers are needed), holding the set of worker slots;
+//! * a [`forest::Forest`] of *runs*: paths of consecutive blocks (by *sequence hash*,
+//!   which identifies the whole prefix) held by exactly the same worker set, stored as
+//!   arrays so a query compares them sequentially, plus a block table locating every
+//!   block's run; worker sets are interned and shared between runs;
 //! * per worker, a map from the engine's external block hash to that sequence hash, so
 //!   `Removed` events and parent lookups are O(1).
 
 mod approx;
+mod block_table;
 mod events;
+mod forest;
 mod matching;
-mod node_table;
 mod worker_set;
 
 pub use approx::{ApproxConfig, ApproxIndexer};
@@ -18,7 +21,7 @@ pub use matching::OverlapScores;
 
 use crate::hashing::{SequenceHash, chain};
 use crate::worker::WorkerId;
-use node_table::NodeTable;
+use forest::Forest;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -58,7 +61,7 @@ struct WorkerBlocks {
 /// Worker → cached blocks, answering prefix-overlap queries.
 #[derive(Debug, Clone, Default)]
 pub struct Indexer {
-    nodes: NodeTable,
+    forest: Forest,
     slot_of: MixMap<WorkerId, u32>,
     slots: Vec<Option<WorkerBlocks>>,
     free_slots: Vec<u32>,
@@ -73,7 +76,7 @@ impl Indexer {
     /// An empty index with room for about `blocks` distinct blocks before it grows.
     pub fn with_capacity(blocks: usize) -> Self {
         Indexer {
-            nodes: NodeTable::with_capacity(blocks),
+            forest: Forest::with_capacity(blocks),
             ..Self::default()
         }
     }
@@ -97,7 +100,7 @@ impl Indexer {
                 (self.slots.len() - 1) as u32
             }
         };
-        assert!(slot <= node_table::MAX_SLOT, "too many workers");
+        assert!(slot < 1 << 31, "too many workers");
         self.slot_of.insert(worker, slot);
         slot
     }
@@ -128,7 +131,7 @@ impl Indexer {
         let state = self.slots[slot as usize].as_mut().expect("live slot");
         match data {
             KvEventData::Stored { parent, blocks } => {
-                let mut parent_key = match parent {
+                let parent_key = match parent {
                     None => None,
                     Some(p) => match state.blocks.get(&p.0) {
                         Some(&key) => Some(SequenceHash(key)),
@@ -136,23 +139,30 @@ impl Indexer {
                     },
                 };
                 state.blocks.reserve(blocks.len());
+                let mut keys = Vec::with_capacity(blocks.len());
+                let mut reused = Vec::new();
+                let mut chain_key = parent_key;
                 for block in blocks {
-                    let key = chain(parent_key, block.tokens);
+                    let key = chain(chain_key, block.tokens);
                     let previous = state.blocks.insert(block.external.0, key.0);
                     if let Some(old) = previous.filter(|&old| old != key.0) {
                         // The engine reused an external hash for other content.
-                        self.nodes.remove(old, slot);
+                        reused.push(old);
                     }
-                    self.nodes.insert(key.0, slot);
-                    parent_key = Some(key);
+                    keys.push(key.0);
+                    chain_key = Some(key);
                 }
+                if !reused.is_empty() {
+                    self.forest.remove(slot, &reused);
+                }
+                self.forest.store(slot, parent_key.map(|k| k.0), &keys);
             }
             KvEventData::Removed { blocks } => {
-                for block in blocks {
-                    if let Some(key) = state.blocks.remove(&block.0) {
-                        self.nodes.remove(key, slot);
-                    }
-                }
+                let keys: Vec<u64> = blocks
+                    .iter()
+                    .filter_map(|block| state.blocks.remove(&block.0))
+                    .collect();
+                self.forest.remove(slot, &keys);
             }
             KvEventData::Cleared => self.clear_slot(slot),
         }
@@ -162,9 +172,8 @@ impl Indexer {
     fn clear_slot(&mut self, slot: u32) {
         let state = self.slots[slot as usize].as_mut().expect("live slot");
         let blocks = std::mem::take(&mut state.blocks);
-        for (_, key) in blocks {
-            self.nodes.remove(key, slot);
-        }
+        let keys: Vec<u64> = blocks.into_values().collect();
+        self.forest.remove_all(slot, &keys);
     }
 
     /// Inserts a chain of sequence hashes for `worker` directly (no engine hashes): used
@@ -173,14 +182,13 @@ impl Indexer {
     pub(crate) fn insert_sequence(&mut self, worker: WorkerId, sequence: &[SequenceHash]) -> usize {
         let slot = self.slot_for(worker);
         let state = self.slots[slot as usize].as_mut().expect("live slot");
-        let mut fresh = 0;
-        for seq in sequence {
-            if state.blocks.insert(seq.0, seq.0).is_none() {
-                self.nodes.insert(seq.0, slot);
-                fresh += 1;
-            }
-        }
-        fresh
+        let fresh: Vec<u64> = sequence
+            .iter()
+            .filter(|seq| state.blocks.insert(seq.0, seq.0).is_none())
+            .map(|seq| seq.0)
+            .collect();
+        self.forest.store(slot, None, &fresh);
+        fresh.len()
     }
 
     /// Drops one block inserted with [`Indexer::insert_sequence`]; returns whether it was held.
@@ -190,7 +198,10 @@ impl Indexer {
         };
         let state = self.slots[slot as usize].as_mut().expect("live slot");
         match state.blocks.remove(&seq.0) {
-            Some(key) => self.nodes.remove(key, slot),
+            Some(key) => {
+                self.forest.remove(slot, &[key]);
+                true
+            }
             None => false,
         }
     }
@@ -247,7 +258,7 @@ impl Indexer {
 
     /// Number of distinct cached blocks (held by at least one worker).
     pub fn distinct_blocks(&self) -> usize {
-        self.nodes.len()
+        self.forest.len()
     }
 
     /// Number of (block, worker) entries.
@@ -259,7 +270,7 @@ impl Indexer {
     pub fn heap_bytes(&self) -> usize {
         // hashbrown: one control byte per bucket plus the (key, value) pair.
         let per_bucket = 1 + std::mem::size_of::<(u64, u64)>();
-        self.nodes.heap_bytes()
+        self.forest.heap_bytes()
             + self
                 .slots
                 .iter()
