@@ -52,7 +52,7 @@ fn list(buf: &Buffer, n: usize, size: usize) -> XferDescList {
 }
 
 fn descriptors(c: &mut Criterion) {
-    let bytes = (ENTRIES * ENTRY).next_multiple_of(REGIONS * 4096);
+    let bytes = (ENTRIES * ENTRY).next_multiple_of(REGIONS * (64 << 10));
     let (lb, rb) = (
         Buffer::new(bytes, Segment::Malloc),
         Buffer::new(bytes, Segment::Malloc),
