@@ -10,6 +10,7 @@ mod metadata_ops;
 mod notif;
 mod opts;
 mod remote;
+mod request;
 mod xfer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +27,8 @@ use remote::RemoteAgent;
 
 pub use notif::NotifMap;
 pub use opts::OptArgs;
-pub use xfer::{PreppedDlist, XferRequest, XferTelemetry};
+pub use request::PreppedDlist;
+pub use xfer::{XferRequest, XferTelemetry};
 
 /// A backend instance created on an agent (`nixlBackendH`). Backends live as long as the agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

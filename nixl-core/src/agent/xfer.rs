@@ -1,14 +1,14 @@
-//! Transfer requests: creation (one-shot or from prepped lists), post, status, release.
+//! The life of a transfer request: post, status, telemetry, release.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::memory::MemTables;
 use super::remote::{RemoteAgent, is_disconnect};
+use super::request::RemoteSide;
 use super::{Agent, AgentInner, OptArgs, read};
 use crate::backend::{Backend, Completion, ResolvedDesc, Target, XferJob, lock};
-use crate::desc::{Desc, XferDescList};
+use crate::desc::Desc;
 use crate::status::{NixlError, Result, Status, err};
 use crate::types::{MemType, XferOp};
 
@@ -27,86 +27,44 @@ pub struct XferTelemetry {
     pub desc_count: u64,
 }
 
-/// Which side of a transfer a prepped list describes.
-#[derive(Clone)]
-enum Side {
-    /// The initiator's own memory.
-    Local,
-    /// A remote agent's memory (or this agent's, addressed by its own name).
-    Remote(RemoteSide),
-}
-
-#[derive(Clone)]
-enum RemoteSide {
-    Loopback,
-    Agent(Arc<RemoteAgent>),
-}
-
-impl RemoteSide {
-    fn is_valid(&self) -> bool {
-        match self {
-            RemoteSide::Loopback => true,
-            RemoteSide::Agent(r) => r.is_valid(),
-        }
-    }
-}
-
-/// A descriptor list resolved once against registrations (`nixlDlistH`), for building many
-/// requests by index with [`Agent::make_xfer_req`].
-///
-/// Memory per entry: the 24-byte descriptor plus an 8-byte key per backend that covers it.
-pub struct PreppedDlist {
-    agent: Weak<AgentInner>,
-    side: Side,
-    mem_type: MemType,
-    descs: Vec<Desc>,
-    /// Per candidate backend (in preference order), the key of each descriptor's region.
-    keys: Vec<(usize, Vec<u64>)>,
-}
-
-impl PreppedDlist {
-    /// Number of descriptors.
-    pub fn len(&self) -> usize {
-        self.descs.len()
-    }
-
-    /// True if the list is empty.
-    pub fn is_empty(&self) -> bool {
-        self.descs.is_empty()
-    }
-
-    /// The memory type of the list.
-    pub fn mem_type(&self) -> MemType {
-        self.mem_type
-    }
-}
-
-struct PostState {
-    notif: Option<Vec<u8>>,
-    completion: Option<Arc<Completion>>,
+pub(super) struct PostState {
+    pub(super) notif: Option<Vec<u8>>,
+    pub(super) completion: Option<Arc<Completion>>,
     /// Terminal status once observed; sticky until the next post.
-    terminal: Option<std::result::Result<(), NixlError>>,
-    post_start: Option<Instant>,
-    telemetry: XferTelemetry,
+    pub(super) terminal: Option<std::result::Result<(), NixlError>>,
+    pub(super) post_start: Option<Instant>,
+    pub(super) telemetry: XferTelemetry,
 }
 
 /// A transfer request (`nixlXferReqH`): made once, posted any number of times (each post
 /// after the previous one completed). Dropping it is releasing it: an in-flight post is
 /// canceled and waited for, so no byte of its memory is touched afterwards.
 pub struct XferRequest {
-    agent: Weak<AgentInner>,
-    op: XferOp,
-    backend: usize,
-    engine: Arc<dyn Backend>,
-    local_mem: MemType,
-    remote_mem: MemType,
-    local: Arc<[ResolvedDesc]>,
-    remote: Arc<[ResolvedDesc]>,
-    remote_side: RemoteSide,
-    target: Target,
-    total_bytes: u64,
-    checked_generation: std::sync::atomic::AtomicU64,
-    state: Mutex<PostState>,
+    pub(super) agent: Weak<AgentInner>,
+    pub(super) op: XferOp,
+    pub(super) backend: usize,
+    pub(super) engine: Arc<dyn Backend>,
+    pub(super) local_mem: MemType,
+    pub(super) remote_mem: MemType,
+    pub(super) local: Arc<[ResolvedDesc]>,
+    pub(super) remote: Arc<[ResolvedDesc]>,
+    pub(super) remote_side: RemoteSide,
+    pub(super) target: Target,
+    pub(super) total_bytes: u64,
+    pub(super) checked_generation: std::sync::atomic::AtomicU64,
+    pub(super) state: Mutex<PostState>,
+}
+
+impl PostState {
+    pub(super) fn new(notif: Option<Vec<u8>>) -> Self {
+        PostState {
+            notif,
+            completion: None,
+            terminal: None,
+            post_start: None,
+            telemetry: XferTelemetry::default(),
+        }
+    }
 }
 
 impl XferRequest {
@@ -139,336 +97,7 @@ impl Drop for XferRequest {
     }
 }
 
-/// Resolves `descs` against one backend's tables; `None` if any descriptor is uncovered.
-fn resolve_keys(tables: &MemTables, mem: MemType, descs: &[Desc]) -> Option<Vec<u64>> {
-    let table = tables.get(mem);
-    descs
-        .iter()
-        .map(|d| table.covering(d).map(|r| r.key))
-        .collect()
-}
-
-fn resolved(descs: &[Desc], keys: &[u64]) -> Vec<ResolvedDesc> {
-    descs
-        .iter()
-        .zip(keys)
-        .map(|(d, &key)| ResolvedDesc {
-            addr: d.addr,
-            len: d.len,
-            dev_id: d.dev_id,
-            key,
-        })
-        .collect()
-}
-
 impl Agent {
-    fn remote_side(&self, name: &str) -> Result<RemoteSide> {
-        if name == self.inner.name {
-            return Ok(RemoteSide::Loopback);
-        }
-        read(&self.inner.remotes)
-            .get(name)
-            .cloned()
-            .map(RemoteSide::Agent)
-            .ok_or_else(|| err!(NotFound, "no metadata loaded for agent {name}"))
-    }
-
-    /// For each backend that could serve `mem` on `side`, the keys covering `descs`.
-    fn resolve_all(
-        &self,
-        side: &Side,
-        mem: MemType,
-        descs: &[Desc],
-        opts: Option<&OptArgs>,
-    ) -> Vec<(usize, Vec<u64>)> {
-        let candidates = self.candidate_backends(mem, opts);
-        let backends = read(&self.inner.backends);
-        let local = read(&self.inner.local);
-        candidates
-            .into_iter()
-            .filter_map(|b| {
-                let keys = match side {
-                    Side::Local => resolve_keys(&local[b], mem, descs),
-                    Side::Remote(RemoteSide::Loopback) => {
-                        if !backends[b].engine.capabilities().local {
-                            return None;
-                        }
-                        resolve_keys(&local[b], mem, descs)
-                    }
-                    Side::Remote(RemoteSide::Agent(remote)) => {
-                        remote.link(b)?;
-                        let tables = read(&remote.tables);
-                        resolve_keys(tables.get(&b)?, mem, descs)
-                    }
-                };
-                keys.map(|k| (b, k))
-            })
-            .collect()
-    }
-
-    /// Resolves a descriptor list once (`prepXferDlist`). `agent` is `None` (or empty, NIXL's
-    /// `NIXL_INIT_AGENT`) for the initiator's own memory, a remote agent's name for its memory,
-    /// or this agent's own name for loopback targets.
-    pub fn prep_xfer_dlist(
-        &self,
-        agent: Option<&str>,
-        descs: &XferDescList,
-        opts: Option<&OptArgs>,
-    ) -> Result<PreppedDlist> {
-        let side = match agent {
-            None | Some("") => Side::Local,
-            Some(name) => Side::Remote(self.remote_side(name)?),
-        };
-        let keys = self.resolve_all(&side, descs.mem_type(), descs.descs(), opts);
-        if keys.is_empty() && !descs.is_empty() {
-            return Err(err!(
-                NotFound,
-                "no backend has registrations covering every descriptor of the list"
-            ));
-        }
-        Ok(PreppedDlist {
-            agent: Arc::downgrade(&self.inner),
-            side,
-            mem_type: descs.mem_type(),
-            descs: descs.descs().to_vec(),
-            keys,
-        })
-    }
-
-    /// Builds a request from two prepped lists and index arrays (`makeXferReq`). Indices are
-    /// checked; consecutive pairs contiguous on both sides are merged unless `skip_desc_merge`.
-    pub fn make_xfer_req(
-        &self,
-        op: XferOp,
-        local: &PreppedDlist,
-        local_idx: &[i32],
-        remote: &PreppedDlist,
-        remote_idx: &[i32],
-        opts: Option<&OptArgs>,
-    ) -> Result<XferRequest> {
-        let ours = |l: &PreppedDlist| std::ptr::eq(l.agent.as_ptr(), Arc::as_ptr(&self.inner));
-        if !ours(local) || !ours(remote) {
-            return Err(err!(
-                InvalidParam,
-                "a prepped list belongs to another agent"
-            ));
-        }
-        let Side::Local = local.side else {
-            return Err(err!(
-                InvalidParam,
-                "the local list was prepped for a remote agent"
-            ));
-        };
-        let Side::Remote(remote_side) = &remote.side else {
-            return Err(err!(
-                InvalidParam,
-                "the remote list was prepped as local memory"
-            ));
-        };
-        if !remote_side.is_valid() {
-            return Err(err!(
-                NotFound,
-                "the remote agent's metadata was invalidated since the list was prepped"
-            ));
-        }
-        if local_idx.len() != remote_idx.len() || local_idx.is_empty() {
-            return Err(err!(
-                InvalidParam,
-                "index lists must be non-empty and of equal length ({} vs {})",
-                local_idx.len(),
-                remote_idx.len()
-            ));
-        }
-        let hinted = |b: usize| {
-            opts.is_none_or(|o| o.backends.is_empty() || o.backends.iter().any(|h| h.0 == b))
-        };
-        let (backend, lkeys, rkeys) = local
-            .keys
-            .iter()
-            .filter(|(b, _)| hinted(*b))
-            .find_map(|(b, lk)| {
-                remote
-                    .keys
-                    .iter()
-                    .find(|(rb, _)| rb == b)
-                    .map(|(_, rk)| (*b, lk, rk))
-            })
-            .ok_or_else(|| err!(NotFound, "no backend serves both prepped lists"))?;
-        let check = |idx: i32, len: usize, which: &str| -> Result<usize> {
-            usize::try_from(idx)
-                .ok()
-                .filter(|&i| i < len)
-                .ok_or_else(|| {
-                    err!(
-                        InvalidParam,
-                        "{which} index {idx} is out of range (list has {len})"
-                    )
-                })
-        };
-        let merge = !opts.is_some_and(|o| o.skip_desc_merge);
-        let mut l_out: Vec<ResolvedDesc> = Vec::with_capacity(local_idx.len());
-        let mut r_out: Vec<ResolvedDesc> = Vec::with_capacity(local_idx.len());
-        for (&li, &ri) in local_idx.iter().zip(remote_idx) {
-            let li = check(li, local.descs.len(), "local")?;
-            let ri = check(ri, remote.descs.len(), "remote")?;
-            let (ld, rd) = (&local.descs[li], &remote.descs[ri]);
-            if ld.len != rd.len {
-                return Err(err!(
-                    InvalidParam,
-                    "pair length mismatch: local {} bytes, remote {}",
-                    ld.len,
-                    rd.len
-                ));
-            }
-            let l = ResolvedDesc {
-                addr: ld.addr,
-                len: ld.len,
-                dev_id: ld.dev_id,
-                key: lkeys[li],
-            };
-            let r = ResolvedDesc {
-                addr: rd.addr,
-                len: rd.len,
-                dev_id: rd.dev_id,
-                key: rkeys[ri],
-            };
-            if merge
-                && let (Some(pl), Some(pr)) = (l_out.last_mut(), r_out.last_mut())
-                && extends(pl, &l)
-                && extends(pr, &r)
-            {
-                pl.len += l.len;
-                pr.len += r.len;
-                continue;
-            }
-            l_out.push(l);
-            r_out.push(r);
-        }
-        self.build_request(
-            op,
-            backend,
-            local.mem_type,
-            remote.mem_type,
-            l_out,
-            r_out,
-            remote_side.clone(),
-            opts,
-        )
-    }
-
-    /// Builds a request directly from two descriptor lists (`createXferReq`); no merging.
-    pub fn create_xfer_req(
-        &self,
-        op: XferOp,
-        local: &XferDescList,
-        remote: &XferDescList,
-        remote_agent: &str,
-        opts: Option<&OptArgs>,
-    ) -> Result<XferRequest> {
-        if local.len() != remote.len() || local.is_empty() {
-            return Err(err!(
-                InvalidParam,
-                "descriptor lists must be non-empty and of equal length ({} vs {})",
-                local.len(),
-                remote.len()
-            ));
-        }
-        if let Some((l, r)) = local
-            .descs()
-            .iter()
-            .zip(remote.descs())
-            .find(|(l, r)| l.len != r.len)
-        {
-            return Err(err!(
-                InvalidParam,
-                "pair length mismatch: local {} bytes, remote {}",
-                l.len,
-                r.len
-            ));
-        }
-        let remote_side = self.remote_side(remote_agent)?;
-        let lkeys = self.resolve_all(&Side::Local, local.mem_type(), local.descs(), opts);
-        if lkeys.is_empty() {
-            return Err(err!(
-                NotFound,
-                "local descriptors are not inside registered {} memory",
-                local.mem_type()
-            ));
-        }
-        let rkeys = self.resolve_all(
-            &Side::Remote(remote_side.clone()),
-            remote.mem_type(),
-            remote.descs(),
-            opts,
-        );
-        let (backend, lk, rk) = lkeys
-            .iter()
-            .find_map(|(b, lk)| rkeys.iter().find(|(rb, _)| rb == b).map(|(_, rk)| (*b, lk, rk)))
-            .ok_or_else(|| {
-                err!(NotFound, "remote descriptors are not inside memory {remote_agent} registered with a common backend")
-            })?;
-        let l = resolved(local.descs(), lk);
-        let r = resolved(remote.descs(), rk);
-        self.build_request(
-            op,
-            backend,
-            local.mem_type(),
-            remote.mem_type(),
-            l,
-            r,
-            remote_side,
-            opts,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn build_request(
-        &self,
-        op: XferOp,
-        backend: usize,
-        local_mem: MemType,
-        remote_mem: MemType,
-        local: Vec<ResolvedDesc>,
-        remote: Vec<ResolvedDesc>,
-        remote_side: RemoteSide,
-        opts: Option<&OptArgs>,
-    ) -> Result<XferRequest> {
-        let engine = read(&self.inner.backends)[backend].engine.clone();
-        let target = match &remote_side {
-            RemoteSide::Loopback => Target::Loopback,
-            RemoteSide::Agent(r) => Target::Peer(
-                r.link(backend)
-                    .ok_or_else(|| {
-                        err!(NotFound, "no connection to {} through this backend", r.name)
-                    })?
-                    .peer
-                    .clone(),
-            ),
-        };
-        let total_bytes = local.iter().map(|d| d.len).sum();
-        Ok(XferRequest {
-            agent: Arc::downgrade(&self.inner),
-            op,
-            backend,
-            engine,
-            local_mem,
-            remote_mem,
-            local: local.into(),
-            remote: remote.into(),
-            remote_side,
-            target,
-            total_bytes,
-            checked_generation: self.inner.local_generation.load(Ordering::Acquire).into(),
-            state: Mutex::new(PostState {
-                notif: opts.and_then(|o| o.notif.clone()),
-                completion: None,
-                terminal: None,
-                post_start: None,
-                telemetry: XferTelemetry::default(),
-            }),
-        })
-    }
-
     /// Posts a request (`postXferReq`): SUCCESS if it completed inline, IN_PROG otherwise, or
     /// an error. A post with `opts` replaces the request's notification (or clears it when
     /// `opts.notif` is `None`). Reposting while a previous post runs is REPOST_ACTIVE.
@@ -634,13 +263,6 @@ impl Agent {
     }
 }
 
-/// True if `next` continues `prev` in the same region.
-fn extends(prev: &ResolvedDesc, next: &ResolvedDesc) -> bool {
-    prev.key == next.key
-        && prev.dev_id == next.dev_id
-        && prev.addr.checked_add(prev.len) == Some(next.addr)
-}
-
 fn micros(d: Duration) -> u64 {
     d.as_micros().min(u128::from(u64::MAX)) as u64
 }
@@ -651,15 +273,6 @@ impl std::fmt::Debug for XferRequest {
             .field("op", &self.op)
             .field("descs", &self.local.len())
             .field("total_bytes", &self.total_bytes)
-            .finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for PreppedDlist {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreppedDlist")
-            .field("mem_type", &self.mem_type)
-            .field("descs", &self.descs.len())
             .finish_non_exhaustive()
     }
 }

@@ -10,6 +10,7 @@ mod cma;
 pub mod conninfo;
 mod executor;
 pub mod identity;
+mod inline;
 mod memory;
 mod peer;
 pub mod proto;
@@ -368,9 +369,8 @@ impl Backend for NetBackend {
         if !self.runs_inline(&job) {
             return self.post_async(job);
         }
-        let outcome = self
-            .mover
-            .move_bytes(&job.target, job.op, &job.local, &job.remote, &|| false)
+        let executor = lock(&self.executor).clone();
+        let outcome = inline::run(&self.mover, executor.as_ref(), &job, self.settings.split_min)
             .and_then(|()| match &job.notif {
                 Some(msg) => self.mover.notify(&job.target, msg),
                 None => Ok(()),

@@ -1,0 +1,98 @@
+//! One primary context per device, retained on first use and made current on the calling
+//! thread before any driver call that needs it.
+
+use std::sync::{Mutex, OnceLock};
+
+use cudarc::driver::sys;
+
+use super::driver::{check, driver};
+use crate::backend::lock;
+use crate::status::{Result, err};
+
+/// A retained primary context.
+#[derive(Clone, Copy)]
+struct Ctx(sys::CUcontext);
+
+// SAFETY: a CUDA context handle may be made current on, and used from, any thread.
+unsafe impl Send for Ctx {}
+// SAFETY: as above; the handle itself is never mutated after retaining.
+unsafe impl Sync for Ctx {}
+
+static CONTEXTS: OnceLock<Vec<OnceLock<Ctx>>> = OnceLock::new();
+static PEERS: Mutex<Vec<(i32, i32, bool)>> = Mutex::new(Vec::new());
+
+/// Checks that `dev_id` names a device of this process and returns it as an ordinal.
+pub fn ordinal(dev_id: u64) -> Result<i32> {
+    let devices = driver()?.devices;
+    if dev_id >= devices as u64 {
+        return Err(err!(
+            InvalidParam,
+            "GPU {dev_id} does not exist (this process sees {devices} CUDA device(s))"
+        ));
+    }
+    Ok(dev_id as i32)
+}
+
+fn primary(dev: i32) -> Result<Ctx> {
+    let slots = CONTEXTS.get_or_init(|| {
+        let n = driver().map_or(0, |d| d.devices);
+        (0..n).map(|_| OnceLock::new()).collect()
+    });
+    let slot = &slots[dev as usize];
+    if let Some(ctx) = slot.get() {
+        return Ok(*ctx);
+    }
+    let mut device: sys::CUdevice = 0;
+    // SAFETY: the driver is initialized (`ordinal` succeeded) and the out-pointer is valid.
+    check(unsafe { sys::cuDeviceGet(&mut device, dev) }, "cuDeviceGet")?;
+    let mut ctx: sys::CUcontext = std::ptr::null_mut();
+    // SAFETY: valid device and out-pointer; the primary context stays retained for the life
+    // of the process (it is shared with every other CUDA user in it).
+    check(
+        unsafe { sys::cuDevicePrimaryCtxRetain(&mut ctx, device) },
+        "cuDevicePrimaryCtxRetain",
+    )?;
+    // Another thread may have retained it too; both references stay valid, keep one.
+    Ok(*slot.get_or_init(|| Ctx(ctx)))
+}
+
+/// Makes device `dev_id`'s primary context current on this thread; returns its ordinal.
+pub fn bind(dev_id: u64) -> Result<i32> {
+    let dev = ordinal(dev_id)?;
+    let ctx = primary(dev)?;
+    // SAFETY: `ctx` is a retained primary context.
+    check(unsafe { sys::cuCtxSetCurrent(ctx.0) }, "cuCtxSetCurrent")?;
+    Ok(dev)
+}
+
+/// Lets device `from` access device `to`'s memory directly (NVLink/PCIe peer-to-peer) where
+/// the hardware allows; remembered per pair. Returns whether peer access is on. Without it,
+/// copies between the two still work, staged by the driver.
+pub fn enable_peer(from: i32, to: i32) -> Result<bool> {
+    if from == to {
+        return Ok(true);
+    }
+    if let Some(&(_, _, on)) = lock(&PEERS)
+        .iter()
+        .find(|(a, b, _)| (*a, *b) == (from, to))
+    {
+        return Ok(on);
+    }
+    let mut can = 0i32;
+    // SAFETY: both ordinals were checked by the callers; valid out-pointer.
+    check(
+        unsafe { sys::cuDeviceCanAccessPeer(&mut can, from, to) },
+        "cuDeviceCanAccessPeer",
+    )?;
+    let mut on = false;
+    if can != 0 {
+        let peer_ctx = primary(to)?;
+        bind(from as u64)?;
+        // SAFETY: the current context is `from`'s primary context; `peer_ctx` is retained.
+        let r = unsafe { sys::cuCtxEnablePeerAccess(peer_ctx.0, 0) };
+        on = r == sys::CUresult::CUDA_SUCCESS
+            || r == sys::CUresult::CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED;
+    }
+    lock(&PEERS).push((from, to, on));
+    Ok(on)
+}

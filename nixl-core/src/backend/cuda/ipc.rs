@@ -1,0 +1,343 @@
+//! CUDA IPC: what a registration publishes so another process on the host can map it, and the
+//! peer side's opened mappings (opened once per process and handle, cached, closed when the
+//! last registration using them is forgotten).
+//!
+//! Published data (little-endian): version `1`, the owner's GPU ordinal (u32), the number of
+//! chunks (u32), then per chunk: kind (u8), start address (u64), size (u64) and, for kind
+//! [`KIND_LEGACY`], the 64-byte `CUipcMemHandle`. Kind [`KIND_NONE`] marks a chunk that cannot
+//! be shared (a VMM allocation, whose handles travel as file descriptors: not supported yet).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::sys;
+
+use super::context;
+use super::driver::check;
+use super::pointer::Chunk;
+use crate::backend::{ResolvedDesc, lock};
+use crate::codec::{Reader, Writer};
+use crate::desc::Desc;
+use crate::status::{Result, err};
+
+const VERSION: u8 = 1;
+/// A chunk that cannot be shared with other processes.
+pub const KIND_NONE: u8 = 0;
+/// A chunk shared with a legacy CUDA IPC handle.
+pub const KIND_LEGACY: u8 = 1;
+const HANDLE_LEN: usize = 64;
+
+/// One chunk of a remote registration as published by its owner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteChunk {
+    /// Kind ([`KIND_NONE`] or [`KIND_LEGACY`]).
+    pub kind: u8,
+    /// Start address in the owner's process.
+    pub start: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// The IPC handle (legacy chunks).
+    pub handle: Vec<u8>,
+}
+
+/// Builds the public data of a registration from its chunks (the driver makes the handles).
+pub fn export(dev: u32, chunks: &[Chunk]) -> Result<Vec<u8>> {
+    let mut w = Writer::with_capacity(64);
+    w.u8(VERSION);
+    w.u32(dev);
+    w.u32(chunks.len() as u32);
+    for c in chunks {
+        if c.legacy_ipc {
+            let mut h = sys::CUipcMemHandle {
+                reserved: [0; HANDLE_LEN],
+            };
+            // SAFETY: `c.start` is the base of a live device allocation (just queried) and
+            // the out-pointer is valid.
+            check(
+                unsafe { sys::cuIpcGetMemHandle(&mut h, c.start) },
+                "cuIpcGetMemHandle",
+            )?;
+            w.u8(KIND_LEGACY);
+            w.u64(c.start);
+            w.u64(c.size);
+            w.raw(&h.reserved.map(|b| b as u8));
+        } else {
+            w.u8(KIND_NONE);
+            w.u64(c.start);
+            w.u64(c.size);
+        }
+    }
+    Ok(w.finish())
+}
+
+/// Decodes published data; malformed input is INVALID_PARAM.
+pub fn decode(bytes: &[u8]) -> Result<(u32, Vec<RemoteChunk>)> {
+    let bad = |what: &str| err!(InvalidParam, "malformed CUDA IPC data: {what}");
+    let mut r = Reader::new(bytes, "CUDA IPC data");
+    if r.u8().map_err(|_| bad("empty"))? != VERSION {
+        return Err(bad("unknown version"));
+    }
+    let dev = r.u32().map_err(|_| bad("truncated"))?;
+    let n = r.u32().map_err(|_| bad("truncated"))?;
+    if n as usize > bytes.len() {
+        return Err(bad("chunk count exceeds the data"));
+    }
+    let mut chunks = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let kind = r.u8().map_err(|_| bad("truncated"))?;
+        let start = r.u64().map_err(|_| bad("truncated"))?;
+        let size = r.u64().map_err(|_| bad("truncated"))?;
+        if start.checked_add(size).is_none() || size == 0 {
+            return Err(bad("chunk range"));
+        }
+        let handle = match kind {
+            KIND_LEGACY => r
+                .take(HANDLE_LEN)
+                .map_err(|_| bad("truncated handle"))?
+                .to_vec(),
+            KIND_NONE => Vec::new(),
+            _ => return Err(bad("unknown chunk kind")),
+        };
+        chunks.push(RemoteChunk {
+            kind,
+            start,
+            size,
+            handle,
+        });
+    }
+    r.finish().map_err(|_| bad("trailing bytes"))?;
+    Ok((dev, chunks))
+}
+
+/// Handles opened in this process: the driver maps a given handle once per process, so equal
+/// handles (several registrations on one allocation) share one mapping, counted.
+static OPENED: Mutex<Vec<(Vec<u8>, u64, usize)>> = Mutex::new(Vec::new());
+
+fn open_handle(handle: &[u8], dev_id: u64) -> Result<u64> {
+    let mut opened = lock(&OPENED);
+    if let Some(entry) = opened.iter_mut().find(|(h, _, _)| h == handle) {
+        entry.2 += 1;
+        return Ok(entry.1);
+    }
+    context::bind(dev_id)?;
+    let mut h = sys::CUipcMemHandle {
+        reserved: [0; HANDLE_LEN],
+    };
+    for (dst, src) in h.reserved.iter_mut().zip(handle) {
+        *dst = *src as std::ffi::c_char;
+    }
+    let mut ptr: sys::CUdeviceptr = 0;
+    // SAFETY: valid out-pointer; the handle came from a peer's metadata and the driver
+    // validates it (a forged one fails with an error).
+    check(
+        unsafe {
+            sys::cuIpcOpenMemHandle_v2(
+                &mut ptr,
+                h,
+                sys::CUipcMem_flags::CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS as u32,
+            )
+        },
+        "cuIpcOpenMemHandle",
+    )?;
+    opened.push((handle.to_vec(), ptr, 1));
+    Ok(ptr)
+}
+
+fn close_handle(handle: &[u8]) {
+    let mut opened = lock(&OPENED);
+    let Some(i) = opened.iter().position(|(h, _, _)| h == handle) else {
+        return;
+    };
+    opened[i].2 -= 1;
+    if opened[i].2 == 0 {
+        let (_, ptr, _) = opened.swap_remove(i);
+        // SAFETY: `ptr` was returned by cuIpcOpenMemHandle and no transfer uses it any more
+        // (transfers hold the `RemoteVram` that owns this reference).
+        unsafe { sys::cuIpcCloseMemHandle(ptr) };
+    }
+}
+
+/// A remote agent's VRAM registration, mapped into this process on first use.
+pub struct RemoteVram {
+    desc: Desc,
+    dev: u32,
+    chunks: Vec<RemoteChunk>,
+    /// Local base address of each chunk, once opened.
+    mapped: Mutex<Option<Vec<u64>>>,
+}
+
+impl RemoteVram {
+    /// Learns a registration from its published data; nothing is opened yet.
+    pub fn new(desc: Desc, public: &[u8]) -> Result<RemoteVram> {
+        let (dev, chunks) = decode(public)?;
+        Ok(RemoteVram {
+            desc,
+            dev,
+            chunks,
+            mapped: Mutex::new(None),
+        })
+    }
+
+    /// The GPU ordinal the owner registered it on.
+    pub fn owner_device(&self) -> u32 {
+        self.dev
+    }
+
+    fn bases(&self, open_on: u64) -> Result<Vec<u64>> {
+        let mut mapped = lock(&self.mapped);
+        if let Some(b) = &*mapped {
+            return Ok(b.clone());
+        }
+        let mut bases = Vec::with_capacity(self.chunks.len());
+        for c in &self.chunks {
+            if c.kind != KIND_LEGACY {
+                return Err(err!(
+                    NotSupported,
+                    "remote VRAM at {:#x} cannot be shared across processes (not a cudaMalloc allocation)",
+                    c.start
+                ));
+            }
+            match open_handle(&c.handle, open_on) {
+                Ok(b) => bases.push(b),
+                Err(e) => {
+                    for opened in &self.chunks[..bases.len()] {
+                        close_handle(&opened.handle);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        *mapped = Some(bases.clone());
+        Ok(bases)
+    }
+
+    /// Translates a remote descriptor (inside this registration, already checked) into local
+    /// pieces `(local address, length)`, split where chunks end; maps on first use, in the
+    /// context of GPU `open_on`.
+    pub fn translate(&self, d: &ResolvedDesc, open_on: u64) -> Result<Vec<(u64, u64)>> {
+        let inside = d.addr >= self.desc.addr
+            && d.addr.checked_add(d.len).zip(self.desc.end()).is_some_and(|(e, re)| e <= re);
+        if !inside {
+            return Err(err!(
+                NotAllowed,
+                "descriptor {:#x}+{} lies outside the remote VRAM registration",
+                d.addr,
+                d.len
+            ));
+        }
+        let bases = self.bases(open_on)?;
+        let mut pieces = Vec::new();
+        let (mut at, end) = (d.addr, d.addr + d.len);
+        for (c, base) in self.chunks.iter().zip(&bases) {
+            if at >= end {
+                break;
+            }
+            if at >= c.start && at < c.start + c.size {
+                let take = (c.start + c.size).min(end) - at;
+                pieces.push((base + (at - c.start), take));
+                at += take;
+            }
+        }
+        if at < end && d.len > 0 {
+            return Err(err!(
+                NotAllowed,
+                "descriptor {:#x}+{} is not covered by the published chunks",
+                d.addr,
+                d.len
+            ));
+        }
+        Ok(pieces)
+    }
+}
+
+impl Drop for RemoteVram {
+    fn drop(&mut self) {
+        if lock(&self.mapped).take().is_some() {
+            for c in &self.chunks {
+                close_handle(&c.handle);
+            }
+        }
+    }
+}
+
+/// One remote agent's VRAM registrations by key; dropping it closes what nothing else uses.
+#[derive(Default)]
+pub struct PeerVram {
+    by_key: Mutex<HashMap<u64, Arc<RemoteVram>>>,
+}
+
+impl PeerVram {
+    /// Learns (or replaces) a registration.
+    pub fn insert(&self, key: u64, region: RemoteVram) {
+        lock(&self.by_key).insert(key, Arc::new(region));
+    }
+
+    /// The registration a descriptor's key names.
+    pub fn get(&self, key: u64) -> Result<Arc<RemoteVram>> {
+        lock(&self.by_key).get(&key).cloned().ok_or_else(|| {
+            err!(
+                NotAllowed,
+                "no remote VRAM registration with the presented key"
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published(chunks: &[(u8, u64, u64)]) -> Vec<u8> {
+        let mut w = Writer::with_capacity(64);
+        w.u8(VERSION);
+        w.u32(0);
+        w.u32(chunks.len() as u32);
+        for &(kind, start, size) in chunks {
+            w.u8(kind);
+            w.u64(start);
+            w.u64(size);
+            if kind == KIND_LEGACY {
+                w.raw(&[7u8; HANDLE_LEN]);
+            }
+        }
+        w.finish()
+    }
+
+    #[test]
+    fn decode_round_trips_and_refuses_garbage() {
+        let data = published(&[(KIND_LEGACY, 0x1000, 0x1000), (KIND_NONE, 0x2000, 0x800)]);
+        let (dev, chunks) = decode(&data).unwrap();
+        assert_eq!(dev, 0);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0].handle, vec![7u8; HANDLE_LEN]);
+        assert!(chunks[1].handle.is_empty());
+        for cut in 0..data.len() {
+            assert!(decode(&data[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut extra = data.clone();
+        extra.push(0);
+        assert!(decode(&extra).is_err());
+        assert!(decode(&published(&[(9, 0, 1)])).is_err());
+        assert!(decode(&published(&[(KIND_NONE, u64::MAX, 2)])).is_err());
+    }
+
+    #[test]
+    fn translate_refuses_ranges_outside_the_registration() {
+        let r = RemoteVram::new(
+            Desc::new(0x1000, 0x1800, 0),
+            &published(&[(KIND_LEGACY, 0x1000, 0x1000), (KIND_LEGACY, 0x2000, 0x800)]),
+        )
+        .unwrap();
+        let d = |addr, len| ResolvedDesc {
+            addr,
+            len,
+            dev_id: 0,
+            key: 1,
+        };
+        // Outside: refused before any driver call, so this runs without a GPU.
+        for (addr, len) in [(0xfff, 1), (0x27ff, 2), (u64::MAX, 2)] {
+            let e = r.translate(&d(addr, len), 0).unwrap_err();
+            assert_eq!(e.status(), crate::Status::NotAllowed, "{addr:#x}+{len}");
+        }
+    }
+}
