@@ -80,6 +80,14 @@ impl PrefillProfile {
         self.thpt_per_gpu.eval(isl).max(1.0)
     }
 
+    /// Engine time (s) one request of `isl` tokens takes from a saturated engine, whose
+    /// passes are full `max_batched_tokens` batches (chunked prefill packs prompts into
+    /// them): `isl · ttft(MBT) / MBT`, and never more than the request alone.
+    pub fn batched_service(&self, isl: f64) -> f64 {
+        let mbt = f64::from(self.max_batched_tokens.max(1));
+        (isl * self.ttft(mbt) / mbt).min(self.ttft(isl))
+    }
+
     /// Time (s) to prefill `tokens` new tokens split into chunks of `max_batched_tokens`, as
     /// the load-based rules estimate it (`(n−1)·f(MBT) + f(rest)`).
     pub fn chunked_time(&self, tokens: f64) -> f64 {

@@ -33,7 +33,10 @@ impl Moments {
 }
 
 /// The M/G/c model of a prefill pool for the ISL mix `isl` at `rate` req/s, with profile
-/// times scaled by `correction`; also returns the per-request service times.
+/// times scaled by `correction`; also returns each request's own latency (its prefill on an
+/// idle engine). The servers drain the queue at the engine's batched rate
+/// ([`PrefillProfile::batched_service`]): a queue forms only under load, and then the
+/// engine packs prompts into full passes.
 pub fn prefill_queue(
     profile: &PrefillProfile,
     isl: &[f64],
@@ -42,11 +45,15 @@ pub fn prefill_queue(
     correction: f64,
 ) -> (MgcQueue, Vec<f64>) {
     let services: Vec<f64> = isl.iter().map(|&x| profile.ttft(x) * correction).collect();
+    let batched: Vec<f64> = isl
+        .iter()
+        .map(|&x| profile.batched_service(x) * correction)
+        .collect();
     let queue = MgcQueue {
         rate,
         servers,
-        mean_service: stats::mean_or(&services, 0.0).max(1e-9),
-        scv: stats::squared_cv(&services),
+        mean_service: stats::mean_or(&batched, 0.0).max(1e-9),
+        scv: stats::squared_cv(&batched),
     };
     (queue, services)
 }
@@ -154,10 +161,14 @@ pub fn decode_state_ok(
     correction: f64,
 ) -> bool {
     let z = stats::normal_quantile(limits.attainment).max(0.0);
-    let kv_q = state.mean_kv + z * state.sd_kv;
-    let usage_q = kv_q / profile.max_kv_tokens;
+    let usage_q = (state.mean_kv + z * state.sd_kv) / profile.max_kv_tokens;
     let seqs_q = state.mean_seqs + z * state.mean_seqs.sqrt();
-    let itl_q = profile.itl(usage_q, state.context) * correction;
+    // The ITL target is on each request's *mean* ITL, i.e. on the step time averaged over
+    // the request's lifetime T. For an M/G/∞ occupancy the average over a window of one
+    // service time has variance 2/3 of the instantaneous one (∫∫(T−|s−u|) = 2T³/3).
+    let averaged_usage_q =
+        (state.mean_kv + z * state.sd_kv * (2.0f64 / 3.0).sqrt()) / profile.max_kv_tokens;
+    let itl_q = profile.itl(averaged_usage_q, state.context) * correction;
     itl_q <= limits.itl_target
         && usage_q <= limits.kv_usage_limit
         && seqs_q <= f64::from(profile.max_num_seqs)

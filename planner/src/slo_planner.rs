@@ -106,7 +106,8 @@ pub struct SloPlanner {
     corr_decode: f64,
     /// Needs computed in the last `down_patience` decisions, newest last.
     recent_needs: VecDeque<ReplicaTarget>,
-    last_target: Option<ReplicaTarget>,
+    /// Whether the previous interval was free of transitions and backlog.
+    was_calm: bool,
     diagnostics: PlanDiagnostics,
 }
 
@@ -122,7 +123,7 @@ impl SloPlanner {
             corr_prefill: 1.0,
             corr_decode: 1.0,
             recent_needs: VecDeque::new(),
-            last_target: None,
+            was_calm: false,
             diagnostics: PlanDiagnostics::default(),
         }
     }
@@ -144,15 +145,20 @@ impl SloPlanner {
 
     /// Rate to plan for: the highest forecast over the window in which this decision is the
     /// latest one in force — from now until a replica asked for at the next decision is
-    /// ready — plus the forecast-error margin.
+    /// ready — plus the forecast-error margin. The window is scanned (not only its ends) so
+    /// that a peak inside it, which a seasonal forecaster can foresee, is planned for.
     fn planned_rate(&self, observed: f64) -> f64 {
         // An observation is the mean over the interval just ended, centred half an interval
         // back; forecast steps are whole intervals after it.
         let horizon = (self.cfg.startup_delay + self.cfg.interval) / self.cfg.interval + 0.5;
-        let now = self.rate.forecast(0.5).unwrap_or(observed);
-        let ahead = self.rate.forecast(horizon).unwrap_or(observed);
+        let mut peak = self.rate.forecast(0.5).unwrap_or(observed);
+        let mut step = 0.5;
+        while step < horizon {
+            step = (step + 0.5).min(horizon);
+            peak = peak.max(self.rate.forecast(step).unwrap_or(observed));
+        }
         let margin = self.cfg.forecast_error_sigmas * self.rate.error_rms();
-        (now.max(ahead) + margin).max(0.0)
+        (peak + margin).max(0.0)
     }
 
     fn update_corrections(&mut self, obs: &Observation, isl: &[f64], osl: &[f64]) {
@@ -165,8 +171,12 @@ impl SloPlanner {
         // TTFTs of requests that queued behind a backlog (after a cold start or a burst)
         // say nothing about the engine's speed; learn only from a pool in steady state.
         let backlog_per_replica = obs.queued_prefill_tokens() / f64::from(ready_prefill.max(1));
-        let steady = !obs.replicas.in_transition()
+        let calm = !obs.replicas.in_transition()
             && backlog_per_replica <= 2.0 * f64::from(self.profile.prefill.max_batched_tokens);
+        // The TTFTs seen now belong to requests that arrived up to an interval ago, so the
+        // previous interval must have been calm too.
+        let steady = calm && self.was_calm;
+        self.was_calm = calm;
         if steady && obs.ttft.len() >= MIN_CORRECTION_SAMPLES && ready_prefill > 0 {
             let (queue, services) =
                 sizing::prefill_queue(&self.profile.prefill, isl, rate, ready_prefill, 1.0);
@@ -229,11 +239,18 @@ impl SloPlanner {
         ReplicaTarget::new(prefill, decode)
     }
 
-    /// Up at once; down only to the largest need of the last `down_patience` intervals, and
-    /// only when all of them were below the current count.
+    /// Up at once; down only to the largest need of the last `down_patience` intervals (one
+    /// interval when the forecaster anticipates turns), and only when all of them were below
+    /// the current count.
     fn with_hysteresis(&mut self, need: ReplicaTarget, current: ReplicaTarget) -> ReplicaTarget {
         self.recent_needs.push_back(need);
-        let patience = self.cfg.down_patience.max(1) as usize;
+        // A forecaster that has shown it predicts the turns already planned for the whole
+        // window in which a removed replica could not come back: its fall is acted on at once.
+        let patience = if self.rate.anticipates_turns() {
+            1
+        } else {
+            self.cfg.down_patience.max(1) as usize
+        };
         while self.recent_needs.len() > patience {
             self.recent_needs.pop_front();
         }
@@ -282,13 +299,16 @@ impl Planner for SloPlanner {
             .cfg
             .limits
             .apply(self.needed(rate, backlog_rate, &isl, &osl));
-        let current = match self.last_target {
-            Some(_) => obs.replicas.committed(),
-            None => need,
+        // What runs now (starting replicas included); a planner taking over a running
+        // deployment applies the same hysteresis to it as to its own decisions.
+        let committed = obs.replicas.committed();
+        let current = if committed.prefill + committed.decode > 0 {
+            committed
+        } else {
+            need
         };
         let smoothed = self.with_hysteresis(need, current);
         let target = self.cfg.limits.apply(smoothed);
-        self.last_target = Some(target);
         self.diagnostics = PlanDiagnostics {
             observed_rate: observed,
             planned_rate: rate,

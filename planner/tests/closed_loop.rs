@@ -11,8 +11,10 @@ mod driver;
 mod profiler;
 
 use planner::baseline::{DynamoSlaConfig, DynamoSlaPlanner};
+use planner::forecast::SeasonalParams;
 use planner::{
-    Limits, PerfProfile, Planner, ReplicaTarget, SloPlanner, SloPlannerConfig, SloTargets,
+    ForecasterKind, Limits, PerfProfile, Planner, ReplicaTarget, SloPlanner, SloPlannerConfig,
+    SloTargets,
 };
 use sim::workload::{ArrivalShape, SyntheticSpec, Workload};
 use sim::{EngineConfig, ServingMode, SimConfig, Sla};
@@ -38,6 +40,24 @@ fn base() -> SimConfig {
         },
         emit_kv_events: false,
     }
+}
+
+/// A short sinusoid (period 40 s) for the period-learning forecaster.
+fn sine_workload() -> Workload {
+    SyntheticSpec {
+        arrivals: ArrivalShape::Sinusoidal {
+            mean: 3.5,
+            amplitude: 2.0,
+            period_s: 40.0,
+        },
+        duration_s: 90.0,
+        input_length: 3000,
+        output_length: 100,
+        length_jitter: 0.2,
+        seed: 6,
+        ..SyntheticSpec::default()
+    }
+    .generate()
 }
 
 fn workload() -> Workload {
@@ -79,6 +99,17 @@ fn planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
                 interval: 5.0,
                 startup_delay: 10.0,
                 limits: LIMITS,
+                ..SloPlannerConfig::default()
+            },
+            profile.clone(),
+        )),
+        Box::new(SloPlanner::new(
+            SloPlannerConfig {
+                targets,
+                interval: 5.0,
+                startup_delay: 10.0,
+                limits: LIMITS,
+                forecaster: ForecasterKind::Seasonal(SeasonalParams::default()),
                 ..SloPlannerConfig::default()
             },
             profile.clone(),
@@ -125,13 +156,23 @@ fn measured_profile_is_sane() {
 #[test]
 fn planned_runs_conserve_requests_and_are_deterministic() {
     let profile = profiler::measure(&base());
-    let load = workload();
+    for load in [workload(), sine_workload()] {
+        check_planned_runs(&profile, &load);
+    }
+}
+
+fn check_planned_runs(profile: &PerfProfile, load: &Workload) {
+    let profile = profile.clone();
     let expected_tokens = load.output_tokens();
-    for i in 0..2 {
+    for i in 0..planners(&profile).len() {
         let mut first = planners(&profile).remove(i);
         let mut second = planners(&profile).remove(i);
-        let a = driver::run_planned(&base(), &load, ReplicaTarget::new(1, 1), first.as_mut());
-        let b = driver::run_planned(&base(), &load, ReplicaTarget::new(1, 1), second.as_mut());
+        let a = driver::run_planned(&base(), load, ReplicaTarget::new(1, 1), first.as_mut());
+        let b = driver::run_planned(&base(), load, ReplicaTarget::new(1, 1), second.as_mut());
+        // No request lost or duplicated: each finished exactly once, in workload order.
+        let indices: Vec<usize> = a.outcomes.iter().map(|o| o.index).collect();
+        assert_eq!(indices, (0..load.requests.len()).collect::<Vec<_>>());
+        assert!(a.outcomes.iter().all(|o| o.e2e_ms.is_some() && !o.rejected));
         let r = &a.report;
         assert_eq!(r.requests, load.requests.len(), "{}", first.name());
         assert_eq!(

@@ -30,12 +30,30 @@ pub struct RunOutcome {
     pub report: Report,
     /// Every tick (empty for a static run).
     pub ticks: Vec<Tick>,
+    /// Per-request outcomes, in arrival order.
+    pub outcomes: Vec<sim::RequestOutcome>,
 }
 
 impl RunOutcome {
     /// Replica-seconds over all pools.
     pub fn worker_seconds(&self) -> f64 {
         self.report.gpu_seconds.iter().map(|(_, s)| s).sum()
+    }
+
+    /// Requests missing either target, by arrival time in buckets of `bucket_s` seconds.
+    pub fn misses_by_arrival(&self, bucket_s: f64) -> Vec<usize> {
+        let sla = self.report.sla;
+        let mut buckets = Vec::new();
+        for o in &self.outcomes {
+            let i = (o.arrival_ms / 1000.0 / bucket_s) as usize;
+            if buckets.len() <= i {
+                buckets.resize(i + 1, 0);
+            }
+            let good = o.ttft_ms.is_some_and(|t| t <= sla.ttft_ms)
+                && o.itl_ms.is_none_or(|t| t <= sla.itl_ms);
+            buckets[i] += usize::from(!good);
+        }
+        buckets
     }
 
     /// Fraction of requests within both targets.
@@ -106,6 +124,7 @@ pub fn run_static(base: &SimConfig, workload: &Workload, split: ReplicaTarget) -
     RunOutcome {
         report: sim.report(),
         ticks: Vec::new(),
+        outcomes: sim.outcomes(),
     }
 }
 
@@ -144,6 +163,7 @@ pub fn run_planned(
     RunOutcome {
         report: sim.report(),
         ticks,
+        outcomes: sim.outcomes(),
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use planner::baseline::{DynamoSlaConfig, DynamoSlaPlanner, LoadRulesConfig, LoadRulesPlanner};
+use planner::forecast::SeasonalParams;
 use planner::{
     ForecasterKind, Limits, PerfProfile, Planner, ReplicaTarget, SloPlanner, SloPlannerConfig,
     SloTargets,
@@ -140,6 +141,19 @@ pub fn planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
         limits: limits(),
         ..SloPlannerConfig::default()
     };
+    let seasonal = |name: &'static str, sigmas: f64| -> Box<dyn Planner> {
+        Box::new(NamedPlanner(
+            name,
+            SloPlanner::new(
+                SloPlannerConfig {
+                    forecaster: ForecasterKind::Seasonal(SeasonalParams::default()),
+                    forecast_error_sigmas: sigmas,
+                    ..ours
+                },
+                profile.clone(),
+            ),
+        ))
+    };
     vec![
         Box::new(NamedPlanner(
             "dynamo-v0.4 (constant)",
@@ -182,6 +196,9 @@ pub fn planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
                 profile.clone(),
             ),
         )),
+        seasonal("ours (seasonal)", 0.5),
+        seasonal("ours (seasonal, margin 0σ)", 0.0),
+        seasonal("ours (seasonal, margin 1σ)", 1.0),
     ]
 }
 
@@ -215,6 +232,8 @@ struct Row {
     worker_seconds: f64,
     oscillations: usize,
     preemptions: u64,
+    /// Requests missing a target, by arrival time in 50 s buckets.
+    misses_per_50s: Vec<usize>,
 }
 
 fn row(scenario: &str, planner: &str, out: &RunOutcome) -> Row {
@@ -232,6 +251,7 @@ fn row(scenario: &str, planner: &str, out: &RunOutcome) -> Row {
         worker_seconds: out.worker_seconds(),
         oscillations: out.oscillations(),
         preemptions: r.preemptions,
+        misses_per_50s: out.misses_by_arrival(50.0),
     }
 }
 

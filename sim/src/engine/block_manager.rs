@@ -191,11 +191,12 @@ impl BlockManager {
             return;
         };
         // Coalesce a chain of stores into one event, like the engine's batches.
-        if let Some(KvEventData::Stored { blocks, .. }) = events.last_mut() {
-            if parent.is_some() && blocks.last().map(|b| b.block_hash) == parent {
-                blocks.push(block);
-                return;
-            }
+        if let Some(KvEventData::Stored { blocks, .. }) = events.last_mut()
+            && parent.is_some()
+            && blocks.last().map(|b| b.block_hash) == parent
+        {
+            blocks.push(block);
+            return;
         }
         events.push(KvEventData::Stored {
             parent_hash: parent,

@@ -1,9 +1,14 @@
 //! Load forecasters: feed one value per adjustment interval, ask for the value some intervals
 //! ahead. Constant and moving average are Dynamo's simplest predictors; Holt (double
 //! exponential smoothing) and a local-linear-trend Kalman filter follow trends, which is what
-//! lets a planner scale ahead of a ramp by the worker start-up time.
+//! lets a planner scale ahead of a ramp by the worker start-up time. [`Seasonal`] learns the
+//! period of a periodic load and forecasts its turns, which trend models cannot.
+
+mod seasonal;
 
 use serde::{Deserialize, Serialize};
+
+pub use seasonal::{Seasonal, SeasonalParams};
 
 /// A one-series forecaster.
 pub trait Forecaster: Send {
@@ -17,6 +22,13 @@ pub trait Forecaster: Send {
     /// Root-mean-square of past one-step-ahead errors (exponentially weighted), 0 until the
     /// second observation.
     fn error_rms(&self) -> f64;
+
+    /// Whether the forecast currently comes from a model that has been shown (on this
+    /// series) to predict the load's turns, so that a forecast fall may be acted on at once
+    /// rather than after a patience window. False for trend models.
+    fn anticipates_turns(&self) -> bool {
+        false
+    }
 }
 
 /// Which forecaster to build, with its parameters.
@@ -47,6 +59,8 @@ pub enum ForecasterKind {
         /// Observations before the trend is trusted; until then it forecasts the last value.
         min_points: usize,
     },
+    /// Period-learning sinusoid fit with a Holt fallback.
+    Seasonal(SeasonalParams),
 }
 
 impl ForecasterKind {
@@ -70,6 +84,7 @@ impl ForecasterKind {
                 r,
                 min_points,
             } => Box::new(Kalman::new(q_level, q_trend, r, min_points)),
+            ForecasterKind::Seasonal(params) => Box::new(Seasonal::new(params)),
         }
     }
 }
