@@ -1,0 +1,182 @@
+//! Command-line parsing for `disagg` (the frontend) and `disagg worker`.
+
+use crate::frontend::{Discovery, Kill, Mode, RunConfig, workload};
+use crate::proto::WorkerRole;
+use crate::transfer::capi::LibChoice;
+use crate::worker::WorkerArgs;
+use std::path::PathBuf;
+
+/// Usage text.
+pub const USAGE: &str = "\
+disagg — disaggregated serving end to end (prefill/decode workers moving real KV blocks
+through the NIXL C ABI, KV-aware router, SLO planner)
+
+USAGE: disagg [OPTIONS]
+
+  --quick               CI variant: a few seconds, a few dozen requests
+  --trace FILE          replay a Mooncake-format JSONL trace instead of the built-in load
+  --time-scale X        divide the trace's arrival times by X (default 1)
+  --max-requests N      keep the trace's first N requests
+  --workers P[,D]       prefill and decode workers at start (default 2,2)
+  --mode pull|push      decode READs prefill blocks (vLLM) or prefill WRITEs them (SGLang)
+  --planner on|off      let the SLO planner resize the pools (default off; on for the built-in run)
+  --max-workers N       planner bound per pool (default 4)
+  --lib PATH            load this libnixl_capi.so instead of the linked-in nixl-ffi
+  --discovery channel|listener|etcd
+                        how workers get each other's metadata (default: etcd when
+                        NIXL_ETCD_ENDPOINTS is set, else channel)
+  --kill ROLE@SECONDS   SIGKILL one prefill|decode worker at that time (repeatable)
+  --blocks N            KV pool blocks per worker (256 KiB each; default 1024)
+  --speedup X           divide the mock engine's step times by X (default 1)
+  --no-local-prefill    never prefill on the decode worker
+  --request-timeout S   fail requests unfinished after S seconds (default 60)
+  --pin-timeout S       prefill frees pulled blocks after S seconds without notification
+  --host IP             address the frontend and workers bind (default 127.0.0.1)
+  --out DIR             report.json, report.png and worker logs (default disagg-out)
+  --no-progress         no progress bar
+";
+
+fn value(it: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, String> {
+    it.next().ok_or_else(|| format!("{flag} needs a value"))
+}
+
+fn num<T: std::str::FromStr>(s: &str, flag: &str) -> Result<T, String> {
+    s.parse().map_err(|_| format!("{flag}: bad value {s:?}"))
+}
+
+/// Parses the frontend's arguments; `None` for `--help`.
+pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, String> {
+    let mut quick = false;
+    let mut trace: Option<PathBuf> = None;
+    let mut time_scale = 1.0;
+    let mut max_requests = None;
+    let mut planner: Option<bool> = None;
+    let mut cfg = RunConfig::new(workload::quick(), exe);
+    let mut discovery = None;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--quick" => quick = true,
+            "--trace" => trace = Some(value(&mut it, &a)?.into()),
+            "--time-scale" => time_scale = num(&value(&mut it, &a)?, &a)?,
+            "--max-requests" => max_requests = Some(num(&value(&mut it, &a)?, &a)?),
+            "--workers" => {
+                let v = value(&mut it, &a)?;
+                let (p, d) = v.split_once(',').unwrap_or((&v, &v));
+                cfg.prefill = num(p, &a)?;
+                cfg.decode = num(d, &a)?;
+            }
+            "--mode" => {
+                cfg.mode = match value(&mut it, &a)?.as_str() {
+                    "pull" => Mode::Pull,
+                    "push" => Mode::Push,
+                    m => return Err(format!("--mode: pull or push, not {m}")),
+                }
+            }
+            "--planner" => {
+                planner = Some(match value(&mut it, &a)?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    m => return Err(format!("--planner: on or off, not {m}")),
+                })
+            }
+            "--max-workers" => cfg.max_workers = num(&value(&mut it, &a)?, &a)?,
+            "--lib" => cfg.lib = LibChoice::Path(value(&mut it, &a)?.into()),
+            "--discovery" => {
+                discovery = Some(match value(&mut it, &a)?.as_str() {
+                    "channel" => Discovery::Channel,
+                    "listener" => Discovery::Listener,
+                    "etcd" => Discovery::Etcd,
+                    m => return Err(format!("--discovery: channel, listener or etcd, not {m}")),
+                })
+            }
+            "--kill" => {
+                let v = value(&mut it, &a)?;
+                let (role, at) = v
+                    .split_once('@')
+                    .ok_or_else(|| format!("--kill: ROLE@SECONDS, not {v}"))?;
+                cfg.kills.push(Kill {
+                    role: WorkerRole::parse(role)
+                        .ok_or_else(|| format!("--kill: prefill or decode, not {role}"))?,
+                    at_s: num(at, &a)?,
+                });
+            }
+            "--blocks" => cfg.blocks = num(&value(&mut it, &a)?, &a)?,
+            "--speedup" => cfg.speedup = num(&value(&mut it, &a)?, &a)?,
+            "--no-local-prefill" => cfg.local_prefill = false,
+            "--request-timeout" => cfg.request_timeout_s = num(&value(&mut it, &a)?, &a)?,
+            "--pin-timeout" => cfg.pin_timeout_s = num(&value(&mut it, &a)?, &a)?,
+            "--host" => cfg.host = value(&mut it, &a)?,
+            "--out" => cfg.out_dir = value(&mut it, &a)?.into(),
+            "--no-progress" => cfg.progress = false,
+            other => return Err(format!("unknown argument {other:?} (see --help)")),
+        }
+    }
+    cfg.workload = match (&trace, quick) {
+        (Some(path), _) => workload::mooncake(path, time_scale, max_requests)?,
+        (None, true) => workload::quick(),
+        (None, false) => workload::builtin(),
+    };
+    if quick {
+        cfg.blocks = cfg.blocks.min(256);
+        cfg.request_timeout_s = cfg.request_timeout_s.min(30.0);
+        cfg.pin_timeout_s = cfg.pin_timeout_s.min(3.0);
+    }
+    // The planner runs by default on the built-in minute-long load, where it has time to act.
+    cfg.planner = planner.unwrap_or(trace.is_none() && !quick);
+    cfg.discovery = discovery.unwrap_or(if std::env::var_os("NIXL_ETCD_ENDPOINTS").is_some() {
+        Discovery::Etcd
+    } else {
+        Discovery::Channel
+    });
+    if let Ok(v) = std::env::var("NIXL_ETCD_ENDPOINTS") {
+        cfg.worker_env.push(("NIXL_ETCD_ENDPOINTS".into(), v));
+    }
+    Ok(Some(cfg))
+}
+
+/// Parses `disagg worker ...`.
+pub fn parse_worker(args: Vec<String>) -> Result<WorkerArgs, String> {
+    let mut w = WorkerArgs {
+        role: WorkerRole::Prefill,
+        replica: 0,
+        control: String::new(),
+        blocks: 1024,
+        speedup: 1.0,
+        pin_timeout_s: 10.0,
+        push_chunk: 8,
+        lib: LibChoice::Linked,
+        host: "127.0.0.1".into(),
+        listen_port: 0,
+    };
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let v = value(&mut it, &a)?;
+        match a.as_str() {
+            "--role" => {
+                w.role = WorkerRole::parse(&v).ok_or_else(|| format!("--role: bad value {v}"))?
+            }
+            "--replica" => w.replica = num(&v, &a)?,
+            "--control" => w.control = v,
+            "--blocks" => w.blocks = num(&v, &a)?,
+            "--speedup" => w.speedup = num(&v, &a)?,
+            "--pin-timeout" => w.pin_timeout_s = num(&v, &a)?,
+            "--push-chunk" => w.push_chunk = num(&v, &a)?,
+            "--lib" => {
+                w.lib = if v == "linked" {
+                    LibChoice::Linked
+                } else {
+                    LibChoice::Path(v.into())
+                }
+            }
+            "--host" => w.host = v,
+            "--listen-port" => w.listen_port = num(&v, &a)?,
+            other => return Err(format!("worker: unknown argument {other:?}")),
+        }
+    }
+    if w.control.is_empty() {
+        return Err("worker: --control is required".into());
+    }
+    Ok(w)
+}

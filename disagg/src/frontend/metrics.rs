@@ -1,0 +1,255 @@
+//! What the run measured, and the final report (JSON and text).
+
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Counters and samples gathered while the run goes.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// (arrival time s, TTFT s) per request that got its first token.
+    pub ttft: Vec<(f64, f64)>,
+    /// Every inter-token gap, s.
+    pub itl: Vec<f64>,
+    /// KV bytes moved between workers.
+    pub kv_bytes: u64,
+    /// Seconds spent in transfers (sum over transfers).
+    pub transfer_s: f64,
+    /// Transfers (one per remotely prefilled request attempt).
+    pub transfers: u64,
+    /// Blocks verified by decode workers.
+    pub verified: u64,
+    /// Blocks that failed verification.
+    pub corrupt: u64,
+    /// Blocks found in the decode worker's own cache (not transferred).
+    pub decode_cached_blocks: u64,
+    /// Prompt tokens of requests prefilled remotely, and how many were prefix-cache hits.
+    pub prefill_tokens: u64,
+    /// See `prefill_tokens`.
+    pub prefill_cached_tokens: u64,
+    /// Blocks written by prefill workers (cache misses).
+    pub computed_blocks: u64,
+    /// Requests prefilled on their decode worker.
+    pub local_prefills: u64,
+    /// Requests re-routed after a failure.
+    pub retries: u64,
+    /// Latest cumulative counters per worker: (freed by notification, freed by timeout).
+    pub freed: HashMap<u64, (u64, u64)>,
+    /// KV event batches applied and lost.
+    pub kv_batches: u64,
+    /// See `kv_batches`.
+    pub kv_batches_lost: u64,
+    /// (time s, prefill ready, decode ready) samples.
+    pub replicas: Vec<(f64, u32, u32)>,
+    /// Worker processes that died (not stopped by the planner).
+    pub worker_deaths: u64,
+}
+
+/// Percentile of unsorted samples (nearest rank), `None` when empty.
+pub fn percentile(samples: &[f64], p: f64) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    Some(v[rank.clamp(1, v.len()) - 1])
+}
+
+/// The end-of-run report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// pull or push.
+    pub mode: String,
+    /// The transfer library used by the workers.
+    pub library: String,
+    /// How workers found each other's metadata.
+    pub discovery: String,
+    /// Planner on or off.
+    pub planner: bool,
+    /// Requests in the workload.
+    pub requests: usize,
+    /// Requests that finished.
+    pub served: usize,
+    /// Requests that failed, with their errors.
+    pub failed: usize,
+    /// Failure reasons and counts.
+    pub failures: Vec<(String, usize)>,
+    /// Requests neither served nor failed (must be 0).
+    pub unaccounted: usize,
+    /// Wall-clock seconds of the run.
+    pub duration_s: f64,
+    /// TTFT percentiles, ms.
+    pub ttft_p50_ms: Option<f64>,
+    /// See `ttft_p50_ms`.
+    pub ttft_p99_ms: Option<f64>,
+    /// Inter-token latency percentiles, ms.
+    pub itl_p50_ms: Option<f64>,
+    /// See `itl_p50_ms`.
+    pub itl_p99_ms: Option<f64>,
+    /// KV bytes moved between workers.
+    pub kv_bytes_moved: u64,
+    /// Transfers.
+    pub transfers: u64,
+    /// Bytes moved over time spent transferring (GB/s, 1e9 bytes).
+    pub transfer_gbps: Option<f64>,
+    /// Prefill prefix-cache hit rate (cached prompt tokens / prompt tokens).
+    pub prefix_hit_rate: Option<f64>,
+    /// Blocks verified by decode workers.
+    pub blocks_verified: u64,
+    /// Blocks that failed verification.
+    pub blocks_corrupt: u64,
+    /// Blocks decode workers already cached.
+    pub decode_cached_blocks: u64,
+    /// Requests prefilled locally on the decode worker.
+    pub local_prefills: u64,
+    /// Request re-routes after failures.
+    pub retries: u64,
+    /// Pinned prefill blocks freed by the decode side's notification.
+    pub freed_by_notification: u64,
+    /// Pinned prefill blocks freed by timeout.
+    pub freed_by_timeout: u64,
+    /// Worker processes that died during the run.
+    pub worker_deaths: u64,
+    /// KV-event batches applied by the router, and lost ones.
+    pub kv_event_batches: u64,
+    /// See `kv_event_batches`.
+    pub kv_event_batches_lost: u64,
+    /// Replica counts over time: (s, prefill, decode).
+    pub replicas: Vec<(f64, u32, u32)>,
+}
+
+impl Report {
+    /// Fills the summary figures from `m`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build(
+        m: &Metrics,
+        mode: &str,
+        library: &str,
+        discovery: &str,
+        planner: bool,
+        requests: usize,
+        served: usize,
+        failures: Vec<(String, usize)>,
+        duration_s: f64,
+    ) -> Report {
+        let failed = failures.iter().map(|(_, n)| n).sum::<usize>();
+        let ttfts: Vec<f64> = m.ttft.iter().map(|&(_, t)| t).collect();
+        let ms = |v: Option<f64>| v.map(|s| s * 1000.0);
+        Report {
+            mode: mode.into(),
+            library: library.into(),
+            discovery: discovery.into(),
+            planner,
+            requests,
+            served,
+            failed,
+            failures,
+            unaccounted: requests.saturating_sub(served + failed),
+            duration_s,
+            ttft_p50_ms: ms(percentile(&ttfts, 50.0)),
+            ttft_p99_ms: ms(percentile(&ttfts, 99.0)),
+            itl_p50_ms: ms(percentile(&m.itl, 50.0)),
+            itl_p99_ms: ms(percentile(&m.itl, 99.0)),
+            kv_bytes_moved: m.kv_bytes,
+            transfers: m.transfers,
+            transfer_gbps: (m.transfer_s > 0.0).then(|| m.kv_bytes as f64 / m.transfer_s / 1e9),
+            prefix_hit_rate: (m.prefill_tokens > 0)
+                .then(|| m.prefill_cached_tokens as f64 / m.prefill_tokens as f64),
+            blocks_verified: m.verified,
+            blocks_corrupt: m.corrupt,
+            decode_cached_blocks: m.decode_cached_blocks,
+            local_prefills: m.local_prefills,
+            retries: m.retries,
+            freed_by_notification: m.freed.values().map(|f| f.0).sum(),
+            freed_by_timeout: m.freed.values().map(|f| f.1).sum(),
+            worker_deaths: m.worker_deaths,
+            kv_event_batches: m.kv_batches,
+            kv_event_batches_lost: m.kv_batches_lost,
+            replicas: m.replicas.clone(),
+        }
+    }
+
+    /// The human-readable summary.
+    pub fn text(&self) -> String {
+        let f = |v: Option<f64>, unit: &str| v.map_or("n/a".into(), |x| format!("{x:.1} {unit}"));
+        let mut s = String::new();
+        s += &format!(
+            "mode {} · library {} · discovery {} · planner {}\n",
+            self.mode,
+            self.library,
+            self.discovery,
+            if self.planner { "on" } else { "off" }
+        );
+        s += &format!(
+            "requests served     {} of {} ({} failed, {} unaccounted) in {:.1} s\n",
+            self.served, self.requests, self.failed, self.unaccounted, self.duration_s
+        );
+        for (why, n) in &self.failures {
+            s += &format!("  failed x{n}: {why}\n");
+        }
+        s += &format!(
+            "TTFT p50/p99        {} / {}\n",
+            f(self.ttft_p50_ms, "ms"),
+            f(self.ttft_p99_ms, "ms")
+        );
+        s += &format!(
+            "ITL  p50/p99        {} / {}\n",
+            f(self.itl_p50_ms, "ms"),
+            f(self.itl_p99_ms, "ms")
+        );
+        s += &format!(
+            "KV moved            {:.1} MiB in {} transfers, {}\n",
+            self.kv_bytes_moved as f64 / (1 << 20) as f64,
+            self.transfers,
+            f(self.transfer_gbps, "GB/s")
+        );
+        s += &format!(
+            "prefix hit rate     {}\n",
+            self.prefix_hit_rate
+                .map_or("n/a".into(), |h| format!("{:.1}%", h * 100.0))
+        );
+        s += &format!(
+            "local prefills      {} · decode-cached blocks {} · retries {} · worker deaths {}\n",
+            self.local_prefills, self.decode_cached_blocks, self.retries, self.worker_deaths
+        );
+        s += &format!(
+            "prefill blocks freed by notification {} · by timeout {}\n",
+            self.freed_by_notification, self.freed_by_timeout
+        );
+        s += &format!(
+            "KV events           {} batches applied, {} lost\n",
+            self.kv_event_batches, self.kv_event_batches_lost
+        );
+        s += &format!(
+            "blocks verified     {} · {} corrupt\n",
+            self.blocks_verified, self.blocks_corrupt
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_and_unaccounted() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50.0));
+        assert_eq!(percentile(&v, 99.0), Some(99.0));
+        assert_eq!(percentile(&[], 50.0), None);
+        let r = Report::build(
+            &Metrics::default(),
+            "pull",
+            "x",
+            "y",
+            false,
+            5,
+            3,
+            vec![("boom".into(), 1)],
+            1.0,
+        );
+        assert_eq!((r.failed, r.unaccounted), (1, 1));
+        assert!(r.text().contains("0 corrupt"));
+    }
+}

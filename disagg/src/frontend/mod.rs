@@ -1,0 +1,360 @@
+//! The frontend process: replays a workload, routes each request with the `router` crate
+//! (KV-aware prefill choice, load- and transfer-aware decode choice, conditional local
+//! prefill), drives the worker processes over their control channels, lets the planner
+//! resize the pools, injects faults, and writes the report.
+
+mod config;
+mod fleet;
+mod lifecycle;
+pub mod metrics;
+mod observe;
+mod plot;
+mod progress;
+mod requests;
+pub mod workload;
+
+pub use config::{Discovery, Kill, Mode, RunConfig};
+pub use metrics::Report;
+
+use fleet::{Event, Fleet, WorkerSpec};
+use metrics::Metrics;
+use planner::{Limits, Planner, ReplicaTarget, SloPlanner, SloPlannerConfig, SloTargets};
+use requests::Req;
+use router::sched::{DisaggRouter, DynamoCost, KvRouter, LocalPrefillRule, PredictedTtft};
+use router::wire::EngineStream;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+/// Tokens per KV block (the mock model's).
+const BLOCK_TOKENS: u32 = 64;
+
+/// The planner's profile of the mock engine (measured by the planner crate's profiler).
+const PROFILE: &str = include_str!("../../../planner/eval/profile.json");
+
+/// The frontend's state.
+struct Frontend {
+    cfg: RunConfig,
+    fleet: Fleet,
+    events: Receiver<Event>,
+    router: DisaggRouter<DynamoCost, PredictedTtft>,
+    streams: HashMap<u64, EngineStream>,
+    reqs: Vec<Req>,
+    wire: HashMap<u64, usize>,
+    next_wire: u64,
+    next_arrival: usize,
+    queue: VecDeque<usize>,
+    metrics: Metrics,
+    failures: HashMap<String, usize>,
+    served: usize,
+    t0: Instant,
+    planner: Option<SloPlanner>,
+    target: ReplicaTarget,
+    obs: observe::ObsAcc,
+    draining: HashSet<u64>,
+    library: String,
+    kills: Vec<Kill>,
+    progress: progress::Progress,
+}
+
+/// Runs the whole thing and returns the report (also written to `out_dir`).
+pub fn run(cfg: RunConfig) -> Result<Report, String> {
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|e| format!("{}: {e}", cfg.out_dir.display()))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spec = worker_spec(&cfg);
+    let fleet = Fleet::new(&cfg.host, &spec, tx)?;
+    let mut model = router::PerfModel {
+        kv_capacity_tokens: (cfg.blocks as u64) * u64::from(BLOCK_TOKENS),
+        kv_bytes_per_token: crate::kv::KvLayout::mock_model(1).bytes_per_token_all_layers() as f64,
+        ..router::PerfModel::default()
+    };
+    model.transfer_bytes_per_s = 2e9;
+    let rule = if cfg.local_prefill {
+        // Ours: local only when it beats the remote path including the stall it inflicts.
+        LocalPrefillRule::Model { stall_weight: 1.0 }
+    } else {
+        LocalPrefillRule::Never
+    };
+    let router = DisaggRouter::new(
+        KvRouter::new(DynamoCost::new(BLOCK_TOKENS, 1), BLOCK_TOKENS),
+        KvRouter::new(PredictedTtft::new(model, BLOCK_TOKENS, 2), BLOCK_TOKENS),
+        rule,
+        model,
+    );
+    let planner = cfg.planner.then(|| make_planner(&cfg)).transpose()?;
+    let reqs = requests::table(&cfg.workload, BLOCK_TOKENS as usize);
+    let n = reqs.len();
+    let mut fe = Frontend {
+        target: ReplicaTarget::new(cfg.prefill, cfg.decode),
+        kills: cfg.kills.clone(),
+        progress: progress::Progress::new(n, cfg.progress),
+        cfg,
+        fleet,
+        events: rx,
+        router,
+        streams: HashMap::new(),
+        reqs,
+        wire: HashMap::new(),
+        next_wire: 1,
+        next_arrival: 0,
+        queue: VecDeque::new(),
+        metrics: Metrics::default(),
+        failures: HashMap::new(),
+        served: 0,
+        t0: Instant::now(),
+        planner,
+        obs: observe::ObsAcc::default(),
+        draining: HashSet::new(),
+        library: String::new(),
+    };
+    let result = fe.main_loop();
+    fe.fleet.shutdown();
+    fe.progress.finish();
+    result?;
+    fe.finish()
+}
+
+fn worker_spec(cfg: &RunConfig) -> WorkerSpec {
+    let lib = match &cfg.lib {
+        crate::transfer::capi::LibChoice::Linked => "linked".to_string(),
+        crate::transfer::capi::LibChoice::Path(p) => p.display().to_string(),
+    };
+    let args = vec![
+        "--blocks".into(),
+        cfg.blocks.to_string(),
+        "--speedup".into(),
+        cfg.speedup.to_string(),
+        "--pin-timeout".into(),
+        cfg.pin_timeout_s.to_string(),
+        "--push-chunk".into(),
+        cfg.push_chunk.to_string(),
+        "--lib".into(),
+        lib,
+        "--host".into(),
+        cfg.host.clone(),
+    ];
+    let listen_ports = (cfg.discovery == Discovery::Listener).then(|| {
+        // Distinct per run: derived from this process id.
+        let base = 20_000 + (std::process::id() % 2_000) as u16 * 16;
+        (base, base + 8)
+    });
+    WorkerSpec {
+        exe: cfg.exe.clone(),
+        args,
+        env: cfg.worker_env.clone(),
+        log_dir: cfg.out_dir.join("logs"),
+        listen_ports,
+    }
+}
+
+fn make_planner(cfg: &RunConfig) -> Result<SloPlanner, String> {
+    let profile = planner::PerfProfile::from_json(PROFILE).map_err(|e| e.to_string())?;
+    let pc = SloPlannerConfig {
+        targets: SloTargets {
+            ttft: 0.3,
+            itl: 0.03,
+        },
+        interval: 5.0,
+        startup_delay: 2.0,
+        down_patience: 2,
+        limits: Limits {
+            min_prefill: 1,
+            max_prefill: cfg.max_workers,
+            min_decode: 1,
+            max_decode: cfg.max_workers,
+            ..Limits::default()
+        },
+        ..SloPlannerConfig::default()
+    };
+    Ok(SloPlanner::new(pc, profile))
+}
+
+impl Frontend {
+    fn now(&self) -> f64 {
+        self.t0.elapsed().as_secs_f64()
+    }
+
+    fn accounted(&self) -> usize {
+        self.served + self.failures.values().sum::<usize>()
+    }
+
+    fn main_loop(&mut self) -> Result<(), String> {
+        let n = self.reqs.len();
+        let target = self.target;
+        self.fleet.set_target(0.0, target, &|_| 0)?;
+        let mut next_tick = 0.0;
+        let mut next_plan = self
+            .planner
+            .as_ref()
+            .map_or(f64::INFINITY, |p| p.interval());
+        // Nothing may hang: a hard stop well after the last arrival.
+        let last_arrival = self.reqs.last().map_or(0.0, |r| r.arrival_s);
+        let hard_stop = last_arrival + self.cfg.request_timeout_s + 30.0;
+        while self.accounted() < n {
+            let now = self.now();
+            if now > hard_stop {
+                return Err(format!(
+                    "hard stop after {now:.0} s with {} requests unaccounted",
+                    n - self.accounted()
+                ));
+            }
+            self.arrivals(now);
+            self.route_queued(now);
+            let wait = self.next_wake(now);
+            match self.events.recv_timeout(wait) {
+                Ok(ev) => self.on_event(ev)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Err("event channel closed".into()),
+            }
+            while let Ok(ev) = self.events.try_recv() {
+                self.on_event(ev)?;
+            }
+            let now = self.now();
+            if now >= next_tick {
+                self.tick(now)?;
+                next_tick = now + 0.25;
+            }
+            if now >= next_plan {
+                self.plan(now)?;
+                next_plan = now
+                    + self
+                        .planner
+                        .as_ref()
+                        .map_or(f64::INFINITY, |p| p.interval());
+            }
+        }
+        Ok(())
+    }
+
+    fn next_wake(&self, now: f64) -> Duration {
+        let next = self
+            .reqs
+            .get(self.next_arrival)
+            .map_or(0.05, |r| (r.arrival_s - now).clamp(0.0, 0.05));
+        Duration::from_secs_f64(next.max(0.0005))
+    }
+
+    fn arrivals(&mut self, now: f64) {
+        while let Some(r) = self.reqs.get(self.next_arrival) {
+            if r.arrival_s > now {
+                break;
+            }
+            self.obs.arrive(r.spec.input_length as f64);
+            self.queue.push_back(self.next_arrival);
+            self.next_arrival += 1;
+        }
+    }
+
+    fn on_event(&mut self, ev: Event) -> Result<(), String> {
+        match ev {
+            Event::Hello { stream, hello } => self.on_hello(stream, hello),
+            Event::Msg { replica, msg } => self.on_msg(replica, msg),
+            Event::Closed { replica } => {
+                let died = !self.draining.contains(&replica);
+                self.worker_gone(replica, died);
+                Ok(())
+            }
+            Event::Kv {
+                replica,
+                sequence,
+                batch,
+            } => {
+                self.on_kv(replica, sequence, batch);
+                Ok(())
+            }
+        }
+    }
+
+    /// Periodic work: connector events, faults, timeouts, samples, progress.
+    fn tick(&mut self, now: f64) -> Result<(), String> {
+        let in_flight = self.in_flight();
+        let f = |id: u64| in_flight.get(&id).copied().unwrap_or(0);
+        if self.planner.is_none() {
+            // Keeps the pools at their size: replaces workers that died.
+            self.fleet.set_target(now, self.target, &f)?;
+        } else {
+            planner::Connector::poll(self.fleet.connector(), now, &f).map_err(|e| e.to_string())?;
+        }
+        self.connector_events();
+        self.inject_faults(now);
+        self.expire(now);
+        let counts = planner::Connector::counts(self.fleet.connector());
+        self.metrics
+            .replicas
+            .push((now, counts.prefill.ready, counts.decode.ready));
+        let failed = self.failures.values().sum::<usize>();
+        self.progress.update(
+            self.served,
+            failed,
+            counts.prefill.ready,
+            counts.decode.ready,
+            now,
+        );
+        Ok(())
+    }
+
+    fn inject_faults(&mut self, now: f64) {
+        let due: Vec<Kill> = self
+            .kills
+            .iter()
+            .filter(|k| k.at_s <= now)
+            .copied()
+            .collect();
+        self.kills.retain(|k| k.at_s > now);
+        for k in due {
+            match self.fleet.kill_one(k.role) {
+                Some(id) => self.progress.note(&format!(
+                    "fault: killed {} worker {id} at {now:.1} s",
+                    k.role.as_str()
+                )),
+                None => self.progress.note(&format!(
+                    "fault: no {} worker to kill at {now:.1} s",
+                    k.role.as_str()
+                )),
+            }
+        }
+    }
+
+    fn plan(&mut self, now: f64) -> Result<(), String> {
+        let counts = planner::Connector::counts(self.fleet.connector());
+        let obs = self.obs.take(now, &self.fleet, counts);
+        let Some(p) = self.planner.as_mut() else {
+            return Ok(());
+        };
+        let target = p.decide(&obs);
+        if target != self.target {
+            self.progress.note(&format!(
+                "planner: {}P+{}D -> {}P+{}D at {now:.0} s",
+                self.target.prefill, self.target.decode, target.prefill, target.decode
+            ));
+        }
+        self.target = target;
+        let in_flight = self.in_flight();
+        self.fleet
+            .set_target(now, target, &|id| in_flight.get(&id).copied().unwrap_or(0))?;
+        self.connector_events();
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<Report, String> {
+        let mut failures: Vec<(String, usize)> =
+            self.failures.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        failures.sort();
+        let report = Report::build(
+            &self.metrics,
+            self.cfg.mode.as_str(),
+            &self.library,
+            self.cfg.discovery.as_str(),
+            self.cfg.planner,
+            self.reqs.len(),
+            self.served,
+            failures,
+            self.now(),
+        );
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        let path = self.cfg.out_dir.join("report.json");
+        std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+        plot::write(&self.cfg.out_dir.join("report.png"), &self.metrics)?;
+        Ok(report)
+    }
+}

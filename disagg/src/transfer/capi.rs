@@ -1,0 +1,207 @@
+//! [`Transport`] over NIXL's C ABI (`nixl_capi_*`) through the `nixl-capi` binding: one agent,
+//! one network backend ("UCX" — ours or real NIXL's), the KV pool registered as DRAM.
+
+use super::{Op, Segment, TransferError, Transport, XResult, XferId, XferState};
+use nixl_capi::{
+    Agent, AgentConfig, Api, Backend, MemType, NotifMap, OptArgs, RegList, Request, XferList,
+    XferOp,
+};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Which `libnixl_capi` implementation to call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LibChoice {
+    /// The `nixl-ffi` implementation linked into this binary (nothing to install).
+    Linked,
+    /// A `libnixl_capi.so` loaded at run time (ours, or real NIXL's).
+    Path(PathBuf),
+}
+
+impl LibChoice {
+    /// Human-readable name for reports.
+    pub fn describe(&self) -> String {
+        match self {
+            LibChoice::Linked => "linked nixl-ffi".into(),
+            LibChoice::Path(p) => p.display().to_string(),
+        }
+    }
+
+    /// The function table.
+    pub fn api(&self) -> XResult<Arc<Api>> {
+        match self {
+            LibChoice::Linked => Ok(Arc::new(crate::linked::api())),
+            LibChoice::Path(p) => Api::load(p)
+                .map(Arc::new)
+                .map_err(|e| TransferError(format!("load {}: {e}", p.display()))),
+        }
+    }
+}
+
+fn err(e: nixl_capi::Error) -> TransferError {
+    TransferError(e.to_string())
+}
+
+/// A NIXL agent with the worker's KV pool registered.
+pub struct CapiTransport {
+    api: Arc<Api>,
+    agent: Agent,
+    _backend: Backend,
+    _registered: RegList,
+    requests: HashMap<u64, Request>,
+    next: u64,
+    notifs: NotifMap,
+    name: String,
+}
+
+impl CapiTransport {
+    /// Creates agent `name`, its network backend, and registers `[base, base + len)`.
+    /// `listen_port != 0` starts the library's metadata listener on that port.
+    pub fn new(
+        lib: &LibChoice,
+        name: &str,
+        base: u64,
+        len: usize,
+        listen_port: u16,
+    ) -> XResult<Self> {
+        let api = lib.api()?;
+        let cfg = AgentConfig {
+            enable_listen_thread: listen_port != 0,
+            listen_port,
+            ..AgentConfig::default()
+        };
+        let agent = Agent::with_config(&api, name, &cfg).map_err(err)?;
+        let backend = agent.create_backend("UCX", &[]).map_err(err)?;
+        let mut reg = RegList::new(&api, MemType::Dram).map_err(err)?;
+        reg.add(base as usize, len, 0, &[]).map_err(err)?;
+        agent.register(&reg, None).map_err(err)?;
+        let notifs = NotifMap::new(&api).map_err(err)?;
+        Ok(CapiTransport {
+            api,
+            agent,
+            _backend: backend,
+            _registered: reg,
+            requests: HashMap::new(),
+            next: 0,
+            notifs,
+            name: name.to_string(),
+        })
+    }
+
+    fn list(&self, segs: &[Segment]) -> XResult<XferList> {
+        let mut l = XferList::new(&self.api, MemType::Dram).map_err(err)?;
+        for s in segs {
+            l.add(s.addr as usize, s.len, 0).map_err(err)?;
+        }
+        Ok(l)
+    }
+
+    fn listener_opt(&self, ip: Option<&str>, port: Option<u16>) -> XResult<Option<OptArgs>> {
+        if ip.is_none() && port.is_none() {
+            return Ok(None);
+        }
+        let mut opt = OptArgs::new(&self.api).map_err(err)?;
+        if let Some(ip) = ip {
+            opt.ip_addr(ip).map_err(err)?;
+        }
+        if let Some(port) = port {
+            opt.port(port).map_err(err)?;
+        }
+        Ok(Some(opt))
+    }
+}
+
+impl Transport for CapiTransport {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn local_md(&mut self) -> XResult<Vec<u8>> {
+        self.agent.local_md().map_err(err)
+    }
+
+    fn load_peer(&mut self, md: &[u8]) -> XResult<String> {
+        self.agent.load_remote_md(md).map_err(err)
+    }
+
+    fn forget_peer(&mut self, name: &str) {
+        // The peer may never have been loaded; nothing to undo then.
+        let _ = self.agent.invalidate_remote_md(name);
+    }
+
+    fn post(
+        &mut self,
+        op: Op,
+        peer: &str,
+        local: &[Segment],
+        remote: &[Segment],
+        notif: Option<&[u8]>,
+    ) -> XResult<XferId> {
+        let l = self.list(local)?;
+        let r = self.list(remote)?;
+        let mut opt = OptArgs::new(&self.api).map_err(err)?;
+        if let Some(msg) = notif {
+            opt.notif(msg).map_err(err)?;
+        }
+        let op = match op {
+            Op::Read => XferOp::Read,
+            Op::Write => XferOp::Write,
+        };
+        let mut req = self
+            .agent
+            .create_xfer_req(op, &l, &r, peer, Some(&opt))
+            .map_err(err)?;
+        req.post(Some(&opt)).map_err(err)?;
+        self.next += 1;
+        self.requests.insert(self.next, req);
+        Ok(XferId(self.next))
+    }
+
+    fn poll(&mut self, id: XferId) -> XResult<XferState> {
+        let req = self
+            .requests
+            .get(&id.0)
+            .ok_or_else(|| TransferError(format!("unknown transfer {}", id.0)))?;
+        match req.status().map_err(err)? {
+            nixl_capi::XferState::Done => Ok(XferState::Done),
+            nixl_capi::XferState::InProgress => Ok(XferState::InProgress),
+        }
+    }
+
+    fn release(&mut self, id: XferId) {
+        self.requests.remove(&id.0);
+    }
+
+    fn take_notifs(&mut self) -> XResult<Vec<(String, Vec<u8>)>> {
+        self.agent.get_notifs(&mut self.notifs, None).map_err(err)?;
+        let entries = self.notifs.entries().map_err(err)?;
+        self.notifs.clear().map_err(err)?;
+        Ok(entries
+            .into_iter()
+            .flat_map(|(agent, msgs)| msgs.into_iter().map(move |m| (agent.clone(), m)))
+            .collect())
+    }
+
+    fn notify(&mut self, peer: &str, msg: &[u8]) -> XResult<()> {
+        self.agent.gen_notif(peer, msg, None).map_err(err)
+    }
+
+    fn publish_md(&mut self) -> XResult<()> {
+        // Without ip/port: to etcd when the library is configured for it; peers that fetch
+        // from our listener need nothing published.
+        if std::env::var_os("NIXL_ETCD_ENDPOINTS").is_some() {
+            self.agent.send_local_md(None).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    fn fetch_peer(&mut self, name: &str, ip: Option<&str>, port: Option<u16>) -> XResult<()> {
+        let opt = self.listener_opt(ip, port)?;
+        self.agent.fetch_remote_md(name, opt.as_ref()).map_err(err)
+    }
+
+    fn has_peer(&mut self, name: &str) -> bool {
+        self.agent.check_remote_md(name, None).unwrap_or(false)
+    }
+}

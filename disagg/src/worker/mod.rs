@@ -1,0 +1,374 @@
+//! A worker process: a mock engine for timing and scheduling, a real KV pool registered with
+//! the transfer library, a control connection to the frontend and a KV-event publisher.
+//!
+//! Prefill workers "compute" uncached blocks by writing their deterministic contents and
+//! hand them over (pinned until the decode side's READ notification, or written to the
+//! decode worker in push mode). Decode workers verify every block they receive before the
+//! request starts decoding.
+
+mod blocks;
+mod decode;
+mod driver;
+mod prefill;
+
+use crate::events::{Publisher, VllmEncoder};
+use crate::kv::{KvLayout, KvPool, SlotTable};
+use crate::proto::{FrontMsg, WorkerLoad, WorkerMsg, WorkerRole, read_msg, write_msg};
+use crate::transfer::{Transport, capi::LibChoice};
+use driver::EngineDriver;
+use sim::config::EngineConfig;
+use sim::engine::{Engine, Output, Role};
+use sim::hashing::TraceHasher;
+use std::collections::HashMap;
+use std::io::BufReader;
+use std::net::TcpStream;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+pub use blocks::{PromptBlocks, block_tokens, prompt_blocks};
+
+/// Settings of one worker process.
+#[derive(Debug, Clone)]
+pub struct WorkerArgs {
+    /// Role.
+    pub role: WorkerRole,
+    /// Replica id given by the frontend.
+    pub replica: u64,
+    /// Frontend control address (`host:port`).
+    pub control: String,
+    /// KV pool blocks.
+    pub blocks: usize,
+    /// Divides the engine's modelled step times.
+    pub speedup: f64,
+    /// Seconds a pulled prefill block stays pinned without a notification.
+    pub pin_timeout_s: f64,
+    /// Blocks per push-mode WRITE (one notification each).
+    pub push_chunk: usize,
+    /// Which `libnixl_capi` to use.
+    pub lib: LibChoice,
+    /// Host the KV-event publisher binds.
+    pub host: String,
+    /// Publish metadata through the transfer library's listener on this port (0: off).
+    pub listen_port: u16,
+}
+
+/// A peer's KV pool.
+#[derive(Debug, Clone, Copy)]
+struct PeerPool {
+    layout: KvLayout,
+    base: u64,
+}
+
+/// Everything a worker holds.
+pub(crate) struct Worker {
+    args: WorkerArgs,
+    role: WorkerRole,
+    pool: KvPool,
+    slots: SlotTable,
+    transport: Box<dyn Transport>,
+    driver: EngineDriver,
+    hasher: TraceHasher,
+    conn: TcpStream,
+    peers: HashMap<String, PeerPool>,
+    encoder: VllmEncoder,
+    publisher: Publisher,
+    load: WorkerLoad,
+    prefill: prefill::PrefillState,
+    decode: decode::DecodeState,
+}
+
+/// Runs a worker until the frontend says stop or goes away.
+pub fn run(args: WorkerArgs) -> Result<(), String> {
+    let layout = KvLayout::mock_model(args.blocks);
+    let pool = KvPool::new(layout);
+    let name = format!(
+        "{}-{}-{}",
+        args.role.as_str(),
+        args.replica,
+        std::process::id()
+    );
+    let transport = crate::transfer::capi::CapiTransport::new(
+        &args.lib,
+        &name,
+        pool.base_addr(),
+        pool.len(),
+        args.listen_port,
+    )
+    .map_err(|e| format!("transfer library: {e}"))?;
+    let mut transport: Box<dyn Transport> = Box::new(transport);
+    let library = args.lib.describe();
+    let publisher = Publisher::bind(&args.host).map_err(|e| format!("kv events: {e}"))?;
+    let engine_cfg = EngineConfig {
+        num_gpu_blocks: args.blocks,
+        block_size: layout.block_tokens,
+        ..EngineConfig::default()
+    };
+    let role = match args.role {
+        WorkerRole::Prefill => Role::Prefill,
+        WorkerRole::Decode => Role::Decode,
+    };
+    let engine = Engine::new(engine_cfg, role, true);
+    let conn = TcpStream::connect(&args.control)
+        .map_err(|e| format!("connect to frontend {}: {e}", args.control))?;
+    conn.set_nodelay(true).ok();
+    let md = transport
+        .local_md()
+        .map_err(|e| format!("local metadata: {e}"))?;
+    if args.listen_port != 0 {
+        transport
+            .publish_md()
+            .map_err(|e| format!("publish metadata: {e}"))?;
+    }
+    let mut worker = Worker {
+        role: args.role,
+        pool,
+        slots: SlotTable::new(args.blocks),
+        transport,
+        driver: EngineDriver::new(engine, args.speedup),
+        hasher: TraceHasher::new(layout.block_tokens, 512),
+        conn: conn.try_clone().map_err(|e| e.to_string())?,
+        peers: HashMap::new(),
+        encoder: VllmEncoder::new(layout.block_tokens),
+        load: WorkerLoad::default(),
+        prefill: prefill::PrefillState::default(),
+        decode: decode::DecodeState::default(),
+        args: args.clone(),
+        publisher,
+    };
+    worker.send(&WorkerMsg::Hello {
+        replica: args.replica,
+        role: args.role,
+        agent: name,
+        md,
+        layout,
+        base_addr: worker.pool.base_addr(),
+        events: worker.publisher.endpoint().to_string(),
+        library,
+        listener: (args.listen_port != 0).then(|| (args.host.clone(), args.listen_port)),
+    })?;
+    let rx = spawn_reader(conn)?;
+    worker.run_loop(&rx)
+}
+
+fn spawn_reader(conn: TcpStream) -> Result<Receiver<Option<FrontMsg>>, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("control-rx".into())
+        .spawn(move || {
+            let mut r = BufReader::new(conn);
+            loop {
+                match read_msg::<FrontMsg>(&mut r) {
+                    Ok(Some(m)) => {
+                        if tx.send(Some(m)).is_err() {
+                            return;
+                        }
+                    }
+                    _ => {
+                        let _ = tx.send(None);
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(rx)
+}
+
+impl Worker {
+    pub(crate) fn send(&mut self, msg: &WorkerMsg) -> Result<(), String> {
+        write_msg(&mut self.conn, msg).map_err(|e| format!("control channel: {e}"))
+    }
+
+    fn run_loop(&mut self, rx: &Receiver<Option<FrontMsg>>) -> Result<(), String> {
+        let mut outputs = Vec::new();
+        let mut next_load = Instant::now();
+        let t0 = std::time::SystemTime::now();
+        loop {
+            let now = Instant::now();
+            let wait = self.wait_time(now);
+            match rx.recv_timeout(wait) {
+                Ok(Some(FrontMsg::Shutdown)) | Ok(None) | Err(RecvTimeoutError::Disconnected) => {
+                    return Ok(());
+                }
+                Ok(Some(msg)) => self.handle(msg)?,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            while let Ok(m) = rx.try_recv() {
+                match m {
+                    Some(FrontMsg::Shutdown) | None => return Ok(()),
+                    Some(msg) => self.handle(msg)?,
+                }
+            }
+            let now = Instant::now();
+            self.poll_transfers(now)?;
+            self.driver.step(now, &mut outputs);
+            if !outputs.is_empty() {
+                self.on_outputs(&mut outputs)?;
+            }
+            self.publish_events(t0);
+            if now >= next_load {
+                self.report_load()?;
+                next_load = now + Duration::from_millis(200);
+            }
+        }
+    }
+
+    fn wait_time(&self, now: Instant) -> Duration {
+        let busy = self.prefill.busy() || self.decode.busy();
+        let mut wait = if busy {
+            Duration::from_micros(300)
+        } else {
+            Duration::from_millis(10)
+        };
+        for d in [self.driver.deadline(), self.decode.next_local_deadline()]
+            .into_iter()
+            .flatten()
+        {
+            wait = wait.min(d.saturating_duration_since(now));
+        }
+        wait
+    }
+
+    fn handle(&mut self, msg: FrontMsg) -> Result<(), String> {
+        match msg {
+            FrontMsg::Peer {
+                agent,
+                md,
+                listener,
+                layout,
+                base_addr,
+            } => {
+                if md.is_empty() {
+                    self.fetch_peer(&agent, listener)?;
+                } else {
+                    self.transport
+                        .load_peer(&md)
+                        .map_err(|e| format!("load metadata of {agent}: {e}"))?;
+                }
+                self.peers.insert(
+                    agent,
+                    PeerPool {
+                        layout,
+                        base: base_addr,
+                    },
+                );
+            }
+            FrontMsg::PeerGone { agent } => {
+                self.peers.remove(&agent);
+                self.transport.forget_peer(&agent);
+                self.on_peer_gone(&agent)?;
+            }
+            FrontMsg::Prefill { req, push } => self.on_prefill(req, push),
+            FrontMsg::Allocate { req } => self.on_allocate(req)?,
+            FrontMsg::Decode { req, source } => self.on_decode(req, source)?,
+            FrontMsg::Abort { id } => self.on_abort(id),
+            FrontMsg::Shutdown => {}
+        }
+        Ok(())
+    }
+
+    /// Fetches a peer's metadata from its listener (or etcd) and waits until it is loaded.
+    fn fetch_peer(&mut self, agent: &str, listener: Option<(String, u16)>) -> Result<(), String> {
+        let (ip, port) = listener.map_or((None, None), |(ip, p)| (Some(ip), Some(p)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last_err = String::new();
+        while Instant::now() < deadline {
+            match self.transport.fetch_peer(agent, ip.as_deref(), port) {
+                Ok(()) => {
+                    let poll_until = Instant::now() + Duration::from_secs(2);
+                    while Instant::now() < poll_until {
+                        if self.transport.has_peer(agent) {
+                            return Ok(());
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    last_err = "not loaded after fetching".into();
+                }
+                Err(e) => last_err = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(format!("fetch metadata of {agent}: {last_err}"))
+    }
+
+    fn on_peer_gone(&mut self, agent: &str) -> Result<(), String> {
+        match self.role {
+            WorkerRole::Prefill => self.prefill_peer_gone(agent),
+            WorkerRole::Decode => self.decode_peer_gone(agent),
+        }
+    }
+
+    fn poll_transfers(&mut self, now: Instant) -> Result<(), String> {
+        match self.role {
+            WorkerRole::Prefill => self.prefill_poll(now),
+            WorkerRole::Decode => self.decode_poll(now),
+        }
+    }
+
+    fn on_outputs(&mut self, outputs: &mut Vec<Output>) -> Result<(), String> {
+        let mut tokens = Vec::new();
+        for out in outputs.drain(..) {
+            match out {
+                Output::Token { request, .. } if self.role == WorkerRole::Decode => {
+                    tokens.push(request as u64);
+                }
+                Output::Token { .. } => {}
+                Output::HandedOff {
+                    request,
+                    cached_tokens,
+                } => self.prefill_handed_off(request as u64, cached_tokens)?,
+                Output::Finished { request, .. } => self.decode_finished(request as u64)?,
+                Output::Rejected { request } => {
+                    self.forget_request(request as u64);
+                    self.send(&WorkerMsg::Failed {
+                        id: request as u64,
+                        error: "request does not fit in the worker's KV cache".into(),
+                    })?;
+                }
+            }
+        }
+        if !tokens.is_empty() {
+            self.send(&WorkerMsg::Tokens { ids: tokens })?;
+        }
+        Ok(())
+    }
+
+    fn forget_request(&mut self, id: u64) {
+        self.prefill.forget(id);
+        if let Some(slots) = self.decode.forget(id) {
+            self.slots.release_all(&slots);
+        }
+    }
+
+    fn publish_events(&mut self, t0: std::time::SystemTime) {
+        let events = self.driver.engine_mut().take_kv_events();
+        if events.is_empty() {
+            return;
+        }
+        let ts = t0.elapsed().map_or(0.0, |d| d.as_secs_f64()).max(0.0);
+        if let Some(payload) = self.encoder.encode(ts, &events) {
+            self.publisher.send(payload);
+        }
+    }
+
+    fn report_load(&mut self) -> Result<(), String> {
+        let l = self.driver.engine().load();
+        self.load.waiting = l.waiting + self.prefill.stalled_len() + self.decode.pending_len();
+        self.load.running = l.running;
+        self.load.pending_prefill_tokens = l.pending_prefill_tokens;
+        self.load.decode_kv_tokens = l.decode_kv_tokens;
+        self.load.slots_in_use = self.slots.referenced();
+        let load = self.load;
+        self.send(&WorkerMsg::Load(load))
+    }
+
+    /// Remembers the prompt tokens of `blocks` for KV events.
+    fn remember_tokens(&mut self, req: &crate::proto::RequestInfo, blocks: &PromptBlocks) {
+        let bt = self.pool.layout().block_tokens;
+        for i in 0..blocks.full() {
+            if let Some(h) = blocks.cache_hash(i) {
+                self.encoder.remember(h, block_tokens(req, bt, i));
+            }
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The prefill side: queue the prompt on the engine; when the engine hands it off, write the
+//! uncached blocks, then either pin them for the decode worker's READ (pull) or WRITE them
+//! into the decode worker's slots, one notification per chunk (push).
+
+use super::{PromptBlocks, Worker, prompt_blocks};
+use crate::kv::SlotId;
+use crate::proto::{PushTarget, RequestInfo, WorkerMsg};
+use crate::transfer::{Op, Segment, XferId, XferState};
+use sim::engine::Sequence;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// A request between arrival and hand-off.
+#[derive(Debug)]
+struct Pending {
+    blocks: PromptBlocks,
+    push: Option<PushTarget>,
+    cached_tokens: usize,
+}
+
+/// Blocks pinned for a decode worker's READ.
+#[derive(Debug)]
+struct Pinned {
+    slots: Vec<SlotId>,
+    deadline: Instant,
+}
+
+/// A push in flight.
+#[derive(Debug)]
+struct Pushing {
+    slots: Vec<SlotId>,
+    agent: String,
+    started: Instant,
+    chunks_left: usize,
+    bytes: u64,
+    cached_tokens: usize,
+    computed: usize,
+    error: Option<String>,
+}
+
+/// Prefill-side bookkeeping.
+#[derive(Debug, Default)]
+pub(crate) struct PrefillState {
+    pending: HashMap<u64, Pending>,
+    /// Handed off by the engine, waiting for free slots.
+    stalled: VecDeque<u64>,
+    pinned: HashMap<u64, Pinned>,
+    pushing: HashMap<u64, Pushing>,
+    xfers: HashMap<XferId, u64>,
+}
+
+impl PrefillState {
+    pub(crate) fn busy(&self) -> bool {
+        !self.xfers.is_empty() || !self.stalled.is_empty()
+    }
+
+    pub(crate) fn stalled_len(&self) -> usize {
+        self.stalled.len()
+    }
+
+    pub(crate) fn forget(&mut self, id: u64) {
+        self.pending.remove(&id);
+    }
+}
+
+impl Worker {
+    pub(crate) fn on_prefill(&mut self, req: RequestInfo, push: Option<PushTarget>) {
+        if req.trace_block != 512 {
+            self.hasher =
+                sim::hashing::TraceHasher::new(self.pool.layout().block_tokens, req.trace_block);
+        }
+        let blocks = prompt_blocks(&mut self.hasher, self.pool.layout().block_tokens, &req);
+        self.remember_tokens(&req, &blocks);
+        // The prefill engine emits one token and hands off.
+        let seq = Sequence::new(req.id as usize, req.id, req.isl, 1, blocks.hashes.clone());
+        self.driver.engine_mut().enqueue(seq);
+        self.prefill.pending.insert(
+            req.id,
+            Pending {
+                blocks,
+                push,
+                cached_tokens: 0,
+            },
+        );
+    }
+
+    pub(crate) fn prefill_handed_off(
+        &mut self,
+        id: u64,
+        cached_tokens: usize,
+    ) -> Result<(), String> {
+        if let Some(p) = self.prefill.pending.get_mut(&id) {
+            p.cached_tokens = cached_tokens;
+            self.prefill.stalled.push_back(id);
+        }
+        self.retry_stalled()
+    }
+
+    /// Gives slots to handed-off requests in order, as long as the pool has room.
+    fn retry_stalled(&mut self) -> Result<(), String> {
+        while let Some(&id) = self.prefill.stalled.front() {
+            let Some(p) = self.prefill.pending.get(&id) else {
+                self.prefill.stalled.pop_front();
+                continue;
+            };
+            let Some((slots, computed)) = self.compute_blocks(&p.blocks.clone()) else {
+                return Ok(()); // Pool full: wait for pinned blocks to be freed.
+            };
+            self.prefill.stalled.pop_front();
+            let p = self.prefill.pending.remove(&id).expect("checked above");
+            match p.push {
+                None => {
+                    let deadline =
+                        Instant::now() + Duration::from_secs_f64(self.args.pin_timeout_s);
+                    self.prefill.pinned.insert(
+                        id,
+                        super::prefill::Pinned {
+                            slots: slots.clone(),
+                            deadline,
+                        },
+                    );
+                    self.send(&WorkerMsg::Prefilled {
+                        id,
+                        slots,
+                        cached_tokens: p.cached_tokens,
+                        computed_blocks: computed,
+                    })?;
+                }
+                Some(target) => self.start_push(id, slots, target, p.cached_tokens, computed)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// References a slot per prompt block, writing the contents of those not cached.
+    /// Returns the slots and how many blocks were written; `None` when the pool is full.
+    fn compute_blocks(&mut self, blocks: &PromptBlocks) -> Option<(Vec<SlotId>, usize)> {
+        let mut slots = Vec::with_capacity(blocks.len());
+        let mut computed = 0;
+        for (i, key) in blocks.keys.iter().enumerate() {
+            let hit = blocks
+                .cache_hash(i)
+                .and_then(|h| self.slots.acquire_cached(h));
+            let slot = match hit {
+                Some(s) => s,
+                None => {
+                    let Some(s) = self.slots.allocate() else {
+                        self.slots.release_all(&slots);
+                        return None;
+                    };
+                    self.pool.fill(s as usize, *key);
+                    if let Some(h) = blocks.cache_hash(i) {
+                        self.slots.publish(s, h);
+                    }
+                    computed += 1;
+                    s
+                }
+            };
+            slots.push(slot);
+        }
+        Some((slots, computed))
+    }
+
+    fn start_push(
+        &mut self,
+        id: u64,
+        slots: Vec<SlotId>,
+        target: PushTarget,
+        cached_tokens: usize,
+        computed: usize,
+    ) -> Result<(), String> {
+        let mut state = Pushing {
+            slots: slots.clone(),
+            agent: target.agent.clone(),
+            started: Instant::now(),
+            chunks_left: 0,
+            bytes: 0,
+            cached_tokens,
+            computed,
+            error: None,
+        };
+        let Some(peer) = self.peers.get(&target.agent).copied() else {
+            self.slots.release_all(&slots);
+            return self.send(&WorkerMsg::Failed {
+                id,
+                error: format!("push target {} is unknown or gone", target.agent),
+            });
+        };
+        let layout = *self.pool.layout();
+        let todo: Vec<(usize, SlotId)> = target
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, d)| d.map(|d| (i, d)))
+            .collect();
+        let chunk = self.args.push_chunk.max(1);
+        let n_chunks = todo.len().div_ceil(chunk);
+        let result = if n_chunks == 0 {
+            // Everything is cached on the decode side: a data-less notification suffices.
+            self.transport
+                .notify(&target.agent, format!("push:{id}:0:0").as_bytes())
+        } else {
+            let mut r = Ok(());
+            for (k, part) in todo.chunks(chunk).enumerate() {
+                let mut local = Vec::with_capacity(part.len() * layout.layers);
+                let mut remote = Vec::with_capacity(part.len() * layout.layers);
+                for layer in 0..layout.layers {
+                    for &(i, dst) in part {
+                        local.push(Segment {
+                            addr: self.pool.addr(layer, slots[i] as usize),
+                            len: layout.layer_block_bytes(),
+                        });
+                        remote.push(Segment {
+                            addr: peer.base + peer.layout.offset(layer, dst as usize) as u64,
+                            len: peer.layout.layer_block_bytes(),
+                        });
+                    }
+                }
+                let msg = format!("push:{id}:{k}:{n_chunks}");
+                match self.transport.post(
+                    Op::Write,
+                    &target.agent,
+                    &local,
+                    &remote,
+                    Some(msg.as_bytes()),
+                ) {
+                    Ok(x) => {
+                        self.prefill.xfers.insert(x, id);
+                        state.chunks_left += 1;
+                        state.bytes += (part.len() * layout.block_bytes()) as u64;
+                    }
+                    Err(e) => {
+                        r = Err(e);
+                        break;
+                    }
+                }
+            }
+            r
+        };
+        if let Err(e) = result {
+            state.error = Some(format!("push to {}: {e}", target.agent));
+        }
+        self.prefill.pushing.insert(id, state);
+        self.finish_push_if_done(id)
+    }
+
+    fn finish_push_if_done(&mut self, id: u64) -> Result<(), String> {
+        let Some(p) = self.prefill.pushing.get(&id) else {
+            return Ok(());
+        };
+        if p.chunks_left > 0 {
+            return Ok(());
+        }
+        let p = self.prefill.pushing.remove(&id).expect("present");
+        self.slots.release_all(&p.slots);
+        let msg = match p.error {
+            Some(error) => WorkerMsg::Failed { id, error },
+            None => WorkerMsg::Pushed {
+                id,
+                cached_tokens: p.cached_tokens,
+                computed_blocks: p.computed,
+                bytes: p.bytes,
+                transfer_s: p.started.elapsed().as_secs_f64(),
+            },
+        };
+        self.send(&msg)?;
+        self.retry_stalled()
+    }
+
+    pub(crate) fn prefill_poll(&mut self, now: Instant) -> Result<(), String> {
+        let ids: Vec<XferId> = self.prefill.xfers.keys().copied().collect();
+        for x in ids {
+            let state = self.transport.poll(x);
+            if matches!(state, Ok(XferState::InProgress)) {
+                continue;
+            }
+            self.transport.release(x);
+            let id = self.prefill.xfers.remove(&x).expect("listed");
+            if let Some(p) = self.prefill.pushing.get_mut(&id) {
+                p.chunks_left -= 1;
+                if let Err(e) = state {
+                    p.error.get_or_insert(format!("push to {}: {e}", p.agent));
+                }
+            }
+            self.finish_push_if_done(id)?;
+        }
+        let notifs = self
+            .transport
+            .take_notifs()
+            .map_err(|e| format!("notifications: {e}"))?;
+        let mut freed = false;
+        for (_peer, msg) in notifs {
+            let text = String::from_utf8_lossy(&msg);
+            if let Some(id) = text
+                .strip_prefix("free:")
+                .and_then(|s| s.parse::<u64>().ok())
+                && let Some(p) = self.prefill.pinned.remove(&id)
+            {
+                self.slots.release_all(&p.slots);
+                self.load.freed_by_notif += 1;
+                freed = true;
+            }
+        }
+        let expired: Vec<u64> = self
+            .prefill
+            .pinned
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            let p = self.prefill.pinned.remove(&id).expect("listed");
+            self.slots.release_all(&p.slots);
+            self.load.freed_by_timeout += 1;
+            freed = true;
+        }
+        if freed {
+            self.retry_stalled()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn prefill_peer_gone(&mut self, agent: &str) -> Result<(), String> {
+        // Pushes to a departed decode worker fail; their transfers are abandoned.
+        let ids: Vec<u64> = self
+            .prefill
+            .pushing
+            .iter()
+            .filter(|(_, p)| p.agent == agent)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            let xfers: Vec<XferId> = self
+                .prefill
+                .xfers
+                .iter()
+                .filter(|(_, r)| **r == id)
+                .map(|(&x, _)| x)
+                .collect();
+            for x in xfers {
+                self.prefill.xfers.remove(&x);
+                self.transport.release(x);
+            }
+            if let Some(p) = self.prefill.pushing.get_mut(&id) {
+                p.chunks_left = 0;
+                p.error
+                    .get_or_insert(format!("decode worker {agent} left during the push"));
+            }
+            self.finish_push_if_done(id)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn on_abort(&mut self, id: u64) {
+        if let Some(p) = self.prefill.pinned.remove(&id) {
+            self.slots.release_all(&p.slots);
+        }
+        if let Some(slots) = self.decode_abort(id) {
+            self.slots.release_all(&slots);
+        }
+    }
+}
