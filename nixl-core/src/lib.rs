@@ -42,6 +42,7 @@
 //! ```
 
 pub mod agent;
+pub mod auth;
 pub mod backend;
 pub mod codec;
 pub mod config;

@@ -152,3 +152,54 @@ fn hostile_peers_are_dropped_and_harm_nobody() {
     );
     assert_eq!(target.remote_agents(), vec!["honest".to_string()]);
 }
+
+#[test]
+fn a_listener_with_a_secret_ignores_peers_without_it() {
+    let with = |name: &str, secret: Option<&str>| {
+        let config = AgentConfig {
+            use_listen_thread: true,
+            listen_port: 0,
+            auth_secret: secret.map(|s| s.as_bytes().to_vec()),
+            ..AgentConfig::default()
+        };
+        agent_with(name, config, &Params::new())
+    };
+    let guarded = with("guarded", Some("fleet-secret"));
+    let member = with("member", Some("fleet-secret"));
+    let outsider = with("outsider", None);
+    let impostor = with("impostor", Some("guess"));
+    outsider.send_local_md(Some(&at(&guarded))).unwrap();
+    impostor.send_local_md(Some(&at(&guarded))).unwrap();
+    member.send_local_md(Some(&at(&guarded))).unwrap();
+    eventually(&guarded, "member", &XferDescList::new(MemType::Dram), true);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(guarded.remote_agents(), vec!["member".to_string()]);
+    // An unauthenticated INVL cannot make it forget anyone, and fetching needs the secret too.
+    let forged = AgentConfig {
+        use_listen_thread: true,
+        listen_port: 0,
+        ..AgentConfig::default()
+    };
+    let member_twin = agent_with("member", forged, &Params::new());
+    member_twin
+        .invalidate_local_md(Some(&at(&guarded)))
+        .unwrap();
+    outsider
+        .fetch_remote_md("guarded", Some(&at(&guarded)))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        guarded
+            .check_remote_md("member", &XferDescList::new(MemType::Dram))
+            .is_ok()
+    );
+    assert!(
+        outsider
+            .check_remote_md("guarded", &XferDescList::new(MemType::Dram))
+            .is_err()
+    );
+    member
+        .fetch_remote_md("guarded", Some(&at(&guarded)))
+        .unwrap();
+    eventually(&member, "guarded", &XferDescList::new(MemType::Dram), true);
+}

@@ -97,7 +97,7 @@ impl Agent {
             Route::Peer(ip, port) => {
                 self.exchange()?
                     .queue("fetch_remote_md", move |inner: &AgentInner| {
-                        let md = p2p::fetch(&ip, port)?;
+                        let md = p2p::fetch(&ip, port, inner.config.auth_secret.as_deref())?;
                         let loaded = inner.load_remote_md(&md)?;
                         if loaded != name {
                             log::warn!(
@@ -148,8 +148,9 @@ impl Agent {
         cmd: Command,
         payload: Vec<u8>,
     ) -> Result<()> {
-        self.exchange()?.queue(what, move |_: &AgentInner| {
-            p2p::push(&ip, port, cmd, &payload)
+        self.exchange()?.queue(what, move |inner: &AgentInner| {
+            let secret = inner.config.auth_secret.as_deref();
+            p2p::push(&ip, port, secret, cmd, &payload)
         })
     }
 }

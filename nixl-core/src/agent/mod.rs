@@ -92,7 +92,11 @@ impl Agent {
                 keys: KeyMaker::new(),
             }),
         };
-        let exchange = crate::exchange::Exchange::start(Arc::downgrade(&agent.inner), listen_port)?;
+        let exchange = crate::exchange::Exchange::start(
+            Arc::downgrade(&agent.inner),
+            listen_port,
+            agent.inner.config.auth_secret.clone(),
+        )?;
         let _ = agent.inner.exchange.set(exchange);
         Ok(agent)
     }

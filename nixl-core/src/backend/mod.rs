@@ -4,6 +4,8 @@
 //! backends never search; they receive [`ResolvedDesc`]s and a [`Target`] and move bytes.
 
 pub mod completion;
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod net;
 pub mod plugins;
 pub mod posix;

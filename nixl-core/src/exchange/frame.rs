@@ -6,6 +6,8 @@
 //! SEND  empty; the receiver answers LOAD with its full metadata (or ERR)
 //! INVL  payload = an agent name the receiver should forget
 //! ERR   payload = a message
+//! CHAL  payload = nonce u64 + 1 byte "a secret is required" (the listener's opening frame)
+//! AUTH  payload = proof (see `crate::auth`; empty without a secret) — the caller's first frame
 //! ```
 
 use std::io::{self, Read, Write};
@@ -30,6 +32,10 @@ pub enum Command {
     Invalidate = 3,
     /// A failure message.
     Error = 4,
+    /// The listener's opening challenge.
+    Challenge = 5,
+    /// The caller's answer to the challenge.
+    Auth = 6,
 }
 
 fn invalid(msg: &str) -> io::Error {
@@ -77,6 +83,8 @@ pub fn read(stream: &mut impl Read) -> io::Result<Option<(Command, Vec<u8>)>> {
         2 => Command::Send,
         3 => Command::Invalidate,
         4 => Command::Error,
+        5 => Command::Challenge,
+        6 => Command::Auth,
         _ => return Err(invalid("unknown metadata-exchange command")),
     };
     r.u16().map_err(bad)?;

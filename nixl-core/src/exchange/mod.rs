@@ -30,9 +30,13 @@ pub struct Exchange {
 
 impl Exchange {
     /// Starts the listener when `listen_port` is given.
-    pub(crate) fn start(agent: Weak<AgentInner>, listen_port: Option<u16>) -> Result<Exchange> {
+    pub(crate) fn start(
+        agent: Weak<AgentInner>,
+        listen_port: Option<u16>,
+        secret: Option<Vec<u8>>,
+    ) -> Result<Exchange> {
         let listener = listen_port
-            .map(|port| p2p::Listener::start(agent.clone(), port))
+            .map(|port| p2p::Listener::start(agent.clone(), port, secret))
             .transpose()?;
         Ok(Exchange {
             listener,

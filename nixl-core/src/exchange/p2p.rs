@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::frame::{self, Command};
 use crate::agent::AgentInner;
+use crate::auth;
 use crate::backend::lock;
 use crate::status::{Result, err};
 
@@ -26,7 +27,7 @@ pub struct Listener {
 
 impl Listener {
     /// Binds `0.0.0.0:port` (0 = any free port) and serves frames for `agent`.
-    pub(crate) fn start(agent: Weak<AgentInner>, port: u16) -> Result<Listener> {
+    pub(crate) fn start(agent: Weak<AgentInner>, port: u16, secret: Option<Vec<u8>>) -> Result<Listener> {
         let listener = TcpListener::bind(("0.0.0.0", port)).map_err(|e| {
             err!(
                 Backend,
@@ -52,10 +53,10 @@ impl Listener {
                         list.push(clone);
                     }
                     drop(inner);
-                    let agent = agent.clone();
+                    let (agent, secret) = (agent.clone(), secret.clone());
                     let _ = std::thread::Builder::new()
                         .name("nixl-md-peer".into())
-                        .spawn(move || serve(&agent, stream));
+                        .spawn(move || serve(&agent, stream, secret.as_deref()));
                 }
             })
             .map_err(|e| err!(Backend, "cannot start the metadata listener thread: {e}"))?;
@@ -87,12 +88,17 @@ impl Listener {
 
 /// Serves one peer connection; a peer sending garbage, a huge length or stalling is dropped
 /// with a logged error and affects nobody else.
-fn serve(agent: &Weak<AgentInner>, mut stream: TcpStream) {
+fn serve(agent: &Weak<AgentInner>, mut stream: TcpStream, secret: Option<&[u8]>) {
     let peer = stream
         .peer_addr()
         .map_or_else(|_| "?".into(), |a| a.to_string());
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    if let Err(e) = authenticate(&mut stream, secret) {
+        log::error!("metadata listener: refusing {peer}: {e}");
+        let _ = frame::write(&mut stream, Command::Error, e.message().as_bytes());
+        return;
+    }
     loop {
         let (cmd, payload) = match frame::read(&mut stream) {
             Ok(Some(f)) => f,
@@ -123,11 +129,48 @@ fn serve(agent: &Weak<AgentInner>, mut stream: TcpStream) {
                 "peer reported: {}",
                 String::from_utf8_lossy(&payload)
             )),
+            Command::Challenge | Command::Auth => {
+                Err(err!(InvalidParam, "unexpected {cmd:?} frame"))
+            }
         };
         if let Err(e) = outcome {
             log::warn!("metadata listener: {cmd:?} from {peer} failed: {e}");
         }
     }
+}
+
+/// Opens a served connection: send a challenge, require the answer first.
+fn authenticate(stream: &mut TcpStream, secret: Option<&[u8]>) -> Result<()> {
+    let nonce = crate::util::random_u64();
+    let mut challenge = nonce.to_le_bytes().to_vec();
+    challenge.push(u8::from(secret.is_some()));
+    frame::write(stream, Command::Challenge, &challenge).map_err(|e| err!(RemoteDisconnect, "{e}"))?;
+    match frame::read(stream) {
+        Ok(Some((Command::Auth, proof))) => match secret {
+            Some(secret) if !auth::verify(auth::Context::Metadata, secret, nonce, 0, "", &proof) => {
+                Err(err!(NotAllowed, "authentication failed: wrong or missing shared secret"))
+            }
+            _ => Ok(()),
+        },
+        Ok(_) => Err(err!(InvalidParam, "expected AUTH as the first frame")),
+        Err(e) => Err(err!(RemoteDisconnect, "{e}")),
+    }
+}
+
+/// Answers a listener's challenge.
+fn answer_challenge(stream: &mut TcpStream, addr: SocketAddr, secret: Option<&[u8]>) -> Result<()> {
+    let io = |e: std::io::Error| err!(RemoteDisconnect, "handshake with {addr}: {e}");
+    let challenge = match frame::read(stream).map_err(io)? {
+        Some((Command::Challenge, c)) if c.len() == 9 => c,
+        _ => return Err(err!(Backend, "{addr} did not open with a challenge")),
+    };
+    let nonce = u64::from_le_bytes(challenge[..8].try_into().expect("8 bytes"));
+    let proof = match (secret, challenge[8]) {
+        (Some(secret), _) => auth::proof(auth::Context::Metadata, secret, nonce, 0, "").to_vec(),
+        (None, 0) => Vec::new(),
+        (None, _) => return Err(err!(NotAllowed, "{addr} requires a shared secret (NIXL_RS_SECRET)")),
+    };
+    frame::write(stream, Command::Auth, &proof).map_err(io)
 }
 
 /// Resolves `ip:port` (names allowed).
@@ -139,26 +182,27 @@ fn resolve(ip: &str, port: u16) -> Result<SocketAddr> {
         .ok_or_else(|| err!(InvalidParam, "{ip}:{port} resolves to no address"))
 }
 
-fn connect(addr: SocketAddr) -> Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+fn connect(addr: SocketAddr, secret: Option<&[u8]>) -> Result<TcpStream> {
+    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
         .map_err(|e| err!(RemoteDisconnect, "cannot reach {addr}: {e}"))?;
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
     let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    answer_challenge(&mut stream, addr, secret)?;
     Ok(stream)
 }
 
 /// Sends one frame to a peer's listener.
-pub fn push(ip: &str, port: u16, cmd: Command, payload: &[u8]) -> Result<()> {
+pub fn push(ip: &str, port: u16, secret: Option<&[u8]>, cmd: Command, payload: &[u8]) -> Result<()> {
     let addr = resolve(ip, port)?;
-    let mut stream = connect(addr)?;
+    let mut stream = connect(addr, secret)?;
     frame::write(&mut stream, cmd, payload)
         .map_err(|e| err!(RemoteDisconnect, "sending to {addr}: {e}"))
 }
 
 /// Asks a peer's listener for its metadata.
-pub fn fetch(ip: &str, port: u16) -> Result<Vec<u8>> {
+pub fn fetch(ip: &str, port: u16, secret: Option<&[u8]>) -> Result<Vec<u8>> {
     let addr = resolve(ip, port)?;
-    let mut stream = connect(addr)?;
+    let mut stream = connect(addr, secret)?;
     frame::write(&mut stream, Command::Send, &[])
         .map_err(|e| err!(RemoteDisconnect, "asking {addr}: {e}"))?;
     match frame::read(&mut stream) {

@@ -5,7 +5,6 @@
 //! address is part of the connection info.
 
 mod access;
-mod auth;
 mod cma;
 pub mod conninfo;
 mod executor;
@@ -16,6 +15,8 @@ mod peer;
 pub mod proto;
 mod regtab;
 mod server;
+#[cfg(feature = "cuda")]
+mod vram;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -41,12 +42,16 @@ use peer::{NetPeer, Route};
 /// The plugin entry for this backend.
 pub const PLUGIN: Plugin = Plugin {
     name: "UCX",
-    mem_types: &[MemType::Dram],
+    mem_types: MEM_TYPES,
     default_params,
     create,
 };
 
+#[cfg(not(feature = "cuda"))]
 const MEM_TYPES: &[MemType] = &[MemType::Dram];
+/// VRAM is served through `backend::cuda` (see `vram.rs`).
+#[cfg(feature = "cuda")]
+const MEM_TYPES: &[MemType] = &[MemType::Dram, MemType::Vram];
 
 fn default_params() -> Params {
     [
@@ -86,6 +91,8 @@ pub struct Shared {
     next_conn_id: AtomicU64,
     server_conns: Mutex<HashMap<u64, std::net::TcpStream>>,
     server_threads: Mutex<Vec<JoinHandle<()>>>,
+    #[cfg(feature = "cuda")]
+    vram: vram::VramState,
 }
 
 fn read_access(shared: &Shared) -> RwLockReadGuard<'_, AccessTable> {
@@ -190,6 +197,8 @@ impl NetBackend {
             next_conn_id: AtomicU64::new(0),
             server_conns: Mutex::new(HashMap::new()),
             server_threads: Mutex::new(Vec::new()),
+            #[cfg(feature = "cuda")]
+            vram: Default::default(),
         });
         lock(&IN_PROCESS)
             .get_or_insert_with(HashMap::new)
@@ -304,6 +313,10 @@ impl Backend for NetBackend {
     }
 
     fn register(&self, mem: MemType, region: &Region) -> Result<()> {
+        #[cfg(feature = "cuda")]
+        if mem == MemType::Vram {
+            return vram::register(&self.mover.shared, region);
+        }
         if mem != MemType::Dram {
             return Err(err!(
                 NotSupported,
@@ -322,10 +335,30 @@ impl Backend for NetBackend {
     fn deregister(&self, _mem: MemType, region: &Region) {
         // Taking the write lock waits for in-process copies and served requests in flight.
         let shared = &self.mover.shared;
+        #[cfg(feature = "cuda")]
+        if _mem == MemType::Vram {
+            return vram::deregister(shared, region);
+        }
         let mut access = write_access(shared);
         access.remove(region.key);
         if let Some(t) = &shared.regtab {
             t.remove(region.key);
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    fn public_data(&self, mem: MemType, region: &Region) -> Vec<u8> {
+        match mem {
+            MemType::Vram => vram::public_data(&self.mover.shared, region),
+            _ => Vec::new(),
+        }
+    }
+
+    #[cfg(feature = "cuda")]
+    fn load_remote_region(&self, peer: &PeerHandle, mem: MemType, region: &Region) -> Result<()> {
+        match mem {
+            MemType::Vram => vram::load_remote_region(&self.mover.shared, peer, region),
+            _ => Ok(()),
         }
     }
 
@@ -354,10 +387,16 @@ impl Backend for NetBackend {
     fn disconnect(&self, peer: &PeerHandle) {
         if let Some(p) = peer.downcast_ref::<NetPeer>() {
             p.close();
+            #[cfg(feature = "cuda")]
+            vram::disconnect(&self.mover.shared, p);
         }
     }
 
     fn post(&self, job: XferJob) -> Result<Arc<Completion>> {
+        #[cfg(feature = "cuda")]
+        if vram::involves_vram(&job) {
+            return vram::post(self, job);
+        }
         if job.local_mem != MemType::Dram || job.remote_mem != MemType::Dram {
             return Err(err!(
                 NotSupported,
@@ -417,6 +456,8 @@ impl Backend for NetBackend {
         if let Some(t) = &shared.regtab {
             t.clear();
         }
+        #[cfg(feature = "cuda")]
+        vram::clear(shared);
     }
 }
 

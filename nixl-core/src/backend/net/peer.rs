@@ -202,7 +202,7 @@ impl NetPeer {
         }
         let proof = match (&self.secret, challenge.b) {
             (Some(secret), _) => {
-                super::auth::proof(secret, challenge.a, self.info.instance, &self.my_name).to_vec()
+                crate::auth::proof(crate::auth::Context::Data, secret, challenge.a, self.info.instance, &self.my_name).to_vec()
             }
             (None, 0) => Vec::new(),
             (None, _) => {

@@ -80,7 +80,7 @@ fn serve(shared: &Shared, mut stream: TcpStream) -> IoResult<()> {
     .encode();
     proto::write_all_slices(&mut stream, &[&challenge])?;
     let hello = proto::read_header(&mut stream)?;
-    if hello.kind != Kind::Hello || hello.a > MAX_TEXT || hello.c > super::auth::PROOF_LEN as u64 {
+    if hello.kind != Kind::Hello || hello.a > MAX_TEXT || hello.c > crate::auth::PROOF_LEN as u64 {
         return Err(invalid("expected HELLO"));
     }
     let peer = String::from_utf8(read_payload(&mut stream, hello.a)?)
@@ -93,7 +93,7 @@ fn serve(shared: &Shared, mut stream: TcpStream) -> IoResult<()> {
             shared.agent_name
         ))
     } else if let Some(secret) = &shared.secret
-        && !super::auth::verify(secret, nonce, shared.instance, &peer, &proof)
+        && !crate::auth::verify(crate::auth::Context::Data, secret, nonce, shared.instance, &peer, &proof)
     {
         log::warn!(
             "agent {}: refused {peer}: wrong or missing shared secret",

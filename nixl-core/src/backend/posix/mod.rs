@@ -30,7 +30,11 @@ pub const PLUGIN: Plugin = Plugin {
     create,
 };
 
+#[cfg(not(feature = "cuda"))]
 const MEM_TYPES: &[MemType] = &[MemType::Dram, MemType::File];
+/// VRAM <-> FILE goes through pinned staging in `backend::cuda::file`.
+#[cfg(feature = "cuda")]
+const MEM_TYPES: &[MemType] = &[MemType::Dram, MemType::File, MemType::Vram];
 
 /// Parameters of NIXL's own POSIX plugin: accepted (and reported back) so configurations
 /// written for it keep working, but they choose nothing here.
@@ -117,6 +121,10 @@ impl Backend for PosixBackend {
                 "the POSIX backend does not serve {mem} memory"
             ));
         }
+        #[cfg(feature = "cuda")]
+        if mem == MemType::Vram {
+            return super::cuda::register(region).map(|_| ());
+        }
         let _ = region;
         Ok(())
     }
@@ -129,6 +137,10 @@ impl Backend for PosixBackend {
                 NotSupported,
                 "the POSIX backend only serves transfers within one agent"
             ));
+        }
+        #[cfg(feature = "cuda")]
+        if super::cuda::file::handles(&job) {
+            return post_vram(job, self.inline_max);
         }
         let direction = Direction::of(&job)?;
         let plan = IoPlan::new(direction, job.local.clone(), job.remote.clone());
@@ -157,6 +169,24 @@ impl Backend for PosixBackend {
     fn shutdown(&self) {
         self.pool.shutdown();
     }
+}
+
+/// VRAM <-> FILE: inline when small, else on a thread of its own; completes after the last
+/// device copy (reads) or file write (writes).
+#[cfg(feature = "cuda")]
+fn post_vram(job: XferJob, inline_max: u64) -> Result<Arc<Completion>> {
+    super::cuda::driver::driver()?;
+    let completion = Arc::new(Completion::new(1));
+    if job.total_bytes <= inline_max {
+        super::cuda::file::run(&job, &completion);
+        return Ok(completion);
+    }
+    let c = completion.clone();
+    std::thread::Builder::new()
+        .name("nixl-posix-vram".into())
+        .spawn(move || super::cuda::file::run(&job, &c))
+        .map_err(|e| err!(Backend, "cannot start a VRAM file-transfer thread: {e}"))?;
+    Ok(completion)
 }
 
 #[cfg(test)]

@@ -1,0 +1,308 @@
+//! VRAM through the network backend (feature `cuda`): registration checks, IPC publication
+//! and opening, and transfer routes, all delegated to [`crate::backend::cuda`].
+//!
+//! VRAM registrations live in their own access table, never in the DRAM one: the TCP server
+//! and cross-memory attach touch memory through host pointers, and a device address must never
+//! reach them. In the shared registration table (for same-host peers) VRAM keys are stored
+//! XOR [`REGTAB_TAG`], so a DRAM access can never validate against a VRAM registration.
+//!
+//! Routes, by where the other side lives:
+//! - this process (loopback or an agent in it): device copies on a dedicated stream, under the
+//!   target's VRAM access-table read lock (deregistration waits for the copies);
+//! - another process on this host, remote VRAM: the owner's published CUDA IPC handles,
+//!   opened once per peer and key (closed on `disconnect`), checked against the owner's shared
+//!   registration table, then device copies (peer-to-peer where the GPUs allow);
+//! - local VRAM and remote DRAM on any other route: pinned staging buffers, chunked and
+//!   pipelined, each chunk moved by the DRAM route (cross-memory attach or TCP);
+//! - remote VRAM over TCP: not supported yet (the target would have to stage).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use super::access::AccessTable;
+use super::peer::{NetPeer, Route};
+use super::{Mover, Shared, peer_of};
+use crate::backend::cuda::{self, ipc::PeerVram, ipc::RemoteVram};
+use crate::backend::{PeerHandle, ResolvedDesc, Target, XferJob, lock};
+use crate::registry::Region;
+use crate::status::{Result, err};
+use crate::types::{MemType, XferOp};
+
+/// XORed into VRAM keys in the shared registration table.
+pub(super) const REGTAB_TAG: u64 = u64::from_le_bytes(*b"VRAMREGN");
+
+/// One agent's VRAM state inside the network backend.
+#[derive(Default)]
+pub(super) struct VramState {
+    access: RwLock<AccessTable>,
+    exports: Mutex<HashMap<u64, Vec<u8>>>,
+    peers: Mutex<HashMap<u64, Arc<PeerVram>>>,
+}
+
+fn read(t: &RwLock<AccessTable>) -> std::sync::RwLockReadGuard<'_, AccessTable> {
+    t.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write(t: &RwLock<AccessTable>) -> std::sync::RwLockWriteGuard<'_, AccessTable> {
+    t.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether a job touches VRAM on either side.
+pub(super) fn involves_vram(job: &XferJob) -> bool {
+    job.local_mem == MemType::Vram || job.remote_mem == MemType::Vram
+}
+
+/// Checks a VRAM registration with the driver and makes it reachable by key.
+pub(super) fn register(shared: &Shared, region: &Region) -> Result<()> {
+    let public = cuda::register(region)?;
+    let v = &shared.vram;
+    let mut access = write(&v.access);
+    access.insert(region.key, region.desc);
+    if let Some(t) = &shared.regtab {
+        t.insert(region.key ^ REGTAB_TAG, region.desc);
+    }
+    lock(&v.exports).insert(region.key, public);
+    Ok(())
+}
+
+/// Forgets a VRAM registration; waits for in-process copies that use it.
+pub(super) fn deregister(shared: &Shared, region: &Region) {
+    let v = &shared.vram;
+    let mut access = write(&v.access);
+    access.remove(region.key);
+    if let Some(t) = &shared.regtab {
+        t.remove(region.key ^ REGTAB_TAG);
+    }
+    lock(&v.exports).remove(&region.key);
+}
+
+/// Forgets everything (shutdown).
+pub(super) fn clear(shared: &Shared) {
+    write(&shared.vram.access).clear();
+    lock(&shared.vram.exports).clear();
+    lock(&shared.vram.peers).clear();
+}
+
+/// What peers need to map a registration (its CUDA IPC handles).
+pub(super) fn public_data(shared: &Shared, region: &Region) -> Vec<u8> {
+    lock(&shared.vram.exports)
+        .get(&region.key)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Learns a remote VRAM registration; kept only for same-host peers in other processes (the
+/// only ones that map IPC handles). Opening waits for the first transfer.
+pub(super) fn load_remote_region(shared: &Shared, peer: &PeerHandle, region: &Region) -> Result<()> {
+    let peer = peer_of(peer)?;
+    if !matches!(peer.route, Route::CrossMemory { .. }) || region.public.is_empty() {
+        return Ok(());
+    }
+    let remote = RemoteVram::new(region.desc, &region.public)?;
+    lock(&shared.vram.peers)
+        .entry(peer.info.instance)
+        .or_default()
+        .insert(region.key, remote);
+    Ok(())
+}
+
+/// Drops a peer's opened IPC mappings (closed once no transfer uses them).
+pub(super) fn disconnect(shared: &Shared, peer: &NetPeer) {
+    lock(&shared.vram.peers).remove(&peer.info.instance);
+}
+
+/// Moves one VRAM job's bytes by the peer's route, returning once every device copy has
+/// completed (so a notification sent next follows the data).
+pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) -> Result<()> {
+    let (local, remote) = (&job.local[..], &job.remote[..]);
+    let peer = match &job.target {
+        Target::Loopback => return in_process(&mover.shared, job),
+        Target::Peer(h) => peer_of(h)?,
+    };
+    match &peer.route {
+        Route::SameProcess(weak) => {
+            let shared = weak
+                .upgrade()
+                .ok_or_else(|| err!(RemoteDisconnect, "agent {} no longer exists", peer.name))?;
+            in_process(&shared, job).map_err(|e| super::peer::named(peer, e))
+        }
+        Route::CrossMemory { pidfd, regtab, pid } if job.remote_mem == MemType::Vram => {
+            if super::cma::pidfd_exited(pidfd) {
+                peer.close();
+                return Err(err!(RemoteDisconnect, "agent {} (pid {pid}) exited", peer.name));
+            }
+            if let Some(table) = regtab {
+                let tagged: Vec<ResolvedDesc> = remote
+                    .iter()
+                    .map(|d| ResolvedDesc {
+                        key: d.key ^ REGTAB_TAG,
+                        ..*d
+                    })
+                    .collect();
+                table.check(&tagged).map_err(|e| super::peer::named(peer, e))?;
+            }
+            over_ipc(&mover.shared, peer, job)
+        }
+        _ if job.remote_mem == MemType::Vram => Err(err!(
+            NotSupported,
+            "agent {}: remote VRAM is reachable only from the same host (CUDA IPC); over TCP it is not supported yet",
+            peer.name
+        )),
+        _ => {
+            // Local VRAM, remote DRAM: stage through pinned buffers, moving each chunk by the
+            // DRAM route (cross-memory attach or TCP), which checks the target's registrations.
+            let dev = local.first().map_or(0, |d| d.dev_id);
+            let target = &job.target;
+            match job.op {
+                // SAFETY: local VRAM descriptors were resolved against this agent's registrations.
+                XferOp::Write => unsafe {
+                    cuda::staging::vram_to_host(
+                        dev,
+                        local,
+                        remote,
+                        &mut |staged, rem| mover.move_bytes(target, XferOp::Write, staged, rem, stop),
+                        stop,
+                    )
+                },
+                // SAFETY: as above.
+                XferOp::Read => unsafe {
+                    cuda::staging::host_to_vram(
+                        dev,
+                        local,
+                        remote,
+                        &mut |staged, rem| mover.move_bytes(target, XferOp::Read, staged, rem, stop),
+                        stop,
+                    )
+                },
+            }
+        }
+    }
+}
+
+/// The GPU whose stream runs a job's copies: the local VRAM's, else the remote VRAM's.
+fn copy_device(job: &XferJob) -> u64 {
+    let side = if job.local_mem == MemType::Vram {
+        &job.local
+    } else {
+        &job.remote
+    };
+    side.first().map_or(0, |d| d.dev_id)
+}
+
+/// Both sides are addressable in this process; the target's VRAM (and DRAM) registrations are
+/// checked and held for the duration of the copies.
+fn in_process(target: &Shared, job: &XferJob) -> Result<()> {
+    if target.shutting_down.load(std::sync::atomic::Ordering::Acquire) {
+        return Err(err!(RemoteDisconnect, "agent {} is shutting down", target.agent_name));
+    }
+    let dram;
+    let vram;
+    if job.remote_mem == MemType::Vram {
+        vram = read(&target.vram.access);
+        vram.check(&job.remote)?;
+        if job.local_mem == MemType::Vram {
+            peer_access(&job.local, &job.remote)?;
+        }
+    } else {
+        dram = super::read_access(target);
+        dram.check(&job.remote)?;
+    }
+    let pieces: Vec<(u64, u64)> = job.remote.iter().map(|d| (d.addr, d.len)).collect();
+    // SAFETY: local descriptors are this agent's registrations (checked at request creation),
+    // remote ones were just checked against the target's live registrations, whose lock is
+    // held until the copies have completed.
+    unsafe { cuda::copy_pairs(copy_device(job), job.op, &job.local, &pieces) }
+}
+
+/// Enables peer-to-peer between the GPUs of each VRAM pair (once per pair of devices).
+fn peer_access(local: &[ResolvedDesc], remote: &[ResolvedDesc]) -> Result<()> {
+    let mut seen: Vec<(u64, u64)> = Vec::new();
+    for (l, r) in local.iter().zip(remote) {
+        if l.dev_id != r.dev_id && !seen.contains(&(l.dev_id, r.dev_id)) {
+            seen.push((l.dev_id, r.dev_id));
+            cuda::prepare_peer(l.dev_id, r.dev_id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Remote VRAM of a same-host process, through its IPC handles (opened on first use).
+fn over_ipc(shared: &Shared, peer: &NetPeer, job: &XferJob) -> Result<()> {
+    let regions = lock(&shared.vram.peers)
+        .get(&peer.info.instance)
+        .cloned()
+        .ok_or_else(|| {
+            err!(
+                NotSupported,
+                "agent {} published no CUDA IPC handles for its VRAM",
+                peer.name
+            )
+        })?;
+    let dev = copy_device(job);
+    let open_on = if job.local_mem == MemType::Vram {
+        dev
+    } else {
+        0
+    };
+    let mut pieces = Vec::with_capacity(job.remote.len());
+    // Hold every mapping used until the copies complete.
+    let mut held = Vec::new();
+    for r in job.remote.iter() {
+        let region = regions.get(r.key)?;
+        pieces.extend(
+            region
+                .translate(r, open_on)
+                .map_err(|e| super::peer::named(peer, e))?,
+        );
+        held.push(region);
+    }
+    // SAFETY: local descriptors are this agent's registrations; remote pieces lie inside IPC
+    // mappings of registrations the owner still lists (its shared table was just checked),
+    // kept open by `held` until the copies have completed.
+    let result = unsafe { cuda::copy_pairs(open_on, job.op, &job.local, &pieces) };
+    drop(held);
+    result
+}
+
+/// Posts a VRAM job: it runs on a worker thread, and its notification is sent only after the
+/// device copies have completed.
+pub(super) fn post(
+    backend: &super::NetBackend,
+    job: XferJob,
+) -> Result<Arc<crate::backend::Completion>> {
+    for mem in [job.local_mem, job.remote_mem] {
+        if !matches!(mem, MemType::Dram | MemType::Vram) {
+            return Err(err!(
+                NotSupported,
+                "the network backend moves DRAM and VRAM, not {} to {}",
+                job.local_mem,
+                job.remote_mem
+            ));
+        }
+    }
+    // Fail early, in post, where CUDA is unusable.
+    cuda::driver::driver()?;
+    let executor = backend.executor()?;
+    let completion = Arc::new(crate::backend::Completion::new(1));
+    {
+        let mut inflight = lock(&backend.inflight);
+        inflight.retain(|w| w.strong_count() > 0);
+        inflight.push(Arc::downgrade(&completion));
+    }
+    let (c, mover) = (completion.clone(), backend.mover.clone());
+    executor.spawn(move || {
+        let moved = if c.enter() {
+            let r = move_bytes(&mover, &job, &|| c.is_canceled());
+            c.leave();
+            r
+        } else {
+            Err(err!(Canceled, "the request was released"))
+        };
+        let outcome = moved.and_then(|()| match &job.notif {
+            Some(msg) => mover.notify(&job.target, msg),
+            None => Ok(()),
+        });
+        c.finish_part(outcome);
+    });
+    Ok(completion)
+}
