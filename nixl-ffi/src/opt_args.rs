@@ -298,6 +298,7 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_port(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::nixl_capi_status_t;
 
     #[test]
     fn notif_follows_upstream_rules() {
