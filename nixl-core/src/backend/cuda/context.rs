@@ -72,10 +72,7 @@ pub fn enable_peer(from: i32, to: i32) -> Result<bool> {
     if from == to {
         return Ok(true);
     }
-    if let Some(&(_, _, on)) = lock(&PEERS)
-        .iter()
-        .find(|(a, b, _)| (*a, *b) == (from, to))
-    {
+    if let Some(&(_, _, on)) = lock(&PEERS).iter().find(|(a, b, _)| (*a, *b) == (from, to)) {
         return Ok(on);
     }
     let mut can = 0i32;

@@ -13,7 +13,7 @@ use crate::status::{NixlError, Result, err};
 
 /// Every driver entry point this backend (and its tests) may call, checked once at load time
 /// so that cudarc's lazy symbol lookup can never panic later.
-const SYMBOLS: &[&str] = &[
+pub const SYMBOLS: &[&str] = &[
     "cuDeviceGetCount",
     "cuDeviceGet",
     "cuDevicePrimaryCtxRetain",

@@ -93,7 +93,11 @@ fn write_at(staged: &ResolvedDesc, f: &ResolvedDesc) -> Result<()> {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            return Err(err!(Backend, "pwrite to fd {fd} at offset {}: {e}", f.addr + done));
+            return Err(err!(
+                Backend,
+                "pwrite to fd {fd} at offset {}: {e}",
+                f.addr + done
+            ));
         }
         done += n as u64;
     }
@@ -119,7 +123,11 @@ fn read_at(staged: &ResolvedDesc, f: &ResolvedDesc) -> Result<()> {
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            return Err(err!(Backend, "pread from fd {fd} at offset {}: {e}", f.addr + done));
+            return Err(err!(
+                Backend,
+                "pread from fd {fd} at offset {}: {e}",
+                f.addr + done
+            ));
         }
         if n == 0 {
             return Err(err!(

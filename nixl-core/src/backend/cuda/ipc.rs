@@ -216,7 +216,10 @@ impl RemoteVram {
     /// context of GPU `open_on`.
     pub fn translate(&self, d: &ResolvedDesc, open_on: u64) -> Result<Vec<(u64, u64)>> {
         let inside = d.addr >= self.desc.addr
-            && d.addr.checked_add(d.len).zip(self.desc.end()).is_some_and(|(e, re)| e <= re);
+            && d.addr
+                .checked_add(d.len)
+                .zip(self.desc.end())
+                .is_some_and(|(e, re)| e <= re);
         if !inside {
             return Err(err!(
                 NotAllowed,

@@ -73,7 +73,11 @@ impl Drop for DeviceBuffer {
 /// Synchronous upload to device memory at `ptr` (capacity `cap`).
 pub fn upload(dev: u64, ptr: u64, cap: usize, data: &[u8]) -> Result<()> {
     if data.len() > cap {
-        return Err(err!(InvalidParam, "{} bytes do not fit in {cap}", data.len()));
+        return Err(err!(
+            InvalidParam,
+            "{} bytes do not fit in {cap}",
+            data.len()
+        ));
     }
     context::bind(dev)?;
     // SAFETY: `ptr..ptr+data.len()` is device memory we own (caller); `data` is a live slice.
@@ -152,7 +156,10 @@ impl VmmBuffer {
         for i in 0..chunks.max(1) {
             let mut h = 0;
             // SAFETY: valid property struct and out-pointer.
-            check(unsafe { sys::cuMemCreate(&mut h, chunk, &prop, 0) }, "cuMemCreate")?;
+            check(
+                unsafe { sys::cuMemCreate(&mut h, chunk, &prop, 0) },
+                "cuMemCreate",
+            )?;
             buf.handles.push(h);
             // SAFETY: the target lies inside the reserved range and is not mapped yet.
             check(

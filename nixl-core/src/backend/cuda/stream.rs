@@ -126,10 +126,7 @@ impl Event {
         // SAFETY: a context is current (the caller holds a stream); valid out-pointer.
         check(
             unsafe {
-                sys::cuEventCreate(
-                    &mut e,
-                    sys::CUevent_flags::CU_EVENT_DISABLE_TIMING as u32,
-                )
+                sys::cuEventCreate(&mut e, sys::CUevent_flags::CU_EVENT_DISABLE_TIMING as u32)
             },
             "cuEventCreate",
         )?;

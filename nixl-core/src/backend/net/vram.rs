@@ -93,7 +93,11 @@ pub(super) fn public_data(shared: &Shared, region: &Region) -> Vec<u8> {
 
 /// Learns a remote VRAM registration; kept only for same-host peers in other processes (the
 /// only ones that map IPC handles). Opening waits for the first transfer.
-pub(super) fn load_remote_region(shared: &Shared, peer: &PeerHandle, region: &Region) -> Result<()> {
+pub(super) fn load_remote_region(
+    shared: &Shared,
+    peer: &PeerHandle,
+    region: &Region,
+) -> Result<()> {
     let peer = peer_of(peer)?;
     if !matches!(peer.route, Route::CrossMemory { .. }) || region.public.is_empty() {
         return Ok(());
@@ -129,7 +133,11 @@ pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) 
         Route::CrossMemory { pidfd, regtab, pid } if job.remote_mem == MemType::Vram => {
             if super::cma::pidfd_exited(pidfd) {
                 peer.close();
-                return Err(err!(RemoteDisconnect, "agent {} (pid {pid}) exited", peer.name));
+                return Err(err!(
+                    RemoteDisconnect,
+                    "agent {} (pid {pid}) exited",
+                    peer.name
+                ));
             }
             if let Some(table) = regtab {
                 let tagged: Vec<ResolvedDesc> = remote
@@ -139,7 +147,9 @@ pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) 
                         ..*d
                     })
                     .collect();
-                table.check(&tagged).map_err(|e| super::peer::named(peer, e))?;
+                table
+                    .check(&tagged)
+                    .map_err(|e| super::peer::named(peer, e))?;
             }
             over_ipc(&mover.shared, peer, job)
         }
@@ -160,7 +170,9 @@ pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) 
                         dev,
                         local,
                         remote,
-                        &mut |staged, rem| mover.move_bytes(target, XferOp::Write, staged, rem, stop),
+                        &mut |staged, rem| {
+                            mover.move_bytes(target, XferOp::Write, staged, rem, stop)
+                        },
                         stop,
                     )
                 },
@@ -170,7 +182,9 @@ pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) 
                         dev,
                         local,
                         remote,
-                        &mut |staged, rem| mover.move_bytes(target, XferOp::Read, staged, rem, stop),
+                        &mut |staged, rem| {
+                            mover.move_bytes(target, XferOp::Read, staged, rem, stop)
+                        },
                         stop,
                     )
                 },
@@ -192,8 +206,15 @@ fn copy_device(job: &XferJob) -> u64 {
 /// Both sides are addressable in this process; the target's VRAM (and DRAM) registrations are
 /// checked and held for the duration of the copies.
 fn in_process(target: &Shared, job: &XferJob) -> Result<()> {
-    if target.shutting_down.load(std::sync::atomic::Ordering::Acquire) {
-        return Err(err!(RemoteDisconnect, "agent {} is shutting down", target.agent_name));
+    if target
+        .shutting_down
+        .load(std::sync::atomic::Ordering::Acquire)
+    {
+        return Err(err!(
+            RemoteDisconnect,
+            "agent {} is shutting down",
+            target.agent_name
+        ));
     }
     let dram;
     let vram;
