@@ -110,6 +110,8 @@ pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, S
             "--host" => cfg.host = value(&mut it, &a)?,
             "--out" => cfg.out_dir = value(&mut it, &a)?.into(),
             "--no-progress" => cfg.progress = false,
+            // Test hook: decode workers damage their first received block.
+            "--inject-corruption" => cfg.inject_corruption = true,
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
@@ -149,9 +151,14 @@ pub fn parse_worker(args: Vec<String>) -> Result<WorkerArgs, String> {
         lib: LibChoice::Linked,
         host: "127.0.0.1".into(),
         listen_port: 0,
+        corrupt_first: false,
     };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
+        if a == "--corrupt-first" {
+            w.corrupt_first = true;
+            continue;
+        }
         let v = value(&mut it, &a)?;
         match a.as_str() {
             "--role" => {

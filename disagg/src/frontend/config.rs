@@ -100,6 +100,8 @@ pub struct RunConfig {
     pub push_chunk: usize,
     /// Extra environment for workers (e.g. `NIXL_ETCD_ENDPOINTS`).
     pub worker_env: Vec<(String, String)>,
+    /// Test hook: decode workers damage their first received block before verifying it.
+    pub inject_corruption: bool,
 }
 
 impl RunConfig {
@@ -126,6 +128,7 @@ impl RunConfig {
             progress: true,
             push_chunk: 8,
             worker_env: Vec::new(),
+            inject_corruption: false,
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub replicas: Vec<(f64, u32, u32)>,
     /// Worker processes that died (not stopped by the planner).
     pub worker_deaths: u64,
+    /// KV slots still referenced by live workers after the run settled.
+    pub slots_held_at_end: u64,
 }
 
 /// Percentile of unsorted samples (nearest rank), `None` when empty.
@@ -110,6 +112,9 @@ pub struct Report {
     pub freed_by_timeout: u64,
     /// Worker processes that died during the run.
     pub worker_deaths: u64,
+    /// KV slots live workers still held once the run settled (must be 0: every pinned
+    /// prefill block was freed by notification or timeout).
+    pub slots_held_at_end: u64,
     /// KV-event batches applied by the router, and lost ones.
     pub kv_event_batches: u64,
     /// See `kv_event_batches`.
@@ -163,6 +168,7 @@ impl Report {
             freed_by_notification: m.freed.values().map(|f| f.0).sum(),
             freed_by_timeout: m.freed.values().map(|f| f.1).sum(),
             worker_deaths: m.worker_deaths,
+            slots_held_at_end: m.slots_held_at_end,
             kv_event_batches: m.kv_batches,
             kv_event_batches_lost: m.kv_batches_lost,
             replicas: m.replicas.clone(),
@@ -213,8 +219,8 @@ impl Report {
             self.local_prefills, self.decode_cached_blocks, self.retries, self.worker_deaths
         );
         s += &format!(
-            "prefill blocks freed by notification {} · by timeout {}\n",
-            self.freed_by_notification, self.freed_by_timeout
+            "pinned prefill blocks freed by notification {} · by timeout {} · slots held at end {}\n",
+            self.freed_by_notification, self.freed_by_timeout, self.slots_held_at_end
         );
         s += &format!(
             "KV events           {} batches applied, {} lost\n",

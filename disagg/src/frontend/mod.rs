@@ -107,7 +107,7 @@ pub fn run(cfg: RunConfig) -> Result<Report, String> {
         draining: HashSet::new(),
         library: String::new(),
     };
-    let result = fe.main_loop();
+    let result = fe.main_loop().and_then(|()| fe.settle());
     fe.fleet.shutdown();
     fe.progress.finish();
     result?;
@@ -133,6 +133,10 @@ fn worker_spec(cfg: &RunConfig) -> WorkerSpec {
         "--host".into(),
         cfg.host.clone(),
     ];
+    let mut args = args;
+    if cfg.inject_corruption {
+        args.push("--corrupt-first".into());
+    }
     let listen_ports = (cfg.discovery == Discovery::Listener).then(|| {
         // Distinct per run: derived from this process id.
         let base = 20_000 + (std::process::id() % 2_000) as u16 * 16;
@@ -178,10 +182,55 @@ impl Frontend {
         self.served + self.failures.values().sum::<usize>()
     }
 
-    fn main_loop(&mut self) -> Result<(), String> {
-        let n = self.reqs.len();
+    /// Starts the initial fleet and waits until it serves; the workload clock starts then.
+    fn start_fleet(&mut self) -> Result<(), String> {
         let target = self.target;
         self.fleet.set_target(0.0, target, &|_| 0)?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = self.now();
+            planner::Connector::poll(self.fleet.connector(), now, &|_| 0)
+                .map_err(|e| e.to_string())?;
+            let committed = planner::Connector::counts(self.fleet.connector()).committed();
+            self.connector_events();
+            if committed.prefill < target.prefill || committed.decode < target.decode {
+                return Err(format!(
+                    "a worker exited during start-up; see its log in {}",
+                    self.cfg.out_dir.join("logs").display()
+                ));
+            }
+            let ready = (
+                self.router.prefill.workers().len() as u32,
+                self.router.decode.workers().len() as u32,
+            );
+            if ready.0 >= target.prefill && ready.1 >= target.decode {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "workers not ready after 60 s ({}P+{}D of {}P+{}D); see {}",
+                    ready.0,
+                    ready.1,
+                    target.prefill,
+                    target.decode,
+                    self.cfg.out_dir.join("logs").display()
+                ));
+            }
+            match self.events.recv_timeout(Duration::from_millis(10)) {
+                Ok(ev) => self.on_event(ev)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Err("event channel closed".into()),
+            }
+        }
+        // Worker start-up is not part of the replay.
+        self.t0 = Instant::now();
+        self.metrics.replicas.clear();
+        Ok(())
+    }
+
+    fn main_loop(&mut self) -> Result<(), String> {
+        let n = self.reqs.len();
+        self.start_fleet()?;
         let mut next_tick = 0.0;
         let mut next_plan = self
             .planner
@@ -224,6 +273,36 @@ impl Frontend {
             }
         }
         Ok(())
+    }
+
+    /// After the last request: waits (up to the pin timeout and a bit) until no worker holds
+    /// a KV slot any more, and records what is still held.
+    fn settle(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs_f64(self.cfg.pin_timeout_s + 2.0);
+        // Loads are reported every 200 ms: only trust reports newer than the last request.
+        let since = Instant::now();
+        let mut fresh = std::collections::HashSet::new();
+        loop {
+            let held: usize = self.fleet.conns.values().map(|c| c.load.slots_in_use).sum();
+            let all_fresh = self.fleet.conns.keys().all(|id| fresh.contains(id));
+            self.metrics.slots_held_at_end = held as u64;
+            if (all_fresh && held == 0) || Instant::now() > deadline {
+                return Ok(());
+            }
+            match self.events.recv_timeout(Duration::from_millis(20)) {
+                Ok(Event::Msg { replica, msg }) => {
+                    if matches!(msg, crate::proto::WorkerMsg::Load(_))
+                        && since.elapsed().as_secs_f64() > 0.25
+                    {
+                        fresh.insert(replica);
+                    }
+                    self.on_msg(replica, msg)?;
+                }
+                Ok(ev) => self.on_event(ev)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            }
+        }
     }
 
     fn next_wake(&self, now: f64) -> Duration {

@@ -243,6 +243,10 @@ impl Worker {
                 self.pool.fill(r.slots[i] as usize, r.blocks.keys[i]);
             }
         }
+        if !local && self.args.corrupt_first && !r.incoming.is_empty() {
+            self.args.corrupt_first = false;
+            self.pool.scrub(r.slots[r.incoming[0]] as usize);
+        }
         let corrupt = r
             .incoming
             .iter()

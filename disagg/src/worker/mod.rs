@@ -50,6 +50,9 @@ pub struct WorkerArgs {
     pub host: String,
     /// Publish metadata through the transfer library's listener on this port (0: off).
     pub listen_port: u16,
+    /// Test hook: damage the first block received over the network before verifying it,
+    /// to show that verification catches it.
+    pub corrupt_first: bool,
 }
 
 /// A peer's KV pool.

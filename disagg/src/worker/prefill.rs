@@ -297,7 +297,7 @@ impl Worker {
                 && let Some(p) = self.prefill.pinned.remove(&id)
             {
                 self.slots.release_all(&p.slots);
-                self.load.freed_by_notif += 1;
+                self.load.freed_by_notif += p.slots.len() as u64;
                 freed = true;
             }
         }
@@ -311,7 +311,7 @@ impl Worker {
         for id in expired {
             let p = self.prefill.pinned.remove(&id).expect("listed");
             self.slots.release_all(&p.slots);
-            self.load.freed_by_timeout += 1;
+            self.load.freed_by_timeout += p.slots.len() as u64;
             freed = true;
         }
         if freed {
