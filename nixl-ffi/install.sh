@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds libnixl_capi and installs it:
+#   PREFIX/lib/libnixl_capi.so, PREFIX/lib/libnixl_capi.a, PREFIX/lib/pkgconfig/nixl_capi.pc,
+#   PREFIX/include/nixl_capi.h, PREFIX/include/nixl.hpp
+# Usage: nixl-ffi/install.sh --prefix /usr/local [--profile release|dev]
+set -euo pipefail
+prefix=/usr/local
+profile=release
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --prefix) prefix="$2"; shift 2 ;;
+        --profile) profile="$2"; shift 2 ;;
+        *) echo "usage: $0 --prefix DIR [--profile release|dev]" >&2; exit 2 ;;
+    esac
+done
+root="$(cd "$(dirname "$0")/.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+(cd "$root" && cargo build -p nixl-ffi --profile "$profile")
+out="$target/$([[ "$profile" == dev ]] && echo debug || echo "$profile")"
+version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)
+mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
+install -m 0755 "$out/libnixl_capi.so" "$prefix/lib/libnixl_capi.so"
+install -m 0644 "$out/libnixl_capi.a" "$prefix/lib/libnixl_capi.a"
+install -m 0644 "$root/include/nixl_capi.h" "$root/include/nixl.hpp" "$prefix/include/"
+sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" "$root/nixl-ffi/nixl_capi.pc.in" \
+    > "$prefix/lib/pkgconfig/nixl_capi.pc"
+echo "installed libnixl_capi into $prefix"
