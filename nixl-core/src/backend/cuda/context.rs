@@ -93,3 +93,21 @@ pub fn enable_peer(from: i32, to: i32) -> Result<bool> {
     lock(&PEERS).push((from, to, on));
     Ok(on)
 }
+
+/// The device's name as the driver reports it (e.g. "NVIDIA H100 80GB HBM3").
+pub fn device_name(dev_id: u64) -> Result<String> {
+    let dev = ordinal(dev_id)?;
+    let mut device: sys::CUdevice = 0;
+    // SAFETY: the driver is initialized and the out-pointer is valid.
+    check(unsafe { sys::cuDeviceGet(&mut device, dev) }, "cuDeviceGet")?;
+    let mut name = [0 as std::ffi::c_char; 256];
+    // SAFETY: the buffer holds `name.len()` bytes; the driver NUL-terminates within it.
+    check(
+        unsafe { sys::cuDeviceGetName(name.as_mut_ptr(), name.len() as i32, device) },
+        "cuDeviceGetName",
+    )?;
+    // SAFETY: NUL-terminated by the driver (and the buffer was zeroed).
+    Ok(unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+        .to_string_lossy()
+        .into_owned())
+}

@@ -16,6 +16,7 @@ use crate::status::{NixlError, Result, err};
 pub const SYMBOLS: &[&str] = &[
     "cuDeviceGetCount",
     "cuDeviceGet",
+    "cuDeviceGetName",
     "cuDevicePrimaryCtxRetain",
     "cuCtxSetCurrent",
     "cuDeviceCanAccessPeer",
