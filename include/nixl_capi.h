@@ -1129,6 +1129,27 @@ nixl_capi_status_t nixl_capi_opt_args_set_ip_addr(nixl_capi_opt_args_t args, con
 nixl_capi_status_t nixl_capi_opt_args_set_port(nixl_capi_opt_args_t args, uint16_t port);
 
 /**
+ * Extension: with a non-empty descriptor list, `nixl_capi_get_local_partial_md` and
+ * `nixl_capi_send_local_partial_md` also include connection info (NIXL's
+ * `includeConnInfo`, which upstream's C API cannot set).
+ *
+ * # Safety
+ * `args` must be a live handle.
+ */
+nixl_capi_status_t nixl_capi_ext_opt_args_set_include_conn_info(nixl_capi_opt_args_t args,
+                                                                bool include);
+
+/**
+ * Extension: the central-store label of partial metadata (NIXL's `metadataLabel`, which
+ * upstream's C API cannot set); copied.
+ *
+ * # Safety
+ * `args` must be a live handle, `label` a NUL-terminated string.
+ */
+nixl_capi_status_t nixl_capi_ext_opt_args_set_metadata_label(nixl_capi_opt_args_t args,
+                                                             const char *label);
+
+/**
  * Creates an empty parameter map, owned by the caller (`nixl_capi_destroy_params`).
  *
  * # Safety

@@ -23,6 +23,8 @@ pub struct nixl_capi_opt_args_s {
     skip_desc_merge: bool,
     ip_addr: Option<String>,
     port: Option<u16>,
+    include_conn_info: bool,
+    metadata_label: Option<String>,
 }
 
 impl nixl_capi_opt_args_s {
@@ -34,6 +36,8 @@ impl nixl_capi_opt_args_s {
             skip_desc_merge: self.skip_desc_merge,
             ip_addr: self.ip_addr.clone(),
             port: self.port.unwrap_or(defaults.port),
+            include_conn_info: self.include_conn_info,
+            metadata_label: self.metadata_label.clone(),
             ..defaults
         }
     }
@@ -295,6 +299,44 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_port(
     }
 }
 
+/// Extension: with a non-empty descriptor list, `nixl_capi_get_local_partial_md` and
+/// `nixl_capi_send_local_partial_md` also include connection info (NIXL's
+/// `includeConnInfo`, which upstream's C API cannot set).
+///
+/// # Safety
+/// `args` must be a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_ext_opt_args_set_include_conn_info(
+    args: nixl_capi_opt_args_t,
+    include: bool,
+) -> CapiStatus {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        unsafe { borrow_mut(args, "args") }?.include_conn_info = include;
+        SUCCESS
+    }
+}
+
+/// Extension: the central-store label of partial metadata (NIXL's `metadataLabel`, which
+/// upstream's C API cannot set); copied.
+///
+/// # Safety
+/// `args` must be a live handle, `label` a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_ext_opt_args_set_metadata_label(
+    args: nixl_capi_opt_args_t,
+    label: *const c_char,
+) -> CapiStatus {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        let args = unsafe { borrow_mut(args, "args") }?;
+        // SAFETY: per the contract above.
+        let label = unsafe { c_str(label, "label") }?;
+        args.metadata_label = Some(label.to_owned());
+        SUCCESS
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +365,27 @@ mod tests {
             assert_eq!((*p).to_core().notif, None);
             assert_eq!(
                 nixl_capi_opt_args_set_notif_msg(p, std::ptr::null(), 3),
+                nixl_capi_status_t::NIXL_CAPI_ERROR_INVALID_PARAM.into()
+            );
+        }
+    }
+
+    #[test]
+    fn ext_setters_reach_the_core_args() {
+        let mut a = nixl_capi_opt_args_s::default();
+        let p: nixl_capi_opt_args_t = &mut a;
+        // SAFETY: `p` points to a live value for the whole test.
+        unsafe {
+            assert!(!(*p).to_core().include_conn_info);
+            nixl_capi_ext_opt_args_set_include_conn_info(p, true);
+            assert!((*p).to_core().include_conn_info);
+            assert_eq!(
+                nixl_capi_ext_opt_args_set_metadata_label(p, c"kv".as_ptr()),
+                nixl_capi_status_t::NIXL_CAPI_SUCCESS.into()
+            );
+            assert_eq!((*p).to_core().metadata_label.as_deref(), Some("kv"));
+            assert_eq!(
+                nixl_capi_ext_opt_args_set_metadata_label(p, std::ptr::null()),
                 nixl_capi_status_t::NIXL_CAPI_ERROR_INVALID_PARAM.into()
             );
         }
