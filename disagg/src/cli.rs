@@ -23,8 +23,9 @@ USAGE: disagg [OPTIONS]
   --max-workers N       planner bound per pool (default 4)
   --lib PATH            load this libnixl_capi.so instead of the linked-in nixl-ffi
   --discovery channel|listener|etcd
-                        how workers get each other's metadata (default: etcd when
-                        NIXL_ETCD_ENDPOINTS is set, else channel)
+                        how workers get each other's metadata: the transfer library's
+                        peer-to-peer listener (default), etcd (default when
+                        NIXL_ETCD_ENDPOINTS is set), or blobs relayed by the frontend
   --kill ROLE@SECONDS   SIGKILL one prefill|decode worker at that time (repeatable)
   --blocks N            KV pool blocks per worker (256 KiB each; default 1024)
   --speedup X           divide the mock engine's step times by X (default 1)
@@ -130,7 +131,7 @@ pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, S
     cfg.discovery = discovery.unwrap_or(if std::env::var_os("NIXL_ETCD_ENDPOINTS").is_some() {
         Discovery::Etcd
     } else {
-        Discovery::Channel
+        Discovery::Listener
     });
     if let Ok(v) = std::env::var("NIXL_ETCD_ENDPOINTS") {
         cfg.worker_env.push(("NIXL_ETCD_ENDPOINTS".into(), v));

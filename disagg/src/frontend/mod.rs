@@ -138,8 +138,7 @@ fn worker_spec(cfg: &RunConfig) -> WorkerSpec {
         args.push("--corrupt-first".into());
     }
     let listen_ports = (cfg.discovery == Discovery::Listener).then(|| {
-        // Distinct per run: derived from this process id.
-        let base = 20_000 + (std::process::id() % 2_000) as u16 * 16;
+        let base = free_port_block(&cfg.host, 16);
         (base, base + 8)
     });
     WorkerSpec {
@@ -149,6 +148,25 @@ fn worker_spec(cfg: &RunConfig) -> WorkerSpec {
         log_dir: cfg.out_dir.join("logs"),
         listen_ports,
     }
+}
+
+/// The first port of `n` consecutive ports that are free now (below the ephemeral range),
+/// starting from a per-process offset so concurrent runs do not collide. Workers' metadata
+/// listeners bind `base + slot`.
+fn free_port_block(host: &str, n: u16) -> u16 {
+    let blocks = (32_000 - 20_000) / n;
+    let start = (std::process::id() % u32::from(blocks)) as u16;
+    for k in 0..blocks {
+        let base = 20_000 + ((start + k) % blocks) * n;
+        let free = (base..base + n).all(|p| {
+            std::net::TcpListener::bind((host, p)).is_ok()
+                && std::net::TcpListener::bind(("0.0.0.0", p)).is_ok()
+        });
+        if free {
+            return base;
+        }
+    }
+    20_000
 }
 
 fn make_planner(cfg: &RunConfig) -> Result<SloPlanner, String> {

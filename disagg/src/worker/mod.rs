@@ -117,11 +117,9 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
     let md = transport
         .local_md()
         .map_err(|e| format!("local metadata: {e}"))?;
-    if args.listen_port != 0 {
-        transport
-            .publish_md()
-            .map_err(|e| format!("publish metadata: {e}"))?;
-    }
+    transport
+        .publish_md()
+        .map_err(|e| format!("publish metadata: {e}"))?;
     let mut worker = Worker {
         role: args.role,
         pool,
