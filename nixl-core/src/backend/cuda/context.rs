@@ -46,9 +46,9 @@ fn primary(dev: i32) -> Result<Ctx> {
     // SAFETY: the driver is initialized (`ordinal` succeeded) and the out-pointer is valid.
     check(unsafe { sys::cuDeviceGet(&mut device, dev) }, "cuDeviceGet")?;
     let mut ctx: sys::CUcontext = std::ptr::null_mut();
-    // SAFETY: valid device and out-pointer; the primary context stays retained for the life
-    // of the process (it is shared with every other CUDA user in it).
     check(
+        // SAFETY: valid device and out-pointer; the primary context stays retained for the life
+        // of the process (it is shared with every other CUDA user in it).
         unsafe { sys::cuDevicePrimaryCtxRetain(&mut ctx, device) },
         "cuDevicePrimaryCtxRetain",
     )?;
@@ -76,8 +76,8 @@ pub fn enable_peer(from: i32, to: i32) -> Result<bool> {
         return Ok(on);
     }
     let mut can = 0i32;
-    // SAFETY: both ordinals were checked by the callers; valid out-pointer.
     check(
+        // SAFETY: both ordinals were checked by the callers; valid out-pointer.
         unsafe { sys::cuDeviceCanAccessPeer(&mut can, from, to) },
         "cuDeviceCanAccessPeer",
     )?;
@@ -101,8 +101,8 @@ pub fn device_name(dev_id: u64) -> Result<String> {
     // SAFETY: the driver is initialized and the out-pointer is valid.
     check(unsafe { sys::cuDeviceGet(&mut device, dev) }, "cuDeviceGet")?;
     let mut name = [0 as std::ffi::c_char; 256];
-    // SAFETY: the buffer holds `name.len()` bytes; the driver NUL-terminates within it.
     check(
+        // SAFETY: the buffer holds `name.len()` bytes; the driver NUL-terminates within it.
         unsafe { sys::cuDeviceGetName(name.as_mut_ptr(), name.len() as i32, device) },
         "cuDeviceGetName",
     )?;

@@ -25,6 +25,7 @@ pub const SYMBOLS: &[&str] = &[
     "cuIpcGetMemHandle",
     "cuIpcOpenMemHandle_v2",
     "cuIpcCloseMemHandle",
+    "cuMemGetAddressRange_v2",
     "cuStreamCreate",
     "cuStreamDestroy_v2",
     "cuStreamSynchronize",
@@ -88,8 +89,8 @@ fn load() -> Result<Driver> {
     })?;
     require(SYMBOLS)?;
     let mut devices = 0i32;
-    // SAFETY: the driver is initialized and the out-pointer is valid.
     check(
+        // SAFETY: the driver is initialized and the out-pointer is valid.
         unsafe { sys::cuDeviceGetCount(&mut devices) },
         "cuDeviceGetCount",
     )?;

@@ -51,9 +51,9 @@ pub fn export(dev: u32, chunks: &[Chunk]) -> Result<Vec<u8>> {
             let mut h = sys::CUipcMemHandle {
                 reserved: [0; HANDLE_LEN],
             };
-            // SAFETY: `c.start` is the base of a live device allocation (just queried) and
-            // the out-pointer is valid.
             check(
+                // SAFETY: `c.start` is the base of a live device allocation (just queried) and
+                // the out-pointer is valid.
                 unsafe { sys::cuIpcGetMemHandle(&mut h, c.start) },
                 "cuIpcGetMemHandle",
             )?;
@@ -111,13 +111,32 @@ pub fn decode(bytes: &[u8]) -> Result<(u32, Vec<RemoteChunk>)> {
 
 /// Handles opened in this process: the driver maps a given handle once per process, so equal
 /// handles (several registrations on one allocation) share one mapping, counted.
-static OPENED: Mutex<Vec<(Vec<u8>, u64, usize)>> = Mutex::new(Vec::new());
+static OPENED: Mutex<Vec<Opened>> = Mutex::new(Vec::new());
 
-fn open_handle(handle: &[u8], dev_id: u64) -> Result<u64> {
+/// A handle mapped in this process.
+struct Opened {
+    handle: Vec<u8>,
+    ptr: u64,
+    /// Bytes the driver mapped (checked against every published size).
+    mapped: u64,
+    refs: usize,
+}
+
+fn too_large(size: u64, mapped: u64) -> crate::status::NixlError {
+    err!(
+        NotAllowed,
+        "a peer published a {size}-byte VRAM chunk whose IPC mapping holds {mapped} bytes"
+    )
+}
+
+fn open_handle(handle: &[u8], size: u64, dev_id: u64) -> Result<u64> {
     let mut opened = lock(&OPENED);
-    if let Some(entry) = opened.iter_mut().find(|(h, _, _)| h == handle) {
-        entry.2 += 1;
-        return Ok(entry.1);
+    if let Some(entry) = opened.iter_mut().find(|o| o.handle == handle) {
+        if size > entry.mapped {
+            return Err(too_large(size, entry.mapped));
+        }
+        entry.refs += 1;
+        return Ok(entry.ptr);
     }
     context::bind(dev_id)?;
     let mut h = sys::CUipcMemHandle {
@@ -127,9 +146,9 @@ fn open_handle(handle: &[u8], dev_id: u64) -> Result<u64> {
         *dst = *src as std::ffi::c_char;
     }
     let mut ptr: sys::CUdeviceptr = 0;
-    // SAFETY: valid out-pointer; the handle came from a peer's metadata and the driver
-    // validates it (a forged one fails with an error).
     check(
+        // SAFETY: valid out-pointer; the handle came from a peer's metadata and the driver
+        // validates it (a forged one fails with an error).
         unsafe {
             sys::cuIpcOpenMemHandle_v2(
                 &mut ptr,
@@ -139,18 +158,36 @@ fn open_handle(handle: &[u8], dev_id: u64) -> Result<u64> {
         },
         "cuIpcOpenMemHandle",
     )?;
-    opened.push((handle.to_vec(), ptr, 1));
+    // Never trust the published size: a larger one would send copies past the mapping.
+    let (mut base, mut mapped) = (0, 0usize);
+    let range = check(
+        // SAFETY: `ptr` was just mapped; valid out-pointers.
+        unsafe { sys::cuMemGetAddressRange_v2(&mut base, &mut mapped, ptr) },
+        "cuMemGetAddressRange",
+    );
+    if range.is_err() || base != ptr || (mapped as u64) < size {
+        // SAFETY: mapped above and used by nothing else yet.
+        unsafe { sys::cuIpcCloseMemHandle(ptr) };
+        range?;
+        return Err(too_large(size, mapped as u64));
+    }
+    opened.push(Opened {
+        handle: handle.to_vec(),
+        ptr,
+        mapped: mapped as u64,
+        refs: 1,
+    });
     Ok(ptr)
 }
 
 fn close_handle(handle: &[u8]) {
     let mut opened = lock(&OPENED);
-    let Some(i) = opened.iter().position(|(h, _, _)| h == handle) else {
+    let Some(i) = opened.iter().position(|o| o.handle == handle) else {
         return;
     };
-    opened[i].2 -= 1;
-    if opened[i].2 == 0 {
-        let (_, ptr, _) = opened.swap_remove(i);
+    opened[i].refs -= 1;
+    if opened[i].refs == 0 {
+        let ptr = opened.swap_remove(i).ptr;
         // SAFETY: `ptr` was returned by cuIpcOpenMemHandle and no transfer uses it any more
         // (transfers hold the `RemoteVram` that owns this reference).
         unsafe { sys::cuIpcCloseMemHandle(ptr) };
@@ -197,7 +234,7 @@ impl RemoteVram {
                     c.start
                 ));
             }
-            match open_handle(&c.handle, open_on) {
+            match open_handle(&c.handle, c.size, open_on) {
                 Ok(b) => bases.push(b),
                 Err(e) => {
                     for opened in &self.chunks[..bases.len()] {

@@ -80,8 +80,8 @@ pub fn upload(dev: u64, ptr: u64, cap: usize, data: &[u8]) -> Result<()> {
         ));
     }
     context::bind(dev)?;
-    // SAFETY: `ptr..ptr+data.len()` is device memory we own (caller); `data` is a live slice.
     check(
+        // SAFETY: `ptr..ptr+data.len()` is device memory we own (caller); `data` is a live slice.
         unsafe { sys::cuMemcpy(ptr, data.as_ptr() as u64, data.len()) },
         "cuMemcpy",
     )
@@ -93,8 +93,8 @@ pub fn download(dev: u64, ptr: u64, cap: usize, out: &mut [u8]) -> Result<()> {
         return Err(err!(InvalidParam, "{} bytes exceed {cap}", out.len()));
     }
     context::bind(dev)?;
-    // SAFETY: as in `upload`; `out` is a live, exclusively borrowed slice.
     check(
+        // SAFETY: as in `upload`; `out` is a live, exclusively borrowed slice.
         unsafe { sys::cuMemcpy(out.as_mut_ptr() as u64, ptr, out.len()) },
         "cuMemcpy",
     )
@@ -127,8 +127,8 @@ impl VmmBuffer {
         prop.location.type_ = sys::CUmemLocationType::CU_MEM_LOCATION_TYPE_DEVICE;
         prop.location.id = ordinal;
         let mut granularity = 0usize;
-        // SAFETY: valid property struct and out-pointer.
         check(
+            // SAFETY: valid property struct and out-pointer.
             unsafe {
                 sys::cuMemGetAllocationGranularity(
                     &mut granularity,
@@ -141,8 +141,8 @@ impl VmmBuffer {
         let chunk = granularity * chunk_pages.max(1);
         let len = chunk * chunks.max(1);
         let mut base = 0;
-        // SAFETY: valid out-pointer; the range is released in Drop.
         check(
+            // SAFETY: valid out-pointer; the range is released in Drop.
             unsafe { sys::cuMemAddressReserve(&mut base, len, 0, 0, 0) },
             "cuMemAddressReserve",
         )?;
@@ -155,14 +155,14 @@ impl VmmBuffer {
         };
         for i in 0..chunks.max(1) {
             let mut h = 0;
-            // SAFETY: valid property struct and out-pointer.
             check(
+                // SAFETY: valid property struct and out-pointer.
                 unsafe { sys::cuMemCreate(&mut h, chunk, &prop, 0) },
                 "cuMemCreate",
             )?;
             buf.handles.push(h);
-            // SAFETY: the target lies inside the reserved range and is not mapped yet.
             check(
+                // SAFETY: the target lies inside the reserved range and is not mapped yet.
                 unsafe { sys::cuMemMap(base + (i * chunk) as u64, chunk, 0, h, 0) },
                 "cuMemMap",
             )?;
@@ -171,8 +171,8 @@ impl VmmBuffer {
             location: prop.location,
             flags: sys::CUmemAccess_flags::CU_MEM_ACCESS_FLAGS_PROT_READWRITE,
         };
-        // SAFETY: the whole range is mapped; one valid access descriptor.
         check(
+            // SAFETY: the whole range is mapped; one valid access descriptor.
             unsafe { sys::cuMemSetAccess(base, len, &access, 1) },
             "cuMemSetAccess",
         )?;
@@ -241,8 +241,8 @@ impl HostPinned {
     pub fn new(len: usize) -> Result<HostPinned> {
         context::bind(0)?;
         let mut p: *mut std::ffi::c_void = std::ptr::null_mut();
-        // SAFETY: valid out-pointer.
         check(
+            // SAFETY: valid out-pointer.
             unsafe { sys::cuMemHostAlloc(&mut p, len, sys::CU_MEMHOSTALLOC_PORTABLE) },
             "cuMemHostAlloc",
         )?;

@@ -17,8 +17,6 @@ pub struct Chunk {
     pub size: u64,
     /// Whether `cuIpcGetMemHandle` can share it (`cudaMalloc`-style memory).
     pub legacy_ipc: bool,
-    /// Shareable handle types it was created with (VMM allocations).
-    pub handle_types: u64,
 }
 
 impl Chunk {
@@ -42,18 +40,17 @@ fn query(addr: u64) -> Result<Attrs> {
         A::CU_POINTER_ATTRIBUTE_RANGE_START_ADDR,
         A::CU_POINTER_ATTRIBUTE_RANGE_SIZE,
         A::CU_POINTER_ATTRIBUTE_IS_LEGACY_CUDA_IPC_CAPABLE,
-        A::CU_POINTER_ATTRIBUTE_ALLOWED_HANDLE_TYPES,
     ];
     // Every value is at most 8 bytes; zeroed slots read as "unknown" where the driver leaves
     // them (host pointers), and smaller values land in the low bytes (little-endian).
-    let mut values = [0u64; 6];
+    let mut values = [0u64; 5];
     let mut slots: Vec<*mut std::ffi::c_void> = values
         .iter_mut()
         .map(|v| std::ptr::from_mut(v).cast())
         .collect();
-    // SAFETY: `attrs` and `slots` have the same length, each slot points at 8 writable bytes,
-    // and the driver only inspects `addr` (it never dereferences it on the host).
     check(
+        // SAFETY: `attrs` and `slots` have the same length, each slot points at 8 writable bytes,
+        // and the driver only inspects `addr` (it never dereferences it on the host).
         unsafe {
             sys::cuPointerGetAttributes(
                 attrs.len() as u32,
@@ -71,7 +68,6 @@ fn query(addr: u64) -> Result<Attrs> {
             start: values[2],
             size: values[3],
             legacy_ipc: values[4] as u8 != 0,
-            handle_types: values[5],
         },
     })
 }

@@ -32,8 +32,8 @@ impl Pinned {
             return Ok(Pinned { addr });
         }
         let mut p: *mut std::ffi::c_void = std::ptr::null_mut();
-        // SAFETY: valid out-pointer; PORTABLE makes it pinned for every context.
         check(
+            // SAFETY: valid out-pointer; PORTABLE makes it pinned for every context.
             unsafe { sys::cuMemHostAlloc(&mut p, CHUNK as usize, sys::CU_MEMHOSTALLOC_PORTABLE) },
             "cuMemHostAlloc",
         )?;

@@ -41,8 +41,8 @@ impl Stream {
             Some(raw) => raw,
             None => {
                 let mut s: sys::CUstream = std::ptr::null_mut();
-                // SAFETY: the device's context is current; valid out-pointer.
                 check(
+                    // SAFETY: the device's context is current; valid out-pointer.
                     unsafe {
                         sys::cuStreamCreate(
                             &mut s,
@@ -72,8 +72,8 @@ impl Stream {
         if len == 0 {
             return Ok(());
         }
-        // SAFETY: validity of both ranges is the caller's promise; the stream is live.
         check(
+            // SAFETY: validity of both ranges is the caller's promise; the stream is live.
             unsafe { sys::cuMemcpyAsync(dst, src, len as usize, self.raw.0) },
             "cuMemcpyAsync",
         )
@@ -81,8 +81,8 @@ impl Stream {
 
     /// Waits until every queued copy has completed on the device.
     pub fn sync(&self) -> Result<()> {
-        // SAFETY: the stream is live.
         check(
+            // SAFETY: the stream is live.
             unsafe { sys::cuStreamSynchronize(self.raw.0) },
             "cuStreamSynchronize",
         )
@@ -90,8 +90,8 @@ impl Stream {
 
     /// Records `event` at the current end of the stream.
     pub fn record(&self, event: &Event) -> Result<()> {
-        // SAFETY: both handles are live.
         check(
+            // SAFETY: both handles are live.
             unsafe { sys::cuEventRecord(event.0, self.raw.0) },
             "cuEventRecord",
         )
@@ -123,8 +123,8 @@ impl Event {
     /// Creates an event in the current context (take a [`Stream`] first).
     pub fn new() -> Result<Event> {
         let mut e: sys::CUevent = std::ptr::null_mut();
-        // SAFETY: a context is current (the caller holds a stream); valid out-pointer.
         check(
+            // SAFETY: a context is current (the caller holds a stream); valid out-pointer.
             unsafe {
                 sys::cuEventCreate(&mut e, sys::CUevent_flags::CU_EVENT_DISABLE_TIMING as u32)
             },
@@ -135,8 +135,8 @@ impl Event {
 
     /// Blocks until the work before the last record has completed (at once if never recorded).
     pub fn sync(&self) -> Result<()> {
-        // SAFETY: the event is live.
         check(
+            // SAFETY: the event is live.
             unsafe { sys::cuEventSynchronize(self.0) },
             "cuEventSynchronize",
         )
