@@ -102,7 +102,6 @@ pub fn run(body: impl FnOnce() -> CapiResult) -> nixl_capi_status_t {
 /// Wraps an exported function's body: `ffi_boundary! { ...; Ok(status) }`. The body returns
 /// [`CapiResult`] and may use `?` on [`Failure`] and [`nixl_core::NixlError`] results; panics
 /// become `NIXL_CAPI_ERROR_EXCEPTION`.
-
 macro_rules! ffi_boundary {
     ($($body:tt)*) => {
         $crate::status::CapiStatus::from($crate::boundary::run(
