@@ -13,6 +13,7 @@ mod block_table;
 mod events;
 mod forest;
 mod matching;
+mod u64_map;
 mod worker_set;
 
 pub use approx::{ApproxConfig, ApproxIndexer};
@@ -22,6 +23,7 @@ pub use matching::OverlapScores;
 use crate::hashing::{SequenceHash, chain};
 use crate::worker::WorkerId;
 use forest::Forest;
+use u64_map::U64Map;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -54,7 +56,7 @@ pub(crate) type MixMap<K, V> = HashMap<K, V, BuildHasherDefault<U64Mix>>;
 struct WorkerBlocks {
     id: WorkerId,
     /// External (engine) hash → our sequence hash.
-    blocks: MixMap<u64, u64>,
+    blocks: U64Map,
     last_event_id: Option<u64>,
 }
 
@@ -87,7 +89,7 @@ impl Indexer {
         }
         let state = Some(WorkerBlocks {
             id: worker,
-            blocks: MixMap::default(),
+            blocks: U64Map::default(),
             last_event_id: None,
         });
         let slot = match self.free_slots.pop() {
@@ -133,24 +135,32 @@ impl Indexer {
             KvEventData::Stored { parent, blocks } => {
                 let parent_key = match parent {
                     None => None,
-                    Some(p) => match state.blocks.get(&p.0) {
-                        Some(&key) => Some(SequenceHash(key)),
+                    Some(p) => match state.blocks.get(p.0) {
+                        Some(key) => Some(SequenceHash(key)),
                         None => return ApplyOutcome::ParentMissing,
                     },
                 };
-                state.blocks.reserve(blocks.len());
+                // Hash the chain first (no memory traffic), then start loading every
+                // table slot the event touches so that their cache misses overlap.
                 let mut keys = Vec::with_capacity(blocks.len());
-                let mut reused = Vec::new();
                 let mut chain_key = parent_key;
                 for block in blocks {
                     let key = chain(chain_key, block.tokens);
-                    let previous = state.blocks.insert(block.external.0, key.0);
-                    if let Some(old) = previous.filter(|&old| old != key.0) {
+                    keys.push(key.0);
+                    chain_key = Some(key);
+                }
+                state.blocks.reserve(blocks.len());
+                for (block, &key) in blocks.iter().zip(&keys) {
+                    state.blocks.prefetch(block.external.0);
+                    self.forest.prefetch(key);
+                }
+                let mut reused = Vec::new();
+                for (block, &key) in blocks.iter().zip(&keys) {
+                    let previous = state.blocks.insert(block.external.0, key);
+                    if let Some(old) = previous.filter(|&old| old != key) {
                         // The engine reused an external hash for other content.
                         reused.push(old);
                     }
-                    keys.push(key.0);
-                    chain_key = Some(key);
                 }
                 if !reused.is_empty() {
                     self.forest.remove(slot, &reused);
@@ -158,10 +168,16 @@ impl Indexer {
                 self.forest.store(slot, parent_key.map(|k| k.0), &keys);
             }
             KvEventData::Removed { blocks } => {
-                let keys: Vec<u64> = blocks
-                    .iter()
-                    .filter_map(|block| state.blocks.remove(&block.0))
-                    .collect();
+                for block in blocks {
+                    state.blocks.prefetch(block.0);
+                }
+                let mut keys = Vec::with_capacity(blocks.len());
+                for block in blocks {
+                    if let Some(key) = state.blocks.remove(block.0) {
+                        self.forest.prefetch(key);
+                        keys.push(key);
+                    }
+                }
                 self.forest.remove(slot, &keys);
             }
             KvEventData::Cleared => self.clear_slot(slot),
@@ -172,7 +188,8 @@ impl Indexer {
     fn clear_slot(&mut self, slot: u32) {
         let state = self.slots[slot as usize].as_mut().expect("live slot");
         let blocks = std::mem::take(&mut state.blocks);
-        let keys: Vec<u64> = blocks.into_values().collect();
+        let mut keys = Vec::with_capacity(blocks.len());
+        blocks.for_each(|_, key| keys.push(key));
         self.forest.remove_all(slot, &keys);
     }
 
@@ -184,7 +201,7 @@ impl Indexer {
         let state = self.slots[slot as usize].as_mut().expect("live slot");
         let fresh: Vec<u64> = sequence
             .iter()
-            .filter(|seq| state.blocks.insert(seq.0, seq.0).is_none())
+            .filter(|seq| state.blocks.insert_if_absent(seq.0, seq.0))
             .map(|seq| seq.0)
             .collect();
         self.forest.store(slot, None, &fresh);
@@ -197,7 +214,7 @@ impl Indexer {
             return false;
         };
         let state = self.slots[slot as usize].as_mut().expect("live slot");
-        match state.blocks.remove(&seq.0) {
+        match state.blocks.remove(seq.0) {
             Some(key) => {
                 self.forest.remove(slot, &[key]);
                 true
@@ -268,14 +285,12 @@ impl Indexer {
 
     /// Heap bytes owned by the index (tables sized by capacity, not by use).
     pub fn heap_bytes(&self) -> usize {
-        // hashbrown: one control byte per bucket plus the (key, value) pair.
-        let per_bucket = 1 + std::mem::size_of::<(u64, u64)>();
         self.forest.heap_bytes()
             + self
                 .slots
                 .iter()
                 .flatten()
-                .map(|s| s.blocks.capacity() * per_bucket * 8 / 7)
+                .map(|s| s.blocks.heap_bytes())
                 .sum::<usize>()
             + self.slots.capacity() * std::mem::size_of::<Option<WorkerBlocks>>()
     }

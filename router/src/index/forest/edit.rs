@@ -21,10 +21,7 @@ impl Forest {
                     })
                     .map(|(r, _)| r);
                 let run = target.unwrap_or_else(|| self.new_run(single, prev, Vec::new(), 0));
-                self.push(run, hashes[i]);
-                i += 1;
-                while i < hashes.len() && self.table.get(hashes[i]).is_none() {
-                    self.push(run, hashes[i]);
+                while i < hashes.len() && self.try_push(run, hashes[i]) {
                     i += 1;
                 }
                 prev = Some(hashes[i - 1]);

@@ -153,12 +153,24 @@ impl Forest {
         }
     }
 
-    /// Appends a new block (not in the table) to the end of `run`.
-    fn push(&mut self, run: u32, key: u64) {
+    /// Appends `key` to the end of `run` if it is not in the forest yet; returns whether
+    /// it was appended.
+    #[inline]
+    fn try_push(&mut self, run: u32, key: u64) -> bool {
         let r = &mut self.runs[run as usize];
         let pos = r.first.wrapping_add(r.live().len() as u32);
-        r.hashes.push(key);
-        self.table.insert_new(key, BlockRef { run, pos });
+        let fresh = self.table.insert_if_absent(key, BlockRef { run, pos });
+        if fresh {
+            r.hashes.push(key);
+        }
+        fresh
+    }
+
+    /// Hints the CPU to load the table slot of `key` (callers issue these for a whole
+    /// event ahead of the edit so that the cache misses overlap).
+    #[inline]
+    pub(crate) fn prefetch(&self, key: u64) {
+        self.table.prefetch(key);
     }
 
     /// Drops `run`'s first `count` live blocks from its array (already out of the table
