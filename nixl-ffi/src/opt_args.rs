@@ -29,16 +29,14 @@ pub struct nixl_capi_opt_args_s {
 
 impl nixl_capi_opt_args_s {
     fn to_core(&self) -> OptArgs {
-        let defaults = OptArgs::default();
         OptArgs {
             backends: self.backends.clone(),
             notif: self.notif.clone(),
             skip_desc_merge: self.skip_desc_merge,
             ip_addr: self.ip_addr.clone(),
-            port: self.port.unwrap_or(defaults.port),
+            port: self.port.unwrap_or(OptArgs::default().port),
             include_conn_info: self.include_conn_info,
             metadata_label: self.metadata_label.clone(),
-            ..defaults
         }
     }
 }
