@@ -156,6 +156,28 @@ void exact_failures() {
     CHECK_ST(p.a->postXferReq(req), NIXL_ERR_NOT_FOUND);
     OK(p.a->releaseXferReq(req));
     OK(p.a->deregisterMem(dram_reg(p.a_buf.data(), kLen)));
+    // Another agent under a loaded agent's name: its different connection info is refused.
+    nixl_blob_t real, fake;
+    std::string name;
+    OK(p.b->getLocalMD(real));
+    OK(p.a->loadRemoteMD(real, name));
+    auto impostor = test::make_agent("B");
+    OK(impostor->getLocalMD(fake));
+    CHECK_ST(p.a->loadRemoteMD(fake, name), NIXL_ERR_NOT_ALLOWED);
+}
+
+// The legacy notification fields (hasNotif + notifMsg) still attach a notification.
+void legacy_notif_fields() {
+    Pair p;
+    nixl_opt_args_t extra;
+    extra.hasNotif = true;
+    extra.notifMsg = "legacy";
+    nixlXferReqH *req = nullptr;
+    OK(p.a->createXferReq(NIXL_WRITE, dram_xfer(p.a_buf.data(), 128), dram_xfer(p.b_buf.data(), 128), "B", req,
+                          &extra));
+    OK(test::post_and_wait(*p.a, req, &extra));
+    CHECK(test::wait_notifs(*p.b, "A", 1) == std::vector<nixl_blob_t>{"legacy"});
+    OK(p.a->releaseXferReq(req));
 }
 
 void telemetry_when_asked() {
@@ -188,6 +210,12 @@ void partial_metadata() {
     CHECK(name == "B");
     OK(c->checkRemoteMD("B", dram_xfer(p.b_buf.data(), kLen)));
     CHECK_ST(p.b->getLocalPartialMD(dram_reg(p.b_buf.data(), 1), md, &extra), NIXL_ERR_NOT_FOUND);
+    // No descriptors: connection info only, so a peer knows B but none of its memory.
+    auto d = test::make_agent("D");
+    OK(p.b->getLocalPartialMD(nixl_reg_dlist_t(DRAM_SEG), md, nullptr));
+    OK(d->loadRemoteMD(md, name));
+    OK(d->checkRemoteMD("B", nixl_xfer_dlist_t(DRAM_SEG)));
+    CHECK_ST(d->checkRemoteMD("B", dram_xfer(p.b_buf.data(), kLen)), NIXL_ERR_NOT_FOUND);
 }
 
 // The peer listener: fetch a listening agent's metadata by ip:port, push ours to it, and
@@ -220,6 +248,7 @@ int main() {
     adhoc_write_with_notif();
     prepped_read_reordered();
     exact_failures();
+    legacy_notif_fields();
     telemetry_when_asked();
     partial_metadata();
     listener_exchange();
