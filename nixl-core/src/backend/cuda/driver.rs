@@ -19,6 +19,7 @@ pub const SYMBOLS: &[&str] = &[
     "cuDeviceGetName",
     "cuDevicePrimaryCtxRetain",
     "cuCtxSetCurrent",
+    "cuCtxSynchronize",
     "cuDeviceCanAccessPeer",
     "cuCtxEnablePeerAccess",
     "cuPointerGetAttributes",

@@ -70,6 +70,14 @@ impl Drop for DeviceBuffer {
     }
 }
 
+/// Waits for everything queued in the current context, legacy default stream included: the
+/// plain `cuMemcpy`/`cuMemset` calls below may return before their DMA is done, and transfers
+/// run on non-blocking streams that do not order themselves after the default stream.
+fn settle() -> Result<()> {
+    // SAFETY: a context is current (the callers bind one).
+    check(unsafe { sys::cuCtxSynchronize() }, "cuCtxSynchronize")
+}
+
 /// Synchronous upload to device memory at `ptr` (capacity `cap`).
 pub fn upload(dev: u64, ptr: u64, cap: usize, data: &[u8]) -> Result<()> {
     if data.len() > cap {
@@ -84,7 +92,8 @@ pub fn upload(dev: u64, ptr: u64, cap: usize, data: &[u8]) -> Result<()> {
         // SAFETY: `ptr..ptr+data.len()` is device memory we own (caller); `data` is a live slice.
         unsafe { sys::cuMemcpy(ptr, data.as_ptr() as u64, data.len()) },
         "cuMemcpy",
-    )
+    )?;
+    settle()
 }
 
 /// Synchronous download from device memory at `ptr` (capacity `cap`).
@@ -104,7 +113,8 @@ pub fn download(dev: u64, ptr: u64, cap: usize, out: &mut [u8]) -> Result<()> {
 pub fn fill(dev: u64, ptr: u64, len: usize, value: u8) -> Result<()> {
     context::bind(dev)?;
     // SAFETY: device memory we own (caller).
-    check(unsafe { sys::cuMemsetD8_v2(ptr, value, len) }, "cuMemsetD8")
+    check(unsafe { sys::cuMemsetD8_v2(ptr, value, len) }, "cuMemsetD8")?;
+    settle()
 }
 
 /// A virtual-memory-management buffer: `chunks` physical allocations (`cuMemCreate`) of the

@@ -127,9 +127,12 @@ pub unsafe fn vram_to_host(
     sink: &mut HostLeg<'_>,
     stop: &dyn Fn() -> bool,
 ) -> Result<()> {
-    let stream = Stream::take(dev_id)?;
+    super::context::bind(dev_id)?;
     let bufs = [Pinned::take()?, Pinned::take()?];
     let events = [Event::new()?, Event::new()?];
+    // Declared last, so dropped first: its drop waits for queued copies, so on an early error
+    // no copy can still touch the buffers once they are back in the pool.
+    let stream = Stream::take(dev_id)?;
     let plan = batches(vram, other, CHUNK);
     let mut prev: Option<usize> = None;
     for (i, batch) in plan.iter().enumerate() {
@@ -170,9 +173,12 @@ pub unsafe fn host_to_vram(
     source: &mut HostLeg<'_>,
     stop: &dyn Fn() -> bool,
 ) -> Result<()> {
-    let stream = Stream::take(dev_id)?;
+    super::context::bind(dev_id)?;
     let bufs = [Pinned::take()?, Pinned::take()?];
     let events = [Event::new()?, Event::new()?];
+    // Declared last, so dropped first: its drop waits for queued copies, so on an early error
+    // no copy can still touch the buffers once they are back in the pool.
+    let stream = Stream::take(dev_id)?;
     for (i, batch) in batches(vram, other, CHUNK).iter().enumerate() {
         if stop() {
             stream.sync()?;

@@ -120,7 +120,7 @@ pub struct Event(sys::CUevent);
 unsafe impl Send for Event {}
 
 impl Event {
-    /// Creates an event in the current context (take a [`Stream`] first).
+    /// Creates an event in the current context (bind a device or take a [`Stream`] first).
     pub fn new() -> Result<Event> {
         let mut e: sys::CUevent = std::ptr::null_mut();
         check(
