@@ -49,6 +49,9 @@ pub const SYMBOLS: &[&str] = &[
     "cuMemUnmap",
     "cuMemSetAccess",
     "cuMemGetAllocationGranularity",
+    "cuMemRetainAllocationHandle",
+    "cuMemExportToShareableHandle",
+    "cuMemImportFromShareableHandle",
 ];
 
 /// What the loaded driver offers.

@@ -4,10 +4,12 @@
 //!
 //! Published data (little-endian): version `1`, the owner's GPU ordinal (u32), the number of
 //! chunks (u32), then per chunk: kind (u8), start address (u64), size (u64) and, for kind
-//! [`KIND_LEGACY`], the 64-byte `CUipcMemHandle`. Kind [`KIND_NONE`] marks a chunk that cannot
-//! be shared (a VMM allocation, whose handles travel as file descriptors: not supported yet).
+//! [`KIND_LEGACY`], the 64-byte `CUipcMemHandle`, for kind [`KIND_VMM`] the number (u32) of the
+//! owner's file descriptor exporting the allocation (see [`super::vmm`]). Kind [`KIND_NONE`]
+//! marks a chunk that cannot be shared (e.g. a VMM allocation made without POSIX-fd sharing).
 
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::sys;
@@ -15,6 +17,7 @@ use cudarc::driver::sys;
 use super::context;
 use super::driver::check;
 use super::pointer::Chunk;
+use super::vmm::{self, VmmMapping};
 use crate::backend::{ResolvedDesc, lock};
 use crate::codec::{Reader, Writer};
 use crate::desc::Desc;
@@ -25,12 +28,14 @@ const VERSION: u8 = 1;
 pub const KIND_NONE: u8 = 0;
 /// A chunk shared with a legacy CUDA IPC handle.
 pub const KIND_LEGACY: u8 = 1;
+/// A chunk shared as a file descriptor of the owner (a VMM allocation).
+pub const KIND_VMM: u8 = 2;
 const HANDLE_LEN: usize = 64;
 
 /// One chunk of a remote registration as published by its owner.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteChunk {
-    /// Kind ([`KIND_NONE`] or [`KIND_LEGACY`]).
+    /// Kind ([`KIND_NONE`], [`KIND_LEGACY`] or [`KIND_VMM`]).
     pub kind: u8,
     /// Start address in the owner's process.
     pub start: u64,
@@ -38,10 +43,23 @@ pub struct RemoteChunk {
     pub size: u64,
     /// The IPC handle (legacy chunks).
     pub handle: Vec<u8>,
+    /// The owner's descriptor number (VMM chunks).
+    pub fd: u32,
+}
+
+/// What a registration exports: the public data, and the descriptors it names (VMM chunks),
+/// which must stay open as long as the registration lives.
+#[derive(Debug)]
+pub struct Export {
+    /// Published in the metadata.
+    pub public: Vec<u8>,
+    /// Keeps the exported VMM allocations reachable by peers; closed on drop.
+    pub fds: Vec<OwnedFd>,
 }
 
 /// Builds the public data of a registration from its chunks (the driver makes the handles).
-pub fn export(dev: u32, chunks: &[Chunk]) -> Result<Vec<u8>> {
+pub fn export(dev: u32, chunks: &[Chunk]) -> Result<Export> {
+    let mut fds = Vec::new();
     let mut w = Writer::with_capacity(64);
     w.u8(VERSION);
     w.u32(dev);
@@ -61,13 +79,22 @@ pub fn export(dev: u32, chunks: &[Chunk]) -> Result<Vec<u8>> {
             w.u64(c.start);
             w.u64(c.size);
             w.raw(&h.reserved.map(|b| b as u8));
+        } else if let Some(fd) = vmm::export_fd(c.start) {
+            w.u8(KIND_VMM);
+            w.u64(c.start);
+            w.u64(c.size);
+            w.u32(fd.as_raw_fd() as u32);
+            fds.push(fd);
         } else {
             w.u8(KIND_NONE);
             w.u64(c.start);
             w.u64(c.size);
         }
     }
-    Ok(w.finish())
+    Ok(Export {
+        public: w.finish(),
+        fds,
+    })
 }
 
 /// Decodes published data; malformed input is INVALID_PARAM.
@@ -90,12 +117,15 @@ pub fn decode(bytes: &[u8]) -> Result<(u32, Vec<RemoteChunk>)> {
         if start.checked_add(size).is_none() || size == 0 {
             return Err(bad("chunk range"));
         }
-        let handle = match kind {
-            KIND_LEGACY => r
-                .take(HANDLE_LEN)
-                .map_err(|_| bad("truncated handle"))?
-                .to_vec(),
-            KIND_NONE => Vec::new(),
+        let (handle, fd) = match kind {
+            KIND_LEGACY => (
+                r.take(HANDLE_LEN)
+                    .map_err(|_| bad("truncated handle"))?
+                    .to_vec(),
+                0,
+            ),
+            KIND_VMM => (Vec::new(), r.u32().map_err(|_| bad("truncated fd"))?),
+            KIND_NONE => (Vec::new(), 0),
             _ => return Err(bad("unknown chunk kind")),
         };
         chunks.push(RemoteChunk {
@@ -103,6 +133,7 @@ pub fn decode(bytes: &[u8]) -> Result<(u32, Vec<RemoteChunk>)> {
             start,
             size,
             handle,
+            fd,
         });
     }
     r.finish().map_err(|_| bad("trailing bytes"))?;
@@ -194,13 +225,30 @@ fn close_handle(handle: &[u8]) {
     }
 }
 
+/// One chunk mapped into this process.
+enum Mapped {
+    /// Through the process-wide legacy IPC cache (released by handle).
+    Legacy(u64),
+    /// A VMM import of our own.
+    Vmm(VmmMapping),
+}
+
+impl Mapped {
+    fn base(&self) -> u64 {
+        match self {
+            Mapped::Legacy(b) => *b,
+            Mapped::Vmm(m) => m.addr(),
+        }
+    }
+}
+
 /// A remote agent's VRAM registration, mapped into this process on first use.
 pub struct RemoteVram {
     desc: Desc,
     dev: u32,
     chunks: Vec<RemoteChunk>,
-    /// Local base address of each chunk, once opened.
-    mapped: Mutex<Option<Vec<u64>>>,
+    /// Each chunk's mapping, once opened.
+    mapped: Mutex<Option<Vec<Mapped>>>,
 }
 
 impl RemoteVram {
@@ -220,38 +268,46 @@ impl RemoteVram {
         self.dev
     }
 
-    fn bases(&self, open_on: u64) -> Result<Vec<u64>> {
+    /// Opens every chunk (once); `pidfd` names the owner process, for VMM chunks.
+    fn bases(&self, open_on: u64, pidfd: Option<RawFd>) -> Result<Vec<u64>> {
         let mut mapped = lock(&self.mapped);
-        if let Some(b) = &*mapped {
-            return Ok(b.clone());
+        if let Some(m) = &*mapped {
+            return Ok(m.iter().map(Mapped::base).collect());
         }
-        let mut bases = Vec::with_capacity(self.chunks.len());
-        for c in &self.chunks {
-            if c.kind != KIND_LEGACY {
-                return Err(err!(
-                    NotSupported,
-                    "remote VRAM at {:#x} cannot be shared across processes (not a cudaMalloc allocation)",
-                    c.start
-                ));
-            }
-            match open_handle(&c.handle, c.size, open_on) {
-                Ok(b) => bases.push(b),
-                Err(e) => {
-                    for opened in &self.chunks[..bases.len()] {
-                        close_handle(&opened.handle);
-                    }
-                    return Err(e);
+        let mut opened: Vec<Mapped> = Vec::with_capacity(self.chunks.len());
+        let result = self.chunks.iter().try_for_each(|c| {
+            let m = match (c.kind, pidfd) {
+                (KIND_LEGACY, _) => Mapped::Legacy(open_handle(&c.handle, c.size, open_on)?),
+                (KIND_VMM, Some(pidfd)) => Mapped::Vmm(vmm::import(pidfd, c.fd, c.size, open_on)?),
+                _ => {
+                    return Err(err!(
+                        NotSupported,
+                        "remote VRAM at {:#x} cannot be shared with this process (allocated without IPC or POSIX-fd sharing)",
+                        c.start
+                    ));
                 }
-            }
+            };
+            opened.push(m);
+            Ok(())
+        });
+        if let Err(e) = result {
+            release(&self.chunks, opened);
+            return Err(e);
         }
-        *mapped = Some(bases.clone());
+        let bases = opened.iter().map(Mapped::base).collect();
+        *mapped = Some(opened);
         Ok(bases)
     }
 
     /// Translates a remote descriptor (inside this registration, already checked) into local
     /// pieces `(local address, length)`, split where chunks end; maps on first use, in the
-    /// context of GPU `open_on`.
-    pub fn translate(&self, d: &ResolvedDesc, open_on: u64) -> Result<Vec<(u64, u64)>> {
+    /// context of GPU `open_on` (`pidfd`: the owner process, needed for VMM chunks).
+    pub fn translate(
+        &self,
+        d: &ResolvedDesc,
+        open_on: u64,
+        pidfd: Option<RawFd>,
+    ) -> Result<Vec<(u64, u64)>> {
         let inside = d.addr >= self.desc.addr
             && d.addr
                 .checked_add(d.len)
@@ -265,7 +321,7 @@ impl RemoteVram {
                 d.len
             ));
         }
-        let bases = self.bases(open_on)?;
+        let bases = self.bases(open_on, pidfd)?;
         let mut pieces = Vec::new();
         let (mut at, end) = (d.addr, d.addr + d.len);
         for (c, base) in self.chunks.iter().zip(&bases) {
@@ -290,12 +346,20 @@ impl RemoteVram {
     }
 }
 
+/// Releases mappings made for `chunks` (pairwise, possibly fewer mappings than chunks).
+fn release(chunks: &[RemoteChunk], mapped: Vec<Mapped>) {
+    for (c, m) in chunks.iter().zip(mapped) {
+        if let Mapped::Legacy(_) = m {
+            close_handle(&c.handle);
+        }
+        // VMM mappings unmap themselves when dropped here.
+    }
+}
+
 impl Drop for RemoteVram {
     fn drop(&mut self) {
-        if lock(&self.mapped).take().is_some() {
-            for c in &self.chunks {
-                close_handle(&c.handle);
-            }
+        if let Some(m) = lock(&self.mapped).take() {
+            release(&self.chunks, m);
         }
     }
 }
@@ -339,18 +403,26 @@ mod tests {
             if kind == KIND_LEGACY {
                 w.raw(&[7u8; HANDLE_LEN]);
             }
+            if kind == KIND_VMM {
+                w.u32(42);
+            }
         }
         w.finish()
     }
 
     #[test]
     fn decode_round_trips_and_refuses_garbage() {
-        let data = published(&[(KIND_LEGACY, 0x1000, 0x1000), (KIND_NONE, 0x2000, 0x800)]);
+        let data = published(&[
+            (KIND_LEGACY, 0x1000, 0x1000),
+            (KIND_NONE, 0x2000, 0x800),
+            (KIND_VMM, 0x2800, 0x800),
+        ]);
         let (dev, chunks) = decode(&data).unwrap();
         assert_eq!(dev, 0);
-        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks.len(), 3);
         assert_eq!(chunks[0].handle, vec![7u8; HANDLE_LEN]);
         assert!(chunks[1].handle.is_empty());
+        assert_eq!((chunks[2].kind, chunks[2].fd), (KIND_VMM, 42));
         for cut in 0..data.len() {
             assert!(decode(&data[..cut]).is_err(), "truncated at {cut}");
         }
@@ -376,7 +448,7 @@ mod tests {
         };
         // Outside: refused before any driver call, so this runs without a GPU.
         for (addr, len) in [(0xfff, 1), (0x27ff, 2), (u64::MAX, 2)] {
-            let e = r.translate(&d(addr, len), 0).unwrap_err();
+            let e = r.translate(&d(addr, len), 0, None).unwrap_err();
             assert_eq!(e.status(), crate::Status::NotAllowed, "{addr:#x}+{len}");
         }
     }

@@ -130,12 +130,26 @@ pub struct VmmBuffer {
 impl VmmBuffer {
     /// Allocates and maps `chunks` chunks of `chunk_pages` granules each on GPU `dev`.
     pub fn new(dev: u64, chunks: usize, chunk_pages: usize) -> Result<VmmBuffer> {
+        Self::build(dev, chunks, chunk_pages, false)
+    }
+
+    /// As [`VmmBuffer::new`], with every chunk exportable as a POSIX file descriptor, so that
+    /// other processes can map it (CUDA IPC for VMM memory).
+    pub fn shareable(dev: u64, chunks: usize, chunk_pages: usize) -> Result<VmmBuffer> {
+        Self::build(dev, chunks, chunk_pages, true)
+    }
+
+    fn build(dev: u64, chunks: usize, chunk_pages: usize, shareable: bool) -> Result<VmmBuffer> {
         let ordinal = context::bind(dev)?;
         // SAFETY: plain data; every field the driver reads is set below, the rest is zero.
         let mut prop: sys::CUmemAllocationProp = unsafe { std::mem::zeroed() };
         prop.type_ = sys::CUmemAllocationType::CU_MEM_ALLOCATION_TYPE_PINNED;
         prop.location.type_ = sys::CUmemLocationType::CU_MEM_LOCATION_TYPE_DEVICE;
         prop.location.id = ordinal;
+        if shareable {
+            prop.requestedHandleTypes =
+                sys::CUmemAllocationHandleType::CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+        }
         let mut granularity = 0usize;
         check(
             // SAFETY: valid property struct and out-pointer.

@@ -9,8 +9,9 @@
 //! Layout, one job per module: [`driver`] (loading and the guard, error mapping), [`context`]
 //! (primary context per device, peer access), [`pointer`] (pointer attributes and chunks),
 //! [`ipc`] (published handles, opened mappings), [`stream`] (dedicated streams, events),
-//! [`staging`] (pinned buffers, chunked pipeline), [`file`] (VRAM <-> FILE for POSIX),
-//! [`mem`] (device allocations for tests and benchmarks).
+//! [`vmm`] (VMM allocations shared as file descriptors), [`staging`] (pinned buffers, chunked
+//! pipeline), [`file`] (VRAM <-> FILE for POSIX), [`mem`] (device allocations for tests and
+//! benchmarks).
 //!
 //! Notifications are the callers' business; every function here returns only once its copies
 //! have completed on the device, so a notification sent afterwards follows the data.
@@ -23,6 +24,7 @@ pub mod mem;
 pub mod pointer;
 pub mod staging;
 pub mod stream;
+pub mod vmm;
 
 use crate::backend::ResolvedDesc;
 use crate::registry::Region;
@@ -33,8 +35,9 @@ pub use driver::available;
 
 /// Checks a new VRAM registration with the driver (device memory of the named GPU, mapped over
 /// its whole length, possibly across several allocations) and returns what peers in other
-/// processes need to map it ([`ipc`] format).
-pub fn register(region: &Region) -> Result<Vec<u8>> {
+/// processes need to map it ([`ipc`] format), with the descriptors it names (keep them as long
+/// as the registration).
+pub fn register(region: &Region) -> Result<ipc::Export> {
     let d = region.desc;
     let chunks = pointer::device_chunks(d.addr, d.len, d.dev_id)?;
     ipc::export(d.dev_id as u32, &chunks)

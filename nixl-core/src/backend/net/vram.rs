@@ -35,7 +35,7 @@ pub(super) const REGTAB_TAG: u64 = u64::from_le_bytes(*b"VRAMREGN");
 #[derive(Default)]
 pub(super) struct VramState {
     access: RwLock<AccessTable>,
-    exports: Mutex<HashMap<u64, Vec<u8>>>,
+    exports: Mutex<HashMap<u64, cuda::ipc::Export>>,
     peers: Mutex<HashMap<u64, Arc<PeerVram>>>,
 }
 
@@ -87,7 +87,7 @@ pub(super) fn clear(shared: &Shared) {
 pub(super) fn public_data(shared: &Shared, region: &Region) -> Vec<u8> {
     lock(&shared.vram.exports)
         .get(&region.key)
-        .cloned()
+        .map(|e| e.public.clone())
         .unwrap_or_default()
 }
 
@@ -151,7 +151,7 @@ pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) 
                     .check(&tagged)
                     .map_err(|e| super::peer::named(peer, e))?;
             }
-            over_ipc(&mover.shared, peer, job)
+            over_ipc(&mover.shared, peer, pidfd, job)
         }
         _ if job.remote_mem == MemType::Vram => Err(err!(
             NotSupported,
@@ -248,7 +248,13 @@ fn peer_access(local: &[ResolvedDesc], remote: &[ResolvedDesc]) -> Result<()> {
 }
 
 /// Remote VRAM of a same-host process, through its IPC handles (opened on first use).
-fn over_ipc(shared: &Shared, peer: &NetPeer, job: &XferJob) -> Result<()> {
+fn over_ipc(
+    shared: &Shared,
+    peer: &NetPeer,
+    pidfd: &std::os::fd::OwnedFd,
+    job: &XferJob,
+) -> Result<()> {
+    use std::os::fd::AsRawFd;
     let regions = lock(&shared.vram.peers)
         .get(&peer.info.instance)
         .cloned()
@@ -272,7 +278,7 @@ fn over_ipc(shared: &Shared, peer: &NetPeer, job: &XferJob) -> Result<()> {
         let region = regions.get(r.key)?;
         pieces.extend(
             region
-                .translate(r, open_on)
+                .translate(r, open_on, Some(pidfd.as_raw_fd()))
                 .map_err(|e| super::peer::named(peer, e))?,
         );
         held.push(region);
