@@ -1,6 +1,8 @@
 // nixlAgent in one process: plugins and backends, registration, metadata blobs, ad-hoc and
 // prepped transfers with notifications, telemetry, the peer listener, and NIXL's exact
 // statuses for the failures engines branch on.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -241,6 +243,31 @@ void listener_exchange() {
     CHECK_ST(c->fetchRemoteMD("L", &bad_port), NIXL_ERR_INVALID_PARAM);
 }
 
+// queryMem asks the one backend named in the extra params about files by path.
+void query_files() {
+    nixlAgent a("files", nixlAgentConfig(true));
+    nixl_mem_list_t mems;
+    nixl_b_params_t params;
+    OK(a.getPluginParams("POSIX", mems, params));
+    CHECK(std::find(mems.begin(), mems.end(), FILE_SEG) != mems.end());
+    nixlBackendH *posix = nullptr;
+    OK(a.createBackend("POSIX", params, posix));
+    char path[] = "/tmp/nixl-rs-cpp-XXXXXX";
+    const int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, "12345", 5) == 5);
+    close(fd);
+    nixl_reg_dlist_t q(FILE_SEG);
+    q.addDesc(nixlBlobDesc(0, 0, 0, path));
+    q.addDesc(nixlBlobDesc(0, 0, 0, "/nonexistent/nixl-rs"));
+    nixl_opt_args_t extra;
+    extra.backends.push_back(posix);
+    std::vector<nixl_query_resp_t> resp;
+    OK(a.queryMem(q, resp, &extra));
+    unlink(path);
+    CHECK(resp.size() == 2 && resp[0].has_value() && !resp[1].has_value());
+    CHECK(resp[0]->count("size") && resp[0]->at("size") == "5");
+}
+
 } // namespace
 
 int main() {
@@ -252,6 +279,7 @@ int main() {
     telemetry_when_asked();
     partial_metadata();
     listener_exchange();
+    query_files();
     std::printf("test_agent_api: ok\n");
     return 0;
 }

@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "file_desc.h"
+
 namespace kvx {
 
 // Same order as NIXL's nixl_mem_t, so a cast converts.
@@ -88,8 +90,20 @@ class BaseTransferAgent {
     virtual bool checkRemoteDescs(const std::string &name, const MemoryDescs &descs) = 0;
 };
 
-// The plugin's entry point, looked up with dlsym("createNixlTransferAgent").
+using FileDescs = std::vector<FileDesc>;
+
+// Moves memory to files (offload) and back (load) within one process: the agent is its own
+// remote. memory.descs[i] pairs with files[i].
+class BaseLoopbackAgent {
+  public:
+    virtual ~BaseLoopbackAgent() = default;
+    virtual void executeLoopbackRequest(const MemoryDescs &memory, const FileDescs &files, bool isOffload) = 0;
+};
+
+// The plugin's entry points, looked up with dlsym("createNixlTransferAgent") and
+// dlsym("createNixlLoopbackAgent").
 using CreateTransferAgentFn = std::unique_ptr<BaseTransferAgent> (*)(const BaseAgentConfig *);
+using CreateLoopbackAgentFn = std::unique_ptr<BaseLoopbackAgent> (*)(const BaseAgentConfig *);
 
 } // namespace kvx
 
