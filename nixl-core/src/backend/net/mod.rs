@@ -15,6 +15,7 @@ mod peer;
 pub mod proto;
 mod regtab;
 mod server;
+pub mod shm;
 #[cfg(feature = "cuda")]
 mod vram;
 
@@ -346,18 +347,20 @@ impl Backend for NetBackend {
         }
     }
 
-    #[cfg(feature = "cuda")]
     fn public_data(&self, mem: MemType, region: &Region) -> Vec<u8> {
         match mem {
+            #[cfg(feature = "cuda")]
             MemType::Vram => vram::public_data(&self.mover.shared, region),
+            MemType::Dram => shm::public_data(region),
             _ => Vec::new(),
         }
     }
 
-    #[cfg(feature = "cuda")]
     fn load_remote_region(&self, peer: &PeerHandle, mem: MemType, region: &Region) -> Result<()> {
         match mem {
+            #[cfg(feature = "cuda")]
             MemType::Vram => vram::load_remote_region(&self.mover.shared, peer, region),
+            MemType::Dram => shm::load_remote_region(peer, region),
             _ => Ok(()),
         }
     }
@@ -386,6 +389,7 @@ impl Backend for NetBackend {
 
     fn disconnect(&self, peer: &PeerHandle) {
         if let Some(p) = peer.downcast_ref::<NetPeer>() {
+            shm::forget_peer(p.info.instance);
             p.close();
             #[cfg(feature = "cuda")]
             vram::disconnect(&self.mover.shared, p);
@@ -409,11 +413,16 @@ impl Backend for NetBackend {
             return self.post_async(job);
         }
         let executor = lock(&self.executor).clone();
-        let outcome = inline::run(&self.mover, executor.as_ref(), &job, self.settings.split_min)
-            .and_then(|()| match &job.notif {
-                Some(msg) => self.mover.notify(&job.target, msg),
-                None => Ok(()),
-            });
+        let outcome = inline::run(
+            &self.mover,
+            executor.as_ref(),
+            &job,
+            self.settings.split_min,
+        )
+        .and_then(|()| match &job.notif {
+            Some(msg) => self.mover.notify(&job.target, msg),
+            None => Ok(()),
+        });
         Ok(Arc::new(match outcome {
             Ok(()) => Completion::done(),
             Err(e) => Completion::failed(e),
@@ -520,6 +529,10 @@ impl Mover {
                 // registrations through the table it shares.
                 if let Some(table) = regtab {
                     table.check(remote).map_err(|e| peer::named(peer, e))?;
+                    // Validated: copy through the peer's shared mapping when it has one.
+                    if shm::try_copy(peer.info.instance, op, local, remote) {
+                        return Ok(());
+                    }
                 }
                 match cma::transfer(*pid, op, local, remote, stop) {
                     Ok(()) => Ok(()),
