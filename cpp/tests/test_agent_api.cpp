@@ -26,14 +26,18 @@ void construction_and_backends() {
     }
     CHECK(threw);
 
-    nixlAgent a("plugins", nixlAgentConfig(true));
+    // Engines keep the agent in a shared_ptr (statuses hold weak_ptrs) and pass C strings.
+    nixlAgentConfig cfg{true};
+    auto shared = std::make_shared<nixlAgent>("plugins", std::move(cfg));
+    nixlAgent &a = *shared;
     std::vector<nixl_backend_t> plugins;
     OK(a.getAvailPlugins(plugins));
     CHECK(std::find(plugins.begin(), plugins.end(), "UCX") != plugins.end());
     nixl_mem_list_t mems;
     nixl_b_params_t params;
     CHECK_ST(a.getPluginParams("NO_SUCH_PLUGIN", mems, params), NIXL_ERR_NOT_FOUND);
-    OK(a.getPluginParams("UCX", mems, params));
+    const std::string backend = "UCX";
+    OK(a.getPluginParams(backend.c_str(), mems, params));
     CHECK(std::find(mems.begin(), mems.end(), DRAM_SEG) != mems.end());
     nixlBackendH *ucx = nullptr;
     OK(a.createBackend("UCX", params, ucx));

@@ -34,6 +34,11 @@ static void blob_desc_and_lists() {
         threw = true;
     }
     CHECK(threw);
+    // Brace forms engines use: a list from its type, descriptors from (uintptr_t, size_t, uint32_t).
+    const uint32_t device = 3;
+    nixl_reg_dlist_t vram{VRAM_SEG};
+    vram.addDesc(nixlBlobDesc{uintptr_t{0x10}, size_t{8}, device});
+    CHECK(vram.getType() == VRAM_SEG && vram[0].devId == 3 && vram[0].metaInfo.empty());
     nixl_xfer_dlist_t x(DRAM_SEG);
     for (int i = 0; i < 3; ++i) x.emplace(uintptr_t(i * 10), size_t(10), uint64_t(0));
     nixl_xfer_dlist_t y = x;
@@ -58,6 +63,13 @@ static void names_and_config() {
     const nixlAgentConfig cfg{true, true, 5555, nixl_thread_sync_t::NIXL_THREAD_SYNC_DEFAULT, 4, 0, 10000, true};
     CHECK(cfg.useListenThread && cfg.listenPort == 5555 && cfg.captureTelemetry);
     CHECK(cfg.lthrDelay.count() == 10000 && cfg.syncMode == nixl_thread_sync_t::NIXL_THREAD_SYNC_NONE);
+    // The same with the argument types engines hold: a uint16_t port, a uint32_t worker count.
+    const uint16_t port = 5556;
+    const uint32_t workers = 2;
+    const nixlAgentConfig typed{false, true, port, nixl_thread_sync_t::NIXL_THREAD_SYNC_DEFAULT, workers, 0, 10000, false};
+    CHECK(typed.listenPort == 5556 && !typed.useProgThread);
+    const nixlAgentConfig one_arg{true};
+    CHECK(one_arg.useProgThread && !one_arg.useListenThread);
     const nixlAgentConfig defaults(false);
     CHECK(!defaults.useListenThread && defaults.listenPort == default_comm_port);
 }
