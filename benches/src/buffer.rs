@@ -9,6 +9,9 @@ pub enum Segment {
     Malloc,
     /// `mmap` anonymous + `madvise(MADV_HUGEPAGE)`, 2 MiB aligned.
     HugePage,
+    /// A memfd mapped shared (what `nixl_core::backend::net::shm::SharedBuffer` allocates):
+    /// same-host peers of nixl-rs map it and copy once.
+    Shared,
 }
 
 impl Segment {
@@ -17,6 +20,7 @@ impl Segment {
         match s.to_ascii_lowercase().as_str() {
             "malloc" | "dram" => Some(Segment::Malloc),
             "huge" | "hugepage" | "thp" => Some(Segment::HugePage),
+            "shared" | "memfd" | "shm" => Some(Segment::Shared),
             _ => None,
         }
     }
@@ -26,6 +30,7 @@ impl Segment {
         match self {
             Segment::Malloc => "malloc",
             Segment::HugePage => "hugepage",
+            Segment::Shared => "shared",
         }
     }
 }
@@ -35,6 +40,8 @@ pub struct Buffer {
     ptr: *mut u8,
     len: usize,
     seg: Segment,
+    /// The memfd of a `Shared` buffer (kept open: peers find the mapping through it).
+    fd: i32,
 }
 
 // SAFETY: plain memory owned by this value.
@@ -48,6 +55,7 @@ impl Buffer {
     /// Allocates `len` bytes (at least 1) and touches every page.
     pub fn new(len: usize, seg: Segment) -> Buffer {
         let len = len.max(1);
+        let mut fd = -1;
         let ptr = match seg {
             // SAFETY: plain allocation; checked for NULL below.
             Segment::Malloc => unsafe { libc::malloc(len) }.cast::<u8>(),
@@ -70,11 +78,35 @@ impl Buffer {
                 unsafe { libc::madvise(aligned, len.next_multiple_of(HUGE), libc::MADV_HUGEPAGE) };
                 aligned.cast::<u8>()
             }
+            Segment::Shared => {
+                // SAFETY: memfd_create with a static name; checked below.
+                fd = unsafe { libc::memfd_create(c"nixlbench".as_ptr(), libc::MFD_CLOEXEC) };
+                assert!(fd >= 0, "memfd_create failed");
+                // SAFETY: sizing our own memfd.
+                assert_eq!(
+                    unsafe { libc::ftruncate(fd, len as libc::off_t) },
+                    0,
+                    "ftruncate"
+                );
+                // SAFETY: shared mapping of our memfd.
+                let p = unsafe {
+                    libc::mmap(
+                        std::ptr::null_mut(),
+                        len,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_SHARED,
+                        fd,
+                        0,
+                    )
+                };
+                assert!(p != libc::MAP_FAILED, "mmap of a memfd failed");
+                p.cast::<u8>()
+            }
         };
         assert!(!ptr.is_null(), "allocation of {len} bytes failed");
         // SAFETY: `ptr` is valid for `len` writable bytes; zeroing faults the pages in.
         unsafe { std::ptr::write_bytes(ptr, 0, len) };
-        Buffer { ptr, len, seg }
+        Buffer { ptr, len, seg, fd }
     }
 
     /// Start address.
@@ -118,6 +150,11 @@ impl Drop for Buffer {
             // The mapping is left to process exit: its base was rounded up for
             // alignment and benchmark buffers live for the whole run.
             Segment::HugePage => {}
+            // SAFETY: mapped and opened in `new`.
+            Segment::Shared => unsafe {
+                libc::munmap(self.ptr.cast(), self.len);
+                libc::close(self.fd);
+            },
         }
     }
 }

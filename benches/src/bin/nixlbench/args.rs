@@ -29,6 +29,8 @@ pub struct Args {
     pub start_batch: usize,
     /// `--max_batch_size`.
     pub max_batch: usize,
+    /// `--block_sizes a,b,c`: explicit block sizes instead of the doubling sweep.
+    pub block_sizes: Vec<usize>,
     /// `--request_bytes`: if set, batch = request_bytes / block (overrides the batch sweep).
     pub request_bytes: Option<usize>,
     /// `--num_iter`.
@@ -51,6 +53,8 @@ pub struct Args {
     pub backend: String,
     /// `--transport auto|tcp`.
     pub transport: String,
+    /// `--params k=v,k=v`: backend parameters for `--lib` only (not `--compare`).
+    pub params: String,
     /// `--notif`: attach a notification to every request.
     pub notif: bool,
     /// `--lib PATH`.
@@ -105,16 +109,26 @@ fn size(v: &str) -> Result<usize, String> {
 pub const USAGE: &str = "nixlbench (nixl-rs) — transfers through any libnixl_capi.so
   --op_type READ|WRITE        --start_block_size N   --max_block_size N
   --start_batch_size N        --max_batch_size N     --request_bytes N (batch = N / block)
+  --block_sizes 4K,64K,...    (explicit list instead of the doubling sweep)
   --num_iter N  --warmup_iter N  --large_blk_iter_ftr N  --max_point_bytes N
   --num_threads N  --check_consistency  --notif
   --initiator_seg_type DRAM --target_seg_type DRAM  --buffer malloc|huge
-  --backend UCX  --transport auto|tcp
+  --backend UCX  --transport auto|tcp  --params k=v,k=v (backend params, --lib only)
   --lib PATH  --compare PATH  --names ours,nixl
   --workload sweep|vllm|sglang|trtllm|mt8|consumers
   --csv PATH  --json PATH  --plot PATH  --no_progress  --no_baseline
 Sizes accept K/M/G suffixes.";
 
 impl Args {
+    /// `--params` as pairs.
+    pub fn param_pairs(&self) -> Vec<(String, String)> {
+        self.params
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect()
+    }
+
     /// Parses `std::env::args()`.
     pub fn parse() -> Result<Args, String> {
         let mut a = Args {
@@ -124,6 +138,7 @@ impl Args {
             max_block: 64 << 20,
             start_batch: 1,
             max_batch: 1,
+            block_sizes: Vec::new(),
             request_bytes: None,
             num_iter: 1000,
             warmup_iter: 100,
@@ -135,6 +150,7 @@ impl Args {
             segment: Segment::Malloc,
             backend: "UCX".into(),
             transport: "auto".into(),
+            params: String::new(),
             notif: false,
             lib: default_lib(),
             compare: None,
@@ -185,6 +201,9 @@ impl Args {
                 "--start_batch_size" => a.start_batch = size(&val)?,
                 "--max_batch_size" => a.max_batch = size(&val)?,
                 "--request_bytes" => a.request_bytes = Some(size(&val)?),
+                "--block_sizes" => {
+                    a.block_sizes = val.split(',').map(size).collect::<Result<_, _>>()?
+                }
                 "--num_iter" => a.num_iter = size(&val)?,
                 "--warmup_iter" => a.warmup_iter = size(&val)?,
                 "--large_blk_iter_ftr" => a.large_iter_factor = size(&val)?.max(1),
@@ -205,6 +224,7 @@ impl Args {
                 }
                 "--backend" => a.backend = val,
                 "--transport" => a.transport = val,
+                "--params" => a.params = val,
                 "--lib" => a.lib = val.into(),
                 "--compare" => a.compare = Some(val.into()),
                 "--names" => {

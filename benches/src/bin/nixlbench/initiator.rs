@@ -31,7 +31,12 @@ pub fn run(args: &Args) -> Result<(), String> {
         "--backend".into(),
         args.backend.clone(),
     ];
-    targs.extend(["--transport".into(), args.transport.clone()]);
+    targs.extend([
+        "--transport".into(),
+        args.transport.clone(),
+        "--params".into(),
+        args.params.clone(),
+    ]);
     let mut target = Peer::spawn(&targs, &[])?;
     let ready = target.recv()?;
     let f: Vec<&str> = ready.split_whitespace().collect();

@@ -47,8 +47,15 @@ pub fn points(args: &Args) -> Result<Vec<Point>, String> {
     let mut add = |w: &str| -> Result<(), String> {
         match w {
             "sweep" => {
-                let mut block = args.start_block.max(1);
-                while block <= args.max_block {
+                let mut blocks = args.block_sizes.clone();
+                if blocks.is_empty() {
+                    let mut b = args.start_block.max(1);
+                    while b <= args.max_block {
+                        blocks.push(b);
+                        b *= 2;
+                    }
+                }
+                for block in blocks {
                     match args.request_bytes {
                         Some(total) => {
                             let batch = (total / block).max(1);
@@ -78,7 +85,6 @@ pub fn points(args: &Args) -> Result<Vec<Point>, String> {
                             }
                         }
                     }
-                    block *= 2;
                 }
             }
             "vllm" => out.push(point(args, "vllm", "READ", 32 << 10, 16384, 1, true)),
@@ -108,7 +114,12 @@ pub fn points(args: &Args) -> Result<Vec<Point>, String> {
     Ok(out)
 }
 
-fn initiator(args: &Args, lib: &std::path::Path, buf_bytes: usize) -> Result<Peer, String> {
+fn initiator(
+    args: &Args,
+    lib: &std::path::Path,
+    buf_bytes: usize,
+    params: &str,
+) -> Result<Peer, String> {
     let mut a = vec![
         "--role".to_string(),
         "initiator".into(),
@@ -121,7 +132,12 @@ fn initiator(args: &Args, lib: &std::path::Path, buf_bytes: usize) -> Result<Pee
         "--backend".into(),
         args.backend.clone(),
     ];
-    a.extend(["--transport".into(), args.transport.clone()]);
+    a.extend([
+        "--transport".into(),
+        args.transport.clone(),
+        "--params".into(),
+        params.into(),
+    ]);
     let mut env = vec![("UCX_MODULES", "^ib*")];
     if args.transport == "tcp" {
         env.extend([("UCX_TLS", "tcp"), ("NIXL_RS_TRANSPORT", "tcp")]);
@@ -148,8 +164,9 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
         }
     }
     let mut peers = Vec::new();
-    for (name, lib) in &libs {
-        peers.push((name.clone(), initiator(args, lib, buf_bytes)?));
+    for (i, (name, lib)) in libs.iter().enumerate() {
+        let params = if i == 0 { args.params.as_str() } else { "" };
+        peers.push((name.clone(), initiator(args, lib, buf_bytes, params)?));
     }
     let pb = if args.no_progress {
         indicatif::ProgressBar::hidden()

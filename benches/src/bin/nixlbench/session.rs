@@ -27,8 +27,13 @@ impl Session {
         let api = Arc::new(Api::load(&args.lib).map_err(|e| e.to_string())?);
         let agent =
             Agent::with_config(&api, name, &AgentConfig::default()).map_err(|e| e.to_string())?;
+        let pairs = args.param_pairs();
+        let params: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let backend = agent
-            .create_backend(&args.backend, &[])
+            .create_backend(&args.backend, &params)
             .map_err(|e| e.to_string())?;
         let buf = Buffer::new(args.buf_bytes, args.segment);
         let mut reg = RegList::new(&api, MemType::Dram).map_err(|e| e.to_string())?;
