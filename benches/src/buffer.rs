@@ -83,11 +83,8 @@ impl Buffer {
                 fd = unsafe { libc::memfd_create(c"nixlbench".as_ptr(), libc::MFD_CLOEXEC) };
                 assert!(fd >= 0, "memfd_create failed");
                 // SAFETY: sizing our own memfd.
-                assert_eq!(
-                    unsafe { libc::ftruncate(fd, len as libc::off_t) },
-                    0,
-                    "ftruncate"
-                );
+                let rc = unsafe { libc::ftruncate(fd, len as libc::off_t) };
+                assert_eq!(rc, 0, "ftruncate");
                 // SAFETY: shared mapping of our memfd.
                 let p = unsafe {
                     libc::mmap(
