@@ -32,6 +32,18 @@ impl<P: Policy> RouterPolicy<P> {
     }
 }
 
+impl<P> RouterPolicy<P> {
+    /// The wrapped policy, to adjust its parameters.
+    pub fn policy_mut(&mut self) -> &mut P {
+        &mut self.router.policy
+    }
+
+    /// Sets the name shown in reports.
+    pub fn rename(&mut self, name: &str) {
+        self.name = name.into();
+    }
+}
+
 /// Dynamo's cost function (router crate), seeded tie-breaks.
 pub fn dynamo(block_size: usize, seed: u64) -> RouterPolicy<DynamoCost> {
     RouterPolicy::new(

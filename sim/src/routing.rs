@@ -178,7 +178,8 @@ impl RoutingPolicy for OracleCost {
 
 /// Builds a policy by name for engines of `engine`: `round-robin`,
 /// `random`, `oracle-cost` (built in), `dynamo` and `ours` (router crate,
-/// fed by KV events).
+/// fed by KV events). `ours:itl=W` sets the predicted-TTFT policy's ITL
+/// weight (seconds of cost per second of decode step time; default 64).
 pub fn policy_by_name(
     name: &str,
     engine: &crate::EngineConfig,
@@ -186,6 +187,18 @@ pub fn policy_by_name(
 ) -> Option<Box<dyn RoutingPolicy>> {
     use crate::router_adapter::{dynamo, predicted_ttft};
     let bs = engine.block_size;
+    if let Some(weight) = name.strip_prefix("ours:itl=") {
+        let weight: f64 = weight.parse().ok().filter(|w: &f64| *w >= 0.0)?;
+        let mut policy = predicted_ttft(
+            bs,
+            (engine.num_gpu_blocks * bs) as u64,
+            engine.max_num_batched_tokens as u64,
+            seed,
+        );
+        policy.policy_mut().itl_weight = weight;
+        policy.rename(name);
+        return Some(Box::new(policy));
+    }
     Some(match name {
         "round-robin" | "rr" => Box::new(RoundRobin::default()),
         "random" => Box::new(Random::new(seed)),

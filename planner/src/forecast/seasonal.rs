@@ -51,6 +51,10 @@ impl Default for SeasonalParams {
     }
 }
 
+/// Cycles of the fitted period the history must hold before the forecaster claims to
+/// anticipate turns (see [`Forecaster::anticipates_turns`]).
+pub const TURNS_MIN_CYCLES: f64 = 1.5;
+
 /// Grid step of the period search, in steps.
 const PERIOD_STEP: f64 = 0.25;
 
@@ -259,8 +263,14 @@ impl Forecaster for Seasonal {
         self.errors.rms()
     }
 
+    /// True once the seasonal model is in use and the history holds at least
+    /// [`TURNS_MIN_CYCLES`] of its period: a fit over less than a cycle and a half has not
+    /// seen the load repeat, and a step or a ramp can be fitted by a long sinusoid.
     fn anticipates_turns(&self) -> bool {
         self.seasonal_in_use()
+            && self
+                .fit
+                .is_some_and(|f| self.values.len() as f64 >= TURNS_MIN_CYCLES * f.period)
     }
 }
 

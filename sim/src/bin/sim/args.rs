@@ -21,7 +21,8 @@ cluster:
   --disagg P:D             disaggregated: P prefill and D decode workers
   --kv-bytes-per-token B   disaggregated KV transfer size [131072]
   --link-gbps G            disaggregated link bandwidth, GB/s [64]
-  --policy LIST            comma-separated: round-robin,random,oracle-cost,dynamo,ours [round-robin]
+  --policy LIST            comma-separated: round-robin,random,oracle-cost,dynamo,ours,
+                           ours:itl=W (ITL weight of ours, default 64) [round-robin]
   --planner NAME           none | load-rules [none]
   --interval-s S           planner interval [5]
   --startup-s S            replica start-up delay [30]
