@@ -155,6 +155,10 @@ fn serve_write(
         len if len <= MAX_NOTIF => Some(read_payload(stream, len)?),
         _ => return Err(invalid("notification too large")),
     };
+    #[cfg(feature = "cuda")]
+    if super::vram::tcp::targets_vram(shared, &descs) {
+        return super::vram::tcp::serve_write(shared, stream, peer, &descs, notif, header.b);
+    }
     let access = super::read_access(shared);
     let checked = access.check(&descs);
     let answer = match checked {
@@ -190,6 +194,10 @@ fn serve_write(
 
 fn serve_read(shared: &Shared, stream: &mut TcpStream, header: Header) -> IoResult<()> {
     let descs = read_descs(stream, &header)?;
+    #[cfg(feature = "cuda")]
+    if super::vram::tcp::targets_vram(shared, &descs) {
+        return super::vram::tcp::serve_read(shared, stream, &descs);
+    }
     let access = super::read_access(shared);
     let checked = access.check(&descs);
     proto::write_all_slices(stream, &[&proto::status_frame(Kind::Resp, &checked)])?;
