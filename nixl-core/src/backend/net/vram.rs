@@ -14,7 +14,10 @@
 //!   registration table, then device copies (peer-to-peer where the GPUs allow);
 //! - local VRAM and remote DRAM on any other route: pinned staging buffers, chunked and
 //!   pipelined, each chunk moved by the DRAM route (cross-memory attach or TCP);
-//! - remote VRAM over TCP: not supported yet (the target would have to stage).
+//! - remote VRAM over TCP: ordinary TCP frames (staged first where the local side is VRAM);
+//!   the target's listener stages them into or out of its VRAM (`vram/tcp.rs`).
+
+pub(super) mod tcp;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -45,6 +48,11 @@ fn read(t: &RwLock<AccessTable>) -> std::sync::RwLockReadGuard<'_, AccessTable> 
 
 fn write(t: &RwLock<AccessTable>) -> std::sync::RwLockWriteGuard<'_, AccessTable> {
     t.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The VRAM access table, read-locked (the TCP server's check, `vram/tcp.rs`).
+pub(super) fn read_table(shared: &Shared) -> std::sync::RwLockReadGuard<'_, AccessTable> {
+    read(&shared.vram.access)
 }
 
 /// Whether a job touches VRAM on either side.
@@ -153,14 +161,15 @@ pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) 
             }
             over_ipc(&mover.shared, peer, pidfd, job)
         }
-        _ if job.remote_mem == MemType::Vram => Err(err!(
-            NotSupported,
-            "agent {}: remote VRAM is reachable only from the same host (CUDA IPC); over TCP it is not supported yet",
-            peer.name
-        )),
+        // Remote VRAM over TCP from local DRAM: plain TCP frames; the target stages
+        // (`vram/tcp.rs`).
+        _ if job.local_mem == MemType::Dram => {
+            mover.move_bytes(&job.target, job.op, local, remote, stop)
+        }
         _ => {
-            // Local VRAM, remote DRAM: stage through pinned buffers, moving each chunk by the
-            // DRAM route (cross-memory attach or TCP), which checks the target's registrations.
+            // Local VRAM: stage through pinned buffers, moving each chunk by the host route
+            // (cross-memory attach or TCP to remote DRAM, TCP to remote VRAM, which the target
+            // stages in turn); the target checks its registrations for every chunk.
             let dev = local.first().map_or(0, |d| d.dev_id);
             let target = &job.target;
             match job.op {

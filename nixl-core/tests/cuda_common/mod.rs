@@ -1,0 +1,61 @@
+//! Helpers shared by the GPU tests (`cuda_gpu.rs`, `cuda_ipc.rs`).
+#![allow(dead_code)]
+
+use nixl_core::backend::cuda::{self, mem::DeviceBuffer};
+use nixl_core::*;
+
+/// Whether a CUDA device is usable; prints the skip line otherwise.
+pub fn gpu() -> bool {
+    if cuda::available() {
+        true
+    } else {
+        println!("skipped: no CUDA device");
+        false
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A one-descriptor registration list.
+pub fn reg(mem: MemType, addr: u64, len: usize, dev: u64) -> RegDescList {
+    RegDescList::from_descs(mem, vec![RegDesc::new(addr, len as u64, dev)])
+}
+
+/// A one-descriptor transfer list.
+pub fn xfer(mem: MemType, addr: u64, len: usize, dev: u64) -> XferDescList {
+    XferDescList::from_descs(mem, vec![Desc::new(addr, len as u64, dev)])
+}
+
+/// An agent with the network backend ("UCX") and `params`.
+pub fn agent(name: &str, params: &Params) -> Agent {
+    let a = Agent::new(name, AgentConfig::default()).unwrap();
+    a.create_backend("UCX", params).unwrap();
+    a
+}
+
+/// The first `len` bytes of a device buffer.
+pub fn download(b: &DeviceBuffer, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    b.download(&mut out).unwrap();
+    out
+}
+
+/// Compares without printing gigabytes: names the first differing byte.
+pub fn assert_same(got: &[u8], want: &[u8], what: &str) {
+    if got != want {
+        let i = got.iter().zip(want).position(|(a, b)| a != b).unwrap();
+        panic!("{what}: first difference at byte {i} of {}", want.len());
+    }
+}
