@@ -59,7 +59,9 @@ fn default_params() -> Params {
         ("transport", "auto"),
         ("listen_addr", "0.0.0.0:0"),
         ("num_threads", "0"),
-        ("inline_max_bytes", "1048576"),
+        // Same-host work up to this size completes inside `post` (caller plus workers):
+        // no hand-off to a sleeping thread, as NIXL/UCX does for cross-memory attach.
+        ("inline_max_bytes", "1073741824"),
         ("split_min_bytes", "4194304"),
     ]
     .into_iter()
