@@ -11,8 +11,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 profile_dir="$CARGO_TARGET_DIR/debug"
 
+# With NIXL_ETCD_ENDPOINTS set, build the library with its etcd store so that the suite's etcd
+# test runs for real (it skips itself when the variable is unset).
+features=()
+[[ -n "${NIXL_ETCD_ENDPOINTS:-}" ]] && features=(--features etcd)
 t0=$(date +%s)
-(cd "$root" && cargo build -p nixl-ffi)
+(cd "$root" && cargo build -p nixl-ffi "${features[@]}")
 t1=$(date +%s)
 crate_dir=$("$root/.ci/fetch-nixl-sys.sh")
 suite_target="$CARGO_TARGET_DIR/nixl-sys-suite/target"

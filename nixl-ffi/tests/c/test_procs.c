@@ -162,12 +162,12 @@ static void dead_peer(child_t child) {
 }
 
 int main(void) {
-    /* Children are forked before this process creates any agent. (Forking after an agent
-     * exists makes the child reuse the parent's cached process identity in nixl-core's
-     * network backend; reported, see nixl-ffi/README.md.) */
+    /* The second child is forked after this process has had an agent: it must get a process
+     * identity of its own, not its parent's cached one. (Its parent's agent is destroyed first,
+     * so no library thread is running at the fork.) */
     child_t child = spawn("child", false);
-    child_t doomed = spawn("doomed", true);
     two_processes(child);
+    child_t doomed = spawn("doomed", true);
     dead_peer(doomed);
     printf("test_procs: ok\n");
     return 0;

@@ -103,7 +103,7 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_truncation() {
         let info = ConnInfo {
-            process: super::super::identity::local().clone(),
+            process: super::super::identity::local(),
             instance: 9,
             port: 4242,
             regtab_fd: 5,

@@ -2,7 +2,7 @@
 //! without trusting host names.
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 /// Facts about this process that a peer compares with its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,20 +21,27 @@ pub struct ProcessIdentity {
     pub process_token: u64,
 }
 
-/// This process's identity, computed once.
-pub fn local() -> &'static ProcessIdentity {
-    static ID: OnceLock<ProcessIdentity> = OnceLock::new();
-    ID.get_or_init(|| {
-        let pid = std::process::id();
-        ProcessIdentity {
-            boot_id: boot_id(),
-            pid_ns: ns_inode("pid"),
-            net_ns: ns_inode("net"),
-            pid,
-            start_time: start_time(pid).unwrap_or(0),
-            process_token: crate::util::random_u64(),
+/// This process's identity. Computed once per process: a child forked after agents existed
+/// gets its own (new pid, new token), so it is never mistaken for its parent.
+pub fn local() -> ProcessIdentity {
+    static ID: Mutex<Option<ProcessIdentity>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut cached = crate::backend::lock(&ID);
+    match &*cached {
+        Some(id) if id.pid == pid => id.clone(),
+        _ => {
+            let id = ProcessIdentity {
+                boot_id: boot_id(),
+                pid_ns: ns_inode("pid"),
+                net_ns: ns_inode("net"),
+                pid,
+                start_time: start_time(pid).unwrap_or(0),
+                process_token: crate::util::random_u64(),
+            };
+            *cached = Some(id.clone());
+            id
         }
-    })
+    }
 }
 
 fn boot_id() -> [u8; 16] {
