@@ -35,6 +35,9 @@ USAGE: disagg [OPTIONS]
   --host IP             address the frontend and workers bind (default 127.0.0.1)
   --out DIR             report.json, report.png and worker logs (default disagg-out)
   --no-progress         no progress bar
+  --worker-netns PNS@IP,DNS@IP
+                        run prefill / decode workers in these network namespaces
+                        (`ip netns exec`), bound to these addresses (multi-host test)
 ";
 
 fn value(it: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, String> {
@@ -111,6 +114,18 @@ pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, S
             "--host" => cfg.host = value(&mut it, &a)?,
             "--out" => cfg.out_dir = value(&mut it, &a)?.into(),
             "--no-progress" => cfg.progress = false,
+            "--worker-netns" => {
+                let v = value(&mut it, &a)?;
+                let parse = |s: &str| -> Option<(String, String)> {
+                    let (ns, ip) = s.split_once('@')?;
+                    Some((ns.to_string(), ip.to_string()))
+                };
+                let (p, d) = v
+                    .split_once(',')
+                    .and_then(|(p, d)| Some((parse(p)?, parse(d)?)))
+                    .ok_or_else(|| format!("--worker-netns: PNS@IP,DNS@IP, not {v}"))?;
+                cfg.worker_netns = Some([p, d]);
+            }
             // Test hook: decode workers damage their first received block.
             "--inject-corruption" => cfg.inject_corruption = true,
             other => return Err(format!("unknown argument {other:?} (see --help)")),

@@ -102,6 +102,8 @@ pub struct RunConfig {
     pub worker_env: Vec<(String, String)>,
     /// Test hook: decode workers damage their first received block before verifying it.
     pub inject_corruption: bool,
+    /// Run prefill / decode workers in these network namespaces, as (namespace, ip).
+    pub worker_netns: Option<[(String, String); 2]>,
 }
 
 impl RunConfig {
@@ -129,6 +131,7 @@ impl RunConfig {
             push_chunk: 8,
             worker_env: Vec::new(),
             inject_corruption: false,
+            worker_netns: None,
         }
     }
 }

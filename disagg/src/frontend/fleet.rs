@@ -79,6 +79,9 @@ pub struct WorkerSpec {
     pub log_dir: PathBuf,
     /// First metadata-listener port per role (prefill, decode), when used.
     pub listen_ports: Option<(u16, u16)>,
+    /// Run each role's workers in a network namespace (`ip netns exec NS`), binding that
+    /// address: (prefill, decode) as (namespace, ip).
+    pub netns: Option<[(String, String); 2]>,
 }
 
 /// Worker processes and their connections.
@@ -116,7 +119,17 @@ impl Fleet {
         let hello = Arc::new(Mutex::new(HashSet::new()));
         let probe_set = hello.clone();
         let command = |role: Role| {
-            let mut args = vec![
+            let mut program = spec.exe.display().to_string();
+            let mut args = Vec::new();
+            let netns = spec
+                .netns
+                .as_ref()
+                .map(|n| &n[usize::from(role == Role::Decode)]);
+            if let Some((ns, _)) = netns {
+                args.extend(["netns".to_string(), "exec".into(), ns.clone(), program]);
+                program = "ip".into();
+            }
+            args.extend([
                 "worker".to_string(),
                 "--role".into(),
                 role_of(role).as_str().into(),
@@ -124,15 +137,19 @@ impl Fleet {
                 "{id}".into(),
                 "--control".into(),
                 control.to_string(),
-            ];
+            ]);
             args.extend(spec.args.iter().cloned());
+            if let Some((_, ip)) = netns {
+                // Later flags win: the worker binds its namespace's address.
+                args.extend(["--host".into(), ip.clone()]);
+            }
             let mut port_base = 0;
             if let Some((p, d)) = spec.listen_ports {
                 port_base = if role == Role::Prefill { p } else { d };
                 args.extend(["--listen-port".into(), "{port}".into()]);
             }
             WorkerCommand {
-                program: spec.exe.display().to_string(),
+                program,
                 args,
                 env: spec.env.clone(),
                 port_base,

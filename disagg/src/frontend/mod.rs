@@ -147,6 +147,7 @@ fn worker_spec(cfg: &RunConfig) -> WorkerSpec {
         env: cfg.worker_env.clone(),
         log_dir: cfg.out_dir.join("logs"),
         listen_ports,
+        netns: cfg.worker_netns.clone(),
     }
 }
 

@@ -38,8 +38,8 @@ struct Receiving {
 pub(crate) struct DecodeState {
     receiving: HashMap<u64, Receiving>,
     xfers: HashMap<XferId, u64>,
-    /// Requests waiting for free slots.
-    waiting: VecDeque<(RequestInfo, Option<KvSource>)>,
+    /// Requests waiting for free slots, with when they came.
+    waiting: VecDeque<(RequestInfo, Option<KvSource>, Instant)>,
     running: HashMap<u64, Vec<SlotId>>,
     local_free_at: Option<Instant>,
 }
@@ -106,19 +106,34 @@ impl Worker {
     }
 
     pub(crate) fn on_allocate(&mut self, req: RequestInfo) -> Result<(), String> {
-        self.try_start(req, None)
+        self.try_start(req, None, Instant::now())
     }
 
     pub(crate) fn on_decode(&mut self, req: RequestInfo, source: KvSource) -> Result<(), String> {
-        self.try_start(req, Some(source))
+        self.try_start(req, Some(source), Instant::now())
     }
 
     /// Starts receiving a request, or queues it until slots free up. `source == None` is a
     /// push-mode allocation.
-    fn try_start(&mut self, req: RequestInfo, source: Option<KvSource>) -> Result<(), String> {
+    fn try_start(
+        &mut self,
+        req: RequestInfo,
+        source: Option<KvSource>,
+        came: Instant,
+    ) -> Result<(), String> {
+        if matches!(source, Some(KvSource::Pull { .. }))
+            && came.elapsed().as_secs_f64() > self.args.pin_timeout_s * 0.5
+        {
+            // The prefill worker may free the pinned blocks any moment now: reading them
+            // could race with their reuse. Give the request back instead.
+            return self.send(&WorkerMsg::Failed {
+                id: req.id,
+                error: "decode worker had no free KV slots before the prefill pin expired".into(),
+            });
+        }
         let blocks = self.blocks_of(&req);
         let Some((slots, incoming)) = self.reserve(&blocks) else {
-            self.decode.waiting.push_back((req, source));
+            self.decode.waiting.push_back((req, source, came));
             return Ok(());
         };
         let id = req.id;
@@ -301,13 +316,17 @@ impl Worker {
     fn retry_waiting(&mut self) -> Result<(), String> {
         let n = self.decode.waiting.len();
         for _ in 0..n {
-            let Some((req, source)) = self.decode.waiting.pop_front() else {
+            let Some((req, source, came)) = self.decode.waiting.pop_front() else {
                 break;
             };
             let before = self.decode.waiting.len();
-            self.try_start(req, source)?;
+            self.try_start(req, source, came)?;
             if self.decode.waiting.len() > before {
-                break; // Still no room; keep order.
+                // Still no room: put it back at the head, keeping arrival order.
+                if let Some(back) = self.decode.waiting.pop_back() {
+                    self.decode.waiting.push_front(back);
+                }
+                break;
             }
         }
         Ok(())
@@ -421,7 +440,7 @@ impl Worker {
 
     /// Drops a request that has not started decoding; returns slots to release.
     pub(crate) fn decode_abort(&mut self, id: u64) -> Option<Vec<SlotId>> {
-        self.decode.waiting.retain(|(r, _)| r.id != id);
+        self.decode.waiting.retain(|(r, _, _)| r.id != id);
         let r = self.decode.receiving.remove(&id)?;
         let xfers: Vec<XferId> = self
             .decode

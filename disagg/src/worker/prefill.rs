@@ -352,6 +352,8 @@ impl Worker {
     }
 
     pub(crate) fn on_abort(&mut self, id: u64) {
+        // Not handed off yet: the hand-off will find nothing to do.
+        self.prefill.pending.remove(&id);
         if let Some(p) = self.prefill.pinned.remove(&id) {
             self.slots.release_all(&p.slots);
         }

@@ -23,10 +23,32 @@ pub struct Run {
 /// Runs `disagg` with `args` (plus `--out` and `--no-progress`), failing the test if it
 /// takes longer than `limit_s`.
 pub fn run(name: &str, args: &[&str], limit_s: u64) -> Run {
+    run_with(&[], &[], name, args, limit_s)
+}
+
+/// Like [`run`], with `disagg` started through `prefix` (e.g. `ip netns exec NS`) and with
+/// extra environment.
+pub fn run_with(
+    prefix: &[&str],
+    env: &[(&str, &str)],
+    name: &str,
+    args: &[&str],
+    limit_s: u64,
+) -> Run {
     let out = std::env::temp_dir().join(format!("disagg-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_disagg"))
+    let exe = env!("CARGO_BIN_EXE_disagg");
+    let mut cmd = match prefix.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    let mut child = cmd
+        .envs(env.iter().copied())
         .args(args)
         .arg("--out")
         .arg(&out)
@@ -49,11 +71,14 @@ pub fn run(name: &str, args: &[&str], limit_s: u64) -> Run {
     let o = child.wait_with_output().expect("output");
     let output =
         String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-    let text = std::fs::read_to_string(out.join("report.json"))
-        .unwrap_or_else(|e| panic!("no report.json ({e}); output:\n{output}"));
+    // A run that failed before writing its report leaves `Null`; `n()` then panics with
+    // the output.
+    let report = std::fs::read_to_string(out.join("report.json"))
+        .map(|text| serde_json::from_str(&text).expect("report.json parses"))
+        .unwrap_or(serde_json::Value::Null);
     Run {
         code: o.status.code(),
-        report: serde_json::from_str(&text).expect("report.json parses"),
+        report,
         wall_s: start.elapsed().as_secs_f64(),
         output,
         out,
