@@ -57,28 +57,22 @@ pub struct Export {
     pub fds: Vec<OwnedFd>,
 }
 
-/// Builds the public data of a registration from its chunks (the driver makes the handles).
-pub fn export(dev: u32, chunks: &[Chunk]) -> Result<Export> {
+/// Builds the public data of a registration from its chunks (the driver makes the handles;
+/// chunks it will not share are published as [`KIND_NONE`]).
+pub fn export(dev: u32, chunks: &[Chunk]) -> Export {
     let mut fds = Vec::new();
     let mut w = Writer::with_capacity(64);
     w.u8(VERSION);
     w.u32(dev);
     w.u32(chunks.len() as u32);
     for c in chunks {
-        if c.legacy_ipc {
-            let mut h = sys::CUipcMemHandle {
-                reserved: [0; HANDLE_LEN],
-            };
-            check(
-                // SAFETY: `c.start` is the base of a live device allocation (just queried) and
-                // the out-pointer is valid.
-                unsafe { sys::cuIpcGetMemHandle(&mut h, c.start) },
-                "cuIpcGetMemHandle",
-            )?;
+        if c.legacy_ipc
+            && let Some(h) = legacy_handle(c.start)
+        {
             w.u8(KIND_LEGACY);
             w.u64(c.start);
             w.u64(c.size);
-            w.raw(&h.reserved.map(|b| b as u8));
+            w.raw(&h);
         } else if let Some(fd) = vmm::export_fd(c.start) {
             w.u8(KIND_VMM);
             w.u64(c.start);
@@ -91,10 +85,31 @@ pub fn export(dev: u32, chunks: &[Chunk]) -> Result<Export> {
             w.u64(c.size);
         }
     }
-    Ok(Export {
+    Export {
         public: w.finish(),
         fds,
-    })
+    }
+}
+
+/// The legacy IPC handle of the allocation starting at `start`; None (with a warning: peers in
+/// other processes will be refused) if the driver will not make one.
+fn legacy_handle(start: u64) -> Option<[u8; HANDLE_LEN]> {
+    let mut h = sys::CUipcMemHandle {
+        reserved: [0; HANDLE_LEN],
+    };
+    let made = check(
+        // SAFETY: `start` is the base of a live device allocation (just queried) and the
+        // out-pointer is valid.
+        unsafe { sys::cuIpcGetMemHandle(&mut h, start) },
+        "cuIpcGetMemHandle",
+    );
+    match made {
+        Ok(()) => Some(h.reserved.map(|b| b as u8)),
+        Err(e) => {
+            log::warn!("VRAM at {start:#x} will not be shared with other processes: {e}");
+            None
+        }
+    }
 }
 
 /// Decodes published data; malformed input is INVALID_PARAM.

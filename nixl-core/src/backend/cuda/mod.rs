@@ -33,14 +33,18 @@ use crate::types::XferOp;
 
 pub use driver::available;
 
-/// Checks a new VRAM registration with the driver (device memory of the named GPU, mapped over
-/// its whole length, possibly across several allocations) and returns what peers in other
-/// processes need to map it ([`ipc`] format), with the descriptors it names (keep them as long
-/// as the registration).
-pub fn register(region: &Region) -> Result<ipc::Export> {
+/// Checks a new VRAM registration with the driver: device memory of the named GPU, mapped over
+/// its whole length, possibly across several allocations. Host memory is INVALID_PARAM.
+pub fn check(region: &Region) -> Result<Vec<pointer::Chunk>> {
     let d = region.desc;
-    let chunks = pointer::device_chunks(d.addr, d.len, d.dev_id)?;
-    ipc::export(d.dev_id as u32, &chunks)
+    pointer::device_chunks(d.addr, d.len, d.dev_id)
+}
+
+/// [`check`]s a new VRAM registration and returns what peers in other processes need to map
+/// it ([`ipc`] format), with the descriptors it names (keep them as long as the registration).
+pub fn register(region: &Region) -> Result<ipc::Export> {
+    let chunks = check(region)?;
+    Ok(ipc::export(region.desc.dev_id as u32, &chunks))
 }
 
 /// Copies pairs whose addresses are all usable in this process (local VRAM or DRAM, memory of
