@@ -123,7 +123,7 @@ impl Backend for PosixBackend {
         }
         #[cfg(feature = "cuda")]
         if mem == MemType::Vram {
-            return super::cuda::register(region).map(|_| ());
+            return super::cuda::check(region).map(|_| ());
         }
         let _ = region;
         Ok(())
