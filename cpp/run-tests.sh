@@ -6,6 +6,7 @@
 #
 #   cpp/run-tests.sh            # builds libnixl_capi with cargo first
 #   NIXL_RS_LIB_DIR=<dir> cpp/run-tests.sh   # uses an already built libnixl_capi.so
+#   NIXL_RS_SANITIZE=1 cpp/run-tests.sh      # C++ code under AddressSanitizer + UBSan
 #
 # Exits non-zero on any failure; prints "skipped: <why>" and exits 0 if cmake is missing.
 set -euo pipefail
@@ -33,8 +34,12 @@ trap 'rm -rf "$work"' EXIT
 jobs="$(nproc 2>/dev/null || echo 2)"
 
 echo "== configure, build and test cpp/ (libnixl_capi from $NIXL_RS_LIB_DIR)"
+sanitize=()
+if [[ "${NIXL_RS_SANITIZE:-0}" == 1 ]]; then
+    sanitize=("-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer")
+fi
 cmake -S "$here" -B "$work/build" -DNIXL_RS_LIB_DIR="$NIXL_RS_LIB_DIR" \
-    -DCMAKE_INSTALL_PREFIX="$work/prefix" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    -DCMAKE_INSTALL_PREFIX="$work/prefix" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${sanitize[@]}" >/dev/null
 cmake --build "$work/build" -j "$jobs"
 # A peer that hangs must fail the run, not block it.
 NIXL_RS_PEER_TIMEOUT_MS="${NIXL_RS_PEER_TIMEOUT_MS:-1500}" \

@@ -136,8 +136,10 @@ void prepped_read_reordered() {
     // A READ's notification goes to the target, after the data has been read.
     CHECK(test::wait_notifs(*p.b, "A", 1) == std::vector<nixl_blob_t>{"read-done"});
     OK(p.a->releaseXferReq(req));
+    CHECK_ST(p.a->releaseXferReq(req), NIXL_ERR_INVALID_PARAM); // already released
+    CHECK_ST(p.b->releasedDlistH(lh), NIXL_ERR_INVALID_PARAM);  // another agent's
     OK(p.a->releasedDlistH(lh));
-    OK(p.a->releasedDlistH(rh));
+    // rh is left to the agent: its destructor releases what the engine did not.
 }
 
 void exact_failures() {

@@ -5,7 +5,8 @@
 //   ctx loads gen by that blob, checks gen's descriptors, and WRITEs the blocks from several
 //   threads at once (each request with its own sync message), then says "done";
 //   gen verifies every block, READs ctx's buffer back, says "bye", and once ctx is gone a
-//   transfer to it must fail with NIXL_ERR_REMOTE_DISCONNECT, not hang.
+//   transfer to it must fail with NIXL_ERR_REMOTE_DISCONNECT, not hang; that status outlives
+//   the agent and is released safely afterwards.
 // Usage: test_transfer_agent <path to the plugin .so>
 #include <dlfcn.h>
 #include <sys/wait.h>
@@ -168,6 +169,9 @@ int gen_side(kvx::CreateTransferAgentFn create, int from_ctx, pid_t ctx) {
     std::printf("[gen] transfer to the exited peer: %s after %.0f ms\n", dead->getLastStatusStr().c_str(),
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     CHECK(dead->getLastStatusStr() == "NIXL_ERR_REMOTE_DISCONNECT");
+    // A status may outlive its agent (it holds a weak reference): releasing it then is a no-op.
+    agent.reset();
+    CHECK(dead->release());
     return 0;
 }
 

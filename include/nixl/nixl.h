@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "nixl_descriptors.h"
@@ -28,6 +29,7 @@ class nixlAgent {
   public:
     // Throws std::invalid_argument for an empty name and std::runtime_error if the agent
     // cannot start (e.g. the listener port is taken): a constructor has no status to return.
+    // The destructor releases the requests and prepped lists the engine did not release.
     nixlAgent(const std::string &name, const nixlAgentConfig &cfg);
     ~nixlAgent();
     nixlAgent(const nixlAgent &) = delete;
@@ -117,6 +119,17 @@ class nixlAgent {
     // until the agent is destroyed.
     mutable std::mutex backends_mu_;
     std::vector<std::unique_ptr<nixlBackendH, nixlBackendH::Deleter>> backends_;
+    // Requests and prepped lists handed out and not yet released: the destructor frees what
+    // the engine left (the C ABI needs the agent to release them), and a handle this agent
+    // does not know is refused instead of freed twice.
+    mutable std::mutex handles_mu_;
+    mutable std::unordered_set<nixlXferReqH *> reqs_;
+    mutable std::unordered_set<nixlDlistH *> dlists_;
+
+    nixlXferReqH *adopt(nixl_capi_xfer_req_t h) const;
+    nixlDlistH *adopt(nixl_capi_xfer_dlist_handle_t h) const;
+    bool owns(const nixlXferReqH *req) const;
+    bool owns(const nixlDlistH *dlist) const;
 };
 
 #include "nixl_rs/agent_core.h"

@@ -27,8 +27,41 @@ inline nixlAgent::nixlAgent(const std::string &name, const nixlAgentConfig &cfg)
 }
 
 inline nixlAgent::~nixlAgent() {
+    for (nixlXferReqH *r : reqs_) {
+        nixl_capi_release_xfer_req(agent_, r->h_);
+        nixl_capi_destroy_xfer_req(r->h_);
+        delete r;
+    }
+    for (nixlDlistH *d : dlists_) {
+        nixl_capi_release_xfer_dlist_handle(agent_, d->h_);
+        delete d;
+    }
     backends_.clear();
     nixl_capi_destroy_agent(agent_);
+}
+
+inline nixlXferReqH *nixlAgent::adopt(nixl_capi_xfer_req_t h) const {
+    auto *req = new nixlXferReqH(h);
+    std::lock_guard<std::mutex> lock(handles_mu_);
+    reqs_.insert(req);
+    return req;
+}
+
+inline nixlDlistH *nixlAgent::adopt(nixl_capi_xfer_dlist_handle_t h) const {
+    auto *dlist = new nixlDlistH(h);
+    std::lock_guard<std::mutex> lock(handles_mu_);
+    dlists_.insert(dlist);
+    return dlist;
+}
+
+inline bool nixlAgent::owns(const nixlXferReqH *req) const {
+    std::lock_guard<std::mutex> lock(handles_mu_);
+    return reqs_.count(const_cast<nixlXferReqH *>(req)) != 0;
+}
+
+inline bool nixlAgent::owns(const nixlDlistH *dlist) const {
+    std::lock_guard<std::mutex> lock(handles_mu_);
+    return dlists_.count(const_cast<nixlDlistH *>(dlist)) != 0;
 }
 
 inline nixl_status_t nixlAgent::getAvailPlugins(std::vector<nixl_backend_t> &plugins) {

@@ -16,7 +16,7 @@ inline nixl_status_t nixlAgent::prepXferDlist(const std::string &agent_name, con
     NIXL_RS_TRY(o.build(extra_params));
     nixl_capi_xfer_dlist_handle_t h = nullptr;
     NIXL_RS_TRY(nixl_capi_prep_xfer_dlist(agent_, agent_name.c_str(), d.get(), &h, o.get()));
-    dlist_hndl = new nixlDlistH(h);
+    dlist_hndl = adopt(h);
     return NIXL_SUCCESS;
 }
 
@@ -31,14 +31,14 @@ inline nixl_status_t nixlAgent::makeXferReq(const nixl_xfer_op_t &operation, con
                                             const std::vector<int> &remote_indices,
                                             nixlXferReqH *&req_hndl,
                                             const nixl_opt_args_t *extra_params) const {
-    if (!local_side || !remote_side) return NIXL_ERR_INVALID_PARAM;
+    if (!owns(local_side) || !owns(remote_side)) return NIXL_ERR_INVALID_PARAM;
     nixl_rs::OptArgs o;
     NIXL_RS_TRY(o.build(extra_params));
     nixl_capi_xfer_req_t h = nullptr;
     NIXL_RS_TRY(nixl_capi_make_xfer_req(agent_, nixl_rs::op_to_capi(operation), local_side->h_,
                                         local_indices.data(), local_indices.size(), remote_side->h_,
                                         remote_indices.data(), remote_indices.size(), &h, o.get()));
-    req_hndl = new nixlXferReqH(h);
+    req_hndl = adopt(h);
     return NIXL_SUCCESS;
 }
 
@@ -56,7 +56,7 @@ inline nixl_status_t nixlAgent::createXferReq(const nixl_xfer_op_t &operation,
     nixl_capi_xfer_req_t h = nullptr;
     NIXL_RS_TRY(nixl_capi_create_xfer_req(agent_, nixl_rs::op_to_capi(operation), l.get(), r.get(),
                                           remote_agent.c_str(), &h, o.get()));
-    req_hndl = new nixlXferReqH(h);
+    req_hndl = adopt(h);
     return NIXL_SUCCESS;
 }
 
@@ -140,20 +140,33 @@ inline nixl_status_t nixlAgent::getXferTelemetry(const nixlXferReqH *req_hndl, n
 }
 
 // Cancels an in-flight request and frees it. If the release fails the handle stays valid
-// (NIXL keeps it too), so the engine may retry.
+// (NIXL keeps it too), so the engine may retry. A handle this agent does not hold (released
+// already, or another agent's) is INVALID_PARAM rather than a double free.
 inline nixl_status_t nixlAgent::releaseXferReq(nixlXferReqH *req_hndl) const {
-    if (!req_hndl) return NIXL_ERR_INVALID_PARAM;
-    NIXL_RS_TRY(nixl_capi_release_xfer_req(agent_, req_hndl->h_));
-    NIXL_RS_TRY(nixl_capi_destroy_xfer_req(req_hndl->h_));
+    // Claim the handle first, so two threads releasing it cannot both free it.
+    {
+        std::lock_guard<std::mutex> lock(handles_mu_);
+        if (reqs_.erase(req_hndl) == 0) return NIXL_ERR_INVALID_PARAM;
+    }
+    const nixl_status_t st = nixl_rs::status_of(nixl_capi_release_xfer_req(agent_, req_hndl->h_));
+    if (st != NIXL_SUCCESS) {
+        std::lock_guard<std::mutex> lock(handles_mu_);
+        reqs_.insert(req_hndl); // still the engine's, as in NIXL
+        return st;
+    }
+    nixl_capi_destroy_xfer_req(req_hndl->h_);
     delete req_hndl;
     return NIXL_SUCCESS;
 }
 
 inline nixl_status_t nixlAgent::releasedDlistH(nixlDlistH *dlist_hndl) const {
-    if (!dlist_hndl) return NIXL_ERR_INVALID_PARAM;
-    NIXL_RS_TRY(nixl_capi_release_xfer_dlist_handle(agent_, dlist_hndl->h_));
+    {
+        std::lock_guard<std::mutex> lock(handles_mu_);
+        if (dlists_.erase(dlist_hndl) == 0) return NIXL_ERR_INVALID_PARAM;
+    }
+    const nixl_status_t st = nixl_rs::status_of(nixl_capi_release_xfer_dlist_handle(agent_, dlist_hndl->h_));
     delete dlist_hndl;
-    return NIXL_SUCCESS;
+    return st;
 }
 
 inline nixl_status_t nixlAgent::prepMemView(const nixl_remote_dlist_t &, nixlMemViewH &,
