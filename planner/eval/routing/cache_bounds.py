@@ -1,4 +1,5 @@
-"""Upper bounds on the prefix-cache hit rate of a Mooncake trace, for EVALUATION.md.
+"""Upper bounds on the prefix-cache hit rate of a Mooncake trace, and lower bounds on TTFT
+percentiles from each request's own prefill time, for EVALUATION.md.
 
 Counts hits as the simulator does: leading cached blocks of the prompt, in 64-token engine
 blocks (one trace block = 512 tokens = 8 engine blocks), capped at (ISL - 1) // 64, over all
@@ -62,6 +63,46 @@ def longest_prefix(caches, ids, load):
     return max(range(len(caches)), key=lambda w: (caches[w].prefix(ids), -load[w]))
 
 
+def pass_ms(tokens):
+    """Dynamo mocker's prefill polynomial (speedup 1): one pass of `tokens` new tokens."""
+    return 4.209989e-7 * tokens * tokens + 1.518344e-2 * tokens + 16.50142 if tokens > 0 else 0.0
+
+
+def lone_prefill_ms(tokens, max_batched=8192):
+    """Prefill of one request alone on an idle engine, chunked into max_batched passes."""
+    t = 0.0
+    while tokens > 0:
+        chunk = min(tokens, max_batched)
+        t += pass_ms(chunk)
+        tokens -= chunk
+    return t
+
+
+def quantile(xs, q):
+    xs = sorted(xs)
+    return xs[int(q * (len(xs) - 1))]
+
+
+def ttft_floor(reqs):
+    """Each request's own prefill time (no queueing, no decode interference) without a
+    cache and with the ideal infinite shared cache: no router can beat these percentiles."""
+    seen, cold, ideal = set(), [], []
+    for r in reqs:
+        ids, isl = r["hash_ids"], r["input_length"]
+        hit = 0
+        for h in ids:
+            if h not in seen:
+                break
+            hit += 1
+        seen.update(ids)
+        cached = min(hit * TRACE_BLOCK, (isl - 1) // ENGINE_BLOCK * ENGINE_BLOCK)
+        cold.append(lone_prefill_ms(isl))
+        ideal.append(lone_prefill_ms(isl - cached))
+    for name, xs in (("no cache", cold), ("ideal cache", ideal)):
+        p = [quantile(xs, q) for q in (0.5, 0.9, 0.99)]
+        print(f"own prefill time, {name}: p50/p90/p99 {p[0]:.0f}/{p[1]:.0f}/{p[2]:.0f} ms")
+
+
 def main():
     reqs = read_trace(sys.argv[1])
     workers = int(sys.argv[2]) if len(sys.argv) > 2 else 8
@@ -75,6 +116,7 @@ def main():
     share = max(load) / sum(load)
     print(f"{workers} LRU caches, load-blind longest-prefix routing: {lp:.3f}"
           f" (busiest worker gets {share:.0%} of prompt tokens)")
+    ttft_floor(reqs)
 
 
 if __name__ == "__main__":
