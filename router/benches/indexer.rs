@@ -178,6 +178,15 @@ fn profile(prompts: &[common::Prompt], worker_counts: &[u64], what: &str) {
         );
         let start = Instant::now();
         let mut work = 0usize;
+        if what == "memory" {
+            let index = build_ours(&stream);
+            println!(
+                "{workers}w heap {} entries {}",
+                index.heap_bytes(),
+                index.entries()
+            );
+            continue;
+        }
         if what == "ingest-ab" {
             let (ours, theirs) = ingest_seconds(&stream, 7);
             let rate = |s: f64| stream.blocks as f64 / s / 1e6;
@@ -201,11 +210,17 @@ fn profile(prompts: &[common::Prompt], worker_counts: &[u64], what: &str) {
                             work += index.find_matches(seq).scores.len();
                         }
                     }
-                    println!("{workers}w match: {:?} per query", start.elapsed() / 20 / queries.len() as u32);
+                    println!(
+                        "{workers}w match: {:?} per query",
+                        start.elapsed() / 20 / queries.len() as u32
+                    );
                 }
             }
         }
-        println!("{workers}w {what}: {:?} per round ({work})", start.elapsed() / 10);
+        println!(
+            "{workers}w {what}: {:?} per round ({work})",
+            start.elapsed() / 10
+        );
     }
 }
 

@@ -23,9 +23,9 @@ pub use matching::OverlapScores;
 use crate::hashing::{SequenceHash, chain};
 use crate::worker::WorkerId;
 use forest::Forest;
-use u64_map::U64Map;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use u64_map::U64Map;
 
 /// Hasher for keys that are already 64-bit hashes (or small ids): one multiply-mix.
 #[derive(Default, Clone, Copy)]
@@ -150,6 +150,9 @@ impl Indexer {
                     chain_key = Some(key);
                 }
                 state.blocks.reserve(blocks.len());
+                if let Some(parent) = parent_key {
+                    self.forest.prefetch(parent.0);
+                }
                 for (block, &key) in blocks.iter().zip(&keys) {
                     state.blocks.prefetch(block.external.0);
                     self.forest.prefetch(key);

@@ -1,35 +1,58 @@
 //! `U64Map`: a compact hash map from `u64` keys (already well mixed: hashes or ids) to
 //! `u64` values, the index's workhorse table.
 //!
-//! Open addressing with linear probing over 16-byte slots; key 0 marks an empty slot
-//! (a real key 0 is kept aside). The table may have any length — the home slot is
-//! `mix(key) × len >> 64` — and grows by half at 80 % load, so its load stays between
-//! about 53 % and 80 % (hashbrown's power-of-two sizes swing between 44 % and 88 %,
-//! with a control byte per slot on top). Deletion shifts later entries back instead of
-//! leaving tombstones. Slots can be prefetched, so that an event's many lookups overlap
-//! their cache misses.
+//! Open addressing over 16-byte slots; key 0 marks an empty slot (a real key 0 is kept
+//! aside). The home slot is `mix(key) × size >> 64`, so homes are monotone in the mixed
+//! key and the table may have any size: it grows by half at 80 % load, keeping its load
+//! between about 53 % and 80 % (hashbrown's power-of-two sizes swing between 44 % and
+//! 88 %, with a control byte per slot on top).
+//!
+//! Entries are kept *sorted by mixed key*, hence by home (Robin Hood order with linear
+//! probing): a lookup stops at the first slot whose entry sorts after it, and insertion and deletion
+//! shift the few displaced neighbours with one `memmove`, so no probe walks a whole
+//! cluster and no tombstones are left. Instead of wrapping around, the table has
+//! `SLACK` overflow slots past its last home; an insert that would run past them grows
+//! the table. Slots can be prefetched, so that an event's many lookups overlap their
+//! cache misses.
 
 /// Largest load before growing, as `MAX_LOAD_NUM / MAX_LOAD_DEN`.
 const MAX_LOAD_NUM: usize = 4;
 const MAX_LOAD_DEN: usize = 5;
-const MIN_SLOTS: usize = 8;
+const MIN_HOMES: usize = 8;
+/// Overflow slots past the last home slot.
+const SLACK: usize = 64;
 
 /// `u64` → `u64` hash map (see the module docs).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct U64Map {
-    /// `(key, value)`; key 0 = empty.
+    /// `(key, value)`; key 0 = empty. `homes + SLACK` slots (or none).
     slots: Vec<(u64, u64)>,
+    /// Number of home slots.
+    homes: usize,
     /// Entries in `slots` (not counting `zero`).
     len: usize,
     /// The value of key 0, which cannot live in `slots`.
     zero: Option<u64>,
 }
 
+/// A bijective mix (xorshift, then an odd multiplier), so that small or patterned keys
+/// spread too; entries are kept sorted by it.
 #[inline]
-fn home(key: u64, size: usize) -> usize {
-    // Multiply-mix so that small or patterned keys spread too, then map onto `0..size`.
-    let mixed = (key ^ (key >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    ((u128::from(mixed) * size as u128) >> 64) as usize
+fn mix(key: u64) -> u64 {
+    (key ^ (key >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The home slot: the mixed key scaled onto `0..homes` (monotone in the mixed key).
+#[inline]
+fn home(key: u64, homes: usize) -> usize {
+    ((u128::from(mix(key)) * homes as u128) >> 64) as usize
+}
+
+/// Where a key is, or where it would go.
+enum Probe {
+    Found(usize),
+    /// Not present; it belongs at this slot (occupied entries from here on shift right).
+    Vacant(usize),
 }
 
 impl U64Map {
@@ -46,24 +69,23 @@ impl U64Map {
         self.len + usize::from(self.zero.is_some())
     }
 
+    /// Finds `key` (non-zero) in a non-empty table.
     #[inline]
-    fn next(&self, at: usize) -> usize {
-        if at + 1 == self.slots.len() { 0 } else { at + 1 }
-    }
-
-    /// The slot holding `key` (non-zero), or the empty slot ending its probe sequence.
-    #[inline]
-    fn probe(&self, key: u64) -> (usize, bool) {
-        let mut at = home(key, self.slots.len());
+    fn probe(&self, key: u64) -> Probe {
+        let mixed = mix(key);
+        let mut at = home(key, self.homes);
         loop {
-            let k = self.slots[at].0;
+            let k = match self.slots.get(at) {
+                Some(slot) => slot.0,
+                None => return Probe::Vacant(at),
+            };
             if k == key {
-                return (at, true);
+                return Probe::Found(at);
             }
-            if k == 0 {
-                return (at, false);
+            if k == 0 || mix(k) > mixed {
+                return Probe::Vacant(at);
             }
-            at = self.next(at);
+            at += 1;
         }
     }
 
@@ -73,12 +95,17 @@ impl U64Map {
         if self.slots.is_empty() {
             return;
         }
-        let at = home(key, self.slots.len());
+        let at = home(key, self.homes);
         #[cfg(target_arch = "x86_64")]
         {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // An insert scans on to the next empty slot: load the following line too.
             let ptr = self.slots.as_ptr().wrapping_add(at).cast::<i8>();
-            // SAFETY: a prefetch is only a hint; it never faults and `ptr` is in bounds.
-            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr) };
+            // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(ptr);
+                _mm_prefetch::<_MM_HINT_T0>(ptr.wrapping_add(64));
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = at;
@@ -94,20 +121,66 @@ impl U64Map {
             return None;
         }
         match self.probe(key) {
-            (at, true) => Some(self.slots[at].1),
-            _ => None,
+            Probe::Found(at) => Some(self.slots[at].1),
+            Probe::Vacant(_) => None,
         }
     }
 
-    /// Makes room for `additional` more entries without growing on the way.
+    /// Makes room for `additional` more entries without growing on the way (unless
+    /// the overflow slots run out).
+    #[inline]
     pub(crate) fn reserve(&mut self, additional: usize) {
-        let needed = self.len + additional;
-        if needed * MAX_LOAD_DEN > self.slots.len() * MAX_LOAD_NUM {
-            let mut size = self.slots.len().max(MIN_SLOTS);
-            while needed * MAX_LOAD_DEN > size * MAX_LOAD_NUM {
-                size += size / 2;
+        if (self.len + additional) * MAX_LOAD_DEN > self.homes * MAX_LOAD_NUM {
+            self.grow_for(self.len + additional);
+        }
+    }
+
+    #[cold]
+    fn grow_for(&mut self, needed: usize) {
+        let mut homes = self.homes.max(MIN_HOMES);
+        while needed * MAX_LOAD_DEN > homes * MAX_LOAD_NUM {
+            homes += homes / 2;
+        }
+        self.resize(homes);
+    }
+
+    /// Puts `(key, value)` at `at`, shifting the entries from `at` up to the next empty
+    /// slot one place right; false (and no change) if that would run past the overflow
+    /// slots.
+    #[inline]
+    fn place(&mut self, at: usize, key: u64, value: u64) -> bool {
+        // Carry the displaced entries one slot right until the carried one lands in an
+        // empty slot (usually within a cache line or two).
+        let mut carry = (key, value);
+        for slot in &mut self.slots[at..] {
+            carry = std::mem::replace(slot, carry);
+            if carry.0 == 0 {
+                self.len += 1;
+                return true;
             }
-            self.resize(size);
+        }
+        // Ran past the overflow slots: undo the carries.
+        let end = self.slots.len() - 1;
+        let mut back = carry;
+        for slot in self.slots[at..=end].iter_mut().rev() {
+            back = std::mem::replace(slot, back);
+        }
+        debug_assert_eq!(back.0, key);
+        false
+    }
+
+    /// Inserts a non-zero key known to be absent.
+    fn insert_new(&mut self, key: u64, value: u64) {
+        loop {
+            if let Probe::Vacant(at) = self.probe(key)
+                && at < self.slots.len()
+                && self.place(at, key, value)
+            {
+                return;
+            }
+            // The overflow slots ran out: grow and retry.
+            let homes = self.homes + self.homes / 2;
+            self.resize(homes);
         }
     }
 
@@ -118,14 +191,11 @@ impl U64Map {
             return self.zero.replace(value);
         }
         self.reserve(1);
-        match self.probe(key) {
-            (at, true) => Some(std::mem::replace(&mut self.slots[at].1, value)),
-            (at, false) => {
-                self.slots[at] = (key, value);
-                self.len += 1;
-                None
-            }
+        if let Probe::Found(at) = self.probe(key) {
+            return Some(std::mem::replace(&mut self.slots[at].1, value));
         }
+        self.insert_new(key, value);
+        None
     }
 
     /// Inserts `key` unless it is present; returns whether it was inserted.
@@ -139,14 +209,11 @@ impl U64Map {
             return true;
         }
         self.reserve(1);
-        match self.probe(key) {
-            (_, true) => false,
-            (at, false) => {
-                self.slots[at] = (key, value);
-                self.len += 1;
-                true
-            }
+        if let Probe::Found(_) = self.probe(key) {
+            return false;
         }
+        self.insert_new(key, value);
+        true
     }
 
     /// Sets the value of a `key` that is present; returns false if it is not.
@@ -159,11 +226,11 @@ impl U64Map {
             return false;
         }
         match self.probe(key) {
-            (at, true) => {
+            Probe::Found(at) => {
                 self.slots[at].1 = value;
                 true
             }
-            _ => false,
+            Probe::Vacant(_) => false,
         }
     }
 
@@ -175,30 +242,21 @@ impl U64Map {
         if self.slots.is_empty() {
             return None;
         }
-        let (mut hole, found) = self.probe(key);
-        if !found {
+        let Probe::Found(at) = self.probe(key) else {
             return None;
-        }
-        let value = self.slots[hole].1;
+        };
+        let value = self.slots[at].1;
         self.len -= 1;
-        let size = self.slots.len();
-        let mut at = self.next(hole);
-        loop {
-            let slot = self.slots[at];
-            if slot.0 == 0 {
+        // Shift back the following entries that sit past their home.
+        let mut end = at + 1;
+        while let Some(&(k, _)) = self.slots.get(end) {
+            if k == 0 || home(k, self.homes) >= end {
                 break;
             }
-            // Move `slot` into the hole if its home lies cyclically outside (hole, at].
-            let want = home(slot.0, size);
-            let to_hole = if at >= hole { at - hole } else { at + size - hole };
-            let to_home = if at >= want { at - want } else { at + size - want };
-            if to_home >= to_hole {
-                self.slots[hole] = slot;
-                hole = at;
-            }
-            at = self.next(at);
+            end += 1;
         }
-        self.slots[hole] = (0, 0);
+        self.slots.copy_within(at + 1..end, at);
+        self.slots[end - 1] = (0, 0);
         Some(value)
     }
 
@@ -214,14 +272,23 @@ impl U64Map {
         }
     }
 
-    fn resize(&mut self, size: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![(0, 0); size]);
+    fn resize(&mut self, homes: usize) {
+        let old = std::mem::replace(&mut self.slots, vec![(0, 0); homes + SLACK]);
+        self.homes = homes;
+        self.len = 0;
+        // Old entries come out sorted by mixed key, so each lands at or just after the
+        // previous one: the rehash streams through the new table.
+        let mut next = 0;
         for (key, value) in old.into_iter().filter(|s| s.0 != 0) {
-            let mut at = home(key, size);
-            while self.slots[at].0 != 0 {
-                at = self.next(at);
+            let at = home(key, homes).max(next);
+            if at >= self.slots.len() {
+                // Cannot happen at these loads; fall back to a general insert.
+                self.insert_new(key, value);
+                continue;
             }
             self.slots[at] = (key, value);
+            self.len += 1;
+            next = at + 1;
         }
     }
 
