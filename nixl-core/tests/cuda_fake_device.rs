@@ -1,0 +1,297 @@
+//! The VRAM paths end to end in CI, without a GPU: a fake `libcuda.so.1`
+//! (`tests/fake_cuda/fake_device.c`, built with `cc`) offers one "device" whose memory is host
+//! memory, and a child process running on it moves data through every route that needs no IPC:
+//! same process, TCP with staging on either or both sides, and POSIX files. Each transfer goes
+//! into a poisoned target, with the data checked when the notification arrives. The fake's
+//! copies complete at once, so this checks routing, staging, framing and target-side checks,
+//! not asynchrony (tests/cuda_gpu.rs does that on a GPU).
+#![cfg(feature = "cuda")]
+
+mod common;
+
+use std::process::Command;
+
+use common::{run, tcp_params, wait_notifs};
+use nixl_core::backend::cuda::{self, mem::DeviceBuffer};
+use nixl_core::*;
+
+/// Builds the fake driver (the C file plus stubs for the entry points it leaves out); None if
+/// there is no C compiler.
+fn build_fake() -> Option<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("nixl-cuda-fake-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut src = include_str!("fake_cuda/fake_device.c").to_string();
+    for name in cuda::driver::SYMBOLS {
+        if !src.contains(&format!(" {name}(")) {
+            src.push_str(&format!("int {name}(void) {{ return 999; }}\n"));
+        }
+    }
+    std::fs::write(dir.join("fake.c"), src).unwrap();
+    let status = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(dir.join("libcuda.so.1"))
+        .arg(dir.join("fake.c"))
+        .arg("-lpthread")
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => panic!("cc failed to build the fake driver: {s}"),
+        Err(e) => {
+            println!("skipped: no C compiler to build the fake libcuda ({e})");
+            return None;
+        }
+    }
+    std::os::unix::fs::symlink("libcuda.so.1", dir.join("libcuda.so")).unwrap();
+    Some(dir)
+}
+
+#[test]
+fn vram_routes_on_a_fake_device() {
+    let Some(dir) = build_fake() else { return };
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "fake_device_child", "--ignored", "--nocapture"])
+        .env("LD_LIBRARY_PATH", &dir)
+        .env("NIXL_CUDA_FAKE_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "child failed: {text}");
+    assert!(
+        text.contains("FAKE-DEVICE-OK"),
+        "child did not finish: {text}"
+    );
+}
+
+fn random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A buffer in (fake) VRAM or DRAM.
+enum Buf {
+    Dev(DeviceBuffer),
+    Host(Vec<u8>),
+}
+
+impl Buf {
+    fn new(mem: MemType, len: usize, fill: u8) -> Buf {
+        match mem {
+            MemType::Vram => {
+                let b = DeviceBuffer::new(0, len).unwrap();
+                b.fill(fill).unwrap();
+                Buf::Dev(b)
+            }
+            _ => Buf::Host(vec![fill; len]),
+        }
+    }
+
+    fn mem(&self) -> MemType {
+        match self {
+            Buf::Dev(_) => MemType::Vram,
+            Buf::Host(_) => MemType::Dram,
+        }
+    }
+
+    fn addr(&self) -> u64 {
+        match self {
+            Buf::Dev(b) => b.addr(),
+            Buf::Host(v) => v.as_ptr() as u64,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Buf::Dev(b) => b.len(),
+            Buf::Host(v) => v.len(),
+        }
+    }
+
+    fn set(&mut self, data: &[u8]) {
+        match self {
+            Buf::Dev(b) => b.upload(data).unwrap(),
+            Buf::Host(v) => v.copy_from_slice(data),
+        }
+    }
+
+    fn get(&self) -> Vec<u8> {
+        match self {
+            Buf::Dev(b) => {
+                let mut out = vec![0u8; b.len()];
+                b.download(&mut out).unwrap();
+                out
+            }
+            Buf::Host(v) => v.clone(),
+        }
+    }
+
+    fn reg(&self) -> RegDescList {
+        RegDescList::from_descs(
+            self.mem(),
+            vec![RegDesc::new(self.addr(), self.len() as u64, 0)],
+        )
+    }
+
+    /// Two descriptors: the first `cut` bytes and the rest.
+    fn xfer(&self, cut: usize) -> XferDescList {
+        let (a, n) = (self.addr(), self.len() as u64);
+        XferDescList::from_descs(
+            self.mem(),
+            vec![
+                Desc::new(a, cut as u64, 0),
+                Desc::new(a + cut as u64, n - cut as u64, 0),
+            ],
+        )
+    }
+}
+
+/// WRITE local → remote with a notification (data checked on its arrival), then READ back
+/// into a poisoned local buffer.
+fn write_then_read(a: &Agent, b: &Agent, local: MemType, remote: MemType, len: usize, seed: u64) {
+    let what = format!("{local} -> {remote}, {len} bytes");
+    let data = random(len, seed);
+    let mut src = Buf::new(local, len, 0);
+    src.set(&data);
+    let dst = Buf::new(remote, len, 0xA5);
+    let back = Buf::new(local, len, 0x5A);
+    let cut = len / 3;
+    // SAFETY: the buffers outlive their registrations (removed below).
+    unsafe {
+        a.register_mem(&src.reg(), None).unwrap();
+        a.register_mem(&back.reg(), None).unwrap();
+        b.register_mem(&dst.reg(), None).unwrap();
+    }
+    a.load_remote_md(&b.local_md().unwrap()).unwrap();
+    let w = a
+        .create_xfer_req(
+            XferOp::Write,
+            &src.xfer(cut),
+            &dst.xfer(cut),
+            b.name(),
+            Some(&OptArgs::with_notif(what.clone())),
+        )
+        .unwrap();
+    assert_eq!(run(a, &w).unwrap(), Status::Success, "{what}");
+    let notifs = wait_notifs(b, 1);
+    assert_eq!(notifs[a.name()], vec![what.clone().into_bytes()]);
+    assert!(dst.get() == data, "{what}: WRITE");
+    let r = a
+        .create_xfer_req(
+            XferOp::Read,
+            &back.xfer(cut),
+            &dst.xfer(cut),
+            b.name(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(run(a, &r).unwrap(), Status::Success, "{what}");
+    assert!(back.get() == data, "{what}: READ");
+    a.invalidate_remote_md(b.name()).unwrap();
+    a.deregister_mem(&src.reg(), None).unwrap();
+    a.deregister_mem(&back.reg(), None).unwrap();
+    b.deregister_mem(&dst.reg(), None).unwrap();
+    println!("ok: {what}");
+}
+
+fn ucx_agent(name: &str, params: &Params) -> Agent {
+    let a = Agent::new(name, AgentConfig::default()).unwrap();
+    a.create_backend("UCX", params).unwrap();
+    a
+}
+
+/// The child: runs only under `vram_routes_on_a_fake_device` (the fake on LD_LIBRARY_PATH).
+#[test]
+#[ignore = "run in a child process by vram_routes_on_a_fake_device"]
+fn fake_device_child() {
+    assert!(
+        std::env::var("NIXL_CUDA_FAKE_CHILD").is_ok(),
+        "run by the parent test"
+    );
+    assert!(cuda::available(), "the fake driver did not load");
+    assert_eq!(
+        cuda::context::device_name(0).unwrap(),
+        "Fake CUDA device (host memory)"
+    );
+    // Host memory is refused as VRAM.
+    let host = vec![0u8; 4096];
+    let probe = ucx_agent("probe", &Params::new());
+    let list = RegDescList::from_descs(
+        MemType::Vram,
+        vec![RegDesc::new(host.as_ptr() as u64, 4096, 0)],
+    );
+    // SAFETY: refused before anything could touch it.
+    let e = unsafe { probe.register_mem(&list, None) }.unwrap_err();
+    assert!(e.message().contains("not GPU memory"), "{e}");
+
+    let sizes = [4096, (20 << 20) + 12];
+    let pairs = [
+        (MemType::Vram, MemType::Vram),
+        (MemType::Vram, MemType::Dram),
+        (MemType::Dram, MemType::Vram),
+    ];
+    for (params, tag) in [(Params::new(), "same process"), (tcp_params(), "tcp")] {
+        println!("route: {tag}");
+        let (a, b) = (ucx_agent("fa", &params), ucx_agent("fb", &params));
+        for (i, &len) in sizes.iter().enumerate() {
+            for (j, &(l, r)) in pairs.iter().enumerate() {
+                write_then_read(&a, &b, l, r, len, (i * 10 + j) as u64 + 1);
+            }
+        }
+    }
+
+    // VRAM <-> FILE through POSIX staging.
+    let p = Agent::new("fp", AgentConfig::default()).unwrap();
+    p.create_backend("POSIX", &Params::new()).unwrap();
+    let path = std::env::temp_dir().join(format!("nixl-cuda-fake-file-{}", std::process::id()));
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
+    let len = (20 << 20) + 12;
+    let data = random(len, 77);
+    let mut src = Buf::new(MemType::Vram, len, 0);
+    src.set(&data);
+    let back = Buf::new(MemType::Vram, len, 0x5A);
+    let files = RegDescList::from_descs(MemType::File, vec![RegDesc::new(0, 0, fd)]);
+    // SAFETY: buffers and file outlive the agent.
+    unsafe {
+        p.register_mem(&src.reg(), None).unwrap();
+        p.register_mem(&back.reg(), None).unwrap();
+        p.register_mem(&files, None).unwrap();
+    }
+    let f = XferDescList::from_descs(MemType::File, vec![Desc::new(512, len as u64, fd)]);
+    let one =
+        |b: &Buf| XferDescList::from_descs(MemType::Vram, vec![Desc::new(b.addr(), len as u64, 0)]);
+    let w = p
+        .create_xfer_req(XferOp::Write, &one(&src), &f, "fp", None)
+        .unwrap();
+    assert_eq!(run(&p, &w).unwrap(), Status::Success);
+    assert!(
+        std::fs::read(&path).unwrap()[512..] == data[..],
+        "VRAM -> FILE"
+    );
+    let r = p
+        .create_xfer_req(XferOp::Read, &one(&back), &f, "fp", None)
+        .unwrap();
+    assert_eq!(run(&p, &r).unwrap(), Status::Success);
+    assert!(back.get() == data, "FILE -> VRAM");
+    let _ = std::fs::remove_file(&path);
+    println!("ok: VRAM <-> FILE");
+    println!("FAKE-DEVICE-OK");
+}
