@@ -698,6 +698,21 @@ nixl_capi_status_t nixl_capi_remote_dlist_add_desc(nixl_capi_remote_dlist_t dlis
                                                    const char *remote_agent);
 
 /**
+ * Extension: appends `count` descriptors given as parallel arrays: descriptor `i` is
+ * (`addrs[i]`, `lens[i]`, `dev_ids[i]`), or device 0 for all of them when `dev_ids` is NULL.
+ * All or nothing: a NULL array (with `count > 0`) is INVALID_PARAM and appends none.
+ *
+ * # Safety
+ * `dlist` must be a live list; `addrs` and `lens` valid for `count` reads; `dev_ids` NULL or
+ * valid for `count` reads.
+ */
+nixl_capi_status_t nixl_capi_ext_xfer_dlist_add_descs(nixl_capi_xfer_dlist_t dlist,
+                                                      const uintptr_t *addrs,
+                                                      const size_t *lens,
+                                                      const uint64_t *dev_ids,
+                                                      size_t count);
+
+/**
  * Prepares a view of local buffers: always NIXL_CAPI_ERROR_BACKEND (NOT_SUPPORTED in the
  * extension) after checking the arguments; `*mvh` is not written.
  *

@@ -23,6 +23,7 @@ mod boundary;
 pub mod agent;
 mod convert;
 pub mod dlist;
+pub mod dlist_ext;
 pub mod mem_view;
 pub mod memory;
 pub mod metadata;
