@@ -21,6 +21,11 @@ impl Forest {
                     })
                     .map(|(r, _)| r);
                 let run = target.unwrap_or_else(|| self.new_run(single, prev, Vec::new(), 0));
+                // Size the array for this event's blocks exactly: runs grow by whole
+                // events, and doubling would leave a third of the array unused on average.
+                self.runs[run as usize]
+                    .hashes
+                    .reserve_exact(hashes.len() - i);
                 while i < hashes.len() && self.try_push(run, hashes[i]) {
                     i += 1;
                 }
