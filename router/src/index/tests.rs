@@ -137,17 +137,57 @@ fn reference_scores(
     out
 }
 
+/// A prompt of 12 blocks sharing its first `shared` blocks with every other prompt
+/// built from the same `root` (a branching tree of prompts).
+fn branching_prompt(
+    root: u32,
+    shared: usize,
+    tail: u32,
+) -> (Vec<SequenceHash>, Vec<(u64, BlockHash)>) {
+    let mut tokens: Vec<u32> = (0..shared as u32 * 4).map(|t| root * 100_000 + t).collect();
+    tokens.extend((0..(12 - shared) as u32 * 4).map(|t| 50_000_000 + tail * 1000 + t));
+    let h = hash_prompt(&tokens, 4, None);
+    let ext = h
+        .sequence
+        .iter()
+        .zip(&h.blocks)
+        .map(|(s, b)| (s.0 ^ 0xABCD, *b))
+        .collect();
+    (h.sequence, ext)
+}
+
 #[test]
 fn random_event_streams_match_ground_truth() {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(42);
-    let mut index = Indexer::new();
-    let mut held: HashMap<WorkerId, HashSet<u64>> = HashMap::new();
     let prompts: Vec<_> = (0..40)
         .map(|p| prompt((p % 8) * 1000 + p / 8, 12))
         .collect();
+    random_stream_against_ground_truth(42, &prompts, 70);
+}
+
+#[test]
+fn random_streams_over_branching_prompts_match_ground_truth() {
+    // Prompts share prefixes of different lengths, so runs split and merge where paths
+    // branch; 150 workers make large (bitmap) worker sets.
+    let prompts: Vec<_> = (0..48u32)
+        .map(|p| branching_prompt(p % 3, (p as usize * 5) % 12, p))
+        .collect();
+    random_stream_against_ground_truth(7, &prompts, 150);
+}
+
+/// A prompt's sequence hashes and its engine-side `(external hash, block hash)` pairs.
+type TestPrompt = (Vec<SequenceHash>, Vec<(u64, BlockHash)>);
+
+fn random_stream_against_ground_truth(
+    seed: u64,
+    prompts: &[TestPrompt],
+    workers: u64,
+) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut index = Indexer::new();
+    let mut held: HashMap<WorkerId, HashSet<u64>> = HashMap::new();
     let mut next_id: HashMap<WorkerId, u64> = HashMap::new();
     for step in 0..20_000 {
-        let w = WorkerId::new(rng.random_range(0..70));
+        let w = WorkerId::new(rng.random_range(0..workers));
         let id = next_id.entry(w).or_insert(0);
         let (seq, ext) = &prompts[rng.random_range(0..prompts.len())];
         let set = held.entry(w).or_default();
@@ -183,10 +223,12 @@ fn random_event_streams_match_ground_truth() {
         *id += 1;
         assert_eq!(index.apply(w, &event).outcome, ApplyOutcome::Applied);
         if step % 97 == 0 {
-            let (seq, _) = &prompts[rng.random_range(0..prompts.len())];
-            let mut got = index.find_matches(seq).scores;
-            got.sort();
-            assert_eq!(got, reference_scores(&held, seq), "step {step}");
+            for _ in 0..3 {
+                let (seq, _) = &prompts[rng.random_range(0..prompts.len())];
+                let mut got = index.find_matches(seq).scores;
+                got.sort();
+                assert_eq!(got, reference_scores(&held, seq), "step {step}");
+            }
         }
     }
     for (w, set) in &held {
