@@ -421,9 +421,18 @@ impl Frontend {
         };
         let target = p.decide(&obs);
         if target != self.target {
+            let d = p.diagnostics();
             self.progress.note(&format!(
-                "planner: {}P+{}D -> {}P+{}D at {now:.0} s",
-                self.target.prefill, self.target.decode, target.prefill, target.decode
+                "planner: {}P+{}D -> {}P+{}D at {now:.0} s (observed {:.1} req/s, planned for \
+                 {:.1}, sizing asks {}P+{}D)",
+                self.target.prefill,
+                self.target.decode,
+                target.prefill,
+                target.decode,
+                d.observed_rate,
+                d.planned_rate,
+                d.needed.prefill,
+                d.needed.decode
             ));
         }
         self.target = target;
