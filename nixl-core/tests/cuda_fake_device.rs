@@ -1,15 +1,17 @@
 //! The VRAM paths end to end in CI, without a GPU: a fake `libcuda.so.1`
 //! (`tests/fake_cuda/fake_device.c`, built with `cc`) offers one "device" whose memory is host
-//! memory, and a child process running on it moves data through every route that needs no IPC:
-//! same process, TCP with staging on either or both sides, and POSIX files. Each transfer goes
-//! into a poisoned target, with the data checked when the notification arrives. The fake's
-//! copies complete at once, so this checks routing, staging, framing and target-side checks,
-//! not asynchrony (tests/cuda_gpu.rs does that on a GPU).
+//! shared memory, and child processes running on it move data through every route: same
+//! process, TCP with staging on either or both sides, POSIX files, and two processes over
+//! (fake) CUDA IPC handles. Each transfer goes into a poisoned target, with the data checked
+//! when the notification arrives. The fake's copies complete at once, so this checks routing,
+//! staging, framing, IPC mapping and target-side checks, not asynchrony (tests/cuda_gpu.rs and
+//! tests/cuda_ipc.rs do that on a GPU).
 #![cfg(feature = "cuda")]
 
 mod common;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 
 use common::{run, tcp_params, wait_notifs};
 use nixl_core::backend::cuda::{self, mem::DeviceBuffer};
@@ -17,8 +19,8 @@ use nixl_core::*;
 
 /// Builds the fake driver (the C file plus stubs for the entry points it leaves out); None if
 /// there is no C compiler.
-fn build_fake() -> Option<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("nixl-cuda-fake-{}", std::process::id()));
+fn build_fake(tag: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("nixl-cuda-fake-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mut src = include_str!("fake_cuda/fake_device.c").to_string();
@@ -46,25 +48,73 @@ fn build_fake() -> Option<std::path::PathBuf> {
     Some(dir)
 }
 
-#[test]
-fn vram_routes_on_a_fake_device() {
-    let Some(dir) = build_fake() else { return };
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "fake_device_child", "--ignored", "--nocapture"])
-        .env("LD_LIBRARY_PATH", &dir)
+/// Runs child test `name` on the fake driver in `dir`, with `env`.
+fn child(dir: &std::path::Path, name: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--ignored", "--nocapture"])
+        .env("LD_LIBRARY_PATH", dir)
         .env("NIXL_CUDA_FAKE_CHILD", "1")
-        .output()
-        .unwrap();
+        .envs(env.iter().copied());
+    cmd
+}
+
+/// Checks that a child succeeded and printed `marker`.
+fn check_child(out: std::process::Output, marker: &str) {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "child failed: {text}");
+    assert!(text.contains(marker), "child did not finish: {text}");
+}
+
+#[test]
+fn vram_routes_on_a_fake_device() {
+    let Some(dir) = build_fake("routes") else {
+        return;
+    };
+    let out = child(&dir, "fake_device_child", &[]).output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    check_child(out, "FAKE-DEVICE-OK");
+}
+
+#[test]
+fn vram_across_processes_over_fake_ipc() {
+    let Some(dir) = build_fake("ipc") else { return };
+    let mut owner = child(&dir, "fake_ipc_owner", &[])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(owner.stdout.take().unwrap())
+        .lines()
+        .map_while(std::io::Result::ok);
+    let mut field = |prefix: &str| {
+        lines
+            .by_ref()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_owned))
+            .unwrap_or_else(|| panic!("the owner printed no {prefix:?}"))
+    };
+    let addr = field("ADDR ");
+    let md_file = dir.join("owner.md");
+    std::fs::write(&md_file, field("MD ")).unwrap();
+    let user = child(
+        &dir,
+        "fake_ipc_user",
+        &[
+            ("NIXL_CUDA_FAKE_MD", md_file.to_str().unwrap()),
+            ("NIXL_CUDA_FAKE_ADDR", &addr),
+        ],
+    )
+    .output()
+    .unwrap();
+    check_child(user, "USER-OK");
+    let rest: Vec<String> = lines.collect();
+    let status = owner.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
-        text.contains("FAKE-DEVICE-OK"),
-        "child did not finish: {text}"
+        status.success() && rest.iter().any(|l| l.contains("OWNER-OK")),
+        "owner: {status}: {rest:?}"
     );
 }
 
@@ -186,7 +236,15 @@ fn write_then_read(a: &Agent, b: &Agent, local: MemType, remote: MemType, len: u
     assert_eq!(run(a, &w).unwrap(), Status::Success, "{what}");
     let notifs = wait_notifs(b, 1);
     assert_eq!(notifs[a.name()], vec![what.clone().into_bytes()]);
-    assert!(dst.get() == data, "{what}: WRITE");
+    let got = dst.get();
+    if got != data {
+        let i = got.iter().zip(&data).position(|(x, y)| x != y).unwrap();
+        panic!(
+            "{what}: WRITE differs at byte {i}: {:02x?} vs {:02x?}",
+            &got[i..i + 8.min(len - i)],
+            &data[i..i + 8.min(len - i)]
+        );
+    }
     let r = a
         .create_xfer_req(
             XferOp::Read,
@@ -294,4 +352,126 @@ fn fake_device_child() {
     let _ = std::fs::remove_file(&path);
     println!("ok: VRAM <-> FILE");
     println!("FAKE-DEVICE-OK");
+}
+
+const IPC_LEN: usize = (20 << 20) + 12;
+
+/// Open IPC mappings, as the fake driver counts them.
+fn fake_ipc_open_count() -> i32 {
+    // SAFETY: the fake driver is loaded in this process (RTLD_NOLOAD only finds it), and the
+    // symbol is `int fake_ipc_open_count(void)`.
+    unsafe {
+        let lib = libc::dlopen(c"libcuda.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
+        assert!(!lib.is_null(), "the fake driver is not loaded");
+        let f = libc::dlsym(lib, c"fake_ipc_open_count".as_ptr());
+        assert!(!f.is_null(), "not the fake driver");
+        let f: extern "C" fn() -> i32 = std::mem::transmute(f);
+        f()
+    }
+}
+
+/// The owner process: registers fake VRAM holding seed 1's data, prints its address and
+/// metadata, waits for the user's notification, checks that the user wrote seed 2's data.
+#[test]
+#[ignore = "run in a child process by vram_across_processes_over_fake_ipc"]
+fn fake_ipc_owner() {
+    assert!(
+        std::env::var("NIXL_CUDA_FAKE_CHILD").is_ok(),
+        "run by the parent test"
+    );
+    let owner = ucx_agent("owner", &Params::new());
+    let mut buf = Buf::new(MemType::Vram, IPC_LEN, 0);
+    buf.set(&random(IPC_LEN, 1));
+    // SAFETY: `buf` outlives the agent.
+    unsafe { owner.register_mem(&buf.reg(), None) }.unwrap();
+    let md: String = owner
+        .local_md()
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    println!("ADDR {}", buf.addr());
+    println!("MD {md}");
+    let notifs = wait_notifs(&owner, 1);
+    assert_eq!(notifs["user"], vec![b"written".to_vec()]);
+    assert!(
+        buf.get() == random(IPC_LEN, 2),
+        "the user's WRITE did not land"
+    );
+    println!("OWNER-OK");
+}
+
+/// The user process: maps the owner's VRAM through its IPC handle (once for all transfers),
+/// READs it into VRAM and DRAM, WRITEs it with a notification, and closes the mapping when the
+/// owner is invalidated.
+#[test]
+#[ignore = "run in a child process by vram_across_processes_over_fake_ipc"]
+fn fake_ipc_user() {
+    let path = std::env::var("NIXL_CUDA_FAKE_MD").expect("run by the parent test");
+    let addr: u64 = std::env::var("NIXL_CUDA_FAKE_ADDR")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let hex = std::fs::read_to_string(path).unwrap();
+    let hex = hex.trim();
+    let md: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    let user = ucx_agent("user", &Params::new());
+    assert_eq!(user.load_remote_md(&md).unwrap(), "owner");
+    let mut vram = Buf::new(MemType::Vram, IPC_LEN, 0xA5);
+    let host = Buf::new(MemType::Dram, IPC_LEN, 0x5A);
+    // SAFETY: both buffers outlive the agent.
+    unsafe {
+        user.register_mem(&vram.reg(), None).unwrap();
+        user.register_mem(&host.reg(), None).unwrap();
+    }
+    let remote = XferDescList::from_descs(
+        MemType::Vram,
+        vec![
+            Desc::new(addr, 4096, 0),
+            Desc::new(addr + 4096, (IPC_LEN - 4096) as u64, 0),
+        ],
+    );
+    assert_eq!(fake_ipc_open_count(), 0, "mapped before the first transfer");
+    for local in [&vram, &host] {
+        let r = user
+            .create_xfer_req(XferOp::Read, &local.xfer(4096), &remote, "owner", None)
+            .unwrap();
+        assert_eq!(run(&user, &r).unwrap(), Status::Success);
+        assert!(
+            local.get() == random(IPC_LEN, 1),
+            "{} READ over IPC",
+            local.mem()
+        );
+    }
+    // A descriptor outside the owner's registration is refused before any copy.
+    let outside = XferDescList::from_descs(
+        MemType::Vram,
+        vec![Desc::new(addr + 4096, IPC_LEN as u64, 0)],
+    );
+    assert!(
+        user.create_xfer_req(XferOp::Read, &vram.xfer(4096), &outside, "owner", None)
+            .is_err()
+    );
+    vram.set(&random(IPC_LEN, 2));
+    let w = user
+        .create_xfer_req(
+            XferOp::Write,
+            &vram.xfer(4096),
+            &remote,
+            "owner",
+            Some(&OptArgs::with_notif("written")),
+        )
+        .unwrap();
+    assert_eq!(run(&user, &w).unwrap(), Status::Success);
+    assert_eq!(
+        fake_ipc_open_count(),
+        1,
+        "one mapping serves every transfer"
+    );
+    user.invalidate_remote_md("owner").unwrap();
+    assert_eq!(fake_ipc_open_count(), 0, "invalidation closes the mapping");
+    println!("USER-OK");
 }
