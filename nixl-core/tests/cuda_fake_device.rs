@@ -398,6 +398,10 @@ fn fake_ipc_owner() {
         buf.get() == random(IPC_LEN, 2),
         "the user's WRITE did not land"
     );
+    // Deregistered memory must be refused to the user from now on; stay until it says so.
+    owner.deregister_mem(&buf.reg(), None).unwrap();
+    let notifs = wait_notifs(&owner, 1);
+    assert_eq!(notifs["user"], vec![b"refused".to_vec()]);
     println!("OWNER-OK");
 }
 
@@ -471,6 +475,25 @@ fn fake_ipc_user() {
         1,
         "one mapping serves every transfer"
     );
+    // The owner deregisters its VRAM on that notification: the mapping stays open here, but
+    // the owner's shared registration table must refuse every further access.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let refused = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "deregistered VRAM stayed reachable"
+        );
+        let r = user
+            .create_xfer_req(XferOp::Read, &vram.xfer(4096), &remote, "owner", None)
+            .unwrap();
+        match run(&user, &r) {
+            Ok(Status::Success) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Ok(other) => break other,
+            Err(e) => break e.status(),
+        }
+    };
+    assert_eq!(refused, Status::NotAllowed);
+    user.gen_notif("owner", b"refused", None).unwrap();
     user.invalidate_remote_md("owner").unwrap();
     assert_eq!(fake_ipc_open_count(), 0, "invalidation closes the mapping");
     println!("USER-OK");
