@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds libnixl_capi and installs it:
 #   PREFIX/lib/libnixl_capi.so, PREFIX/lib/libnixl_capi.a, PREFIX/lib/pkgconfig/nixl_capi.pc,
-#   PREFIX/include/nixl_capi.h, PREFIX/include/nixl.hpp
+#   PREFIX/include/nixl_capi.h, PREFIX/include/nixl.hpp, PREFIX/include/nixl/ (NIXL's C++ API:
+#   engines add -IPREFIX/include/nixl and `#include <nixl.h>`)
 # Usage: nixl-ffi/install.sh --prefix /usr/local [--profile release|dev]
 set -euo pipefail
 prefix=/usr/local
@@ -22,6 +23,7 @@ mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
 install -m 0755 "$out/libnixl_capi.so" "$prefix/lib/libnixl_capi.so"
 install -m 0644 "$out/libnixl_capi.a" "$prefix/lib/libnixl_capi.a"
 install -m 0644 "$root/include/nixl_capi.h" "$root/include/nixl.hpp" "$prefix/include/"
+(cd "$root/include" && find nixl -type f -name '*.h' -exec install -D -m 0644 {} "$prefix/include/{}" \;)
 sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" "$root/nixl-ffi/nixl_capi.pc.in" \
     > "$prefix/lib/pkgconfig/nixl_capi.pc"
 echo "installed libnixl_capi into $prefix"
