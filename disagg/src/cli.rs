@@ -21,6 +21,7 @@ USAGE: disagg [OPTIONS]
   --mode pull|push      decode READs prefill blocks (vLLM) or prefill WRITEs them (SGLang)
   --planner on|off      let the SLO planner resize the pools (default off; on for the built-in run)
   --max-workers N       planner bound per pool (default 4)
+  --planner-interval S  seconds between planner decisions (default 5)
   --lib PATH            load this libnixl_capi.so instead of the linked-in nixl-ffi
   --discovery channel|listener|etcd
                         how workers get each other's metadata: the transfer library's
@@ -86,6 +87,7 @@ pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, S
                 })
             }
             "--max-workers" => cfg.max_workers = num(&value(&mut it, &a)?, &a)?,
+            "--planner-interval" => cfg.planner_interval_s = num(&value(&mut it, &a)?, &a)?,
             "--lib" => cfg.lib = LibChoice::Path(value(&mut it, &a)?.into()),
             "--discovery" => {
                 discovery = Some(match value(&mut it, &a)?.as_str() {

@@ -72,6 +72,8 @@ pub struct RunConfig {
     pub planner: bool,
     /// Largest pool size the planner may ask for.
     pub max_workers: u32,
+    /// Seconds between planner decisions.
+    pub planner_interval_s: f64,
     /// Transfer library for the workers.
     pub lib: LibChoice,
     /// KV pool blocks per worker.
@@ -116,6 +118,7 @@ impl RunConfig {
             mode: Mode::Pull,
             planner: false,
             max_workers: 4,
+            planner_interval_s: 5.0,
             lib: LibChoice::Linked,
             blocks: 1024,
             speedup: 1.0,

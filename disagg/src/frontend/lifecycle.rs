@@ -71,6 +71,12 @@ impl Frontend {
                     self.leave_pool(id, role);
                 }
                 ReplicaEvent::Stopped { id, reason, .. } => {
+                    use planner::connector::StopReason;
+                    match reason {
+                        StopReason::Drained => self.metrics.drained += 1,
+                        StopReason::DrainTimeout => self.metrics.drain_timeouts += 1,
+                        _ => {}
+                    }
                     let died = reason == planner::connector::StopReason::Exited
                         && !self.draining.contains(&id);
                     self.worker_gone(id, died);

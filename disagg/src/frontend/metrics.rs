@@ -44,6 +44,10 @@ pub struct Metrics {
     pub worker_deaths: u64,
     /// KV slots still referenced by live workers after the run settled.
     pub slots_held_at_end: u64,
+    /// Workers stopped after draining (scale-down), and after a drain timeout.
+    pub drained: u64,
+    /// See `drained`.
+    pub drain_timeouts: u64,
 }
 
 /// Percentile of unsorted samples (nearest rank), `None` when empty.
@@ -115,6 +119,10 @@ pub struct Report {
     /// KV slots live workers still held once the run settled (must be 0: every pinned
     /// prefill block was freed by notification or timeout).
     pub slots_held_at_end: u64,
+    /// Workers the planner stopped once drained (idle).
+    pub workers_drained: u64,
+    /// Workers stopped because draining took longer than the drain timeout.
+    pub workers_drain_timeout: u64,
     /// KV-event batches applied by the router, and lost ones.
     pub kv_event_batches: u64,
     /// See `kv_event_batches`.
@@ -169,6 +177,8 @@ impl Report {
             freed_by_timeout: m.freed.values().map(|f| f.1).sum(),
             worker_deaths: m.worker_deaths,
             slots_held_at_end: m.slots_held_at_end,
+            workers_drained: m.drained,
+            workers_drain_timeout: m.drain_timeouts,
             kv_event_batches: m.kv_batches,
             kv_event_batches_lost: m.kv_batches_lost,
             replicas: m.replicas.clone(),
@@ -217,6 +227,10 @@ impl Report {
         s += &format!(
             "local prefills      {} · decode-cached blocks {} · retries {} · worker deaths {}\n",
             self.local_prefills, self.decode_cached_blocks, self.retries, self.worker_deaths
+        );
+        s += &format!(
+            "workers drained and stopped {} · drain timeouts {}\n",
+            self.workers_drained, self.workers_drain_timeout
         );
         s += &format!(
             "pinned prefill blocks freed by notification {} · by timeout {} · slots held at end {}\n",

@@ -177,7 +177,7 @@ fn make_planner(cfg: &RunConfig) -> Result<SloPlanner, String> {
             ttft: 0.3,
             itl: 0.03,
         },
-        interval: 5.0,
+        interval: cfg.planner_interval_s,
         startup_delay: 2.0,
         down_patience: 2,
         limits: Limits {
