@@ -17,7 +17,7 @@ run() { # name, flags...
   $B "$@" --csv "$OUT/$name.csv" 2>/dev/null | tee -a "$OUT/$name.txt"
 }
 SIZES=4K,64K,1M,16M
-for seg in malloc huge; do
+for seg in malloc huge shared; do
   for op in WRITE READ; do
     run "cma-$seg-$op" --op_type $op --buffer $seg --block_sizes $SIZES --request_bytes 256M \
       --num_iter 128 --warmup_iter 2 --plot "$OUT/cma-$seg-$op.png"
