@@ -120,14 +120,15 @@ fn vram_across_processes_over_fake_ipc() {
 
 fn random(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }
 
 /// A buffer in (fake) VRAM or DRAM.
@@ -293,7 +294,8 @@ fn fake_device_child() {
     let e = unsafe { probe.register_mem(&list, None) }.unwrap_err();
     assert!(e.message().contains("not GPU memory"), "{e}");
 
-    let sizes = [4096, (20 << 20) + 12];
+    // The larger size makes three staging batches (8 MiB each), so both buffers get reused.
+    let sizes = [4096, (16 << 20) + 12];
     let pairs = [
         (MemType::Vram, MemType::Vram),
         (MemType::Vram, MemType::Dram),
@@ -321,7 +323,7 @@ fn fake_device_child() {
         .open(&path)
         .unwrap();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as u64;
-    let len = (20 << 20) + 12;
+    let len = (16 << 20) + 12;
     let data = random(len, 77);
     let mut src = Buf::new(MemType::Vram, len, 0);
     src.set(&data);
@@ -354,7 +356,7 @@ fn fake_device_child() {
     println!("FAKE-DEVICE-OK");
 }
 
-const IPC_LEN: usize = (20 << 20) + 12;
+const IPC_LEN: usize = (16 << 20) + 12;
 
 /// Open IPC mappings, as the fake driver counts them.
 fn fake_ipc_open_count() -> i32 {
