@@ -342,6 +342,7 @@ impl Backend for NetBackend {
         if _mem == MemType::Vram {
             return vram::deregister(shared, region);
         }
+        shm::forget_region(region.key);
         let mut access = write_access(shared);
         access.remove(region.key);
         if let Some(t) = &shared.regtab {
