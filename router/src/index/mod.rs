@@ -1,7 +1,7 @@
 //! The KV index: which worker holds which cached blocks, fed by KV events.
 //!
 //! Layout (chosen for lookup latency and bytes per entry, see the crate benches):
-//! * a [`forest::Forest`] of *runs*: paths of consecutive blocks (by *sequence hash*,
+//! * a `forest::Forest` of *runs*: paths of consecutive blocks (by *sequence hash*,
 //!   which identifies the whole prefix) held by exactly the same worker set, stored as
 //!   arrays so a query compares them sequentially, plus a block table locating every
 //!   block's run; worker sets are interned and shared between runs;
@@ -202,13 +202,27 @@ impl Indexer {
     pub(crate) fn insert_sequence(&mut self, worker: WorkerId, sequence: &[SequenceHash]) -> usize {
         let slot = self.slot_for(worker);
         let state = self.slots[slot as usize].as_mut().expect("live slot");
-        let fresh: Vec<u64> = sequence
-            .iter()
-            .filter(|seq| state.blocks.insert_if_absent(seq.0, seq.0))
-            .map(|seq| seq.0)
-            .collect();
-        self.forest.store(slot, None, &fresh);
-        fresh.len()
+        // Store each stretch of new blocks after its real parent, so that runs stay
+        // paths (one block the parent of the next) and queries walk them sequentially.
+        let mut fresh = 0;
+        let mut stretch: Vec<u64> = Vec::new();
+        let mut parent = None;
+        for (i, seq) in sequence.iter().enumerate() {
+            if state.blocks.insert_if_absent(seq.0, seq.0) {
+                if stretch.is_empty() {
+                    parent = i.checked_sub(1).map(|p| sequence[p].0);
+                }
+                stretch.push(seq.0);
+                fresh += 1;
+            } else if !stretch.is_empty() {
+                self.forest.store(slot, parent, &stretch);
+                stretch.clear();
+            }
+        }
+        if !stretch.is_empty() {
+            self.forest.store(slot, parent, &stretch);
+        }
+        fresh
     }
 
     /// Drops one block inserted with [`Indexer::insert_sequence`]; returns whether it was held.

@@ -177,11 +177,7 @@ fn random_streams_over_branching_prompts_match_ground_truth() {
 /// A prompt's sequence hashes and its engine-side `(external hash, block hash)` pairs.
 type TestPrompt = (Vec<SequenceHash>, Vec<(u64, BlockHash)>);
 
-fn random_stream_against_ground_truth(
-    seed: u64,
-    prompts: &[TestPrompt],
-    workers: u64,
-) {
+fn random_stream_against_ground_truth(seed: u64, prompts: &[TestPrompt], workers: u64) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut index = Indexer::new();
     let mut held: HashMap<WorkerId, HashSet<u64>> = HashMap::new();
