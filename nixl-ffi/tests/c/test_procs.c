@@ -3,6 +3,7 @@
  * error (REMOTE_DISCONNECT in the extension), not hang or crash. */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -97,6 +98,9 @@ static child_t spawn(const char *name, bool dies) {
     pid_t pid = fork();
     CHECK(pid >= 0);
     if (pid == 0) {
+        /* If the parent fails a CHECK and exits, do not linger (and keep the test harness's
+         * output pipe open) forever. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         close(to_parent[0]);
         static unsigned char buf[LEN];
         nixl_capi_agent_t c = child_publish(name, buf, to_parent[1]);
