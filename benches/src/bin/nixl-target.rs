@@ -1,6 +1,7 @@
 //! `nixl-target SIZE SEGMENT [transport]`: a nixl-core agent owning one
-//! registered buffer, for the criterion two-process benchmarks. Prints
-//! `READY <name> <addr> <hex metadata>`, then serves `LOAD <hex>` and `QUIT`.
+//! registered buffer, for the two-process benchmarks and tests. Prints
+//! `READY <name> <addr> <hex metadata>`, then serves `LOAD <hex>`,
+//! `FILL <byte>`, `SUM` (byte sum of the buffer), `DEREG` and `QUIT`.
 
 use nixl_benches::buffer::{Buffer, Segment};
 use nixl_core::{Agent, AgentConfig, MemType, Params, RegDesc, RegDescList};
@@ -42,10 +43,22 @@ fn main() {
         buf.addr(),
         hex(&agent.local_md().expect("metadata"))
     );
+    let mut buf = buf;
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if let Some(md) = line.strip_prefix("LOAD ") {
             let r = agent.load_remote_md(&unhex(md));
+            println!("{}", if r.is_ok() { "OK" } else { "ERR" });
+        } else if let Some(b) = line.strip_prefix("FILL ") {
+            buf.as_mut_slice().fill(b.parse().unwrap_or(0));
+            println!("OK");
+        } else if line == "SUM" {
+            println!(
+                "{}",
+                buf.as_slice().iter().map(|&b| u64::from(b)).sum::<u64>()
+            );
+        } else if line == "DEREG" {
+            let r = agent.deregister_mem(&reg, None);
             println!("{}", if r.is_ok() { "OK" } else { "ERR" });
         } else {
             break;
