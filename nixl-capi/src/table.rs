@@ -53,8 +53,9 @@ macro_rules! api_table {
         }
 
         impl Api {
-            /// The table over the `nixl-ffi` crate linked into this binary
-            /// (feature `linked`): no dlopen, calls are direct.
+            /// The table over the implementation linked into this binary
+            /// (feature `linked`): no dlopen, calls are direct. The binary
+            /// must link one, e.g. depend on `nixl-ffi` (renamed, as `disagg` does).
             #[cfg(feature = "linked")]
             pub fn linked() -> Api {
                 Api {
