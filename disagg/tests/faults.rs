@@ -48,3 +48,56 @@ fn killing_a_prefill_worker_retries_its_queued_requests_elsewhere() {
     );
     assert_eq!(r.n("failed"), 0, "retries succeed elsewhere:\n{}", r.output);
 }
+
+#[test]
+fn push_mode_survives_a_decode_worker_kill() {
+    let r = common::run(
+        "kill-decode-push",
+        &[
+            "--quick",
+            "--mode",
+            "push",
+            "--speedup",
+            "0.25",
+            "--kill",
+            "decode@1.5",
+        ],
+        150,
+    );
+    r.assert_sound();
+    assert_eq!(r.n("worker_deaths"), 1, "{}", r.output);
+    assert!(r.n("retries") + r.n("failed") > 0, "{}", r.output);
+    for (why, _) in r.failures() {
+        assert!(
+            why.contains("decode worker died"),
+            "unexpected failure {why}:\n{}",
+            r.output
+        );
+    }
+}
+
+#[test]
+fn push_mode_survives_a_prefill_worker_kill() {
+    let r = common::run(
+        "kill-prefill-push",
+        &[
+            "--quick",
+            "--mode",
+            "push",
+            "--speedup",
+            "0.25",
+            "--no-local-prefill",
+            "--kill",
+            "prefill@1.5",
+        ],
+        150,
+    );
+    r.assert_sound();
+    assert_eq!(r.n("worker_deaths"), 1, "{}", r.output);
+    assert!(
+        r.n("retries") > 0,
+        "queued requests were retried:\n{}",
+        r.output
+    );
+    assert_eq!(r.n("failed"), 0, "retries succeed elsewhere:\n{}", r.output);
+}
