@@ -35,7 +35,13 @@ fn mac(ctx: Context, secret: &[u8], nonce: u64, instance: u64, name: &str) -> Hm
 }
 
 /// The initiator's answer to a challenge.
-pub fn proof(ctx: Context, secret: &[u8], nonce: u64, instance: u64, name: &str) -> [u8; PROOF_LEN] {
+pub fn proof(
+    ctx: Context,
+    secret: &[u8],
+    nonce: u64,
+    instance: u64,
+    name: &str,
+) -> [u8; PROOF_LEN] {
     mac(ctx, secret, nonce, instance, name)
         .finalize()
         .into_bytes()
@@ -43,7 +49,14 @@ pub fn proof(ctx: Context, secret: &[u8], nonce: u64, instance: u64, name: &str)
 }
 
 /// Checks an answer in constant time.
-pub fn verify(ctx: Context, secret: &[u8], nonce: u64, instance: u64, name: &str, proof: &[u8]) -> bool {
+pub fn verify(
+    ctx: Context,
+    secret: &[u8],
+    nonce: u64,
+    instance: u64,
+    name: &str,
+    proof: &[u8],
+) -> bool {
     mac(ctx, secret, nonce, instance, name)
         .verify_slice(proof)
         .is_ok()
@@ -58,7 +71,10 @@ mod tests {
         use Context::{Data, Metadata};
         let p = proof(Data, b"s3cret", 1, 2, "a");
         assert!(verify(Data, b"s3cret", 1, 2, "a", &p));
-        assert!(!verify(Metadata, b"s3cret", 1, 2, "a", &p), "not valid in another context");
+        assert!(
+            !verify(Metadata, b"s3cret", 1, 2, "a", &p),
+            "not valid in another context"
+        );
         assert!(!verify(Data, b"other", 1, 2, "a", &p));
         assert!(!verify(Data, b"s3cret", 9, 2, "a", &p));
         assert!(!verify(Data, b"s3cret", 1, 9, "a", &p));

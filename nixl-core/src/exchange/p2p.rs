@@ -27,7 +27,11 @@ pub struct Listener {
 
 impl Listener {
     /// Binds `0.0.0.0:port` (0 = any free port) and serves frames for `agent`.
-    pub(crate) fn start(agent: Weak<AgentInner>, port: u16, secret: Option<Vec<u8>>) -> Result<Listener> {
+    pub(crate) fn start(
+        agent: Weak<AgentInner>,
+        port: u16,
+        secret: Option<Vec<u8>>,
+    ) -> Result<Listener> {
         let listener = TcpListener::bind(("0.0.0.0", port)).map_err(|e| {
             err!(
                 Backend,
@@ -144,11 +148,17 @@ fn authenticate(stream: &mut TcpStream, secret: Option<&[u8]>) -> Result<()> {
     let nonce = crate::util::random_u64();
     let mut challenge = nonce.to_le_bytes().to_vec();
     challenge.push(u8::from(secret.is_some()));
-    frame::write(stream, Command::Challenge, &challenge).map_err(|e| err!(RemoteDisconnect, "{e}"))?;
+    frame::write(stream, Command::Challenge, &challenge)
+        .map_err(|e| err!(RemoteDisconnect, "{e}"))?;
     match frame::read(stream) {
         Ok(Some((Command::Auth, proof))) => match secret {
-            Some(secret) if !auth::verify(auth::Context::Metadata, secret, nonce, 0, "", &proof) => {
-                Err(err!(NotAllowed, "authentication failed: wrong or missing shared secret"))
+            Some(secret)
+                if !auth::verify(auth::Context::Metadata, secret, nonce, 0, "", &proof) =>
+            {
+                Err(err!(
+                    NotAllowed,
+                    "authentication failed: wrong or missing shared secret"
+                ))
             }
             _ => Ok(()),
         },
@@ -168,7 +178,12 @@ fn answer_challenge(stream: &mut TcpStream, addr: SocketAddr, secret: Option<&[u
     let proof = match (secret, challenge[8]) {
         (Some(secret), _) => auth::proof(auth::Context::Metadata, secret, nonce, 0, "").to_vec(),
         (None, 0) => Vec::new(),
-        (None, _) => return Err(err!(NotAllowed, "{addr} requires a shared secret (NIXL_RS_SECRET)")),
+        (None, _) => {
+            return Err(err!(
+                NotAllowed,
+                "{addr} requires a shared secret (NIXL_RS_SECRET)"
+            ));
+        }
     };
     frame::write(stream, Command::Auth, &proof).map_err(io)
 }
@@ -192,7 +207,13 @@ fn connect(addr: SocketAddr, secret: Option<&[u8]>) -> Result<TcpStream> {
 }
 
 /// Sends one frame to a peer's listener.
-pub fn push(ip: &str, port: u16, secret: Option<&[u8]>, cmd: Command, payload: &[u8]) -> Result<()> {
+pub fn push(
+    ip: &str,
+    port: u16,
+    secret: Option<&[u8]>,
+    cmd: Command,
+    payload: &[u8],
+) -> Result<()> {
     let addr = resolve(ip, port)?;
     let mut stream = connect(addr, secret)?;
     frame::write(&mut stream, cmd, payload)

@@ -201,9 +201,14 @@ impl NetPeer {
             ));
         }
         let proof = match (&self.secret, challenge.b) {
-            (Some(secret), _) => {
-                crate::auth::proof(crate::auth::Context::Data, secret, challenge.a, self.info.instance, &self.my_name).to_vec()
-            }
+            (Some(secret), _) => crate::auth::proof(
+                crate::auth::Context::Data,
+                secret,
+                challenge.a,
+                self.info.instance,
+                &self.my_name,
+            )
+            .to_vec(),
             (None, 0) => Vec::new(),
             (None, _) => {
                 return Err(err!(

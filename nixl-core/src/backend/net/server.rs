@@ -93,7 +93,14 @@ fn serve(shared: &Shared, mut stream: TcpStream) -> IoResult<()> {
             shared.agent_name
         ))
     } else if let Some(secret) = &shared.secret
-        && !crate::auth::verify(crate::auth::Context::Data, secret, nonce, shared.instance, &peer, &proof)
+        && !crate::auth::verify(
+            crate::auth::Context::Data,
+            secret,
+            nonce,
+            shared.instance,
+            &peer,
+            &proof,
+        )
     {
         log::warn!(
             "agent {}: refused {peer}: wrong or missing shared secret",
