@@ -34,7 +34,7 @@ USAGE: disagg [OPTIONS]
   --request-timeout S   fail requests unfinished after S seconds (default 60)
   --pin-timeout S       prefill frees pulled blocks after S seconds without notification
   --host IP             address the frontend and workers bind (default 127.0.0.1)
-  --out DIR             report.json, report.png and worker logs (default disagg-out)
+  --out DIR             report.json, report.png and worker logs (default target/disagg-out)
   --no-progress         no progress bar
   --worker-netns PNS@IP,DNS@IP
                         run prefill / decode workers in these network namespaces

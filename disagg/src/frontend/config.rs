@@ -122,7 +122,7 @@ impl RunConfig {
             lib: LibChoice::Linked,
             blocks: 1024,
             speedup: 1.0,
-            out_dir: PathBuf::from("disagg-out"),
+            out_dir: PathBuf::from("target/disagg-out"),
             exe,
             kills: Vec::new(),
             pin_timeout_s: 10.0,
