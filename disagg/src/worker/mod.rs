@@ -239,12 +239,19 @@ impl Worker {
                 layout,
                 base_addr,
             } => {
-                if md.is_empty() {
-                    self.fetch_peer(&agent, listener)?;
+                let loaded = if md.is_empty() {
+                    self.fetch_peer(&agent, listener)
                 } else {
                     self.transport
                         .load_peer(&md)
-                        .map_err(|e| format!("load metadata of {agent}: {e}"))?;
+                        .map(|_| ())
+                        .map_err(|e| format!("load metadata of {agent}: {e}"))
+                };
+                // A peer that cannot be reached (it may have just died) is not fatal: it is
+                // left out, and requests that involve it fail and are re-routed.
+                if let Err(e) = loaded {
+                    eprintln!("disagg worker: {e}; continuing without that peer");
+                    return Ok(());
                 }
                 self.peers.insert(
                     agent,
@@ -271,7 +278,7 @@ impl Worker {
     /// Fetches a peer's metadata from its listener (or etcd) and waits until it is loaded.
     fn fetch_peer(&mut self, agent: &str, listener: Option<(String, u16)>) -> Result<(), String> {
         let (ip, port) = listener.map_or((None, None), |(ip, p)| (Some(ip), Some(p)));
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(5);
         let mut last_err = String::new();
         while Instant::now() < deadline {
             match self.transport.fetch_peer(agent, ip.as_deref(), port) {
