@@ -27,6 +27,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use u64_map::U64Map;
 
+/// How many blocks ahead an event's table slots are prefetched.
+const PREFETCH_AHEAD: usize = 12;
+
 /// Hasher for keys that are already 64-bit hashes (or small ids): one multiply-mix.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct U64Mix(u64);
@@ -140,8 +143,8 @@ impl Indexer {
                         None => return ApplyOutcome::ParentMissing,
                     },
                 };
-                // Hash the chain first (no memory traffic), then start loading every
-                // table slot the event touches so that their cache misses overlap.
+                // Hash the chain first (no memory traffic), then insert with prefetches
+                // running ahead so that the cache misses overlap.
                 let mut keys = Vec::with_capacity(blocks.len());
                 let mut chain_key = parent_key;
                 for block in blocks {
@@ -153,12 +156,18 @@ impl Indexer {
                 if let Some(parent) = parent_key {
                     self.forest.prefetch(parent.0);
                 }
-                for (block, &key) in blocks.iter().zip(&keys) {
+                // Prefetch the worker-map slots a few blocks ahead, and the block-table
+                // slot of each block as soon as its own insert starts, so that the table
+                // slots are loaded by the time the forest edits them.
+                for block in blocks.iter().take(PREFETCH_AHEAD) {
                     state.blocks.prefetch(block.external.0);
-                    self.forest.prefetch(key);
                 }
                 let mut reused = Vec::new();
-                for (block, &key) in blocks.iter().zip(&keys) {
+                for (i, (block, &key)) in blocks.iter().zip(&keys).enumerate() {
+                    if let Some(ahead) = blocks.get(i + PREFETCH_AHEAD) {
+                        state.blocks.prefetch(ahead.external.0);
+                    }
+                    self.forest.prefetch(key);
                     let previous = state.blocks.insert(block.external.0, key);
                     if let Some(old) = previous.filter(|&old| old != key) {
                         // The engine reused an external hash for other content.
@@ -171,11 +180,14 @@ impl Indexer {
                 self.forest.store(slot, parent_key.map(|k| k.0), &keys);
             }
             KvEventData::Removed { blocks } => {
-                for block in blocks {
+                for block in blocks.iter().take(PREFETCH_AHEAD) {
                     state.blocks.prefetch(block.0);
                 }
                 let mut keys = Vec::with_capacity(blocks.len());
-                for block in blocks {
+                for (i, block) in blocks.iter().enumerate() {
+                    if let Some(ahead) = blocks.get(i + PREFETCH_AHEAD) {
+                        state.blocks.prefetch(ahead.0);
+                    }
                     if let Some(key) = state.blocks.remove(block.0) {
                         self.forest.prefetch(key);
                         keys.push(key);
