@@ -81,10 +81,10 @@ impl LoadTracker {
         let Some(t) = self.requests.get_mut(&request) else {
             return;
         };
-        if std::mem::take(&mut t.prefilling) {
-            if let Some(load) = self.loads.get_mut(&t.worker) {
-                load.prefill_tokens -= t.prefill_tokens;
-            }
+        if std::mem::take(&mut t.prefilling)
+            && let Some(load) = self.loads.get_mut(&t.worker)
+        {
+            load.prefill_tokens -= t.prefill_tokens;
         }
     }
 
