@@ -207,7 +207,7 @@ impl NetBackend {
             .get_or_insert_with(HashMap::new)
             .insert(instance, Arc::downgrade(&shared));
         let conn_info = ConnInfo {
-            process: identity::local().clone(),
+            process: identity::local(),
             instance,
             port,
             regtab_fd,
