@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 features=()
 if command -v protoc >/dev/null 2>&1; then
-  features=(--features nixl-core/etcd)
+  features=(--features nixl-core/etcd,disagg/etcd)
 else
   echo "skipped: etcd store tests (protoc not installed: apt-get install protobuf-compiler libprotobuf-dev)"
 fi

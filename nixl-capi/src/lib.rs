@@ -19,7 +19,7 @@
 //! | [`NotifMap`] | `nixl_capi_notif_map_t` |
 //!
 //! ```no_run
-//! use nixl_capi::*;
+//! use nixl_capi_client::*;
 //! use std::sync::Arc;
 //! let api = Arc::new(Api::load("/path/to/libnixl_capi.so")?);
 //! let agent = Agent::with_config(&api, "a", &AgentConfig::default())?;

@@ -1,7 +1,10 @@
 //! Runs the binding against real NIXL and against our `libnixl_capi.so`
 //! when present. A library that is absent is reported as "skipped: ...".
 
-use nixl_capi::*;
+// The nixl-ffi implementation, linked in for builds where the `linked` feature is on.
+use nixl_ffi as _;
+
+use nixl_capi_client::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -11,7 +11,12 @@ use router::{
 };
 use std::collections::{HashMap, VecDeque};
 
-pub const TRACE: &str = "/work/shared/traces/mooncake_conversation_trace.jsonl";
+/// The Mooncake trace in the project's `shared/` folder, beside the repository (override with
+/// `ROUTER_TRACE`).
+pub const TRACE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/traces/mooncake_conversation_trace.jsonl"
+);
 /// Engine block size (Dynamo mocker default); Mooncake's 512-token hash blocks are re-chunked.
 pub const BLOCK_SIZE: usize = 64;
 /// Per-worker KV capacity in blocks.
@@ -26,7 +31,8 @@ pub struct Prompt {
 
 /// Trace requests as token streams: each `hash_id` becomes 512 copies of itself.
 pub fn load_trace() -> Option<Vec<Prompt>> {
-    let text = std::fs::read_to_string(TRACE).ok()?;
+    let path = std::env::var("ROUTER_TRACE").unwrap_or_else(|_| TRACE.to_owned());
+    let text = std::fs::read_to_string(path).ok()?;
     let prompts = text
         .lines()
         .map(|line| {
