@@ -187,6 +187,9 @@ fn roundtrip_on_linked_nixl_ffi() {
     setup();
     let api = Arc::new(Api::linked());
     let a = Agent::with_config(&api, "linked-a", &AgentConfig::default()).unwrap();
+    // Metadata needs a backend peers can reach (NIXL: INVALID_PARAM without one).
+    assert!(a.local_md().is_err());
+    let _backend = a.create_backend("UCX", &[]).unwrap();
     let md = a.local_md().unwrap();
     assert!(!md.is_empty());
     println!(
