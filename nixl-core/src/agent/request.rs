@@ -238,7 +238,18 @@ impl Agent {
         let merge = !opts.is_some_and(|o| o.skip_desc_merge);
         let mut l_out: Vec<ResolvedDesc> = Vec::with_capacity(local_idx.len());
         let mut r_out: Vec<ResolvedDesc> = Vec::with_capacity(local_idx.len());
-        for (&li, &ri) in local_idx.iter().zip(remote_idx) {
+        for (i, (&li, &ri)) in local_idx.iter().zip(remote_idx).enumerate() {
+            // Indices are scattered over lists of millions of entries: ask for the entries a
+            // few pairs ahead now, so their cache misses overlap instead of queueing.
+            if let (Some(&nl), Some(&nr)) = (
+                local_idx.get(i + PREFETCH_AHEAD),
+                remote_idx.get(i + PREFETCH_AHEAD),
+            ) {
+                prefetch(&local.descs, nl);
+                prefetch(lkeys, nl);
+                prefetch(&remote.descs, nr);
+                prefetch(rkeys, nr);
+            }
             let li = check(li, local.descs.len(), "local")?;
             let ri = check(ri, remote.descs.len(), "remote")?;
             let (ld, rd) = (&local.descs[li], &remote.descs[ri]);
@@ -392,6 +403,26 @@ impl Agent {
             state: Mutex::new(PostState::new(opts.and_then(|o| o.notif.clone()))),
         })
     }
+}
+
+/// How many index pairs ahead `make_xfer_req` prefetches.
+const PREFETCH_AHEAD: usize = 16;
+
+/// Hints the CPU to load `slice[idx]` into cache; out-of-range indices are ignored (they are
+/// reported when their turn comes).
+#[inline(always)]
+fn prefetch<T>(slice: &[T], idx: i32) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(entry) = usize::try_from(idx).ok().and_then(|i| slice.get(i)) {
+        // SAFETY: a prefetch is only a hint and never faults; the pointer is in bounds anyway.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                (entry as *const T).cast::<i8>(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (slice, idx);
 }
 
 /// True if `next` continues `prev` in the same region.
