@@ -47,6 +47,8 @@ pub mod engine;
 pub mod hashing;
 pub mod kv_event;
 pub mod perf;
+#[cfg(feature = "plot")]
+pub mod plot_font;
 pub mod report;
 pub mod router_adapter;
 pub mod routing;

@@ -3,23 +3,7 @@
 
 use super::metrics::Metrics;
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
 use std::path::Path;
-use std::sync::Once;
-
-static FONT: Once = Once::new();
-
-fn ensure_font() {
-    FONT.call_once(|| {
-        for family in ["sans-serif", "serif", "monospace"] {
-            let _ = register_font(
-                family,
-                FontStyle::Normal,
-                epaint_default_fonts::HACK_REGULAR,
-            );
-        }
-    });
-}
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -31,7 +15,7 @@ const GREEN: RGBColor = RGBColor(44, 160, 44);
 
 /// Writes the two-panel PNG to `path`.
 pub fn write(path: &Path, m: &Metrics) -> Result<(), String> {
-    ensure_font();
+    sim::plot_font::register_bundled_font();
     let root = BitMapBackend::new(path, (1000, 720)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (top, bottom) = root.split_vertically(420);

@@ -3,27 +3,10 @@
 //! needed from the system (no fontconfig).
 
 use std::path::Path;
-use std::sync::Once;
 
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
 
 use crate::driver::Tick;
-
-static FONT: Once = Once::new();
-
-fn ensure_font() {
-    FONT.call_once(|| {
-        for family in ["sans-serif", "serif", "monospace"] {
-            // Re-registering a family is harmless; an error only means it exists already.
-            let _ = register_font(
-                family,
-                FontStyle::Normal,
-                epaint_default_fonts::HACK_REGULAR,
-            );
-        }
-    });
-}
 
 fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
@@ -40,7 +23,7 @@ pub fn replicas_vs_load(
     title: &str,
     runs: &[(String, Vec<Tick>)],
 ) -> Result<(), String> {
-    ensure_font();
+    sim::plot_font::register_bundled_font();
     let height = 60 + 260 * runs.len() as u32;
     let root = BitMapBackend::new(path, (1000, height)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;

@@ -3,24 +3,7 @@
 
 use crate::Run;
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
 use std::path::Path;
-use std::sync::Once;
-
-static FONT: Once = Once::new();
-
-fn ensure_font() {
-    FONT.call_once(|| {
-        // Registering the same bundled bytes for every family plotters asks for.
-        for family in ["sans-serif", "serif", "monospace"] {
-            let _ = register_font(
-                family,
-                FontStyle::Normal,
-                epaint_default_fonts::HACK_REGULAR,
-            );
-        }
-    });
-}
 
 const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
@@ -37,7 +20,7 @@ fn err(e: impl std::fmt::Display) -> String {
 
 /// TTFT cumulative distribution per policy (log-scaled time axis).
 pub fn ttft_cdf(path: &Path, runs: &[Run]) -> Result<(), String> {
-    ensure_font();
+    sim::plot_font::register_bundled_font();
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let max = runs
@@ -98,7 +81,7 @@ pub fn ttft_cdf(path: &Path, runs: &[Run]) -> Result<(), String> {
 
 /// Ready replicas per pool against the arrival rate, for the first run.
 pub fn replicas(path: &Path, runs: &[Run]) -> Result<(), String> {
-    ensure_font();
+    sim::plot_font::register_bundled_font();
     let Some(run) = runs.first() else {
         return Ok(());
     };
