@@ -173,7 +173,8 @@ impl Agent {
             Status::InProg => Ok(Status::InProg),
             Status::Success => {
                 if let Some(start) = state.post_start {
-                    state.telemetry.xfer_duration_us = micros(start.elapsed());
+                    let end = completion.finished_at().unwrap_or_else(Instant::now);
+                    state.telemetry.xfer_duration_us = micros(end.saturating_duration_since(start));
                 }
                 state.terminal = Some(Ok(()));
                 Ok(Status::Success)

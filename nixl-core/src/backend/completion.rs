@@ -1,7 +1,8 @@
 //! The shared completion state of one posted transfer.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::Instant;
 
 use super::lock;
 use crate::status::{NixlError, Status};
@@ -18,12 +19,14 @@ pub struct Completion {
     pending_parts: AtomicUsize,
     active: Mutex<usize>,
     idle: Condvar,
+    /// When the last part finished, so telemetry measures the transfer, not the polling.
+    finished_at: OnceLock<Instant>,
 }
 
 impl Completion {
     /// A completion waiting for `parts` pieces of work to finish.
     pub fn new(parts: usize) -> Self {
-        Completion {
+        let c = Completion {
             status: AtomicI32::new(if parts == 0 {
                 Status::Success.code()
             } else {
@@ -34,7 +37,12 @@ impl Completion {
             pending_parts: AtomicUsize::new(parts),
             active: Mutex::new(0),
             idle: Condvar::new(),
+            finished_at: OnceLock::new(),
+        };
+        if parts == 0 {
+            let _ = c.finished_at.set(Instant::now());
         }
+        c
     }
 
     /// An already finished completion.
@@ -52,6 +60,11 @@ impl Completion {
     /// Current status: IN_PROG, SUCCESS or the first error.
     pub fn status(&self) -> Status {
         Status::from_code(self.status.load(Ordering::Acquire)).unwrap_or(Status::Unknown)
+    }
+
+    /// When the transfer finished (all parts done), if it has.
+    pub fn finished_at(&self) -> Option<Instant> {
+        self.finished_at.get().copied()
     }
 
     /// The first error, if the transfer failed.
@@ -94,6 +107,7 @@ impl Completion {
             }
         }
         if self.pending_parts.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = self.finished_at.set(Instant::now());
             let _ = self.status.compare_exchange(
                 Status::InProg.code(),
                 Status::Success.code(),
