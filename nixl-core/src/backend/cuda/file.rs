@@ -76,68 +76,22 @@ fn fd_of(f: &ResolvedDesc) -> Result<i32> {
 
 /// Writes a staged piece at the file descriptor's offset, all of it.
 fn write_at(staged: &ResolvedDesc, f: &ResolvedDesc) -> Result<()> {
-    let fd = fd_of(f)?;
-    let mut done = 0u64;
-    while done < staged.len {
-        // SAFETY: the staged range lies in a live pinned buffer owned by this transfer.
-        let n = unsafe {
-            libc::pwrite(
-                fd,
-                (staged.addr + done) as *const libc::c_void,
-                (staged.len - done) as usize,
-                (f.addr + done) as libc::off_t,
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err!(
-                Backend,
-                "pwrite to fd {fd} at offset {}: {e}",
-                f.addr + done
-            ));
-        }
-        done += n as u64;
-    }
-    Ok(())
+    // The staged range lies in a live pinned buffer owned by this transfer.
+    crate::backend::posix::pwrite_all(
+        fd_of(f)?,
+        staged.addr as *const u8,
+        staged.len as usize,
+        f.addr,
+    )
 }
 
 /// Reads a staged piece from the file descriptor's offset; a short file is an error.
 fn read_at(staged: &ResolvedDesc, f: &ResolvedDesc) -> Result<()> {
-    let fd = fd_of(f)?;
-    let mut done = 0u64;
-    while done < staged.len {
-        // SAFETY: the staged range lies in a live pinned buffer owned by this transfer.
-        let n = unsafe {
-            libc::pread(
-                fd,
-                (staged.addr + done) as *mut libc::c_void,
-                (staged.len - done) as usize,
-                (f.addr + done) as libc::off_t,
-            )
-        };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(err!(
-                Backend,
-                "pread from fd {fd} at offset {}: {e}",
-                f.addr + done
-            ));
-        }
-        if n == 0 {
-            return Err(err!(
-                Backend,
-                "fd {fd} ends at offset {}: {} bytes short",
-                f.addr + done,
-                staged.len - done
-            ));
-        }
-        done += n as u64;
-    }
-    Ok(())
+    // The staged range lies in a live pinned buffer owned by this transfer.
+    crate::backend::posix::pread_exact(
+        fd_of(f)?,
+        staged.addr as *mut u8,
+        staged.len as usize,
+        f.addr,
+    )
 }

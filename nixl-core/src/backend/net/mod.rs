@@ -39,7 +39,7 @@ use crate::types::{MemType, XferOp};
 use access::AccessTable;
 use conninfo::ConnInfo;
 use executor::Executor;
-use mover::{Mover, PartTracker, peer_of};
+use mover::{Mover, PartTracker};
 use peer::{NetPeer, Route};
 
 /// The plugin entry for this backend.

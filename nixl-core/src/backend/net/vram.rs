@@ -23,8 +23,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::access::AccessTable;
+use super::mover::peer_of;
 use super::peer::{NetPeer, Route};
-use super::{Mover, Shared, peer_of};
+use super::{Mover, Shared};
 use crate::backend::cuda::{self, ipc::PeerVram, ipc::RemoteVram};
 use crate::backend::{PeerHandle, ResolvedDesc, Target, XferJob, lock};
 use crate::registry::Region;

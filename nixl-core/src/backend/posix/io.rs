@@ -176,7 +176,7 @@ fn os_error(what: &str, fd: i32, len: usize, off: u64, e: std::io::Error) -> Nix
 }
 
 /// Reads exactly `len` bytes at `off`; a file that ends early is an error, not a short copy.
-fn pread_exact(fd: i32, buf: *mut u8, len: usize, off: u64) -> Result<()> {
+pub(crate) fn pread_exact(fd: i32, buf: *mut u8, len: usize, off: u64) -> Result<()> {
     let mut done = 0usize;
     while done < len {
         let want = (len - done).min(MAX_SYSCALL);
@@ -212,7 +212,7 @@ fn pread_exact(fd: i32, buf: *mut u8, len: usize, off: u64) -> Result<()> {
 }
 
 /// Writes all `len` bytes at `off`.
-fn pwrite_all(fd: i32, buf: *const u8, len: usize, off: u64) -> Result<()> {
+pub(crate) fn pwrite_all(fd: i32, buf: *const u8, len: usize, off: u64) -> Result<()> {
     let mut done = 0usize;
     while done < len {
         let want = (len - done).min(MAX_SYSCALL);

@@ -11,6 +11,10 @@
 //! with a message naming the descriptor; nothing is silently truncated.
 
 mod io;
+
+/// Positioned I/O that never truncates silently, shared with the CUDA backend's file staging.
+#[cfg(feature = "cuda")]
+pub(crate) use io::{pread_exact, pwrite_all};
 mod query;
 
 use std::sync::Arc;
