@@ -416,17 +416,7 @@ impl Worker {
             .map(|(&id, _)| id)
             .collect();
         for id in ids {
-            let xfers: Vec<XferId> = self
-                .decode
-                .xfers
-                .iter()
-                .filter(|(_, r)| **r == id)
-                .map(|(&x, _)| x)
-                .collect();
-            for x in xfers {
-                self.decode.xfers.remove(&x);
-                self.transport.release(x);
-            }
+            super::release_xfers_of(&mut self.decode.xfers, id, self.transport.as_mut());
             if let Some(r) = self.decode.receiving.remove(&id) {
                 self.slots.release_all(&r.slots);
             }
@@ -442,17 +432,7 @@ impl Worker {
     pub(crate) fn decode_abort(&mut self, id: u64) -> Option<Vec<SlotId>> {
         self.decode.waiting.retain(|(r, _, _)| r.id != id);
         let r = self.decode.receiving.remove(&id)?;
-        let xfers: Vec<XferId> = self
-            .decode
-            .xfers
-            .iter()
-            .filter(|(_, rid)| **rid == id)
-            .map(|(&x, _)| x)
-            .collect();
-        for x in xfers {
-            self.decode.xfers.remove(&x);
-            self.transport.release(x);
-        }
+        super::release_xfers_of(&mut self.decode.xfers, id, self.transport.as_mut());
         Some(r.slots)
     }
 }

@@ -14,7 +14,7 @@ mod prefill;
 use crate::events::{Publisher, VllmEncoder};
 use crate::kv::{KvLayout, KvPool, SlotTable};
 use crate::proto::{FrontMsg, WorkerLoad, WorkerMsg, WorkerRole, read_msg, write_msg};
-use crate::transfer::{Transport, capi::LibChoice};
+use crate::transfer::{Transport, XferId, capi::LibChoice};
 use driver::EngineDriver;
 use sim::config::EngineConfig;
 use sim::engine::{Engine, Output, Role};
@@ -379,4 +379,15 @@ impl Worker {
             }
         }
     }
+}
+
+/// Releases every transfer that belongs to request `id` and forgets it.
+fn release_xfers_of(xfers: &mut HashMap<XferId, u64>, id: u64, transport: &mut dyn Transport) {
+    xfers.retain(|&x, rid| {
+        let ours = *rid == id;
+        if ours {
+            transport.release(x);
+        }
+        !ours
+    });
 }

@@ -330,17 +330,7 @@ impl Worker {
             .map(|(&id, _)| id)
             .collect();
         for id in ids {
-            let xfers: Vec<XferId> = self
-                .prefill
-                .xfers
-                .iter()
-                .filter(|(_, r)| **r == id)
-                .map(|(&x, _)| x)
-                .collect();
-            for x in xfers {
-                self.prefill.xfers.remove(&x);
-                self.transport.release(x);
-            }
+            super::release_xfers_of(&mut self.prefill.xfers, id, self.transport.as_mut());
             if let Some(p) = self.prefill.pushing.get_mut(&id) {
                 p.chunks_left = 0;
                 p.error
