@@ -38,4 +38,7 @@ rm -rf "$dest"
 tar -xzf "$crate_file" -C "$work"
 # The crate pins a toolchain (rust-toolchain.toml) that this machine does not have.
 rm -f "$dest/rust-toolchain.toml"
+# Unpacked under our target/, cargo would take the crate for a member of our workspace; an empty
+# [workspace] table makes it its own root.
+grep -q '^\[workspace\]' "$dest/Cargo.toml" || printf '\n[workspace]\n' >> "$dest/Cargo.toml"
 echo "$dest"

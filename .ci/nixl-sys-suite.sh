@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Conformance: builds the nixl-sys 1.5.2 test suite (from crates.io, unmodified apart from its
-# toolchain pin) with `--features stub-api` and runs it against our libnixl_capi.so, once
+# toolchain pin and an empty [workspace] table) with `--features stub-api` and runs it against our libnixl_capi.so, once
 # single-threaded and once with the default parallel test threads. Both runs must pass every
 # test and the test processes must exit cleanly (status 0, no signal).
 #
