@@ -2,11 +2,12 @@
 //! holds. Exact even when a worker's cache has holes (a block evicted before its
 //! descendants): a worker's score is the depth of its first missing block.
 //!
-//! The walk follows the forest's runs: inside a run it compares the prompt's hashes
-//! with the run's array sequentially (every candidate holds the whole run), and only
-//! where the prompt leaves the run does it look the next hash up in the block table
-//! and intersect the candidates with that run's worker set. Candidates are a bitmap
-//! over worker slots; an intersection that drops nobody is only counted, not rebuilt.
+//! The walk follows the segments: inside one it compares the prompt's hashes with the
+//! segment's array sequentially, intersecting the candidates with each range's worker
+//! set as it enters the range, and only where the prompt leaves the segment does it
+//! look the next hash up among the segment heads (a block that is not right after its
+//! parent heads a segment). Candidates are a bitmap over worker slots; an intersection
+//! that drops nobody is only counted, not rebuilt.
 
 use super::Indexer;
 use super::worker_set::{SetView, bit, for_each_bit, locate};
@@ -58,9 +59,16 @@ impl Candidates {
         Candidates { words, count }
     }
 
-    /// Keeps only candidates in `set`; calls `dropped` for each one removed.
+    /// Keeps only candidates in `set` (none if `None`); calls `dropped` for each one
+    /// removed.
     #[inline]
-    fn intersect(&mut self, set: SetView<'_>, mut dropped: impl FnMut(u32)) {
+    fn intersect(&mut self, set: Option<SetView<'_>>, mut dropped: impl FnMut(u32)) {
+        let Some(set) = set else {
+            for_each_bit(&self.words, &mut dropped);
+            self.words.iter_mut().for_each(|word| *word = 0);
+            self.count = 0;
+            return;
+        };
         match set {
             SetView::Single(slot) => {
                 let kept = bit(&self.words, slot);
@@ -145,34 +153,44 @@ impl Indexer {
     pub fn find_matches(&self, sequence: &[SequenceHash]) -> OverlapScores {
         let mut scores = Vec::new();
         let hashes = sequence;
-        let forest = &self.forest;
-        let Some((mut run, mut idx)) = hashes.first().and_then(|h| forest.locate(h.0)) else {
+        let segments = &self.segments;
+        let Some(mut seg) = hashes.first().and_then(|h| segments.head(h.0)) else {
             return OverlapScores { scores };
         };
-        let sets = forest.sets();
-        let mut candidates = Candidates::from_set(sets.view(forest.set_of(run)), self.slots.len());
+        let sets = segments.sets();
+        let mut candidates = Candidates::from_set(sets.view(seg.first_set()), self.slots.len());
         let mut record = |slot: u32, depth: usize| {
             if let Some(state) = &self.slots[slot as usize] {
                 scores.push((state.id, depth as u32));
             }
         };
+        // `depth` prompt blocks matched so far; the current segment starts at `depth`
+        // and its first range's set is already applied.
         let mut depth = 0;
-        loop {
-            let live = forest.live(run);
-            depth += common_prefix(&hashes[depth..], &live[idx..]);
-            let Some(next) = hashes.get(depth) else {
+        'walk: loop {
+            let n = common_prefix(&hashes[depth..], seg.blocks());
+            for (offset, set) in seg.ranges().skip(1) {
+                if offset >= n {
+                    break;
+                }
+                candidates.intersect(set.map(|s| sets.view(s)), |slot| {
+                    record(slot, depth + offset)
+                });
+                if candidates.count == 0 {
+                    break 'walk;
+                }
+            }
+            depth += n;
+            let Some(next) = hashes.get(depth).and_then(|h| segments.head(h.0)) else {
                 break;
             };
-            let Some((next_run, next_idx)) = forest.locate(next.0) else {
-                break;
-            };
-            candidates.intersect(sets.view(forest.set_of(next_run)), |slot| {
+            candidates.intersect(Some(sets.view(next.first_set())), |slot| {
                 record(slot, depth)
             });
             if candidates.count == 0 {
                 break;
             }
-            (run, idx) = (next_run, next_idx);
+            seg = next;
         }
         if candidates.count > 0 {
             for_each_bit(&candidates.words, |slot| record(slot, depth));

@@ -1,18 +1,18 @@
 //! The KV index: which worker holds which cached blocks, fed by KV events.
 //!
-//! Layout (chosen for lookup latency and bytes per entry, see the crate benches):
-//! * a `forest::Forest` of *runs*: paths of consecutive blocks (by *sequence hash*,
-//!   which identifies the whole prefix) held by exactly the same worker set, stored as
-//!   arrays so a query compares them sequentially, plus a block table locating every
-//!   block's run; worker sets are interned and shared between runs;
-//! * per worker, a map from the engine's external block hash to that sequence hash, so
-//!   `Removed` events and parent lookups are O(1).
+//! Layout (chosen for lookup latency, ingest rate and bytes per entry, see the crate
+//! benches):
+//! * `segments::Segments`: paths of blocks (by *sequence hash*, which identifies the
+//!   whole prefix) stored as arrays so a query compares them sequentially, with ranges of
+//!   blocks held by the same interned worker set; blocks never move, and only the first
+//!   block of each segment is in a hash table;
+//! * per worker, a map from the engine's external block hash to the block's stable
+//!   location, so `Removed` events and parent lookups cost one probe.
 
 mod approx;
-mod block_table;
 mod events;
-mod forest;
 mod matching;
+mod segments;
 mod u64_map;
 mod worker_set;
 
@@ -22,7 +22,7 @@ pub use matching::OverlapScores;
 
 use crate::hashing::{SequenceHash, chain};
 use crate::worker::WorkerId;
-use forest::Forest;
+use segments::{Loc, Segments};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use u64_map::U64Map;
@@ -58,7 +58,7 @@ pub(crate) type MixMap<K, V> = HashMap<K, V, BuildHasherDefault<U64Mix>>;
 #[derive(Debug, Clone)]
 struct WorkerBlocks {
     id: WorkerId,
-    /// External (engine) hash → our sequence hash.
+    /// External (engine) hash (or, in approximate mode, sequence hash) → packed [`Loc`].
     blocks: U64Map,
     last_event_id: Option<u64>,
 }
@@ -66,7 +66,7 @@ struct WorkerBlocks {
 /// Worker → cached blocks, answering prefix-overlap queries.
 #[derive(Debug, Clone, Default)]
 pub struct Indexer {
-    forest: Forest,
+    segments: Segments,
     slot_of: MixMap<WorkerId, u32>,
     slots: Vec<Option<WorkerBlocks>>,
     free_slots: Vec<u32>,
@@ -76,14 +76,6 @@ impl Indexer {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// An empty index with room for about `blocks` distinct blocks before it grows.
-    pub fn with_capacity(blocks: usize) -> Self {
-        Indexer {
-            forest: Forest::with_capacity(blocks),
-            ..Self::default()
-        }
     }
 
     fn slot_for(&mut self, worker: WorkerId) -> u32 {
@@ -136,64 +128,58 @@ impl Indexer {
         let state = self.slots[slot as usize].as_mut().expect("live slot");
         match data {
             KvEventData::Stored { parent, blocks } => {
-                let parent_key = match parent {
+                let parent_loc = match parent {
                     None => None,
                     Some(p) => match state.blocks.get(p.0) {
-                        Some(key) => Some(SequenceHash(key)),
+                        Some(loc) => Some(Loc::unpack(loc)),
                         None => return ApplyOutcome::ParentMissing,
                     },
                 };
-                // Hash the chain first (no memory traffic), then insert with prefetches
-                // running ahead so that the cache misses overlap.
+                for block in blocks.iter().take(PREFETCH_AHEAD) {
+                    state.blocks.prefetch(block.external.0);
+                }
+                // Hash the chain (no memory traffic) while the prefetches run.
                 let mut keys = Vec::with_capacity(blocks.len());
-                let mut chain_key = parent_key;
+                let mut chain_key = parent_loc.map(|p| SequenceHash(self.segments.hash_at(p)));
                 for block in blocks {
                     let key = chain(chain_key, block.tokens);
                     keys.push(key.0);
                     chain_key = Some(key);
                 }
+                let mut locs = Vec::with_capacity(blocks.len());
+                self.segments.store(slot, parent_loc, &keys, &mut locs);
                 state.blocks.reserve(blocks.len());
-                if let Some(parent) = parent_key {
-                    self.forest.prefetch(parent.0);
-                }
-                // Prefetch the worker-map slots a few blocks ahead, and the block-table
-                // slot of each block as soon as its own insert starts, so that the table
-                // slots are loaded by the time the forest edits them.
-                for block in blocks.iter().take(PREFETCH_AHEAD) {
-                    state.blocks.prefetch(block.external.0);
-                }
                 let mut reused = Vec::new();
-                for (i, (block, &key)) in blocks.iter().zip(&keys).enumerate() {
+                for (i, (block, loc)) in blocks.iter().zip(&locs).enumerate() {
                     if let Some(ahead) = blocks.get(i + PREFETCH_AHEAD) {
                         state.blocks.prefetch(ahead.external.0);
                     }
-                    self.forest.prefetch(key);
-                    let previous = state.blocks.insert(block.external.0, key);
-                    if let Some(old) = previous.filter(|&old| old != key) {
+                    let previous = state.blocks.insert(block.external.0, loc.pack());
+                    if let Some(old) = previous.filter(|&old| old != loc.pack()) {
                         // The engine reused an external hash for other content.
-                        reused.push(old);
+                        reused.push(Loc::unpack(old));
                     }
                 }
                 if !reused.is_empty() {
-                    self.forest.remove(slot, &reused);
+                    // Unless this event stored the old block again under another hash.
+                    reused.retain(|old| !locs.contains(old));
+                    self.segments.remove(slot, &reused);
                 }
-                self.forest.store(slot, parent_key.map(|k| k.0), &keys);
             }
             KvEventData::Removed { blocks } => {
                 for block in blocks.iter().take(PREFETCH_AHEAD) {
                     state.blocks.prefetch(block.0);
                 }
-                let mut keys = Vec::with_capacity(blocks.len());
+                let mut locs = Vec::with_capacity(blocks.len());
                 for (i, block) in blocks.iter().enumerate() {
                     if let Some(ahead) = blocks.get(i + PREFETCH_AHEAD) {
                         state.blocks.prefetch(ahead.0);
                     }
-                    if let Some(key) = state.blocks.remove(block.0) {
-                        self.forest.prefetch(key);
-                        keys.push(key);
+                    if let Some(loc) = state.blocks.remove(block.0) {
+                        locs.push(Loc::unpack(loc));
                     }
                 }
-                self.forest.remove(slot, &keys);
+                self.segments.remove(slot, &locs);
             }
             KvEventData::Cleared => self.clear_slot(slot),
         }
@@ -203,9 +189,11 @@ impl Indexer {
     fn clear_slot(&mut self, slot: u32) {
         let state = self.slots[slot as usize].as_mut().expect("live slot");
         let blocks = std::mem::take(&mut state.blocks);
-        let mut keys = Vec::with_capacity(blocks.len());
-        blocks.for_each(|_, key| keys.push(key));
-        self.forest.remove_all(slot, &keys);
+        let mut locs = Vec::with_capacity(blocks.len());
+        blocks.for_each(|_, loc| locs.push(Loc::unpack(loc)));
+        // In segment order, so that the whole cache goes in a few stretch edits.
+        locs.sort_unstable();
+        self.segments.remove(slot, &locs);
     }
 
     /// Inserts a chain of sequence hashes for `worker` directly (no engine hashes): used
@@ -214,25 +202,30 @@ impl Indexer {
     pub(crate) fn insert_sequence(&mut self, worker: WorkerId, sequence: &[SequenceHash]) -> usize {
         let slot = self.slot_for(worker);
         let state = self.slots[slot as usize].as_mut().expect("live slot");
-        // Store each stretch of new blocks after its real parent, so that runs stay
-        // paths (one block the parent of the next) and queries walk them sequentially.
+        // Store each stretch of blocks the worker lacks after its real parent (which
+        // it holds: either it already did or it was just stored).
         let mut fresh = 0;
-        let mut stretch: Vec<u64> = Vec::new();
-        let mut parent = None;
-        for (i, seq) in sequence.iter().enumerate() {
-            if state.blocks.insert_if_absent(seq.0, seq.0) {
-                if stretch.is_empty() {
-                    parent = i.checked_sub(1).map(|p| sequence[p].0);
-                }
-                stretch.push(seq.0);
-                fresh += 1;
-            } else if !stretch.is_empty() {
-                self.forest.store(slot, parent, &stretch);
-                stretch.clear();
+        let mut locs = Vec::new();
+        let mut i = 0;
+        while i < sequence.len() {
+            if state.blocks.get(sequence[i].0).is_some() {
+                i += 1;
+                continue;
             }
-        }
-        if !stretch.is_empty() {
-            self.forest.store(slot, parent, &stretch);
+            let parent = i
+                .checked_sub(1)
+                .map(|p| Loc::unpack(state.blocks.get(sequence[p].0).expect("parent held")));
+            let end = (i..sequence.len())
+                .find(|&j| state.blocks.get(sequence[j].0).is_some())
+                .unwrap_or(sequence.len());
+            let keys: Vec<u64> = sequence[i..end].iter().map(|s| s.0).collect();
+            locs.clear();
+            self.segments.store(slot, parent, &keys, &mut locs);
+            for (key, loc) in keys.iter().zip(&locs) {
+                state.blocks.insert(*key, loc.pack());
+            }
+            fresh += end - i;
+            i = end;
         }
         fresh
     }
@@ -244,8 +237,8 @@ impl Indexer {
         };
         let state = self.slots[slot as usize].as_mut().expect("live slot");
         match state.blocks.remove(seq.0) {
-            Some(key) => {
-                self.forest.remove(slot, &[key]);
+            Some(loc) => {
+                self.segments.remove(slot, &[Loc::unpack(loc)]);
                 true
             }
             None => false,
@@ -304,7 +297,7 @@ impl Indexer {
 
     /// Number of distinct cached blocks (held by at least one worker).
     pub fn distinct_blocks(&self) -> usize {
-        self.forest.len()
+        self.segments.len()
     }
 
     /// Number of (block, worker) entries.
@@ -314,7 +307,7 @@ impl Indexer {
 
     /// Heap bytes owned by the index (tables sized by capacity, not by use).
     pub fn heap_bytes(&self) -> usize {
-        self.forest.heap_bytes()
+        self.segments.heap_bytes()
             + self
                 .slots
                 .iter()

@@ -56,13 +56,6 @@ enum Probe {
 }
 
 impl U64Map {
-    /// A map with room for `capacity` entries before it grows.
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
-        let mut map = U64Map::default();
-        map.reserve(capacity);
-        map
-    }
-
     /// Number of entries.
     #[inline]
     pub(crate) fn len(&self) -> usize {
@@ -139,7 +132,7 @@ impl U64Map {
     fn grow_for(&mut self, needed: usize) {
         let mut homes = self.homes.max(MIN_HOMES);
         while needed * MAX_LOAD_DEN > homes * MAX_LOAD_NUM {
-            homes += homes / 2;
+            homes *= 2;
         }
         self.resize(homes);
     }
@@ -191,47 +184,13 @@ impl U64Map {
             return self.zero.replace(value);
         }
         self.reserve(1);
-        if let Probe::Found(at) = self.probe(key) {
-            return Some(std::mem::replace(&mut self.slots[at].1, value));
-        }
-        self.insert_new(key, value);
-        None
-    }
-
-    /// Inserts `key` unless it is present; returns whether it was inserted.
-    #[inline]
-    pub(crate) fn insert_if_absent(&mut self, key: u64, value: u64) -> bool {
-        if key == 0 {
-            if self.zero.is_some() {
-                return false;
-            }
-            self.zero = Some(value);
-            return true;
-        }
-        self.reserve(1);
-        if let Probe::Found(_) = self.probe(key) {
-            return false;
-        }
-        self.insert_new(key, value);
-        true
-    }
-
-    /// Sets the value of a `key` that is present; returns false if it is not.
-    #[inline]
-    pub(crate) fn update(&mut self, key: u64, value: u64) -> bool {
-        if key == 0 {
-            return self.zero.as_mut().map(|v| *v = value).is_some();
-        }
-        if self.slots.is_empty() {
-            return false;
-        }
         match self.probe(key) {
-            Probe::Found(at) => {
-                self.slots[at].1 = value;
-                true
-            }
-            Probe::Vacant(_) => false,
+            Probe::Found(at) => return Some(std::mem::replace(&mut self.slots[at].1, value)),
+            Probe::Vacant(at) if at < self.slots.len() && self.place(at, key, value) => {}
+            // The overflow slots ran out.
+            Probe::Vacant(_) => self.insert_new(key, value),
         }
+        None
     }
 
     /// Removes `key`; returns its value.
@@ -314,14 +273,7 @@ mod tests {
             // backward shifts.
             let key = rng.random_range(0..3_000u64);
             match rng.random_range(0..4) {
-                0 | 1 => assert_eq!(map.insert(key, step), reference.insert(key, step)),
-                2 => assert_eq!(map.update(key, step), {
-                    let present = reference.contains_key(&key);
-                    if present {
-                        reference.insert(key, step);
-                    }
-                    present
-                }),
+                0..3 => assert_eq!(map.insert(key, step), reference.insert(key, step)),
                 _ => assert_eq!(map.remove(key), reference.remove(&key)),
             }
         }
