@@ -74,6 +74,25 @@ fn holes_cut_the_match_even_if_deeper_blocks_remain() {
 }
 
 #[test]
+fn a_reused_external_hash_moves_to_its_new_block() {
+    let mut index = Indexer::new();
+    let (seq_a, ext_a) = prompt(0, 2);
+    let (seq_b, ext_b) = prompt(5_000, 1);
+    let w = WorkerId::new(1);
+    let (x, y) = (ext_a[0].0, 777);
+    index.apply(w, &stored(0, None, &[(x, ext_a[0].1)]));
+    // The same event stores a0 again under `y` and names a1 with `x`: a0 stays held.
+    index.apply(w, &stored(1, None, &[(y, ext_a[0].1), (x, ext_a[1].1)]));
+    assert_eq!(index.find_matches(&seq_a).get(w), 2);
+    assert_eq!(index.tree_size(w), 2);
+    // `y` now names b0: a0 is no longer held, so nothing of prompt a matches.
+    index.apply(w, &stored(2, None, &[(y, ext_b[0].1)]));
+    assert_eq!(index.find_matches(&seq_a).get(w), 0);
+    assert_eq!(index.find_matches(&seq_b).get(w), 1);
+    assert_eq!(index.distinct_blocks(), 2);
+}
+
+#[test]
 fn gaps_duplicates_and_missing_parents_are_reported() {
     let mut index = Indexer::new();
     let (_, ext) = prompt(0, 3);

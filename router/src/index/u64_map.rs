@@ -232,22 +232,28 @@ impl U64Map {
     }
 
     fn resize(&mut self, homes: usize) {
-        let old = std::mem::replace(&mut self.slots, vec![(0, 0); homes + SLACK]);
-        self.homes = homes;
-        self.len = 0;
+        let total = homes + SLACK;
         // Old entries come out sorted by mixed key, so each lands at or just after the
-        // previous one: the rehash streams through the new table.
-        let mut next = 0;
-        for (key, value) in old.into_iter().filter(|s| s.0 != 0) {
-            let at = home(key, homes).max(next);
-            if at >= self.slots.len() {
-                // Cannot happen at these loads; fall back to a general insert.
-                self.insert_new(key, value);
+        // previous one: the new table is written once, front to back, empty slots
+        // included (no separate zeroing pass).
+        let mut slots = Vec::with_capacity(total);
+        let mut overflow = Vec::new();
+        for &(key, value) in self.slots.iter().filter(|s| s.0 != 0) {
+            let at = home(key, homes).max(slots.len());
+            if at >= total {
+                // Cannot happen at these loads; inserted the general way below.
+                overflow.push((key, value));
                 continue;
             }
-            self.slots[at] = (key, value);
-            self.len += 1;
-            next = at + 1;
+            slots.resize(at, (0, 0));
+            slots.push((key, value));
+        }
+        slots.resize(total, (0, 0));
+        self.slots = slots;
+        self.homes = homes;
+        self.len -= overflow.len();
+        for (key, value) in overflow {
+            self.insert_new(key, value);
         }
     }
 
