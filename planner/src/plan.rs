@@ -36,6 +36,20 @@ pub trait Planner {
     /// The replica counts wanted after seeing `obs` (which covers the interval ending at
     /// `obs.time`).
     fn decide(&mut self, obs: &Observation) -> ReplicaTarget;
+
+    /// Seconds between fast checks ([`Planner::check`]) inside an interval; `None` (the
+    /// default) when the planner only decides once per interval.
+    fn check_interval(&self) -> Option<f64> {
+        None
+    }
+
+    /// A fast check between decisions. `obs` is partial: it covers the time since the last
+    /// decision (`obs.interval` seconds, arrivals and their ISLs) and the replicas' current
+    /// load, but holds no latencies or completions. Returns a new target only when the load
+    /// cannot wait for the next decision; `None` keeps the last one.
+    fn check(&mut self, _obs: &Observation) -> Option<ReplicaTarget> {
+        None
+    }
 }
 
 /// Replica bounds and an optional GPU budget.

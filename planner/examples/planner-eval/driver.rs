@@ -22,6 +22,8 @@ pub struct Tick {
     pub decode: u32,
     /// Decision taken.
     pub target: ReplicaTarget,
+    /// Whether this was a fast check's emergency re-plan rather than a regular decision.
+    pub emergency: bool,
 }
 
 /// What one closed-loop run produced.
@@ -128,7 +130,8 @@ pub fn run_static(base: &SimConfig, workload: &Workload, split: ReplicaTarget) -
     }
 }
 
-/// Runs `workload` under `planner`, starting at `initial` replicas.
+/// Runs `workload` under `planner`, starting at `initial` replicas. Between decisions the
+/// planner's fast checks (if it has any) see the load every `check_interval` seconds.
 pub fn run_planned(
     base: &SimConfig,
     workload: &Workload,
@@ -137,33 +140,89 @@ pub fn run_planned(
 ) -> RunOutcome {
     let mut sim = new_sim(disagg_config(base, initial), workload);
     let interval_ms = planner.interval() * 1000.0;
+    let check_ms = planner
+        .check_interval()
+        .map(|c| c * 1000.0)
+        .filter(|&c| c > 0.0 && c < interval_ms);
     let mut ticks = Vec::new();
     let mut t = 0.0;
     while !sim.is_finished() {
+        let start = t;
         t += interval_ms;
+        if let Some(check_ms) = check_ms {
+            let mut at = start + check_ms;
+            while at < t - 1e-6 && !sim.is_finished() {
+                sim.run_until(at);
+                let obs = to_planner_observation(&partial_observation(&sim, workload, start));
+                if let Some(target) = planner.check(&obs) {
+                    enact(&mut sim, target);
+                    ticks.push(tick(&obs, target, true));
+                }
+                at += check_ms;
+            }
+        }
         sim.run_until(t);
         let obs = sim.take_observation();
         let planner_obs = to_planner_observation(&obs);
         let target = planner.decide(&planner_obs);
-        // The same drain choice for every planner: the least busy replica goes first.
-        for (role, n) in [
-            (Role::Prefill, target.prefill),
-            (Role::Decode, target.decode),
-        ] {
-            sim.set_replicas_with(role, n as usize, DrainChoice::LeastLoaded);
-        }
-        ticks.push(Tick {
-            time: planner_obs.time,
-            rate: planner_obs.arrival_rate(),
-            prefill: planner_obs.replicas.prefill.committed(),
-            decode: planner_obs.replicas.decode.committed(),
-            target,
-        });
+        enact(&mut sim, target);
+        ticks.push(tick(&planner_obs, target, false));
     }
     RunOutcome {
         report: sim.report(),
         ticks,
         outcomes: sim.outcomes(),
+    }
+}
+
+/// Sets both pools; the same drain choice for every planner: the least busy replica goes
+/// first.
+fn enact(sim: &mut Simulation, target: ReplicaTarget) {
+    for (role, n) in [
+        (Role::Prefill, target.prefill),
+        (Role::Decode, target.decode),
+    ] {
+        sim.set_replicas_with(role, n as usize, DrainChoice::LeastLoaded);
+    }
+}
+
+fn tick(obs: &Observation, target: ReplicaTarget, emergency: bool) -> Tick {
+    Tick {
+        time: obs.time,
+        rate: obs.arrival_rate(),
+        prefill: obs.replicas.prefill.committed(),
+        decode: obs.replicas.decode.committed(),
+        target,
+        emergency,
+    }
+}
+
+/// What a fast check may see mid-interval without closing the simulator's observation
+/// interval: the arrivals since `start_ms` (as a frontend counts them) and the pools' load
+/// now. No latencies or completions.
+fn partial_observation(sim: &Simulation, workload: &Workload, start_ms: f64) -> sim::Observation {
+    let now = sim.now_ms();
+    let reqs = &workload.requests;
+    let from = reqs.partition_point(|r| r.arrival_ms < start_ms);
+    let to = reqs.partition_point(|r| r.arrival_ms < now);
+    let isl: Vec<usize> = reqs[from..to].iter().map(|r| r.input_length).collect();
+    let avg_isl = if isl.is_empty() {
+        0.0
+    } else {
+        isl.iter().sum::<usize>() as f64 / isl.len() as f64
+    };
+    sim::Observation {
+        start_ms,
+        end_ms: now,
+        arrivals: isl.len(),
+        avg_isl,
+        isl,
+        pools: sim
+            .pools()
+            .into_iter()
+            .map(|r| sim.pool_observation(r))
+            .collect(),
+        ..Default::default()
     }
 }
 

@@ -141,18 +141,31 @@ pub fn planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
         limits: limits(),
         ..SloPlannerConfig::default()
     };
-    let seasonal = |name: &'static str, sigmas: f64| -> Box<dyn Planner> {
-        Box::new(NamedPlanner(
+    let seasonal_cfg = SloPlannerConfig {
+        forecaster: ForecasterKind::Seasonal(SeasonalParams::default()),
+        forecast_error_sigmas: 0.5,
+        ..ours
+    };
+    let named = |name: &'static str, cfg: SloPlannerConfig| -> Box<dyn Planner> {
+        Box::new(NamedPlanner(name, SloPlanner::new(cfg, profile.clone())))
+    };
+    let seasonal = |name: &'static str, sigmas: f64| {
+        named(
             name,
-            SloPlanner::new(
-                SloPlannerConfig {
-                    forecaster: ForecasterKind::Seasonal(SeasonalParams::default()),
-                    forecast_error_sigmas: sigmas,
-                    ..ours
-                },
-                profile.clone(),
-            ),
-        ))
+            SloPlannerConfig {
+                forecast_error_sigmas: sigmas,
+                ..seasonal_cfg
+            },
+        )
+    };
+    let surge = |name: &'static str, surge_ratio: f64| {
+        named(
+            name,
+            SloPlannerConfig {
+                surge_ratio,
+                ..seasonal_cfg
+            },
+        )
     };
     vec![
         Box::new(NamedPlanner(
@@ -199,6 +212,17 @@ pub fn planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
         seasonal("ours (seasonal)", 0.5),
         seasonal("ours (seasonal, margin 0σ)", 0.0),
         seasonal("ours (seasonal, margin 1σ)", 1.0),
+        named(
+            "ours (seasonal, no fast checks)",
+            SloPlannerConfig {
+                check_interval: None,
+                ..seasonal_cfg
+            },
+        ),
+        surge("ours (seasonal, surge 1.25×)", 1.25),
+        surge("ours (seasonal, surge 1.5×)", 1.5),
+        surge("ours (seasonal, surge 1.75×)", 1.75),
+        surge("ours (seasonal, surge 2×)", 2.0),
     ]
 }
 
@@ -214,6 +238,12 @@ impl<P: Planner> Planner for NamedPlanner<P> {
     }
     fn decide(&mut self, obs: &planner::Observation) -> ReplicaTarget {
         self.1.decide(obs)
+    }
+    fn check_interval(&self) -> Option<f64> {
+        self.1.check_interval()
+    }
+    fn check(&mut self, obs: &planner::Observation) -> Option<ReplicaTarget> {
+        self.1.check(obs)
     }
 }
 
