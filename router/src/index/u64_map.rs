@@ -233,24 +233,23 @@ impl U64Map {
 
     fn resize(&mut self, homes: usize) {
         let total = homes + SLACK;
-        // Old entries come out sorted by mixed key, so each lands at or just after the
-        // previous one: the new table is written once, front to back, empty slots
-        // included (no separate zeroing pass).
-        let mut slots = Vec::with_capacity(total);
+        // A zeroed allocation (fresh pages need no clearing), then one scatter pass:
+        // old entries come out sorted by mixed key, so each lands at or just after the
+        // previous one and the writes stream through the new table.
+        let old = std::mem::replace(&mut self.slots, vec![(0, 0); total]);
+        self.homes = homes;
         let mut overflow = Vec::new();
-        for &(key, value) in self.slots.iter().filter(|s| s.0 != 0) {
-            let at = home(key, homes).max(slots.len());
+        let mut next = 0;
+        for &(key, value) in old.iter().filter(|s| s.0 != 0) {
+            let at = home(key, homes).max(next);
             if at >= total {
                 // Cannot happen at these loads; inserted the general way below.
                 overflow.push((key, value));
                 continue;
             }
-            slots.resize(at, (0, 0));
-            slots.push((key, value));
+            self.slots[at] = (key, value);
+            next = at + 1;
         }
-        slots.resize(total, (0, 0));
-        self.slots = slots;
-        self.homes = homes;
         self.len -= overflow.len();
         for (key, value) in overflow {
             self.insert_new(key, value);

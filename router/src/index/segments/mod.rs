@@ -212,14 +212,14 @@ impl Segments {
                 set: Some(single),
             });
         }
-        // Runs grow by whole events: reserve this event's rest, or a quarter more for
-        // long paths, so that repeated appends do not copy the array each time.
+        // Segments grow by whole events: reserve this event's rest, or a quarter more
+        // for long paths, so that repeated appends do not copy the array each time.
         let rest = keys.len() - *i;
         s.hashes.reserve_exact(rest.max(s.hashes.len() / 4));
         s.hashes.push(keys[*i]);
         *i += 1;
-        // The following blocks are new too unless one heads a segment (its parent was
-        // trimmed from there while it stayed held).
+        // The following blocks are new too, unless one already heads a segment (a block
+        // whose parent was dropped while it stayed held).
         while *i < keys.len() && self.heads.get(keys[*i]).is_none() {
             self.segs[seg as usize].hashes.push(keys[*i]);
             *i += 1;
