@@ -207,3 +207,52 @@ fn reversals_count_direction_changes() {
     assert_eq!(driver::reversals(&[1, 1, 1]), 0);
     assert_eq!(driver::reversals(&[3, 2, 1, 1]), 0);
 }
+
+#[test]
+fn fast_checks_scale_up_before_the_next_decision_after_a_step() {
+    let profile = profiler::measure(&base());
+    let load = SyntheticSpec {
+        arrivals: ArrivalShape::Step {
+            before: 1.0,
+            after: 6.0,
+            at_s: 30.0,
+        },
+        duration_s: 50.0,
+        input_length: 3000,
+        output_length: 100,
+        seed: 5,
+        ..SyntheticSpec::default()
+    }
+    .generate();
+    let run = |check_interval| {
+        let mut planner = SloPlanner::new(
+            SloPlannerConfig {
+                targets: SloTargets {
+                    ttft: 1.0,
+                    itl: 0.05,
+                },
+                interval: 5.0,
+                startup_delay: 10.0,
+                limits: LIMITS,
+                check_interval,
+                ..SloPlannerConfig::default()
+            },
+            profile.clone(),
+        );
+        driver::run_planned(&base(), &load, ReplicaTarget::new(1, 1), &mut planner)
+    };
+    // When the prefill pool is first asked to grow after the step, and by an emergency?
+    let first_rise = |out: &driver::RunOutcome| {
+        let before = out.ticks.iter().rfind(|t| t.time <= 30.0).unwrap().target;
+        out.ticks
+            .iter()
+            .find(|t| t.time > 30.0 && t.target.prefill > before.prefill)
+            .map(|t| (t.time, t.emergency))
+            .expect("the step is reacted to")
+    };
+    let (fast_at, by_emergency) = first_rise(&run(Some(1.0)));
+    let (slow_at, _) = first_rise(&run(None));
+    assert!(by_emergency && fast_at < 35.0, "{fast_at}");
+    assert!(slow_at >= 35.0 && fast_at < slow_at, "{fast_at} {slow_at}");
+    assert!(run(None).ticks.iter().all(|t| !t.emergency));
+}

@@ -3,22 +3,25 @@
 //! ```text
 //! planner-eval profile --out planner/eval/profile.json
 //! planner-eval plan --profile planner/eval/profile.json --out-dir planner/eval [--short]
+//! planner-eval step-bound --out planner/eval/step-bound.md
 //! ```
 //!
 //! `profile` measures prefill/decode profiles from the mock engine; `plan` replays the
 //! sinusoidal and step loads under Dynamo's v0.4 equations, Dynamo's load rules, our planner
-//! and the best static split, and writes `results.json`, `results.md` and PNG plots.
+//! and the best static split, and writes `results.json`, `results.md` and PNG plots;
+//! `step-bound` replays the step with scripted splits and reaction times (no planner).
 
 mod driver;
 mod plot;
 mod profiler;
 mod scenarios;
+mod step_bound;
 
 use std::path::PathBuf;
 
 fn usage() -> ! {
     eprintln!(
-        "usage:\n  planner-eval profile --out FILE\n  planner-eval plan --profile FILE --out-dir DIR [--short]"
+        "usage:\n  planner-eval profile --out FILE\n  planner-eval plan --profile FILE --out-dir DIR [--short]\n  planner-eval step-bound --out FILE"
     );
     std::process::exit(2)
 }
@@ -51,6 +54,10 @@ fn main() {
             let profile = planner::PerfProfile::from_json(&text).expect("parse profile");
             std::fs::create_dir_all(&out_dir).expect("create output dir");
             scenarios::run_all(&profile, &out_dir, short);
+        }
+        Some("step-bound") => {
+            let out = PathBuf::from(flag(&args, "--out").unwrap_or_else(|| usage()));
+            step_bound::run(&out);
         }
         _ => usage(),
     }

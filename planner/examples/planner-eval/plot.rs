@@ -75,7 +75,11 @@ pub fn replicas_vs_load(
             .map_err(err)?;
         chart
             .draw_secondary_series(LineSeries::new(
-                ticks.iter().map(|t| (t.time, t.rate)),
+                // Regular ticks only: a fast check's rate covers a few seconds.
+                ticks
+                    .iter()
+                    .filter(|t| !t.emergency)
+                    .map(|t| (t.time, t.rate)),
                 LOAD.mix(0.5).stroke_width(1),
             ))
             .map_err(err)?

@@ -219,6 +219,13 @@ pub fn planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
                 ..seasonal_cfg
             },
         ),
+        named(
+            "ours (seasonal, down patience 4)",
+            SloPlannerConfig {
+                down_patience: 4,
+                ..seasonal_cfg
+            },
+        ),
         surge("ours (seasonal, surge 1.25×)", 1.25),
         surge("ours (seasonal, surge 1.5×)", 1.5),
         surge("ours (seasonal, surge 1.75×)", 1.75),
