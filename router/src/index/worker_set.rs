@@ -1,11 +1,15 @@
-//! Worker sets shared between runs: a run's set of worker slots is a [`SetId`], either a
-//! single slot encoded inline (the common case: a conversation's blocks live on one
-//! worker) or an index into a pool of interned sets, so that the many runs held by the
-//! same workers share one copy. Interned sets are sorted slot lists; large ones also
-//! carry a bitmap so that intersecting them with a query's candidates costs
-//! `workers / 64` word operations.
+//! Worker sets shared between ranges of blocks: a range's set of worker slots is a
+//! [`SetId`], either a single slot encoded inline (the common case: a conversation's
+//! blocks live on one worker) or an index into a pool of interned sets, so that the many
+//! ranges held by the same workers share one copy. Interned sets are sorted slot lists;
+//! large ones also carry a bitmap so that intersecting them with a query's candidates
+//! costs `workers / 64` word operations.
+//!
+//! Sets are found by a content hash that is a sum of per-slot hashes, so adding or
+//! removing a slot updates it in O(1) instead of rehashing the whole list (a block shared
+//! by a thousand workers gains its holders one by one).
 
-use std::collections::HashMap;
+use super::u64_map::U64Map;
 
 /// Marks a [`SetId`] that is a single inline slot.
 const SINGLE: u32 = 1 << 31;
@@ -36,40 +40,45 @@ pub(crate) enum SetView<'a> {
     Bits(&'a [u64]),
 }
 
+/// Ends a chain of entries with the same content hash.
+const NO_NEXT: u32 = u32::MAX;
+
 #[derive(Debug, Clone, Default)]
 struct Entry {
     slots: Vec<u32>,
     bits: Vec<u64>,
     refs: u32,
+    /// [`content_hash`] of `slots`.
+    hash: u64,
+    /// The next entry with the same hash (collisions are chained, never merged).
+    next: u32,
 }
 
-/// Interned worker sets with reference counts (one reference per run using the set).
+/// Interned worker sets with reference counts (one reference per range using the set).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SetPool {
     entries: Vec<Entry>,
     free: Vec<u32>,
-    by_content: HashMap<Vec<u32>, u32, std::hash::BuildHasherDefault<SlotsHasher>>,
+    /// Content hash → first entry of its chain.
+    by_hash: U64Map,
 }
 
-/// FNV-style hasher for slot lists (interning keys).
-#[derive(Default)]
-pub(crate) struct SlotsHasher(u64);
+/// The hash of one slot; a set's content hash is the wrapping sum over its slots.
+#[inline]
+fn slot_hash(slot: u32) -> u64 {
+    // splitmix64's finalizer: consecutive slots get unrelated hashes.
+    let mut x = u64::from(slot).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
 
-impl std::hash::Hasher for SlotsHasher {
-    fn finish(&self) -> u64 {
-        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01B3);
-        }
-    }
-    fn write_u32(&mut self, value: u32) {
-        self.0 = (self.0 ^ u64::from(value)).wrapping_mul(0x100_0000_01B3);
-    }
-    fn write_usize(&mut self, value: usize) {
-        self.0 = (self.0 ^ value as u64).wrapping_mul(0x100_0000_01B3);
-    }
+/// The content hash of a set of slots (independent of their order).
+#[cfg(test)]
+fn content_hash(slots: &[u32]) -> u64 {
+    slots
+        .iter()
+        .fold(0u64, |h, &s| h.wrapping_add(slot_hash(s)))
 }
 
 impl SetPool {
@@ -115,33 +124,58 @@ impl SetPool {
         }
     }
 
+    /// The set's content hash.
+    #[inline]
+    fn hash_of(&self, id: SetId) -> u64 {
+        match self.view(id) {
+            SetView::Single(s) => slot_hash(s),
+            _ => self.entries[id.0 as usize].hash,
+        }
+    }
+
     /// The set plus `slot`, with a new reference taken on the result.
     pub(crate) fn with(&mut self, id: SetId, slot: u32) -> SetId {
-        let mut slots = self.slots(id);
-        if let Err(at) = slots.binary_search(&slot) {
-            slots.insert(at, slot);
+        if self.contains(id, slot) {
+            self.retain(id);
+            return id;
         }
-        self.intern(slots)
+        let hash = self.hash_of(id).wrapping_add(slot_hash(slot));
+        let mut slots = self.slots(id);
+        let at = slots.binary_search(&slot).unwrap_err();
+        slots.insert(at, slot);
+        self.intern(slots, hash)
     }
 
     /// The set minus `slot` (which must leave it non-empty), with a new reference
     /// taken on the result.
     pub(crate) fn without(&mut self, id: SetId, slot: u32) -> SetId {
-        let mut slots = self.slots(id);
-        if let Ok(at) = slots.binary_search(&slot) {
-            slots.remove(at);
+        if !self.contains(id, slot) {
+            self.retain(id);
+            return id;
         }
+        let hash = self.hash_of(id).wrapping_sub(slot_hash(slot));
+        let mut slots = self.slots(id);
+        let at = slots.binary_search(&slot).expect("contained");
+        slots.remove(at);
         assert!(!slots.is_empty(), "a worker set never becomes empty");
-        self.intern(slots)
+        self.intern(slots, hash)
     }
 
-    fn intern(&mut self, slots: Vec<u32>) -> SetId {
+    /// The interned set with content `slots` (sorted) and content hash `hash`, with a
+    /// new reference taken on it.
+    fn intern(&mut self, slots: Vec<u32>, hash: u64) -> SetId {
         if let [single] = slots[..] {
             return SetId::single(single);
         }
-        if let Some(&index) = self.by_content.get(&slots) {
-            self.entries[index as usize].refs += 1;
-            return SetId(index);
+        let head = self.by_hash.get(hash).map(|i| i as u32);
+        let mut at = head.unwrap_or(NO_NEXT);
+        while at != NO_NEXT {
+            let entry = &mut self.entries[at as usize];
+            if entry.slots == slots {
+                entry.refs += 1;
+                return SetId(at);
+            }
+            at = entry.next;
         }
         let bits = if slots.len() > BITMAP_FROM {
             let mut words = vec![0u64; (*slots.last().expect("non-empty") / 64 + 1) as usize];
@@ -154,9 +188,11 @@ impl SetPool {
             Vec::new()
         };
         let entry = Entry {
-            slots: slots.clone(),
+            slots,
             bits,
             refs: 1,
+            hash,
+            next: head.unwrap_or(NO_NEXT),
         };
         let index = match self.free.pop() {
             Some(index) => {
@@ -169,7 +205,7 @@ impl SetPool {
             }
         };
         assert!(index < SINGLE, "too many worker sets");
-        self.by_content.insert(slots, index);
+        self.by_hash.insert(hash, u64::from(index));
         SetId(index)
     }
 
@@ -190,15 +226,33 @@ impl SetPool {
         entry.refs -= 1;
         if entry.refs == 0 {
             let entry = std::mem::take(entry);
-            self.by_content.remove(&entry.slots);
+            self.unlink(id.0, entry.hash, entry.next);
             self.free.push(id.0);
         }
+    }
+
+    /// Takes entry `index` (content hash `hash`, followed by `next`) out of its chain.
+    fn unlink(&mut self, index: u32, hash: u64, next: u32) {
+        let head = self.by_hash.get(hash).expect("interned") as u32;
+        if head == index {
+            if next == NO_NEXT {
+                self.by_hash.remove(hash);
+            } else {
+                self.by_hash.insert(hash, u64::from(next));
+            }
+            return;
+        }
+        let mut at = head;
+        while self.entries[at as usize].next != index {
+            at = self.entries[at as usize].next;
+        }
+        self.entries[at as usize].next = next;
     }
 
     /// Number of interned (multi-worker) sets alive.
     #[cfg(test)]
     pub(crate) fn interned(&self) -> usize {
-        self.by_content.len()
+        self.entries.len() - self.free.len()
     }
 
     /// Heap bytes owned by the pool.
@@ -209,7 +263,7 @@ impl SetPool {
             .map(|e| e.slots.capacity() * 8 + e.bits.capacity() * 8)
             .sum();
         sets + self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.by_content.capacity() * (std::mem::size_of::<(Vec<u32>, u32)>() + 1)
+            + self.by_hash.heap_bytes()
             + self.free.capacity() * 4
     }
 }
@@ -255,6 +309,68 @@ mod tests {
         pool.release(ab2);
         assert_eq!(pool.interned(), 0);
         assert!(pool.contains(a, 3) && !pool.contains(a, 4));
+    }
+
+    #[test]
+    fn colliding_content_hashes_are_chained_and_unlinked() {
+        let mut pool = SetPool::default();
+        // Force one hash for three different sets.
+        let a = pool.intern(vec![1, 2], 42);
+        let b = pool.intern(vec![3, 4], 42);
+        let c = pool.intern(vec![5, 6], 42);
+        assert!(a != b && b != c && a != c);
+        assert_eq!(
+            pool.intern(vec![3, 4], 42),
+            b,
+            "found behind the chain head"
+        );
+        pool.release(b);
+        pool.release(b);
+        // Unlinking from the middle keeps both neighbours reachable.
+        assert_eq!(pool.intern(vec![1, 2], 42), a);
+        assert_eq!(pool.intern(vec![5, 6], 42), c);
+        assert_eq!(pool.interned(), 2);
+        for id in [a, a, c, c] {
+            pool.release(id);
+        }
+        assert_eq!((pool.interned(), pool.by_hash.len()), (0, 0));
+    }
+
+    #[test]
+    fn sets_built_in_any_order_are_one_entry_with_the_right_hash() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut pool = SetPool::default();
+        let mut held: Vec<SetId> = Vec::new();
+        for _ in 0..5_000 {
+            let slot = rng.random_range(0..40u32);
+            let next = match held.len() {
+                0 => SetId::single(slot),
+                n => {
+                    let id = held[rng.random_range(0..n)];
+                    if rng.random_bool(0.6) || pool.slots(id) == [slot] {
+                        pool.with(id, slot)
+                    } else {
+                        pool.without(id, slot)
+                    }
+                }
+            };
+            held.push(next);
+            if held.len() > 200 {
+                let gone = held.swap_remove(rng.random_range(0..held.len()));
+                pool.release(gone);
+            }
+        }
+        let mut by_content = std::collections::HashMap::new();
+        for &id in &held {
+            let slots = pool.slots(id);
+            assert_eq!(pool.hash_of(id), content_hash(&slots));
+            assert_eq!(
+                *by_content.entry(slots).or_insert(id),
+                id,
+                "one entry per set"
+            );
+        }
     }
 
     #[test]
