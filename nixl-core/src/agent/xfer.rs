@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::remote::{RemoteAgent, is_disconnect};
 use super::request::RemoteSide;
 use super::{Agent, AgentInner, OptArgs, read};
-use crate::backend::{Backend, Completion, ResolvedDesc, Target, XferJob, lock};
+use crate::backend::{Backend, Completion, SharedDescs, Target, XferJob, lock};
 use crate::desc::Desc;
 use crate::status::{NixlError, Result, Status, err};
 use crate::types::{MemType, XferOp};
@@ -46,8 +46,8 @@ pub struct XferRequest {
     pub(super) engine: Arc<dyn Backend>,
     pub(super) local_mem: MemType,
     pub(super) remote_mem: MemType,
-    pub(super) local: Arc<[ResolvedDesc]>,
-    pub(super) remote: Arc<[ResolvedDesc]>,
+    pub(super) local: SharedDescs,
+    pub(super) remote: SharedDescs,
     pub(super) remote_side: RemoteSide,
     pub(super) target: Target,
     pub(super) total_bytes: u64,

@@ -60,6 +60,11 @@ pub enum Target {
     Peer(PeerHandle),
 }
 
+/// A request's descriptors, shared by the request and the threads that move its bytes. A
+/// `Vec` inside, so that making a request keeps the list it built instead of copying
+/// (possibly hundreds of thousands of) descriptors into a fresh allocation.
+pub type SharedDescs = Arc<Vec<ResolvedDesc>>;
+
 /// One post of a transfer request, handed to a backend.
 pub struct XferJob {
     /// READ pulls remote → local, WRITE pushes local → remote.
@@ -69,9 +74,9 @@ pub struct XferJob {
     /// Memory type of the remote descriptors.
     pub remote_mem: MemType,
     /// Local side, pairwise with `remote`.
-    pub local: Arc<[ResolvedDesc]>,
+    pub local: SharedDescs,
     /// Remote side.
-    pub remote: Arc<[ResolvedDesc]>,
+    pub remote: SharedDescs,
     /// Who holds the remote side.
     pub target: Target,
     /// Message delivered to the target once all the data is visible there.

@@ -5,7 +5,7 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, unbounded};
 
-use crate::backend::{Completion, ResolvedDesc, XferJob, lock};
+use crate::backend::{Completion, ResolvedDesc, SharedDescs, XferJob, lock};
 use crate::status::{NixlError, Result, err};
 use crate::types::{MemType, XferOp};
 
@@ -60,8 +60,8 @@ impl Direction {
 /// One job's descriptor pairs and direction.
 pub(super) struct IoPlan {
     direction: Direction,
-    local: Arc<[ResolvedDesc]>,
-    remote: Arc<[ResolvedDesc]>,
+    local: SharedDescs,
+    remote: SharedDescs,
 }
 
 /// A byte range of one descriptor pair.
@@ -75,8 +75,8 @@ struct Piece {
 impl IoPlan {
     pub(super) fn new(
         direction: Direction,
-        local: Arc<[ResolvedDesc]>,
-        remote: Arc<[ResolvedDesc]>,
+        local: SharedDescs,
+        remote: SharedDescs,
     ) -> Self {
         IoPlan {
             direction,
