@@ -75,6 +75,9 @@ pub struct Args {
     pub no_progress: bool,
     /// `--no_baseline`: skip the memcpy/TCP limits.
     pub no_baseline: bool,
+    /// `--rounds N`: with `--compare`, each point's iterations run in N rounds that alternate
+    /// between the libraries (default 4), so a burst of load on a shared machine hits both.
+    pub rounds: usize,
     /// Internal: bytes per side to allocate.
     pub buf_bytes: usize,
 }
@@ -114,7 +117,7 @@ pub const USAGE: &str = "nixlbench (nixl-rs) — transfers through any libnixl_c
   --num_threads N  --check_consistency  --notif
   --initiator_seg_type DRAM --target_seg_type DRAM  --buffer malloc|huge
   --backend UCX  --transport auto|tcp  --params k=v,k=v (backend params, --lib only)
-  --lib PATH  --compare PATH  --names ours,nixl
+  --lib PATH  --compare PATH  --names ours,nixl  --rounds N (alternations per point, default 4)
   --workload sweep|vllm|sglang|trtllm|mt8|consumers
   --csv PATH  --json PATH  --plot PATH  --no_progress  --no_baseline
 Sizes accept K/M/G suffixes.";
@@ -161,6 +164,7 @@ impl Args {
             plot: None,
             no_progress: false,
             no_baseline: false,
+            rounds: 4,
             buf_bytes: 0,
         };
         let mut it = std::env::args().skip(1);
@@ -213,6 +217,7 @@ impl Args {
                 "--notif" => a.notif = on,
                 "--no_progress" => a.no_progress = on,
                 "--no_baseline" => a.no_baseline = on,
+                "--rounds" => a.rounds = size(&val)?.max(1),
                 "--initiator_seg_type" | "--target_seg_type" => {
                     if !val.eq_ignore_ascii_case("DRAM") {
                         return Err(format!("{name} {val}: only DRAM runs on this machine"));

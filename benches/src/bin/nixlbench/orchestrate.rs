@@ -143,7 +143,7 @@ fn initiator(
     if args.transport == "tcp" {
         env.extend([("UCX_TLS", "tcp"), ("NIXL_RS_TRANSPORT", "tcp")]);
     }
-    let mut p = Peer::spawn(&a, &env)?;
+    let mut p = Peer::spawn_group(&a, &env)?;
     let hello = p.recv()?;
     if hello != "READY" {
         return Err(format!("initiator for {} said {hello:?}", lib.display()));
@@ -169,6 +169,13 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
         let params = if i == 0 { args.params.as_str() } else { "" };
         peers.push((name.clone(), initiator(args, lib, buf_bytes, params)?));
     }
+    // When libraries are compared, each runs alone: the others' processes are stopped, so an
+    // idle library's polling threads take no CPU from the one being measured (NIXL's UCX
+    // progress threads poll about half a core each on this machine).
+    let compared = peers.len() > 1;
+    if compared {
+        peers.iter().for_each(|(_, p)| p.pause());
+    }
     let pb = if args.no_progress {
         indicatif::ProgressBar::hidden()
     } else {
@@ -188,27 +195,55 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
             let total = p.buffer_bytes().min(256 << 20);
             baseline::tcp_gbps(total, p.block.clamp(64 << 10, 4 << 20), 3)
         });
-        // Alternate which library goes first, so drift does not favour one.
-        let order: Vec<usize> = if k % 2 == 0 {
-            (0..peers.len()).collect()
+        // Rounds alternate between the libraries (and which goes first), so drift and bursts
+        // of load on a shared machine do not favour one; one library alone needs one round.
+        let rounds = if peers.len() > 1 {
+            args.rounds.min(p.iters).max(1)
         } else {
-            (0..peers.len()).rev().collect()
+            1
         };
-        let mut outs: Vec<Option<Outcome>> = vec![None; peers.len()];
-        for i in order {
-            let (name, peer) = &mut peers[i];
-            pb.set_message(format!(
-                "{} {} {}x{}B {}",
-                name, p.op, p.batch, p.block, p.name
-            ));
-            let json = serde_json::to_string(p).map_err(|e| e.to_string())?;
-            let reply = peer.ask(&format!("POINT {json}"))?;
-            let body = reply.strip_prefix("RESULT ").ok_or("bad reply")?;
-            let mut o: Outcome = serde_json::from_str(body).map_err(|e| e.to_string())?;
-            o.lib = name.clone();
-            outs[i] = Some(o);
-            pb.inc(1);
+        let mut outs: Vec<Vec<(usize, Outcome)>> = vec![Vec::new(); peers.len()];
+        for round in 0..rounds {
+            let mut part = p.clone();
+            part.iters = p.iters / rounds + usize::from(round < p.iters % rounds);
+            // Data is checked once, after the last round.
+            part.check = p.check && round + 1 == rounds;
+            let order: Vec<usize> = if (k + round) % 2 == 0 {
+                (0..peers.len()).collect()
+            } else {
+                (0..peers.len()).rev().collect()
+            };
+            for i in order {
+                let (name, peer) = &mut peers[i];
+                pb.set_message(format!(
+                    "{} {} {}x{}B {} ({}/{rounds})",
+                    name,
+                    p.op,
+                    p.batch,
+                    p.block,
+                    p.name,
+                    round + 1
+                ));
+                let json = serde_json::to_string(&part).map_err(|e| e.to_string())?;
+                if compared {
+                    peer.resume();
+                }
+                let reply = peer.ask(&format!("POINT {json}"));
+                if compared {
+                    peer.pause();
+                }
+                let reply = reply?;
+                let body = reply.strip_prefix("RESULT ").ok_or("bad reply")?;
+                let mut o: Outcome = serde_json::from_str(body).map_err(|e| e.to_string())?;
+                o.lib = name.clone();
+                outs[i].push((part.iters, o));
+            }
         }
+        pb.inc(peers.len() as u64);
+        let outs: Vec<Option<Outcome>> = outs
+            .into_iter()
+            .map(|r| Outcome::combine(&r, p.buffer_bytes()))
+            .collect();
         for o in outs.into_iter().flatten() {
             let row = Row {
                 point: p.clone(),

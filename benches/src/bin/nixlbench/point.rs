@@ -70,6 +70,50 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
+impl Outcome {
+    /// Joins the rounds of one point (`(iterations, outcome)` each, `bytes` per iteration):
+    /// bandwidth over the summed wall time, means weighted by iterations, p99s the highest
+    /// round's (an upper bound), checks failed if any round failed. `None` for no rounds.
+    pub fn combine(rounds: &[(usize, Outcome)], bytes: usize) -> Option<Outcome> {
+        let (_, first) = rounds.first()?;
+        let iters: usize = rounds.iter().map(|(n, _)| n).sum();
+        let wall: f64 = rounds
+            .iter()
+            .filter(|(_, o)| o.gbps > 0.0)
+            .map(|(n, o)| (n * bytes) as f64 / 1e9 / o.gbps)
+            .sum();
+        let mean = |f: fn(&Outcome) -> f64| {
+            rounds.iter().map(|(n, o)| *n as f64 * f(o)).sum::<f64>() / iters.max(1) as f64
+        };
+        let max = |f: fn(&Outcome) -> f64| rounds.iter().map(|(_, o)| f(o)).fold(0.0, f64::max);
+        let all = |f: fn(&Outcome) -> Option<bool>| {
+            rounds
+                .iter()
+                .filter_map(|(_, o)| f(o))
+                .reduce(|a, b| a && b)
+        };
+        Some(Outcome {
+            lib: first.lib.clone(),
+            gbps: if wall > 0.0 {
+                (iters * bytes) as f64 / 1e9 / wall
+            } else {
+                0.0
+            },
+            avg_lat_us: mean(|o| o.avg_lat_us),
+            avg_prep_us: mean(|o| o.avg_prep_us),
+            p99_prep_us: max(|o| o.p99_prep_us),
+            avg_post_us: mean(|o| o.avg_post_us),
+            p99_post_us: max(|o| o.p99_post_us),
+            avg_tx_us: mean(|o| o.avg_tx_us),
+            p99_tx_us: max(|o| o.p99_tx_us),
+            prep_lists_us: mean(|o| o.prep_lists_us),
+            verified: all(|o| o.verified),
+            notifs_ok: all(|o| o.notifs_ok),
+            error: rounds.iter().find_map(|(_, o)| o.error.clone()),
+        })
+    }
+}
+
 /// Mean and p99 of samples in seconds, returned in µs.
 pub fn stats_us(samples: &mut [f64]) -> (f64, f64) {
     if samples.is_empty() {
@@ -79,4 +123,40 @@ pub fn stats_us(samples: &mut [f64]) -> (f64, f64) {
     let mean = samples.iter().sum::<f64>() / samples.len() as f64;
     let idx = ((samples.len() as f64 * 0.99).ceil() as usize).clamp(1, samples.len()) - 1;
     (mean * 1e6, samples[idx] * 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Outcome;
+
+    fn round(gbps: f64, tx: f64, verified: Option<bool>) -> Outcome {
+        Outcome {
+            lib: "x".into(),
+            gbps,
+            avg_tx_us: tx,
+            p99_tx_us: tx * 2.0,
+            verified,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rounds_combine_over_summed_wall_time() {
+        // 2 iterations of 1 GB at 1 GB/s (2 s) and 2 at 4 GB/s (0.5 s): 4 GB in 2.5 s.
+        let rounds = [
+            (2, round(1.0, 10.0, None)),
+            (2, round(4.0, 30.0, Some(true))),
+        ];
+        let o = Outcome::combine(&rounds, 1_000_000_000).unwrap();
+        assert!((o.gbps - 1.6).abs() < 1e-9, "{}", o.gbps);
+        assert!((o.avg_tx_us - 20.0).abs() < 1e-9);
+        assert_eq!(o.p99_tx_us, 60.0);
+        assert_eq!(o.verified, Some(true));
+        let failed = [
+            (1, round(1.0, 1.0, Some(false))),
+            (1, round(1.0, 1.0, None)),
+        ];
+        assert_eq!(Outcome::combine(&failed, 1).unwrap().verified, Some(false));
+        assert!(Outcome::combine(&[], 1).is_none());
+    }
 }

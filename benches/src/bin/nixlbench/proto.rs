@@ -1,6 +1,7 @@
 //! The line protocol between the benchmark's processes (over child pipes).
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 /// Hex-encodes bytes.
@@ -28,11 +29,25 @@ pub struct Peer {
     child: Child,
     tx: ChildStdin,
     rx: BufReader<ChildStdout>,
+    /// Whether the child leads its own process group (`spawn_group`): only then can it pause.
+    leads_group: bool,
 }
 
 impl Peer {
-    /// Spawns this executable with `args` and extra environment.
+    /// Spawns this executable with `args` and extra environment, in this process's group.
     pub fn spawn(args: &[String], env: &[(&str, &str)]) -> Result<Peer, String> {
+        Self::start(Self::command(args, env)?, false)
+    }
+
+    /// Like `spawn`, but in a new process group, which the processes it starts join, so that
+    /// `pause` stops all of them.
+    pub fn spawn_group(args: &[String], env: &[(&str, &str)]) -> Result<Peer, String> {
+        let mut cmd = Self::command(args, env)?;
+        cmd.process_group(0);
+        Self::start(cmd, true)
+    }
+
+    fn command(args: &[String], env: &[(&str, &str)]) -> Result<Command, String> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut cmd = Command::new(exe);
         cmd.args(args)
@@ -42,10 +57,19 @@ impl Peer {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Ok(cmd)
+    }
+
+    fn start(mut cmd: Command, leads_group: bool) -> Result<Peer, String> {
         let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
         let tx = child.stdin.take().ok_or("no stdin")?;
         let rx = BufReader::new(child.stdout.take().ok_or("no stdout")?);
-        Ok(Peer { child, tx, rx })
+        Ok(Peer {
+            child,
+            tx,
+            rx,
+            leads_group,
+        })
     }
 
     /// Sends one line.
@@ -78,10 +102,40 @@ impl Peer {
         self.recv()
     }
 
+    /// Stops the peer's process group (SIGSTOP) while another library is measured: an idle
+    /// library whose progress threads poll would otherwise take CPU from the one running.
+    pub fn pause(&self) {
+        self.signal_group(libc::SIGSTOP);
+    }
+
+    /// Lets a paused peer's process group run again.
+    pub fn resume(&self) {
+        self.signal_group(libc::SIGCONT);
+    }
+
+    fn signal_group(&self, signal: i32) {
+        if !self.leads_group {
+            return;
+        }
+        if let Ok(pgid) = i32::try_from(self.child.id()) {
+            // SAFETY: kill(2) with a process group this process created; no memory involved.
+            unsafe { libc::kill(-pgid, signal) };
+        }
+    }
+
     /// Asks the peer to quit and waits for it.
     pub fn quit(mut self) {
+        self.resume();
         let _ = self.send("QUIT");
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Peer {
+    /// A peer dropped while paused (the orchestrator stopped on an error) must run again to
+    /// see its stdin close and exit.
+    fn drop(&mut self) {
+        self.resume();
     }
 }
 
