@@ -73,11 +73,7 @@ struct Piece {
 }
 
 impl IoPlan {
-    pub(super) fn new(
-        direction: Direction,
-        local: SharedDescs,
-        remote: SharedDescs,
-    ) -> Self {
+    pub(super) fn new(direction: Direction, local: SharedDescs, remote: SharedDescs) -> Self {
         IoPlan {
             direction,
             local,
@@ -177,48 +173,48 @@ fn os_error(what: &str, fd: i32, len: usize, off: u64, e: std::io::Error) -> Nix
 
 /// Reads exactly `len` bytes at `off`; a file that ends early is an error, not a short copy.
 pub(crate) fn pread_exact(fd: i32, buf: *mut u8, len: usize, off: u64) -> Result<()> {
-    positioned_loop("pread", fd, len, off, |done, want, at| {
-        // SAFETY: `buf..buf+len` is DRAM registered with this agent; the caller of
-        // `register_mem` promised it stays valid and writable while transfers may run, and
-        // the request's completion keeps release waiting until this call returns.
-        unsafe { libc::pread(fd, buf.add(done).cast(), want, at) }
-    })
-    .map_err(|done| {
+    let short = |done: usize| {
         err!(
             Backend,
             "short read: fd {fd} ends at offset {}, {} bytes short of the {len} requested at offset {off}",
             off + done as u64,
             len - done
         )
-    })?
+    };
+    positioned_loop("pread", fd, len, off, short, |done, want, at| {
+        // SAFETY: `buf..buf+len` is DRAM registered with this agent; the caller of
+        // `register_mem` promised it stays valid and writable while transfers may run, and
+        // the request's completion keeps release waiting until this call returns.
+        unsafe { libc::pread(fd, buf.add(done).cast(), want, at) }
+    })
 }
 
 /// Writes all `len` bytes at `off`.
 pub(crate) fn pwrite_all(fd: i32, buf: *const u8, len: usize, off: u64) -> Result<()> {
-    positioned_loop("pwrite", fd, len, off, |done, want, at| {
-        // SAFETY: `buf..buf+len` is registered DRAM, valid for reads (see `pread_exact`).
-        unsafe { libc::pwrite(fd, buf.add(done).cast(), want, at) }
-    })
-    .map_err(|done| {
+    let stuck = |done: usize| {
         err!(
             Backend,
             "pwrite to fd {fd} wrote nothing at offset {}",
             off + done as u64
         )
-    })?
+    };
+    positioned_loop("pwrite", fd, len, off, stuck, |done, want, at| {
+        // SAFETY: `buf..buf+len` is registered DRAM, valid for reads (see `pread_exact`).
+        unsafe { libc::pwrite(fd, buf.add(done).cast(), want, at) }
+    })
 }
 
 /// Repeats a positioned syscall `call(done, want, file_offset)` until `len` bytes are moved,
-/// in pieces of at most `MAX_SYSCALL` and retrying EINTR. A call that moves nothing ends the
-/// loop with `Err(done)` (the caller words it: end of file, or a full device); an OS error
-/// is returned inside `Ok`.
+/// in pieces of at most `MAX_SYSCALL`, retrying EINTR. A call that moves nothing (end of
+/// file, a full device) fails with `nothing_moved(done)`.
 fn positioned_loop(
     what: &str,
     fd: i32,
     len: usize,
     off: u64,
+    nothing_moved: impl Fn(usize) -> NixlError,
     mut call: impl FnMut(usize, usize, libc::off_t) -> isize,
-) -> std::result::Result<Result<()>, usize> {
+) -> Result<()> {
     let mut done = 0usize;
     while done < len {
         let want = (len - done).min(MAX_SYSCALL);
@@ -228,14 +224,14 @@ fn positioned_loop(
             if e.kind() == std::io::ErrorKind::Interrupted {
                 continue;
             }
-            return Ok(Err(os_error(what, fd, len, off, e)));
+            return Err(os_error(what, fd, len, off, e));
         }
         if n == 0 {
-            return Err(done);
+            return Err(nothing_moved(done));
         }
         done += n as usize;
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 type Task = Box<dyn FnOnce() + Send>;
