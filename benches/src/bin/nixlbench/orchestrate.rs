@@ -197,7 +197,7 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
         });
         // Rounds alternate between the libraries (and which goes first), so drift and bursts
         // of load on a shared machine do not favour one; one library alone needs one round.
-        let rounds = if peers.len() > 1 {
+        let rounds = if compared {
             args.rounds.min(p.iters).max(1)
         } else {
             1
