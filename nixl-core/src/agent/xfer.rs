@@ -162,14 +162,29 @@ impl Agent {
     /// A request's status (`getXferStatus`): IN_PROG, SUCCESS, or the error that ended it.
     /// A terminal status stays until the next post. NOT_POSTED before the first post.
     pub fn xfer_status(&self, req: &XferRequest) -> Result<Status> {
-        let mut state = lock(&req.state);
+        let state = lock(&req.state);
         if let Some(terminal) = &state.terminal {
             return terminal.clone().map(|()| Status::Success);
         }
         let Some(completion) = state.completion.clone() else {
             return Err(err!(NotPosted, "the request was never posted"));
         };
-        match completion.status() {
+        // A poll may park briefly (see `Completion::poll`); not while holding the request.
+        drop(state);
+        let status = completion.poll();
+        let mut state = lock(&req.state);
+        if let Some(terminal) = &state.terminal {
+            return terminal.clone().map(|()| Status::Success);
+        }
+        if !state
+            .completion
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, &completion))
+        {
+            // Re-posted by another thread meanwhile: the new post is what counts.
+            return Ok(Status::InProg);
+        }
+        match status {
             Status::InProg => Ok(Status::InProg),
             Status::Success => {
                 if let Some(start) = state.post_start {

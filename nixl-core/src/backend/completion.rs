@@ -5,6 +5,7 @@ use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
 use super::lock;
+use super::pacer::PollPacer;
 use crate::status::{NixlError, Status};
 
 /// Completion of a posted transfer, shared between the request and the threads moving it.
@@ -21,6 +22,8 @@ pub struct Completion {
     idle: Condvar,
     /// When the last part finished, so telemetry measures the transfer, not the polling.
     finished_at: OnceLock<Instant>,
+    /// Parks a caller spinning on `poll` so it does not starve the workers.
+    pacer: PollPacer,
 }
 
 impl Completion {
@@ -38,6 +41,7 @@ impl Completion {
             active: Mutex::new(0),
             idle: Condvar::new(),
             finished_at: OnceLock::new(),
+            pacer: PollPacer::new(),
         };
         if parts == 0 {
             let _ = c.finished_at.set(Instant::now());
@@ -60,6 +64,18 @@ impl Completion {
     /// Current status: IN_PROG, SUCCESS or the first error.
     pub fn status(&self) -> Status {
         Status::from_code(self.status.load(Ordering::Acquire)).unwrap_or(Status::Unknown)
+    }
+
+    /// The status as seen by a user's poll (`getXferStatus`): like [`Completion::status`], but
+    /// a caller polling a long transfer in a tight loop is parked briefly (see
+    /// [`PollPacer`]) so it leaves the CPU to the threads moving the bytes.
+    pub fn poll(&self) -> Status {
+        let status = self.status();
+        if status != Status::InProg {
+            return status;
+        }
+        self.pacer.pace(|| self.status() == Status::InProg);
+        self.status()
     }
 
     /// When the transfer finished (all parts done), if it has.
@@ -104,6 +120,8 @@ impl Completion {
             if slot.is_none() {
                 self.status.store(e.status().code(), Ordering::Release);
                 *slot = Some(e);
+                drop(slot);
+                self.pacer.wake();
             }
         }
         if self.pending_parts.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -114,6 +132,7 @@ impl Completion {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             );
+            self.pacer.wake();
         }
     }
 
@@ -131,6 +150,7 @@ impl Completion {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
+        self.pacer.wake();
     }
 }
 

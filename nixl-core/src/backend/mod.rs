@@ -7,6 +7,7 @@ pub mod completion;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod net;
+pub mod pacer;
 pub mod plugins;
 pub mod posix;
 
