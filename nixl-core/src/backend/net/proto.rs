@@ -35,6 +35,10 @@ pub const MAX_TEXT: u64 = 4096;
 pub const NO_NOTIF: u64 = u64::MAX;
 /// Most slices handed to one readv/writev call.
 const IOV_BATCH: usize = 1024;
+/// Most bytes handed to one writev/readv. A call holds the socket lock throughout, so a huge
+/// one leaves the ACKs that would reopen the window waiting in the backlog: on loopback here
+/// 256 MiB calls ran about 20% slower than 1-4 MiB ones.
+const IO_CALL_MAX: usize = 4 << 20;
 
 /// Frame kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,12 +198,13 @@ pub fn read_header(stream: &mut impl Read) -> io::Result<Header> {
 
 /// Writes every byte of every slice, batching into writev calls.
 pub fn write_all_slices(stream: &mut impl Write, slices: &[&[u8]]) -> io::Result<()> {
-    for chunk in slices.chunks(IOV_BATCH) {
-        let mut iov: Vec<IoSlice<'_>> = chunk
-            .iter()
-            .filter(|s| !s.is_empty())
-            .map(|s| IoSlice::new(s))
-            .collect();
+    let mut pieces = slices
+        .iter()
+        .flat_map(|s| s.chunks(IO_CALL_MAX))
+        .map(IoSlice::new)
+        .peekable();
+    let mut iov = Vec::with_capacity(slices.len().min(IOV_BATCH));
+    while next_call(&mut pieces, &mut iov, |s| s.len()) {
         let mut rest = &mut iov[..];
         while !rest.is_empty() {
             let n = stream.write_vectored(rest)?;
@@ -214,12 +219,13 @@ pub fn write_all_slices(stream: &mut impl Write, slices: &[&[u8]]) -> io::Result
 
 /// Fills every slice, batching into readv calls.
 pub fn read_exact_slices(stream: &mut impl Read, slices: &mut [&mut [u8]]) -> io::Result<()> {
-    for chunk in slices.chunks_mut(IOV_BATCH) {
-        let mut iov: Vec<IoSliceMut<'_>> = chunk
-            .iter_mut()
-            .filter(|s| !s.is_empty())
-            .map(|s| IoSliceMut::new(s))
-            .collect();
+    let mut iov = Vec::with_capacity(slices.len().min(IOV_BATCH));
+    let mut pieces = slices
+        .iter_mut()
+        .flat_map(|s| s.chunks_mut(IO_CALL_MAX))
+        .map(IoSliceMut::new)
+        .peekable();
+    while next_call(&mut pieces, &mut iov, |s| s.len()) {
         let mut rest = &mut iov[..];
         while !rest.is_empty() {
             let n = stream.read_vectored(rest)?;
@@ -230,6 +236,27 @@ pub fn read_exact_slices(stream: &mut impl Read, slices: &mut [&mut [u8]]) -> io
         }
     }
     Ok(())
+}
+
+/// Fills `iov` with the next system call's pieces: at most `IOV_BATCH` of them and at most
+/// `IO_CALL_MAX` bytes (the slices were cut to that size). Empty pieces are skipped. Returns
+/// false when nothing is left.
+fn next_call<T>(
+    pieces: &mut std::iter::Peekable<impl Iterator<Item = T>>,
+    iov: &mut Vec<T>,
+    len: impl Fn(&T) -> usize,
+) -> bool {
+    iov.clear();
+    let mut bytes = 0;
+    while let Some(piece) = pieces
+        .next_if(|p| iov.len() < IOV_BATCH && (iov.is_empty() || bytes + len(p) <= IO_CALL_MAX))
+    {
+        if len(&piece) > 0 {
+            bytes += len(&piece);
+            iov.push(piece);
+        }
+    }
+    !iov.is_empty()
 }
 
 /// Reads and throws away `n` bytes (to stay in step after refusing a WRITE).
@@ -258,6 +285,60 @@ mod tests {
             }
             let _ = decode_descs(&bytes, total);
             let _ = read_status(&mut &bytes[..], Kind::Resp);
+        }
+    }
+
+    /// A stream that records each call's size and accepts at most `take` bytes per call.
+    struct Recorder {
+        data: Vec<u8>,
+        calls: Vec<(usize, usize)>,
+        take: usize,
+    }
+
+    impl Write for Recorder {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let offered: usize = bufs.iter().map(|b| b.len()).sum();
+            self.calls.push((bufs.len(), offered));
+            let mut left = self.take;
+            for b in bufs {
+                let n = b.len().min(left);
+                self.data.extend_from_slice(&b[..n]);
+                left -= n;
+            }
+            Ok(self.take - left)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn large_and_many_slices_go_in_bounded_calls_and_arrive_whole() {
+        let big: Vec<u8> = (0..(IO_CALL_MAX * 2 + 123)).map(|i| i as u8).collect();
+        let small: Vec<Vec<u8>> = (0..(IOV_BATCH + 5)).map(|i| vec![i as u8; 7]).collect();
+        let mut slices: Vec<&[u8]> = vec![&big, &[]];
+        slices.extend(small.iter().map(|v| &v[..]));
+        let expected: Vec<u8> = slices.concat();
+        for take in [usize::MAX, 1 << 20, 5] {
+            let mut out = Recorder {
+                data: Vec::new(),
+                calls: Vec::new(),
+                take,
+            };
+            write_all_slices(&mut out, &slices).unwrap();
+            assert!(out.data == expected, "bytes differ (take {take})");
+            assert!(
+                out.calls
+                    .iter()
+                    .all(|&(n, b)| n <= IOV_BATCH && b <= IO_CALL_MAX)
+            );
+            let mut back: Vec<Vec<u8>> = slices.iter().map(|s| vec![0; s.len()]).collect();
+            let mut dst: Vec<&mut [u8]> = back.iter_mut().map(|v| &mut v[..]).collect();
+            read_exact_slices(&mut &expected[..], &mut dst).unwrap();
+            assert!(back.concat() == expected);
         }
     }
 
