@@ -27,40 +27,50 @@ pub fn memcpy_gbps(block: usize, batch: usize, seg: Segment, reps: usize) -> f64
 
 /// GB/s of one loopback TCP stream copying `total` bytes from one buffer into another of the
 /// same size (as a transfer does; a small reused sink buffer would stay in cache and flatter
-/// the limit), in `chunk`-byte writes, best of `reps`.
+/// the limit), in `chunk`-byte writes: all bytes over all time of `reps` repetitions after a
+/// warm-up, the same statistic as a benchmark point's bandwidth (a best-of figure would set a
+/// lucky moment against an average).
 pub fn tcp_gbps(total: usize, chunk: usize, reps: usize) -> f64 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let addr = listener.local_addr().expect("address");
-    let chunk = chunk.clamp(1, total.max(1));
+    let total = total.max(1);
+    let chunk = chunk.clamp(1, total);
     let sink = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().expect("accept");
-        let mut dst = Buffer::new(total.max(1), Segment::Malloc);
+        let mut dst = Buffer::new(total, Segment::Malloc);
         let buf = dst.as_mut_slice();
         let mut at = 0;
         loop {
             match s.read(&mut buf[at..]) {
                 Ok(0) | Err(_) => break,
-                Ok(n) => at = (at + n) % buf.len(),
+                Ok(n) => at += n,
+            }
+            if at == buf.len() {
+                // A whole copy is in: acknowledge it, so the sender times delivery.
+                at = 0;
+                if s.write_all(&[1]).is_err() {
+                    break;
+                }
             }
         }
     });
     let mut s = std::net::TcpStream::connect(addr).expect("connect");
     s.set_nodelay(true).ok();
     let data = Buffer::new(total, Segment::Malloc);
-    let mut best = 0.0f64;
-    // Warm-up, then timed repetitions; the ack is a 1-byte round trip so the
-    // timing covers delivery, not just the send buffer.
-    for rep in 0..=reps.max(1) {
-        let t = Instant::now();
+    let mut copy = || {
         for c in data.as_slice().chunks(chunk) {
             s.write_all(c).expect("send");
         }
-        s.flush().ok();
-        if rep > 0 {
-            best = best.max(crate::gbps(total as u64, t.elapsed().as_secs_f64()));
-        }
+        s.read_exact(&mut [0u8; 1]).expect("acknowledgement");
+    };
+    copy();
+    let reps = reps.max(1);
+    let t = Instant::now();
+    for _ in 0..reps {
+        copy();
     }
+    let gbps = crate::gbps((total * reps) as u64, t.elapsed().as_secs_f64());
     drop(s);
     sink.join().ok();
-    best
+    gbps
 }

@@ -187,14 +187,19 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
     );
     let mut rows = Vec::new();
     for (k, p) in pts.iter().enumerate() {
-        // The limits are measured right before each point, not once per shape: on a shared
-        // machine they drift within a run, and a ratio is only fair against a near neighbour.
-        let limit = (!args.no_baseline)
-            .then(|| baseline::memcpy_gbps(p.block, p.batch * p.threads, args.segment, 3));
-        let tcp = (args.transport == "tcp" && !args.no_baseline).then(|| {
-            let total = p.buffer_bytes().min(256 << 20);
-            baseline::tcp_gbps(total, p.block.clamp(64 << 10, 4 << 20), 3)
-        });
+        // The limits are measured in every round, beside the libraries, not once per shape: on
+        // a shared machine they drift within a run (loopback TCP by 2x), and a ratio is only
+        // fair against the same moments. The row shows their mean over the rounds.
+        let measure_limits = || {
+            let memcpy = (!args.no_baseline)
+                .then(|| baseline::memcpy_gbps(p.block, p.batch * p.threads, args.segment, 3));
+            let tcp = (args.transport == "tcp" && !args.no_baseline).then(|| {
+                let total = p.buffer_bytes().min(256 << 20);
+                baseline::tcp_gbps(total, p.block.clamp(64 << 10, 4 << 20), 3)
+            });
+            (memcpy, tcp)
+        };
+        let mut limits = Vec::new();
         // Rounds alternate between the libraries (and which goes first), so drift and bursts
         // of load on a shared machine do not favour one; one library alone needs one round.
         let rounds = if compared {
@@ -213,6 +218,7 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
             } else {
                 (0..peers.len()).rev().collect()
             };
+            limits.push(measure_limits());
             for i in order {
                 let (name, peer) = &mut peers[i];
                 pb.set_message(format!(
@@ -240,6 +246,8 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
             }
         }
         pb.inc(peers.len() as u64);
+        let limit = mean(limits.iter().filter_map(|l| l.0));
+        let tcp = mean(limits.iter().filter_map(|l| l.1));
         let outs: Vec<Option<Outcome>> = outs
             .into_iter()
             .map(|r| Outcome::combine(&r, p.buffer_bytes()))
@@ -260,4 +268,10 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
         p.quit();
     }
     Ok(rows)
+}
+
+/// The mean of some values, `None` for none.
+fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
 }
