@@ -1476,7 +1476,7 @@ nixl_capi_status_t nixl_capi_post_xfer_req(nixl_capi_agent_t agent,
  * A request's status: SUCCESS, IN_PROG, or the error that ended it.
  *
  * A thread that calls this for the same request again and again, microseconds apart, once the
- * transfer has run 500 µs, may be parked here for up to 250 µs (woken when the transfer ends),
+ * transfer has run 500 us, may be parked here for up to 250 us (woken when the transfer ends),
  * so that its loop leaves the CPU to the threads moving the bytes.
  *
  * # Safety

@@ -236,7 +236,7 @@ pub unsafe extern "C" fn nixl_capi_post_xfer_req(
 /// A request's status: SUCCESS, IN_PROG, or the error that ended it.
 ///
 /// A thread that calls this for the same request again and again, microseconds apart, once the
-/// transfer has run 500 µs, may be parked here for up to 250 µs (woken when the transfer ends),
+/// transfer has run 500 us, may be parked here for up to 250 us (woken when the transfer ends),
 /// so that its loop leaves the CPU to the threads moving the bytes.
 ///
 /// # Safety
