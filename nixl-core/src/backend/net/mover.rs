@@ -34,20 +34,11 @@ impl Mover {
         };
         match &peer.route {
             Route::SameProcess(weak) => {
-                let shared = weak.upgrade().ok_or_else(|| {
-                    err!(RemoteDisconnect, "agent {} no longer exists", peer.name)
-                })?;
+                let shared = peer.in_process(weak)?;
                 copy_in_process(&shared, op, local, remote).map_err(|e| peer::named(peer, e))
             }
             Route::CrossMemory { pid, pidfd, regtab } if peer.cma_allowed() => {
-                if cma::pidfd_exited(pidfd) {
-                    peer.close();
-                    return Err(err!(
-                        RemoteDisconnect,
-                        "agent {} (pid {pid}) exited",
-                        peer.name
-                    ));
-                }
+                peer.ensure_running(*pid, pidfd)?;
                 // The target takes no part in cross-memory attach: check its live
                 // registrations through the table it shares.
                 if let Some(table) = regtab {
@@ -88,9 +79,7 @@ impl Mover {
         };
         match &peer.route {
             Route::SameProcess(weak) => {
-                let shared = weak.upgrade().ok_or_else(|| {
-                    err!(RemoteDisconnect, "agent {} no longer exists", peer.name)
-                })?;
+                let shared = peer.in_process(weak)?;
                 shared.notifs.push(&self.shared.agent_name, msg.to_vec());
                 Ok(())
             }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::conninfo::ConnInfo;
@@ -114,6 +114,27 @@ impl NetPeer {
     /// Whether cross-memory attach is still worth trying.
     pub fn cma_allowed(&self) -> bool {
         !self.cma_refused.load(Ordering::Acquire)
+    }
+
+    /// The agent behind a same-process route, or REMOTE_DISCONNECT once it is gone.
+    pub fn in_process(&self, agent: &Weak<Shared>) -> Result<Arc<Shared>> {
+        agent
+            .upgrade()
+            .ok_or_else(|| err!(RemoteDisconnect, "agent {} no longer exists", self.name))
+    }
+
+    /// REMOTE_DISCONNECT, with the peer closed, once the process behind a cross-memory route
+    /// has exited.
+    pub fn ensure_running(&self, pid: i32, pidfd: &OwnedFd) -> Result<()> {
+        if super::cma::pidfd_exited(pidfd) {
+            self.close();
+            return Err(err!(
+                RemoteDisconnect,
+                "agent {} (pid {pid}) exited",
+                self.name
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the peer process still runs and answers as the incarnation we loaded (bounded

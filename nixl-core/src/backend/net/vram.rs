@@ -134,20 +134,11 @@ pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) 
     };
     match &peer.route {
         Route::SameProcess(weak) => {
-            let shared = weak
-                .upgrade()
-                .ok_or_else(|| err!(RemoteDisconnect, "agent {} no longer exists", peer.name))?;
+            let shared = peer.in_process(weak)?;
             in_process(&shared, job).map_err(|e| super::peer::named(peer, e))
         }
         Route::CrossMemory { pidfd, regtab, pid } if job.remote_mem == MemType::Vram => {
-            if super::cma::pidfd_exited(pidfd) {
-                peer.close();
-                return Err(err!(
-                    RemoteDisconnect,
-                    "agent {} (pid {pid}) exited",
-                    peer.name
-                ));
-            }
+            peer.ensure_running(*pid, pidfd)?;
             if let Some(table) = regtab {
                 let tagged: Vec<ResolvedDesc> = remote
                     .iter()
