@@ -6,8 +6,16 @@ blocks (one trace block = 512 tokens = 8 engine blocks), capped at (ISL - 1) // 
 prompt tokens. Caches hold whole trace blocks with LRU eviction; running requests' KV and
 decode tokens are ignored (so every figure is an upper bound).
 
+The Belady figure is a bound for every router and every eviction policy: one cache of all
+the workers' engine blocks, evicting (or never admitting) the block whose next use is
+farthest, which maximises hits among all caches of that capacity (Belady's MIN); each
+block is counted as a hit when cached, even if an earlier block of the prompt was not
+(a prefix hit needs all of them). Splitting the capacity over workers, keeping running
+requests' blocks resident and counting prefixes only can each only lower it.
+
   python3 planner/eval/routing/cache_bounds.py TRACE [WORKERS] [BLOCKS_PER_WORKER]
 """
+import heapq
 import json
 import sys
 from collections import OrderedDict
@@ -63,6 +71,52 @@ def longest_prefix(caches, ids, load):
     return max(range(len(caches)), key=lambda w: (caches[w].prefix(ids), -load[w]))
 
 
+def engine_blocks(req):
+    """The prompt's full 64-token engine blocks, as (trace hash id, index within it)."""
+    per_trace = TRACE_BLOCK // ENGINE_BLOCK
+    n = req["input_length"] // ENGINE_BLOCK
+    return [(req["hash_ids"][i // per_trace], i % per_trace) for i in range(n)]
+
+
+def belady_hit_rate(reqs, capacity):
+    """Hit rate of an offline-optimal (Belady MIN) cache of `capacity` engine blocks."""
+    accesses, caps = [], []
+    for r in reqs:
+        blocks = engine_blocks(r)
+        accesses.append(blocks)
+        caps.append((r["input_length"] - 1) // ENGINE_BLOCK)
+    # Next use of every access, from a backward pass.
+    flat = [b for blocks in accesses for b in blocks]
+    never = len(flat)
+    next_use, last = [never] * len(flat), {}
+    for t in range(len(flat) - 1, -1, -1):
+        next_use[t] = last.get(flat[t], never)
+        last[flat[t]] = t
+    cached, heap = {}, []  # block -> its next use; max-heap of (-next use, block), lazy
+    hit = total = t = 0
+    for r, blocks, cap in zip(reqs, accesses, caps):
+        hits = 0
+        for b in blocks:
+            nxt = next_use[t]
+            t += 1
+            if b in cached:
+                hits += 1
+            elif len(cached) >= capacity:
+                while -heap[0][0] != cached.get(heap[0][1]):
+                    heapq.heappop(heap)  # stale entry
+                if -heap[0][0] <= nxt:
+                    continue  # every cached block is needed sooner: do not admit
+                del cached[heapq.heappop(heap)[1]]
+            if nxt == never:
+                cached.pop(b, None)  # never used again: holding it cannot help
+                continue
+            cached[b] = nxt
+            heapq.heappush(heap, (-nxt, b))
+        hit += min(hits, cap) * ENGINE_BLOCK
+        total += r["input_length"]
+    return hit / total
+
+
 def pass_ms(tokens):
     """Dynamo mocker's prefill polynomial (speedup 1): one pass of `tokens` new tokens."""
     return 4.209989e-7 * tokens * tokens + 1.518344e-2 * tokens + 16.50142 if tokens > 0 else 0.0
@@ -111,6 +165,12 @@ def main():
     one = lambda c, i, l: 0
     print(f"infinite shared cache:               {run(reqs, [Lru(None)], one):.3f}")
     print(f"shared LRU, {workers} x {blocks} blocks:      {run(reqs, [Lru(workers * per_worker)], one):.3f}")
+    for scale in (1.5, 2, 4):
+        lru = run(reqs, [Lru(int(scale * workers * per_worker))], one)
+        print(f"shared LRU, {scale}x that capacity:       {lru:.3f}")
+    for scale in (1, 0.5, 0.25):
+        best = belady_hit_rate(reqs, int(scale * workers * blocks))
+        print(f"Belady (offline optimal), {scale}x that capacity pooled: {best:.3f}")
     load = [0] * workers
     lp = run(reqs, [Lru(per_worker) for _ in range(workers)], longest_prefix, load)
     share = max(load) / sum(load)
