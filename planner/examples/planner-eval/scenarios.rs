@@ -167,6 +167,15 @@ pub fn planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
             },
         )
     };
+    let quantile = |name: &'static str, attainment: f64| {
+        named(
+            name,
+            SloPlannerConfig {
+                attainment,
+                ..seasonal_cfg
+            },
+        )
+    };
     vec![
         Box::new(NamedPlanner(
             "dynamo-v0.4 (constant)",
@@ -230,6 +239,9 @@ pub fn planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
         surge("ours (seasonal, surge 1.5×)", 1.5),
         surge("ours (seasonal, surge 1.75×)", 1.75),
         surge("ours (seasonal, surge 2×)", 2.0),
+        quantile("ours (seasonal, quantile 85%)", 0.85),
+        quantile("ours (seasonal, quantile 70%)", 0.7),
+        quantile("ours (seasonal, quantile 50%)", 0.5),
     ]
 }
 
