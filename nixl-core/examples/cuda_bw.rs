@@ -3,14 +3,15 @@
 //! DRAM <-> VRAM vs a pinned host <-> device `cuMemcpyAsync`. Prints a Markdown table for
 //! BENCHMARKS.md with the card's name. Without a GPU it prints "skipped: no CUDA device".
 //!
-//! `cargo run --release -p nixl-core --example cuda-bw [-- SIZE_MIB...]` (default 64 256 1024).
+//! `cargo run --release -p nixl-core --example cuda-bw [-- SIZE...]`: sizes in MiB, or KiB with
+//! a `k` suffix (default 64 256 1024).
 
 use std::time::{Duration, Instant};
 
 use nixl_core::backend::cuda::{self, mem::DeviceBuffer, mem::HostPinned, stream::Stream};
 use nixl_core::*;
 
-const ITERS: usize = 10;
+const ITERS: usize = 20;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -21,22 +22,6 @@ fn gbps(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / 1e9
 }
 
-/// Median time of `ITERS` raw copies on one stream (after one warm-up).
-fn raw(dst: u64, src: u64, len: usize) -> Duration {
-    let s = Stream::take(0).unwrap();
-    let mut times = Vec::new();
-    for i in 0..=ITERS {
-        let t = Instant::now();
-        // SAFETY: both ranges are live allocations of at least `len` bytes owned by main.
-        unsafe { s.copy(dst, src, len as u64) }.unwrap();
-        s.sync().unwrap();
-        if i > 0 {
-            times.push(t.elapsed());
-        }
-    }
-    median(times)
-}
-
 fn reg(mem: MemType, addr: u64, len: usize) -> RegDescList {
     RegDescList::from_descs(mem, vec![RegDesc::new(addr, len as u64, 0)])
 }
@@ -45,40 +30,89 @@ fn xfer(mem: MemType, addr: u64, len: usize) -> XferDescList {
     XferDescList::from_descs(mem, vec![Desc::new(addr, len as u64, 0)])
 }
 
-/// Median time of `ITERS` posts of one WRITE request (local -> remote), polled to completion.
-fn nixl(local: (MemType, u64), remote: (MemType, u64), len: usize) -> Duration {
-    let a = Agent::new("bw-a", AgentConfig::default()).unwrap();
-    let b = Agent::new("bw-b", AgentConfig::default()).unwrap();
-    a.create_backend("UCX", &Params::new()).unwrap();
-    b.create_backend("UCX", &Params::new()).unwrap();
-    // SAFETY: the buffers outlive both agents (dropped at the end of this function).
-    unsafe {
-        a.register_mem(&reg(local.0, local.1, len), None).unwrap();
-        b.register_mem(&reg(remote.0, remote.1, len), None).unwrap();
+/// One WRITE request from `local` to `remote` between two agents of this process.
+struct Write {
+    req: XferRequest,
+    a: Agent,
+    _b: Agent,
+}
+
+impl Write {
+    fn new(local: (MemType, u64), remote: (MemType, u64), len: usize) -> Write {
+        let a = Agent::new("bw-a", AgentConfig::default()).unwrap();
+        let b = Agent::new("bw-b", AgentConfig::default()).unwrap();
+        a.create_backend("UCX", &Params::new()).unwrap();
+        b.create_backend("UCX", &Params::new()).unwrap();
+        // SAFETY: the buffers outlive both agents (main drops them after the row).
+        unsafe {
+            a.register_mem(&reg(local.0, local.1, len), None).unwrap();
+            b.register_mem(&reg(remote.0, remote.1, len), None).unwrap();
+        }
+        a.load_remote_md(&b.local_md().unwrap()).unwrap();
+        let req = a
+            .create_xfer_req(
+                XferOp::Write,
+                &xfer(local.0, local.1, len),
+                &xfer(remote.0, remote.1, len),
+                "bw-b",
+                None,
+            )
+            .unwrap();
+        Write { req, a, _b: b }
     }
-    a.load_remote_md(&b.local_md().unwrap()).unwrap();
-    let req = a
-        .create_xfer_req(
-            XferOp::Write,
-            &xfer(local.0, local.1, len),
-            &xfer(remote.0, remote.1, len),
-            "bw-b",
-            None,
-        )
-        .unwrap();
-    let mut times = Vec::new();
-    for i in 0..=ITERS {
+
+    /// Posts the request and polls it to completion, as an engine would.
+    fn once(&self) -> Duration {
         let t = Instant::now();
-        let mut s = a.post_xfer_req(&req, None).unwrap();
+        let mut s = self.a.post_xfer_req(&self.req, None).unwrap();
         while s == Status::InProg {
-            s = a.xfer_status(&req).unwrap();
+            s = self.a.xfer_status(&self.req).unwrap();
         }
         assert_eq!(s, Status::Success);
+        t.elapsed()
+    }
+}
+
+/// One plain copy on `stream`, waited for.
+fn raw_once(stream: &Stream, dst: u64, src: u64, len: usize) -> Duration {
+    let t = Instant::now();
+    // SAFETY: both ranges are live allocations of at least `len` bytes owned by main.
+    unsafe { stream.copy(dst, src, len as u64) }.unwrap();
+    stream.sync().unwrap();
+    t.elapsed()
+}
+
+/// Median times of nixl-core's WRITE and of the plain copy of the same bytes, measured in
+/// turns (one warm-up each) so clock changes of the GPU weigh on both alike.
+fn row(local: (MemType, u64), remote: (MemType, u64), len: usize) -> (Duration, Duration) {
+    let write = Write::new(local, remote, len);
+    let stream = Stream::take(0).unwrap();
+    let (mut ours, mut plain) = (Vec::new(), Vec::new());
+    for i in 0..=ITERS {
+        let o = write.once();
+        let p = raw_once(&stream, remote.1, local.1, len);
         if i > 0 {
-            times.push(t.elapsed());
+            ours.push(o);
+            plain.push(p);
         }
     }
-    median(times)
+    (median(ours), median(plain))
+}
+
+/// "64k" is 64 KiB, "16" is 16 MiB.
+fn parse_size(arg: &str) -> Option<usize> {
+    match arg.strip_suffix(['k', 'K']) {
+        Some(kib) => kib.parse::<usize>().ok().map(|n| n << 10),
+        None => arg.parse::<usize>().ok().map(|n| n << 20),
+    }
+}
+
+fn show(len: usize) -> String {
+    if len >= 1 << 20 {
+        format!("{} MiB", len >> 20)
+    } else {
+        format!("{} KiB", len >> 10)
+    }
 }
 
 fn main() {
@@ -88,8 +122,7 @@ fn main() {
     }
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
-        .filter_map(|a| a.parse::<usize>().ok())
-        .map(|mib| mib << 20)
+        .filter_map(|a| parse_size(&a))
         .collect();
     let sizes = if sizes.is_empty() {
         vec![64 << 20, 256 << 20, 1 << 30]
@@ -97,7 +130,21 @@ fn main() {
         sizes
     };
     let card = cuda::context::device_name(0).unwrap();
-    println!("card: {card}; median of {ITERS} after one warm-up; GB/s = 1e9 bytes/s");
+    // Bring the GPU's clocks up before the first row.
+    {
+        let (a, b) = (
+            DeviceBuffer::new(0, 256 << 20).unwrap(),
+            DeviceBuffer::new(0, 256 << 20).unwrap(),
+        );
+        let stream = Stream::take(0).unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(500) {
+            raw_once(&stream, b.addr(), a.addr(), a.len());
+        }
+    }
+    println!(
+        "card: {card}; median of {ITERS} after one warm-up, nixl-core and the plain copy in turns; GB/s = 1e9 bytes/s"
+    );
     println!();
     println!("| path | size | nixl-core GB/s | cuMemcpyAsync GB/s | ratio |");
     println!("|---|---|---|---|---|");
@@ -110,36 +157,33 @@ fn main() {
         let rows = [
             (
                 "VRAM -> VRAM",
-                nixl(
+                row(
                     (MemType::Vram, src.addr()),
                     (MemType::Vram, dst.addr()),
                     len,
                 ),
-                raw(dst.addr(), src.addr(), len),
             ),
             (
                 "DRAM (pinned) -> VRAM",
-                nixl(
+                row(
                     (MemType::Dram, host.addr()),
                     (MemType::Vram, dst.addr()),
                     len,
                 ),
-                raw(dst.addr(), host.addr(), len),
             ),
             (
                 "VRAM -> DRAM (pinned)",
-                nixl(
+                row(
                     (MemType::Vram, src.addr()),
                     (MemType::Dram, host.addr()),
                     len,
                 ),
-                raw(host.addr(), src.addr(), len),
             ),
         ];
-        for (path, ours, theirs) in rows {
+        for (path, (ours, theirs)) in rows {
             println!(
-                "| {path} | {} MiB | {:.1} | {:.1} | {:.0}% |",
-                len >> 20,
+                "| {path} | {} | {:.1} | {:.1} | {:.0}% |",
+                show(len),
                 gbps(len, ours),
                 gbps(len, theirs),
                 100.0 * theirs.as_secs_f64() / ours.as_secs_f64()

@@ -52,16 +52,18 @@ fn registration_checks_refuse_host_memory_and_accept_vmm_chunks() {
     .unwrap_err();
     println!("past the end: {e}");
 
+    // The driver reports the four allocations mapped back to back as one range; the
+    // registration must still see them one by one (peers import them so).
     let vmm = VmmBuffer::new(0, 4, 1).unwrap();
+    let c = vmm.chunk_len() as u64;
     let chunks = cuda::pointer::device_chunks(vmm.addr(), vmm.len() as u64, 0).unwrap();
-    assert!(!chunks.is_empty());
-    assert_eq!(chunks.first().unwrap().start, vmm.addr());
-    assert!(chunks.last().unwrap().end() >= vmm.addr() + vmm.len() as u64);
-    println!(
-        "VMM buffer of {} bytes: {} chunk(s) reported",
-        vmm.len(),
-        chunks.len()
-    );
+    let spans: Vec<(u64, u64)> = chunks.iter().map(|k| (k.start, k.size)).collect();
+    let want: Vec<(u64, u64)> = (0..4).map(|i| (vmm.addr() + i * c, c)).collect();
+    assert_eq!(spans, want, "the VMM buffer's physical chunks");
+    // A range starting inside chunk 1 and ending inside chunk 3 spans chunks 1 to 3, whole.
+    let inner = cuda::pointer::device_chunks(vmm.addr() + c + c / 2, 2 * c, 0).unwrap();
+    let spans: Vec<(u64, u64)> = inner.iter().map(|k| (k.start, k.size)).collect();
+    assert_eq!(spans, want[1..].to_vec(), "chunks under an inner range");
     // SAFETY: `vmm` outlives the agent.
     unsafe { a.register_mem(&reg(MemType::Vram, vmm.addr(), vmm.len(), 0), None) }.unwrap();
     // SAFETY: refused: the range runs past the reservation.
@@ -136,6 +138,58 @@ fn vram_to_vram_same_process_4k_to_1g() {
         b.deregister_mem(&reg(MemType::Vram, dst.addr(), len, 0), None)
             .unwrap();
     }
+}
+
+#[test]
+fn unpolled_copies_notify_and_hold_the_target_registration_until_done() {
+    if !gpu() {
+        return;
+    }
+    let (a, b) = (agent("ua", &Params::new()), agent("ub", &Params::new()));
+    let len = 1usize << 30;
+    let data = random(len, 77);
+    let (src, dst) = (
+        DeviceBuffer::new(0, len).unwrap(),
+        DeviceBuffer::new(0, len).unwrap(),
+    );
+    src.upload(&data).unwrap();
+    dst.fill(0xA5).unwrap();
+    // SAFETY: the buffers outlive their registrations.
+    unsafe {
+        a.register_mem(&reg(MemType::Vram, src.addr(), len, 0), None)
+            .unwrap();
+        b.register_mem(&reg(MemType::Vram, dst.addr(), len, 0), None)
+            .unwrap();
+    }
+    a.load_remote_md(&b.local_md().unwrap()).unwrap();
+    let req = a
+        .create_xfer_req(
+            XferOp::Write,
+            &xfer(MemType::Vram, src.addr(), len, 0),
+            &xfer(MemType::Vram, dst.addr(), len, 0),
+            "ub",
+            Some(&OptArgs::with_notif("unpolled")),
+        )
+        .unwrap();
+    let posted = a.post_xfer_req(&req, None).unwrap();
+    // The target deregisters at once: it must wait for the copies still in flight, so the
+    // data is all there when it returns.
+    let start = Instant::now();
+    b.deregister_mem(&reg(MemType::Vram, dst.addr(), len, 0), None)
+        .unwrap();
+    println!(
+        "post returned {posted:?}; deregistration returned after {:?}",
+        start.elapsed()
+    );
+    assert_same(
+        &download(&dst, len),
+        &data,
+        "data when deregistration returned",
+    );
+    // Nobody polled the request: the notification comes anyway.
+    let notifs = wait_notifs(&b, 1);
+    assert_eq!(notifs["ua"], vec![b"unpolled".to_vec()]);
+    assert_eq!(a.xfer_status(&req).unwrap(), Status::Success);
 }
 
 /// VRAM <-> DRAM both ways, local and remote sides swapped, with `params` (same process or

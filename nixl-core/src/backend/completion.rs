@@ -24,11 +24,23 @@ pub struct Completion {
     finished_at: OnceLock<Instant>,
     /// Parks a caller spinning on `poll` so it does not starve the workers.
     pacer: PollPacer,
+    /// Lets `poll` finish the work itself where it can see it done (device copies).
+    progress: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Completion {
     /// A completion waiting for `parts` pieces of work to finish.
     pub fn new(parts: usize) -> Self {
+        Completion::with_pacer(parts, PollPacer::new())
+    }
+
+    /// A completion for work the GPU's copy engines do: polls are never parked (see
+    /// [`PollPacer::never_parks`]).
+    pub fn for_device_copies(parts: usize) -> Self {
+        Completion::with_pacer(parts, PollPacer::never_parks())
+    }
+
+    fn with_pacer(parts: usize, pacer: PollPacer) -> Self {
         let c = Completion {
             status: AtomicI32::new(if parts == 0 {
                 Status::Success.code()
@@ -41,7 +53,8 @@ impl Completion {
             active: Mutex::new(0),
             idle: Condvar::new(),
             finished_at: OnceLock::new(),
-            pacer: PollPacer::new(),
+            pacer,
+            progress: OnceLock::new(),
         };
         if parts == 0 {
             let _ = c.finished_at.set(Instant::now());
@@ -70,12 +83,24 @@ impl Completion {
     /// a caller polling a long transfer in a tight loop is parked briefly (see
     /// [`PollPacer`]) so it leaves the CPU to the threads moving the bytes.
     pub fn poll(&self) -> Status {
-        let status = self.status();
+        let mut status = self.status();
+        if status == Status::InProg
+            && let Some(progress) = self.progress.get()
+        {
+            progress();
+            status = self.status();
+        }
         if status != Status::InProg {
             return status;
         }
         self.pacer.pace(|| self.status() == Status::InProg);
         self.status()
+    }
+
+    /// Sets what each poll of an unfinished transfer runs first: a check that may finish it
+    /// (e.g. whether the device copies completed). Set once; later calls are ignored.
+    pub fn set_progress(&self, progress: impl Fn() + Send + Sync + 'static) {
+        let _ = self.progress.set(Box::new(progress));
     }
 
     /// When the transfer finished (all parts done), if it has.
@@ -172,6 +197,26 @@ mod tests {
         c.finish_part(Err(err!(RemoteDisconnect, "gone")));
         c.finish_part(Err(err!(Backend, "later")));
         assert_eq!(c.status(), Status::RemoteDisconnect);
+    }
+
+    #[test]
+    fn a_poll_runs_the_progress_check_until_it_finishes_the_transfer() {
+        use std::sync::atomic::AtomicUsize;
+        let c = std::sync::Arc::new(Completion::for_device_copies(1));
+        let checks = std::sync::Arc::new(AtomicUsize::new(0));
+        let (weak, n) = (std::sync::Arc::downgrade(&c), checks.clone());
+        c.set_progress(move || {
+            if n.fetch_add(1, Ordering::SeqCst) == 2
+                && let Some(c) = weak.upgrade()
+            {
+                c.finish_part(Ok(()));
+            }
+        });
+        assert_eq!(c.poll(), Status::InProg);
+        assert_eq!(c.poll(), Status::InProg);
+        assert_eq!(c.poll(), Status::Success);
+        assert_eq!(c.poll(), Status::Success);
+        assert_eq!(checks.load(Ordering::SeqCst), 3, "no check once finished");
     }
 
     #[test]

@@ -50,7 +50,9 @@ int cuDeviceGetName(char *name, int len, int dev) {
     return SUCCESS;
 }
 int cuDevicePrimaryCtxRetain(void **ctx, int dev) { (void)dev; *ctx = (void *)0x1; return SUCCESS; }
-int cuCtxSetCurrent(void *ctx) { (void)ctx; return SUCCESS; }
+static __thread void *current_ctx;
+int cuCtxSetCurrent(void *ctx) { current_ctx = ctx; return SUCCESS; }
+int cuCtxGetCurrent(void **ctx) { *ctx = current_ctx; return SUCCESS; }
 int cuCtxSynchronize(void) { return SUCCESS; }
 int cuDeviceCanAccessPeer(int *can, int a, int b) { (void)a; (void)b; *can = 0; return SUCCESS; }
 int cuCtxEnablePeerAccess(void *ctx, unsigned flags) { (void)ctx; (void)flags; return NOT_SUPPORTED; }
@@ -206,6 +208,7 @@ int cuStreamSynchronize(void *s) { (void)s; return SUCCESS; }
 int cuEventCreate(void **e, unsigned flags) { (void)flags; *e = (void *)__atomic_fetch_add(&next_handle, 1, __ATOMIC_RELAXED); return SUCCESS; }
 int cuEventRecord(void *e, void *s) { (void)e; (void)s; return SUCCESS; }
 int cuEventSynchronize(void *e) { (void)e; return SUCCESS; }
+int cuEventQuery(void *e) { (void)e; return SUCCESS; }
 int cuEventDestroy_v2(void *e) { (void)e; return SUCCESS; }
 
 int cuMemRetainAllocationHandle(unsigned long long *h, void *p) { (void)h; (void)p; return NOT_SUPPORTED; }

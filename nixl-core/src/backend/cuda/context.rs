@@ -65,6 +65,44 @@ pub fn bind(dev_id: u64) -> Result<i32> {
     Ok(dev)
 }
 
+/// Device `dev_id`'s primary context made current on this thread until dropped, when the
+/// context current before (the application's, if any) is restored. For calls made on the
+/// application's threads, whose current context is theirs to choose.
+pub struct Scoped {
+    /// The context to restore, where binding changed it.
+    restore: Option<sys::CUcontext>,
+}
+
+impl Scoped {
+    /// Binds GPU `dev_id` (see [`bind`]), remembering what was current.
+    pub fn bind(dev_id: u64) -> Result<Scoped> {
+        let ctx = primary(ordinal(dev_id)?)?;
+        let mut previous: sys::CUcontext = std::ptr::null_mut();
+        check(
+            // SAFETY: the driver is loaded and initialized (`ordinal`); valid out-pointer.
+            unsafe { sys::cuCtxGetCurrent(&mut previous) },
+            "cuCtxGetCurrent",
+        )?;
+        if previous == ctx.0 {
+            return Ok(Scoped { restore: None });
+        }
+        // SAFETY: `ctx` is a retained primary context.
+        check(unsafe { sys::cuCtxSetCurrent(ctx.0) }, "cuCtxSetCurrent")?;
+        Ok(Scoped {
+            restore: Some(previous),
+        })
+    }
+}
+
+impl Drop for Scoped {
+    fn drop(&mut self) {
+        if let Some(previous) = self.restore {
+            // SAFETY: `previous` was current on this thread (or null: none) when bound.
+            unsafe { sys::cuCtxSetCurrent(previous) };
+        }
+    }
+}
+
 /// Lets device `from` access device `to`'s memory directly (NVLink/PCIe peer-to-peer) where
 /// the hardware allows; remembered per pair. Returns whether peer access is on. Without it,
 /// copies between the two still work, staged by the driver.

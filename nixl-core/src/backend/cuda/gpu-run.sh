@@ -32,7 +32,7 @@ step cuda_gpu 240 ./cuda_gpu --nocapture --test-threads=1 &
 step cuda_ipc 120 ./cuda_ipc --nocapture --test-threads=1 &
 step cuda_no_device 120 ./cuda_no_device --nocapture &
 wait
-step cuda-bw 150 ./cuda-bw 1 16 64 256 1024
+step cuda-bw 150 ./cuda-bw 64k 1 16 64 256 1024
 
 failed=0
 for name in cuda_gpu cuda_ipc cuda_no_device cuda-bw; do

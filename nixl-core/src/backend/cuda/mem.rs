@@ -4,8 +4,8 @@
 
 use cudarc::driver::sys;
 
-use super::context;
 use super::driver::check;
+use super::{context, vmm};
 use crate::status::{Result, err};
 
 /// A `cuMemAlloc` buffer on one GPU, freed on drop.
@@ -141,27 +141,8 @@ impl VmmBuffer {
 
     fn build(dev: u64, chunks: usize, chunk_pages: usize, shareable: bool) -> Result<VmmBuffer> {
         let ordinal = context::bind(dev)?;
-        // SAFETY: plain data; every field the driver reads is set below, the rest is zero.
-        let mut prop: sys::CUmemAllocationProp = unsafe { std::mem::zeroed() };
-        prop.type_ = sys::CUmemAllocationType::CU_MEM_ALLOCATION_TYPE_PINNED;
-        prop.location.type_ = sys::CUmemLocationType::CU_MEM_LOCATION_TYPE_DEVICE;
-        prop.location.id = ordinal;
-        if shareable {
-            prop.requestedHandleTypes =
-                sys::CUmemAllocationHandleType::CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
-        }
-        let mut granularity = 0usize;
-        check(
-            // SAFETY: valid property struct and out-pointer.
-            unsafe {
-                sys::cuMemGetAllocationGranularity(
-                    &mut granularity,
-                    &prop,
-                    sys::CUmemAllocationGranularity_flags::CU_MEM_ALLOC_GRANULARITY_MINIMUM,
-                )
-            },
-            "cuMemGetAllocationGranularity",
-        )?;
+        let prop = vmm::device_prop(ordinal, shareable);
+        let granularity = vmm::min_granularity(&prop)? as usize;
         let chunk = granularity * chunk_pages.max(1);
         let len = chunk * chunks.max(1);
         let mut base = 0;

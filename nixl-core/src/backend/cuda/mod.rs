@@ -50,7 +50,7 @@ pub fn register(region: &Region) -> Result<ipc::Export> {
 /// Copies pairs whose addresses are all usable in this process (local VRAM or DRAM, memory of
 /// agents in this process, IPC-mapped remote VRAM): WRITE local → remote, READ remote → local,
 /// asynchronously on one stream of GPU `dev_id`, and returns once the copies have completed on
-/// the device. Peer-to-peer access between the GPUs involved is enabled where possible.
+/// the device.
 ///
 /// # Safety
 /// Every range must be live memory this transfer may read (sources) or write (destinations).
@@ -61,6 +61,23 @@ pub unsafe fn copy_pairs(
     remote: &[(u64, u64)],
 ) -> Result<()> {
     let s = stream::Stream::take(dev_id)?;
+    // SAFETY: forwarded from the caller; synchronized below, before the ranges may go.
+    unsafe { queue_pairs(&s, op, local, remote)? };
+    s.sync()
+}
+
+/// Queues the copies of [`copy_pairs`] on `stream` without waiting for them; `remote` holds
+/// the addresses of the remote side, in order, in pieces that line up with `local`.
+///
+/// # Safety
+/// Every range must be live memory this transfer may read (sources) or write (destinations),
+/// and stay so until the stream has been synchronized.
+pub unsafe fn queue_pairs(
+    stream: &stream::Stream,
+    op: XferOp,
+    local: &[ResolvedDesc],
+    remote: &[(u64, u64)],
+) -> Result<()> {
     let mut remote_at = remote.iter();
     for l in local {
         let mut off = 0;
@@ -82,11 +99,11 @@ pub unsafe fn copy_pairs(
                 XferOp::Read => (r, l.addr + off),
             };
             // SAFETY: both ranges are live and accessible (caller).
-            unsafe { s.copy(dst, src, len)? };
+            unsafe { stream.copy(dst, src, len)? };
             off += len;
         }
     }
-    s.sync()
+    Ok(())
 }
 
 /// Enables direct access from GPU `from` to GPU `to` where the hardware allows (no-op for

@@ -4,8 +4,8 @@
 
 use cudarc::driver::sys;
 
-use super::context;
 use super::driver::check;
+use super::{context, vmm};
 use crate::status::{Result, err};
 
 /// One allocation under a registered range, as the driver reports it.
@@ -76,7 +76,9 @@ fn query(addr: u64) -> Result<Attrs> {
 /// returns the chunks it spans in address order. Host memory (a DRAM pointer registered as
 /// VRAM) is INVALID_PARAM.
 pub fn device_chunks(addr: u64, len: u64, dev_id: u64) -> Result<Vec<Chunk>> {
-    let dev = context::bind(dev_id)?;
+    // Called on the application's threads (registration): its current context is restored.
+    let _ctx = context::Scoped::bind(dev_id)?;
+    let dev = context::ordinal(dev_id)?;
     let end = addr
         .checked_add(len.max(1))
         .ok_or_else(|| err!(InvalidParam, "VRAM range {addr:#x}+{len} wraps around"))?;
@@ -104,8 +106,21 @@ pub fn device_chunks(addr: u64, len: u64, dev_id: u64) -> Result<Vec<Chunk>> {
                 "the driver reports no allocation range for {at:#x}"
             ));
         }
-        at = a.chunk.end();
-        chunks.push(a.chunk);
+        // For VMM memory the driver reports the whole run of allocations mapped back to back;
+        // peers import them one at a time, so each becomes a chunk of its own.
+        let chunk = match a.chunk.legacy_ipc {
+            true => a.chunk,
+            false => match vmm::allocation_at(at, a.chunk.start, a.chunk.end(), dev)? {
+                Some((start, size)) => Chunk {
+                    start,
+                    size,
+                    legacy_ipc: false,
+                },
+                None => a.chunk,
+            },
+        };
+        at = chunk.end();
+        chunks.push(chunk);
     }
     Ok(chunks)
 }

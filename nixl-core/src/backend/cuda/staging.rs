@@ -129,7 +129,7 @@ pub unsafe fn vram_to_host(
 ) -> Result<()> {
     super::context::bind(dev_id)?;
     let bufs = [Pinned::take()?, Pinned::take()?];
-    let events = [Event::new()?, Event::new()?];
+    let events = [Event::take(dev_id)?, Event::take(dev_id)?];
     // Declared last, so dropped first: its drop waits for queued copies, so on an early error
     // no copy can still touch the buffers once they are back in the pool.
     let stream = Stream::take(dev_id)?;
@@ -175,7 +175,7 @@ pub unsafe fn host_to_vram(
 ) -> Result<()> {
     super::context::bind(dev_id)?;
     let bufs = [Pinned::take()?, Pinned::take()?];
-    let events = [Event::new()?, Event::new()?];
+    let events = [Event::take(dev_id)?, Event::take(dev_id)?];
     // Declared last, so dropped first: its drop waits for queued copies, so on an early error
     // no copy can still touch the buffers once they are back in the pool.
     let stream = Stream::take(dev_id)?;

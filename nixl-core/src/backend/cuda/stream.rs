@@ -92,7 +92,7 @@ impl Stream {
     pub fn record(&self, event: &Event) -> Result<()> {
         check(
             // SAFETY: both handles are live.
-            unsafe { sys::cuEventRecord(event.0, self.raw.0) },
+            unsafe { sys::cuEventRecord(event.raw.0, self.raw.0) },
             "cuEventRecord",
         )
     }
@@ -113,31 +113,73 @@ impl Drop for Stream {
     }
 }
 
-/// A completion marker on a stream (timing disabled: cheapest kind).
-pub struct Event(sys::CUevent);
+/// Idle events by device ordinal.
+static IDLE_EVENTS: Mutex<Vec<(i32, RawEvent)>> = Mutex::new(Vec::new());
+/// Events kept idle per device at most.
+const KEEP_EVENTS_PER_DEVICE: usize = 64;
+
+#[derive(Clone, Copy)]
+struct RawEvent(sys::CUevent);
 
 // SAFETY: an event handle may be recorded and waited on from any thread.
-unsafe impl Send for Event {}
+unsafe impl Send for RawEvent {}
+
+/// A completion marker on a stream of one device (timing disabled: cheapest kind), returned
+/// to a pool when dropped: creating one costs a driver call on every transfer otherwise.
+pub struct Event {
+    raw: RawEvent,
+    dev: i32,
+}
+
+// SAFETY: the driver API is thread-safe: one event may be queried and waited on from several
+// threads at once; `&Event` allows nothing else.
+unsafe impl Sync for Event {}
 
 impl Event {
-    /// Creates an event in the current context (bind a device or take a [`Stream`] first).
-    pub fn new() -> Result<Event> {
-        let mut e: sys::CUevent = std::ptr::null_mut();
-        check(
-            // SAFETY: a context is current (the caller holds a stream); valid out-pointer.
-            unsafe {
-                sys::cuEventCreate(&mut e, sys::CUevent_flags::CU_EVENT_DISABLE_TIMING as u32)
-            },
-            "cuEventCreate",
-        )?;
-        Ok(Event(e))
+    /// An event of GPU `dev_id`, whose context is made current on this thread.
+    pub fn take(dev_id: u64) -> Result<Event> {
+        let dev = context::bind(dev_id)?;
+        let pooled = {
+            let mut idle = lock(&IDLE_EVENTS);
+            idle.iter()
+                .position(|(d, _)| *d == dev)
+                .map(|i| idle.swap_remove(i).1)
+        };
+        let raw = match pooled {
+            Some(raw) => raw,
+            None => {
+                let mut e: sys::CUevent = std::ptr::null_mut();
+                check(
+                    // SAFETY: the device's context is current; valid out-pointer.
+                    unsafe {
+                        sys::cuEventCreate(
+                            &mut e,
+                            sys::CUevent_flags::CU_EVENT_DISABLE_TIMING as u32,
+                        )
+                    },
+                    "cuEventCreate",
+                )?;
+                RawEvent(e)
+            }
+        };
+        Ok(Event { raw, dev })
+    }
+
+    /// Whether the work before the last record has completed (true if never recorded); does
+    /// not block.
+    pub fn query(&self) -> Result<bool> {
+        // SAFETY: the event is live.
+        match unsafe { sys::cuEventQuery(self.raw.0) } {
+            sys::CUresult::CUDA_ERROR_NOT_READY => Ok(false),
+            r => check(r, "cuEventQuery").map(|()| true),
+        }
     }
 
     /// Blocks until the work before the last record has completed (at once if never recorded).
     pub fn sync(&self) -> Result<()> {
         check(
             // SAFETY: the event is live.
-            unsafe { sys::cuEventSynchronize(self.0) },
+            unsafe { sys::cuEventSynchronize(self.raw.0) },
             "cuEventSynchronize",
         )
     }
@@ -145,7 +187,14 @@ impl Event {
 
 impl Drop for Event {
     fn drop(&mut self) {
-        // SAFETY: the event is live and owned; destroying a pending event is allowed.
-        unsafe { sys::cuEventDestroy_v2(self.0) };
+        let mut idle = lock(&IDLE_EVENTS);
+        if idle.iter().filter(|(d, _)| *d == self.dev).count() < KEEP_EVENTS_PER_DEVICE {
+            // Recording it again later moves it past whatever it still waits for.
+            idle.push((self.dev, self.raw));
+        } else {
+            drop(idle);
+            // SAFETY: the event is live and owned; destroying a pending event is allowed.
+            unsafe { sys::cuEventDestroy_v2(self.raw.0) };
+        }
     }
 }

@@ -40,6 +40,108 @@ pub fn export_fd(start: u64) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// The handle of the allocation mapped at `addr`, or None where nothing VMM is mapped. Only
+/// compared, never used: the reference it takes is dropped at once. The driver returns the
+/// same value for every address of one allocation (the handle it was mapped with).
+fn handle_at(addr: u64) -> Option<sys::CUmemGenericAllocationHandle> {
+    let mut handle: sys::CUmemGenericAllocationHandle = 0;
+    // SAFETY: valid out-pointer; the driver only looks the address up.
+    let r = unsafe { sys::cuMemRetainAllocationHandle(&mut handle, addr as *mut std::ffi::c_void) };
+    if r != sys::CUresult::CUDA_SUCCESS {
+        return None;
+    }
+    // SAFETY: drops the reference just taken; the mapping keeps its own.
+    unsafe { sys::cuMemRelease(handle) };
+    Some(handle)
+}
+
+/// Properties of a VMM allocation in GPU `ordinal`'s memory, exportable as a POSIX file
+/// descriptor when `shareable`.
+pub(super) fn device_prop(ordinal: i32, shareable: bool) -> sys::CUmemAllocationProp {
+    // SAFETY: plain data; the fields the driver reads are set below, the rest is zero.
+    let mut prop: sys::CUmemAllocationProp = unsafe { std::mem::zeroed() };
+    prop.type_ = sys::CUmemAllocationType::CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type_ = sys::CUmemLocationType::CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = ordinal;
+    if shareable {
+        prop.requestedHandleTypes = POSIX_FD;
+    }
+    prop
+}
+
+/// The smallest granularity of allocations with `prop`: every mapping starts and ends on a
+/// multiple of it.
+pub(super) fn min_granularity(prop: &sys::CUmemAllocationProp) -> Result<u64> {
+    let mut granularity = 0usize;
+    check(
+        // SAFETY: valid property struct and out-pointer.
+        unsafe {
+            sys::cuMemGetAllocationGranularity(
+                &mut granularity,
+                prop,
+                sys::CUmemAllocationGranularity_flags::CU_MEM_ALLOC_GRANULARITY_MINIMUM,
+            )
+        },
+        "cuMemGetAllocationGranularity",
+    )?;
+    if !granularity.is_power_of_two() {
+        return Err(err!(
+            Backend,
+            "the driver reports an allocation granularity of {granularity} bytes"
+        ));
+    }
+    Ok(granularity as u64)
+}
+
+/// The physical allocation (start, size) mapped at `addr`, found inside `[range_start,
+/// range_end)`, the range the pointer attributes report: for VMM memory that is the whole run
+/// of allocations mapped back to back, which peers in other processes must import one by one.
+/// None when `addr` is not VMM memory. Costs O(log n) driver look-ups for n granules.
+pub fn allocation_at(
+    addr: u64,
+    range_start: u64,
+    range_end: u64,
+    ordinal: i32,
+) -> Result<Option<(u64, u64)>> {
+    let g = min_granularity(&device_prop(ordinal, false))?;
+    let at = addr & !(g - 1);
+    let Some(handle) = handle_at(at) else {
+        return Ok(None);
+    };
+    let same = |a: u64| handle_at(a) == Some(handle);
+    let back = run_length(at.saturating_sub(range_start) / g, |i| same(at - i * g));
+    let ahead = run_length(range_end.saturating_sub(at + g) / g, |i| same(at + i * g));
+    let start = at - back * g;
+    Ok(Some((start, (back + ahead + 1) * g)))
+}
+
+/// The largest `n <= limit` such that `same(i)` holds for every `i` in `1..=n`, given that
+/// `same` holds up to some index and never after it: galloping, then a binary search, so
+/// O(log limit) calls.
+fn run_length(limit: u64, same: impl Fn(u64) -> bool) -> u64 {
+    let (mut good, mut step) = (0u64, 1u64);
+    let mut bad = loop {
+        let probe = good.saturating_add(step);
+        if probe > limit {
+            break limit + 1;
+        }
+        if !same(probe) {
+            break probe;
+        }
+        good = probe;
+        step = step.saturating_mul(2);
+    };
+    while bad - good > 1 {
+        let mid = good + (bad - good) / 2;
+        if same(mid) {
+            good = mid;
+        } else {
+            bad = mid;
+        }
+    }
+    good
+}
+
 /// A peer's VMM allocation mapped into this process; unmapped on drop.
 pub struct VmmMapping {
     ptr: u64,
@@ -130,4 +232,26 @@ pub fn import(pidfd: RawFd, remote_fd: u32, size: u64, dev_id: u64) -> Result<Vm
         "cuMemSetAccess",
     )?;
     Ok(mapping)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_length;
+
+    #[test]
+    fn run_length_finds_the_end_of_a_run_in_few_probes() {
+        for limit in [0u64, 1, 2, 3, 7, 8, 100, 1 << 20] {
+            for run in [0u64, 1, 2, 5, 64, 99, 1 << 19, 1 << 20] {
+                let probes = std::cell::Cell::new(0u32);
+                let n = run_length(limit, |i| {
+                    assert!((1..=limit).contains(&i), "probe {i} outside 1..={limit}");
+                    probes.set(probes.get() + 1);
+                    i <= run
+                });
+                assert_eq!(n, run.min(limit), "limit {limit}, run {run}");
+                let log = u64::BITS - limit.leading_zeros();
+                assert!(probes.get() <= 2 * log + 1, "{} probes", probes.get());
+            }
+        }
+    }
 }

@@ -17,10 +17,13 @@
 //! - remote VRAM over TCP: ordinary TCP frames (staged first where the local side is VRAM);
 //!   the target's listener stages them into or out of its VRAM (`vram/tcp.rs`).
 
+mod device;
 pub(super) mod tcp;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
+
+use parking_lot::RwLock;
 
 use super::access::AccessTable;
 use super::mover::peer_of;
@@ -38,22 +41,19 @@ pub(super) const REGTAB_TAG: u64 = u64::from_le_bytes(*b"VRAMREGN");
 /// One agent's VRAM state inside the network backend.
 #[derive(Default)]
 pub(super) struct VramState {
-    access: RwLock<AccessTable>,
+    /// Shared so that queued device copies can hold it read-locked until they complete.
+    access: Arc<RwLock<AccessTable>>,
     exports: Mutex<HashMap<u64, cuda::ipc::Export>>,
     peers: Mutex<HashMap<u64, Arc<PeerVram>>>,
 }
 
-fn read(t: &RwLock<AccessTable>) -> std::sync::RwLockReadGuard<'_, AccessTable> {
-    t.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write(t: &RwLock<AccessTable>) -> std::sync::RwLockWriteGuard<'_, AccessTable> {
-    t.write().unwrap_or_else(|p| p.into_inner())
+fn write(t: &RwLock<AccessTable>) -> parking_lot::RwLockWriteGuard<'_, AccessTable> {
+    t.write()
 }
 
 /// The VRAM access table, read-locked (the TCP server's check, `vram/tcp.rs`).
-pub(super) fn read_table(shared: &Shared) -> std::sync::RwLockReadGuard<'_, AccessTable> {
-    read(&shared.vram.access)
+pub(super) fn read_table(shared: &Shared) -> parking_lot::RwLockReadGuard<'_, AccessTable> {
+    shared.vram.access.read()
 }
 
 /// Whether a job touches VRAM on either side.
@@ -127,31 +127,18 @@ pub(super) fn disconnect(shared: &Shared, peer: &NetPeer) {
 /// Moves one VRAM job's bytes by the peer's route, returning once every device copy has
 /// completed (so a notification sent next follows the data).
 pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) -> Result<()> {
+    if let Some(queued) = queue_on_device(mover, job)? {
+        return queued.wait();
+    }
     let (local, remote) = (&job.local[..], &job.remote[..]);
     let peer = match &job.target {
-        Target::Loopback => return in_process(&mover.shared, job),
+        Target::Loopback => return dram_in_process(&mover.shared, job),
         Target::Peer(h) => peer_of(h)?,
     };
     match &peer.route {
         Route::SameProcess(weak) => {
             let shared = peer.in_process(weak)?;
-            in_process(&shared, job).map_err(|e| super::peer::named(peer, e))
-        }
-        Route::CrossMemory { pidfd, regtab, pid } if job.remote_mem == MemType::Vram => {
-            peer.ensure_running(*pid, pidfd)?;
-            if let Some(table) = regtab {
-                let tagged: Vec<ResolvedDesc> = remote
-                    .iter()
-                    .map(|d| ResolvedDesc {
-                        key: d.key ^ REGTAB_TAG,
-                        ..*d
-                    })
-                    .collect();
-                table
-                    .check(&tagged)
-                    .map_err(|e| super::peer::named(peer, e))?;
-            }
-            over_ipc(&mover.shared, peer, pidfd, job)
+            dram_in_process(&shared, job).map_err(|e| super::peer::named(peer, e))
         }
         // Remote VRAM over TCP from local DRAM: plain TCP frames; the target stages
         // (`vram/tcp.rs`).
@@ -194,6 +181,45 @@ pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) 
     }
 }
 
+/// Queues the copies of a job the GPU moves alone — remote VRAM of an agent in this process,
+/// or of a process on this host through its IPC mappings — after checking the target's
+/// registrations; None for routes that stage through host memory or go over TCP.
+fn queue_on_device(mover: &Mover, job: &XferJob) -> Result<Option<device::Queued>> {
+    if job.remote_mem != MemType::Vram {
+        return Ok(None);
+    }
+    let peer = match &job.target {
+        Target::Loopback => return queue_in_process(&mover.shared, job).map(Some),
+        Target::Peer(h) => peer_of(h)?,
+    };
+    match &peer.route {
+        Route::SameProcess(weak) => {
+            let shared = peer.in_process(weak)?;
+            queue_in_process(&shared, job)
+                .map(Some)
+                .map_err(|e| super::peer::named(peer, e))
+        }
+        Route::CrossMemory { pidfd, regtab, pid } => {
+            peer.ensure_running(*pid, pidfd)?;
+            if let Some(table) = regtab {
+                let tagged: Vec<ResolvedDesc> = job
+                    .remote
+                    .iter()
+                    .map(|d| ResolvedDesc {
+                        key: d.key ^ REGTAB_TAG,
+                        ..*d
+                    })
+                    .collect();
+                table
+                    .check(&tagged)
+                    .map_err(|e| super::peer::named(peer, e))?;
+            }
+            queue_over_ipc(&mover.shared, peer, pidfd, job).map(Some)
+        }
+        Route::Tcp => Ok(None),
+    }
+}
+
 /// The GPU whose stream runs a job's copies: the local VRAM's, else the remote VRAM's.
 fn copy_device(job: &XferJob) -> u64 {
     let side = if job.local_mem == MemType::Vram {
@@ -204,9 +230,8 @@ fn copy_device(job: &XferJob) -> u64 {
     side.first().map_or(0, |d| d.dev_id)
 }
 
-/// Both sides are addressable in this process; the target's VRAM (and DRAM) registrations are
-/// checked and held for the duration of the copies.
-fn in_process(target: &Shared, job: &XferJob) -> Result<()> {
+/// Fails if the agent that owns the remote side is shutting down.
+fn ensure_open(target: &Shared) -> Result<()> {
     if target
         .shutting_down
         .load(std::sync::atomic::Ordering::Acquire)
@@ -217,23 +242,38 @@ fn in_process(target: &Shared, job: &XferJob) -> Result<()> {
             target.agent_name
         ));
     }
-    let dram;
-    let vram;
-    if job.remote_mem == MemType::Vram {
-        vram = read(&target.vram.access);
-        vram.check(&job.remote)?;
-        if job.local_mem == MemType::Vram {
-            peer_access(&job.local, &job.remote)?;
-        }
-    } else {
-        dram = super::read_access(target);
-        dram.check(&job.remote)?;
-    }
+    Ok(())
+}
+
+/// Local VRAM to or from remote DRAM of an agent in this process: checked against, and held
+/// by, the target's DRAM table until the copies have completed.
+fn dram_in_process(target: &Shared, job: &XferJob) -> Result<()> {
+    ensure_open(target)?;
+    let dram = super::read_access(target);
+    dram.check(&job.remote)?;
     let pieces: Vec<(u64, u64)> = job.remote.iter().map(|d| (d.addr, d.len)).collect();
     // SAFETY: local descriptors are this agent's registrations (checked at request creation),
     // remote ones were just checked against the target's live registrations, whose lock is
     // held until the copies have completed.
-    unsafe { cuda::copy_pairs(copy_device(job), job.op, &job.local, &pieces) }
+    let result = unsafe { cuda::copy_pairs(copy_device(job), job.op, &job.local, &pieces) };
+    drop(dram);
+    result
+}
+
+/// Remote VRAM of an agent in this process: checked against the target's VRAM table, which
+/// stays read-locked (its deregistrations wait) until the queued copies complete.
+fn queue_in_process(target: &Shared, job: &XferJob) -> Result<device::Queued> {
+    ensure_open(target)?;
+    let vram = target.vram.access.read_arc();
+    vram.check(&job.remote)?;
+    if job.local_mem == MemType::Vram {
+        peer_access(&job.local, &job.remote)?;
+    }
+    let pieces: Vec<(u64, u64)> = job.remote.iter().map(|d| (d.addr, d.len)).collect();
+    // SAFETY: local descriptors are this agent's registrations (checked at request creation),
+    // remote ones were just checked against the target's live registrations, kept by the
+    // read lock that `Queued` holds until the copies have completed.
+    unsafe { device::Queued::new(copy_device(job), job, &pieces, device::Hold::Table(vram)) }
 }
 
 /// Enables peer-to-peer between the GPUs of each VRAM pair (once per pair of devices).
@@ -248,13 +288,14 @@ fn peer_access(local: &[ResolvedDesc], remote: &[ResolvedDesc]) -> Result<()> {
     Ok(())
 }
 
-/// Remote VRAM of a same-host process, through its IPC handles (opened on first use).
-fn over_ipc(
+/// Remote VRAM of a same-host process, through its IPC handles (opened on first use), queued;
+/// the mappings used stay open until the copies complete.
+fn queue_over_ipc(
     shared: &Shared,
     peer: &NetPeer,
     pidfd: &std::os::fd::OwnedFd,
     job: &XferJob,
-) -> Result<()> {
+) -> Result<device::Queued> {
     use std::os::fd::AsRawFd;
     let regions = lock(&shared.vram.peers)
         .get(&peer.info.instance)
@@ -286,14 +327,14 @@ fn over_ipc(
     }
     // SAFETY: local descriptors are this agent's registrations; remote pieces lie inside IPC
     // mappings of registrations the owner still lists (its shared table was just checked),
-    // kept open by `held` until the copies have completed.
-    let result = unsafe { cuda::copy_pairs(open_on, job.op, &job.local, &pieces) };
-    drop(held);
-    result
+    // kept open by `Queued` until the copies have completed.
+    unsafe { device::Queued::new(open_on, job, &pieces, device::Hold::Mappings(held)) }
 }
 
-/// Posts a VRAM job: it runs on a worker thread, and its notification is sent only after the
-/// device copies have completed.
+/// Posts a VRAM job. Copies the GPU moves alone are checked and queued here, on the caller's
+/// thread, and finish when a status poll or a worker sees them complete (`vram/device.rs`);
+/// other routes run on a worker thread. Either way the notification is sent only after the
+/// copies have completed.
 pub(super) fn post(
     backend: &super::NetBackend,
     job: XferJob,
@@ -311,13 +352,25 @@ pub(super) fn post(
     // Fail early, in post, where CUDA is unusable.
     cuda::driver::driver()?;
     let executor = backend.executor()?;
-    let completion = Arc::new(crate::backend::Completion::new(1));
+    let queued = {
+        // The application's thread: its current context is restored afterwards.
+        let _ctx = cuda::context::Scoped::bind(copy_device(&job))?;
+        queue_on_device(&backend.mover, &job)?
+    };
+    let completion = Arc::new(match queued {
+        Some(_) => crate::backend::Completion::for_device_copies(1),
+        None => crate::backend::Completion::new(1),
+    });
     {
         let mut inflight = lock(&backend.inflight);
         inflight.retain(|w| w.strong_count() > 0);
         inflight.push(Arc::downgrade(&completion));
     }
     let (c, mover) = (completion.clone(), backend.mover.clone());
+    if let Some(queued) = queued {
+        device::track(queued, job, c, mover, &executor);
+        return Ok(completion);
+    }
     executor.spawn(move || {
         let moved = if c.enter() {
             let r = move_bytes(&mover, &job, &|| c.is_canceled());
