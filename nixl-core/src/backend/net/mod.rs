@@ -24,9 +24,11 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::plugins::Plugin;
 use super::{
@@ -86,7 +88,9 @@ fn same_process_backend(instance: u64) -> Option<Weak<Shared>> {
 pub struct Shared {
     agent_name: String,
     instance: u64,
-    access: RwLock<AccessTable>,
+    /// DRAM registrations; shared so that queued device copies can hold it read-locked until
+    /// they complete.
+    access: Arc<RwLock<AccessTable>>,
     /// Mirror of `access` in shared memory for same-host peers (written under `access`).
     regtab: Option<regtab::RegTableWriter>,
     notifs: Arc<NotifQueue>,
@@ -101,7 +105,7 @@ pub struct Shared {
 }
 
 fn read_access(shared: &Shared) -> RwLockReadGuard<'_, AccessTable> {
-    shared.access.read().unwrap_or_else(|p| p.into_inner())
+    shared.access.read()
 }
 
 /// Parsed parameters.
@@ -193,7 +197,7 @@ impl NetBackend {
         let shared = Arc::new(Shared {
             agent_name: ctx.agent_name.clone(),
             instance,
-            access: RwLock::new(AccessTable::default()),
+            access: Arc::new(RwLock::new(AccessTable::default())),
             regtab,
             notifs: ctx.notifs.clone(),
             peer_timeout: ctx.config.peer_timeout,
@@ -481,6 +485,6 @@ impl Drop for NetBackend {
     }
 }
 
-fn write_access(shared: &Shared) -> std::sync::RwLockWriteGuard<'_, AccessTable> {
-    shared.access.write().unwrap_or_else(|p| p.into_inner())
+fn write_access(shared: &Shared) -> RwLockWriteGuard<'_, AccessTable> {
+    shared.access.write()
 }

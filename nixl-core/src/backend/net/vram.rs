@@ -8,10 +8,13 @@
 //!
 //! Routes, by where the other side lives:
 //! - this process (loopback or an agent in it): device copies on a dedicated stream, under the
-//!   target's VRAM access-table read lock (deregistration waits for the copies);
+//!   read lock of the target's VRAM or DRAM access table (deregistration waits for the copies);
 //! - another process on this host, remote VRAM: the owner's published CUDA IPC handles,
 //!   opened once per peer and key (closed on `disconnect`), checked against the owner's shared
 //!   registration table, then device copies (peer-to-peer where the GPUs allow);
+//!
+//!   these two are queued by `post` itself, on the caller's thread, and finished by the next
+//!   status poll or a waiting worker (`vram/device.rs`); the rest run on worker threads:
 //! - local VRAM and remote DRAM on any other route: pinned staging buffers, chunked and
 //!   pipelined, each chunk moved by the DRAM route (cross-memory attach or TCP);
 //! - remote VRAM over TCP: ordinary TCP frames (staged first where the local side is VRAM);
@@ -130,21 +133,12 @@ pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) 
     if let Some(queued) = queue_on_device(mover, job)? {
         return queued.wait();
     }
+    // Left: another process (cross-memory attach to its DRAM) or another host (TCP).
     let (local, remote) = (&job.local[..], &job.remote[..]);
-    let peer = match &job.target {
-        Target::Loopback => return dram_in_process(&mover.shared, job),
-        Target::Peer(h) => peer_of(h)?,
-    };
-    match &peer.route {
-        Route::SameProcess(weak) => {
-            let shared = peer.in_process(weak)?;
-            dram_in_process(&shared, job).map_err(|e| super::peer::named(peer, e))
-        }
+    match job.local_mem {
         // Remote VRAM over TCP from local DRAM: plain TCP frames; the target stages
         // (`vram/tcp.rs`).
-        _ if job.local_mem == MemType::Dram => {
-            mover.move_bytes(&job.target, job.op, local, remote, stop)
-        }
+        MemType::Dram => mover.move_bytes(&job.target, job.op, local, remote, stop),
         _ => {
             // Local VRAM: stage through pinned buffers, moving each chunk by the host route
             // (cross-memory attach or TCP to remote DRAM, TCP to remote VRAM, which the target
@@ -181,13 +175,10 @@ pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) 
     }
 }
 
-/// Queues the copies of a job the GPU moves alone — remote VRAM of an agent in this process,
-/// or of a process on this host through its IPC mappings — after checking the target's
-/// registrations; None for routes that stage through host memory or go over TCP.
+/// Queues the copies of a job the GPU moves alone — both sides in this process, or remote
+/// VRAM of a process on this host through its IPC mappings — after checking the target's
+/// registrations; None for routes that stage through pinned buffers or go over TCP.
 fn queue_on_device(mover: &Mover, job: &XferJob) -> Result<Option<device::Queued>> {
-    if job.remote_mem != MemType::Vram {
-        return Ok(None);
-    }
     let peer = match &job.target {
         Target::Loopback => return queue_in_process(&mover.shared, job).map(Some),
         Target::Peer(h) => peer_of(h)?,
@@ -199,7 +190,7 @@ fn queue_on_device(mover: &Mover, job: &XferJob) -> Result<Option<device::Queued
                 .map(Some)
                 .map_err(|e| super::peer::named(peer, e))
         }
-        Route::CrossMemory { pidfd, regtab, pid } => {
+        Route::CrossMemory { pidfd, regtab, pid } if job.remote_mem == MemType::Vram => {
             peer.ensure_running(*pid, pidfd)?;
             if let Some(table) = regtab {
                 let tagged: Vec<ResolvedDesc> = job
@@ -216,7 +207,7 @@ fn queue_on_device(mover: &Mover, job: &XferJob) -> Result<Option<device::Queued
             }
             queue_over_ipc(&mover.shared, peer, pidfd, job).map(Some)
         }
-        Route::Tcp => Ok(None),
+        Route::CrossMemory { .. } | Route::Tcp => Ok(None),
     }
 }
 
@@ -245,35 +236,25 @@ fn ensure_open(target: &Shared) -> Result<()> {
     Ok(())
 }
 
-/// Local VRAM to or from remote DRAM of an agent in this process: checked against, and held
-/// by, the target's DRAM table until the copies have completed.
-fn dram_in_process(target: &Shared, job: &XferJob) -> Result<()> {
-    ensure_open(target)?;
-    let dram = super::read_access(target);
-    dram.check(&job.remote)?;
-    let pieces: Vec<(u64, u64)> = job.remote.iter().map(|d| (d.addr, d.len)).collect();
-    // SAFETY: local descriptors are this agent's registrations (checked at request creation),
-    // remote ones were just checked against the target's live registrations, whose lock is
-    // held until the copies have completed.
-    let result = unsafe { cuda::copy_pairs(copy_device(job), job.op, &job.local, &pieces) };
-    drop(dram);
-    result
-}
-
-/// Remote VRAM of an agent in this process: checked against the target's VRAM table, which
-/// stays read-locked (its deregistrations wait) until the queued copies complete.
+/// Both sides in this process: the remote side is checked against the target's VRAM or DRAM
+/// table, which stays read-locked (its deregistrations wait) until the queued copies
+/// complete. Pageable host memory makes the driver copy it before `cuMemcpyAsync` returns, as
+/// `cudaMemcpyAsync` does; pinned memory is copied asynchronously.
 fn queue_in_process(target: &Shared, job: &XferJob) -> Result<device::Queued> {
     ensure_open(target)?;
-    let vram = target.vram.access.read_arc();
-    vram.check(&job.remote)?;
-    if job.local_mem == MemType::Vram {
+    let table = match job.remote_mem {
+        MemType::Vram => target.vram.access.read_arc(),
+        _ => target.access.read_arc(),
+    };
+    table.check(&job.remote)?;
+    if job.local_mem == MemType::Vram && job.remote_mem == MemType::Vram {
         peer_access(&job.local, &job.remote)?;
     }
     let pieces: Vec<(u64, u64)> = job.remote.iter().map(|d| (d.addr, d.len)).collect();
     // SAFETY: local descriptors are this agent's registrations (checked at request creation),
     // remote ones were just checked against the target's live registrations, kept by the
     // read lock that `Queued` holds until the copies have completed.
-    unsafe { device::Queued::new(copy_device(job), job, &pieces, device::Hold::Table(vram)) }
+    unsafe { device::Queued::new(copy_device(job), job, &pieces, device::Hold::Table(table)) }
 }
 
 /// Enables peer-to-peer between the GPUs of each VRAM pair (once per pair of devices).

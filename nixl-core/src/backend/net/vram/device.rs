@@ -1,4 +1,4 @@
-//! VRAM jobs the GPU moves alone (remote VRAM of an agent in this process, or of a process on
+//! VRAM jobs the GPU moves alone (both sides in this process, or remote VRAM of a process on
 //! this host through its IPC mappings), posted without a thread hop: `post` checks the target's
 //! registrations and queues the copies from the caller's thread, so the copy engines start at
 //! once. The job then finishes (what the copies used released, the notification sent, the
@@ -22,7 +22,8 @@ use crate::status::{Result, err};
 /// What queued copies use, kept until they complete.
 #[allow(dead_code, reason = "held only to be dropped once the copies complete")]
 pub(in crate::backend::net) enum Hold {
-    /// The target agent's VRAM table, read-locked: its deregistrations wait for the copies.
+    /// The target agent's VRAM or DRAM table, read-locked: its deregistrations wait for the
+    /// copies.
     Table(ArcRwLockReadGuard<RawRwLock, AccessTable>),
     /// The IPC mappings of the remote registrations, kept open.
     Mappings(Vec<Arc<RemoteVram>>),
