@@ -13,8 +13,9 @@
 //! pipeline), [`file`] (VRAM <-> FILE for POSIX), [`mem`] (device allocations for tests and
 //! benchmarks).
 //!
-//! Notifications are the callers' business; every function here returns only once its copies
-//! have completed on the device, so a notification sent afterwards follows the data.
+//! Notifications are the callers' business: every function here returns only once its copies
+//! have completed on the device, so a notification sent afterwards follows the data, except
+//! [`queue_pairs`], whose caller waits (on an event of [`stream`]) before notifying.
 
 pub mod context;
 pub mod driver;
