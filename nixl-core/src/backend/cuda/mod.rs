@@ -7,10 +7,10 @@
 //! NOT_SUPPORTED error with a message and never panics (see [`driver`]).
 //!
 //! Layout, one job per module: [`driver`] (loading and the guard, error mapping), [`context`]
-//! (primary context per device, peer access), [`pointer`] (pointer attributes and chunks),
+//! (primary context per device, peer access), [`pointer`](mod@pointer) (pointer attributes and chunks),
 //! [`ipc`] (published handles, opened mappings), [`stream`] (dedicated streams, events),
 //! [`vmm`] (VMM allocations shared as file descriptors), [`staging`] (pinned buffers, chunked
-//! pipeline), [`file`] (VRAM <-> FILE for POSIX), [`mem`] (device allocations for tests and
+//! pipeline), [`file`](mod@file) (VRAM <-> FILE for POSIX), [`mem`] (device allocations for tests and
 //! benchmarks).
 //!
 //! Notifications are the callers' business: every function here returns only once its copies
