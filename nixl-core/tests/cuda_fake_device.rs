@@ -2,7 +2,8 @@
 //! (`tests/fake_cuda/fake_device.c`, built with `cc`) offers one "device" whose memory is host
 //! shared memory, and child processes running on it move data through every route: same
 //! process, TCP with staging on either or both sides, POSIX files, and two processes over
-//! (fake) CUDA IPC handles. Each transfer goes into a poisoned target, with the data checked
+//! (fake) CUDA IPC: a legacy handle, or a VMM buffer of four allocations, which the driver
+//! reports as one range and the registration must split, shared as file descriptors. Each transfer goes into a poisoned target, with the data checked
 //! when the notification arrives. The fake's copies complete at once, so this checks routing,
 //! staging, framing, IPC mapping and target-side checks, not asynchrony (tests/cuda_gpu.rs and
 //! tests/cuda_ipc.rs do that on a GPU).
@@ -14,7 +15,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::{run, tcp_params, wait_notifs};
-use nixl_core::backend::cuda::{self, mem::DeviceBuffer};
+use nixl_core::backend::cuda::{self, mem::DeviceBuffer, mem::VmmBuffer};
 use nixl_core::*;
 
 /// Builds the fake driver (the C file plus stubs for the entry points it leaves out); None if
@@ -81,8 +82,22 @@ fn vram_routes_on_a_fake_device() {
 
 #[test]
 fn vram_across_processes_over_fake_ipc() {
-    let Some(dir) = build_fake("ipc") else { return };
-    let mut owner = child(&dir, "fake_ipc_owner", &[])
+    fake_ipc("legacy");
+}
+
+#[test]
+fn vmm_vram_across_processes_over_fake_ipc_file_descriptors() {
+    fake_ipc("vmm");
+}
+
+/// The owner (a child process) registers fake VRAM, plain (`mode` "legacy": one IPC handle) or
+/// a VMM buffer of four allocations ("vmm": four file descriptors); the user (another child)
+/// maps it from the owner's metadata and moves data both ways.
+fn fake_ipc(mode: &str) {
+    let Some(dir) = build_fake(&format!("ipc-{mode}")) else {
+        return;
+    };
+    let mut owner = child(&dir, "fake_ipc_owner", &[("NIXL_CUDA_FAKE_IPC", mode)])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -96,6 +111,8 @@ fn vram_across_processes_over_fake_ipc() {
             .unwrap_or_else(|| panic!("the owner printed no {prefix:?}"))
     };
     let addr = field("ADDR ");
+    let len = field("LEN ");
+    let chunks = field("CHUNKS ");
     let md_file = dir.join("owner.md");
     std::fs::write(&md_file, field("MD ")).unwrap();
     let user = child(
@@ -104,6 +121,8 @@ fn vram_across_processes_over_fake_ipc() {
         &[
             ("NIXL_CUDA_FAKE_MD", md_file.to_str().unwrap()),
             ("NIXL_CUDA_FAKE_ADDR", &addr),
+            ("NIXL_CUDA_FAKE_LEN", &len),
+            ("NIXL_CUDA_FAKE_CHUNKS", &chunks),
         ],
     )
     .output()
@@ -131,9 +150,10 @@ fn random(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// A buffer in (fake) VRAM or DRAM.
+/// A buffer in (fake) VRAM, plain or VMM, or in DRAM.
 enum Buf {
     Dev(DeviceBuffer),
+    Vmm(VmmBuffer),
     Host(Vec<u8>),
 }
 
@@ -151,7 +171,7 @@ impl Buf {
 
     fn mem(&self) -> MemType {
         match self {
-            Buf::Dev(_) => MemType::Vram,
+            Buf::Dev(_) | Buf::Vmm(_) => MemType::Vram,
             Buf::Host(_) => MemType::Dram,
         }
     }
@@ -159,6 +179,7 @@ impl Buf {
     fn addr(&self) -> u64 {
         match self {
             Buf::Dev(b) => b.addr(),
+            Buf::Vmm(b) => b.addr(),
             Buf::Host(v) => v.as_ptr() as u64,
         }
     }
@@ -166,6 +187,7 @@ impl Buf {
     fn len(&self) -> usize {
         match self {
             Buf::Dev(b) => b.len(),
+            Buf::Vmm(b) => b.len(),
             Buf::Host(v) => v.len(),
         }
     }
@@ -173,6 +195,7 @@ impl Buf {
     fn set(&mut self, data: &[u8]) {
         match self {
             Buf::Dev(b) => b.upload(data).unwrap(),
+            Buf::Vmm(b) => b.upload(data).unwrap(),
             Buf::Host(v) => v.copy_from_slice(data),
         }
     }
@@ -180,6 +203,11 @@ impl Buf {
     fn get(&self) -> Vec<u8> {
         match self {
             Buf::Dev(b) => {
+                let mut out = vec![0u8; b.len()];
+                b.download(&mut out).unwrap();
+                out
+            }
+            Buf::Vmm(b) => {
                 let mut out = vec![0u8; b.len()];
                 b.download(&mut out).unwrap();
                 out
@@ -382,8 +410,21 @@ fn fake_ipc_owner() {
         "run by the parent test"
     );
     let owner = ucx_agent("owner", &Params::new());
-    let mut buf = Buf::new(MemType::Vram, IPC_LEN, 0);
-    buf.set(&random(IPC_LEN, 1));
+    let mut buf = match std::env::var("NIXL_CUDA_FAKE_IPC").as_deref() {
+        // Four allocations of 64 granules (the fake's granule is 64 KiB) mapped back to back.
+        Ok("vmm") => Buf::Vmm(VmmBuffer::shareable(0, 4, 64).unwrap()),
+        _ => Buf::new(MemType::Vram, IPC_LEN, 0),
+    };
+    let len = buf.len();
+    buf.set(&random(len, 1));
+    // The registration sees each allocation, though the driver reports one range for all.
+    let chunks = cuda::pointer::device_chunks(buf.addr(), len as u64, 0).unwrap();
+    let want = if matches!(buf, Buf::Vmm(_)) { 4 } else { 1 };
+    assert_eq!(
+        chunks.len(),
+        want,
+        "chunks under the registration: {chunks:?}"
+    );
     // SAFETY: `buf` outlives the agent.
     unsafe { owner.register_mem(&buf.reg(), None) }.unwrap();
     let md: String = owner
@@ -393,13 +434,12 @@ fn fake_ipc_owner() {
         .map(|b| format!("{b:02x}"))
         .collect();
     println!("ADDR {}", buf.addr());
+    println!("LEN {len}");
+    println!("CHUNKS {}", chunks.len());
     println!("MD {md}");
     let notifs = wait_notifs(&owner, 1);
     assert_eq!(notifs["user"], vec![b"written".to_vec()]);
-    assert!(
-        buf.get() == random(IPC_LEN, 2),
-        "the user's WRITE did not land"
-    );
+    assert!(buf.get() == random(len, 2), "the user's WRITE did not land");
     // Deregistered memory must be refused to the user from now on; stay until it says so.
     owner.deregister_mem(&buf.reg(), None).unwrap();
     let notifs = wait_notifs(&owner, 1);
@@ -418,6 +458,14 @@ fn fake_ipc_user() {
         .unwrap()
         .parse()
         .unwrap();
+    let len: usize = std::env::var("NIXL_CUDA_FAKE_LEN")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let chunks: i32 = std::env::var("NIXL_CUDA_FAKE_CHUNKS")
+        .unwrap()
+        .parse()
+        .unwrap();
     let hex = std::fs::read_to_string(path).unwrap();
     let hex = hex.trim();
     let md: Vec<u8> = (0..hex.len())
@@ -426,8 +474,8 @@ fn fake_ipc_user() {
         .collect();
     let user = ucx_agent("user", &Params::new());
     assert_eq!(user.load_remote_md(&md).unwrap(), "owner");
-    let mut vram = Buf::new(MemType::Vram, IPC_LEN, 0xA5);
-    let host = Buf::new(MemType::Dram, IPC_LEN, 0x5A);
+    let mut vram = Buf::new(MemType::Vram, len, 0xA5);
+    let host = Buf::new(MemType::Dram, len, 0x5A);
     // SAFETY: both buffers outlive the agent.
     unsafe {
         user.register_mem(&vram.reg(), None).unwrap();
@@ -437,7 +485,7 @@ fn fake_ipc_user() {
         MemType::Vram,
         vec![
             Desc::new(addr, 4096, 0),
-            Desc::new(addr + 4096, (IPC_LEN - 4096) as u64, 0),
+            Desc::new(addr + 4096, (len - 4096) as u64, 0),
         ],
     );
     assert_eq!(fake_ipc_open_count(), 0, "mapped before the first transfer");
@@ -447,21 +495,19 @@ fn fake_ipc_user() {
             .unwrap();
         assert_eq!(run(&user, &r).unwrap(), Status::Success);
         assert!(
-            local.get() == random(IPC_LEN, 1),
+            local.get() == random(len, 1),
             "{} READ over IPC",
             local.mem()
         );
     }
     // A descriptor outside the owner's registration is refused before any copy.
-    let outside = XferDescList::from_descs(
-        MemType::Vram,
-        vec![Desc::new(addr + 4096, IPC_LEN as u64, 0)],
-    );
+    let outside =
+        XferDescList::from_descs(MemType::Vram, vec![Desc::new(addr + 4096, len as u64, 0)]);
     assert!(
         user.create_xfer_req(XferOp::Read, &vram.xfer(4096), &outside, "owner", None)
             .is_err()
     );
-    vram.set(&random(IPC_LEN, 2));
+    vram.set(&random(len, 2));
     let w = user
         .create_xfer_req(
             XferOp::Write,
@@ -474,8 +520,8 @@ fn fake_ipc_user() {
     assert_eq!(run(&user, &w).unwrap(), Status::Success);
     assert_eq!(
         fake_ipc_open_count(),
-        1,
-        "one mapping serves every transfer"
+        chunks,
+        "one mapping per allocation serves every transfer"
     );
     // The owner deregisters its VRAM on that notification: the mapping stays open here, but
     // the owner's shared registration table must refuse every further access.
