@@ -59,6 +59,48 @@ fn child(dir: &std::path::Path, name: &str, env: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// Runs a child to completion, killing it after `CHILD_LIMIT`: a child that hangs (a request
+/// never finishing keeps its agent from shutting down) fails the test instead of stalling it.
+fn output(mut cmd: Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let read_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut v);
+        v
+    });
+    let read_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err, &mut v);
+        v
+    });
+    let deadline = std::time::Instant::now() + CHILD_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = String::from_utf8_lossy(&read_err.join().unwrap()).into_owned();
+            panic!("the child ran past {CHILD_LIMIT:?} and was killed: {err}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: read_out.join().unwrap(),
+        stderr: read_err.join().unwrap(),
+    }
+}
+
+/// The longest a child test may run.
+const CHILD_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Checks that a child succeeded and printed `marker`.
 fn check_child(out: std::process::Output, marker: &str) {
     let text = format!(
@@ -75,9 +117,23 @@ fn vram_routes_on_a_fake_device() {
     let Some(dir) = build_fake("routes") else {
         return;
     };
-    let out = child(&dir, "fake_device_child", &[]).output().unwrap();
+    let out = output(child(&dir, "fake_device_child", &[]));
     let _ = std::fs::remove_dir_all(&dir);
     check_child(out, "FAKE-DEVICE-OK");
+}
+
+#[test]
+fn unpolled_requests_finish_and_notify_without_a_poll() {
+    let Some(dir) = build_fake("unpolled") else {
+        return;
+    };
+    let out = output(child(
+        &dir,
+        "fake_unpolled_child",
+        &[("FAKE_CUDA_EVENT_DELAY_US", &UNPOLLED_DELAY_US.to_string())],
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    check_child(out, "UNPOLLED-OK");
 }
 
 #[test]
@@ -115,7 +171,7 @@ fn fake_ipc(mode: &str) {
     let chunks = field("CHUNKS ");
     let md_file = dir.join("owner.md");
     std::fs::write(&md_file, field("MD ")).unwrap();
-    let user = child(
+    let user = output(child(
         &dir,
         "fake_ipc_user",
         &[
@@ -124,9 +180,7 @@ fn fake_ipc(mode: &str) {
             ("NIXL_CUDA_FAKE_LEN", &len),
             ("NIXL_CUDA_FAKE_CHUNKS", &chunks),
         ],
-    )
-    .output()
-    .unwrap();
+    ));
     check_child(user, "USER-OK");
     let rest: Vec<String> = lines.collect();
     let status = owner.wait().unwrap();
@@ -387,6 +441,70 @@ fn fake_device_child() {
 const IPC_LEN: usize = (16 << 20) + 12;
 
 /// Open IPC mappings, as the fake driver counts them.
+/// How long the fake's events take to complete in `fake_unpolled_child`.
+const UNPOLLED_DELAY_US: u64 = 30_000;
+
+/// VRAM -> VRAM and VRAM -> DRAM WRITEs with notifications, posted and never polled: the
+/// copies' events complete only after a delay, so the post sees them in progress, and the
+/// notification must still arrive (the watcher finishes the request), no sooner than the
+/// delay; the request then reads SUCCESS.
+#[test]
+#[ignore = "run in a child process by unpolled_requests_finish_and_notify_without_a_poll"]
+fn fake_unpolled_child() {
+    assert!(
+        std::env::var("FAKE_CUDA_EVENT_DELAY_US").is_ok(),
+        "run by the parent test"
+    );
+    let (a, b) = (
+        ucx_agent("unpolled-a", &Params::new()),
+        ucx_agent("unpolled-b", &Params::new()),
+    );
+    for (i, remote_mem) in [MemType::Vram, MemType::Dram].into_iter().enumerate() {
+        let len = 1 << 20;
+        let data = random(len, 40 + i as u64);
+        let mut src = Buf::new(MemType::Vram, len, 0);
+        src.set(&data);
+        let dst = Buf::new(remote_mem, len, 0xA5);
+        // SAFETY: the buffers outlive their registrations.
+        unsafe {
+            a.register_mem(&src.reg(), None).unwrap();
+            b.register_mem(&dst.reg(), None).unwrap();
+        }
+        a.load_remote_md(&b.local_md().unwrap()).unwrap();
+        let msg = format!("unpolled {remote_mem}");
+        let req = a
+            .create_xfer_req(
+                XferOp::Write,
+                &src.xfer(4096),
+                &dst.xfer(4096),
+                b.name(),
+                Some(&OptArgs::with_notif(msg.clone())),
+            )
+            .unwrap();
+        let start = std::time::Instant::now();
+        let posted = a.post_xfer_req(&req, None).unwrap();
+        assert_eq!(
+            posted,
+            Status::InProg,
+            "the fake's event is not complete yet"
+        );
+        let notifs = wait_notifs(&b, 1);
+        let waited = start.elapsed();
+        assert_eq!(notifs["unpolled-a"], vec![msg.into_bytes()]);
+        assert!(
+            waited >= std::time::Duration::from_micros(UNPOLLED_DELAY_US),
+            "notified after {waited:?}, before the copies completed"
+        );
+        assert!(dst.get() == data, "{remote_mem}: the data is not there");
+        assert_eq!(a.xfer_status(&req).unwrap(), Status::Success);
+        a.invalidate_remote_md(b.name()).unwrap();
+        a.deregister_mem(&src.reg(), None).unwrap();
+        b.deregister_mem(&dst.reg(), None).unwrap();
+        println!("ok: unpolled WRITE to {remote_mem} notified after {waited:?}");
+    }
+    println!("UNPOLLED-OK");
+}
+
 fn fake_ipc_open_count() -> i32 {
     // SAFETY: the fake driver is loaded in this process (RTLD_NOLOAD only finds it), and the
     // symbol is `int fake_ipc_open_count(void)`.

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef unsigned long long CUdeviceptr;
@@ -213,9 +214,32 @@ int cuStreamCreate(void **s, unsigned flags) { (void)flags; *s = (void *)__atomi
 int cuStreamDestroy_v2(void *s) { (void)s; return SUCCESS; }
 int cuStreamSynchronize(void *s) { (void)s; return SUCCESS; }
 int cuEventCreate(void **e, unsigned flags) { (void)flags; *e = (void *)__atomic_fetch_add(&next_handle, 1, __ATOMIC_RELAXED); return SUCCESS; }
-int cuEventRecord(void *e, void *s) { (void)e; (void)s; return SUCCESS; }
-int cuEventSynchronize(void *e) { (void)e; return SUCCESS; }
-int cuEventQuery(void *e) { (void)e; return SUCCESS; }
+
+/* Copies are done when queued, but with FAKE_CUDA_EVENT_DELAY_US set an event reports them
+ * complete only that long after it is recorded, so callers see CUDA_ERROR_NOT_READY as they
+ * would on a GPU. */
+#define NOT_READY 600
+#define EVENT_SLOTS 4096
+static uint64_t event_ready_ns[EVENT_SLOTS];
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+static uint64_t *ready_at(void *e) { return &event_ready_ns[(uintptr_t)e % EVENT_SLOTS]; }
+int cuEventRecord(void *e, void *s) {
+    (void)s;
+    const char *delay = getenv("FAKE_CUDA_EVENT_DELAY_US");
+    __atomic_store_n(ready_at(e), now_ns() + (delay ? strtoull(delay, NULL, 10) * 1000u : 0), __ATOMIC_RELEASE);
+    return SUCCESS;
+}
+int cuEventQuery(void *e) {
+    return now_ns() >= __atomic_load_n(ready_at(e), __ATOMIC_ACQUIRE) ? SUCCESS : NOT_READY;
+}
+int cuEventSynchronize(void *e) {
+    while (cuEventQuery(e) == NOT_READY) usleep(100);
+    return SUCCESS;
+}
 int cuEventDestroy_v2(void *e) { (void)e; return SUCCESS; }
 
 /* Virtual memory management. Handles are slot numbers + 1; a slot holds a reference count

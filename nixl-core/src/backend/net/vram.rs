@@ -14,7 +14,7 @@
 //!   registration table, then device copies (peer-to-peer where the GPUs allow);
 //!
 //!   these two are queued by `post` itself, on the caller's thread, and finished by the next
-//!   status poll or a waiting worker (`vram/device.rs`); the rest run on worker threads:
+//!   status poll or the watcher thread (`vram/device.rs`); the rest run on worker threads:
 //! - local VRAM and remote DRAM on any other route: pinned staging buffers, chunked and
 //!   pipelined, each chunk moved by the DRAM route (cross-memory attach or TCP);
 //! - remote VRAM over TCP: ordinary TCP frames (staged first where the local side is VRAM);
@@ -313,7 +313,8 @@ fn queue_over_ipc(
 }
 
 /// Posts a VRAM job. Copies the GPU moves alone are checked and queued here, on the caller's
-/// thread, and finish when a status poll or a worker sees them complete (`vram/device.rs`);
+/// thread, and finish when a status poll or the watcher thread sees them complete
+/// (`vram/device.rs`);
 /// other routes run on a worker thread. Either way the notification is sent only after the
 /// copies have completed.
 pub(super) fn post(
@@ -349,7 +350,7 @@ pub(super) fn post(
     }
     let (c, mover) = (completion.clone(), backend.mover.clone());
     if let Some(queued) = queued {
-        device::track(queued, job, c, mover, &executor);
+        device::track(queued, job, c, mover)?;
         return Ok(completion);
     }
     executor.spawn(move || {

@@ -2,17 +2,23 @@
 //! this host through its IPC mappings), posted without a thread hop: `post` checks the target's
 //! registrations and queues the copies from the caller's thread, so the copy engines start at
 //! once. The job then finishes (what the copies used released, the notification sent, the
-//! request complete) as soon as the user's next status poll or a worker blocked on the copies'
-//! event sees them complete, whichever comes first; exactly one of them finishes it.
+//! request complete) as soon as the user's next status poll or the process's watcher thread
+//! sees the copies' event complete, whichever comes first; exactly one of them finishes it.
+//!
+//! The watcher is what delivers the notification when nobody polls. It checks every pending
+//! job each tick (50 µs) and sleeps on a condition variable only after a quiet spell, so a post
+//! rarely pays for waking a thread (2.5 µs on an H100 host, half the cost of a small request),
+//! and it never blocks in the driver beside a polling caller (a thread spinning in
+//! `cuEventSynchronize` slowed the caller's `cuEventQuery` loop by about 2 µs).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use parking_lot::{RawRwLock, lock_api::ArcRwLockReadGuard};
 
 use super::super::Mover;
 use super::super::access::AccessTable;
-use super::super::executor::Executor;
-use crate::backend::cuda::context::{self, Scoped};
+use crate::backend::cuda::context::Scoped;
 use crate::backend::cuda::ipc::RemoteVram;
 use crate::backend::cuda::stream::{Event, Stream};
 use crate::backend::cuda::{self};
@@ -81,21 +87,21 @@ impl Queued {
 struct Tracked {
     dev: u64,
     event: Event,
-    /// Taken by whichever of the poll and the worker finishes the job.
+    /// Taken by whichever of a poll and the watcher finishes the job.
     pending: Mutex<Option<(InUse, XferJob)>>,
     completion: Arc<Completion>,
     mover: Mover,
 }
 
 /// Tracks queued copies until they complete: the completion's polls check their event, and
-/// a worker blocks on it so the job finishes (and its notification goes) even if nobody polls.
+/// the watcher does too, so the job finishes (and its notification goes) even if nobody polls.
 pub(in crate::backend::net) fn track(
     queued: Queued,
     job: XferJob,
     completion: Arc<Completion>,
     mover: Mover,
-    executor: &Executor,
-) {
+) -> Result<()> {
+    let watcher = watcher()?;
     // Counts as work touching the request's memory: releasing the request waits for it.
     let entered = completion.enter();
     debug_assert!(entered, "a new request cannot be canceled yet");
@@ -112,7 +118,8 @@ pub(in crate::backend::net) fn track(
             t.check();
         }
     });
-    executor.spawn(move || tracked.wait());
+    watcher.add(tracked);
+    Ok(())
 }
 
 impl Tracked {
@@ -126,10 +133,8 @@ impl Tracked {
         }
     }
 
-    /// A worker's wait: blocks until the copies have completed, then finishes the job.
-    fn wait(&self) {
-        let copied = context::bind(self.dev).and_then(|_| self.event.sync());
-        self.finish(copied);
+    fn is_finished(&self) -> bool {
+        lock(&self.pending).is_none()
     }
 
     /// Ends the job once: lets go of the memory, sends the notification if everything went
@@ -153,5 +158,86 @@ impl Tracked {
                 None => Ok(()),
             });
         self.completion.finish_part(outcome);
+    }
+}
+
+/// How often the watcher checks pending jobs.
+const TICK: Duration = Duration::from_micros(50);
+/// How long the watcher keeps ticking with nothing pending before it sleeps until a post.
+const LINGER: Duration = Duration::from_millis(5);
+
+/// The process's thread that finishes jobs nobody polls.
+struct Watcher {
+    state: Mutex<Watched>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct Watched {
+    jobs: Vec<Arc<Tracked>>,
+    asleep: bool,
+}
+
+/// The watcher, its thread started on first use.
+fn watcher() -> Result<&'static Watcher> {
+    static WATCHER: OnceLock<std::result::Result<Watcher, String>> = OnceLock::new();
+    let started = WATCHER.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("nixl-cuda-watch".into())
+            .spawn(|| {
+                // Ticks of 50 µs, not 50 µs plus the default 50 µs of timer slack.
+                // SAFETY: prctl with PR_SET_TIMERSLACK takes one integer argument.
+                unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
+                let w = loop {
+                    match WATCHER.get() {
+                        Some(Ok(w)) => break w,
+                        _ => std::thread::yield_now(),
+                    }
+                };
+                w.run();
+            })
+            .map(|_| Watcher {
+                state: Mutex::new(Watched::default()),
+                wake: Condvar::new(),
+            })
+            .map_err(|e| e.to_string())
+    });
+    started
+        .as_ref()
+        .map_err(|e| err!(Backend, "cannot start the CUDA completion thread: {e}"))
+}
+
+impl Watcher {
+    fn add(&self, job: Arc<Tracked>) {
+        let mut state = lock(&self.state);
+        state.jobs.push(job);
+        if state.asleep {
+            self.wake.notify_one();
+        }
+    }
+
+    fn run(&self) {
+        let mut quiet_since = Instant::now();
+        loop {
+            let jobs = lock(&self.state).jobs.clone();
+            for job in &jobs {
+                job.check();
+            }
+            drop(jobs);
+            let mut state = lock(&self.state);
+            state.jobs.retain(|j| !j.is_finished());
+            if !state.jobs.is_empty() {
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() >= LINGER {
+                state.asleep = true;
+                while state.jobs.is_empty() {
+                    state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+                state.asleep = false;
+                continue;
+            }
+            drop(state);
+            std::thread::sleep(TICK);
+        }
     }
 }
