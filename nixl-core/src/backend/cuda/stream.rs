@@ -10,10 +10,42 @@ use super::driver::check;
 use crate::backend::lock;
 use crate::status::Result;
 
-/// Idle streams by device ordinal.
-static IDLE: Mutex<Vec<(i32, Raw)>> = Mutex::new(Vec::new());
-/// Streams kept idle per device at most.
-const KEEP_PER_DEVICE: usize = 16;
+/// Idle driver objects (streams, events) by device ordinal, at most `keep` per device: making
+/// one costs a driver call, which every transfer would pay otherwise.
+struct Pool<R> {
+    idle: Mutex<Vec<(i32, R)>>,
+    keep: usize,
+}
+
+impl<R> Pool<R> {
+    const fn new(keep: usize) -> Self {
+        Pool {
+            idle: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
+    /// An idle object of device `dev`, if any.
+    fn take(&self, dev: i32) -> Option<R> {
+        let mut idle = lock(&self.idle);
+        let i = idle.iter().position(|(d, _)| *d == dev)?;
+        Some(idle.swap_remove(i).1)
+    }
+
+    /// Keeps `raw` for reuse; hands it back (to be destroyed) when `dev` has enough.
+    fn give(&self, dev: i32, raw: R) -> Option<R> {
+        let mut idle = lock(&self.idle);
+        if idle.iter().filter(|(d, _)| *d == dev).count() < self.keep {
+            idle.push((dev, raw));
+            None
+        } else {
+            Some(raw)
+        }
+    }
+}
+
+static STREAMS: Pool<Raw> = Pool::new(16);
+static EVENTS: Pool<RawEvent> = Pool::new(64);
 
 #[derive(Clone, Copy)]
 struct Raw(sys::CUstream);
@@ -31,13 +63,7 @@ impl Stream {
     /// A stream on GPU `dev_id`, whose context is made current on this thread.
     pub fn take(dev_id: u64) -> Result<Stream> {
         let dev = context::bind(dev_id)?;
-        let pooled = {
-            let mut idle = lock(&IDLE);
-            idle.iter()
-                .position(|(d, _)| *d == dev)
-                .map(|i| idle.swap_remove(i).1)
-        };
-        let raw = match pooled {
+        let raw = match STREAMS.take(dev) {
             Some(raw) => raw,
             None => {
                 let mut s: sys::CUstream = std::ptr::null_mut();
@@ -102,21 +128,12 @@ impl Drop for Stream {
     fn drop(&mut self) {
         // Wait for queued work so a pooled stream never carries another transfer's copies.
         let _ = self.sync();
-        let mut idle = lock(&IDLE);
-        if idle.iter().filter(|(d, _)| *d == self.dev).count() < KEEP_PER_DEVICE {
-            idle.push((self.dev, self.raw));
-        } else {
-            drop(idle);
+        if let Some(raw) = STREAMS.give(self.dev, self.raw) {
             // SAFETY: the stream is idle (synchronized) and no longer referenced.
-            unsafe { sys::cuStreamDestroy_v2(self.raw.0) };
+            unsafe { sys::cuStreamDestroy_v2(raw.0) };
         }
     }
 }
-
-/// Idle events by device ordinal.
-static IDLE_EVENTS: Mutex<Vec<(i32, RawEvent)>> = Mutex::new(Vec::new());
-/// Events kept idle per device at most.
-const KEEP_EVENTS_PER_DEVICE: usize = 64;
 
 #[derive(Clone, Copy)]
 struct RawEvent(sys::CUevent);
@@ -125,7 +142,7 @@ struct RawEvent(sys::CUevent);
 unsafe impl Send for RawEvent {}
 
 /// A completion marker on a stream of one device (timing disabled: cheapest kind), returned
-/// to a pool when dropped: creating one costs a driver call on every transfer otherwise.
+/// to a pool when dropped.
 pub struct Event {
     raw: RawEvent,
     dev: i32,
@@ -139,13 +156,7 @@ impl Event {
     /// An event of GPU `dev_id`, whose context is made current on this thread.
     pub fn take(dev_id: u64) -> Result<Event> {
         let dev = context::bind(dev_id)?;
-        let pooled = {
-            let mut idle = lock(&IDLE_EVENTS);
-            idle.iter()
-                .position(|(d, _)| *d == dev)
-                .map(|i| idle.swap_remove(i).1)
-        };
-        let raw = match pooled {
+        let raw = match EVENTS.take(dev) {
             Some(raw) => raw,
             None => {
                 let mut e: sys::CUevent = std::ptr::null_mut();
@@ -187,14 +198,31 @@ impl Event {
 
 impl Drop for Event {
     fn drop(&mut self) {
-        let mut idle = lock(&IDLE_EVENTS);
-        if idle.iter().filter(|(d, _)| *d == self.dev).count() < KEEP_EVENTS_PER_DEVICE {
-            // Recording it again later moves it past whatever it still waits for.
-            idle.push((self.dev, self.raw));
-        } else {
-            drop(idle);
+        // Recording it again later moves it past whatever it still waits for.
+        if let Some(raw) = EVENTS.give(self.dev, self.raw) {
             // SAFETY: the event is live and owned; destroying a pending event is allowed.
-            unsafe { sys::cuEventDestroy_v2(self.raw.0) };
+            unsafe { sys::cuEventDestroy_v2(raw.0) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pool;
+
+    #[test]
+    fn the_pool_keeps_a_bounded_number_per_device_and_hands_back_by_device() {
+        let pool: Pool<u32> = Pool::new(2);
+        assert_eq!(pool.take(0), None);
+        assert_eq!(pool.give(0, 1), None);
+        assert_eq!(pool.give(0, 2), None);
+        assert_eq!(pool.give(0, 3), Some(3), "a third for device 0 is not kept");
+        assert_eq!(pool.give(1, 4), None, "device 1 has its own share");
+        assert_eq!(pool.take(1), Some(4));
+        assert_eq!(pool.take(1), None);
+        let mut got = [pool.take(0).unwrap(), pool.take(0).unwrap()];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+        assert_eq!(pool.take(0), None);
     }
 }

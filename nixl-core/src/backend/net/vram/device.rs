@@ -18,10 +18,10 @@ use parking_lot::{RawRwLock, lock_api::ArcRwLockReadGuard};
 
 use super::super::Mover;
 use super::super::access::AccessTable;
+use crate::backend::cuda;
 use crate::backend::cuda::context::Scoped;
 use crate::backend::cuda::ipc::RemoteVram;
 use crate::backend::cuda::stream::{Event, Stream};
-use crate::backend::cuda::{self};
 use crate::backend::{Completion, XferJob, lock};
 use crate::status::{Result, err};
 
