@@ -79,9 +79,10 @@ impl Completion {
         Status::from_code(self.status.load(Ordering::Acquire)).unwrap_or(Status::Unknown)
     }
 
-    /// The status as seen by a user's poll (`getXferStatus`): like [`Completion::status`], but
-    /// a caller polling a long transfer in a tight loop is parked briefly (see
-    /// [`PollPacer`]) so it leaves the CPU to the threads moving the bytes.
+    /// The status as seen by a user's poll (`getXferStatus`): like [`Completion::status`], after
+    /// running the progress check if one is set ([`Completion::set_progress`]); a caller
+    /// polling a long transfer in a tight loop is parked briefly (see [`PollPacer`]) so it
+    /// leaves the CPU to the threads moving the bytes.
     pub fn poll(&self) -> Status {
         let mut status = self.status();
         if status == Status::InProg

@@ -127,13 +127,10 @@ pub(super) fn disconnect(shared: &Shared, peer: &NetPeer) {
     lock(&shared.vram.peers).remove(&peer.info.instance);
 }
 
-/// Moves one VRAM job's bytes by the peer's route, returning once every device copy has
+/// Moves the bytes of a VRAM job that [`queue_on_device`] left (DRAM of another process, by
+/// cross-memory attach, or another host, by TCP), returning once every device copy has
 /// completed (so a notification sent next follows the data).
-pub(super) fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) -> Result<()> {
-    if let Some(queued) = queue_on_device(mover, job)? {
-        return queued.wait();
-    }
-    // Left: another process (cross-memory attach to its DRAM) or another host (TCP).
+fn move_bytes(mover: &Mover, job: &XferJob, stop: &dyn Fn() -> bool) -> Result<()> {
     let (local, remote) = (&job.local[..], &job.remote[..]);
     match job.local_mem {
         // Remote VRAM over TCP from local DRAM: plain TCP frames; the target stages
@@ -314,9 +311,8 @@ fn queue_over_ipc(
 
 /// Posts a VRAM job. Copies the GPU moves alone are checked and queued here, on the caller's
 /// thread, and finish when a status poll or the watcher thread sees them complete
-/// (`vram/device.rs`);
-/// other routes run on a worker thread. Either way the notification is sent only after the
-/// copies have completed.
+/// (`vram/device.rs`); other routes run on a worker thread. Either way the notification is
+/// sent only after the copies have completed.
 pub(super) fn post(
     backend: &super::NetBackend,
     job: XferJob,

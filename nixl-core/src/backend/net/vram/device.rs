@@ -76,11 +76,6 @@ impl Queued {
             },
         })
     }
-
-    /// Blocks until the copies have completed, then lets go of what they used.
-    pub fn wait(self) -> Result<()> {
-        self.event.sync()
-    }
 }
 
 /// A queued job whose completion is still to be seen.
