@@ -14,7 +14,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{run, tcp_params, wait_notifs};
+use common::{hex, run, tcp_params, unhex, wait_notifs};
 use nixl_core::backend::cuda::{self, mem::DeviceBuffer, mem::VmmBuffer};
 use nixl_core::*;
 
@@ -545,12 +545,7 @@ fn fake_ipc_owner() {
     );
     // SAFETY: `buf` outlives the agent.
     unsafe { owner.register_mem(&buf.reg(), None) }.unwrap();
-    let md: String = owner
-        .local_md()
-        .unwrap()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let md = hex(&owner.local_md().unwrap());
     println!("ADDR {}", buf.addr());
     println!("LEN {len}");
     println!("CHUNKS {}", chunks.len());
@@ -584,12 +579,7 @@ fn fake_ipc_user() {
         .unwrap()
         .parse()
         .unwrap();
-    let hex = std::fs::read_to_string(path).unwrap();
-    let hex = hex.trim();
-    let md: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
+    let md = unhex(std::fs::read_to_string(path).unwrap().trim());
     let user = ucx_agent("user", &Params::new());
     assert_eq!(user.load_remote_md(&md).unwrap(), "owner");
     let mut vram = Buf::new(MemType::Vram, len, 0xA5);

@@ -11,23 +11,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{run, wait_notifs};
+use common::{hex, run, unhex, wait_notifs};
 use cuda_common::*;
 use nixl_core::backend::cuda::{mem::DeviceBuffer, mem::VmmBuffer};
 use nixl_core::*;
 
 const IPC_LEN: usize = 64 << 20;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 /// The owner's memory: a plain allocation (legacy IPC) or a VMM buffer of several physical
 /// chunks exported as file descriptors.

@@ -91,16 +91,6 @@ impl Drop for Peer {
     }
 }
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn write_read_then_kill(params: &Params, peer_env: &[(&str, &str)]) {
     let config = AgentConfig {
         peer_timeout: Duration::from_secs(3),

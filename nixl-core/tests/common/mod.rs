@@ -106,3 +106,16 @@ pub fn shuffled(n: usize, seed: u64) -> Vec<i32> {
     }
     v
 }
+
+/// Bytes as lowercase hex, to hand metadata to a child process on a text line.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The bytes of [`hex`]'s output.
+pub fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
