@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include <nixl.h>
+#include <nixl_capi.h>
 
 #define CHECK(cond)                                                                           \
     do {                                                                                      \

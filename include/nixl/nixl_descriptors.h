@@ -1,80 +1,78 @@
 /*
- * nixl_descriptors.h: NIXL's descriptors (nixlBasicDesc, nixlBlobDesc, nixlRemoteDesc) and
- * descriptor lists (nixlDescList<T>, nixl_xfer_dlist_t, nixl_reg_dlist_t, ...). Plain value
- * types: nothing here calls the library.
+ * nixl_descriptors.h: NIXL 1.5's descriptors (nixlBasicDesc, nixlStrideDesc, nixlBlobDesc,
+ * nixlRemoteDesc) and descriptor lists (nixlDescList<T> and its aliases), layout-identical to
+ * NIXL's. What NIXL defines out of line is declared here and defined in libnixl_build.so
+ * (nixl-rs's cpp/lib/descriptors.cpp), so a consumer binary calls whichever library it runs on.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
 #ifndef NIXL_RS_NIXL_DESCRIPTORS_H
 #define NIXL_RS_NIXL_DESCRIPTORS_H
 
+#include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <iostream>
-#include <stdexcept>
+#include <limits>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "nixl_types.h"
 
 // A contiguous range of one device: [addr, addr + len) on devId (GPU id, fd, volume, ...).
+// No virtual functions: 24 bytes, three words.
 class nixlBasicDesc {
   public:
-    uintptr_t addr = 0;
-    size_t len = 0;
-    uint64_t devId = 0;
+    uintptr_t addr;
+    size_t len;
+    uint64_t devId;
 
-    nixlBasicDesc() = default;
-    nixlBasicDesc(const uintptr_t &addr_, const size_t &len_, const uint64_t &dev_id)
-        : addr(addr_), len(len_), devId(dev_id) {}
+    // Leaves the fields uninitialized, as NIXL's does.
+    nixlBasicDesc() {}
+    nixlBasicDesc(const uintptr_t &addr, const size_t &len, const uint64_t &dev_id);
     // From serialize()'s bytes; a blob of the wrong size gives the all-zero descriptor.
-    explicit nixlBasicDesc(const nixl_blob_t &blob) {
-        if (blob.size() == sizeof(Raw)) {
-            Raw raw;
-            std::memcpy(&raw, blob.data(), sizeof raw);
-            addr = raw.addr;
-            len = raw.len;
-            devId = raw.devId;
-        }
-    }
-    virtual ~nixlBasicDesc() = default;
-    nixlBasicDesc(const nixlBasicDesc &) = default;
-    nixlBasicDesc &operator=(const nixlBasicDesc &) = default;
+    nixlBasicDesc(const nixl_blob_t &str);
+    nixlBasicDesc(const nixlBasicDesc &desc) = default;
+    nixlBasicDesc &operator=(const nixlBasicDesc &desc) = default;
+    ~nixlBasicDesc() = default;
 
     // Ordered by (devId, addr, len), the order registrations are searched in.
-    friend bool operator<(const nixlBasicDesc &a, const nixlBasicDesc &b) {
-        return std::tie(a.devId, a.addr, a.len) < std::tie(b.devId, b.addr, b.len);
+    bool operator<(const nixlBasicDesc &desc) const noexcept {
+        if (devId != desc.devId) return devId < desc.devId;
+        if (addr != desc.addr) return addr < desc.addr;
+        return len < desc.len;
     }
-    friend bool operator==(const nixlBasicDesc &a, const nixlBasicDesc &b) {
-        return a.addr == b.addr && a.len == b.len && a.devId == b.devId;
-    }
-    friend bool operator!=(const nixlBasicDesc &a, const nixlBasicDesc &b) { return !(a == b); }
+    friend bool operator==(const nixlBasicDesc &lhs, const nixlBasicDesc &rhs);
+    friend bool operator!=(const nixlBasicDesc &lhs, const nixlBasicDesc &rhs);
 
-    // Whether `other` lies wholly inside this range on the same device.
-    bool covers(const nixlBasicDesc &other) const {
-        return devId == other.devId && other.addr >= addr && other.addr + other.len <= addr + len;
+    // Whether `query` lies wholly inside this range on the same device (without overflowing).
+    bool covers(const nixlBasicDesc &query) const noexcept {
+        if (devId != query.devId || addr > query.addr) return false;
+        if (len == SIZE_MAX) return query.len <= std::numeric_limits<uintptr_t>::max() - query.addr;
+        const uintptr_t end = addr + len;
+        return query.addr <= end && query.len <= end - query.addr;
     }
-    bool overlaps(const nixlBasicDesc &other) const {
-        return devId == other.devId && other.addr < addr + len && addr < other.addr + other.len;
-    }
-    // The in-memory fields as bytes, host-endian, as NIXL serializes them.
-    nixl_blob_t serialize() const {
-        Raw raw{addr, len, devId};
-        return nixl_blob_t(reinterpret_cast<const char *>(&raw), sizeof raw);
-    }
-    void print(const std::string &suffix) const {
-        std::cout << "DESC: addr=0x" << std::hex << addr << std::dec << " len=" << len
-                  << " devId=" << devId << ' ' << suffix << '\n';
-    }
+    bool overlaps(const nixlBasicDesc &query) const;
+    // The three fields as bytes, host-endian.
+    nixl_blob_t serialize() const;
+    void print(const std::string &suffix) const;
+};
 
-  private:
-    struct Raw {
-        uintptr_t addr;
-        size_t len;
-        uint64_t devId;
-    };
+// A run of `count` blocks of `len` bytes whose starts are `stride` bytes apart.
+struct nixlStrideDesc : public nixlBasicDesc {
+    size_t stride = 0;
+    size_t count = 0;
+
+    using nixlBasicDesc::nixlBasicDesc;
+    nixlStrideDesc() = default;
+    nixlStrideDesc(const uintptr_t &addr, const size_t &len, const uint64_t &dev_id,
+                   const size_t &stride, const size_t &count)
+        : nixlBasicDesc(addr, len, dev_id), stride(stride), count(count) {}
+
+    friend bool operator==(const nixlStrideDesc &lhs, const nixlStrideDesc &rhs) {
+        return static_cast<const nixlBasicDesc &>(lhs) == static_cast<const nixlBasicDesc &>(rhs) &&
+               lhs.stride == rhs.stride && lhs.count == rhs.count;
+    }
+    friend bool operator!=(const nixlStrideDesc &lhs, const nixlStrideDesc &rhs) { return !(lhs == rhs); }
 };
 
 // A registration descriptor: the range plus backend-specific bytes (a file path, an object key).
@@ -82,93 +80,83 @@ class nixlBlobDesc : public nixlBasicDesc {
   public:
     nixl_blob_t metaInfo;
 
-    nixlBlobDesc() = default;
-    nixlBlobDesc(const uintptr_t &addr_, const size_t &len_, const uint64_t &dev_id,
-                 const nixl_blob_t &meta_info = "")
-        : nixlBasicDesc(addr_, len_, dev_id), metaInfo(meta_info) {}
-    nixlBlobDesc(const nixlBasicDesc &desc, const nixl_blob_t &meta_info)
-        : nixlBasicDesc(desc), metaInfo(meta_info) {}
+    using nixlBasicDesc::nixlBasicDesc;
+    nixlBlobDesc(const uintptr_t &addr, const size_t &len, const uint64_t &dev_id,
+                 const nixl_blob_t &meta_info);
+    nixlBlobDesc(const nixlBasicDesc &desc, const nixl_blob_t &meta_info);
+    nixlBlobDesc(const nixl_blob_t &str);
 
-    friend bool operator==(const nixlBlobDesc &a, const nixlBlobDesc &b) {
-        return static_cast<const nixlBasicDesc &>(a) == static_cast<const nixlBasicDesc &>(b) &&
-               a.metaInfo == b.metaInfo;
-    }
-    void print(const std::string &suffix) const {
-        nixlBasicDesc::print("metaInfo=" + std::to_string(metaInfo.size()) + "B " + suffix);
-    }
+    friend bool operator==(const nixlBlobDesc &lhs, const nixlBlobDesc &rhs);
+    nixl_blob_t serialize() const;
+    void print(const std::string &suffix) const;
 };
 
 // A descriptor of another agent's memory, for memory views spanning several peers.
-class nixlRemoteDesc : public nixlBasicDesc {
-  public:
+struct nixlRemoteDesc : public nixlBasicDesc {
     std::string remoteAgent;
 
-    nixlRemoteDesc() = default;
-    nixlRemoteDesc(const uintptr_t &addr_, const size_t &len_, const uint64_t &dev_id,
-                   const std::string &remote_agent)
-        : nixlBasicDesc(addr_, len_, dev_id), remoteAgent(remote_agent) {}
+    using nixlBasicDesc::nixlBasicDesc;
+    nixlRemoteDesc(const uintptr_t addr, const size_t len, const uint64_t dev_id,
+                   const std::string &remote_agent);
+    nixlRemoteDesc(const nixlBasicDesc &desc, const std::string &remote_agent);
+    explicit nixlRemoteDesc(const nixl_blob_t &str);
 
-    friend bool operator==(const nixlRemoteDesc &a, const nixlRemoteDesc &b) {
-        return static_cast<const nixlBasicDesc &>(a) == static_cast<const nixlBasicDesc &>(b) &&
-               a.remoteAgent == b.remoteAgent;
-    }
+    nixl_blob_t serialize() const;
 };
 
-// A list of descriptors of one memory type.
+bool operator==(const nixlRemoteDesc &lhs, const nixlRemoteDesc &rhs);
+
+// A list of descriptors of one memory type. Layout: vtable pointer, type, std::vector<T>
+// (40 bytes); the virtual functions, in vtable order, are the destructor, resize, addDesc
+// and getIndex. libnixl_build.so instantiates it for the four public descriptor types.
+// NIXL's nixlSerDes constructor and serialize(nixlSerDes *) are left out (see
+// cpp/abi/excluded-symbols.txt).
 template <class T> class nixlDescList {
+  protected:
+    nixl_mem_t type;
+    std::vector<T> descs;
+
   public:
-    explicit nixlDescList(const nixl_mem_t &type, const int &init_size = 0)
-        : type_(type), descs_(init_size > 0 ? static_cast<size_t>(init_size) : 0) {}
+    // `init_size` descriptors, left uninitialized as NIXL's are.
+    nixlDescList(const nixl_mem_t &type, const int &init_size = 0);
+    nixlDescList(const nixlDescList<T> &d_list) = default;
+    nixlDescList &operator=(const nixlDescList<T> &d_list) = default;
+    virtual ~nixlDescList() = default;
 
-    nixl_mem_t getType() const { return type_; }
-    int descCount() const { return static_cast<int>(descs_.size()); }
-    bool isEmpty() const { return descs_.empty(); }
+    inline nixl_mem_t getType() const { return type; }
+    inline int descCount() const { return static_cast<int>(descs.size()); }
+    bool isEmpty() const noexcept { return descs.empty(); }
 
-    // Bounds-checked, as NIXL's operator[] (std::out_of_range).
-    const T &operator[](unsigned int index) const { return descs_.at(index); }
-    T &operator[](unsigned int index) { return descs_.at(index); }
+    // Unchecked, as NIXL's.
+    const T &operator[](size_t index) const { return descs[index]; }
+    T &operator[](size_t index) { return descs[index]; }
 
-    typename std::vector<T>::const_iterator begin() const { return descs_.begin(); }
-    typename std::vector<T>::const_iterator end() const { return descs_.end(); }
-    typename std::vector<T>::iterator begin() { return descs_.begin(); }
-    typename std::vector<T>::iterator end() { return descs_.end(); }
+    inline typename std::vector<T>::const_iterator begin() const { return descs.begin(); }
+    inline typename std::vector<T>::const_iterator end() const { return descs.end(); }
+    inline typename std::vector<T>::iterator begin() { return descs.begin(); }
+    inline typename std::vector<T>::iterator end() { return descs.end(); }
 
-    void addDesc(const T &desc) { descs_.push_back(desc); }
-    template <class... Args> void emplace(Args &&...args) {
-        descs_.emplace_back(std::forward<Args>(args)...);
+    template <class Y> friend bool operator==(const nixlDescList<Y> &lhs, const nixlDescList<Y> &rhs);
+
+    virtual void resize(const size_t &count);
+    inline void reserve(size_t count) { descs.reserve(count); }
+    inline void clear() { descs.clear(); }
+    virtual void addDesc(const T &desc);
+    template <class... Args> T &emplace(Args &&...args) {
+        return descs.emplace_back(std::forward<Args>(args)...);
     }
-    void remDesc(const int &index) {
-        if (index < 0 || index >= descCount()) throw std::out_of_range("nixlDescList::remDesc");
-        descs_.erase(descs_.begin() + index);
-    }
-    void resize(const size_t &count) { descs_.resize(count); }
-    void trim() { descs_.shrink_to_fit(); }
-    void clear() { descs_.clear(); }
-
-    // Index of the descriptor equal in (addr, len, devId) to `query`, or NIXL_ERR_NOT_FOUND.
-    int getIndex(const nixlBasicDesc &query) const {
-        for (size_t i = 0; i < descs_.size(); ++i)
-            if (static_cast<const nixlBasicDesc &>(descs_[i]) == query) return static_cast<int>(i);
-        return NIXL_ERR_NOT_FOUND;
-    }
-
-    friend bool operator==(const nixlDescList &a, const nixlDescList &b) {
-        return a.type_ == b.type_ && a.descs_ == b.descs_;
-    }
-    friend bool operator!=(const nixlDescList &a, const nixlDescList &b) { return !(a == b); }
-
-    void print() const {
-        std::cout << "DESC LIST: type=" << nixlEnumStrings::memTypeStr(type_)
-                  << " count=" << descs_.size() << '\n';
-        for (const auto &d : descs_) d.print("");
-    }
-
-  private:
-    nixl_mem_t type_;
-    std::vector<T> descs_;
+    // Throws std::out_of_range for an index outside the list.
+    void remDesc(const int &index);
+    // The same list without the per-descriptor extras (metaInfo, remoteAgent, stride).
+    nixlDescList<nixlBasicDesc> trim() const;
+    // Index of the descriptor equal in (addr, len, devId) to `query`, else NIXL_ERR_NOT_FOUND.
+    virtual int getIndex(const nixlBasicDesc &query) const;
+    void print() const;
+    std::string to_string(bool compact = false) const;
 };
 
 using nixl_xfer_dlist_t = nixlDescList<nixlBasicDesc>;
+using nixl_stride_dlist_t = nixlDescList<nixlStrideDesc>;
 using nixl_reg_dlist_t = nixlDescList<nixlBlobDesc>;
 using nixl_remote_dlist_t = nixlDescList<nixlRemoteDesc>;
 using nixl_local_dlist_t = nixlDescList<nixlBasicDesc>;

@@ -1,8 +1,9 @@
 /*
- * nixl_types.h: NIXL's core C++ types (status, memory and operation enums, parameter maps,
- * optional arguments, telemetry, opaque handles), with NIXL's names and values, for C++
- * engines built against nixl-rs. Written from NIXL's API description; the calls behind them
- * go through nixl-rs's C ABI (libnixl_capi).
+ * nixl_types.h: NIXL 1.5's core C++ types (status, memory and operation enums, parameter
+ * maps, optional arguments, telemetry, opaque handles), with NIXL's names, values and object
+ * layouts: a program compiled against these headers runs on nixl-rs's libnixl.so and, without
+ * a rebuild, on NIXL 1.5's own. Written from NIXL's API description and checked against its
+ * binaries (cpp/tests/test_layout.cpp states every layout fact as a static_assert).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -15,6 +16,19 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+// NIXL's wheels are built with libstdc++'s C++11 string ABI ([abi:cxx11] in every symbol that
+// takes a std::string); code built with the old ABI cannot link to either library.
+#if defined(_GLIBCXX_USE_CXX11_ABI) && !_GLIBCXX_USE_CXX11_ABI
+#error "NIXL's C++ API needs _GLIBCXX_USE_CXX11_ABI=1 (libstdc++'s C++11 std::string ABI)"
+#endif
+
+// Opaque handles: engines only hold pointers, the agent creates and frees them.
+class nixlSerDes;
+class nixlDlistH;
+class nixlBackendH;
+class nixlXferReqH;
+class nixlAgentData;
 
 // Memory segment types. FILE_SEG stays last: engines size arrays by FILE_SEG + 1.
 enum nixl_mem_t { DRAM_SEG, VRAM_SEG, BLK_SEG, OBJ_SEG, FILE_SEG };
@@ -37,7 +51,7 @@ enum nixl_status_t {
     NIXL_ERR_NOT_SUPPORTED = -9,
     NIXL_ERR_REMOTE_DISCONNECT = -10,
     NIXL_ERR_CANCELED = -11,
-    NIXL_ERR_NO_TELEMETRY = -12,
+    NIXL_ERR_NO_TELEMETRY = -12
 };
 
 // Agent-level locking. nixl-rs agents are thread-safe in every mode; the mode is passed on.
@@ -48,45 +62,46 @@ enum class nixl_thread_sync_t {
     NIXL_THREAD_SYNC_DEFAULT = NIXL_THREAD_SYNC_NONE,
 };
 
-enum class nixl_cost_t { ANALYTICAL_BACKEND = 0 };
+// Names for logging, as NIXL spells them (defined in libnixl.so).
+namespace nixlEnumStrings {
+std::string memTypeStr(const nixl_mem_t &mem);
+std::string xferOpStr(const nixl_xfer_op_t &op);
+std::string statusStr(const nixl_status_t &status);
+} // namespace nixlEnumStrings
 
 using nixl_backend_t = std::string;
+using nixl_telemetry_plugin_t = std::string;
 // Binary-safe bytes (metadata blobs, notification messages).
 using nixl_blob_t = std::string;
-using nixl_b_params_t = std::unordered_map<std::string, std::string>;
 using nixl_mem_list_t = std::vector<nixl_mem_t>;
+using nixl_b_params_t = std::unordered_map<std::string, std::string>;
 // Received notifications: sender agent -> its messages in arrival order.
 using nixl_notifs_t = std::unordered_map<std::string, std::vector<nixl_blob_t>>;
+
+constexpr int default_comm_port = 8888;
+// Central-store key suffix of an agent's full metadata (defined in libnixl.so).
+extern const std::string default_metadata_label;
+
+enum class nixl_cost_t {
+    ANALYTICAL_BACKEND = 0,
+};
+
 // One queryMem answer per descriptor: absent (e.g. no such file) or the backend's facts.
 using nixl_query_resp_t = std::optional<nixl_b_params_t>;
 
-inline constexpr int default_comm_port = 8888;
-inline const std::string default_metadata_label = "metadata";
-// Agent name that prepXferDlist takes for "this agent's own (initiator-side) memory".
-inline const std::string NIXL_INIT_AGENT = "";
-// Placeholder agent of remote descriptor lists, keeping indices aligned.
-inline const std::string nixl_null_agent = "NULL_AGENT";
-
-// Opaque handles. Engines only hold pointers to them; the agent creates and frees them, so
-// their insides are nixl-rs's business (see nixl_rs/handles.h).
-class nixlBackendH;
-class nixlDlistH;
-class nixlXferReqH;
-using nixlMemViewH = void *;
-
-// The optional arguments ("extra_params") of most agent calls.
+// The optional arguments ("extra_params") of most agent calls. 208 bytes; member order is ABI.
 struct nixlAgentOptionalArgs {
     // Restrict (or hint) which backends a call may use.
     std::vector<nixlBackendH *> backends;
-    // A notification to deliver to the remote agent once a transfer lands; set (even to an
-    // empty blob) means "send one". Preferred over the legacy pair below.
+    // A notification to deliver once a transfer lands; set (even to an empty blob) means
+    // "send one". Preferred over the legacy pair below.
     std::optional<nixl_blob_t> notif;
     // Legacy notification fields: used when `notif` is not set.
     nixl_blob_t notifMsg;
     bool hasNotif = false;
     // makeXferReq: keep consecutive descriptors apart instead of merging them.
     bool skipDescMerge = false;
-    // getLocalPartialMD/sendLocalPartialMD with descriptors: also include connection info.
+    // Partial metadata with descriptors: also include connection info.
     bool includeConnInfo = false;
     // Peer-to-peer metadata calls: the peer's listener.
     std::string ipAddr;
@@ -98,57 +113,26 @@ struct nixlAgentOptionalArgs {
 };
 using nixl_opt_args_t = nixlAgentOptionalArgs;
 
+// GPU-initiated memory views (not provided by nixl-rs).
+using nixlMemViewH = void *;
+
+using chrono_point_t = std::chrono::steady_clock::time_point;
+using chrono_period_us_t = std::chrono::microseconds;
+
 // Telemetry of a request's last post.
 struct nixlXferTelemetry {
-    std::chrono::microseconds startTime{0};
-    std::chrono::microseconds postDuration{0};
-    std::chrono::microseconds xferDuration{0};
-    size_t totalBytes = 0;
-    size_t descCount = 0;
+    chrono_point_t startTime;
+    chrono_period_us_t postDuration;
+    chrono_period_us_t xferDuration;
+    size_t totalBytes;
+    size_t descCount;
 };
 using nixl_xfer_telem_t = nixlXferTelemetry;
 
-// Names for logging, as NIXL spells them.
-class nixlEnumStrings {
-  public:
-    static std::string memTypeStr(const nixl_mem_t &mem) {
-        switch (mem) {
-        case DRAM_SEG: return "DRAM_SEG";
-        case VRAM_SEG: return "VRAM_SEG";
-        case BLK_SEG: return "BLK_SEG";
-        case OBJ_SEG: return "OBJ_SEG";
-        case FILE_SEG: return "FILE_SEG";
-        }
-        return "BAD_SEG";
-    }
+// Agent name that prepXferDlist takes for "this agent's own (initiator-side) memory".
+#define NIXL_INIT_AGENT ""
 
-    static std::string xferOpStr(const nixl_xfer_op_t &op) {
-        switch (op) {
-        case NIXL_READ: return "READ";
-        case NIXL_WRITE: return "WRITE";
-        }
-        return "BAD_OP";
-    }
-
-    static std::string statusStr(const nixl_status_t &status) {
-        switch (status) {
-        case NIXL_IN_PROG: return "NIXL_IN_PROG";
-        case NIXL_SUCCESS: return "NIXL_SUCCESS";
-        case NIXL_ERR_NOT_POSTED: return "NIXL_ERR_NOT_POSTED";
-        case NIXL_ERR_INVALID_PARAM: return "NIXL_ERR_INVALID_PARAM";
-        case NIXL_ERR_BACKEND: return "NIXL_ERR_BACKEND";
-        case NIXL_ERR_NOT_FOUND: return "NIXL_ERR_NOT_FOUND";
-        case NIXL_ERR_MISMATCH: return "NIXL_ERR_MISMATCH";
-        case NIXL_ERR_NOT_ALLOWED: return "NIXL_ERR_NOT_ALLOWED";
-        case NIXL_ERR_REPOST_ACTIVE: return "NIXL_ERR_REPOST_ACTIVE";
-        case NIXL_ERR_UNKNOWN: return "NIXL_ERR_UNKNOWN";
-        case NIXL_ERR_NOT_SUPPORTED: return "NIXL_ERR_NOT_SUPPORTED";
-        case NIXL_ERR_REMOTE_DISCONNECT: return "NIXL_ERR_REMOTE_DISCONNECT";
-        case NIXL_ERR_CANCELED: return "NIXL_ERR_CANCELED";
-        case NIXL_ERR_NO_TELEMETRY: return "NIXL_ERR_NO_TELEMETRY";
-        }
-        return "BAD_STATUS";
-    }
-};
+// Placeholder agent of remote descriptor lists (defined in libnixl_build.so).
+extern const std::string nixl_null_agent;
 
 #endif // NIXL_RS_NIXL_TYPES_H

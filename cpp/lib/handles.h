@@ -1,36 +1,25 @@
 /*
- * nixl_rs/handles.h: what NIXL's opaque handles hold in nixl-rs: each wraps one C ABI
- * handle. Engines only see pointers; nixlAgent creates and frees them.
+ * handles.h: what NIXL's opaque handles hold inside nixl-rs's libnixl.so: each wraps one C ABI
+ * handle. Engines only see pointers (nixl_types.h declares the classes); the agent creates
+ * and frees them. Private to cpp/lib/.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#ifndef NIXL_RS_HANDLES_H
-#define NIXL_RS_HANDLES_H
+#ifndef NIXL_RS_LIB_HANDLES_H
+#define NIXL_RS_LIB_HANDLES_H
 
 #include <utility>
 
-#include "../../nixl_capi.h"
-#include "../nixl_types.h"
-
-class nixlAgent;
+#include "nixl_capi.h"
+#include "nixl_types.h"
 
 // A backend instance; lives as long as its agent (NIXL has no call to destroy one).
 class nixlBackendH {
   public:
-    nixl_backend_t getType() const { return type_; }
-    // nixl-rs: the C ABI handle, for code mixing the C++ and C APIs.
-    nixl_capi_backend_t capiHandle() const { return h_; }
-
-    nixlBackendH(const nixlBackendH &) = delete;
-    nixlBackendH &operator=(const nixlBackendH &) = delete;
-
-  private:
-    friend class nixlAgent;
     nixlBackendH(nixl_backend_t type, nixl_capi_backend_t h) : type_(std::move(type)), h_(h) {}
     ~nixlBackendH() { nixl_capi_destroy_backend(h_); }
-    struct Deleter {
-        void operator()(nixlBackendH *b) const { delete b; }
-    };
+    nixlBackendH(const nixlBackendH &) = delete;
+    nixlBackendH &operator=(const nixlBackendH &) = delete;
 
     nixl_backend_t type_;
     nixl_capi_backend_t h_;
@@ -38,16 +27,16 @@ class nixlBackendH {
 
 // A prepped descriptor list (prepXferDlist); freed by nixlAgent::releasedDlistH.
 class nixlDlistH {
-    friend class nixlAgent;
+  public:
     explicit nixlDlistH(nixl_capi_xfer_dlist_handle_t h) : h_(h) {}
     nixl_capi_xfer_dlist_handle_t h_;
 };
 
 // A transfer request (makeXferReq/createXferReq); freed by nixlAgent::releaseXferReq.
 class nixlXferReqH {
-    friend class nixlAgent;
+  public:
     explicit nixlXferReqH(nixl_capi_xfer_req_t h) : h_(h) {}
     nixl_capi_xfer_req_t h_;
 };
 
-#endif // NIXL_RS_HANDLES_H
+#endif // NIXL_RS_LIB_HANDLES_H

@@ -1,7 +1,7 @@
 /*
- * nixl_rs/capi.h: the bridge from NIXL's C++ types to nixl-rs's C ABI: exact statuses,
- * owning wrappers for C handles, and conversions of descriptor lists, parameter maps and
- * optional arguments. Internal to the C++ headers; engines never include it directly.
+ * capi_bridge.h: the bridge from NIXL's C++ types to nixl-rs's C ABI inside libnixl.so: exact
+ * statuses, owning wrappers for C handles, and conversions of descriptor lists, parameter
+ * maps and optional arguments. Private to cpp/lib/.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -9,14 +9,15 @@
 #define NIXL_RS_CAPI_BRIDGE_H
 
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "../../nixl_capi.h"
-#include "../nixl_descriptors.h"
-#include "../nixl_types.h"
 #include "handles.h"
+#include "nixl_capi.h"
+#include "nixl_descriptors.h"
+#include "nixl_types.h"
 
 namespace nixl_rs {
 
@@ -152,10 +153,11 @@ class OptArgs {
   public:
     nixl_status_t build(const nixl_opt_args_t *extra) {
         if (!extra) return NIXL_SUCCESS;
+        if (!plausible(*extra)) return NIXL_ERR_INVALID_PARAM;
         NIXL_RS_TRY(nixl_capi_create_opt_args(h_.out()));
         for (nixlBackendH *b : extra->backends) {
             if (!b) return NIXL_ERR_INVALID_PARAM;
-            NIXL_RS_TRY(nixl_capi_opt_args_add_backend(h_.get(), b->capiHandle()));
+            NIXL_RS_TRY(nixl_capi_opt_args_add_backend(h_.get(), b->h_));
         }
         const nixl_blob_t *msg = extra->notif ? &*extra->notif : extra->hasNotif ? &extra->notifMsg : nullptr;
         if (msg) {
@@ -180,6 +182,20 @@ class OptArgs {
     nixl_capi_opt_args_t get() const { return h_.get(); }
 
   private:
+    // A struct from a consumer built against another NIXL version's nixl_types.h puts other
+    // bytes where the flags are: refuse it instead of reading strings that are not there.
+    // (A bool whose byte is neither 0 nor 1 cannot come from this layout.)
+    static bool plausible(const nixl_opt_args_t &a) {
+        const auto byte_ok = [&a](const void *field) {
+            unsigned char b;
+            std::memcpy(&b, field, 1);
+            return b <= 1;
+        };
+        const void *engaged = reinterpret_cast<const char *>(&a.notif) + sizeof(nixl_blob_t);
+        return byte_ok(&a.hasNotif) && byte_ok(&a.skipDescMerge) && byte_ok(&a.includeConnInfo) &&
+               byte_ok(engaged) && a.port >= 0 && a.port <= 65535;
+    }
+
     Owned<nixl_capi_opt_args_t, nixl_capi_destroy_opt_args> h_;
 };
 
