@@ -3,6 +3,9 @@
 #   PREFIX/lib/libnixl_capi.so, PREFIX/lib/libnixl_capi.a, PREFIX/lib/pkgconfig/nixl_capi.pc,
 #   PREFIX/include/nixl_capi.h, PREFIX/include/nixl.hpp, PREFIX/include/nixl/ (NIXL's C++ API:
 #   engines add -IPREFIX/include/nixl and `#include <nixl.h>`)
+# and, with cmake and a C++ compiler, NIXL 1.5's C++ libraries over it (cpp/lib, see
+# cpp/README.md): PREFIX/lib/libnixl.so, libnixl_build.so, libserdes.so, lib/pkgconfig/nixl.pc,
+# lib/cmake/NIXL/NIXLConfig.cmake.
 # Usage: nixl-ffi/install.sh --prefix /usr/local [--profile release|dev]
 set -euo pipefail
 prefix=/usr/local
@@ -27,3 +30,14 @@ install -m 0644 "$root/include/nixl_capi.h" "$root/include/nixl.hpp" "$prefix/in
 sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" "$root/nixl-ffi/nixl_capi.pc.in" \
     > "$prefix/lib/pkgconfig/nixl_capi.pc"
 echo "installed libnixl_capi into $prefix"
+# The C++ libraries: include/nixl/ declares NIXL's API, and these define it.
+if command -v cmake >/dev/null 2>&1 && command -v c++ >/dev/null 2>&1; then
+    build="$target/cpp-install-build"
+    cmake -S "$root/cpp" -B "$build" -DNIXL_RS_LIB_DIR="$out" -DNIXL_RS_BUILD_TESTS=OFF \
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX="$prefix" >/dev/null
+    cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+    cmake --install "$build" >/dev/null
+    echo "installed libnixl.so, libnixl_build.so, libserdes.so (NIXL 1.5's C++ API) into $prefix"
+else
+    echo "not built: libnixl.so (NIXL's C++ API, needed by include/nixl/) needs cmake and a C++ compiler" >&2
+fi
