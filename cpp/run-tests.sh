@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs nixl-rs's C++ side: configures cpp/ with CMake against libnixl_capi.so,
-# builds the tests and the example plugin with -Wall -Wextra -Werror, runs them (ctest), then
+# builds libnixl.so / libnixl_build.so / libserdes.so, the tests and the example plugin with
+# -Wall -Wextra -Werror, runs them (ctest), then
 # installs the package into a scratch prefix and builds an engine-style consumer against it
 # twice: through find_package(NIXL CONFIG) and through pkg-config (nixl.pc).
 #
@@ -35,8 +36,11 @@ jobs="$(nproc 2>/dev/null || echo 2)"
 
 echo "== configure, build and test cpp/ (libnixl_capi from $NIXL_RS_LIB_DIR)"
 sanitize=()
+san_flags=""
 if [[ "${NIXL_RS_SANITIZE:-0}" == 1 ]]; then
-    sanitize=("-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer")
+    # The libraries are instrumented too, so every program linking them must be.
+    san_flags="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+    sanitize=("-DCMAKE_CXX_FLAGS=$san_flags")
 fi
 cmake -S "$here" -B "$work/build" -DNIXL_RS_LIB_DIR="$NIXL_RS_LIB_DIR" \
     -DCMAKE_INSTALL_PREFIX="$work/prefix" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${sanitize[@]}" >/dev/null
@@ -47,15 +51,15 @@ NIXL_RS_PEER_TIMEOUT_MS="${NIXL_RS_PEER_TIMEOUT_MS:-1500}" \
 
 echo "== install, then build a consumer with find_package(NIXL CONFIG)"
 cmake --install "$work/build" >/dev/null
-cmake -S "$here/consumer" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake -S "$here/consumer" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$work/prefix" "${sanitize[@]}" >/dev/null
 cmake --build "$work/consumer" -j "$jobs"
 LD_LIBRARY_PATH="$work/prefix/lib" "$work/consumer/consumer"
 
 if command -v pkg-config >/dev/null 2>&1; then
     echo "== build the consumer with pkg-config (nixl.pc)"
     pcdir="$(dirname "$(find "$work/prefix" -name nixl.pc | head -n1)")"
-    # shellcheck disable=SC2046
-    c++ -std=c++17 -Wall -Wextra -Werror "$here/consumer/main.cpp" -o "$work/consumer-pc" \
+    # shellcheck disable=SC2046,SC2086
+    c++ -std=c++17 -Wall -Wextra -Werror $san_flags "$here/consumer/main.cpp" -o "$work/consumer-pc" \
         $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs nixl)
     "$work/consumer-pc"
 else
