@@ -44,6 +44,16 @@ done
 
 echo "== symbol coverage against $real"
 "$here/abi/check-symbols.sh" "$real" "$prefix/lib"
+# The check must be able to fail: without our libnixl_build.so (libserdes.so in its place) the
+# descriptor symbols are missing.
+mkdir "$work/broken"
+cp "$prefix/lib/libnixl.so" "$prefix/lib/libserdes.so" "$work/broken/"
+cp "$prefix/lib/libserdes.so" "$work/broken/libnixl_build.so"
+if "$here/abi/check-symbols.sh" "$real" "$work/broken" >"$work/broken.txt"; then
+    echo "abi-tests: check-symbols.sh passed a library set without libnixl_build.so" >&2
+    exit 1
+fi
+grep -q '^MISSING: nixlBasicDesc::serialize' "$work/broken.txt"
 
 # Runs a consumer binary on one library folder; prints its transcript on stdout.
 run_on() {
