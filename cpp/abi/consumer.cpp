@@ -3,7 +3,8 @@
 // -lnixl -lnixl_build, and runs the same binary on nixl-rs's libraries and on NIXL 1.5.1's
 // (LD_LIBRARY_PATH). Each run must exit 0 and the two transcripts (stdout) must be identical.
 //
-// Covered: UCX and POSIX backends, registration, metadata fetched from a peer's listener,
+// Covered, with ctx and gen in two processes as TensorRT-LLM's context and generation
+// servers: UCX and POSIX backends, registration, metadata fetched from a peer's listener,
 // a notification that arrives before its sender's metadata is loaded, prepped lists with
 // makeXferReq (vector and std::span forms), createXferReq with the `notif` field and with the
 // legacy hasNotif/notifMsg pair, four threads submitting at once, getXferStatus polling,
@@ -12,7 +13,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -178,28 +181,101 @@ void descriptors() {
     say("constants: " + default_metadata_label + " " + nixl_null_agent);
 }
 
+// The ctx process (KV-cache owner, transfer target), as TensorRT-LLM's context server: listens
+// for metadata requests, reports every notification gen sends on `out`, one line each, and
+// checks gen's writes into its buffer. Returns the process exit status.
+int ctx_process(int ctx_port, std::vector<unsigned char> &ctx_buf, int out) {
+    const auto report = [out](const std::string &line) {
+        const std::string l = line + "\n";
+        return write(out, l.data(), l.size()) == static_cast<ssize_t>(l.size());
+    };
+    nixlAgent ctx("ctx", nixlAgentConfig(true, true, ctx_port, nixl_thread_sync_t::NIXL_THREAD_SYNC_DEFAULT, 1, 0,
+                                         1000, true));
+    ucx_backend(ctx);
+    OK(ctx.registerMem(dram_reg(ctx_buf.data(), kLen)));
+    CHECK(report("ready"));
+    std::vector<unsigned char> expect(kLen);
+    fill(expect, 2);
+    size_t thread_notifs = 0;
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (Clock::now() < deadline) {
+        nixl_notifs_t notifs;
+        OK(ctx.getNotifs(notifs));
+        for (const auto &[sender, msgs] : notifs)
+            for (const nixl_blob_t &msg : msgs) {
+                if (sender != "gen") {
+                    CHECK(report("notification from " + sender));
+                } else if (msg == "hello from gen") {
+                    // It arrives before ctx has gen's metadata (ctx never loads it here).
+                    CHECK(report("early notif: " + msg + " (ctx has gen's metadata: " +
+                                 nixlEnumStrings::statusStr(ctx.checkRemoteMD("gen", nixl_xfer_dlist_t(DRAM_SEG))) +
+                                 ")"));
+                } else if (msg.rfind("thread ", 0) == 0) {
+                    if (++thread_notifs == 4) CHECK(report("thread notifs: 4"));
+                } else if (msg == "verify") {
+                    CHECK(report(std::string("ctx sees gen's writes: ") +
+                                 (same(ctx_buf.data(), expect.data(), kLen) ? "yes" : "no")));
+                } else if (msg == "bye") {
+                    OK(ctx.deregisterMem(dram_reg(ctx_buf.data(), kLen)));
+                    return 0;
+                } else {
+                    CHECK(report("notif: " + msg));
+                }
+            }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::fprintf(stderr, "consumer (ctx): no 'bye' within 60 s\n");
+    return 1;
+}
+
+// One line from the ctx process (20 s at most).
+std::string from_ctx(int in) {
+    std::string line;
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    char c = 0;
+    while (Clock::now() < deadline) {
+        pollfd p{in, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) continue;
+        if (read(in, &c, 1) != 1) break;
+        if (c == '\n') return line;
+        line += c;
+    }
+    std::fprintf(stderr, "consumer: no line from the ctx process (got '%s')\n", line.c_str());
+    std::exit(1);
+}
+
 }  // namespace
 
 int main() {
     descriptors();
 
+    // Two processes, as TensorRT-LLM's context and generation servers: ctx owns the KV cache
+    // and listens for metadata requests; gen (this process) fetches ctx's metadata from the
+    // listener, then reads from and writes to ctx's memory. The buffers exist before the fork,
+    // so gen knows ctx's buffer address, and its own copy holds ctx's original bytes.
     const int ctx_port = free_port();
     const int gen_port = free_port();
-    // ctx: the KV-cache owner (target). gen: pulls and pushes (initiator). Both listen, as
-    // TensorRT-LLM's agents do, and gen fetches ctx's metadata from ctx's listener.
-    nixlAgent ctx("ctx", nixlAgentConfig(true, true, ctx_port, nixl_thread_sync_t::NIXL_THREAD_SYNC_DEFAULT, 1, 0,
-                                         1000, true));
+    std::vector<unsigned char> ctx_buf(kLen), gen_buf(kLen);
+    fill(ctx_buf, 1);
+    int lines[2];
+    CHECK(pipe(lines) == 0);
+    std::fflush(stdout);
+    const pid_t child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        close(lines[0]);
+        _exit(ctx_process(ctx_port, ctx_buf, lines[1]));
+    }
+    close(lines[1]);
+    const int ctx_out = lines[0];
+    CHECK(from_ctx(ctx_out) == "ready");
+
     nixlAgent gen("gen", nixlAgentConfig(true, true, gen_port, nixl_thread_sync_t::NIXL_THREAD_SYNC_DEFAULT, 1, 0,
                                          1000, true));
     nixlBackendH *gen_ucx = ucx_backend(gen);
-    ucx_backend(ctx);
     std::vector<nixl_backend_t> plugins;
     OK(gen.getAvailPlugins(plugins));
     CHECK(!plugins.empty());
-
-    std::vector<unsigned char> ctx_buf(kLen), gen_buf(kLen);
-    fill(ctx_buf, 1);
-    OK(ctx.registerMem(dram_reg(ctx_buf.data(), kLen)));
     OK(gen.registerMem(dram_reg(gen_buf.data(), kLen)));
 
     // Listener metadata fetch: ask, then poll checkRemoteMD until it stops saying NOT_FOUND.
@@ -213,14 +289,7 @@ int main() {
 
     // A notification that arrives before ctx has its sender's metadata (gen's).
     OK(gen.genNotif("ctx", "hello from gen"));
-    nixl_notifs_t notifs;
-    wait_for("the early notification", [&] {
-        OK(ctx.getNotifs(notifs));
-        return !notifs["gen"].empty();
-    });
-    say("early notif: " + notifs["gen"][0] + " (ctx has gen's metadata: " +
-        nixlEnumStrings::statusStr(ctx.checkRemoteMD("gen", nixl_xfer_dlist_t(DRAM_SEG))) + ")");
-    notifs.clear();
+    say(from_ctx(ctx_out));
 
     // Prepped lists + makeXferReq: read ctx's blocks into gen, with a notification (`notif`).
     nixlDlistH *local = nullptr;
@@ -242,12 +311,7 @@ int main() {
     const nixl_status_t tst = gen.getXferTelemetry(req, telem);
     say("telemetry: " + nixlEnumStrings::statusStr(tst) + " bytes=" + std::to_string(tst == NIXL_SUCCESS ? telem.totalBytes : 0));
     OK(gen.releaseXferReq(req));
-    wait_for("the transfer notification", [&] {
-        OK(ctx.getNotifs(notifs));
-        return !notifs["gen"].empty();
-    });
-    say("makeXferReq read: ok, notif: " + notifs["gen"][0]);
-    notifs.clear();
+    say("makeXferReq read: ok, ctx got " + from_ctx(ctx_out));
 
     // The second half, reversed indices on both sides; under C++20 through the std::span
     // form (NIXL 1.5), else the vector form.
@@ -288,15 +352,10 @@ int main() {
         });
     for (auto &th : threads) th.join();
     CHECK(failures == 0);
-    size_t thread_notifs = 0;
-    wait_for("four thread notifications", [&] {
-        OK(ctx.getNotifs(notifs));
-        thread_notifs = notifs["gen"].size();
-        return thread_notifs >= 4;
-    });
-    CHECK(same(gen_buf.data(), ctx_buf.data(), kLen));
-    say("four threads: ok, notifs=" + std::to_string(thread_notifs));
-    notifs.clear();
+    say("four threads: ok, ctx got " + from_ctx(ctx_out));
+    // Each WRITE's notification follows its data, so ctx now holds all of gen's bytes.
+    OK(gen.genNotif("ctx", "verify"));
+    say(from_ctx(ctx_out));
 
     // Releasing a request while it may still be in flight: allowed, no crash, no leak; the
     // handle is gone afterwards (using it again is the engine's bug, not exercised here).
@@ -358,11 +417,14 @@ int main() {
     unlink(path);
     say("posix file write+read: ok");
 
+    OK(gen.genNotif("ctx", "bye"));
+    int wstatus = 0;
+    CHECK(waitpid(child, &wstatus, 0) == child);
+    say("ctx process: exit " + std::to_string(WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1));
     OK(gen.invalidateRemoteMD("ctx"));
     say("after invalidate: " + nixlEnumStrings::statusStr(gen.checkRemoteMD("ctx", nixl_xfer_dlist_t(DRAM_SEG))));
     OK(gen.deregisterMem(dram_reg(scratch.data(), kLen), &on_posix));
     OK(gen.deregisterMem(dram_reg(gen_buf.data(), kLen)));
-    OK(ctx.deregisterMem(dram_reg(ctx_buf.data(), kLen)));
     say("done");
     return 0;
 }
