@@ -4,8 +4,9 @@
 #      libserdes.so and include/nixl/) into a scratch prefix;
 #   2. symbol coverage: every public-API symbol of NIXL 1.5.1's libnixl.so / libnixl_build.so /
 #      libserdes.so is exported by ours or listed in cpp/abi/excluded-symbols.txt;
-#   3. builds cpp/abi/consumer.cpp ONCE per variant (C++17 -O0, C++20 -O2) against the
-#      installed include/nixl/, linked -lnixl -lnixl_build -lserdes and no rpath, and runs each
+#   3. builds cpp/abi/consumer.cpp ONCE per variant (C++17 -O0 and C++20 -O2 linked against
+#      ours, C++17 -O2 linked against NIXL's) against the installed include/nixl/, linked
+#      -lnixl -lnixl_build -lserdes and no rpath, and runs each
 #      binary unchanged on ours and on NIXL's (LD_LIBRARY_PATH, UCX_MODULES='^ib*'): both runs
 #      must exit 0, resolve libnixl.so from the intended folder, and print identical transcripts.
 #
@@ -70,26 +71,27 @@ run_on() {
     }
 }
 
-for variant in "17 -O0" "20 -O2"; do
-    read -r std opt <<<"$variant"
-    bin="$work/consumer-cxx$std"
-    echo "== consumer, C++$std $opt: built once against $prefix/include/nixl, -lnixl -lnixl_build -lserdes"
+# The third variant is linked against NIXL's own libraries, as a prebuilt engine is.
+for variant in "17 -O0 $prefix/lib" "20 -O2 $prefix/lib" "17 -O2 $real"; do
+    read -r std opt linkdir <<<"$variant"
+    bin="$work/consumer-cxx$std$opt-$(basename "$linkdir")"
+    echo "== consumer, C++$std $opt: built once against include/nixl, linked -lnixl -lnixl_build -lserdes in $linkdir"
     c++ -std="c++$std" "$opt" -Wall -Wextra -Werror -I"$prefix/include/nixl" "$here/abi/consumer.cpp" \
-        -o "$bin" -L"$prefix/lib" -Wl,--no-as-needed -lnixl -lnixl_build -lserdes -pthread
+        -o "$bin" -L"$linkdir" -Wl,-rpath-link,"$linkdir" -Wl,--no-as-needed -lnixl -lnixl_build -lserdes -pthread
     needed="$(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | grep -E '^lib(nixl|nixl_build|serdes)\.so$' | sort | tr '\n' ' ')"
     [[ "$needed" == "libnixl.so libnixl_build.so libserdes.so " ]] || {
         echo "abi-tests: unexpected NEEDED entries: $needed" >&2
         exit 1
     }
     sum_before="$(sha256sum <"$bin")"
-    run_on "$bin" "$prefix/lib" >"$work/ours-$std.txt"
-    run_on "$bin" "$real" >"$work/real-$std.txt"
+    run_on "$bin" "$prefix/lib" >"$bin.ours.txt"
+    run_on "$bin" "$real" >"$bin.real.txt"
     [[ "$(sha256sum <"$bin")" == "$sum_before" ]]
-    if ! diff -u "$work/real-$std.txt" "$work/ours-$std.txt"; then
+    if ! diff -u "$bin.real.txt" "$bin.ours.txt"; then
         echo "abi-tests: the consumer's transcripts differ (- NIXL 1.5.1, + nixl-rs)" >&2
         exit 1
     fi
-    [[ "$(tail -n1 "$work/ours-$std.txt")" == "done" ]] || { echo "abi-tests: consumer did not finish" >&2; exit 1; }
-    echo "   same transcript on both ($(wc -l <"$work/ours-$std.txt") lines)"
+    [[ "$(tail -n1 "$bin.ours.txt")" == "done" ]] || { echo "abi-tests: consumer did not finish" >&2; exit 1; }
+    echo "   same transcript on both ($(wc -l <"$bin.ours.txt") lines)"
 done
 echo "cpp/abi-tests.sh: all passed"
