@@ -29,7 +29,9 @@ fn planner_scales_down_by_draining_workers() {
         r.output
     );
     // Each decision is reported beside what the load needed in hindsight.
-    let plan = r.report["plan"].as_array().expect("planned vs needed series");
+    let plan = r.report["plan"]
+        .as_array()
+        .expect("planned vs needed series");
     assert!(!plan.is_empty(), "{}", r.output);
     assert!(
         plan.iter()
