@@ -28,6 +28,18 @@ fn planner_scales_down_by_draining_workers() {
         "the planner shrank the decode pool:\n{}",
         r.output
     );
+    // Each decision is reported beside what the load needed in hindsight.
+    let plan = r.report["plan"]
+        .as_array()
+        .expect("planned vs needed series");
+    assert!(!plan.is_empty(), "{}", r.output);
+    assert!(
+        plan.iter()
+            .all(|p| p["planned"][1].as_u64().is_some() && p["needed"][1].as_u64().is_some()),
+        "{}",
+        r.output
+    );
+    assert!(r.output.contains("planned vs needed"), "{}", r.output);
     assert!(r.n("workers_drained") >= 1, "{}", r.output);
     assert_eq!(r.n("workers_drain_timeout"), 0, "{}", r.output);
     assert_eq!(r.n("failed"), 0, "draining cuts nothing off:\n{}", r.output);

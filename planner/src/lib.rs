@@ -6,6 +6,8 @@
 //! it (a simulated one with start-up delays, or one that runs local worker processes).
 //!
 //! Planners:
+//! - [`baseline::DynamoCurrentPlanner`] — today's Dynamo: throughput sizing against the
+//!   targets, load rules on top;
 //! - [`baseline::DynamoSlaPlanner`] — Dynamo v0.4's SLA equations with correction factors;
 //! - [`baseline::LoadRulesPlanner`] — Dynamo's load-based ±1 rules;
 //! - [`SloPlanner`] — ours: percentile-aware sizing over the request mix, trend forecasting

@@ -38,6 +38,12 @@ pub struct PrefillProfile {
     pub gpus_per_engine: u32,
     /// The engine's token budget per forward pass (chunk size of chunked prefill).
     pub max_batched_tokens: u32,
+    /// Prompt tokens per second one engine delivers when saturated (every pass full), as
+    /// measured; `None` in profiles that hold only lone-request TTFTs, where it is estimated
+    /// from `ttft(max_batched_tokens)` (which includes the KV hand-off and so understates
+    /// the engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saturated_tokens_per_s: Option<f64>,
 }
 
 impl PrefillProfile {
@@ -67,6 +73,27 @@ impl PrefillProfile {
             thpt_per_gpu: Table1d::new(xs, thpt)?,
             gpus_per_engine,
             max_batched_tokens,
+            saturated_tokens_per_s: None,
+        })
+    }
+
+    /// Sets the measured saturated throughput (prompt tokens/s of one engine).
+    pub fn with_saturated_tokens_per_s(mut self, tokens_per_s: f64) -> Result<Self, ProfileError> {
+        if !(tokens_per_s.is_finite() && tokens_per_s > 0.0) {
+            return Err(ProfileError::Parameter(
+                "saturated throughput must be positive".into(),
+            ));
+        }
+        self.saturated_tokens_per_s = Some(tokens_per_s);
+        Ok(self)
+    }
+
+    /// Prompt tokens per second of one saturated engine: the measured figure when the
+    /// profile has one, else `MBT / ttft(MBT)`.
+    pub fn saturated_rate(&self) -> f64 {
+        self.saturated_tokens_per_s.unwrap_or_else(|| {
+            let mbt = f64::from(self.max_batched_tokens.max(1));
+            mbt / self.ttft(mbt)
         })
     }
 
@@ -82,10 +109,9 @@ impl PrefillProfile {
 
     /// Engine time (s) one request of `isl` tokens takes from a saturated engine, whose
     /// passes are full `max_batched_tokens` batches (chunked prefill packs prompts into
-    /// them): `isl · ttft(MBT) / MBT`, and never more than the request alone.
+    /// them): `isl / saturated_rate()`, and never more than the request alone.
     pub fn batched_service(&self, isl: f64) -> f64 {
-        let mbt = f64::from(self.max_batched_tokens.max(1));
-        (isl * self.ttft(mbt) / mbt).min(self.ttft(isl))
+        (isl / self.saturated_rate()).min(self.ttft(isl))
     }
 
     /// Time (s) to prefill `tokens` new tokens split into chunks of `max_batched_tokens`, as
@@ -108,8 +134,6 @@ impl PrefillProfile {
 pub struct DecodeProfile {
     /// ITL in seconds over (kv usage, context).
     pub itl: Grid2d,
-    /// Output tokens per second per GPU over (kv usage, context).
-    pub thpt_per_gpu: Grid2d,
     /// KV capacity of one engine in tokens.
     pub max_kv_tokens: f64,
     /// Most sequences one engine runs at once.
@@ -119,9 +143,8 @@ pub struct DecodeProfile {
 }
 
 impl DecodeProfile {
-    /// Builds a profile from an ITL grid; throughput is derived by Little's law: at usage `u`
-    /// and context `c` an engine holds `min(u·max_kv/c, max_num_seqs)` sequences, each
-    /// producing one token per ITL.
+    /// Builds a profile from an ITL grid. Throughput is not stored but derived where it is
+    /// asked for ([`DecodeProfile::thpt_per_gpu`]).
     pub fn from_itl_grid(
         itl: Grid2d,
         max_kv_tokens: f64,
@@ -133,22 +156,8 @@ impl DecodeProfile {
                 "max_kv_tokens, max_num_seqs and gpus_per_engine must be positive".into(),
             ));
         }
-        let mut thpt = Vec::with_capacity(itl.ys().len());
-        for &ctx in itl.ys() {
-            let row = itl
-                .xs()
-                .iter()
-                .map(|&u| {
-                    let seqs = (u * max_kv_tokens / ctx.max(1.0)).min(f64::from(max_num_seqs));
-                    seqs / itl.eval(u, ctx).max(1e-6) / f64::from(gpus_per_engine)
-                })
-                .collect();
-            thpt.push(row);
-        }
-        let thpt_per_gpu = Grid2d::new(itl.xs().to_vec(), itl.ys().to_vec(), thpt)?;
         Ok(Self {
             itl,
-            thpt_per_gpu,
             max_kv_tokens,
             max_num_seqs,
             gpus_per_engine,
@@ -160,9 +169,39 @@ impl DecodeProfile {
         self.itl.eval(kv_usage, context).max(1e-6)
     }
 
-    /// Predicted throughput (tokens/s/GPU) at `kv_usage` and `context`.
+    /// Predicted throughput (tokens/s/GPU) at `kv_usage` and `context`, by Little's law at
+    /// the exact point: the engine holds `min(u·max_kv/c, max_num_seqs)` sequences, each
+    /// producing one token per ITL. (Interpolating a stored throughput grid instead
+    /// overstated it between context rows, since throughput goes as 1/context: +12% at
+    /// context 3,075 between the 2,048 and 4,096 rows.)
     pub fn thpt_per_gpu(&self, kv_usage: f64, context: f64) -> f64 {
-        self.thpt_per_gpu.eval(kv_usage, context).max(0.0)
+        let seqs = (kv_usage.max(0.0) * self.max_kv_tokens / context.max(1.0))
+            .min(f64::from(self.max_num_seqs));
+        seqs / self.itl(kv_usage, context) / f64::from(self.gpus_per_engine.max(1))
+    }
+
+    /// Largest batch (sequences of `context` tokens) one engine runs within `itl_limit`, and
+    /// its ITL: KV capacity and the sequence cap bound it; at least 1.
+    pub fn max_batch_within(&self, itl_limit: f64, context: f64) -> (u32, f64) {
+        let context = context.max(1.0);
+        let cap = ((self.max_kv_tokens / context).floor() as u32)
+            .min(self.max_num_seqs)
+            .max(1);
+        let itl_at = |b: u32| self.itl(f64::from(b) * context / self.max_kv_tokens, context);
+        // ITL grows with the batch: bisect for the largest batch within the limit.
+        let (mut lo, mut hi) = (1u32, cap);
+        if itl_at(1) > itl_limit {
+            return (1, itl_at(1));
+        }
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if itl_at(mid) <= itl_limit {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        (lo, itl_at(lo))
     }
 
     /// Largest KV usage on the profiled range.
@@ -241,6 +280,46 @@ pub(crate) mod tests {
         let itl = d.itl(1.0, 8192.0);
         assert!((d.thpt_per_gpu(1.0, 8192.0) - 128.0 / itl).abs() < 1e-6);
         assert_eq!(d.thpt_per_gpu(0.0, 2048.0), 0.0);
+    }
+
+    #[test]
+    fn decode_throughput_is_exact_between_context_rows() {
+        let d = polynomial_like_profile().decode;
+        // Context 3,075 lies between the 2,048 and 8,192 rows: throughput is Little's law
+        // at the point itself, not an interpolation of the rows' throughputs.
+        let (u, ctx) = (0.15, 3075.0);
+        let expect = u * d.max_kv_tokens / ctx / d.itl(u, ctx);
+        assert!((d.thpt_per_gpu(u, ctx) - expect).abs() < 1e-9);
+        let w = (ctx - 2048.0) / (8192.0 - 2048.0);
+        let row_mix = (1.0 - w) * d.thpt_per_gpu(u, 2048.0) + w * d.thpt_per_gpu(u, 8192.0);
+        assert!(row_mix > 1.05 * expect, "{row_mix} vs {expect}");
+    }
+
+    #[test]
+    fn largest_batch_within_the_itl_limit() {
+        let d = polynomial_like_profile().decode;
+        let ctx = 3075.0;
+        let (b, itl) = d.max_batch_within(0.03, ctx);
+        assert!(itl <= 0.03);
+        let next = d.itl(f64::from(b + 1) * ctx / d.max_kv_tokens, ctx);
+        assert!(next > 0.03, "batch {} still meets the limit", b + 1);
+        // An unreachable limit still answers one sequence; KV capacity caps the batch.
+        assert_eq!(d.max_batch_within(0.001, ctx).0, 1);
+        let (cap, _) = d.max_batch_within(10.0, 8192.0);
+        assert_eq!(cap, 128);
+    }
+
+    #[test]
+    fn measured_saturated_rate_drives_batched_service() {
+        let p = polynomial_like_profile().prefill;
+        let estimated = p.saturated_rate();
+        assert!((estimated - 8192.0 / p.ttft(8192.0)).abs() < 1e-9);
+        let measured = p
+            .clone()
+            .with_saturated_tokens_per_s(2.0 * estimated)
+            .unwrap();
+        assert!((measured.batched_service(3000.0) - 3000.0 / (2.0 * estimated)).abs() < 1e-12);
+        assert!(p.with_saturated_tokens_per_s(0.0).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Closed loop on the simulator (short): a profile measured from the mock engine, then a
-//! step load under our planner and Dynamo's equations. Checks invariants, not timings:
+//! step load under our planner and Dynamo's planners (v0.4 and today's). Checks invariants, not timings:
 //! every request finishes exactly once with all its tokens, decisions respect the limits,
 //! and the whole run is deterministic.
 
@@ -10,7 +10,9 @@ mod driver;
 #[path = "../examples/planner-eval/profiler.rs"]
 mod profiler;
 
-use planner::baseline::{DynamoSlaConfig, DynamoSlaPlanner};
+use planner::baseline::{
+    DynamoCurrentConfig, DynamoCurrentPlanner, DynamoSlaConfig, DynamoSlaPlanner,
+};
 use planner::forecast::SeasonalParams;
 use planner::{
     ForecasterKind, Limits, PerfProfile, Planner, ReplicaTarget, SloPlanner, SloPlannerConfig,
@@ -123,6 +125,17 @@ fn planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
             },
             profile.clone(),
         )),
+        Box::new(DynamoCurrentPlanner::new(
+            DynamoCurrentConfig {
+                targets,
+                limits: LIMITS,
+                throughput_interval: 10.0,
+                load_interval: 5.0,
+                load_scaling: true,
+                ..DynamoCurrentConfig::default()
+            },
+            profile.clone(),
+        )),
     ]
 }
 
@@ -151,6 +164,20 @@ fn measured_profile_is_sane() {
     assert!(d.itl(0.6, 4096.0) > d.itl(0.05, 4096.0));
     let back = PerfProfile::from_json(&profile.to_json()).unwrap();
     assert_eq!(back, profile);
+}
+
+#[test]
+fn profile_capacities_match_what_the_simulator_delivers() {
+    let profile = profiler::measure(&base());
+    let b = profiler::biases(&base(), &profile, 0.05);
+    // Decode throughput at the exact point agrees with the simulator; the old stored-grid
+    // interpolation overstated it.
+    let exact = b.decode_thpt_exact / b.decode_thpt_sim;
+    assert!((exact - 1.0).abs() < 0.02, "exact/sim {exact}");
+    assert!(b.decode_thpt_grid > 1.05 * b.decode_thpt_sim);
+    // The saturated engine outruns the lone-prompt estimate, and the profile carries it.
+    assert!(b.prefill_saturated_sim > b.prefill_saturated_old);
+    assert_eq!(profile.prefill.saturated_rate(), b.prefill_saturated_sim);
 }
 
 #[test]

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub kv_batches_lost: u64,
     /// (time s, prefill ready, decode ready) samples.
     pub replicas: Vec<(f64, u32, u32)>,
+    /// One entry per planner decision.
+    pub plan: Vec<PlanPoint>,
     /// Worker processes that died (not stopped by the planner).
     pub worker_deaths: u64,
     /// KV slots still referenced by live workers after the run settled.
@@ -48,6 +50,21 @@ pub struct Metrics {
     pub drained: u64,
     /// See `drained`.
     pub drain_timeouts: u64,
+}
+
+/// A planner decision beside what the load turned out to need.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PlanPoint {
+    /// Seconds since the start.
+    pub t: f64,
+    /// Arrival rate seen over the interval just ended, req/s.
+    pub observed_rate: f64,
+    /// Rate the planner planned for (forecast peak over its lead window), req/s.
+    pub planned_rate: f64,
+    /// Replicas asked for (prefill, decode).
+    pub planned: (u32, u32),
+    /// Replicas the sizing asks for at the observed rate, in hindsight (prefill, decode).
+    pub needed: (u32, u32),
 }
 
 /// Percentile of unsorted samples (nearest rank), `None` when empty.
@@ -129,6 +146,8 @@ pub struct Report {
     pub kv_event_batches_lost: u64,
     /// Replica counts over time: (s, prefill, decode).
     pub replicas: Vec<(f64, u32, u32)>,
+    /// Planned vs needed replicas at each planner decision.
+    pub plan: Vec<PlanPoint>,
 }
 
 impl Report {
@@ -182,6 +201,7 @@ impl Report {
             kv_event_batches: m.kv_batches,
             kv_event_batches_lost: m.kv_batches_lost,
             replicas: m.replicas.clone(),
+            plan: m.plan.clone(),
         }
     }
 
@@ -244,6 +264,22 @@ impl Report {
             "blocks verified     {} · {} corrupt\n",
             self.blocks_verified, self.blocks_corrupt
         );
+        if !self.plan.is_empty() {
+            s +=
+                "planned vs needed   (t s: planned P+D for req/s | needed P+D at the req/s seen)\n";
+            for p in &self.plan {
+                s += &format!(
+                    "  {:>5.0}: {}P+{}D for {:.1} | {}P+{}D at {:.1}\n",
+                    p.t,
+                    p.planned.0,
+                    p.planned.1,
+                    p.planned_rate,
+                    p.needed.0,
+                    p.needed.1,
+                    p.observed_rate
+                );
+            }
+        }
         s
     }
 }

@@ -424,8 +424,16 @@ impl Frontend {
             return Ok(());
         };
         let target = p.decide(&obs);
+        let d = p.diagnostics();
+        let needed = p.size_for_rate(d.observed_rate);
+        self.metrics.plan.push(metrics::PlanPoint {
+            t: now,
+            observed_rate: d.observed_rate,
+            planned_rate: d.planned_rate,
+            planned: (target.prefill, target.decode),
+            needed: (needed.prefill, needed.decode),
+        });
         if target != self.target {
-            let d = p.diagnostics();
             self.progress.note(&format!(
                 "planner: {}P+{}D -> {}P+{}D at {now:.0} s (observed {:.1} req/s, planned for \
                  {:.1}, sizing asks {}P+{}D)",

@@ -10,7 +10,7 @@ use sim::workload::Workload;
 use sim::{DrainChoice, PoolObservation, Report, Role, ServingMode, SimConfig, Simulation};
 
 /// One planner tick.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Tick {
     /// End of the interval, s.
     pub time: f64,

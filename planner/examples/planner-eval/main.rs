@@ -3,25 +3,31 @@
 //! ```text
 //! planner-eval profile --out planner/eval/profile.json
 //! planner-eval plan --profile planner/eval/profile.json --out-dir planner/eval [--short]
+//! planner-eval biases --profile planner/eval/profile.json --out planner/eval/biases.json
+//! planner-eval tables --dir planner/eval
 //! planner-eval step-bound --out planner/eval/step-bound.md
 //! ```
 //!
-//! `profile` measures prefill/decode profiles from the mock engine; `plan` replays the
-//! sinusoidal and step loads under Dynamo's v0.4 equations, Dynamo's load rules, our planner
-//! and the best static split, and writes `results.json`, `results.md` and PNG plots;
+//! `profile` measures prefill/decode profiles from the mock engine; `biases` compares the
+//! profile's capacities with what the simulator delivers; `plan` replays the sinusoidal and
+//! step loads under the oracle, today's Dynamo planner, Dynamo v0.4's equations, Dynamo's
+//! load rules, our planner and the best static split, and writes `results.json`, the tick
+//! files, PNG plots and `results.md`; `tables` rewrites `results.md` from those files;
 //! `step-bound` replays the step with scripted splits and reaction times (no planner).
 
 mod driver;
+mod oracle;
 mod plot;
 mod profiler;
 mod scenarios;
 mod step_bound;
+mod tables;
 
 use std::path::PathBuf;
 
 fn usage() -> ! {
     eprintln!(
-        "usage:\n  planner-eval profile --out FILE\n  planner-eval plan --profile FILE --out-dir DIR [--short]\n  planner-eval step-bound --out FILE"
+        "usage:\n  planner-eval profile --out FILE\n  planner-eval plan --profile FILE --out-dir DIR [--short] [--estimated-prefill-capacity]\n  planner-eval biases --profile FILE --out FILE\n  planner-eval tables --dir DIR\n  planner-eval step-bound --out FILE"
     );
     std::process::exit(2)
 }
@@ -51,9 +57,36 @@ fn main() {
             let out_dir = PathBuf::from(flag(&args, "--out-dir").unwrap_or_else(|| usage()));
             let short = args.iter().any(|a| a == "--short");
             let text = std::fs::read_to_string(&profile_path).expect("read profile");
-            let profile = planner::PerfProfile::from_json(&text).expect("parse profile");
+            let mut profile = planner::PerfProfile::from_json(&text).expect("parse profile");
+            if args.iter().any(|a| a == "--estimated-prefill-capacity") {
+                // The profile as it was before the saturated-engine measurement.
+                profile.prefill.saturated_tokens_per_s = None;
+            }
             std::fs::create_dir_all(&out_dir).expect("create output dir");
             scenarios::run_all(&profile, &out_dir, short);
+        }
+        Some("biases") => {
+            let profile_path = flag(&args, "--profile").unwrap_or_else(|| usage());
+            let out = PathBuf::from(flag(&args, "--out").unwrap_or_else(|| usage()));
+            let text = std::fs::read_to_string(&profile_path).expect("read profile");
+            let profile = planner::PerfProfile::from_json(&text).expect("parse profile");
+            let b = profiler::biases(&scenarios::base_config(), &profile, scenarios::TARGETS.itl);
+            let json = serde_json::to_string_pretty(&b).expect("biases serialise");
+            std::fs::write(&out, &json).expect("write biases");
+            println!("{json}");
+        }
+        Some("tables") => {
+            let dir = PathBuf::from(flag(&args, "--dir").unwrap_or_else(|| usage()));
+            match tables::from_dir(&dir) {
+                Ok(md) => {
+                    std::fs::write(dir.join("results.md"), &md).expect("write results.md");
+                    print!("{md}");
+                }
+                Err(e) => {
+                    eprintln!("planner-eval tables: {e}");
+                    std::process::exit(1);
+                }
+            }
         }
         Some("step-bound") => {
             let out = PathBuf::from(flag(&args, "--out").unwrap_or_else(|| usage()));

@@ -65,10 +65,49 @@ fn measure_prefill(base: &SimConfig) -> Vec<(f64, f64)> {
     points
 }
 
+/// Requests in the saturated-prefill measurement, all arriving at once.
+const SATURATION_REQUESTS: usize = 64;
+/// Their prompt length (the evaluation's ISL).
+const SATURATION_ISL: usize = 3000;
+
+/// Prompt tokens per second one prefill replica delivers with its queue never empty: a
+/// burst of equal prompts at t = 0, tokens over the time until the last first token (minus
+/// that request's KV hand-off, which does not hold the engine).
+pub fn measure_prefill_saturated(base: &SimConfig) -> f64 {
+    let tb = 512;
+    let mut next = 0;
+    let requests = (0..SATURATION_REQUESTS)
+        .map(|_| request(&mut next, 0.0, SATURATION_ISL, 2, tb))
+        .collect();
+    let workload = Workload::new(tb, requests);
+    let mut sim = crate::driver::new_sim(disagg_config(base, ReplicaTarget::new(1, 4)), &workload);
+    sim.run_to_completion();
+    let last_ttft = sim
+        .outcomes()
+        .iter()
+        .filter_map(|o| o.ttft_ms)
+        .fold(0.0, f64::max)
+        / 1000.0;
+    let handoff = transfer_s(base, SATURATION_ISL as f64);
+    (SATURATION_REQUESTS * SATURATION_ISL) as f64 / (last_ttft - handoff)
+}
+
+/// Seconds the KV hand-off of `tokens` tokens takes on the configured link.
+fn transfer_s(base: &SimConfig, tokens: f64) -> f64 {
+    match base.mode {
+        sim::ServingMode::Disaggregated {
+            kv_bytes_per_token,
+            link_gbps,
+            ..
+        } => tokens * kv_bytes_per_token / (link_gbps * 1e9),
+        sim::ServingMode::Aggregated { .. } => 0.0,
+    }
+}
+
 /// Decode step time (s) with `batch` requests of context ≈ `context` in flight on one
 /// decode replica, over the steady window where all of them decode: in that window the pool
 /// emits `batch` tokens per step, so step time = batch × window / tokens.
-fn measure_decode_cell(base: &SimConfig, batch: usize, context: f64) -> Option<f64> {
+pub fn measure_decode_cell(base: &SimConfig, batch: usize, context: f64) -> Option<f64> {
     let tb = 512;
     let isl = (context as usize).saturating_sub(DECODE_OSL / 2).max(1);
     let mut next = 0;
@@ -109,7 +148,9 @@ pub fn measure(base: &SimConfig) -> PerfProfile {
         1,
         base.engine.max_num_batched_tokens as u32,
     )
-    .expect("measured prefill points are increasing and positive");
+    .expect("measured prefill points are increasing and positive")
+    .with_saturated_tokens_per_s(measure_prefill_saturated(base))
+    .expect("a saturated engine delivers tokens");
     let mut rows = Vec::new();
     for &context in &DECODE_CONTEXT {
         let mut row = Vec::new();
@@ -135,4 +176,56 @@ pub fn measure(base: &SimConfig) -> PerfProfile {
     let decode = DecodeProfile::from_itl_grid(grid, capacity, engine.max_num_seqs as u32, 1)
         .expect("engine limits are positive");
     PerfProfile { prefill, decode }
+}
+
+/// The profile's capacity figures against what the simulator delivers, at the evaluation's
+/// request shape (ISL 3000, OSL 150: decode context 3,075) and ITL target; the figures
+/// before the profile fixes are computed the old way for comparison.
+#[derive(serde::Serialize)]
+pub struct Biases {
+    /// Decode batch within the ITL target at context 3,075, and its KV usage.
+    pub decode_batch: u32,
+    /// KV usage of that batch.
+    pub decode_usage: f64,
+    /// Decode tokens/s the old stored throughput grid gave there (bilinear).
+    pub decode_thpt_grid: f64,
+    /// Decode tokens/s by Little's law at the exact point (the fix).
+    pub decode_thpt_exact: f64,
+    /// Decode tokens/s the simulator delivers with that batch in flight.
+    pub decode_thpt_sim: f64,
+    /// Prefill tokens/s of a saturated engine as the old profile estimated it
+    /// (`MBT / ttft(MBT)`, KV hand-off included).
+    pub prefill_saturated_old: f64,
+    /// Prefill tokens/s per engine in v0.4's equation at ISL 3000 (lone-request profile).
+    pub prefill_v04_thpt: f64,
+    /// Prefill tokens/s measured on a saturated engine (the fix).
+    pub prefill_saturated_sim: f64,
+}
+
+/// Measures [`Biases`] for `profile` on engines configured as in `base`.
+pub fn biases(base: &SimConfig, profile: &PerfProfile, itl_target: f64) -> Biases {
+    let d = &profile.decode;
+    let context = 3075.0;
+    let (batch, _) = d.max_batch_within(itl_target, context);
+    let usage = f64::from(batch) * context / d.max_kv_tokens;
+    // The old profile stored throughput at the grid nodes and interpolated it.
+    let rows = d
+        .itl
+        .ys()
+        .iter()
+        .map(|&c| d.itl.xs().iter().map(|&u| d.thpt_per_gpu(u, c)).collect())
+        .collect();
+    let grid = Grid2d::new(d.itl.xs().to_vec(), d.itl.ys().to_vec(), rows).expect("same axes");
+    let step = measure_decode_cell(base, batch as usize, context).unwrap_or(f64::NAN);
+    let mbt = f64::from(profile.prefill.max_batched_tokens);
+    Biases {
+        decode_batch: batch,
+        decode_usage: usage,
+        decode_thpt_grid: grid.eval(usage, context),
+        decode_thpt_exact: d.thpt_per_gpu(usage, context),
+        decode_thpt_sim: f64::from(batch) / step,
+        prefill_saturated_old: mbt / profile.prefill.ttft(mbt),
+        prefill_v04_thpt: profile.prefill.thpt_per_gpu(3000.0),
+        prefill_saturated_sim: measure_prefill_saturated(base),
+    }
 }

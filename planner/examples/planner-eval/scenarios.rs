@@ -1,10 +1,12 @@
 //! The planning scenarios (sinusoidal and step loads), the planners compared on them, and the
 //! result tables.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
-use planner::baseline::{DynamoSlaConfig, DynamoSlaPlanner, LoadRulesConfig, LoadRulesPlanner};
+use planner::baseline::{
+    DynamoCurrentConfig, DynamoCurrentPlanner, DynamoSlaConfig, DynamoSlaPlanner, LoadRulesConfig,
+    LoadRulesPlanner,
+};
 use planner::forecast::SeasonalParams;
 use planner::{
     ForecasterKind, Limits, PerfProfile, Planner, ReplicaTarget, SloPlanner, SloPlannerConfig,
@@ -14,6 +16,7 @@ use sim::workload::{ArrivalShape, SyntheticSpec, Workload};
 use sim::{EngineConfig, ServingMode, SimConfig, Sla};
 
 use crate::driver::{self, RunOutcome};
+use crate::oracle::{Oracle, TrueRate};
 use crate::plot;
 
 /// Engine slowdown against the mocker's polynomial (a 4× slower GPU/model), chosen so that
@@ -116,133 +119,179 @@ fn limits() -> Limits {
     }
 }
 
-/// The planners compared, freshly built.
-pub fn planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
-    let dynamo = DynamoSlaConfig {
+/// Dynamo's planners compared: today's (throughput sizing, load rules on top) and v0.4's.
+fn dynamo_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
+    let current = DynamoCurrentConfig {
+        targets: TARGETS,
+        limits: limits(),
+        throughput_interval: INTERVAL_S,
+        load_interval: 5.0,
+        load_scaling: true,
+        ..DynamoCurrentConfig::default()
+    };
+    let v04 = DynamoSlaConfig {
         targets: TARGETS,
         interval: INTERVAL_S,
         limits: limits(),
         correction: true,
         predictor: ForecasterKind::Constant,
     };
-    let dynamo_kalman = DynamoSlaConfig {
-        predictor: ForecasterKind::DYNAMO_KALMAN,
-        ..dynamo
-    };
     let load = LoadRulesConfig {
         targets: TARGETS,
         limits: limits(),
         ..LoadRulesConfig::default()
     };
-    let ours = SloPlannerConfig {
+    let cur = |name: &'static str, cfg: DynamoCurrentConfig| -> Box<dyn Planner> {
+        Box::new(NamedPlanner(
+            name,
+            DynamoCurrentPlanner::new(cfg, profile.clone()),
+        ))
+    };
+    vec![
+        cur("dynamo-current", current),
+        cur(
+            "dynamo-current (kalman)",
+            DynamoCurrentConfig {
+                predictor: ForecasterKind::DYNAMO_KALMAN,
+                ..current
+            },
+        ),
+        cur(
+            "dynamo-current (throughput only)",
+            DynamoCurrentConfig {
+                load_scaling: false,
+                ..current
+            },
+        ),
+        cur(
+            "dynamo-current (default 180 s interval)",
+            DynamoCurrentConfig {
+                throughput_interval: 180.0,
+                ..current
+            },
+        ),
+        Box::new(NamedPlanner(
+            "dynamo-v0.4 (constant)",
+            DynamoSlaPlanner::new(v04, profile.clone()),
+        )),
+        Box::new(NamedPlanner(
+            "dynamo-v0.4 (kalman)",
+            DynamoSlaPlanner::new(
+                DynamoSlaConfig {
+                    predictor: ForecasterKind::DYNAMO_KALMAN,
+                    ..v04
+                },
+                profile.clone(),
+            ),
+        )),
+        Box::new(NamedPlanner(
+            "dynamo-v0.4 (no correction)",
+            DynamoSlaPlanner::new(
+                DynamoSlaConfig {
+                    correction: false,
+                    ..v04
+                },
+                profile.clone(),
+            ),
+        )),
+        Box::new(LoadRulesPlanner::new(load, profile.clone())),
+    ]
+}
+
+/// Our planner's settings for the evaluation (the crate's defaults at this scenario's
+/// targets, interval and start-up delay).
+pub fn ours_config() -> SloPlannerConfig {
+    SloPlannerConfig {
         targets: TARGETS,
         interval: INTERVAL_S,
         startup_delay: STARTUP_S,
         limits: limits(),
         ..SloPlannerConfig::default()
+    }
+}
+
+/// Our planner: the default and the variants of the frontier.
+fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
+    let base = ours_config();
+    let named = |name: String, cfg: SloPlannerConfig| -> Box<dyn Planner> {
+        Box::new(NamedPlanner(
+            Box::leak(name.into_boxed_str()),
+            SloPlanner::new(cfg, profile.clone()),
+        ))
     };
-    let seasonal_cfg = SloPlannerConfig {
-        forecaster: ForecasterKind::Seasonal(SeasonalParams::default()),
-        forecast_error_sigmas: 0.5,
-        ..ours
-    };
-    let named = |name: &'static str, cfg: SloPlannerConfig| -> Box<dyn Planner> {
-        Box::new(NamedPlanner(name, SloPlanner::new(cfg, profile.clone())))
-    };
-    let seasonal = |name: &'static str, sigmas: f64| {
-        named(
-            name,
+    let mut v = vec![named("ours".into(), base)];
+    v.push(named(
+        "ours (previous settings)".into(),
+        SloPlannerConfig {
+            attainment: 0.97,
+            forecast_error_sigmas: 0.5,
+            forecaster: ForecasterKind::Seasonal(SeasonalParams::default()),
+            ..base
+        },
+    ));
+    v.push(named(
+        "ours (holt forecaster)".into(),
+        SloPlannerConfig {
+            forecaster: ForecasterKind::Holt {
+                alpha: 0.5,
+                beta: 0.3,
+            },
+            ..base
+        },
+    ));
+    v.push(named(
+        "ours (no fast checks)".into(),
+        SloPlannerConfig {
+            check_interval: None,
+            ..base
+        },
+    ));
+    for sigmas in [0.5, 1.0] {
+        v.push(named(
+            format!("ours (margin {sigmas}σ)"),
             SloPlannerConfig {
                 forecast_error_sigmas: sigmas,
-                ..seasonal_cfg
+                ..base
             },
-        )
-    };
-    let surge = |name: &'static str, surge_ratio: f64| {
-        named(
-            name,
+        ));
+    }
+    for q in [0.65, 0.8, 0.97] {
+        v.push(named(
+            format!("ours (quantile {:.0}%)", q * 100.0),
             SloPlannerConfig {
-                surge_ratio,
-                ..seasonal_cfg
+                attainment: q,
+                ..base
             },
-        )
-    };
-    let quantile = |name: &'static str, attainment: f64| {
-        named(
-            name,
+        ));
+    }
+    for surge in [1.25, 1.5, 1.75, 2.0] {
+        v.push(named(
+            format!("ours (surge {surge}×)"),
             SloPlannerConfig {
-                attainment,
-                ..seasonal_cfg
+                surge_ratio: surge,
+                ..base
             },
-        )
-    };
-    vec![
-        Box::new(NamedPlanner(
-            "dynamo-v0.4 (constant)",
-            DynamoSlaPlanner::new(dynamo, profile.clone()),
-        )),
-        Box::new(NamedPlanner(
-            "dynamo-v0.4 (kalman)",
-            DynamoSlaPlanner::new(dynamo_kalman, profile.clone()),
-        )),
-        Box::new(LoadRulesPlanner::new(load, profile.clone())),
-        Box::new(NamedPlanner(
-            "ours (holt 0.5/0.3)",
-            SloPlanner::new(ours, profile.clone()),
-        )),
-        Box::new(NamedPlanner(
-            "ours (holt 0.8/0.6)",
-            SloPlanner::new(
-                SloPlannerConfig {
-                    forecaster: ForecasterKind::Holt {
-                        alpha: 0.8,
-                        beta: 0.6,
-                    },
-                    ..ours
-                },
-                profile.clone(),
-            ),
-        )),
-        Box::new(NamedPlanner(
-            "ours (kalman)",
-            SloPlanner::new(
-                SloPlannerConfig {
-                    forecaster: ForecasterKind::Kalman {
-                        q_level: 1.0,
-                        q_trend: 0.5,
-                        r: 2.0,
-                        min_points: 3,
-                    },
-                    ..ours
-                },
-                profile.clone(),
-            ),
-        )),
-        seasonal("ours (seasonal)", 0.5),
-        seasonal("ours (seasonal, margin 0σ)", 0.0),
-        seasonal("ours (seasonal, margin 1σ)", 1.0),
-        named(
-            "ours (seasonal, no fast checks)",
-            SloPlannerConfig {
-                check_interval: None,
-                ..seasonal_cfg
-            },
+        ));
+    }
+    v
+}
+
+/// Every planner compared on `workload`, freshly built; the oracle first.
+pub fn planners(profile: &PerfProfile, workload: &Workload) -> Vec<Box<dyn Planner>> {
+    let mut v: Vec<Box<dyn Planner>> = vec![Box::new(Oracle::new(
+        workload, profile, TARGETS, INTERVAL_S, STARTUP_S, 16,
+    ))];
+    v.push(Box::new(NamedPlanner(
+        "ours, told the true rate",
+        SloPlanner::with_forecaster(
+            ours_config(),
+            profile.clone(),
+            Box::new(TrueRate::new(workload, INTERVAL_S)),
         ),
-        named(
-            "ours (seasonal, down patience 4)",
-            SloPlannerConfig {
-                down_patience: 4,
-                ..seasonal_cfg
-            },
-        ),
-        surge("ours (seasonal, surge 1.25×)", 1.25),
-        surge("ours (seasonal, surge 1.5×)", 1.5),
-        surge("ours (seasonal, surge 1.75×)", 1.75),
-        surge("ours (seasonal, surge 2×)", 2.0),
-        quantile("ours (seasonal, quantile 85%)", 0.85),
-        quantile("ours (seasonal, quantile 70%)", 0.7),
-        quantile("ours (seasonal, quantile 50%)", 0.5),
-    ]
+    )));
+    v.extend(dynamo_planners(profile));
+    v.extend(our_planners(profile));
+    v
 }
 
 /// Renames a planner for the report.
@@ -266,23 +315,35 @@ impl<P: Planner> Planner for NamedPlanner<P> {
     }
 }
 
-/// One row of the results table.
-#[derive(serde::Serialize)]
-struct Row {
-    scenario: String,
-    planner: String,
-    requests: usize,
-    completed: usize,
-    attainment: f64,
-    ttft_p50_ms: f64,
-    ttft_p99_ms: f64,
-    itl_p50_ms: f64,
-    itl_p99_ms: f64,
-    worker_seconds: f64,
-    oscillations: usize,
-    preemptions: u64,
+/// One row of the results table (`results.json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Row {
+    /// Scenario name.
+    pub scenario: String,
+    /// Planner name.
+    pub planner: String,
+    /// Requests in the load.
+    pub requests: usize,
+    /// Requests completed.
+    pub completed: usize,
+    /// Fraction within both targets.
+    pub attainment: f64,
+    /// TTFT median, ms.
+    pub ttft_p50_ms: f64,
+    /// TTFT 99th percentile, ms.
+    pub ttft_p99_ms: f64,
+    /// ITL median, ms.
+    pub itl_p50_ms: f64,
+    /// ITL 99th percentile, ms.
+    pub itl_p99_ms: f64,
+    /// Replica-seconds of both pools.
+    pub worker_seconds: f64,
+    /// Direction reversals of the target.
+    pub oscillations: usize,
+    /// Preempted sequences.
+    pub preemptions: u64,
     /// Requests missing a target, by arrival time in 50 s buckets.
-    misses_per_50s: Vec<usize>,
+    pub misses_per_50s: Vec<usize>,
 }
 
 fn row(scenario: &str, planner: &str, out: &RunOutcome) -> Row {
@@ -336,7 +397,7 @@ pub fn run_all(profile: &PerfProfile, out_dir: &Path, short: bool) {
         let static_name = format!("best static {}P{}D", split.prefill, split.decode);
         rows.push(row(scenario.name, &static_name, &static_out));
         let mut plotted = Vec::new();
-        for mut planner in planners(profile) {
+        for mut planner in planners(profile, &scenario.workload) {
             let name = planner.name().to_string();
             // Every planner starts from the best static split, so no run pays for a cold start.
             let out = driver::run_planned(&base, &scenario.workload, split, planner.as_mut());
@@ -344,7 +405,9 @@ pub fn run_all(profile: &PerfProfile, out_dir: &Path, short: bool) {
             let file = format!("ticks-{}-{}.json", scenario.name, slug(&name));
             std::fs::write(out_dir.join(file), ticks).expect("write ticks");
             rows.push(row(scenario.name, &name, &out));
-            plotted.push((name, out.ticks));
+            if PLOTTED.contains(&name.as_str()) {
+                plotted.push((name, out.ticks));
+            }
         }
         let png = out_dir.join(format!("{}.png", scenario.name));
         plot::replicas_vs_load(&png, scenario.description, &plotted).expect("plot");
@@ -357,11 +420,16 @@ pub fn run_all(profile: &PerfProfile, out_dir: &Path, short: bool) {
     }
     let json = serde_json::to_string_pretty(&rows).expect("rows serialise");
     std::fs::write(out_dir.join("results.json"), json).expect("write results.json");
-    std::fs::write(out_dir.join("results.md"), table(&rows)).expect("write results.md");
-    print!("{}", table(&rows));
+    let md = crate::tables::from_dir(out_dir).expect("tables from the results just written");
+    std::fs::write(out_dir.join("results.md"), &md).expect("write results.md");
+    print!("{md}");
 }
 
-fn slug(name: &str) -> String {
+/// Planners drawn in the replicas-over-time plots (one panel each).
+const PLOTTED: [&str; 4] = ["oracle", "dynamo-current", "dynamo-v0.4 (constant)", "ours"];
+
+/// File-name form of a planner name.
+pub fn slug(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect::<String>()
@@ -369,29 +437,4 @@ fn slug(name: &str) -> String {
         .filter(|p| !p.is_empty())
         .collect::<Vec<_>>()
         .join("-")
-}
-
-fn table(rows: &[Row]) -> String {
-    let mut s = String::from(
-        "| scenario | planner | requests | SLA attainment | TTFT p50 / p99 (ms) | ITL p50 / p99 (ms) | worker-s | oscillations | preemptions |\n|---|---|---|---|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "| {} | {} | {}/{} | {:.1}% | {:.0} / {:.0} | {:.1} / {:.1} | {:.0} | {} | {} |",
-            r.scenario,
-            r.planner,
-            r.completed,
-            r.requests,
-            100.0 * r.attainment,
-            r.ttft_p50_ms,
-            r.ttft_p99_ms,
-            r.itl_p50_ms,
-            r.itl_p99_ms,
-            r.worker_seconds,
-            r.oscillations,
-            r.preemptions
-        );
-    }
-    s
 }
