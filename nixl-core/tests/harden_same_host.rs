@@ -346,3 +346,150 @@ fn f2_shared_mapping_ignores_forged_file_offsets() {
         }
     }
 }
+
+/// A page range whose first touch blocks until the test fills it (userfaultfd): a copy out of
+/// it stays in flight, deterministically, for as long as the test wants.
+struct StalledPages {
+    uffd: i32,
+    ptr: *mut u8,
+    len: usize,
+}
+
+// The ioctls of <linux/userfaultfd.h> (type 0xAA, read-write).
+const UFFDIO_API: libc::c_ulong = 0xc018_aa3f;
+const UFFDIO_REGISTER: libc::c_ulong = 0xc020_aa00;
+const UFFDIO_COPY: libc::c_ulong = 0xc028_aa03;
+const UFFD_EVENT_PAGEFAULT: u8 = 0x12;
+
+impl StalledPages {
+    fn new(len: usize) -> std::result::Result<StalledPages, String> {
+        // SAFETY: userfaultfd takes flags and returns a new descriptor or -1.
+        let uffd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::O_CLOEXEC) } as i32;
+        if uffd < 0 {
+            return Err(format!("userfaultfd: {}", std::io::Error::last_os_error()));
+        }
+        let mut api = [0xaa_u64, 0, 0];
+        // SAFETY: UFFDIO_API with a uffdio_api struct (3 × u64).
+        if unsafe { libc::ioctl(uffd, UFFDIO_API, api.as_mut_ptr()) } != 0 {
+            return Err(format!("UFFDIO_API: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: a fresh private anonymous mapping, unmapped in Drop.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(ptr, libc::MAP_FAILED);
+        // uffdio_register: range {start, len}, mode (MISSING = 1), ioctls (out).
+        let mut reg = [ptr as u64, len as u64, 1, 0];
+        // SAFETY: UFFDIO_REGISTER on our own mapping.
+        if unsafe { libc::ioctl(uffd, UFFDIO_REGISTER, reg.as_mut_ptr()) } != 0 {
+            return Err(format!("UFFDIO_REGISTER: {}", std::io::Error::last_os_error()));
+        }
+        Ok(StalledPages {
+            uffd,
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    /// Waits (up to 60 s) until something touches the pages.
+    fn wait_for_fault(&self) {
+        let mut pfd = libc::pollfd {
+            fd: self.uffd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 60_000) }, 1, "no fault came");
+        let mut msg = [0u8; 32];
+        // SAFETY: reads one uffd_msg (32 bytes) into `msg`.
+        let n = unsafe { libc::read(self.uffd, msg.as_mut_ptr().cast(), msg.len()) };
+        assert_eq!(n, 32);
+        assert_eq!(msg[0], UFFD_EVENT_PAGEFAULT);
+    }
+
+    /// Fills the pages with `bytes`, waking whoever waits on them.
+    fn fill(&self, bytes: &[u8]) {
+        assert_eq!(bytes.len(), self.len);
+        // uffdio_copy: dst, src, len, mode, copy (out).
+        let mut copy = [self.ptr as u64, bytes.as_ptr() as u64, self.len as u64, 0, 0];
+        // SAFETY: UFFDIO_COPY of `len` bytes from `bytes` into our registered range.
+        let rc = unsafe { libc::ioctl(self.uffd, UFFDIO_COPY, copy.as_mut_ptr()) };
+        assert_eq!(rc, 0, "UFFDIO_COPY: {}", std::io::Error::last_os_error());
+    }
+}
+
+impl Drop for StalledPages {
+    fn drop(&mut self) {
+        // SAFETY: our own mapping and descriptor.
+        unsafe {
+            libc::munmap(self.ptr.cast(), self.len);
+            libc::close(self.uffd);
+        }
+    }
+}
+
+/// F5: `deregister_mem` must not return while a same-host peer's copy into the region is
+/// still running. Our WRITE's source pages stall on first touch, so the copy is held open
+/// until we release it; the target deregisters meanwhile.
+fn deregistration_waits_for_copies_in_flight(layout: &str) {
+    let stalled = match StalledPages::new(REG_LEN) {
+        Ok(s) => s,
+        Err(why) => {
+            let required = std::env::var("NIXL_RS_REQUIRE").unwrap_or_default();
+            assert!(
+                !required.split(',').any(|r| r == "userfaultfd"),
+                "NIXL_RS_REQUIRE lists userfaultfd, which is unavailable: {why}"
+            );
+            println!("skipped: userfaultfd is unavailable ({why})");
+            return;
+        }
+    };
+    let mut t = Target::spawn(layout);
+    let me = agent("init");
+    me.load_remote_md(&t.md).unwrap();
+    // SAFETY: the pages stay mapped until after the agent is dropped (declared earlier).
+    unsafe { me.register_mem(&reg_list(&[(stalled.ptr as u64, REG_LEN as u64)]), None) }
+        .unwrap();
+    let ours = filled(REG_LEN, 3);
+    let region = (t.base + REG_OFF as u64, REG_LEN as u64);
+    let source = (stalled.ptr as u64, REG_LEN as u64);
+    std::thread::scope(|s| {
+        let writer = s.spawn(|| xfer(&me, XferOp::Write, source, region));
+        stalled.wait_for_fault();
+        // The WRITE is past every check and inside its copy now.
+        t.send("DEREG");
+        t.expect("DEREGISTERING");
+        let early = t.next(Duration::from_millis(500));
+        stalled.fill(&ours);
+        assert!(
+            early.is_err(),
+            "deregister_mem returned while a peer's copy was in flight: {early:?}"
+        );
+        assert_eq!(writer.join().unwrap().unwrap(), Status::Success);
+    });
+    // The copy ended before deregistration returned, and nothing changed afterwards.
+    assert_eq!(t.expect("DEREGISTERED "), sum_of(&ours));
+    assert_eq!(t.sum(REG_OFF, REG_LEN), sum_of(&ours));
+    // And the deregistered region is refused from now on.
+    let again = vec![0u8; REG_LEN];
+    register(&me, &again);
+    let read = xfer(&me, XferOp::Read, (addr(&again), REG_LEN as u64), region);
+    assert_eq!(read.unwrap_err().status(), Status::NotAllowed);
+}
+
+#[test]
+fn f5_deregistration_waits_for_cross_memory_attach_in_flight() {
+    deregistration_waits_for_copies_in_flight("heap");
+}
+
+#[test]
+fn f5_deregistration_waits_for_shared_mapping_copies_in_flight() {
+    deregistration_waits_for_copies_in_flight("shm");
+}
