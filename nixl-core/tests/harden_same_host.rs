@@ -148,14 +148,16 @@ fn child_target() {
                 let (off, len): (usize, usize) = (off.parse().unwrap(), len.parse().unwrap());
                 // SAFETY: inside `buf`; peers may write it concurrently, which is what we
                 // check for (a plain snapshot of bytes).
-                let bytes = unsafe { std::slice::from_raw_parts((base as *const u8).add(off), len) };
+                let bytes =
+                    unsafe { std::slice::from_raw_parts((base as *const u8).add(off), len) };
                 say(format!("SUM {}", sum_of(bytes)));
             }
             ["MANY", n] => {
                 let n: usize = n.parse().unwrap();
                 many = vec![0u8; n];
-                let ranges: Vec<(u64, u64)> =
-                    (0..n).map(|i| (many.as_ptr() as u64 + i as u64, 1)).collect();
+                let ranges: Vec<(u64, u64)> = (0..n)
+                    .map(|i| (many.as_ptr() as u64 + i as u64, 1))
+                    .collect();
                 // SAFETY: `many` lives until the process ends.
                 let r = unsafe { agent.register_mem(&reg_list(&ranges), None) };
                 say(format!("MANY {}", if r.is_ok() { "ok" } else { "failed" }));
@@ -329,7 +331,11 @@ fn f2_shared_mapping_ignores_forged_file_offsets() {
         sum_of(&original[..REG_OFF]),
         "unregistered memory written"
     );
-    assert_eq!(t.sum(REG_OFF, REG_LEN), sum_of(&ours), "WRITE missed its target");
+    assert_eq!(
+        t.sum(REG_OFF, REG_LEN),
+        sum_of(&ours),
+        "WRITE missed its target"
+    );
 
     // Every byte of the published backing flipped, one at a time (offsets far past the end of
     // the file among them): an error or the right bytes, never SIGBUS.
@@ -340,8 +346,7 @@ fn f2_shared_mapping_ignores_forged_file_offsets() {
             continue;
         }
         got.fill(0);
-        if let Ok(Status::Success) = xfer(&me, XferOp::Read, (addr(&got), REG_LEN as u64), region)
-        {
+        if let Ok(Status::Success) = xfer(&me, XferOp::Read, (addr(&got), REG_LEN as u64), region) {
             assert!(got == ours, "byte {i} flipped: READ returned other bytes");
         }
     }
@@ -389,7 +394,10 @@ impl StalledPages {
         let mut reg = [ptr as u64, len as u64, 1, 0];
         // SAFETY: UFFDIO_REGISTER on our own mapping.
         if unsafe { libc::ioctl(uffd, UFFDIO_REGISTER, reg.as_mut_ptr()) } != 0 {
-            return Err(format!("UFFDIO_REGISTER: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "UFFDIO_REGISTER: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         Ok(StalledPages {
             uffd,
@@ -406,7 +414,8 @@ impl StalledPages {
             revents: 0,
         };
         // SAFETY: one valid pollfd.
-        assert_eq!(unsafe { libc::poll(&mut pfd, 1, 60_000) }, 1, "no fault came");
+        let ready = unsafe { libc::poll(&mut pfd, 1, 60_000) };
+        assert_eq!(ready, 1, "no fault came");
         let mut msg = [0u8; 32];
         // SAFETY: reads one uffd_msg (32 bytes) into `msg`.
         let n = unsafe { libc::read(self.uffd, msg.as_mut_ptr().cast(), msg.len()) };
@@ -418,7 +427,13 @@ impl StalledPages {
     fn fill(&self, bytes: &[u8]) {
         assert_eq!(bytes.len(), self.len);
         // uffdio_copy: dst, src, len, mode, copy (out).
-        let mut copy = [self.ptr as u64, bytes.as_ptr() as u64, self.len as u64, 0, 0];
+        let mut copy = [
+            self.ptr as u64,
+            bytes.as_ptr() as u64,
+            self.len as u64,
+            0,
+            0,
+        ];
         // SAFETY: UFFDIO_COPY of `len` bytes from `bytes` into our registered range.
         let rc = unsafe { libc::ioctl(self.uffd, UFFDIO_COPY, copy.as_mut_ptr()) };
         assert_eq!(rc, 0, "UFFDIO_COPY: {}", std::io::Error::last_os_error());
@@ -455,8 +470,7 @@ fn deregistration_waits_for_copies_in_flight(layout: &str) {
     let me = agent("init");
     me.load_remote_md(&t.md).unwrap();
     // SAFETY: the pages stay mapped until after the agent is dropped (declared earlier).
-    unsafe { me.register_mem(&reg_list(&[(stalled.ptr as u64, REG_LEN as u64)]), None) }
-        .unwrap();
+    unsafe { me.register_mem(&reg_list(&[(stalled.ptr as u64, REG_LEN as u64)]), None) }.unwrap();
     let ours = filled(REG_LEN, 3);
     let region = (t.base + REG_OFF as u64, REG_LEN as u64);
     let source = (stalled.ptr as u64, REG_LEN as u64);

@@ -78,7 +78,9 @@ impl NetPeer {
                     regtab,
                 },
                 Some(Err(e)) => {
-                    log::warn!("agent {name}: its registration table is not readable ({e}); using TCP");
+                    log::warn!(
+                        "agent {name}: its registration table is not readable ({e}); using TCP"
+                    );
                     Route::Tcp
                 }
                 None => {
