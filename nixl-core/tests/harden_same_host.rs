@@ -111,17 +111,23 @@ fn sum_of(bytes: &[u8]) -> String {
     format!("{:016x}", checksum(bytes))
 }
 
-/// The target's side: not a test of its own (it returns at once unless spawned as a target).
+fn say(line: String) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "@{line}");
+    let _ = o.flush();
+}
+
+/// The child processes' side: not a test of its own (it returns at once unless spawned as a
+/// child). `HARDEN_TARGET=heap|shm`: a target; `stalled-writer`: an initiator that stalls in a
+/// WRITE to the region named on its stdin and then waits to be killed.
 #[test]
 fn child_target() {
     let Ok(layout) = std::env::var("HARDEN_TARGET") else {
         return;
     };
-    let say = |line: String| {
-        let mut o = std::io::stdout().lock();
-        let _ = writeln!(o, "@{line}");
-        let _ = o.flush();
-    };
+    if layout == "stalled-writer" {
+        return stalled_writer();
+    }
     let agent = agent("tgt");
     let mut shared;
     let mut heap;
@@ -506,4 +512,75 @@ fn f5_deregistration_waits_for_cross_memory_attach_in_flight() {
 #[test]
 fn f5_deregistration_waits_for_shared_mapping_copies_in_flight() {
     deregistration_waits_for_copies_in_flight("shm");
+}
+
+/// A same-host initiator stuck inside a WRITE (its source pages never arrive).
+fn stalled_writer() {
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let [md, base] = words[..] else {
+        panic!("expected <md hex> <region address>, got {line:?}")
+    };
+    let stalled = StalledPages::new(REG_LEN).unwrap();
+    let me = agent("init");
+    me.load_remote_md(&unhex(md)).unwrap();
+    // SAFETY: the pages stay mapped until the process is killed.
+    unsafe { me.register_mem(&reg_list(&[(stalled.ptr as u64, REG_LEN as u64)]), None) }.unwrap();
+    let source = (stalled.ptr as u64, REG_LEN as u64);
+    let region = (base.parse().unwrap(), REG_LEN as u64);
+    std::thread::scope(|s| {
+        s.spawn(|| xfer(&me, XferOp::Write, source, region));
+        stalled.wait_for_fault();
+        say("STALLED".into());
+        // Never returns: the test kills this process mid-copy.
+        loop {
+            std::thread::park();
+        }
+    });
+}
+
+/// F5, the crash case: an initiator killed in the middle of a copy leaves its in-flight count
+/// behind; deregistration treats it as dead after the peer timeout instead of waiting forever.
+#[test]
+fn f5_an_initiator_killed_mid_copy_delays_deregistration_only_to_the_peer_timeout() {
+    if let Err(why) = StalledPages::new(4096) {
+        let required = std::env::var("NIXL_RS_REQUIRE").unwrap_or_default();
+        assert!(
+            !required.split(',').any(|r| r == "userfaultfd"),
+            "NIXL_RS_REQUIRE lists userfaultfd, which is unavailable: {why}"
+        );
+        println!("skipped: userfaultfd is unavailable ({why})");
+        return;
+    }
+    let config = AgentConfig {
+        peer_timeout: Duration::from_millis(300),
+        ..AgentConfig::default()
+    };
+    let tgt = agent_with("tgt", config, &Params::new());
+    let buf = filled(REG_LEN, TARGET_SEED);
+    let reg = reg_list(&[(addr(&buf), REG_LEN as u64)]);
+    // SAFETY: `buf` outlives the agent.
+    unsafe { tgt.register_mem(&reg, None) }.unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_target", "--nocapture", "--test-threads=1"])
+        .env("HARDEN_TARGET", "stalled-writer")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn the initiator");
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{} {}", hex(&tgt.local_md().unwrap()), addr(&buf)).unwrap();
+    stdin.flush().unwrap();
+    let stalled = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(std::io::Result::ok)
+        .any(|l| l.contains("@STALLED"));
+    assert!(stalled, "the initiator did not get stuck in its copy");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Returns (after the peer timeout: the dead initiator's count never drops) instead of
+    // waiting forever.
+    tgt.deregister_mem(&reg, None).unwrap();
+    drop(tgt);
 }
