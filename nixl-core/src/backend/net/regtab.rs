@@ -39,6 +39,8 @@ const CAPACITY: u64 = 1 << 20;
 /// Past this many live entries the owner marks the table overflowed: peers then move bytes
 /// over TCP, where the target checks every request itself.
 pub const MAX_LIVE: u64 = CAPACITY / 2;
+/// How long a peer waits for the owner to finish a write before giving up on its table.
+const STUCK_LIMIT: Duration = Duration::from_secs(1);
 const EMPTY: u64 = 0;
 const TOMBSTONE: u64 = u64::MAX;
 /// One cache line per slot, so that in-flight counts of different regions do not share one.
@@ -146,19 +148,32 @@ impl Mapping {
         None
     }
 
-    /// Runs `f` inside one stable seqlock read section.
-    fn read_stable<T>(&self, mut f: impl FnMut() -> T) -> T {
+    /// Runs `f` inside one stable seqlock read section; None if the owner stays inside a write
+    /// for [`STUCK_LIMIT`] (it died or was stopped mid-write).
+    fn read_stable<T>(&self, mut f: impl FnMut() -> T) -> Option<T> {
         let seq = self.word(W_SEQ);
+        let mut waits = 0u32;
+        let mut since: Option<Instant> = None;
         loop {
             let before = seq.load(Ordering::Acquire);
             if before & 1 == 1 {
-                std::hint::spin_loop();
+                // Writes take nanoseconds: only a long wait reads the clock.
+                waits += 1;
+                if waits < 1 << 12 {
+                    std::hint::spin_loop();
+                } else {
+                    let start = *since.get_or_insert_with(Instant::now);
+                    if start.elapsed() > STUCK_LIMIT {
+                        return None;
+                    }
+                    std::thread::yield_now();
+                }
                 continue;
             }
             let value = f();
             std::sync::atomic::fence(Ordering::Acquire);
             if seq.load(Ordering::Relaxed) == before {
-                return value;
+                return Some(value);
             }
         }
     }
@@ -389,10 +404,18 @@ impl RegTableReader {
     /// overflowed): the caller must not copy by itself.
     pub fn check(&self, descs: &[ResolvedDesc]) -> Result<Option<Hold<'_>>> {
         let mut slots = Vec::new();
-        let vouched = self.map.read_stable(|| {
-            slots.clear();
-            self.check_unsynchronized(descs, &mut slots)
-        })?;
+        let vouched = self
+            .map
+            .read_stable(|| {
+                slots.clear();
+                self.check_unsynchronized(descs, &mut slots)
+            })
+            .ok_or_else(|| {
+                err!(
+                    RemoteDisconnect,
+                    "the peer's registration table stays mid-update (the peer is stuck or dead)"
+                )
+            })??;
         if !vouched {
             return Ok(None);
         }
@@ -481,7 +504,7 @@ impl RegTableReader {
                     inode: s(S_INODE),
                 },
             ))
-        })
+        })?
     }
 }
 
@@ -547,6 +570,21 @@ mod tests {
         assert!(!w.drain(slot, Duration::from_millis(20)));
         w.insert(9 + 3 * CAPACITY, Desc::new(1, 1, 0));
         assert_ne!(w.remove(9 + 3 * CAPACITY), Some(slot), "stuck slot reused");
+    }
+
+    #[test]
+    fn an_owner_stuck_mid_write_is_an_error_not_a_hang() {
+        let w = RegTableWriter::create().unwrap();
+        let r = RegTableReader::open(std::process::id(), w.fd()).unwrap();
+        w.insert(5, Desc::new(64, 64, 0));
+        w.map.word(W_SEQ).fetch_add(1, Ordering::AcqRel); // the owner died mid-write
+        assert_eq!(
+            r.check(&[d(64, 1, 5)]).err().unwrap().status(),
+            crate::Status::RemoteDisconnect
+        );
+        assert_eq!(r.backing(5), None);
+        w.map.word(W_SEQ).fetch_add(1, Ordering::AcqRel);
+        assert!(r.check(&[d(64, 1, 5)]).unwrap().is_some());
     }
 
     #[test]
