@@ -67,14 +67,22 @@ impl NetPeer {
                 .ok_or_else(|| err!(NotFound, "agent {name} no longer exists in this process"))?;
             Route::SameProcess(shared)
         } else if info.process.boot_id == me.boot_id && info.process.pid_ns == me.pid_ns {
+            let pidfd = super::cma::open_pidfd(info.process.pid, info.process.start_time)?;
             // Without the target's table nothing on this host would check a cross-memory
             // copy against its registrations: use TCP, where the target checks.
-            match (info.regtab_fd >= 0)
-                .then(|| super::regtab::RegTableReader::open(info.process.pid, info.regtab_fd))
-            {
+            let regtab = (info.regtab_fd >= 0)
+                .then(|| super::regtab::RegTableReader::open(info.process.pid, info.regtab_fd));
+            // The table came from the process the pidfd names only if that one still runs.
+            if super::cma::pidfd_exited(&pidfd) {
+                return Err(err!(
+                    RemoteDisconnect,
+                    "agent {name} exited while connecting"
+                ));
+            }
+            match regtab {
                 Some(Ok(regtab)) => Route::CrossMemory {
                     pid: info.process.pid as i32,
-                    pidfd: super::cma::open_pidfd(info.process.pid, info.process.start_time)?,
+                    pidfd,
                     regtab,
                 },
                 Some(Err(e)) => {
