@@ -23,6 +23,11 @@ impl AccessTable {
         self.by_key.remove(&key);
     }
 
+    /// Every registered key.
+    pub fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        self.by_key.keys().copied()
+    }
+
     /// Forgets everything (the agent is going away).
     pub fn clear(&mut self) {
         self.by_key.clear();

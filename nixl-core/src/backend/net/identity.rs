@@ -122,7 +122,18 @@ pub fn advertised_addrs() -> Vec<IpAddr> {
 
 /// Lets any process of ours attach to this one with cross-memory attach under Yama
 /// `ptrace_scope = 1` (peers still need the same uid, as the kernel requires).
+///
+/// Trade-off: Yama then lets *any* process of the same uid ptrace this one, not only its
+/// peers (the kernel can name a single ptracer only, and peers come and go). It is done only
+/// where it changes something: Yama in mode 1 (in mode 0 same-uid attach is allowed anyway,
+/// in modes 2 and 3 this cannot help), and never when the backend runs with `transport=tcp`
+/// (or `NIXL_RS_TRANSPORT=tcp`), which turns cross-memory attach off for deployments that
+/// want Yama's restriction kept.
 pub fn allow_peer_attach() {
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").unwrap_or_default();
+    if scope.trim() != "1" {
+        return;
+    }
     // SAFETY: PR_SET_PTRACER with PR_SET_PTRACER_ANY only changes this process's Yama policy.
     let rc = unsafe { libc::prctl(libc::PR_SET_PTRACER, libc::PR_SET_PTRACER_ANY, 0, 0, 0) };
     if rc != 0 {

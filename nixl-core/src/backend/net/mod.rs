@@ -184,13 +184,13 @@ impl NetBackend {
             .local_addr()
             .map_err(|e| err!(Backend, "listener address: {e}"))?
             .port();
-        identity::allow_peer_attach();
+        if !settings.force_tcp {
+            identity::allow_peer_attach();
+        }
         let instance = crate::util::random_u64();
         let regtab = regtab::RegTableWriter::create()
             .inspect_err(|e| {
-                log::warn!(
-                    "no shared registration table ({e}); same-host peers trust their metadata"
-                )
+                log::warn!("no shared registration table ({e}); same-host peers will use TCP")
             })
             .ok();
         let regtab_fd = regtab.as_ref().map_or(-1, regtab::RegTableWriter::fd);
@@ -349,10 +349,23 @@ impl Backend for NetBackend {
             return vram::deregister(shared, region);
         }
         shm::forget_region(region.key);
-        let mut access = write_access(shared);
-        access.remove(region.key);
-        if let Some(t) = &shared.regtab {
-            t.remove(region.key);
+        let slot = {
+            let mut access = write_access(shared);
+            access.remove(region.key);
+            shared.regtab.as_ref().and_then(|t| t.remove(region.key))
+        };
+        // Same-host peers copy without this process: wait (without the lock) for the copies
+        // they started before the removal, so none touches the memory once this returns.
+        if let (Some(t), Some(slot)) = (&shared.regtab, slot)
+            && !t.drain(slot, shared.peer_timeout)
+        {
+            log::warn!(
+                "agent {}: a same-host peer's copy into {:#x}+{} did not end within the peer \
+                 timeout; treating that peer as dead",
+                shared.agent_name,
+                region.desc.addr,
+                region.desc.len
+            );
         }
     }
 
@@ -360,7 +373,16 @@ impl Backend for NetBackend {
         match mem {
             #[cfg(feature = "cuda")]
             MemType::Vram => vram::public_data(&self.mover.shared, region),
-            MemType::Dram => shm::public_data(region),
+            MemType::Dram => {
+                let shared = &self.mover.shared;
+                let backing = shm::backing_of(region);
+                if let (Some(b), Some(t)) = (backing, &shared.regtab) {
+                    // Peers map only where the table says; written under the writers' lock.
+                    let _access = write_access(shared);
+                    t.set_backing(region.key, b);
+                }
+                backing.map_or_else(Vec::new, shm::encode)
+            }
             _ => Vec::new(),
         }
     }
@@ -470,10 +492,16 @@ impl Backend for NetBackend {
         }
         lock(&self.executor).take();
         let mut access = write_access(shared);
-        access.clear();
         if let Some(t) = &shared.regtab {
-            t.clear();
+            let stuck = t.clear(access.keys(), shared.peer_timeout);
+            if stuck > 0 {
+                log::warn!(
+                    "agent {}: {stuck} same-host peer copies did not end within the peer timeout",
+                    shared.agent_name
+                );
+            }
         }
+        access.clear();
         #[cfg(feature = "cuda")]
         vram::clear(shared);
     }

@@ -40,15 +40,19 @@ impl Mover {
             Route::CrossMemory { pid, pidfd, regtab } if peer.cma_allowed() => {
                 peer.ensure_running(*pid, pidfd)?;
                 // The target takes no part in cross-memory attach: check its live
-                // registrations through the table it shares.
-                if let Some(table) = regtab {
-                    table.check(remote).map_err(|e| peer::named(peer, e))?;
-                    // Validated: copy through the peer's shared mapping when it has one.
-                    if shm::try_copy(peer.info.instance, op, local, remote) {
-                        return Ok(());
-                    }
+                // registrations through the table it shares, and stay counted in flight on
+                // them until the copy is over (its deregistration waits for that).
+                let Some(hold) = regtab.check(remote).map_err(|e| peer::named(peer, e))? else {
+                    // The table cannot vouch for every registration: let the target check.
+                    return move_tcp(peer, op, local, remote);
+                };
+                // Validated: copy through the peer's shared mapping when it has one.
+                if shm::try_copy(peer.info.instance, op, local, remote) {
+                    return Ok(());
                 }
-                match cma::transfer(*pid, op, local, remote, stop) {
+                let result = cma::transfer(*pid, op, local, remote, stop);
+                drop(hold);
+                match result {
                     Ok(()) => Ok(()),
                     Err(cma::CmaError::NotPermitted) => {
                         peer.refuse_cma();
@@ -93,7 +97,7 @@ impl Mover {
         };
         peer_of(h).is_ok_and(|p| match p.route {
             Route::Tcp => true,
-            Route::CrossMemory { .. } => !p.cma_allowed(),
+            Route::CrossMemory { ref regtab, .. } => !p.cma_allowed() || regtab.overflowed(),
             Route::SameProcess(_) => false,
         })
     }

@@ -24,8 +24,8 @@ pub enum Route {
         pid: i32,
         /// Handle that tells whether that process is still the one we loaded.
         pidfd: OwnedFd,
-        /// The peer's live registrations, when it shares them.
-        regtab: Option<super::regtab::RegTableReader>,
+        /// The peer's live registrations (without them this route is not taken).
+        regtab: super::regtab::RegTableReader,
     },
     /// TCP to the peer's control listener.
     Tcp,
@@ -68,16 +68,33 @@ impl NetPeer {
             Route::SameProcess(shared)
         } else if info.process.boot_id == me.boot_id && info.process.pid_ns == me.pid_ns {
             let pidfd = super::cma::open_pidfd(info.process.pid, info.process.start_time)?;
+            // Without the target's table nothing on this host would check a cross-memory
+            // copy against its registrations: use TCP, where the target checks.
             let regtab = (info.regtab_fd >= 0)
-                .then(|| super::regtab::RegTableReader::open(info.process.pid, info.regtab_fd))
-                .transpose()
-                .inspect_err(|e| log::warn!("agent {name}: its registration table is not readable ({e}); trusting its metadata"))
-                .ok()
-                .flatten();
-            Route::CrossMemory {
-                pid: info.process.pid as i32,
-                pidfd,
-                regtab,
+                .then(|| super::regtab::RegTableReader::open(info.process.pid, info.regtab_fd));
+            // The table came from the process the pidfd names only if that one still runs.
+            if super::cma::pidfd_exited(&pidfd) {
+                return Err(err!(
+                    RemoteDisconnect,
+                    "agent {name} exited while connecting"
+                ));
+            }
+            match regtab {
+                Some(Ok(regtab)) => Route::CrossMemory {
+                    pid: info.process.pid as i32,
+                    pidfd,
+                    regtab,
+                },
+                Some(Err(e)) => {
+                    log::warn!(
+                        "agent {name}: its registration table is not readable ({e}); using TCP"
+                    );
+                    Route::Tcp
+                }
+                None => {
+                    log::warn!("agent {name} shares no registration table; using TCP");
+                    Route::Tcp
+                }
             }
         } else {
             Route::Tcp

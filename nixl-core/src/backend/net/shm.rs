@@ -1,11 +1,16 @@
 //! Shared-mapping fast path for same-host peers. When a registered DRAM region lies in a
 //! shared mapping of a memfd or `/dev/shm` file (detected from `/proc/self/maps`, with the
-//! descriptor found among this process's open files), its owner publishes the descriptor
-//! number, file offset and inode; a peer on the same host opens `/proc/<pid>/fd/<n>` (the
-//! same permission cross-memory attach needs), checks the inode and maps the region. Its
-//! transfers then copy once at memcpy speed instead of pinning pages through
-//! `process_vm_*`. Every transfer is still validated against the owner's live registrations
-//! (the shared registration table) before the copy; without that table the path is unused.
+//! descriptor found among this process's open files), its owner records the descriptor
+//! number, file offset and inode in its shared registration table (and publishes them in the
+//! metadata for information); a peer on the same host opens `/proc/<pid>/fd/<n>` (the same
+//! permission cross-memory attach needs), checks the inode and the file's size and maps the
+//! region. Its transfers then copy once at memcpy speed instead of pinning pages through
+//! `process_vm_*`.
+//!
+//! Where the mapping points is the owner's word, never the metadata's: the peer maps only
+//! from the values in the owner's table (a forged or bit-flipped blob changes nothing), never
+//! past the end of the file (no SIGBUS), and every transfer is still validated against the
+//! owner's live registrations and holds them in flight (see `regtab`) during the copy.
 //!
 //! [`SharedBuffer`] allocates memory that takes this path.
 
@@ -14,38 +19,22 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 
 use super::peer::{NetPeer, Route};
+pub(super) use super::regtab::Backing;
 use crate::backend::{PeerHandle, ResolvedDesc};
+use crate::desc::Desc;
 use crate::registry::Region;
 use crate::status::{Result, err};
 use crate::types::XferOp;
 
 const TAG: &[u8; 4] = b"SHM1";
 
-/// Where a shared region lives in its backing file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Backing {
-    fd: i32,
-    offset: u64,
-    inode: u64,
-}
-
-fn encode(b: Backing) -> Vec<u8> {
+/// The published form of a backing (informational: peers use the owner's table).
+pub(super) fn encode(b: Backing) -> Vec<u8> {
     let mut v = TAG.to_vec();
     v.extend_from_slice(&b.fd.to_le_bytes());
     v.extend_from_slice(&b.offset.to_le_bytes());
     v.extend_from_slice(&b.inode.to_le_bytes());
     v
-}
-
-fn decode(v: &[u8]) -> Option<Backing> {
-    if v.len() != 24 || &v[..4] != TAG {
-        return None;
-    }
-    Some(Backing {
-        fd: i32::from_le_bytes(v[4..8].try_into().ok()?),
-        offset: u64::from_le_bytes(v[8..16].try_into().ok()?),
-        inode: u64::from_le_bytes(v[16..24].try_into().ok()?),
-    })
 }
 
 /// The shared file backing `[addr, addr+len)`, if any, and an open descriptor on it.
@@ -93,20 +82,17 @@ fn open_fd_with_inode(inode: u64) -> Option<i32> {
         })
 }
 
-/// Published data by registration key: computed once per registration (reading
+/// Backings by registration key: computed once per registration (reading
 /// `/proc/self/maps` costs about 100 µs), not at every metadata request.
-static PUBLISHED: Mutex<Option<HashMap<u64, Vec<u8>>>> = Mutex::new(None);
+static PUBLISHED: Mutex<Option<HashMap<u64, Option<Backing>>>> = Mutex::new(None);
 
-/// What a registration publishes: empty unless it is a shared mapping of an open file.
-pub(super) fn public_data(region: &Region) -> Vec<u8> {
+/// The shared file a registration lives in, if it is a shared mapping of an open file.
+pub(super) fn backing_of(region: &Region) -> Option<Backing> {
     let mut cache = PUBLISHED.lock().unwrap_or_else(|p| p.into_inner());
-    cache
+    *cache
         .get_or_insert_with(HashMap::new)
         .entry(region.key)
-        .or_insert_with(|| {
-            find_backing(region.desc.addr, region.desc.len).map_or_else(Vec::new, encode)
-        })
-        .clone()
+        .or_insert_with(|| find_backing(region.desc.addr, region.desc.len))
 }
 
 /// Forgets what a deregistered region published.
@@ -146,7 +132,9 @@ fn maps() -> std::sync::MutexGuard<'static, Option<Maps>> {
     MAPS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn map_remote(pid: i32, b: Backing, len: u64) -> Option<Mapping> {
+/// Maps the region the owner's table places at `b` (`region` is the table's, too). Refuses
+/// a file that is not the one recorded or that ends before the region does.
+fn map_remote(pid: i32, b: Backing, region: Desc) -> Option<Mapping> {
     let path = std::ffi::CString::new(format!("/proc/{pid}/fd/{}", b.fd)).ok()?;
     // SAFETY: opening a path; the result is checked.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
@@ -155,14 +143,22 @@ fn map_remote(pid: i32, b: Backing, len: u64) -> Option<Mapping> {
     }
     // SAFETY: a fresh descriptor we own.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    if inode_of(fd.as_raw_fd()) != Some(b.inode) {
+    // SAFETY: fstat into a zeroed struct on our own descriptor.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out pointer.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 || st.st_ino != b.inode {
+        return None;
+    }
+    // Touching a page past the end of the file would raise SIGBUS here.
+    let file_len = u64::try_from(st.st_size).ok()?;
+    if region.len == 0 || b.offset.checked_add(region.len)? > file_len {
         return None;
     }
     let page = 4096u64;
     let aligned = b.offset / page * page;
     let delta = (b.offset - aligned) as usize;
-    let map_len = delta + usize::try_from(len).ok()?;
-    // SAFETY: a new shared mapping of the peer's file; unmapped in Drop.
+    let map_len = delta.checked_add(usize::try_from(region.len).ok()?)?;
+    // SAFETY: a new shared mapping of the peer's file, inside its size; unmapped in Drop.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
@@ -170,20 +166,21 @@ fn map_remote(pid: i32, b: Backing, len: u64) -> Option<Mapping> {
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_SHARED | libc::MAP_POPULATE,
             fd.as_raw_fd(),
-            aligned as libc::off_t,
+            libc::off_t::try_from(aligned).ok()?,
         )
     };
     (p != libc::MAP_FAILED).then(|| Mapping {
         base: p.cast(),
         map_len,
         delta,
-        region_addr: 0,
-        region_len: len,
+        region_addr: region.addr,
+        region_len: region.len,
     })
 }
 
-/// Maps a same-host peer's shared region, when it published one. Failure only loses the
-/// fast path (transfers use cross-memory attach).
+/// Maps a same-host peer's shared region, when its owner's table records one. Failure only
+/// loses the fast path (transfers use cross-memory attach). The metadata's own backing
+/// (`region.public`) is ignored: only the owner's table says where a region lives.
 pub(super) fn load_remote_region(peer: &PeerHandle, region: &Region) -> Result<()> {
     let Some(peer) = peer.downcast_ref::<NetPeer>() else {
         return Err(err!(
@@ -191,21 +188,15 @@ pub(super) fn load_remote_region(peer: &PeerHandle, region: &Region) -> Result<(
             "peer handle does not belong to the network backend"
         ));
     };
-    let (
-        Route::CrossMemory {
-            pid,
-            regtab: Some(_),
-            ..
-        },
-        Some(b),
-    ) = (&peer.route, decode(&region.public))
-    else {
+    let Route::CrossMemory { pid, regtab, .. } = &peer.route else {
         return Ok(());
     };
     let key = (peer.info.instance, region.key);
-    match map_remote(*pid, b, region.desc.len) {
-        Some(mut m) => {
-            m.region_addr = region.desc.addr;
+    let mapped = regtab
+        .backing(region.key)
+        .and_then(|(desc, b)| map_remote(*pid, b, desc));
+    match mapped {
+        Some(m) => {
             maps()
                 .get_or_insert_with(HashMap::new)
                 .insert(key, Arc::new(m));
@@ -228,7 +219,7 @@ pub(super) fn forget_peer(instance: u64) {
 
 /// Copies every pair through mapped regions if all remote descriptors have one; returns
 /// false (having copied nothing) otherwise. The caller has already checked `remote` against
-/// the target's live registrations.
+/// the target's live registrations and holds them in flight until this returns.
 pub(super) fn try_copy(
     instance: u64,
     op: XferOp,
@@ -382,7 +373,7 @@ mod tests {
         let buf = SharedBuffer::new(1 << 20).unwrap();
         let b = find_backing(buf.addr() as u64 + 4096, 8192).expect("memfd mapping detected");
         assert_eq!(b.offset, 4096);
-        assert_eq!(decode(&encode(b)), Some(b));
+        assert_eq!(encode(b).len(), 24);
         let heap = vec![0u8; 1 << 20];
         assert!(find_backing(heap.as_ptr() as u64, 4096).is_none());
         assert!(

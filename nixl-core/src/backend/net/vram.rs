@@ -189,18 +189,28 @@ fn queue_on_device(mover: &Mover, job: &XferJob) -> Result<Option<device::Queued
         }
         Route::CrossMemory { pidfd, regtab, pid } if job.remote_mem == MemType::Vram => {
             peer.ensure_running(*pid, pidfd)?;
-            if let Some(table) = regtab {
-                let tagged: Vec<ResolvedDesc> = job
-                    .remote
-                    .iter()
-                    .map(|d| ResolvedDesc {
-                        key: d.key ^ REGTAB_TAG,
-                        ..*d
-                    })
-                    .collect();
-                table
-                    .check(&tagged)
-                    .map_err(|e| super::peer::named(peer, e))?;
+            let tagged: Vec<ResolvedDesc> = job
+                .remote
+                .iter()
+                .map(|d| ResolvedDesc {
+                    key: d.key ^ REGTAB_TAG,
+                    ..*d
+                })
+                .collect();
+            // The hold ends here: device copies are not counted in flight (only DRAM
+            // deregistration waits for same-host copies).
+            if regtab
+                .check(&tagged)
+                .map_err(|e| super::peer::named(peer, e))?
+                .is_none()
+            {
+                return Err(super::peer::named(
+                    peer,
+                    err!(
+                        NotAllowed,
+                        "its registration table is full and cannot vouch for this VRAM"
+                    ),
+                ));
             }
             queue_over_ipc(&mover.shared, peer, pidfd, job).map(Some)
         }
