@@ -57,6 +57,8 @@ pub struct Xfer {
     timeout: Duration,
     /// The user's status was already set (timed out): later outcomes only release memory.
     reported: AtomicBool,
+    /// The request's `enter` was matched by a `leave` (at most once).
+    left: AtomicBool,
 }
 
 impl Xfer {
@@ -79,6 +81,7 @@ impl Xfer {
             epoch: Instant::now(),
             timeout: shared.peer_timeout,
             reported: AtomicBool::new(false),
+            left: AtomicBool::new(false),
         }
     }
 
@@ -108,7 +111,7 @@ impl Xfer {
 
     fn all_ops_done(self: &Arc<Self>, shared: &Shared) {
         // Nothing of the provider touches the request's memory any more.
-        self.completion.leave();
+        self.leave();
         let outcome = match lock(&self.error).take() {
             Some(e) => Err(e),
             None if self.completion.is_canceled() => {
@@ -124,6 +127,12 @@ impl Xfer {
                 }
             }
             (outcome, _) => self.report(outcome),
+        }
+    }
+
+    fn leave(&self) {
+        if !self.left.swap(true, Ordering::AcqRel) {
+            self.completion.leave();
         }
     }
 
@@ -154,6 +163,10 @@ impl Xfer {
                 "no completion from the peer within the peer timeout ({:?}) on {provider}",
                 self.timeout
             )));
+            // Let release return: some providers never hand back an operation to a dead peer
+            // (shm in libfabric 1.17). The registrations involved keep the operations counted,
+            // so deregistering them still waits for the provider.
+            self.leave();
         }
     }
 }
