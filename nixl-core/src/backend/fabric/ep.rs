@@ -145,8 +145,8 @@ impl Endpoint {
 
     unsafe fn open_objects(&mut self, polled: bool) -> Result<()> {
         let lib = self.lib;
-        // SAFETY (whole function): every pointer dereferenced was just returned by libfabric
-        // with a success code; ops tables are the provider's.
+        // SAFETY: every pointer dereferenced was just returned by libfabric with a success
+        // code; ops tables are the provider's.
         unsafe {
             let info = &mut *self.info;
             let d = &*info.domain_attr;
