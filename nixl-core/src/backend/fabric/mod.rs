@@ -9,6 +9,7 @@
 //! vector entry per peer; each registration's provider key travels in the agent metadata; a
 //! notification is a message sent once every RMA of the transfer completed (writes are posted
 //! with delivery-complete semantics, so the data is visible at the target first).
+//! See `README.md` here for parameters, what was verified, and provider behaviour found.
 
 mod ep;
 mod sys;
@@ -706,6 +707,7 @@ impl Backend for FabricBackend {
         if let Some(t) = lock(&self.thread).take() {
             let _ = t.join();
         }
+        shared.abandon_active();
         let mrs: Vec<_> = shared
             .local
             .write()

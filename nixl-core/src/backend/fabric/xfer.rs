@@ -339,6 +339,16 @@ pub fn progress_loop(shared: Weak<Shared>) {
 impl Shared {
     /// Fails (for the user; memory stays pinned until the provider returns the operations)
     /// every transfer that saw no completion within the peer timeout.
+    /// At shutdown, after the progress thread stopped: ends every unfinished transfer so that
+    /// releasing it does not wait for completions nobody will read (the endpoint, closed
+    /// when the backend is dropped right after, stops the provider touching memory).
+    pub fn abandon_active(&self) {
+        for x in lock(&self.active).drain(..).filter_map(|w| w.upgrade()) {
+            x.report(Err(err!(Backend, "agent {} is shutting down", self.agent_name)));
+            x.leave();
+        }
+    }
+
     fn fail_stalled(&self) {
         let mut active = lock(&self.active);
         active.retain(|w| w.strong_count() > 0);
