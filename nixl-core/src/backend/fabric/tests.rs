@@ -20,7 +20,15 @@ pub(crate) fn available() -> bool {
     }
 }
 
-const PROVIDERS: &[&str] = &["tcp", "shm"];
+/// The providers tested: `NIXL_RS_FABRIC_PROVIDERS` (comma-separated, e.g. `verbs` on a
+/// machine with RDMA hardware), else the two software providers every libfabric has.
+fn providers() -> Vec<String> {
+    std::env::var("NIXL_RS_FABRIC_PROVIDERS")
+        .unwrap_or_else(|_| "tcp,shm".into())
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
 
 fn backend(name: &str, provider: &str) -> (FabricBackend, Arc<NotifQueue>) {
     let notifs = Arc::new(NotifQueue::default());
@@ -87,14 +95,8 @@ fn read_write_notify_and_refuse_forged_keys_on_both_providers() {
     if !available() {
         return;
     }
-    let only = std::env::var("NIXL_RS_FABRIC_PROVIDERS").ok();
-    for &prov in PROVIDERS {
-        if only
-            .as_ref()
-            .is_some_and(|o| !o.split(',').any(|p| p == prov))
-        {
-            continue;
-        }
+    for prov in providers() {
+        let prov = prov.as_str();
         eprintln!("provider {prov}");
         let (a, _) = backend("A", prov);
         let (b, b_notifs) = backend("B", prov);

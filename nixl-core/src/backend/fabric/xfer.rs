@@ -344,7 +344,11 @@ impl Shared {
     /// when the backend is dropped right after, stops the provider touching memory).
     pub fn abandon_active(&self) {
         for x in lock(&self.active).drain(..).filter_map(|w| w.upgrade()) {
-            x.report(Err(err!(Backend, "agent {} is shutting down", self.agent_name)));
+            x.report(Err(err!(
+                Backend,
+                "agent {} is shutting down",
+                self.agent_name
+            )));
             x.leave();
         }
     }
