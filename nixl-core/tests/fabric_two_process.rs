@@ -261,3 +261,19 @@ fn shm_read_write_notif_many_threads_bad_input_killed_peer() {
         two_processes("shm");
     }
 }
+
+#[test]
+fn without_libfabric_the_backend_is_not_supported_and_says_what_to_install() {
+    // A child process, since the library is loaded once per process.
+    let out = Command::new(env!("CARGO_BIN_EXE_nixl-peer"))
+        .args(["nolib", "4096", "1"])
+        .env("NIXL_PEER_BACKEND", "LIBFABRIC")
+        .env("NIXL_RS_LIBFABRIC", "/nonexistent/libfabric.so.1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("NotSupported"), "{err}");
+    assert!(err.contains("apt-get install libfabric1"), "{err}");
+}

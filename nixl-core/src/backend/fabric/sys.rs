@@ -418,9 +418,11 @@ pub fn lib() -> std::result::Result<&'static Lib, &'static str> {
 }
 
 fn load() -> std::result::Result<Lib, String> {
+    // `NIXL_RS_LIBFABRIC` names another build (e.g. the EFA installer's under /opt/amazon/efa).
+    let path = std::env::var("NIXL_RS_LIBFABRIC").unwrap_or_else(|_| "libfabric.so.1".into());
     // SAFETY: loading libfabric runs its constructors, which only initialize its own state.
-    let library = unsafe { libloading::Library::new("libfabric.so.1") }
-        .map_err(|e| format!("libfabric.so.1 cannot be loaded ({e}); {INSTALL_HINT}"))?;
+    let library = unsafe { libloading::Library::new(&path) }
+        .map_err(|e| format!("{path} cannot be loaded ({e}); {INSTALL_HINT}"))?;
     macro_rules! sym {
         ($name:literal) => {
             // SAFETY: the Rust type matches the C prototype in <rdma/fabric.h>; the pointer is
