@@ -91,7 +91,9 @@ pub struct Shared {
     /// Transfers with operations outstanding (for the peer timeout).
     active: Mutex<Vec<std::sync::Weak<Xfer>>>,
     /// Notification receive buffers and their (persistent) contexts.
-    recv_slab: Mutex<Vec<u8>>,
+    /// Owns the receive buffers; only ever accessed through `recv_slab_ptr`, one slot at a
+    /// time (the provider writes the others concurrently).
+    _recv_slab: Vec<u8>,
     recv_slab_ptr: usize,
     recv_ctx: Vec<usize>,
     recv_reg: Mutex<Option<ep::MemReg>>,
@@ -173,9 +175,11 @@ impl Shared {
         match result {
             Ok(len) => {
                 let len = len.min(wire::NOTIF_BUF_LEN);
-                let slab = lock(&self.recv_slab);
-                let start = slot * wire::NOTIF_BUF_LEN;
-                match wire::decode_notif(&slab[start..start + len]) {
+                let start = self.recv_slab_ptr + slot * wire::NOTIF_BUF_LEN;
+                // SAFETY: the slot lies in the slab, and the provider completed its receive
+                // into it; it is re-posted only after this read.
+                let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, len) };
+                match wire::decode_notif(bytes) {
                     Ok((sender, msg)) => self.notifs.push(&sender, msg),
                     Err(e) => log::warn!("LIBFABRIC: dropped a malformed notification: {e}"),
                 }
@@ -277,7 +281,7 @@ impl FabricBackend {
             stopping: AtomicBool::new(false),
             local: RwLock::new(HashMap::new()),
             active: Mutex::new(Vec::new()),
-            recv_slab: Mutex::new(slab),
+            _recv_slab: slab,
             recv_slab_ptr: slab_ptr,
             recv_ctx,
             recv_reg: Mutex::new(recv_reg),
