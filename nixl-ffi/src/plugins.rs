@@ -20,7 +20,7 @@ pub struct nixl_capi_backend_s {
     pub(crate) handle: BackendHandle,
 }
 
-/// Lists the plugins this library provides ("UCX", "POSIX"). The caller owns `*plugins`
+/// Lists the plugins this library provides ("UCX", "POSIX", "LIBFABRIC"). The caller owns `*plugins`
 /// (`nixl_capi_destroy_string_list`).
 ///
 /// # Safety

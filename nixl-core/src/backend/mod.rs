@@ -6,6 +6,7 @@
 pub mod completion;
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod fabric;
 pub mod net;
 pub mod pacer;
 pub mod plugins;

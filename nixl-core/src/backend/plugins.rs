@@ -22,9 +22,14 @@ pub struct Plugin {
 ///
 /// `"UCX"` is a compatibility name: there is no UCX inside. It is this library's native
 /// multi-transport network backend (same process, same-host cross-memory attach, TCP), listed
-/// under the name NIXL users and their tests ask for.
+/// under the name NIXL users and their tests ask for. `"LIBFABRIC"` loads libfabric at run
+/// time and answers NOT_SUPPORTED where it is absent.
 pub fn all() -> &'static [Plugin] {
-    &[super::net::PLUGIN, super::posix::PLUGIN]
+    &[
+        super::net::PLUGIN,
+        super::posix::PLUGIN,
+        super::fabric::PLUGIN,
+    ]
 }
 
 /// Finds a plugin by name.

@@ -11,6 +11,8 @@
 //!   PUBLISH                     send_local_md to the central store -> "PUBLISHED" (or ERROR)
 //!   EXIT
 //! ```
+//!
+//! `NIXL_PEER_BACKEND` names the backend plugin (default `UCX`).
 
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
@@ -55,9 +57,10 @@ fn main() {
     let seed: u64 = seed.parse().expect("SEED is a number");
     let buf: Vec<u8> = (0..size).map(|i| pattern(seed, i)).collect();
     let agent = Agent::new(name, AgentConfig::default()).expect("agent");
+    let backend = std::env::var("NIXL_PEER_BACKEND").unwrap_or_else(|_| "UCX".into());
     agent
-        .create_backend("UCX", &Default::default())
-        .expect("UCX backend");
+        .create_backend(&backend, &Default::default())
+        .expect("backend");
     let reg = RegDescList::from_descs(
         MemType::Dram,
         vec![RegDesc::new(buf.as_ptr() as u64, size as u64, 0)],

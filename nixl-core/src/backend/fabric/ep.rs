@@ -1,0 +1,509 @@
+//! One opened libfabric stack: fabric, domain, completion queue, address vector and one RDM
+//! endpoint, with thin safe wrappers over the ops-table calls this backend makes.
+
+use std::ffi::{CStr, c_void};
+use std::ptr::null_mut;
+
+use super::sys::{self, Lib, fi_addr_t};
+use crate::status::{Result, err};
+
+/// What the chosen provider asks of this backend.
+#[derive(Clone, Debug)]
+pub struct Traits {
+    /// Provider name as libfabric reports it (e.g. `tcp;ofi_rxm`, `shm`, `verbs;ofi_rxm`).
+    pub provider: String,
+    /// Fabric name (e.g. the subnet for tcp).
+    pub fabric: String,
+    /// Domain name (e.g. the interface).
+    pub domain: String,
+    /// Local buffers need a descriptor from their registration.
+    pub mr_local: bool,
+    /// Remote addresses are virtual addresses (else offsets into the registration).
+    pub virt_addr: bool,
+    /// The provider chooses keys (else this backend must supply unique ones).
+    pub prov_key: bool,
+    /// Largest single message or RMA.
+    pub max_msg_size: usize,
+}
+
+/// The opened objects. Every pointer stays valid until `Drop` closes it.
+pub struct Endpoint {
+    lib: &'static Lib,
+    info: *mut sys::fi_info,
+    fabric: *mut sys::fid_fabric,
+    domain: *mut sys::fid_domain,
+    cq: *mut sys::fid_cq,
+    av: *mut sys::fid_av,
+    ep: *mut sys::fid_ep,
+    /// Whether `sread` blocks on a wait object (else the progress thread polls with backoff).
+    pub blocking_cq: bool,
+    /// The chosen provider's properties.
+    pub traits: Traits,
+    /// The endpoint's address, for peers' address vectors.
+    pub name: Vec<u8>,
+}
+
+// SAFETY: the domain is opened with FI_THREAD_SAFE, so every object may be used from any thread
+// concurrently; the raw pointers are only freed by `Drop`.
+unsafe impl Send for Endpoint {}
+// SAFETY: as above.
+unsafe impl Sync for Endpoint {}
+
+fn check(lib: &Lib, rc: i32, what: &str) -> Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(err!(Backend, "{what}: {}", lib.error_text(rc as isize)))
+    }
+}
+
+fn cstr(p: *const std::ffi::c_char) -> String {
+    if p.is_null() {
+        String::new()
+    } else {
+        // SAFETY: libfabric's strings are NUL-terminated and live as long as their fi_info.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+}
+
+impl Endpoint {
+    /// Opens the stack on `provider` (None: libfabric's first choice, after its own
+    /// `FI_PROVIDER` filter). No fallback: a provider that cannot serve RDM + RMA + messages
+    /// is an error naming it.
+    pub fn open(lib: &'static Lib, provider: Option<&str>, polled: bool) -> Result<Endpoint> {
+        // SAFETY: fi_dupinfo(NULL) allocates zeroed hints with every attribute struct present.
+        let hints = unsafe { (lib.dupinfo)(std::ptr::null()) };
+        if hints.is_null() {
+            return Err(err!(Backend, "fi_allocinfo failed"));
+        }
+        let mut info: *mut sys::fi_info = null_mut();
+        // SAFETY: `hints` and its attribute structs were allocated by libfabric above; strings
+        // given to it are strdup'ed so that fi_freeinfo can free them.
+        let rc = unsafe {
+            let h = &mut *hints;
+            h.caps = sys::FI_MSG | sys::FI_RMA;
+            h.mode = sys::FI_CONTEXT | sys::FI_CONTEXT2;
+            (*h.ep_attr).type_ = sys::FI_EP_RDM;
+            let d = &mut *h.domain_attr;
+            d.threading = sys::FI_THREAD_SAFE;
+            d.av_type = sys::FI_AV_TABLE;
+            d.mr_mode = sys::FI_MR_LOCAL
+                | sys::FI_MR_VIRT_ADDR
+                | sys::FI_MR_ALLOCATED
+                | sys::FI_MR_PROV_KEY;
+            if let Some(p) = provider {
+                let c = std::ffi::CString::new(p)
+                    .map_err(|_| err!(InvalidParam, "provider name {p:?} contains NUL"))?;
+                (*h.fabric_attr).prov_name = libc::strdup(c.as_ptr());
+            }
+            let rc = (lib.getinfo)(
+                sys::API_VERSION,
+                std::ptr::null(),
+                std::ptr::null(),
+                0,
+                hints,
+                &mut info,
+            );
+            (lib.freeinfo)(hints);
+            rc
+        };
+        if rc != 0 || info.is_null() {
+            let which =
+                provider.map_or_else(|| "any provider".to_owned(), |p| format!("provider {p:?}"));
+            return Err(err!(
+                NotSupported,
+                "libfabric has no reliable-datagram endpoint with RMA and messages on {which}: {} \
+                 (`fi_info -t FI_EP_RDM` lists what is available)",
+                lib.error_text(rc as isize)
+            ));
+        }
+        let mut ep = Endpoint {
+            lib,
+            info,
+            fabric: null_mut(),
+            domain: null_mut(),
+            cq: null_mut(),
+            av: null_mut(),
+            ep: null_mut(),
+            blocking_cq: false,
+            traits: Traits {
+                provider: String::new(),
+                fabric: String::new(),
+                domain: String::new(),
+                mr_local: false,
+                virt_addr: true,
+                prov_key: false,
+                max_msg_size: 0,
+            },
+            name: Vec::new(),
+        };
+        // SAFETY: `info` is the first entry libfabric returned; the objects opened below are
+        // stored in `ep` right away so that `Drop` closes whatever was opened on failure.
+        unsafe { ep.open_objects(polled)? };
+        Ok(ep)
+    }
+
+    unsafe fn open_objects(&mut self, polled: bool) -> Result<()> {
+        let lib = self.lib;
+        // SAFETY: every pointer dereferenced was just returned by libfabric with a success
+        // code; ops tables are the provider's.
+        unsafe {
+            let info = &mut *self.info;
+            let d = &*info.domain_attr;
+            let f = &*info.fabric_attr;
+            self.traits = Traits {
+                provider: cstr(f.prov_name),
+                fabric: cstr(f.name),
+                domain: cstr(d.name),
+                mr_local: d.mr_mode & sys::FI_MR_LOCAL != 0,
+                virt_addr: d.mr_mode & sys::FI_MR_VIRT_ADDR != 0,
+                prov_key: d.mr_mode & sys::FI_MR_PROV_KEY != 0,
+                max_msg_size: (*info.ep_attr).max_msg_size,
+            };
+            check(
+                lib,
+                (lib.fabric)(info.fabric_attr, &mut self.fabric, null_mut()),
+                "fi_fabric",
+            )?;
+            let fops = &*(*self.fabric).ops;
+            check(
+                lib,
+                (fops.domain)(self.fabric, self.info, &mut self.domain, null_mut()),
+                "fi_domain",
+            )?;
+            let dops = &*(*self.domain).ops;
+            // A CQ with a wait object lets the progress thread sleep in fi_cq_sread; providers
+            // without one get a polled CQ (the thread backs off when idle).
+            let waits: &[i32] = if polled {
+                &[sys::FI_WAIT_NONE]
+            } else {
+                &[sys::FI_WAIT_UNSPEC, sys::FI_WAIT_NONE]
+            };
+            for &wait_obj in waits {
+                let mut attr = sys::fi_cq_attr {
+                    size: 0,
+                    flags: 0,
+                    format: sys::FI_CQ_FORMAT_DATA,
+                    wait_obj,
+                    signaling_vector: 0,
+                    wait_cond: 0,
+                    wait_set: null_mut(),
+                };
+                if (dops.cq_open)(self.domain, &mut attr, &mut self.cq, null_mut()) == 0 {
+                    self.blocking_cq = wait_obj != sys::FI_WAIT_NONE;
+                    break;
+                }
+                self.cq = null_mut();
+            }
+            if self.cq.is_null() {
+                return Err(err!(
+                    Backend,
+                    "fi_cq_open failed on {}",
+                    self.traits.provider
+                ));
+            }
+            let mut av_attr = sys::fi_av_attr {
+                type_: sys::FI_AV_TABLE,
+                rx_ctx_bits: 0,
+                count: 0,
+                ep_per_node: 0,
+                name: std::ptr::null(),
+                map_addr: null_mut(),
+                flags: 0,
+            };
+            check(
+                lib,
+                (dops.av_open)(self.domain, &mut av_attr, &mut self.av, null_mut()),
+                "fi_av_open",
+            )?;
+            check(
+                lib,
+                (dops.endpoint)(self.domain, self.info, &mut self.ep, null_mut()),
+                "fi_endpoint",
+            )?;
+            let ep_fid = &mut (*self.ep).fid;
+            let eops = &*ep_fid.ops;
+            check(
+                lib,
+                (eops.bind)(ep_fid, &mut (*self.av).fid, 0),
+                "fi_ep_bind(av)",
+            )?;
+            check(
+                lib,
+                (eops.bind)(ep_fid, &mut (*self.cq).fid, sys::FI_TRANSMIT | sys::FI_RECV),
+                "fi_ep_bind(cq)",
+            )?;
+            check(
+                lib,
+                (eops.control)(ep_fid, sys::FI_ENABLE, null_mut()),
+                "fi_enable",
+            )?;
+            let mut name = vec![0u8; 256];
+            let mut len = name.len();
+            let cm = &*(*self.ep).cm;
+            check(
+                lib,
+                (cm.getname)(ep_fid, name.as_mut_ptr().cast(), &mut len),
+                "fi_getname",
+            )?;
+            name.truncate(len);
+            self.name = name;
+        }
+        Ok(())
+    }
+
+    /// Library error text.
+    pub fn error_text(&self, code: isize) -> String {
+        self.lib.error_text(code)
+    }
+
+    /// Registers `[addr, addr+len)` for local use and remote RMA.
+    ///
+    /// # Safety
+    /// The range must stay mapped until the returned registration is closed.
+    pub unsafe fn mr_reg(&self, addr: u64, len: u64, requested_key: u64) -> Result<MemReg> {
+        let access = sys::FI_READ
+            | sys::FI_WRITE
+            | sys::FI_REMOTE_READ
+            | sys::FI_REMOTE_WRITE
+            | sys::FI_SEND
+            | sys::FI_RECV;
+        let mut mr: *mut sys::fid_mr = null_mut();
+        // SAFETY: the domain is open; the caller keeps the range mapped.
+        let rc = unsafe {
+            let mops = &*(*self.domain).mr;
+            (mops.reg)(
+                &mut (*self.domain).fid,
+                addr as *const c_void,
+                len as usize,
+                access,
+                0,
+                requested_key,
+                0,
+                &mut mr,
+                null_mut(),
+            )
+        };
+        if rc != 0 || mr.is_null() {
+            return Err(err!(
+                Backend,
+                "fi_mr_reg of {len} bytes at {addr:#x}: {}",
+                self.error_text(rc as isize)
+            ));
+        }
+        // SAFETY: `mr` was just returned with success.
+        let (key, desc) = unsafe { ((*mr).key, (*mr).mem_desc) };
+        Ok(MemReg {
+            mr,
+            key,
+            desc: desc as usize,
+        })
+    }
+
+    /// Inserts a peer's endpoint address; returns its handle.
+    pub fn av_insert(&self, addr: &[u8]) -> Result<fi_addr_t> {
+        let mut out: fi_addr_t = u64::MAX;
+        // SAFETY: the AV is open; `addr` is one address of the provider's format (checked by
+        // its length against ours by the caller) and outlives the call.
+        let rc = unsafe {
+            let aops = &*(*self.av).ops;
+            (aops.insert)(self.av, addr.as_ptr().cast(), 1, &mut out, 0, null_mut())
+        };
+        if rc != 1 {
+            return Err(err!(
+                InvalidParam,
+                "the peer's libfabric address was not accepted: {}",
+                self.error_text(if rc < 0 { rc as isize } else { 22 })
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Removes a peer's address (closes its connection on connection-based providers).
+    pub fn av_remove(&self, addr: fi_addr_t) {
+        let mut a = addr;
+        // SAFETY: the AV is open; removing an unknown handle only returns an error.
+        unsafe {
+            let aops = &*(*self.av).ops;
+            let _ = (aops.remove)(self.av, &mut a, 1, 0);
+        }
+    }
+
+    /// Posts one RMA; returns the provider's code (0, -FI_EAGAIN, or an error).
+    ///
+    /// # Safety
+    /// `local` must stay valid (and `ctx` alive) until the completion for `ctx` is read.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn rma(
+        &self,
+        write: bool,
+        local: u64,
+        len: usize,
+        desc: usize,
+        peer: fi_addr_t,
+        remote: u64,
+        key: u64,
+        ctx: *mut c_void,
+    ) -> isize {
+        let iov = sys::iovec {
+            iov_base: local as *mut c_void,
+            iov_len: len,
+        };
+        let mut d = desc as *mut c_void;
+        let rma_iov = sys::fi_rma_iov {
+            addr: remote,
+            len,
+            key,
+        };
+        let msg = sys::fi_msg_rma {
+            msg_iov: &iov,
+            desc: &mut d,
+            iov_count: 1,
+            addr: peer,
+            rma_iov: &rma_iov,
+            rma_iov_count: 1,
+            context: ctx,
+            data: 0,
+        };
+        // SAFETY: the endpoint is enabled; the caller keeps buffers and context alive.
+        unsafe {
+            let rops = &*(*self.ep).rma;
+            if write {
+                // Delivery complete: the write's completion means the data is visible at the
+                // target, so a notification sent afterwards never overtakes it.
+                (rops.writemsg)(
+                    self.ep,
+                    &msg,
+                    sys::FI_COMPLETION | sys::FI_DELIVERY_COMPLETE,
+                )
+            } else {
+                (rops.readmsg)(self.ep, &msg, sys::FI_COMPLETION)
+            }
+        }
+    }
+
+    /// Posts a message send.
+    ///
+    /// # Safety
+    /// `buf` and `ctx` must stay alive until the send's completion is read.
+    pub unsafe fn send(&self, buf: &[u8], desc: usize, peer: fi_addr_t, ctx: *mut c_void) -> isize {
+        // SAFETY: as documented.
+        unsafe {
+            let mops = &*(*self.ep).msg;
+            (mops.send)(
+                self.ep,
+                buf.as_ptr().cast(),
+                buf.len(),
+                desc as *mut c_void,
+                peer,
+                ctx,
+            )
+        }
+    }
+
+    /// Posts a receive buffer.
+    ///
+    /// # Safety
+    /// `buf` and `ctx` must stay alive until the receive's completion is read (or the
+    /// endpoint is closed).
+    pub unsafe fn recv(&self, buf: *mut u8, len: usize, desc: usize, ctx: *mut c_void) -> isize {
+        // SAFETY: as documented.
+        unsafe {
+            let mops = &*(*self.ep).msg;
+            (mops.recv)(self.ep, buf.cast(), len, desc as *mut c_void, u64::MAX, ctx)
+        }
+    }
+
+    /// Reads up to `out.len()` completions, waiting up to `timeout_ms` when the CQ has a
+    /// wait object. Returns the count, 0 when none came, or `Err(entry)` for an error
+    /// completion.
+    pub fn read_cq(
+        &self,
+        out: &mut [sys::fi_cq_data_entry],
+        timeout_ms: i32,
+    ) -> std::result::Result<usize, Box<sys::fi_cq_err_entry>> {
+        // SAFETY: the CQ is open (FI_CQ_FORMAT_DATA entries); `out` is writable.
+        let n = unsafe {
+            let cops = &*(*self.cq).ops;
+            if self.blocking_cq {
+                (cops.sread)(
+                    self.cq,
+                    out.as_mut_ptr().cast(),
+                    out.len(),
+                    std::ptr::null(),
+                    timeout_ms,
+                )
+            } else {
+                (cops.read)(self.cq, out.as_mut_ptr().cast(), out.len())
+            }
+        };
+        if n > 0 {
+            return Ok(n as usize);
+        }
+        if n == -sys::FI_EAVAIL {
+            // SAFETY: an all-zero entry is valid input (err_data_size 0: no provider data).
+            let mut e: Box<sys::fi_cq_err_entry> = Box::new(unsafe { std::mem::zeroed() });
+            // SAFETY: the CQ is open; `e` is writable.
+            let rc = unsafe { ((*(*self.cq).ops).readerr)(self.cq, &mut *e, 0) };
+            if rc > 0 {
+                return Err(e);
+            }
+        }
+        Ok(0)
+    }
+
+    /// Wakes a thread blocked in `read_cq`.
+    pub fn signal_cq(&self) {
+        if self.blocking_cq {
+            // SAFETY: the CQ is open; providers without signal support return an error.
+            unsafe {
+                let _ = ((*(*self.cq).ops).signal)(self.cq);
+            }
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        // SAFETY: each object was opened by `open` and is closed once, endpoint first.
+        unsafe {
+            for f in [
+                self.ep.cast::<sys::fid>(),
+                self.av.cast(),
+                self.cq.cast(),
+                self.domain.cast(),
+                self.fabric.cast(),
+            ] {
+                if !f.is_null() {
+                    let _ = ((*(*f).ops).close)(f);
+                }
+            }
+            (self.lib.freeinfo)(self.info);
+        }
+    }
+}
+
+/// One memory registration; closed with [`MemReg::close`].
+pub struct MemReg {
+    mr: *mut sys::fid_mr,
+    /// The key peers present.
+    pub key: u64,
+    /// The local descriptor (as an integer, to keep this type `Send`).
+    pub desc: usize,
+}
+
+// SAFETY: the registration is a provider object used under FI_THREAD_SAFE.
+unsafe impl Send for MemReg {}
+// SAFETY: as above.
+unsafe impl Sync for MemReg {}
+
+impl MemReg {
+    /// Closes the registration: afterwards the provider refuses its key.
+    pub fn close(self) {
+        // SAFETY: `mr` is open and closed only here (self is consumed).
+        unsafe {
+            let f = self.mr.cast::<sys::fid>();
+            let _ = ((*(*f).ops).close)(f);
+        }
+    }
+}

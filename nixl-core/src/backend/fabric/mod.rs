@@ -1,0 +1,737 @@
+//! The **"LIBFABRIC"** backend: READ and WRITE by RMA through libfabric, so one code path
+//! drives InfiniBand/RoCE (`verbs`), AWS EFA (`efa`), HPE Slingshot (`cxi`) and, in software,
+//! `tcp;ofi_rxm` and `shm`.
+//!
+//! libfabric is loaded at run time (`dlopen("libfabric.so.1")`); without it the backend answers
+//! NOT_SUPPORTED saying what to install, and everything else works. The provider is libfabric's
+//! choice after its `FI_PROVIDER` filter, or the `provider` parameter; it is logged and shown in
+//! the backend parameters, and never silently replaced. One RDM endpoint per agent; one address
+//! vector entry per peer; each registration's provider key travels in the agent metadata; a
+//! notification is a message sent once every RMA of the transfer completed (writes are posted
+//! with delivery-complete semantics, so the data is visible at the target first).
+//! See `README.md` here for parameters, what was verified, and provider behaviour found.
+
+mod ep;
+mod sys;
+#[cfg(test)]
+mod tests;
+mod wire;
+mod xfer;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::plugins::Plugin;
+use super::{
+    Backend, BackendContext, Capabilities, Completion, NotifQueue, Params, PeerHandle, Target,
+    XferJob, lock,
+};
+use crate::registry::Region;
+use crate::status::{Result, err};
+use crate::types::{MemType, XferOp};
+use ep::Endpoint;
+use xfer::{Done, LocalMr, OpCtx, OpKind, PeerLink, Xfer};
+
+/// The plugin entry for this backend.
+pub const PLUGIN: Plugin = Plugin {
+    name: "LIBFABRIC",
+    mem_types: &[MemType::Dram],
+    default_params,
+    create,
+};
+
+fn default_params() -> Params {
+    [
+        // Empty: `FI_PROVIDER` if set, else libfabric's first choice.
+        ("provider", ""),
+        // Largest single RMA; larger descriptors are split.
+        ("chunk_bytes", "8388608"),
+        // "blocking": the progress thread sleeps in fi_cq_sread where the provider has a wait
+        // object; "polled": it polls, backing off to 1 ms sleeps when idle.
+        ("progress", "blocking"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn create(ctx: &BackendContext, params: &Params) -> Result<Arc<dyn Backend>> {
+    Ok(Arc::new(FabricBackend::new(ctx, params)?))
+}
+
+/// Receive buffers posted for notifications.
+const RECV_BUFS: usize = 64;
+
+/// A registration seen in a peer's metadata.
+#[derive(Clone, Copy)]
+struct RemoteMr {
+    key: u64,
+    base: u64,
+}
+
+/// A backend's handle on one remote agent.
+struct FabricPeer {
+    name: String,
+    link: Arc<PeerLink>,
+    regions: RwLock<HashMap<u64, RemoteMr>>,
+}
+
+/// State shared by the backend and its progress thread.
+pub struct Shared {
+    ep: Endpoint,
+    agent_name: String,
+    notifs: Arc<NotifQueue>,
+    peer_timeout: Duration,
+    stopping: AtomicBool,
+    /// Local registrations by the agent's region key.
+    local: RwLock<HashMap<u64, Arc<LocalMr>>>,
+    /// Transfers with operations outstanding (for the peer timeout).
+    active: Mutex<Vec<std::sync::Weak<Xfer>>>,
+    /// Notification receive buffers and their (persistent) contexts.
+    /// Owns the receive buffers; only ever accessed through `recv_slab_ptr`, one slot at a
+    /// time (the provider writes the others concurrently).
+    _recv_slab: Vec<u8>,
+    recv_slab_ptr: usize,
+    recv_ctx: Vec<usize>,
+    recv_reg: Mutex<Option<ep::MemReg>>,
+    /// This endpoint in its own address vector (loopback transfers).
+    self_addr: sys::fi_addr_t,
+}
+
+impl Shared {
+    /// Posts a message; `done` runs when it completes.
+    fn send_msg(&self, peer: sys::fi_addr_t, msg: &[u8], done: Done) -> Result<()> {
+        let wire = wire::encode_notif(&self.agent_name, msg)?;
+        let reg = if self.ep.traits.mr_local {
+            // SAFETY: the buffer is moved into the context below and freed only after the
+            // registration is closed on completion.
+            Some(unsafe { self.ep.mr_reg(wire.as_ptr() as u64, wire.len() as u64, 0)? })
+        } else {
+            None
+        };
+        let desc = reg.as_ref().map_or(0, |r| r.desc);
+        let (ptr, len) = (wire.as_ptr(), wire.len());
+        let ctx = OpCtx::boxed(OpKind::Send(wire, reg, done));
+        let deadline = Instant::now() + self.peer_timeout;
+        loop {
+            // SAFETY: the buffer lives in the context (a Vec's heap data does not move).
+            let rc = unsafe {
+                self.ep
+                    .send(std::slice::from_raw_parts(ptr, len), desc, peer, ctx)
+            };
+            if rc == 0 {
+                return Ok(());
+            }
+            if rc != -sys::FI_EAGAIN || Instant::now() > deadline {
+                // SAFETY: the provider did not take the context.
+                if let OpKind::Send(_, Some(reg), _) = unsafe { OpCtx::unpost(ctx) } {
+                    reg.close();
+                }
+                return Err(if rc == -sys::FI_EAGAIN {
+                    err!(
+                        RemoteDisconnect,
+                        "the notification could not be queued in {:?}",
+                        self.peer_timeout
+                    )
+                } else {
+                    xfer::map_error(self, rc as i32, "notification send")
+                });
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    fn post_recv(&self, slot: usize) {
+        let desc = lock(&self.recv_reg).as_ref().map_or(0, |r| r.desc);
+        let buf = self.recv_slab_ptr + slot * wire::NOTIF_BUF_LEN;
+        loop {
+            // SAFETY: the slab outlives the endpoint's use of it (closed in shutdown first);
+            // the context is persistent.
+            let rc = unsafe {
+                self.ep.recv(
+                    buf as *mut u8,
+                    wire::NOTIF_BUF_LEN,
+                    desc,
+                    self.recv_ctx[slot] as *mut _,
+                )
+            };
+            if rc != -sys::FI_EAGAIN || self.stopping.load(Ordering::Acquire) {
+                if rc != 0 && rc != -sys::FI_EAGAIN {
+                    log::error!(
+                        "LIBFABRIC: cannot post a receive buffer: {}",
+                        self.ep.error_text(rc)
+                    );
+                }
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    fn on_recv(&self, slot: usize, result: std::result::Result<usize, i32>) {
+        match result {
+            Ok(len) => {
+                let len = len.min(wire::NOTIF_BUF_LEN);
+                let start = self.recv_slab_ptr + slot * wire::NOTIF_BUF_LEN;
+                // SAFETY: the slot lies in the slab, and the provider completed its receive
+                // into it; it is re-posted only after this read.
+                let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, len) };
+                match wire::decode_notif(bytes) {
+                    Ok((sender, msg)) => self.notifs.push(&sender, msg),
+                    Err(e) => log::warn!("LIBFABRIC: dropped a malformed notification: {e}"),
+                }
+            }
+            Err(code) if code.abs() == libc::ECANCELED => return,
+            Err(code) => log::warn!(
+                "LIBFABRIC: receive failed: {}",
+                self.ep.error_text(code as isize)
+            ),
+        }
+        if !self.stopping.load(Ordering::Acquire) {
+            self.post_recv(slot);
+        }
+    }
+}
+
+/// Parsed parameters.
+struct Settings {
+    provider: Option<String>,
+    polled: bool,
+    chunk: u64,
+}
+
+impl Settings {
+    fn parse(params: &Params) -> Result<Settings> {
+        let defaults = default_params();
+        let get = |k: &str| {
+            params
+                .get(k)
+                .or_else(|| defaults.get(k))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let chunk = get("chunk_bytes").parse::<u64>().map_err(|_| {
+            err!(
+                InvalidParam,
+                "backend parameter chunk_bytes={:?} is not a number",
+                get("chunk_bytes")
+            )
+        })?;
+        let provider = Some(get("provider"))
+            .filter(|p| !p.is_empty())
+            .or_else(|| std::env::var("FI_PROVIDER").ok().filter(|p| !p.is_empty()));
+        let polled = match get("progress").as_str() {
+            "blocking" => false,
+            "polled" => true,
+            other => {
+                return Err(err!(
+                    InvalidParam,
+                    "progress {other:?} is not one of blocking, polled"
+                ));
+            }
+        };
+        Ok(Settings {
+            provider,
+            polled,
+            chunk: chunk.max(4096),
+        })
+    }
+}
+
+/// The libfabric backend.
+pub struct FabricBackend {
+    shared: Arc<Shared>,
+    settings: Settings,
+    params: Params,
+    conn_info: Vec<u8>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl FabricBackend {
+    fn new(ctx: &BackendContext, params: &Params) -> Result<FabricBackend> {
+        let mut settings = Settings::parse(params)?;
+        let lib = sys::lib().map_err(|m| err!(NotSupported, "LIBFABRIC backend: {m}"))?;
+        let ep = Endpoint::open(lib, settings.provider.as_deref(), settings.polled)?;
+        let traits = ep.traits.clone();
+        if traits.max_msg_size > 0 {
+            settings.chunk = settings.chunk.min(traits.max_msg_size as u64);
+        }
+        let self_addr = ep.av_insert(&ep.name.clone())?;
+        let mut slab = vec![0u8; RECV_BUFS * wire::NOTIF_BUF_LEN];
+        let slab_ptr = slab.as_mut_ptr() as usize;
+        let recv_reg = if traits.mr_local {
+            // SAFETY: the slab is owned by `Shared` and outlives the registration (closed in
+            // shutdown before the endpoint).
+            Some(unsafe { ep.mr_reg(slab_ptr as u64, slab.len() as u64, 0)? })
+        } else {
+            None
+        };
+        let recv_ctx = (0..RECV_BUFS)
+            .map(|i| OpCtx::boxed(OpKind::Recv(i)) as usize)
+            .collect();
+        let blocking = ep.blocking_cq;
+        let shared = Arc::new(Shared {
+            ep,
+            agent_name: ctx.agent_name.clone(),
+            notifs: ctx.notifs.clone(),
+            peer_timeout: ctx.config.peer_timeout,
+            stopping: AtomicBool::new(false),
+            local: RwLock::new(HashMap::new()),
+            active: Mutex::new(Vec::new()),
+            _recv_slab: slab,
+            recv_slab_ptr: slab_ptr,
+            recv_ctx,
+            recv_reg: Mutex::new(recv_reg),
+            self_addr,
+        });
+        for slot in 0..RECV_BUFS {
+            shared.post_recv(slot);
+        }
+        let weak = Arc::downgrade(&shared);
+        let thread = std::thread::Builder::new()
+            .name("nixl-fabric".into())
+            .spawn(move || xfer::progress_loop(weak))
+            .map_err(|e| err!(Backend, "cannot start the libfabric progress thread: {e}"))?;
+        log::info!(
+            "LIBFABRIC backend of {}: provider {} (fabric {}, domain {}), {} completion queue",
+            ctx.agent_name,
+            traits.provider,
+            traits.fabric,
+            traits.domain,
+            if blocking { "blocking" } else { "polled" }
+        );
+        let mut effective = default_params();
+        effective.extend(params.clone());
+        effective.insert("provider".into(), traits.provider.clone());
+        effective.insert("fabric".into(), traits.fabric.clone());
+        effective.insert("domain".into(), traits.domain.clone());
+        effective.insert("chunk_bytes".into(), settings.chunk.to_string());
+        effective.insert(
+            "mr_mode".into(),
+            format!(
+                "local={} virt_addr={} prov_key={}",
+                traits.mr_local, traits.virt_addr, traits.prov_key
+            ),
+        );
+        effective.insert(
+            "progress".into(),
+            if blocking { "fi_cq_sread" } else { "polled" }.into(),
+        );
+        let conn_info = wire::ConnInfo {
+            provider: traits.provider,
+            addr: shared.ep.name.clone(),
+        }
+        .encode();
+        Ok(FabricBackend {
+            shared,
+            settings,
+            params: effective,
+            conn_info,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// The peer's address handle, re-inserted first if its connection broke.
+    fn reconnect_if_broken(&self, p: &FabricPeer) -> Result<sys::fi_addr_t> {
+        let link = &p.link;
+        if link.broken.swap(false, Ordering::AcqRel) {
+            self.shared.ep.av_remove(link.addr.load(Ordering::Acquire));
+            let addr = self.shared.ep.av_insert(&link.raw)?;
+            link.addr.store(addr, Ordering::Release);
+            log::info!("LIBFABRIC: reconnecting to {}", p.name);
+        }
+        Ok(link.addr.load(Ordering::Acquire))
+    }
+
+    /// Posts every RMA of `job`; returns once all are queued (or the request was canceled).
+    fn post_ops(&self, job: &XferJob, peer: Option<&FabricPeer>) -> Result<Arc<Completion>> {
+        let shared = &self.shared;
+        let write = job.op == XferOp::Write;
+        let addr = match peer {
+            Some(p) => self.reconnect_if_broken(p)?,
+            None => shared.self_addr,
+        };
+        // Resolve everything first: nothing is posted for a request with a bad descriptor.
+        let mut ops = Vec::with_capacity(job.local.len());
+        {
+            let local = shared.local.read().unwrap_or_else(|p| p.into_inner());
+            let remote_of = |key: u64| -> Option<RemoteMr> {
+                match peer {
+                    Some(p) => p
+                        .regions
+                        .read()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&key)
+                        .copied(),
+                    None => local.get(&key).map(|m| RemoteMr {
+                        key: m.key,
+                        base: 0,
+                    }),
+                }
+            };
+            for (l, r) in job.local.iter().zip(job.remote.iter()) {
+                let lmr = local.get(&l.key).cloned().ok_or_else(|| {
+                    err!(
+                        NotFound,
+                        "local range {:#x}+{} is not registered with LIBFABRIC",
+                        l.addr,
+                        l.len
+                    )
+                })?;
+                let rmr = remote_of(r.key).ok_or_else(|| {
+                    err!(
+                        NotFound,
+                        "remote range {:#x}+{} has no LIBFABRIC key (metadata not loaded?)",
+                        r.addr,
+                        r.len
+                    )
+                })?;
+                let remote_addr = if shared.ep.traits.virt_addr || peer.is_none() {
+                    r.addr
+                } else {
+                    r.addr - rmr.base
+                };
+                let mut off = 0;
+                while off < l.len {
+                    let n = (l.len - off).min(self.settings.chunk);
+                    ops.push((
+                        l.addr + off,
+                        n as usize,
+                        lmr.clone(),
+                        remote_addr + off,
+                        rmr.key,
+                    ));
+                    off += n;
+                }
+            }
+        }
+        let completion = Arc::new(Completion::new(1));
+        if !completion.enter() {
+            return Ok(completion);
+        }
+        let x = Arc::new(Xfer::new(
+            shared,
+            completion.clone(),
+            job.notif.clone(),
+            addr,
+            peer.map(|p| p.link.clone()),
+        ));
+        let (weak, provider) = (Arc::downgrade(&x), shared.ep.traits.provider.clone());
+        completion.set_progress(move || {
+            if let Some(x) = weak.upgrade() {
+                x.check_stall(&provider);
+            }
+        });
+        {
+            let mut active = lock(&shared.active);
+            active.retain(|w| w.strong_count() > 0);
+            active.push(Arc::downgrade(&x));
+        }
+        let deadline_step = shared.peer_timeout;
+        for (laddr, len, lmr, raddr, key) in ops {
+            if completion.is_canceled() {
+                break;
+            }
+            x.remaining.fetch_add(1, Ordering::AcqRel);
+            lmr.inflight.fetch_add(1, Ordering::AcqRel);
+            let desc = lmr.desc;
+            let ctx = OpCtx::boxed(OpKind::Rma(x.clone(), lmr));
+            let mut waited_since: Option<Instant> = None;
+            let rc = loop {
+                // SAFETY: the local range lies in a live registration whose in-flight count was
+                // raised (deregistration waits for it); the context lives until completion.
+                let rc = unsafe {
+                    shared
+                        .ep
+                        .rma(write, laddr, len, desc, addr, raddr, key, ctx)
+                };
+                if rc != -sys::FI_EAGAIN {
+                    break rc;
+                }
+                let since = *waited_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > deadline_step || completion.is_canceled() {
+                    break rc;
+                }
+                std::thread::yield_now();
+            };
+            if rc != 0 {
+                // SAFETY: the provider did not take the context.
+                if let OpKind::Rma(x, lmr) = unsafe { OpCtx::unpost(ctx) } {
+                    lmr.inflight.fetch_sub(1, Ordering::AcqRel);
+                    let e = if rc == -sys::FI_EAGAIN && completion.is_canceled() {
+                        err!(Canceled, "the request was released")
+                    } else if rc == -sys::FI_EAGAIN {
+                        err!(
+                            RemoteDisconnect,
+                            "the provider accepted no operation for {deadline_step:?}"
+                        )
+                    } else {
+                        xfer::map_error(
+                            shared,
+                            rc as i32,
+                            if write { "fi_writemsg" } else { "fi_readmsg" },
+                        )
+                    };
+                    x.op_done(shared, Err(e));
+                }
+                break;
+            }
+        }
+        // Drop the poster's guard: the last completion (maybe this) finishes the transfer.
+        x.op_done(shared, Ok(()));
+        Ok(completion)
+    }
+}
+
+impl Backend for FabricBackend {
+    fn name(&self) -> &str {
+        PLUGIN.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            remote: true,
+            local: true,
+            notif: true,
+        }
+    }
+
+    fn mem_types(&self) -> &[MemType] {
+        PLUGIN.mem_types
+    }
+
+    fn params(&self) -> Params {
+        self.params.clone()
+    }
+
+    fn register(&self, mem: MemType, region: &Region) -> Result<()> {
+        if mem != MemType::Dram {
+            return Err(err!(
+                NotSupported,
+                "the LIBFABRIC backend serves DRAM, not {mem}"
+            ));
+        }
+        if region.desc.len == 0 {
+            return Err(err!(
+                InvalidParam,
+                "cannot register an empty range with LIBFABRIC"
+            ));
+        }
+        // A random requested key, for providers that take the user's: stale or guessed keys
+        // are then unlikely to name another live registration.
+        let requested = crate::util::random_u64() & 0xffff_ffff_ffff;
+        // SAFETY: the agent keeps the registered range mapped until `deregister` returns.
+        let reg = unsafe {
+            self.shared
+                .ep
+                .mr_reg(region.desc.addr, region.desc.len, requested)?
+        };
+        let mr = Arc::new(LocalMr {
+            key: reg.key,
+            desc: reg.desc,
+            reg: Mutex::new(Some(reg)),
+            inflight: Default::default(),
+        });
+        self.shared
+            .local
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(region.key, mr);
+        Ok(())
+    }
+
+    fn deregister(&self, _mem: MemType, region: &Region) {
+        let mr = self
+            .shared
+            .local
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&region.key);
+        let Some(mr) = mr else { return };
+        // Nothing new can start on it; wait until the provider returned every operation
+        // posted on it, then close it (the provider then refuses its key).
+        let mut warned = Instant::now();
+        while mr.inflight.load(Ordering::Acquire) > 0 {
+            if warned.elapsed() > self.shared.peer_timeout {
+                log::warn!("LIBFABRIC: deregistration waits for operations still in flight");
+                warned = Instant::now();
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        if let Some(reg) = lock(&mr.reg).take() {
+            reg.close();
+        }
+    }
+
+    fn public_data(&self, mem: MemType, region: &Region) -> Vec<u8> {
+        let _ = mem;
+        self.shared
+            .local
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&region.key)
+            .map_or_else(Vec::new, |m| wire::encode_key(m.key))
+    }
+
+    fn conn_info(&self) -> Vec<u8> {
+        self.conn_info.clone()
+    }
+
+    fn load_remote(&self, remote_agent: &str, conn_info: &[u8]) -> Result<PeerHandle> {
+        let info = wire::ConnInfo::decode(conn_info)?;
+        let ours = &self.shared.ep.traits.provider;
+        if &info.provider != ours {
+            return Err(err!(
+                Mismatch,
+                "agent {remote_agent} uses libfabric provider {:?}, this agent {ours:?}",
+                info.provider
+            ));
+        }
+        if info.addr.len() != self.shared.ep.name.len() {
+            return Err(err!(
+                InvalidParam,
+                "agent {remote_agent}'s libfabric address has {} bytes, {ours} uses {}",
+                info.addr.len(),
+                self.shared.ep.name.len()
+            ));
+        }
+        let addr = self.shared.ep.av_insert(&info.addr)?;
+        Ok(Arc::new(FabricPeer {
+            name: remote_agent.to_owned(),
+            link: Arc::new(PeerLink {
+                addr: addr.into(),
+                raw: info.addr,
+                broken: false.into(),
+            }),
+            regions: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    fn load_remote_region(&self, peer: &PeerHandle, mem: MemType, region: &Region) -> Result<()> {
+        let Some(p) = peer.downcast_ref::<FabricPeer>() else {
+            return Err(err!(InvalidParam, "not a LIBFABRIC peer"));
+        };
+        if mem != MemType::Dram {
+            return Ok(());
+        }
+        let key = wire::decode_key(&region.public).map_err(|e| {
+            err!(
+                InvalidParam,
+                "agent {}'s region {:#x}: {e}",
+                p.name,
+                region.desc.addr
+            )
+        })?;
+        p.regions.write().unwrap_or_else(|e| e.into_inner()).insert(
+            region.key,
+            RemoteMr {
+                key,
+                base: region.desc.addr,
+            },
+        );
+        Ok(())
+    }
+
+    fn disconnect(&self, peer: &PeerHandle) {
+        if let Some(p) = peer.downcast_ref::<FabricPeer>() {
+            self.shared
+                .ep
+                .av_remove(p.link.addr.load(Ordering::Acquire));
+        }
+    }
+
+    fn post(&self, job: XferJob) -> Result<Arc<Completion>> {
+        if job.local_mem != MemType::Dram || job.remote_mem != MemType::Dram {
+            return Err(err!(
+                NotSupported,
+                "the LIBFABRIC backend moves DRAM to DRAM, not {} to {}",
+                job.local_mem,
+                job.remote_mem
+            ));
+        }
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return Err(err!(
+                Backend,
+                "agent {} is shutting down",
+                self.shared.agent_name
+            ));
+        }
+        if let Some(n) = &job.notif
+            && n.len() > wire::MAX_NOTIF_LEN
+        {
+            return Err(err!(
+                InvalidParam,
+                "notification of {} bytes exceeds the LIBFABRIC backend's {}",
+                n.len(),
+                wire::MAX_NOTIF_LEN
+            ));
+        }
+        match &job.target {
+            Target::Loopback => self.post_ops(&job, None),
+            Target::Peer(p) => {
+                let p = p
+                    .downcast_ref::<FabricPeer>()
+                    .ok_or_else(|| err!(InvalidParam, "not a LIBFABRIC peer"))?;
+                self.post_ops(&job, Some(p))
+            }
+        }
+    }
+
+    fn gen_notif(&self, target: &Target, msg: &[u8]) -> Result<()> {
+        let addr = match target {
+            Target::Loopback => self.shared.self_addr,
+            Target::Peer(p) => {
+                let p = p
+                    .downcast_ref::<FabricPeer>()
+                    .ok_or_else(|| err!(InvalidParam, "not a LIBFABRIC peer"))?;
+                self.reconnect_if_broken(p)?
+            }
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.shared.send_msg(addr, msg, Done::Waiter(tx))?;
+        rx.recv_timeout(self.shared.peer_timeout)
+            .unwrap_or_else(|_| {
+                Err(err!(
+                    RemoteDisconnect,
+                    "notification not acknowledged within the peer timeout ({:?})",
+                    self.shared.peer_timeout
+                ))
+            })
+    }
+
+    fn shutdown(&self) {
+        let shared = &self.shared;
+        if shared.stopping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        shared.ep.signal_cq();
+        if let Some(t) = lock(&self.thread).take() {
+            let _ = t.join();
+        }
+        shared.abandon_active();
+        let mrs: Vec<_> = shared
+            .local
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, m)| m)
+            .collect();
+        for m in mrs {
+            if let Some(reg) = lock(&m.reg).take() {
+                reg.close();
+            }
+        }
+        if let Some(reg) = lock(&shared.recv_reg).take() {
+            reg.close();
+        }
+    }
+}
+
+impl Drop for FabricBackend {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

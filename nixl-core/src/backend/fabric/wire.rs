@@ -1,0 +1,141 @@
+//! What this backend puts in the agent metadata and on the wire: its connection info, each
+//! region's public data (the provider's key), and notification messages. Versioned and bounded;
+//! anything malformed is an error.
+
+use crate::codec::{Reader, Writer};
+use crate::status::{Result, err};
+
+const VERSION: u8 = 1;
+/// Longest endpoint address accepted (verbs/EFA names are tens of bytes).
+pub const MAX_ADDR_LEN: usize = 256;
+const MAX_PROVIDER_LEN: usize = 64;
+const MAX_NAME_LEN: usize = 4096;
+/// Largest notification message this backend carries.
+pub const MAX_NOTIF_LEN: usize = 16 << 10;
+/// Receive buffer size: a message plus its header.
+pub const NOTIF_BUF_LEN: usize = MAX_NOTIF_LEN + MAX_NAME_LEN + 16;
+
+/// How to reach a backend instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// Provider name (peers must use the same one).
+    pub provider: String,
+    /// Endpoint address in the provider's format.
+    pub addr: Vec<u8>,
+}
+
+impl ConnInfo {
+    /// Serializes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_capacity(16 + self.provider.len() + self.addr.len());
+        w.u8(VERSION)
+            .bytes(self.provider.as_bytes())
+            .bytes(&self.addr);
+        w.finish()
+    }
+
+    /// Parses, rejecting anything malformed.
+    pub fn decode(bytes: &[u8]) -> Result<ConnInfo> {
+        let mut r = Reader::new(bytes, "libfabric connection info");
+        let version = r.u8()?;
+        if version != VERSION {
+            return Err(err!(
+                NotSupported,
+                "libfabric connection info version {version} (this build reads {VERSION})"
+            ));
+        }
+        let provider = r.str(MAX_PROVIDER_LEN)?.to_owned();
+        let addr = r.bytes(MAX_ADDR_LEN)?.to_vec();
+        r.finish()?;
+        if addr.is_empty() {
+            return Err(err!(
+                InvalidParam,
+                "libfabric connection info has no address"
+            ));
+        }
+        Ok(ConnInfo { provider, addr })
+    }
+}
+
+/// A region's public data: the provider's key for it.
+pub fn encode_key(key: u64) -> Vec<u8> {
+    let mut w = Writer::with_capacity(9);
+    w.u8(VERSION).u64(key);
+    w.finish()
+}
+
+/// Parses a region's public data.
+pub fn decode_key(bytes: &[u8]) -> Result<u64> {
+    let mut r = Reader::new(bytes, "libfabric region data");
+    let version = r.u8()?;
+    if version != VERSION {
+        return Err(err!(
+            NotSupported,
+            "libfabric region data version {version} (this build reads {VERSION})"
+        ));
+    }
+    let key = r.u64()?;
+    r.finish()?;
+    Ok(key)
+}
+
+/// A notification on the wire: sender name and message.
+pub fn encode_notif(sender: &str, msg: &[u8]) -> Result<Vec<u8>> {
+    if msg.len() > MAX_NOTIF_LEN {
+        return Err(err!(
+            InvalidParam,
+            "notification of {} bytes exceeds the LIBFABRIC backend's {MAX_NOTIF_LEN}",
+            msg.len()
+        ));
+    }
+    if sender.len() > MAX_NAME_LEN {
+        return Err(err!(InvalidParam, "agent name too long for a notification"));
+    }
+    let mut w = Writer::with_capacity(16 + sender.len() + msg.len());
+    w.u8(VERSION).bytes(sender.as_bytes()).bytes(msg);
+    Ok(w.finish())
+}
+
+/// Parses a received notification.
+pub fn decode_notif(bytes: &[u8]) -> Result<(String, Vec<u8>)> {
+    let mut r = Reader::new(bytes, "libfabric notification");
+    let version = r.u8()?;
+    if version != VERSION {
+        return Err(err!(NotSupported, "notification version {version}"));
+    }
+    let sender = r.str(MAX_NAME_LEN)?.to_owned();
+    let msg = r.bytes(MAX_NOTIF_LEN)?.to_vec();
+    r.finish()?;
+    Ok((sender, msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_rejects_garbage() {
+        let c = ConnInfo {
+            provider: "tcp;ofi_rxm".into(),
+            addr: vec![1, 2, 3],
+        };
+        assert_eq!(ConnInfo::decode(&c.encode()).unwrap(), c);
+        assert_eq!(decode_key(&encode_key(77)).unwrap(), 77);
+        let n = encode_notif("a", b"hi").unwrap();
+        assert_eq!(decode_notif(&n).unwrap(), ("a".into(), b"hi".to_vec()));
+        assert!(encode_notif("a", &vec![0; MAX_NOTIF_LEN + 1]).is_err());
+        for bad in [&[][..], &[2, 0, 0, 0, 0, 0, 0, 0, 0], &[1, 0, 0], &[1; 12]] {
+            assert!(decode_key(bad).is_err(), "{bad:?}");
+            assert!(ConnInfo::decode(bad).is_err(), "{bad:?}");
+            assert!(decode_notif(bad).is_err(), "{bad:?}");
+        }
+        let mut big = ConnInfo {
+            provider: "shm".into(),
+            addr: vec![0; MAX_ADDR_LEN + 1],
+        }
+        .encode();
+        assert!(ConnInfo::decode(&big).is_err());
+        big.truncate(3);
+        assert!(ConnInfo::decode(&big).is_err());
+    }
+}
