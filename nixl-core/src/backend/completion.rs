@@ -2,10 +2,12 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
-use std::time::Instant;
+use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use super::lock;
 use super::pacer::PollPacer;
+use super::signal::Signal;
 use crate::status::{NixlError, Status};
 
 /// Completion of a posted transfer, shared between the request and the threads moving it.
@@ -26,6 +28,8 @@ pub struct Completion {
     pacer: PollPacer,
     /// Lets `poll` finish the work itself where it can see it done (device copies).
     progress: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Blocking and async waiters for the status to leave IN_PROG.
+    finished: Signal,
 }
 
 impl Completion {
@@ -55,6 +59,7 @@ impl Completion {
             finished_at: OnceLock::new(),
             pacer,
             progress: OnceLock::new(),
+            finished: Signal::default(),
         };
         if parts == 0 {
             let _ = c.finished_at.set(Instant::now());
@@ -148,6 +153,7 @@ impl Completion {
                 *slot = Some(e);
                 drop(slot);
                 self.pacer.wake();
+                self.finished.notify();
             }
         }
         if self.pending_parts.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -159,6 +165,7 @@ impl Completion {
                 Ordering::Acquire,
             );
             self.pacer.wake();
+            self.finished.notify();
         }
     }
 
@@ -177,8 +184,60 @@ impl Completion {
             Ordering::Acquire,
         );
         self.pacer.wake();
+        self.finished.notify();
+    }
+
+    /// Blocks until the status leaves IN_PROG or `deadline` passes, without spinning, and
+    /// returns the status then. Completions finished by a progress check (device copies) are
+    /// checked every [`PROGRESS_SLICE`] meanwhile.
+    pub fn wait(&self, deadline: Option<Instant>) -> Status {
+        loop {
+            // The progress check may finish the transfer and notify: never under the signal.
+            let status = self.check();
+            if status != Status::InProg {
+                return status;
+            }
+            let step = match (deadline, self.progress.get()) {
+                (d, None) => d,
+                (Some(d), Some(_)) => Some(d.min(Instant::now() + PROGRESS_SLICE)),
+                (None, Some(_)) => Some(Instant::now() + PROGRESS_SLICE),
+            };
+            self.finished
+                .wait_until(|| self.status() != Status::InProg, step);
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return self.check();
+            }
+        }
+    }
+
+    /// Registers `waker` for the end of the transfer unless it already ended; returns whether
+    /// it ended. A completion finished only by a progress check wakes the waker at once
+    /// instead of registering it, so its future keeps polling (device copies are short).
+    pub fn register(&self, waker: &Waker) -> bool {
+        if self.check() != Status::InProg {
+            return true;
+        }
+        if self.progress.get().is_some() {
+            waker.wake_by_ref();
+            return false;
+        }
+        self.finished
+            .register(waker, || self.status() != Status::InProg)
+    }
+
+    /// The status after running the progress check, never parking.
+    fn check(&self) -> Status {
+        if self.status() == Status::InProg
+            && let Some(progress) = self.progress.get()
+        {
+            progress();
+        }
+        self.status()
     }
 }
+
+/// How often a blocking wait runs the progress check of a completion that needs one.
+const PROGRESS_SLICE: Duration = Duration::from_millis(1);
 
 #[cfg(test)]
 mod tests {
