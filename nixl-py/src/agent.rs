@@ -147,7 +147,7 @@ impl PyTelemetry {
 }
 
 /// A native agent (`nixlAgent`).
-#[pyclass(module = "nixl._bindings", name = "nixlAgent")]
+#[pyclass(module = "nixl._bindings", name = "nixlAgent", frozen)]
 pub struct PyAgent {
     agent: Arc<Agent>,
     /// Backend handles as Python sees them: position + 1 (0 is never a handle).
