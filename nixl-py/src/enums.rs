@@ -85,6 +85,13 @@ impl PyThreadSync {
     fn NIXL_THREAD_SYNC_DEFAULT() -> PyThreadSync {
         PyThreadSync::NIXL_THREAD_SYNC_NONE
     }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, pyo3::types::PyType>, String))> {
+        let getattr = slf.py().import("builtins")?.getattr("getattr")?;
+        Ok((getattr, (slf.as_any().get_type(), format!("{:?}", *slf.get()))))
+    }
 }
 
 impl From<PyThreadSync> for ThreadSync {
@@ -185,3 +192,20 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     Ok(())
 }
+
+/// Pickles a member as `getattr(its class, its name)`.
+macro_rules! picklable {
+    ($($t:ty),*) => {$(
+        #[pymethods]
+        impl $t {
+            fn __reduce__<'py>(
+                slf: &Bound<'py, Self>,
+            ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, pyo3::types::PyType>, String))> {
+                let getattr = slf.py().import("builtins")?.getattr("getattr")?;
+                Ok((getattr, (slf.as_any().get_type(), format!("{:?}", *slf.get()))))
+            }
+        }
+    )*};
+}
+
+picklable!(PyMemType, PyXferOp, PyStatus, PyCost);
