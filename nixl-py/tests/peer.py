@@ -24,7 +24,7 @@ from nixl._api import nixl_agent, nixl_agent_config
 
 
 def pattern(size, seed):
-    return ((np.arange(size, dtype=np.uint64) * 31 + seed * 7) % 251).astype(np.uint8)
+    return np.resize(((np.arange(251, dtype=np.uint64) * 31 + seed * 7) % 251).astype(np.uint8), size)
 
 
 def main():

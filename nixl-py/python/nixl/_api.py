@@ -9,6 +9,7 @@ the transfer threads signal, using no CPU meanwhile, instead of polling ``check_
 from __future__ import annotations
 
 import asyncio
+import operator
 import os
 import pickle
 import sys
@@ -44,6 +45,11 @@ def _state(status) -> str:
     if status == nixlBind.NIXL_IN_PROG:
         return "PROC"
     return "ERR"
+
+
+def _index(handle) -> int:
+    """The native integer of a handle; anything else is a TypeError."""
+    return operator.index(handle)
 
 
 def _is_torch_tensor(obj) -> bool:
@@ -416,9 +422,9 @@ class nixl_agent:
         op = self.nixl_ops[operation]
         handle = self.agent.makeXferReq(
             op,
-            int(local_xfer_side),
+            _index(local_xfer_side),
             local_indices,
-            int(remote_xfer_side),
+            _index(remote_xfer_side),
             remote_indices,
             notif_msg,
             self._backend_handles(backends),
@@ -444,25 +450,25 @@ class nixl_agent:
 
     def transfer(self, handle: nixl_xfer_handle, notif_msg: bytes = b"") -> str:
         """Posts the request: ``"DONE"`` or ``"PROC"``; failures raise their exception."""
-        return _state(self.agent.postXferReq(int(handle), notif_msg))
+        return _state(self.agent.postXferReq(_index(handle), notif_msg))
 
     def check_xfer_state(self, handle: nixl_xfer_handle) -> str:
         """``"DONE"`` or ``"PROC"``; a failed transfer raises its exception
         (``nixlRemoteDisconnectError``, ...)."""
-        return _state(self.agent.getXferStatus(int(handle)))
+        return _state(self.agent.getXferStatus(_index(handle)))
 
     def get_xfer_telemetry(self, handle: nixl_xfer_handle) -> "nixlBind.nixlXferTelemetry":
-        return self.agent.getXferTelemetry(int(handle))
+        return self.agent.getXferTelemetry(_index(handle))
 
     def query_xfer_backend(self, handle: nixl_xfer_handle) -> str:
-        b = self.agent.queryXferBackend(int(handle))
+        b = self.agent.queryXferBackend(_index(handle))
         for name, h in self.backends.items():
             if h == b:
                 return name
         return ""
 
     def estimate_xfer_cost(self, req_handle: nixl_xfer_handle) -> tuple[int, int, int]:
-        return self.agent.estimateXferCost(int(req_handle))
+        return self.agent.estimateXferCost(_index(req_handle))
 
     def release_xfer_handle(self, handle: nixl_xfer_handle):
         handle.release()
@@ -579,7 +585,7 @@ class nixl_agent:
         out = []
         for h in hs:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            out.append(_state(self.agent.waitXferReq(int(h), left)))
+            out.append(_state(self.agent.waitXferReq(_index(h), left)))
         return out[0] if single else out
 
     def wait_notifs(
@@ -602,7 +608,7 @@ class nixl_agent:
     async def wait_xfer_async(self, handle: nixl_xfer_handle) -> str:
         """Extension: awaits the end of the transfer without polling and returns its state
         (``"DONE"``); a failure raises its exception. Other coroutines run meanwhile."""
-        while not self.agent._armXfer(int(handle)):
+        while not self.agent._armXfer(_index(handle)):
             await self._next_wakeup()
         return self.check_xfer_state(handle)
 
