@@ -7,6 +7,7 @@ SIZE-byte buffer filled with pattern(SEED), prints ``READY <port> <addr>``, then
 
     FETCH <agent> <port>                 fetch <agent>'s metadata from 127.0.0.1:<port>
     SEND <port>                          send our metadata to 127.0.0.1:<port>
+    SEND_PARTIAL <port> <0|1>            send partial metadata (1: with the buffer)
     NOTIFS <n> <timeout_s>               wait for <n> notifications -> NOTIFS <sender>:<msg>,...
     WRITE_CHUNKS <agent> <addr> <chunk> <n>   WRITE our chunks to <agent>'s <addr>, one
                                          initialize_xfer per chunk, notification chunk-<i>
@@ -52,6 +53,12 @@ def main():
                 print("OK", flush=True)
         elif cmd[0] == "SEND":
             agent.send_local_metadata("127.0.0.1", int(cmd[1]))
+            print("OK", flush=True)
+        elif cmd[0] == "SEND_PARTIAL":
+            regs = agent.get_reg_descs([(buf.ctypes.data, size, 0, "")], "DRAM")
+            if cmd[2] == "0":
+                regs = agent.get_reg_descs([], "DRAM")
+            agent.send_partial_agent_metadata(regs, True, ["UCX"], "127.0.0.1", int(cmd[1]))
             print("OK", flush=True)
         elif cmd[0] == "NOTIFS":
             want, deadline = int(cmd[1]), time.monotonic() + float(cmd[2])
