@@ -13,8 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use nixl_core::{
-    Agent, AgentConfig, BackendHandle, NotifMap, OptArgs, Params, PreppedDlist, Status,
-    XferRequest,
+    Agent, AgentConfig, BackendHandle, NotifMap, OptArgs, Params, PreppedDlist, Status, XferRequest,
 };
 use pyo3::exceptions::{PyOSError, PyTypeError};
 use pyo3::prelude::*;
@@ -111,7 +110,12 @@ impl PyAgentConfig {
 }
 
 /// Telemetry of a request's last post (`nixlXferTelemetry`); durations in µs.
-#[pyclass(module = "nixl._bindings", name = "nixlXferTelemetry", frozen, skip_from_py_object)]
+#[pyclass(
+    module = "nixl._bindings",
+    name = "nixlXferTelemetry",
+    frozen,
+    skip_from_py_object
+)]
 #[derive(Clone, Default)]
 pub struct PyTelemetry {
     /// Start of the post, µs since the Unix epoch.
@@ -192,17 +196,19 @@ impl PyAgent {
     }
 
     fn req(&self, h: u64) -> PyResult<Arc<XferRequest>> {
-        lock(&self.reqs)
-            .get(&h)
-            .cloned()
-            .ok_or_else(|| nixlNotFoundError::new_err(format!("NIXL_ERR_NOT_FOUND: no transfer request {h:#x} on this agent")))
+        lock(&self.reqs).get(&h).cloned().ok_or_else(|| {
+            nixlNotFoundError::new_err(format!(
+                "NIXL_ERR_NOT_FOUND: no transfer request {h:#x} on this agent"
+            ))
+        })
     }
 
     fn dlist(&self, h: u64) -> PyResult<Arc<PreppedDlist>> {
-        lock(&self.dlists)
-            .get(&h)
-            .cloned()
-            .ok_or_else(|| nixlNotFoundError::new_err(format!("NIXL_ERR_NOT_FOUND: no prepped list {h:#x} on this agent")))
+        lock(&self.dlists).get(&h).cloned().ok_or_else(|| {
+            nixlNotFoundError::new_err(format!(
+                "NIXL_ERR_NOT_FOUND: no prepped list {h:#x} on this agent"
+            ))
+        })
     }
 
     fn opts(&self, backends: &[u64], notif: Vec<u8>) -> PyResult<OptArgs> {
@@ -318,25 +324,37 @@ impl PyAgent {
 
     /// Registers memory.
     #[pyo3(signature = (descs, backends = Vec::new()))]
-    fn registerMem(&self, py: Python<'_>, descs: PyRef<'_, RegDList>, backends: Vec<u64>) -> PyResult<PyStatus> {
+    fn registerMem(
+        &self,
+        py: Python<'_>,
+        descs: PyRef<'_, RegDList>,
+        backends: Vec<u64>,
+    ) -> PyResult<PyStatus> {
         let opts = self.opts(&backends, Vec::new())?;
         let list = descs.list.clone();
         drop(descs);
         let agent = self.agent.clone();
         // SAFETY: the Python caller promises, as with NIXL, that registered memory stays
         // allocated until it is deregistered; this is the contract of `register_memory`.
-        py.detach(|| unsafe { agent.register_mem(&list, Some(&opts)) }).py()?;
+        py.detach(|| unsafe { agent.register_mem(&list, Some(&opts)) })
+            .py()?;
         Ok(PyStatus::NIXL_SUCCESS)
     }
 
     /// Deregisters memory.
     #[pyo3(signature = (descs, backends = Vec::new()))]
-    fn deregisterMem(&self, py: Python<'_>, descs: PyRef<'_, RegDList>, backends: Vec<u64>) -> PyResult<PyStatus> {
+    fn deregisterMem(
+        &self,
+        py: Python<'_>,
+        descs: PyRef<'_, RegDList>,
+        backends: Vec<u64>,
+    ) -> PyResult<PyStatus> {
         let opts = self.opts(&backends, Vec::new())?;
         let list = descs.list.clone();
         drop(descs);
         let agent = self.agent.clone();
-        py.detach(|| agent.deregister_mem(&list, Some(&opts))).py()?;
+        py.detach(|| agent.deregister_mem(&list, Some(&opts)))
+            .py()?;
         Ok(PyStatus::NIXL_SUCCESS)
     }
 
@@ -364,7 +382,12 @@ impl PyAgent {
 
     /// Connects to a remote agent ahead of the first transfer.
     #[pyo3(signature = (remote_agent, backends = Vec::new()))]
-    fn makeConnection(&self, py: Python<'_>, remote_agent: &str, backends: Vec<u64>) -> PyResult<PyStatus> {
+    fn makeConnection(
+        &self,
+        py: Python<'_>,
+        remote_agent: &str,
+        backends: Vec<u64>,
+    ) -> PyResult<PyStatus> {
         let _ = backends;
         let agent = self.agent.clone();
         py.detach(|| agent.make_connection(remote_agent)).py()?;
@@ -388,9 +411,11 @@ impl PyAgent {
             };
             (String::new(), d.borrow().list.clone(), backends)
         } else {
-            let name: String = a
-                .extract()
-                .map_err(|_| PyTypeError::new_err("prepXferDlist(agent_name: str, descs: nixlXferDList, backends=[])"))?;
+            let name: String = a.extract().map_err(|_| {
+                PyTypeError::new_err(
+                    "prepXferDlist(agent_name: str, descs: nixlXferDList, backends=[])",
+                )
+            })?;
             let d = b
                 .ok_or_else(|| PyTypeError::new_err("prepXferDlist needs a descriptor list"))?
                 .cast::<XferDList>()
@@ -442,6 +467,7 @@ impl PyAgent {
     /// Builds a request from two descriptor lists.
     #[pyo3(signature = (operation, local_descs, remote_descs, remote_agent, notif_msg = None,
         backends = Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
     fn createXferReq(
         &self,
         py: Python<'_>,
@@ -474,12 +500,19 @@ impl PyAgent {
 
     /// Posts a request; a non-empty `notif_msg` replaces its notification.
     #[pyo3(signature = (reqh, notif_msg = None))]
-    fn postXferReq(&self, py: Python<'_>, reqh: u64, notif_msg: Option<&Bound<'_, PyAny>>) -> PyResult<PyStatus> {
+    fn postXferReq(
+        &self,
+        py: Python<'_>,
+        reqh: u64,
+        notif_msg: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyStatus> {
         let req = self.req(reqh)?;
         let msg = msg_bytes(notif_msg)?;
         let opts = (!msg.is_empty()).then(|| OptArgs::with_notif(msg));
         let agent = self.agent.clone();
-        let s = py.detach(|| agent.post_xfer_req(&req, opts.as_ref())).py()?;
+        let s = py
+            .detach(|| agent.post_xfer_req(&req, opts.as_ref()))
+            .py()?;
         Ok(s.into())
     }
 
@@ -512,9 +545,11 @@ impl PyAgent {
 
     /// Releases a request: an in-flight post is canceled and waited for.
     fn releaseXferReq(&self, py: Python<'_>, reqh: u64) -> PyResult<PyStatus> {
-        let req = lock(&self.reqs)
-            .remove(&reqh)
-            .ok_or_else(|| nixlNotFoundError::new_err(format!("NIXL_ERR_NOT_FOUND: no transfer request {reqh:#x} on this agent")))?;
+        let req = lock(&self.reqs).remove(&reqh).ok_or_else(|| {
+            nixlNotFoundError::new_err(format!(
+                "NIXL_ERR_NOT_FOUND: no transfer request {reqh:#x} on this agent"
+            ))
+        })?;
         py.detach(|| drop(req));
         Ok(PyStatus::NIXL_SUCCESS)
     }
@@ -542,9 +577,11 @@ impl PyAgent {
 
     /// Releases a prepped list.
     fn releasedDlistH(&self, py: Python<'_>, dlist: u64) -> PyResult<PyStatus> {
-        let d = lock(&self.dlists)
-            .remove(&dlist)
-            .ok_or_else(|| nixlNotFoundError::new_err(format!("NIXL_ERR_NOT_FOUND: no prepped list {dlist:#x} on this agent")))?;
+        let d = lock(&self.dlists).remove(&dlist).ok_or_else(|| {
+            nixlNotFoundError::new_err(format!(
+                "NIXL_ERR_NOT_FOUND: no prepped list {dlist:#x} on this agent"
+            ))
+        })?;
         py.detach(|| drop(d));
         Ok(PyStatus::NIXL_SUCCESS)
     }
@@ -581,11 +618,18 @@ impl PyAgent {
 
     /// Sends a notification.
     #[pyo3(signature = (remote_agent, msg, backends = Vec::new()))]
-    fn genNotif(&self, py: Python<'_>, remote_agent: &str, msg: &Bound<'_, PyAny>, backends: Vec<u64>) -> PyResult<PyStatus> {
+    fn genNotif(
+        &self,
+        py: Python<'_>,
+        remote_agent: &str,
+        msg: &Bound<'_, PyAny>,
+        backends: Vec<u64>,
+    ) -> PyResult<PyStatus> {
         let opts = self.opts(&backends, Vec::new())?;
         let msg = msg_bytes(Some(msg))?;
         let agent = self.agent.clone();
-        py.detach(|| agent.gen_notif(remote_agent, &msg, Some(&opts))).py()?;
+        py.detach(|| agent.gen_notif(remote_agent, &msg, Some(&opts)))
+            .py()?;
         Ok(PyStatus::NIXL_SUCCESS)
     }
 
@@ -610,12 +654,18 @@ impl PyAgent {
         let list = descs.list.clone();
         drop(descs);
         let agent = self.agent.clone();
-        let md = py.detach(|| agent.local_partial_md(&list, Some(&opts))).py()?;
+        let md = py
+            .detach(|| agent.local_partial_md(&list, Some(&opts)))
+            .py()?;
         Ok(PyBytes::new(py, &md))
     }
 
     /// Loads a remote agent's metadata; returns its name as bytes (as NIXL does).
-    fn loadRemoteMD<'py>(&self, py: Python<'py>, md: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    fn loadRemoteMD<'py>(
+        &self,
+        py: Python<'py>,
+        md: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let md = msg_bytes(Some(md))?;
         let agent = self.agent.clone();
         let name = py.detach(|| agent.load_remote_md(&md)).py()?;
@@ -625,7 +675,8 @@ impl PyAgent {
     /// Forgets a remote agent.
     fn invalidateRemoteMD(&self, py: Python<'_>, remote_agent: &str) -> PyResult<PyStatus> {
         let agent = self.agent.clone();
-        py.detach(|| agent.invalidate_remote_md(remote_agent)).py()?;
+        py.detach(|| agent.invalidate_remote_md(remote_agent))
+            .py()?;
         Ok(PyStatus::NIXL_SUCCESS)
     }
 
@@ -659,16 +710,25 @@ impl PyAgent {
         let list = descs.list.clone();
         drop(descs);
         let agent = self.agent.clone();
-        py.detach(|| agent.send_local_partial_md(&list, Some(&opts))).py()
+        py.detach(|| agent.send_local_partial_md(&list, Some(&opts)))
+            .py()
     }
 
     /// Asks a peer's listener (or the central store) for `remote_agent`'s metadata.
     #[pyo3(signature = (remote_agent, ip_addr = String::new(), port = 0, label = String::new()))]
-    fn fetchRemoteMD(&self, py: Python<'_>, remote_agent: &str, ip_addr: String, port: u16, label: String) -> PyResult<()> {
+    fn fetchRemoteMD(
+        &self,
+        py: Python<'_>,
+        remote_agent: &str,
+        ip_addr: String,
+        port: u16,
+        label: String,
+    ) -> PyResult<()> {
         let mut opts = peer_opts(ip_addr, port);
         opts.metadata_label = (!label.is_empty()).then_some(label);
         let agent = self.agent.clone();
-        py.detach(|| agent.fetch_remote_md(remote_agent, Some(&opts))).py()
+        py.detach(|| agent.fetch_remote_md(remote_agent, Some(&opts)))
+            .py()
     }
 
     /// Tells a peer (or the central store) to forget this agent.
@@ -682,13 +742,19 @@ impl PyAgent {
     /// NIXL_SUCCESS if `remote_agent`'s metadata (covering `descs`) is loaded; raises
     /// nixlNotFoundError if not (yet).
     #[pyo3(signature = (remote_agent, descs = None))]
-    fn checkRemoteMD(&self, py: Python<'_>, remote_agent: &str, descs: Option<PyRef<'_, XferDList>>) -> PyResult<PyStatus> {
+    fn checkRemoteMD(
+        &self,
+        py: Python<'_>,
+        remote_agent: &str,
+        descs: Option<PyRef<'_, XferDList>>,
+    ) -> PyResult<PyStatus> {
         let list = match descs {
             Some(d) => d.list.clone(),
             None => Arc::new(nixl_core::XferDescList::new(nixl_core::MemType::Dram)),
         };
         let agent = self.agent.clone();
-        py.detach(|| agent.check_remote_md(remote_agent, &list)).py()?;
+        py.detach(|| agent.check_remote_md(remote_agent, &list))
+            .py()?;
         Ok(PyStatus::NIXL_SUCCESS)
     }
 

@@ -18,7 +18,9 @@ enum Elem {
 impl Elem {
     fn parse(typestr: &str) -> Option<Elem> {
         // Little-endian or native ('=' is reported as '<' on little-endian hosts).
-        let t = typestr.strip_prefix('<').or_else(|| typestr.strip_prefix('|'))?;
+        let t = typestr
+            .strip_prefix('<')
+            .or_else(|| typestr.strip_prefix('|'))?;
         Some(match t {
             "i4" => Elem::I32,
             "u4" => Elem::U32,
@@ -118,7 +120,9 @@ pub fn rows(obj: &Bound<'_, PyAny>, width: usize) -> PyResult<Option<Vec<u64>>> 
         // SAFETY: as above, `i < total` elements of the array's type.
         let v = unsafe { at(&c, i) };
         out.push(u64::try_from(v).map_err(|_| {
-            PyTypeError::new_err(format!("descriptor field {v} is not a valid address/length/device"))
+            PyTypeError::new_err(format!(
+                "descriptor field {v} is not a valid address/length/device"
+            ))
         })?);
     }
     Ok(Some(out))
@@ -138,7 +142,9 @@ pub fn indices(obj: &Bound<'_, PyAny>) -> PyResult<Option<Vec<i32>>> {
     };
     if c.elem == Elem::I32 {
         // SAFETY: the live array holds `n` contiguous i32s at `ptr`.
-        return Ok(Some(unsafe { std::slice::from_raw_parts(c.ptr as *const i32, *n) }.to_vec()));
+        return Ok(Some(
+            unsafe { std::slice::from_raw_parts(c.ptr as *const i32, *n) }.to_vec(),
+        ));
     }
     // SAFETY: `i < n` elements of the array's type.
     Ok(Some(
@@ -153,8 +159,10 @@ pub fn index_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<i32>> {
     if let Some(v) = indices(obj)? {
         return Ok(v);
     }
-    let v: Vec<i64> = obj
-        .extract()
-        .map_err(|_| PyTypeError::new_err("indices must be a list of ints or a 1-D integer array"))?;
-    Ok(v.into_iter().map(|i| i32::try_from(i).unwrap_or(-1)).collect())
+    let v: Vec<i64> = obj.extract().map_err(|_| {
+        PyTypeError::new_err("indices must be a list of ints or a 1-D integer array")
+    })?;
+    Ok(v.into_iter()
+        .map(|i| i32::try_from(i).unwrap_or(-1))
+        .collect())
 }

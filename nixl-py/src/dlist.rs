@@ -89,7 +89,12 @@ fn meta_bytes(m: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 impl Elem for RegDesc {
     fn from_py(t: &Bound<'_, PyAny>) -> PyResult<Self> {
         let (a, l, d, meta) = triple(t, 4)?;
-        Ok(RegDesc::with_meta(a, l, d, meta_bytes(&meta.expect("4-tuple"))?))
+        Ok(RegDesc::with_meta(
+            a,
+            l,
+            d,
+            meta_bytes(&meta.expect("4-tuple"))?,
+        ))
     }
     fn from_row(row: &[u64]) -> Self {
         RegDesc::new(row[0], row[1], row[2])
@@ -112,7 +117,12 @@ impl Elem for RegDesc {
     }
     fn decode(r: &mut Reader<'_>) -> nixl_core::Result<Self> {
         let d = Desc::decode(r)?;
-        Ok(RegDesc::with_meta(d.addr, d.len, d.dev_id, r.bytes(1 << 20)?))
+        Ok(RegDesc::with_meta(
+            d.addr,
+            d.len,
+            d.dev_id,
+            r.bytes(1 << 20)?,
+        ))
     }
     fn desc(&self) -> Desc {
         self.desc

@@ -4,7 +4,15 @@ use nixl_core::{MemType, Status, ThreadSync, XferOp};
 use pyo3::prelude::*;
 
 /// Memory types (`nixl_mem_t`).
-#[pyclass(module = "nixl._bindings", name = "nixl_mem_t", eq, eq_int, hash, frozen, from_py_object)]
+#[pyclass(
+    module = "nixl._bindings",
+    name = "nixl_mem_t",
+    eq,
+    eq_int,
+    hash,
+    frozen,
+    from_py_object
+)]
 #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PyMemType {
@@ -45,7 +53,15 @@ impl From<MemType> for PyMemType {
 }
 
 /// Transfer operations (`nixl_xfer_op_t`).
-#[pyclass(module = "nixl._bindings", name = "nixl_xfer_op_t", eq, eq_int, hash, frozen, from_py_object)]
+#[pyclass(
+    module = "nixl._bindings",
+    name = "nixl_xfer_op_t",
+    eq,
+    eq_int,
+    hash,
+    frozen,
+    from_py_object
+)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PyXferOp {
@@ -65,7 +81,15 @@ impl From<PyXferOp> for XferOp {
 }
 
 /// Agent locking modes (`nixl_thread_sync_t`); the agent is thread-safe in all of them.
-#[pyclass(module = "nixl._bindings", name = "nixl_thread_sync_t", eq, eq_int, hash, frozen, from_py_object)]
+#[pyclass(
+    module = "nixl._bindings",
+    name = "nixl_thread_sync_t",
+    eq,
+    eq_int,
+    hash,
+    frozen,
+    from_py_object
+)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PyThreadSync {
@@ -86,11 +110,12 @@ impl PyThreadSync {
         PyThreadSync::NIXL_THREAD_SYNC_NONE
     }
 
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, pyo3::types::PyType>, String))> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Reduced<'py>> {
         let getattr = slf.py().import("builtins")?.getattr("getattr")?;
-        Ok((getattr, (slf.as_any().get_type(), format!("{:?}", *slf.get()))))
+        Ok((
+            getattr,
+            (slf.as_any().get_type(), format!("{:?}", *slf.get())),
+        ))
     }
 }
 
@@ -115,7 +140,15 @@ impl From<ThreadSync> for PyThreadSync {
 }
 
 /// Cost estimation methods (`nixl_cost_t`).
-#[pyclass(module = "nixl._bindings", name = "nixl_cost_t", eq, eq_int, hash, frozen, from_py_object)]
+#[pyclass(
+    module = "nixl._bindings",
+    name = "nixl_cost_t",
+    eq,
+    eq_int,
+    hash,
+    frozen,
+    from_py_object
+)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PyCost {
@@ -124,7 +157,15 @@ pub enum PyCost {
 }
 
 /// Status codes (`nixl_status_t`); the error codes are raised as exceptions instead.
-#[pyclass(module = "nixl._bindings", name = "nixl_status_t", eq, eq_int, hash, frozen, from_py_object)]
+#[pyclass(
+    module = "nixl._bindings",
+    name = "nixl_status_t",
+    eq,
+    eq_int,
+    hash,
+    frozen,
+    from_py_object
+)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PyStatus {
@@ -165,13 +206,15 @@ impl From<Status> for PyStatus {
             Status::NotAllowed => PyStatus::NIXL_ERR_NOT_ALLOWED,
             Status::RepostActive => PyStatus::NIXL_ERR_REPOST_ACTIVE,
             Status::NotSupported => PyStatus::NIXL_ERR_NOT_SUPPORTED,
-            Status::Unknown
-            | Status::RemoteDisconnect
-            | Status::Canceled
-            | Status::NoTelemetry => PyStatus::NIXL_ERR_UNKNOWN,
+            Status::Unknown | Status::RemoteDisconnect | Status::Canceled | Status::NoTelemetry => {
+                PyStatus::NIXL_ERR_UNKNOWN
+            }
         }
     }
 }
+
+/// What `__reduce__` returns for a member: `getattr` and `(class, name)`.
+type Reduced<'py> = (Bound<'py, PyAny>, (Bound<'py, pyo3::types::PyType>, String));
 
 /// Adds the enum classes and every member as a module-level name.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -180,11 +223,21 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyThreadSync>()?;
     m.add_class::<PyCost>()?;
     m.add_class::<PyStatus>()?;
-    for class in ["nixl_mem_t", "nixl_xfer_op_t", "nixl_thread_sync_t", "nixl_cost_t", "nixl_status_t"] {
+    for class in [
+        "nixl_mem_t",
+        "nixl_xfer_op_t",
+        "nixl_thread_sync_t",
+        "nixl_cost_t",
+        "nixl_status_t",
+    ] {
         let cls = m.getattr(class)?;
-        for (name, value) in cls.getattr("__dict__")?.call_method0("items")?.try_iter()?.map(|i| {
-            i.and_then(|i| i.extract::<(String, Bound<'_, PyAny>)>())
-        }).collect::<PyResult<Vec<_>>>()? {
+        for (name, value) in cls
+            .getattr("__dict__")?
+            .call_method0("items")?
+            .try_iter()?
+            .map(|i| i.and_then(|i| i.extract::<(String, Bound<'_, PyAny>)>()))
+            .collect::<PyResult<Vec<_>>>()?
+        {
             if name.starts_with("NIXL_") || name.ends_with("_SEG") {
                 m.add(name.as_str(), value)?;
             }
@@ -200,7 +253,7 @@ macro_rules! picklable {
         impl $t {
             fn __reduce__<'py>(
                 slf: &Bound<'py, Self>,
-            ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, pyo3::types::PyType>, String))> {
+            ) -> PyResult<Reduced<'py>> {
                 let getattr = slf.py().import("builtins")?.getattr("getattr")?;
                 Ok((getattr, (slf.as_any().get_type(), format!("{:?}", *slf.get()))))
             }

@@ -7,18 +7,68 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(_bindings, nixlNotPostedError, PyException, "NIXL_ERR_NOT_POSTED");
-create_exception!(_bindings, nixlInvalidParamError, PyException, "NIXL_ERR_INVALID_PARAM");
+create_exception!(
+    _bindings,
+    nixlNotPostedError,
+    PyException,
+    "NIXL_ERR_NOT_POSTED"
+);
+create_exception!(
+    _bindings,
+    nixlInvalidParamError,
+    PyException,
+    "NIXL_ERR_INVALID_PARAM"
+);
 create_exception!(_bindings, nixlBackendError, PyException, "NIXL_ERR_BACKEND");
-create_exception!(_bindings, nixlNotFoundError, PyException, "NIXL_ERR_NOT_FOUND");
-create_exception!(_bindings, nixlMismatchError, PyException, "NIXL_ERR_MISMATCH");
-create_exception!(_bindings, nixlNotAllowedError, PyException, "NIXL_ERR_NOT_ALLOWED");
-create_exception!(_bindings, nixlRepostActiveError, PyException, "NIXL_ERR_REPOST_ACTIVE");
+create_exception!(
+    _bindings,
+    nixlNotFoundError,
+    PyException,
+    "NIXL_ERR_NOT_FOUND"
+);
+create_exception!(
+    _bindings,
+    nixlMismatchError,
+    PyException,
+    "NIXL_ERR_MISMATCH"
+);
+create_exception!(
+    _bindings,
+    nixlNotAllowedError,
+    PyException,
+    "NIXL_ERR_NOT_ALLOWED"
+);
+create_exception!(
+    _bindings,
+    nixlRepostActiveError,
+    PyException,
+    "NIXL_ERR_REPOST_ACTIVE"
+);
 create_exception!(_bindings, nixlUnknownError, PyException, "NIXL_ERR_UNKNOWN");
-create_exception!(_bindings, nixlNotSupportedError, PyException, "NIXL_ERR_NOT_SUPPORTED");
-create_exception!(_bindings, nixlRemoteDisconnectError, PyException, "NIXL_ERR_REMOTE_DISCONNECT");
-create_exception!(_bindings, nixlCancelledError, PyException, "NIXL_ERR_CANCELED");
-create_exception!(_bindings, nixlNoTelemetryError, PyException, "NIXL_ERR_NO_TELEMETRY");
+create_exception!(
+    _bindings,
+    nixlNotSupportedError,
+    PyException,
+    "NIXL_ERR_NOT_SUPPORTED"
+);
+create_exception!(
+    _bindings,
+    nixlRemoteDisconnectError,
+    PyException,
+    "NIXL_ERR_REMOTE_DISCONNECT"
+);
+create_exception!(
+    _bindings,
+    nixlCancelledError,
+    PyException,
+    "NIXL_ERR_CANCELED"
+);
+create_exception!(
+    _bindings,
+    nixlNoTelemetryError,
+    PyException,
+    "NIXL_ERR_NO_TELEMETRY"
+);
 
 /// The Python exception for a failed native call: the class of its status, the message
 /// `NIXL_ERR_...: what went wrong`.
@@ -56,16 +106,31 @@ impl<T> IntoPy<T> for nixl_core::Result<T> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("nixlNotPostedError", py.get_type::<nixlNotPostedError>())?;
-    m.add("nixlInvalidParamError", py.get_type::<nixlInvalidParamError>())?;
+    m.add(
+        "nixlInvalidParamError",
+        py.get_type::<nixlInvalidParamError>(),
+    )?;
     m.add("nixlBackendError", py.get_type::<nixlBackendError>())?;
     m.add("nixlNotFoundError", py.get_type::<nixlNotFoundError>())?;
     m.add("nixlMismatchError", py.get_type::<nixlMismatchError>())?;
     m.add("nixlNotAllowedError", py.get_type::<nixlNotAllowedError>())?;
-    m.add("nixlRepostActiveError", py.get_type::<nixlRepostActiveError>())?;
+    m.add(
+        "nixlRepostActiveError",
+        py.get_type::<nixlRepostActiveError>(),
+    )?;
     m.add("nixlUnknownError", py.get_type::<nixlUnknownError>())?;
-    m.add("nixlNotSupportedError", py.get_type::<nixlNotSupportedError>())?;
-    m.add("nixlRemoteDisconnectError", py.get_type::<nixlRemoteDisconnectError>())?;
+    m.add(
+        "nixlNotSupportedError",
+        py.get_type::<nixlNotSupportedError>(),
+    )?;
+    m.add(
+        "nixlRemoteDisconnectError",
+        py.get_type::<nixlRemoteDisconnectError>(),
+    )?;
     m.add("nixlCancelledError", py.get_type::<nixlCancelledError>())?;
-    m.add("nixlNoTelemetryError", py.get_type::<nixlNoTelemetryError>())?;
+    m.add(
+        "nixlNoTelemetryError",
+        py.get_type::<nixlNoTelemetryError>(),
+    )?;
     Ok(())
 }
