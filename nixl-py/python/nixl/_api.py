@@ -52,6 +52,14 @@ def _index(handle) -> int:
     return operator.index(handle)
 
 
+def _name(agent) -> str:
+    """An agent name as str: ``add_remote_agent`` returns bytes (as NIXL's does), and callers
+    pass that back."""
+    if isinstance(agent, (bytes, bytearray)):
+        return bytes(agent).decode()
+    return agent
+
+
 def _is_torch_tensor(obj) -> bool:
     """True for a torch tensor, without importing torch."""
     torch = sys.modules.get("torch")
@@ -388,7 +396,7 @@ class nixl_agent:
         return self.agent.queryMem(reg_descs, self.backends[backend])
 
     def make_connection(self, remote_agent: str, backends: list[str] = []):
-        self.agent.makeConnection(remote_agent, self._backend_handles(backends))
+        self.agent.makeConnection(_name(remote_agent), self._backend_handles(backends))
 
     # ----- transfers -----
 
@@ -402,9 +410,10 @@ class nixl_agent:
         """Prepares a list once for many ``make_prepped_xfer`` calls. ``"NIXL_INIT_AGENT"``
         or ``""`` means this agent's own (initiator) memory."""
         descs = self.get_xfer_descs(xfer_list, mem_type)
+        agent_name = _name(agent_name)
         if agent_name == "NIXL_INIT_AGENT":
             agent_name = nixlBind.NIXL_INIT_AGENT
-        handle = self.agent.prepXferDlist(agent_name, descs, self._backend_handles(backends))
+        handle = self.agent.prepXferDlist(_name(agent_name), descs, self._backend_handles(backends))
         return nixl_prepped_dlist_handle(self.agent, handle)
 
     def make_prepped_xfer(
@@ -444,7 +453,7 @@ class nixl_agent:
         """A request between two descriptor lists."""
         op = self.nixl_ops[operation]
         handle = self.agent.createXferReq(
-            op, local_descs, remote_descs, remote_agent, notif_msg, self._backend_handles(backends)
+            op, local_descs, remote_descs, _name(remote_agent), notif_msg, self._backend_handles(backends)
         )
         return nixl_xfer_handle(self.agent, handle)
 
@@ -500,7 +509,7 @@ class nixl_agent:
         """True (and the notification consumed) if ``remote_agent_name`` sent a notification
         starting with (or, with ``tag_is_prefix=False``, containing) ``lookup_tag``."""
         self.update_notifs(backends)
-        msgs = self.notifs.get(remote_agent_name, [])
+        msgs = self.notifs.get(_name(remote_agent_name), [])
         for i, msg in enumerate(msgs):
             if (msg.startswith(lookup_tag) if tag_is_prefix else lookup_tag in msg):
                 del msgs[i]
@@ -509,7 +518,7 @@ class nixl_agent:
 
     def send_notif(self, remote_agent_name: str, notif_msg: bytes, backend: Optional[str] = None):
         handles = [self.backends[backend]] if backend else []
-        self.agent.genNotif(remote_agent_name, notif_msg, handles)
+        self.agent.genNotif(_name(remote_agent_name), notif_msg, handles)
 
     # ----- metadata -----
 
@@ -529,7 +538,7 @@ class nixl_agent:
 
     def remove_remote_agent(self, agent: str):
         try:
-            self.agent.invalidateRemoteMD(agent)
+            self.agent.invalidateRemoteMD(_name(agent))
         except nixlBind.nixlNotFoundError as e:
             logger.error("remove_remote_agent(%s): %s", agent, e)
 
@@ -554,7 +563,7 @@ class nixl_agent:
     def fetch_remote_metadata(
         self, remote_agent: str, ip_addr: str = "", port: int = DEFAULT_COMM_PORT, label: str = ""
     ):
-        self.agent.fetchRemoteMD(remote_agent, ip_addr, port, label)
+        self.agent.fetchRemoteMD(_name(remote_agent), ip_addr, port, label)
 
     def invalidate_local_metadata(self, ip_addr: str = "", port: int = DEFAULT_COMM_PORT):
         self.agent.invalidateLocalMD(ip_addr, port)
@@ -562,7 +571,7 @@ class nixl_agent:
     def check_remote_metadata(self, agent: str, descs: "nixlBind.nixlXferDList" = None) -> bool:
         """True once ``agent``'s metadata (covering ``descs``, if given) is loaded."""
         try:
-            self.agent.checkRemoteMD(agent, descs)
+            self.agent.checkRemoteMD(_name(agent), descs)
             return True
         except nixlBind.nixlNotFoundError:
             return False
