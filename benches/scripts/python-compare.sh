@@ -21,6 +21,11 @@ for cand in "$real_lib/../../../../bin/python" "$(dirname "$real_lib")/../../../
 done
 [ -n "$real_py" ] || { echo "real NIXL's python not found (from .ci/real-nixl.sh: $real_lib)" >&2; exit 1; }
 echo "real NIXL: $real_py"
-UCX_MODULES='^ib*' NIXL_LOG_LEVEL=ERROR "$real_py" benches/scripts/python_bench.py nixl-1.5.1 | grep '^{'
 echo "ours: $ours"
-NIXL_LOG_LEVEL=ERROR "$ours" benches/scripts/python_bench.py nixl-rs | grep '^{'
+for tcp in 0 1; do
+  tls=()
+  [ "$tcp" = 1 ] && tls=(UCX_TLS=tcp)
+  env "${tls[@]}" BENCH_TCP=$tcp UCX_MODULES='^ib*' NIXL_LOG_LEVEL=ERROR \
+    "$real_py" benches/scripts/python_bench.py nixl-1.5.1 | grep '^{'
+  BENCH_TCP=$tcp NIXL_LOG_LEVEL=ERROR "$ours" benches/scripts/python_bench.py nixl-rs | grep '^{'
+done

@@ -92,9 +92,14 @@ unsafe fn at(c: &Contig, i: usize) -> i128 {
     }
 }
 
-/// The rows of an N×`width` integer array read in place, or `None` if `obj` is not such an
-/// array (the caller then falls back to the generic path). Negative values are an error.
-pub fn rows(obj: &Bound<'_, PyAny>, width: usize) -> PyResult<Option<Vec<u64>>> {
+/// The rows of an N×`width` integer array read in place, each mapped by `row`, or `None` if
+/// `obj` is not such an array (the caller then falls back to the generic path). Negative
+/// values are an error.
+pub fn rows<T>(
+    obj: &Bound<'_, PyAny>,
+    width: usize,
+    row: impl Fn(&[u64]) -> T,
+) -> PyResult<Option<Vec<T>>> {
     let Some(c) = contiguous(obj)? else {
         return Ok(None);
     };
@@ -109,21 +114,28 @@ pub fn rows(obj: &Bound<'_, PyAny>, width: usize) -> PyResult<Option<Vec<u64>>> 
         }
     };
     let total = n * width;
-    let mut out = Vec::with_capacity(total);
+    if total == 0 {
+        return Ok(Some(Vec::new()));
+    }
     if c.elem == Elem::U64 {
         // SAFETY: the array object is alive (we hold a reference and the GIL) and holds
-        // `total` contiguous u64s at `ptr`.
-        out.extend_from_slice(unsafe { std::slice::from_raw_parts(c.ptr as *const u64, total) });
-        return Ok(Some(out));
+        // `total` contiguous u64s at `ptr`. Rows are mapped straight from its memory.
+        let flat = unsafe { std::slice::from_raw_parts(c.ptr as *const u64, total) };
+        return Ok(Some(flat.chunks_exact(width).map(row).collect()));
     }
-    for i in 0..total {
-        // SAFETY: as above, `i < total` elements of the array's type.
-        let v = unsafe { at(&c, i) };
-        out.push(u64::try_from(v).map_err(|_| {
-            PyTypeError::new_err(format!(
-                "descriptor field {v} is not a valid address/length/device"
-            ))
-        })?);
+    let mut out = Vec::with_capacity(n);
+    let mut buf = vec![0u64; width];
+    for r in 0..n {
+        for (k, slot) in buf.iter_mut().enumerate() {
+            // SAFETY: as above, `r * width + k < total` elements of the array's type.
+            let v = unsafe { at(&c, r * width + k) };
+            *slot = u64::try_from(v).map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "descriptor field {v} is not a valid address/length/device"
+                ))
+            })?;
+        }
+        out.push(row(&buf));
     }
     Ok(Some(out))
 }

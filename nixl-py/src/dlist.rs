@@ -194,17 +194,15 @@ pub fn build<T: Elem>(mem: MemType, descs: Option<&Bound<'_, PyAny>>) -> PyResul
         return Ok(DescList::from_descs(mem, v));
     }
     if T::ROW > 0
-        && let Some(flat) = arrays::rows(descs, T::ROW)?
+        && let Some(v) = arrays::rows(descs, T::ROW, T::from_row)?
     {
-        let v = flat.chunks_exact(T::ROW).map(T::from_row).collect();
         return Ok(DescList::from_descs(mem, v));
     }
     if descs.hasattr("__array_interface__")? && T::ROW > 0 {
         // A numpy array of another dtype or layout: let numpy convert it once.
         let np = descs.py().import("numpy")?;
         let conv = np.call_method1("ascontiguousarray", (descs, "uint64"))?;
-        if let Some(flat) = arrays::rows(&conv, T::ROW)? {
-            let v = flat.chunks_exact(T::ROW).map(T::from_row).collect();
+        if let Some(v) = arrays::rows(&conv, T::ROW, T::from_row)? {
             return Ok(DescList::from_descs(mem, v));
         }
     }
