@@ -61,6 +61,10 @@ fn contiguous(obj: &Bound<'_, PyAny>) -> PyResult<Option<Contig>> {
     let Some(elem) = Elem::parse(&typestr) else {
         return Ok(None);
     };
+    if ptr % elem.size() != 0 {
+        // Unaligned views are read through the generic path.
+        return Ok(None);
+    }
     let strides: Option<Vec<isize>> = get("strides")?.extract()?;
     if let Some(strides) = strides {
         // C-contiguous strides are allowed to be spelled out.
@@ -152,18 +156,28 @@ pub fn indices(obj: &Bound<'_, PyAny>) -> PyResult<Option<Vec<i32>>> {
             c.shape
         )));
     };
-    if c.elem == Elem::I32 {
-        // SAFETY: the live array holds `n` contiguous i32s at `ptr`.
-        return Ok(Some(
-            unsafe { std::slice::from_raw_parts(c.ptr as *const i32, *n) }.to_vec(),
-        ));
+    /// Converts `n` contiguous `T`s at `ptr` to i32 indices.
+    ///
+    /// # Safety
+    /// `ptr` must point at `n` live, aligned `T`s.
+    unsafe fn convert<T: Copy>(ptr: usize, n: usize, f: impl Fn(T) -> i32) -> Vec<i32> {
+        // SAFETY: per the contract above.
+        unsafe { std::slice::from_raw_parts(ptr as *const T, n) }
+            .iter()
+            .map(|&v| f(v))
+            .collect()
     }
-    // SAFETY: `i < n` elements of the array's type.
-    Ok(Some(
-        (0..*n)
-            .map(|i| i32::try_from(unsafe { at(&c, i) }).unwrap_or(-1))
-            .collect(),
-    ))
+    let n = *n;
+    // SAFETY: the array object is alive (we hold a reference and the GIL) and holds `n`
+    // contiguous elements of its type at `ptr`, aligned (checked in `contiguous`).
+    Ok(Some(unsafe {
+        match c.elem {
+            Elem::I32 => convert::<i32>(c.ptr, n, |v| v),
+            Elem::U32 => convert::<u32>(c.ptr, n, |v| i32::try_from(v).unwrap_or(-1)),
+            Elem::I64 => convert::<i64>(c.ptr, n, |v| i32::try_from(v).unwrap_or(-1)),
+            Elem::U64 => convert::<u64>(c.ptr, n, |v| i32::try_from(v).unwrap_or(-1)),
+        }
+    }))
 }
 
 /// Indices from a numpy array or any sequence of ints.

@@ -199,9 +199,10 @@ pub fn build<T: Elem>(mem: MemType, descs: Option<&Bound<'_, PyAny>>) -> PyResul
         return Ok(DescList::from_descs(mem, v));
     }
     if descs.hasattr("__array_interface__")? && T::ROW > 0 {
-        // A numpy array of another dtype or layout: let numpy convert it once.
+        // A numpy array of another dtype, layout or alignment: let numpy copy it once.
         let np = descs.py().import("numpy")?;
-        let conv = np.call_method1("ascontiguousarray", (descs, "uint64"))?;
+        let copy = np.call_method1("array", (descs, "uint64"))?;
+        let conv = np.call_method1("ascontiguousarray", (copy,))?;
         if let Some(v) = arrays::rows(&conv, T::ROW, T::from_row)? {
             return Ok(DescList::from_descs(mem, v));
         }

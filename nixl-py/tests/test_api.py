@@ -89,6 +89,11 @@ def test_descriptor_lists_every_form(make_agent):
     # A non-contiguous view is converted, not misread.
     big = np.array([[r[0], r[1], r[2], 99] for r in rows], dtype=np.uint64)
     assert a.get_xfer_descs(big[:, :3], "DRAM") == x1
+    # An unaligned view is read correctly (through the generic path).
+    raw = np.zeros(6 * 8 + 1, dtype=np.uint8)
+    unaligned = np.frombuffer(raw.data, dtype=np.uint64, count=6, offset=1).reshape(2, 3)
+    unaligned[:] = [[1, 2, 3], [4, 5, 6]]
+    assert a.get_xfer_descs(unaligned, "DRAM")[1] == (4, 5, 6)
     assert a.get_xfer_descs(rows, "cuda").getType() == nb.VRAM_SEG
     assert a.get_xfer_descs([], "DRAM").isEmpty()
     r = a.get_reg_descs([(p, 64 * KIB, 0, "meta")], "DRAM")

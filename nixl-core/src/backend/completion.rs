@@ -280,6 +280,48 @@ mod tests {
     }
 
     #[test]
+    fn wait_times_out_then_returns_when_the_last_part_finishes() {
+        use std::time::Duration;
+        let c = std::sync::Arc::new(Completion::new(1));
+        let deadline = Instant::now() + Duration::from_millis(10);
+        assert_eq!(c.wait(Some(deadline)), Status::InProg);
+        assert!(Instant::now() >= deadline);
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            c2.finish_part(Ok(()));
+        });
+        assert_eq!(c.wait(None), Status::Success);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn the_first_error_ends_a_wait_before_the_other_parts() {
+        let c = std::sync::Arc::new(Completion::new(2));
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.finish_part(Err(err!(RemoteDisconnect, "gone"))));
+        assert_eq!(c.wait(None), Status::RemoteDisconnect);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_wait_runs_the_progress_check_until_it_finishes() {
+        use std::sync::atomic::AtomicUsize;
+        let c = std::sync::Arc::new(Completion::for_device_copies(1));
+        let checks = std::sync::Arc::new(AtomicUsize::new(0));
+        let (weak, n) = (std::sync::Arc::downgrade(&c), checks.clone());
+        c.set_progress(move || {
+            if n.fetch_add(1, Ordering::SeqCst) == 3
+                && let Some(c) = weak.upgrade()
+            {
+                c.finish_part(Ok(()));
+            }
+        });
+        assert_eq!(c.wait(None), Status::Success);
+        assert_eq!(checks.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
     fn cancel_waits_for_active_workers() {
         let c = std::sync::Arc::new(Completion::new(1));
         assert!(c.enter());
