@@ -1026,6 +1026,16 @@ nixl_capi_status_t nixl_capi_notif_map_get_notif(nixl_capi_notif_map_t map,
 nixl_capi_status_t nixl_capi_notif_map_clear(nixl_capi_notif_map_t map);
 
 /**
+ * Extension: blocks, without spinning, until a notification is waiting to be taken by
+ * `nixl_capi_get_notifs` or `timeout_us` microseconds pass (negative: no limit). Returns
+ * `NIXL_CAPI_SUCCESS` when one is waiting, `NIXL_CAPI_IN_PROG` on timeout.
+ *
+ * # Safety
+ * `agent` must be a live agent.
+ */
+nixl_capi_status_t nixl_capi_wait_notifs(nixl_capi_agent_t agent, int64_t timeout_us);
+
+/**
  * Creates empty optional arguments, owned by the caller (`nixl_capi_destroy_opt_args`).
  *
  * # Safety
@@ -1524,6 +1534,19 @@ nixl_capi_status_t nixl_capi_destroy_xfer_req(nixl_capi_xfer_req_t req);
 nixl_capi_status_t nixl_capi_get_xfer_telemetry(nixl_capi_agent_t agent,
                                                 nixl_capi_xfer_req_t req_hndl,
                                                 nixl_capi_xfer_telemetry_t telemetry);
+
+/**
+ * Extension: blocks, without spinning, until the request's last post leaves IN_PROG or
+ * `timeout_us` microseconds pass (negative: no limit); returns what
+ * `nixl_capi_get_xfer_status` would then (`NIXL_CAPI_IN_PROG` only on timeout). For engines
+ * that poll `nixl_capi_get_xfer_status` with sleeps (Dynamo's block manager uses 5 ms).
+ *
+ * # Safety
+ * `agent` must be a live agent, `req_hndl` a live request of it.
+ */
+nixl_capi_status_t nixl_capi_wait_xfer_req(nixl_capi_agent_t agent,
+                                           nixl_capi_xfer_req_t req_hndl,
+                                           int64_t timeout_us);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -55,7 +55,8 @@ pub mod types;
 mod util;
 
 pub use agent::{
-    Agent, BackendHandle, NotifMap, OptArgs, PreppedDlist, XferRequest, XferTelemetry,
+    Agent, BackendHandle, NotifMap, NotifReady, OptArgs, PreppedDlist, XferReady, XferRequest,
+    XferTelemetry,
 };
 pub use backend::Params;
 pub use config::AgentConfig;

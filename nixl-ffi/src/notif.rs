@@ -234,3 +234,26 @@ pub unsafe extern "C" fn nixl_capi_notif_map_clear(map: nixl_capi_notif_map_t) -
         SUCCESS
     }
 }
+
+/// Extension: blocks, without spinning, until a notification is waiting to be taken by
+/// `nixl_capi_get_notifs` or `timeout_us` microseconds pass (negative: no limit). Returns
+/// `NIXL_CAPI_SUCCESS` when one is waiting, `NIXL_CAPI_IN_PROG` on timeout.
+///
+/// # Safety
+/// `agent` must be a live agent.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_wait_notifs(
+    agent: nixl_capi_agent_t,
+    timeout_us: i64,
+) -> CapiStatus {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        let agent = unsafe { agent_ref(agent) }?;
+        let timeout = u64::try_from(timeout_us).ok().map(std::time::Duration::from_micros);
+        if agent.wait_notifs(timeout) {
+            SUCCESS
+        } else {
+            Ok(crate::status::capi_status_of(nixl_core::Status::InProg))
+        }
+    }
+}

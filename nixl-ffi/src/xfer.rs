@@ -349,3 +349,26 @@ pub unsafe extern "C" fn nixl_capi_get_xfer_telemetry(
         SUCCESS
     }
 }
+
+/// Extension: blocks, without spinning, until the request's last post leaves IN_PROG or
+/// `timeout_us` microseconds pass (negative: no limit); returns what
+/// `nixl_capi_get_xfer_status` would then (`NIXL_CAPI_IN_PROG` only on timeout). For engines
+/// that poll `nixl_capi_get_xfer_status` with sleeps (Dynamo's block manager uses 5 ms).
+///
+/// # Safety
+/// `agent` must be a live agent, `req_hndl` a live request of it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nixl_capi_wait_xfer_req(
+    agent: nixl_capi_agent_t,
+    req_hndl: nixl_capi_xfer_req_t,
+    timeout_us: i64,
+) -> CapiStatus {
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        let agent = unsafe { agent_ref(agent) }?;
+        // SAFETY: per the contract above.
+        let req = live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        let timeout = u64::try_from(timeout_us).ok().map(std::time::Duration::from_micros);
+        progress(agent.wait_xfer(req, timeout)?)
+    }
+}

@@ -11,6 +11,7 @@ mod notif;
 mod opts;
 mod remote;
 mod request;
+mod wait;
 mod xfer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,7 @@ use remote::RemoteAgent;
 pub use notif::NotifMap;
 pub use opts::OptArgs;
 pub use request::PreppedDlist;
+pub use wait::{NotifReady, XferReady};
 pub use xfer::{XferRequest, XferTelemetry};
 
 /// A backend instance created on an agent (`nixlBackendH`). Backends live as long as the agent.

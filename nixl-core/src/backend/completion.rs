@@ -2,10 +2,12 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
-use std::time::Instant;
+use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use super::lock;
 use super::pacer::PollPacer;
+use super::signal::Signal;
 use crate::status::{NixlError, Status};
 
 /// Completion of a posted transfer, shared between the request and the threads moving it.
@@ -26,6 +28,8 @@ pub struct Completion {
     pacer: PollPacer,
     /// Lets `poll` finish the work itself where it can see it done (device copies).
     progress: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Blocking and async waiters for the status to leave IN_PROG.
+    finished: Signal,
 }
 
 impl Completion {
@@ -55,6 +59,7 @@ impl Completion {
             finished_at: OnceLock::new(),
             pacer,
             progress: OnceLock::new(),
+            finished: Signal::default(),
         };
         if parts == 0 {
             let _ = c.finished_at.set(Instant::now());
@@ -148,6 +153,7 @@ impl Completion {
                 *slot = Some(e);
                 drop(slot);
                 self.pacer.wake();
+                self.finished.notify();
             }
         }
         if self.pending_parts.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -159,6 +165,7 @@ impl Completion {
                 Ordering::Acquire,
             );
             self.pacer.wake();
+            self.finished.notify();
         }
     }
 
@@ -177,8 +184,60 @@ impl Completion {
             Ordering::Acquire,
         );
         self.pacer.wake();
+        self.finished.notify();
+    }
+
+    /// Blocks until the status leaves IN_PROG or `deadline` passes, without spinning, and
+    /// returns the status then. Completions finished by a progress check (device copies) are
+    /// checked every [`PROGRESS_SLICE`] meanwhile.
+    pub fn wait(&self, deadline: Option<Instant>) -> Status {
+        loop {
+            // The progress check may finish the transfer and notify: never under the signal.
+            let status = self.check();
+            if status != Status::InProg {
+                return status;
+            }
+            let step = match (deadline, self.progress.get()) {
+                (d, None) => d,
+                (Some(d), Some(_)) => Some(d.min(Instant::now() + PROGRESS_SLICE)),
+                (None, Some(_)) => Some(Instant::now() + PROGRESS_SLICE),
+            };
+            self.finished
+                .wait_until(|| self.status() != Status::InProg, step);
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return self.check();
+            }
+        }
+    }
+
+    /// Registers `waker` for the end of the transfer unless it already ended; returns whether
+    /// it ended. A completion finished only by a progress check wakes the waker at once
+    /// instead of registering it, so its future keeps polling (device copies are short).
+    pub fn register(&self, waker: &Waker) -> bool {
+        if self.check() != Status::InProg {
+            return true;
+        }
+        if self.progress.get().is_some() {
+            waker.wake_by_ref();
+            return false;
+        }
+        self.finished
+            .register(waker, || self.status() != Status::InProg)
+    }
+
+    /// The status after running the progress check, never parking.
+    fn check(&self) -> Status {
+        if self.status() == Status::InProg
+            && let Some(progress) = self.progress.get()
+        {
+            progress();
+        }
+        self.status()
     }
 }
+
+/// How often a blocking wait runs the progress check of a completion that needs one.
+const PROGRESS_SLICE: Duration = Duration::from_millis(1);
 
 #[cfg(test)]
 mod tests {
@@ -218,6 +277,48 @@ mod tests {
         assert_eq!(c.poll(), Status::Success);
         assert_eq!(c.poll(), Status::Success);
         assert_eq!(checks.load(Ordering::SeqCst), 3, "no check once finished");
+    }
+
+    #[test]
+    fn wait_times_out_then_returns_when_the_last_part_finishes() {
+        use std::time::Duration;
+        let c = std::sync::Arc::new(Completion::new(1));
+        let deadline = Instant::now() + Duration::from_millis(10);
+        assert_eq!(c.wait(Some(deadline)), Status::InProg);
+        assert!(Instant::now() >= deadline);
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            c2.finish_part(Ok(()));
+        });
+        assert_eq!(c.wait(None), Status::Success);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn the_first_error_ends_a_wait_before_the_other_parts() {
+        let c = std::sync::Arc::new(Completion::new(2));
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.finish_part(Err(err!(RemoteDisconnect, "gone"))));
+        assert_eq!(c.wait(None), Status::RemoteDisconnect);
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn a_wait_runs_the_progress_check_until_it_finishes() {
+        use std::sync::atomic::AtomicUsize;
+        let c = std::sync::Arc::new(Completion::for_device_copies(1));
+        let checks = std::sync::Arc::new(AtomicUsize::new(0));
+        let (weak, n) = (std::sync::Arc::downgrade(&c), checks.clone());
+        c.set_progress(move || {
+            if n.fetch_add(1, Ordering::SeqCst) == 3
+                && let Some(c) = weak.upgrade()
+            {
+                c.finish_part(Ok(()));
+            }
+        });
+        assert_eq!(c.wait(None), Status::Success);
+        assert_eq!(checks.load(Ordering::SeqCst), 4);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod net;
 pub mod pacer;
 pub mod plugins;
 pub mod posix;
+pub mod signal;
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -91,12 +92,30 @@ pub struct XferJob {
 #[derive(Default)]
 pub struct NotifQueue {
     queue: Mutex<Vec<(String, Vec<u8>)>>,
+    /// Woken by every push, for callers that wait for notifications instead of polling.
+    arrived: signal::Signal,
 }
 
 impl NotifQueue {
     /// Queues a notification from `sender`.
     pub fn push(&self, sender: &str, msg: Vec<u8>) {
         lock(&self.queue).push((sender.to_owned(), msg));
+        self.arrived.notify();
+    }
+
+    /// True if nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        lock(&self.queue).is_empty()
+    }
+
+    /// Blocks until a notification is queued or `deadline` passes; returns whether one is.
+    pub fn wait(&self, deadline: Option<std::time::Instant>) -> bool {
+        self.arrived.wait_until(|| !self.is_empty(), deadline)
+    }
+
+    /// Registers `waker` for the next push unless something is queued; returns whether it is.
+    pub fn register(&self, waker: &std::task::Waker) -> bool {
+        self.arrived.register(waker, || !self.is_empty())
     }
 
     /// Takes every queued notification.

@@ -51,7 +51,10 @@ static void write_with_notif_and_read(nixl_capi_agent_t a, nixl_capi_agent_t b) 
     fill(dst, sizeof dst, 9);
     OK(nixl_capi_create_xfer_req(a, NIXL_CAPI_XFER_OP_READ, l, r, "b", &req, NULL));
     st = nixl_capi_post_xfer_req(a, req, NULL);
-    CHECK(wait_xfer(a, req, st) == NIXL_CAPI_SUCCESS);
+    CHECK(st == NIXL_CAPI_SUCCESS || st == NIXL_CAPI_IN_PROG);
+    /* Extension: a blocking wait instead of the polling loop. */
+    CHECK(nixl_capi_wait_xfer_req(a, req, -1) == NIXL_CAPI_SUCCESS);
+    CHECK(nixl_capi_wait_xfer_req(a, req, 0) == NIXL_CAPI_SUCCESS);
     CHECK(memcmp(src, dst, sizeof src) == 0);
     OK(nixl_capi_release_xfer_req(a, req));
     OK(nixl_capi_destroy_xfer_req(req));
@@ -118,8 +121,20 @@ static void prepped_shuffled(nixl_capi_agent_t a) {
     OK(nixl_capi_destroy_xfer_dlist(r));
 }
 
+/* Takes whatever notifications are queued. */
+static void wait_notif_drain(nixl_capi_agent_t agent) {
+    nixl_capi_notif_map_t map = NULL;
+    OK(nixl_capi_create_notif_map(&map));
+    OK(nixl_capi_get_notifs(agent, map, NULL));
+    OK(nixl_capi_destroy_notif_map(map));
+}
+
 static void gen_notif_and_invalidate(nixl_capi_agent_t a, nixl_capi_agent_t b) {
+    /* Extension: waiting for a notification times out, then returns once one arrives. */
+    wait_notif_drain(b);
+    CHECK(nixl_capi_wait_notifs(b, 1000) == NIXL_CAPI_IN_PROG);
     OK(nixl_capi_gen_notif(a, "b", "hello", 5, NULL));
+    CHECK(nixl_capi_wait_notifs(b, 10 * 1000 * 1000) == NIXL_CAPI_SUCCESS);
     wait_notif(b, "a", "hello");
     CHECK(nixl_capi_gen_notif(a, "nobody", "x", 1, NULL) == NIXL_CAPI_ERROR_NOT_FOUND);
 
@@ -267,6 +282,9 @@ static void null_everywhere(nixl_capi_agent_t a) {
     CHECK(nixl_capi_estimate_xfer_cost(a, NULL, NULL, NULL, NULL, NULL) == E);
     CHECK(nixl_capi_post_xfer_req(a, NULL, NULL) == E);
     CHECK(nixl_capi_get_xfer_status(a, NULL) == E);
+    CHECK(nixl_capi_wait_xfer_req(a, NULL, 0) == E);
+    CHECK(nixl_capi_wait_xfer_req(NULL, NULL, 0) == E);
+    CHECK(nixl_capi_wait_notifs(NULL, 0) == E);
     CHECK(nixl_capi_query_xfer_backend(a, NULL, &be) == E);
     CHECK(nixl_capi_release_xfer_req(a, NULL) == E);
     CHECK(nixl_capi_destroy_xfer_req(NULL) == E);
