@@ -119,6 +119,29 @@ impl Header {
     }
 }
 
+/// Refuses, before anything is sent, a notification the peer would refuse (and drop the
+/// connection for): INVALID_PARAM, the peer untouched.
+pub fn check_notif(len: usize) -> Result<()> {
+    if len as u64 > MAX_NOTIF {
+        return Err(err!(
+            InvalidParam,
+            "a notification of {len} bytes is over the {MAX_NOTIF}-byte limit"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a WRITE or READ against the wire limits before it is sent (see [`check_notif`]).
+pub fn check_request(descs: usize, notif: Option<&[u8]>) -> Result<()> {
+    if descs as u64 > MAX_DESCS {
+        return Err(err!(
+            InvalidParam,
+            "{descs} descriptors in one request are over the limit of {MAX_DESCS}"
+        ));
+    }
+    notif.map_or(Ok(()), |n| check_notif(n.len()))
+}
+
 /// Encodes descriptors for a WRITE or READ frame.
 pub fn encode_descs(descs: &[ResolvedDesc]) -> Vec<u8> {
     let mut w = Writer::with_capacity(descs.len() * DESC_LEN);
