@@ -18,7 +18,7 @@ const MAX_DISCARD: u64 = 256 << 20;
 
 /// Most connections served at once; more are closed on arrival (a peer's pool holds about
 /// one per transfer thread).
-pub const MAX_CONNS: usize = 1024;
+pub const MAX_CONNS: usize = 512;
 
 /// Accepts connections until the listener is shut down: one thread per connection, at most
 /// [`MAX_CONNS`], each forgotten (thread and socket) when it ends.
