@@ -60,9 +60,10 @@ impl Clock {
             })
     }
 
-    fn progress(&mut self, n: usize) {
+    /// Records `n` bytes moved, the last of them at `at`.
+    fn progress(&mut self, n: usize, at: Instant) {
         if n > 0 {
-            self.last = Instant::now();
+            self.last = self.last.max(at);
             self.moved += n as u64;
         }
     }
@@ -97,17 +98,31 @@ impl<'a> Timed<'a> {
 
     /// Runs one system call with the socket timeout set to the time left; a timeout that
     /// expired before the deadline (or EINTR) retries, one at the deadline is `TimedOut`.
+    ///
+    /// A blocking send returns short only when its timeout fires, having copied bytes at
+    /// unknown times before: those count as moved when the call began (else a peer that froze
+    /// mid-call would get a second timeout). Each send waits at most a quarter of the timeout,
+    /// so a slow but steady peer still shows progress.
     fn call(
         &mut self,
         set: fn(&TcpStream, Option<Duration>) -> io::Result<()>,
+        send_len: Option<usize>,
         mut op: impl FnMut(&TcpStream) -> io::Result<usize>,
     ) -> io::Result<usize> {
         loop {
-            let left = self.clock.remaining()?.max(Duration::from_millis(1));
-            set(self.stream, Some(left))?;
+            let mut left = self.clock.remaining()?;
+            if send_len.is_some() {
+                left = left.min(self.clock.timeout / 4);
+            }
+            set(self.stream, Some(left.max(Duration::from_millis(1))))?;
+            let begun = Instant::now();
             match op(self.stream) {
                 Ok(n) => {
-                    self.clock.progress(n);
+                    let at = match send_len {
+                        Some(asked) if n < asked => begun,
+                        _ => Instant::now(),
+                    };
+                    self.clock.progress(n, at);
                     return Ok(n);
                 }
                 Err(e)
@@ -125,11 +140,13 @@ impl<'a> Timed<'a> {
 
 impl Read for Timed<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.call(TcpStream::set_read_timeout, |mut s| s.read(buf))
+        self.call(TcpStream::set_read_timeout, None, |mut s| s.read(buf))
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.call(TcpStream::set_read_timeout, |mut s| s.read_vectored(bufs))
+        self.call(TcpStream::set_read_timeout, None, |mut s| {
+            s.read_vectored(bufs)
+        })
     }
 }
 
@@ -139,7 +156,10 @@ impl Write for Timed<'_> {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.call(TcpStream::set_write_timeout, |s| send_nosignal(s, bufs))
+        let asked = bufs.iter().map(|b| b.len()).sum();
+        self.call(TcpStream::set_write_timeout, Some(asked), |s| {
+            send_nosignal(s, bufs)
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -445,6 +445,7 @@ fn frozen_peer_during_large_writes_surfaces_within_the_timeout() {
     let _ = target.wait();
     assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
     let took = ended.saturating_duration_since(stopped);
+    println!("REMOTE_DISCONNECT {took:?} after the freeze (timeout {timeout:?})");
     assert!(
         took < timeout + Duration::from_secs(2),
         "REMOTE_DISCONNECT {took:?} after the freeze (timeout {timeout:?})"
@@ -504,4 +505,62 @@ fn overlong_agent_name_is_refused_at_creation() {
     let longest = "n".repeat(4096);
     let a = agent_with(&longest, AgentConfig::default(), &Params::new());
     assert!(!a.local_md().unwrap().is_empty());
+}
+
+/// Sends frames to a metadata listener as a stranger without a secret would.
+fn push_frames(port: &str, frames: &[(Md, &[u8])]) {
+    let mut s = connect_md(port).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(matches!(frame::read(&mut s), Ok(Some((Md::Challenge, _)))));
+    frame::write(&mut s, Md::Auth, &[]).unwrap();
+    for (cmd, payload) in frames {
+        frame::write(&mut s, *cmd, payload).unwrap();
+    }
+}
+
+/// Without a secret, a stranger's `INVL` of a live peer followed by a `LOAD` of another
+/// incarnation under its name does not swap the peer: the forged load is refused while the
+/// real one still answers, and the real one loads again.
+#[test]
+fn unauthenticated_invalidate_cannot_swap_a_live_peer() {
+    let config = AgentConfig {
+        use_listen_thread: true,
+        listen_port: 0,
+        ..AgentConfig::default()
+    };
+    let t = agent_with("swap-t", config, &Params::new());
+    let real = agent("swap-p");
+    let forged = agent("swap-p");
+    t.load_remote_md(&real.local_md().unwrap()).unwrap();
+    let port = t.listen_port().unwrap().to_string();
+    let (real_md, forged_md) = (real.local_md().unwrap(), forged.local_md().unwrap());
+    push_frames(
+        &port,
+        &[
+            (Md::Invalidate, b"swap-p"),
+            (Md::Load, &forged_md),
+            (Md::Load, &real_md),
+        ],
+    );
+    // Frames of one connection are handled in order: once swap-p is back, both loads ran.
+    assert!(eventually(Duration::from_secs(10), || {
+        t.remote_agents() == vec!["swap-p".to_string()]
+    }));
+    std::thread::sleep(Duration::from_millis(200));
+    // The loaded incarnation is the real one: loading it again is a no-op, the forged one is
+    // refused (it would replace a live peer).
+    assert_eq!(t.load_remote_md(&real_md).unwrap(), "swap-p");
+    assert_eq!(
+        t.load_remote_md(&forged_md).unwrap_err().status(),
+        Status::NotAllowed
+    );
+    // Once the real incarnation is gone, a new one may load (a restart).
+    drop(real);
+    push_frames(
+        &port,
+        &[(Md::Invalidate, b"swap-p"), (Md::Load, &forged_md)],
+    );
+    assert!(eventually(Duration::from_secs(10), || {
+        t.load_remote_md(&forged_md).is_ok()
+    }));
 }

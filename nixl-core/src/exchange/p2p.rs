@@ -1,6 +1,7 @@
 //! The peer-to-peer metadata listener and the outbound side of `send_local_md`,
 //! `fetch_remote_md` and `invalidate_local_md` over it.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,6 +21,11 @@ const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most connections served at once; more are closed on arrival.
 const MAX_CONNS: usize = 64;
+
+/// Without a secret, the connection info of incarnations forgotten on a peer's `INVL`, by
+/// agent name: a later `LOAD` of another incarnation under that name is refused while the
+/// forgotten one still answers, so a stranger cannot swap a live peer for a forged one.
+type Forgotten = Arc<Mutex<HashMap<String, Vec<(String, Vec<u8>)>>>>;
 
 /// A running listener.
 pub struct Listener {
@@ -51,6 +57,7 @@ impl Listener {
         let conns = ConnSet::new(MAX_CONNS);
         let stop = Arc::new(AtomicBool::new(false));
         let (tracked, stopping) = (conns.clone(), stop.clone());
+        let forgotten = Forgotten::default();
         let accept = std::thread::Builder::new()
             .name("nixl-md-listen".into())
             .spawn(move || {
@@ -61,10 +68,11 @@ impl Listener {
                         return;
                     };
                     let (agent, secret) = (agent.clone(), secret.clone());
+                    let forgotten = forgotten.clone();
                     let spawned = std::thread::Builder::new()
                         .name("nixl-md-peer".into())
                         .spawn(move || {
-                            serve(&agent, stream, secret.as_deref());
+                            serve(&agent, stream, secret.as_deref(), &forgotten);
                             drop(guard);
                         });
                     if let Err(e) = spawned {
@@ -103,7 +111,12 @@ impl Listener {
 /// Serves one peer connection; a peer sending garbage, a huge length or stalling is dropped
 /// with a logged error and affects nobody else. Each frame (and the wait for it) runs under
 /// one deadline, so an idle or trickling connection is closed after `IO_TIMEOUT`.
-fn serve(agent: &Weak<AgentInner>, socket: TcpStream, secret: Option<&[u8]>) {
+fn serve(
+    agent: &Weak<AgentInner>,
+    socket: TcpStream,
+    secret: Option<&[u8]>,
+    forgotten: &Forgotten,
+) {
     let peer = socket
         .peer_addr()
         .map_or_else(|_| "?".into(), |a| a.to_string());
@@ -128,11 +141,24 @@ fn serve(agent: &Weak<AgentInner>, socket: TcpStream, secret: Option<&[u8]>) {
         };
         let Some(inner) = agent.upgrade() else { return };
         let outcome = match cmd {
-            Command::Load => inner
-                .load_remote_md(&payload)
-                .map(|name| log::debug!("loaded metadata of {name} from {peer}")),
+            Command::Load => {
+                let guarded = match secret {
+                    Some(_) => Ok(()),
+                    None => refuse_live_swap(&inner, &payload, forgotten),
+                };
+                guarded
+                    .and_then(|()| inner.load_remote_md(&payload))
+                    .map(|name| log::debug!("loaded metadata of {name} from {peer}"))
+            }
             Command::Invalidate => match std::str::from_utf8(&payload) {
-                Ok(name) => inner.invalidate_remote_md(name),
+                Ok(name) => {
+                    if secret.is_none()
+                        && let Some(conns) = inner.remote_conns(name)
+                    {
+                        lock(forgotten).insert(name.to_owned(), conns);
+                    }
+                    inner.invalidate_remote_md(name)
+                }
                 Err(_) => Err(err!(InvalidParam, "agent name is not UTF-8")),
             },
             Command::Send => {
@@ -163,6 +189,28 @@ fn serve(agent: &Weak<AgentInner>, socket: TcpStream, secret: Option<&[u8]>) {
             log::warn!("metadata listener: {cmd:?} from {peer} failed: {e}");
         }
     }
+}
+
+/// NOT_ALLOWED when `blob` would load, under a name forgotten on an unauthenticated `INVL`,
+/// another incarnation while the forgotten one still answers. (A live loaded peer is never
+/// replaced: `load_remote_md` refuses that on its own.)
+fn refuse_live_swap(inner: &AgentInner, blob: &[u8], forgotten: &Forgotten) -> Result<()> {
+    let md = crate::metadata::AgentMetadata::decode(blob)?;
+    let Some(old) = lock(forgotten).get(&md.name).cloned() else {
+        return Ok(());
+    };
+    let other = old
+        .iter()
+        .any(|(backend, info)| md.conns.iter().any(|(b, i)| b == backend && i != info));
+    if other && inner.incarnation_answers(&md.name, &old) {
+        return Err(err!(
+            NotAllowed,
+            "agent {} was invalidated by an unauthenticated peer but still answers; refusing another incarnation under its name (set NIXL_RS_SECRET)",
+            md.name
+        ));
+    }
+    lock(forgotten).remove(&md.name);
+    Ok(())
 }
 
 /// Opens a served connection: send a challenge, require the answer first.
