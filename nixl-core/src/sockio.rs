@@ -138,6 +138,26 @@ impl<'a> Timed<'a> {
     }
 }
 
+impl Timed<'_> {
+    /// One `readv` into raw ranges, under the deadline. The ranges are never turned into Rust
+    /// references, so they may overlap (a peer's descriptors can).
+    ///
+    /// # Safety
+    /// Every iovec must be valid for writes of its length for the duration of the call.
+    pub unsafe fn readv_raw(&mut self, iov: &[libc::iovec]) -> io::Result<usize> {
+        let count = iov.len().min(libc::c_int::MAX as usize) as libc::c_int;
+        self.call(TcpStream::set_read_timeout, None, |s| {
+            // SAFETY: the caller vouches for the ranges; `iov` lives through the call.
+            let n = unsafe { libc::readv(s.as_raw_fd(), iov.as_ptr(), count) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        })
+    }
+}
+
 impl Read for Timed<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.call(TcpStream::set_read_timeout, None, |mut s| s.read(buf))

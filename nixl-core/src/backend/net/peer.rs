@@ -353,12 +353,8 @@ impl NetPeer {
                 return Ok(Err(e));
             }
             // SAFETY: local descriptors are registered, live memory of this process, and the
-            // request owns them while it runs.
-            let mut slices: Vec<&mut [u8]> = local
-                .iter()
-                .map(|d| unsafe { super::memory::bytes_mut(d) })
-                .collect();
-            proto::read_exact_slices(s, &mut slices)?;
+            // request owns them while it runs (they may overlap: raw addresses are used).
+            unsafe { proto::read_exact_descs(s, local) }?;
             if let Some(msg) = notif {
                 let h = Header::new(Kind::Notif, msg.len() as u64, 0, 0).encode();
                 proto::write_all_slices(s, &[&h, msg])?;

@@ -167,12 +167,9 @@ fn serve_write(
     let answer = match checked {
         Ok(()) => {
             // SAFETY: every descriptor was just checked to lie inside a live registration, and
-            // the read lock keeps it registered until the data is in.
-            let mut slices: Vec<&mut [u8]> = descs
-                .iter()
-                .map(|d| unsafe { super::memory::bytes_mut(d) })
-                .collect();
-            proto::read_exact_slices(stream, &mut slices)?;
+            // the read lock keeps it registered until the data is in. They may overlap: the
+            // copy goes through raw addresses.
+            unsafe { proto::read_exact_descs(stream, &descs) }?;
             drop(access);
             if let Some(msg) = notif {
                 shared.notifs.push(peer, msg);
