@@ -64,7 +64,7 @@ impl Listener {
                 let done = || stopping.load(Ordering::Acquire) || agent.strong_count() == 0;
                 sockio::accept_loop(&listener, "metadata listener", done, |stream| {
                     let Some(guard) = tracked.admit(&stream) else {
-                        log::warn!("metadata listener: {MAX_CONNS} connections open; closing one");
+                        log::debug!("metadata listener: {MAX_CONNS} connections open; closing one");
                         return;
                     };
                     let (agent, secret) = (agent.clone(), secret.clone());

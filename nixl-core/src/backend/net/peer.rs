@@ -153,8 +153,8 @@ impl NetPeer {
                     // A pooled connection that the peer closed reads as EOF at once.
                     return self.with_conn(|s| probe_open(s.stream()).map(Ok)).is_ok();
                 }
-                let mut clock = Clock::start(self.timeout.min(Duration::from_secs(1)));
-                match self.connect_within(&mut clock) {
+                let mut clock = Clock::start(self.timeout);
+                match self.connect_within(&mut clock, Duration::from_secs(1)) {
                     Ok(stream) => {
                         lock(&self.idle).push(stream);
                         true
@@ -183,13 +183,15 @@ impl NetPeer {
             .collect()
     }
 
-    /// Connects and shakes hands, all within `clock`'s deadline.
-    fn connect_within(&self, clock: &mut Clock) -> Result<TcpStream> {
+    /// Connects (trying each address for at most `per_addr`) and shakes hands, all within
+    /// `clock`'s deadline.
+    fn connect_within(&self, clock: &mut Clock, per_addr: Duration) -> Result<TcpStream> {
         let mut last = None;
         for addr in self.candidate_addrs() {
             let limit = clock
                 .remaining()
-                .map_err(|e| err!(RemoteDisconnect, "cannot reach agent {}: {e}", self.name))?;
+                .map_err(|e| err!(RemoteDisconnect, "cannot reach agent {}: {e}", self.name))?
+                .min(per_addr);
             match TcpStream::connect_timeout(&addr, limit) {
                 Ok(stream) => return self.handshake(stream, clock),
                 Err(e) => last = Some(format!("{addr}: {e}")),
@@ -280,7 +282,7 @@ impl NetPeer {
         let pooled = lock(&self.idle).pop();
         let stream = match pooled {
             Some(s) => s,
-            None => self.connect_within(&mut clock)?,
+            None => self.connect_within(&mut clock, Duration::from_secs(2))?,
         };
         let outcome = op(&mut Timed::resume(&stream, clock));
         match outcome {

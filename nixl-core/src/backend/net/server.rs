@@ -27,10 +27,8 @@ pub fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
     let stop = || shared.shutting_down.load(Ordering::Acquire);
     sockio::accept_loop(&listener, &what, stop, |stream| {
         let Some(guard) = shared.conns.admit(&stream) else {
-            log::warn!(
-                "{what}: {} connections already served; closing a new one",
-                MAX_CONNS
-            );
+            // Debug only: whoever floods the listener must not flood the log too.
+            log::debug!("{what}: {MAX_CONNS} connections already served; closing a new one");
             return;
         };
         let worker = shared.clone();
