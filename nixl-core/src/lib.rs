@@ -50,6 +50,7 @@ pub mod desc;
 pub mod exchange;
 pub mod metadata;
 pub mod registry;
+mod sockio;
 pub mod status;
 pub mod types;
 mod util;

@@ -20,7 +20,8 @@ const MAGIC: &[u8; 8] = b"NIXLRSMD";
 const VERSION: u16 = 1;
 /// The largest blob accepted.
 pub const MAX_BLOB_LEN: usize = 1 << 30;
-const MAX_NAME_LEN: usize = 4096;
+/// Longest agent name, in bytes (agents refuse longer names at creation).
+pub const MAX_NAME_LEN: usize = 4096;
 const MAX_BACKEND_NAME_LEN: usize = 256;
 const MAX_CONN_INFO_LEN: usize = 1 << 20;
 const REGION_WIRE_LEN: usize = 36;

@@ -115,6 +115,35 @@ pub unsafe fn ints<'a>(
     Ok(unsafe { std::slice::from_raw_parts(data, count) })
 }
 
+/// Makes room for `extra` more elements in `v`, or fails with a BACKEND status (as upstream's
+/// `std::bad_alloc`): a size from the caller must never abort the process.
+pub fn try_grow<T>(v: &mut Vec<T>, extra: usize, what: &str) -> Result<(), Failure> {
+    v.try_reserve(extra).map_err(|e| {
+        Failure::from(nixl_core::NixlError::new(
+            nixl_core::Status::Backend,
+            format!("cannot allocate {what} ({extra} more elements): {e}"),
+        ))
+    })
+}
+
+/// Resizes `v` to `n` elements (new ones are `fill`), failing instead of aborting when the
+/// memory cannot be had.
+pub fn try_resize<T: Clone>(v: &mut Vec<T>, n: usize, fill: T, what: &str) -> Result<(), Failure> {
+    if let Some(extra) = n.checked_sub(v.len()) {
+        try_grow(v, extra, what)?;
+    }
+    v.resize(n, fill);
+    Ok(())
+}
+
+/// Copies caller bytes into a new vector, failing instead of aborting.
+pub fn try_copy(data: &[u8], what: &str) -> Result<Vec<u8>, Failure> {
+    let mut v = Vec::new();
+    try_grow(&mut v, data.len(), what)?;
+    v.extend_from_slice(data);
+    Ok(v)
+}
+
 /// Copies bytes into a `malloc`ed buffer the caller frees with `free`.
 /// An empty input gives `(NULL, 0)` when `empty_is_null`, as upstream's `opt_args_get_*`.
 pub fn malloc_bytes(data: &[u8], empty_is_null: bool) -> Result<(*mut c_void, usize), Failure> {

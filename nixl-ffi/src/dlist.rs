@@ -9,7 +9,8 @@ use nixl_core::{Desc, DescList, MemType, RegDesc, RegDescList, XferDescList};
 
 use crate::boundary::{CapiResult, Failure};
 use crate::convert::{
-    SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, out_ptr, take, write_out,
+    SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, out_ptr, take, try_copy, try_resize,
+    write_out,
 };
 use crate::status::CapiStatus;
 use crate::types::{
@@ -262,7 +263,10 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_resize(
     new_size: size_t,
 ) -> CapiStatus {
     // SAFETY: per the contract above.
-    ffi_boundary! { unsafe { edit(dlist, |v| { v.resize(new_size, Desc::default()); SUCCESS }) } }
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        unsafe { edit(dlist, |v| { try_resize(v, new_size, Desc::default(), "descriptors")?; SUCCESS }) }
+    }
 }
 
 /// Prints the list to standard output.
@@ -336,7 +340,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_add_desc(
 ) -> CapiStatus {
     ffi_boundary! {
         // SAFETY: per the contract above.
-        let meta = unsafe { bytes(metadata, metadata_len, "metadata") }?.to_vec();
+        let meta = try_copy(unsafe { bytes(metadata, metadata_len, "metadata") }?, "metadata")?;
         let desc = RegDesc::with_meta(addr as u64, len as u64, dev_id, meta);
         // SAFETY: per the contract above.
         unsafe { edit(dlist, |v| { v.push(desc); SUCCESS }) }
@@ -412,7 +416,10 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_resize(
     new_size: size_t,
 ) -> CapiStatus {
     // SAFETY: per the contract above.
-    ffi_boundary! { unsafe { edit(dlist, |v| { v.resize(new_size, RegDesc::default()); SUCCESS }) } }
+    ffi_boundary! {
+        // SAFETY: per the contract above.
+        unsafe { edit(dlist, |v| { try_resize(v, new_size, RegDesc::default(), "descriptors")?; SUCCESS }) }
+    }
 }
 
 /// Prints the list to standard output.

@@ -55,7 +55,7 @@ pub unsafe extern "C" fn nixl_capi_ext_xfer_dlist_add_descs(
             Some(unsafe { array(dev_ids, count, "dev_ids") }?)
         };
         let descs = d.list.descs_mut();
-        descs.reserve(count);
+        crate::convert::try_grow(descs, count, "descriptors")?;
         for i in 0..count {
             let dev = devs.map_or(0, |v| v[i]);
             descs.push(Desc::new(addrs[i] as u64, lens[i] as u64, dev));

@@ -6,7 +6,8 @@ use std::ffi::{c_char, c_void};
 use nixl_core::{BackendHandle, OptArgs};
 
 use crate::convert::{
-    SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, malloc_bytes, out_ptr, take, write_out,
+    SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, malloc_bytes, out_ptr, take, try_copy,
+    write_out,
 };
 use crate::status::CapiStatus;
 use crate::types::{nixl_capi_backend_t, nixl_capi_opt_args_t};
@@ -112,7 +113,7 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_notif_msg(
         let args = unsafe { borrow_mut(args, "args") }?;
         // SAFETY: per the contract above.
         let msg = unsafe { bytes(data, len, "data") }?;
-        args.notif_msg = msg.to_vec();
+        args.notif_msg = try_copy(msg, "the notification")?;
         if args.has_notif || args.notif.is_some() {
             args.notif = Some(args.notif_msg.clone());
         }
@@ -160,7 +161,7 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_custom_param(
         // SAFETY: per the contract above.
         let args = unsafe { borrow_mut(args, "args") }?;
         // SAFETY: per the contract above.
-        args.custom_param = unsafe { bytes(data, len, "data") }?.to_vec();
+        args.custom_param = try_copy(unsafe { bytes(data, len, "data") }?, "the custom parameter")?;
         SUCCESS
     }
 }

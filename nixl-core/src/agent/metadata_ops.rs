@@ -243,6 +243,39 @@ impl AgentInner {
         Ok(())
     }
 
+    /// The connection info (per backend name) of the loaded incarnation of `name`.
+    pub(crate) fn remote_conns(&self, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
+        let remote = read(&self.remotes).get(name).cloned()?;
+        let backends = read(&self.backends);
+        Some(
+            remote
+                .links
+                .iter()
+                .map(|l| (backends[l.backend].name.clone(), l.conn_info.clone()))
+                .collect(),
+        )
+    }
+
+    /// Whether the incarnation of `name` described by `conns` still runs and answers (probed
+    /// through fresh handles, bounded by the peer timeout, at most one second).
+    pub(crate) fn incarnation_answers(&self, name: &str, conns: &[(String, Vec<u8>)]) -> bool {
+        let engines: Vec<_> = read(&self.backends)
+            .iter()
+            .map(|b| (b.name.clone(), b.engine.clone()))
+            .collect();
+        conns.iter().any(|(backend, info)| {
+            let Some((_, engine)) = engines.iter().find(|(n, _)| n == backend) else {
+                return false;
+            };
+            let Ok(peer) = engine.load_remote(name, info) else {
+                return false;
+            };
+            let alive = engine.peer_alive(&peer);
+            engine.disconnect(&peer);
+            alive
+        })
+    }
+
     /// Forgets a remote agent (`invalidateRemoteMD`): its requests are refused from now on and
     /// its connections are closed. NOT_FOUND if it is unknown.
     pub(crate) fn invalidate_remote_md(&self, name: &str) -> Result<()> {

@@ -73,10 +73,20 @@ pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl Agent {
-    /// Creates an agent. The name must be non-empty; it is how peers address this agent.
+    /// Creates an agent. The name must be non-empty and at most
+    /// [`MAX_NAME_LEN`](crate::metadata::MAX_NAME_LEN) bytes (longer names could never be
+    /// published); it is how peers address this agent.
     pub fn new(name: &str, config: AgentConfig) -> Result<Agent> {
         if name.is_empty() {
             return Err(err!(InvalidParam, "an agent needs a non-empty name"));
+        }
+        if name.len() > crate::metadata::MAX_NAME_LEN {
+            return Err(err!(
+                InvalidParam,
+                "an agent name of {} bytes is over the limit of {} bytes",
+                name.len(),
+                crate::metadata::MAX_NAME_LEN
+            ));
         }
         let telemetry = config.telemetry_enabled();
         let listen_port = config.use_listen_thread.then_some(config.listen_port);

@@ -41,6 +41,9 @@ impl EtcdStore {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("nixl-etcd")
+            // The gRPC client writes with writev, which raises SIGPIPE on a closed socket:
+            // blocked in these threads, it stays pending there and the write fails with EPIPE.
+            .on_thread_start(crate::sockio::block_sigpipe)
             .enable_all()
             .build()
             .map_err(|e| etcd_err("runtime", e))?;

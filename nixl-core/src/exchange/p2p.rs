@@ -1,8 +1,10 @@
 //! The peer-to-peer metadata listener and the outbound side of `send_local_md`,
 //! `fetch_remote_md` and `invalidate_local_md` over it.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -11,18 +13,27 @@ use super::frame::{self, Command};
 use crate::agent::AgentInner;
 use crate::auth;
 use crate::backend::lock;
+use crate::sockio::{self, ConnSet, Timed};
 use crate::status::{Result, err};
 
 /// How long a peer may take to send a frame (or stay idle) before it is dropped.
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most connections served at once; more are closed on arrival.
+const MAX_CONNS: usize = 64;
+
+/// Without a secret, the connection info of incarnations forgotten on a peer's `INVL`, by
+/// agent name: a later `LOAD` of another incarnation under that name is refused while the
+/// forgotten one still answers, so a stranger cannot swap a live peer for a forged one.
+type Forgotten = Arc<Mutex<HashMap<String, Vec<(String, Vec<u8>)>>>>;
 
 /// A running listener.
 pub struct Listener {
     port: u16,
     fd: i32,
+    stop: Arc<AtomicBool>,
     accept: Mutex<Option<JoinHandle<()>>>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
+    conns: Arc<ConnSet>,
 }
 
 impl Listener {
@@ -43,30 +54,37 @@ impl Listener {
             .map_err(|e| err!(Backend, "listener address: {e}"))?
             .port();
         let fd = listener.as_raw_fd();
-        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let tracked = conns.clone();
+        let conns = ConnSet::new(MAX_CONNS);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tracked, stopping) = (conns.clone(), stop.clone());
+        let forgotten = Forgotten::default();
         let accept = std::thread::Builder::new()
             .name("nixl-md-listen".into())
             .spawn(move || {
-                for stream in listener.incoming() {
-                    let Ok(stream) = stream else { break };
-                    let Some(inner) = agent.upgrade() else { break };
-                    if let Ok(clone) = stream.try_clone() {
-                        let mut list = lock(&tracked);
-                        list.retain(|s| s.peer_addr().is_ok());
-                        list.push(clone);
-                    }
-                    drop(inner);
+                let done = || stopping.load(Ordering::Acquire) || agent.strong_count() == 0;
+                sockio::accept_loop(&listener, "metadata listener", done, |stream| {
+                    let Some(guard) = tracked.admit(&stream) else {
+                        log::debug!("metadata listener: {MAX_CONNS} connections open; closing one");
+                        return;
+                    };
                     let (agent, secret) = (agent.clone(), secret.clone());
-                    let _ = std::thread::Builder::new()
+                    let forgotten = forgotten.clone();
+                    let spawned = std::thread::Builder::new()
                         .name("nixl-md-peer".into())
-                        .spawn(move || serve(&agent, stream, secret.as_deref()));
-                }
+                        .spawn(move || {
+                            serve(&agent, stream, secret.as_deref(), &forgotten);
+                            drop(guard);
+                        });
+                    if let Err(e) = spawned {
+                        log::error!("metadata listener: cannot start a thread: {e}");
+                    }
+                });
             })
             .map_err(|e| err!(Backend, "cannot start the metadata listener thread: {e}"))?;
         Ok(Listener {
             port,
             fd,
+            stop,
             accept: Mutex::new(Some(accept)),
             conns,
         })
@@ -79,51 +97,81 @@ impl Listener {
 
     /// Stops accepting and closes open connections.
     pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        let Some(t) = lock(&self.accept).take() else {
+            return;
+        };
         // SAFETY: the fd belongs to the listener, which lives until the accept thread returns.
         unsafe { libc::shutdown(self.fd, libc::SHUT_RDWR) };
-        if let Some(t) = lock(&self.accept).take() {
-            let _ = t.join();
-        }
-        for s in lock(&self.conns).drain(..) {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
+        let _ = t.join();
+        self.conns.close_all();
     }
 }
 
 /// Serves one peer connection; a peer sending garbage, a huge length or stalling is dropped
-/// with a logged error and affects nobody else.
-fn serve(agent: &Weak<AgentInner>, mut stream: TcpStream, secret: Option<&[u8]>) {
-    let peer = stream
+/// with a logged error and affects nobody else. Each frame (and the wait for it) runs under
+/// one deadline, so an idle or trickling connection is closed after `IO_TIMEOUT`.
+fn serve(
+    agent: &Weak<AgentInner>,
+    socket: TcpStream,
+    secret: Option<&[u8]>,
+    forgotten: &Forgotten,
+) {
+    let peer = socket
         .peer_addr()
         .map_or_else(|_| "?".into(), |a| a.to_string());
-    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
-    if let Err(e) = authenticate(&mut stream, secret) {
+    if let Err(e) = authenticate(&mut Timed::new(&socket, IO_TIMEOUT), secret) {
         log::error!("metadata listener: refusing {peer}: {e}");
-        let _ = frame::write(&mut stream, Command::Error, e.message().as_bytes());
+        let _ = frame::write(
+            &mut Timed::new(&socket, IO_TIMEOUT),
+            Command::Error,
+            e.message().as_bytes(),
+        );
         return;
     }
     loop {
+        let mut stream = Timed::new(&socket, IO_TIMEOUT);
         let (cmd, payload) = match frame::read(&mut stream) {
             Ok(Some(f)) => f,
             Ok(None) => return,
             Err(e) => {
-                log::error!("metadata listener: dropping {peer}: {e}");
+                log::debug!("metadata listener: dropping {peer}: {e}");
                 return;
             }
         };
         let Some(inner) = agent.upgrade() else { return };
         let outcome = match cmd {
-            Command::Load => inner
-                .load_remote_md(&payload)
-                .map(|name| log::debug!("loaded metadata of {name} from {peer}")),
+            Command::Load => {
+                let guarded = match secret {
+                    Some(_) => Ok(()),
+                    None => refuse_live_swap(&inner, &payload, forgotten),
+                };
+                guarded
+                    .and_then(|()| inner.load_remote_md(&payload))
+                    .map(|name| log::debug!("loaded metadata of {name} from {peer}"))
+            }
             Command::Invalidate => match std::str::from_utf8(&payload) {
-                Ok(name) => inner.invalidate_remote_md(name),
+                Ok(name) => {
+                    if secret.is_none()
+                        && let Some(conns) = inner.remote_conns(name)
+                    {
+                        lock(forgotten).insert(name.to_owned(), conns);
+                    }
+                    inner.invalidate_remote_md(name)
+                }
                 Err(_) => Err(err!(InvalidParam, "agent name is not UTF-8")),
             },
             Command::Send => {
                 let reply = match inner.local_md() {
-                    Ok(md) => frame::write(&mut stream, Command::Load, &md),
+                    Ok(md) if md.len() <= frame::MAX_PAYLOAD as usize => {
+                        frame::write(&mut stream, Command::Load, &md)
+                    }
+                    Ok(md) => frame::write(
+                        &mut stream,
+                        Command::Error,
+                        format!("metadata of {} bytes is over the frame limit", md.len())
+                            .as_bytes(),
+                    ),
                     Err(e) => frame::write(&mut stream, Command::Error, e.message().as_bytes()),
                 };
                 reply.map_err(|e| err!(RemoteDisconnect, "{e}"))
@@ -143,8 +191,30 @@ fn serve(agent: &Weak<AgentInner>, mut stream: TcpStream, secret: Option<&[u8]>)
     }
 }
 
+/// NOT_ALLOWED when `blob` would load, under a name forgotten on an unauthenticated `INVL`,
+/// another incarnation while the forgotten one still answers. (A live loaded peer is never
+/// replaced: `load_remote_md` refuses that on its own.)
+fn refuse_live_swap(inner: &AgentInner, blob: &[u8], forgotten: &Forgotten) -> Result<()> {
+    let md = crate::metadata::AgentMetadata::decode(blob)?;
+    let Some(old) = lock(forgotten).get(&md.name).cloned() else {
+        return Ok(());
+    };
+    let other = old
+        .iter()
+        .any(|(backend, info)| md.conns.iter().any(|(b, i)| b == backend && i != info));
+    if other && inner.incarnation_answers(&md.name, &old) {
+        return Err(err!(
+            NotAllowed,
+            "agent {} was invalidated by an unauthenticated peer but still answers; refusing another incarnation under its name (set NIXL_RS_SECRET)",
+            md.name
+        ));
+    }
+    lock(forgotten).remove(&md.name);
+    Ok(())
+}
+
 /// Opens a served connection: send a challenge, require the answer first.
-fn authenticate(stream: &mut TcpStream, secret: Option<&[u8]>) -> Result<()> {
+fn authenticate(stream: &mut Timed<'_>, secret: Option<&[u8]>) -> Result<()> {
     let nonce = crate::util::random_u64();
     let mut challenge = nonce.to_le_bytes().to_vec();
     challenge.push(u8::from(secret.is_some()));
@@ -168,7 +238,7 @@ fn authenticate(stream: &mut TcpStream, secret: Option<&[u8]>) -> Result<()> {
 }
 
 /// Answers a listener's challenge.
-fn answer_challenge(stream: &mut TcpStream, addr: SocketAddr, secret: Option<&[u8]>) -> Result<()> {
+fn answer_challenge(stream: &mut Timed<'_>, addr: SocketAddr, secret: Option<&[u8]>) -> Result<()> {
     let io = |e: std::io::Error| err!(RemoteDisconnect, "handshake with {addr}: {e}");
     let challenge = match frame::read(stream).map_err(io)? {
         Some((Command::Challenge, c)) if c.len() == 9 => c,
@@ -197,16 +267,22 @@ fn resolve(ip: &str, port: u16) -> Result<SocketAddr> {
         .ok_or_else(|| err!(InvalidParam, "{ip}:{port} resolves to no address"))
 }
 
-fn connect(addr: SocketAddr, secret: Option<&[u8]>) -> Result<TcpStream> {
-    let mut stream = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+/// Connects and answers the challenge; `op` then runs on the connection, all of it under
+/// one deadline.
+fn with_conn<R>(
+    addr: SocketAddr,
+    secret: Option<&[u8]>,
+    op: impl FnOnce(&mut Timed<'_>) -> Result<R>,
+) -> Result<R> {
+    let socket = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
         .map_err(|e| err!(RemoteDisconnect, "cannot reach {addr}: {e}"))?;
-    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(IO_TIMEOUT));
+    let mut stream = Timed::new(&socket, IO_TIMEOUT);
     answer_challenge(&mut stream, addr, secret)?;
-    Ok(stream)
+    op(&mut stream)
 }
 
-/// Sends one frame to a peer's listener.
+/// Sends one frame to a peer's listener. A payload over the frame limit is INVALID_PARAM,
+/// found before connecting.
 pub fn push(
     ip: &str,
     port: u16,
@@ -214,29 +290,39 @@ pub fn push(
     cmd: Command,
     payload: &[u8],
 ) -> Result<()> {
+    if payload.len() > frame::MAX_PAYLOAD as usize {
+        return Err(err!(
+            InvalidParam,
+            "{} bytes are over the {}-byte metadata frame limit",
+            payload.len(),
+            frame::MAX_PAYLOAD
+        ));
+    }
     let addr = resolve(ip, port)?;
-    let mut stream = connect(addr, secret)?;
-    frame::write(&mut stream, cmd, payload)
-        .map_err(|e| err!(RemoteDisconnect, "sending to {addr}: {e}"))
+    with_conn(addr, secret, |stream| {
+        frame::write(stream, cmd, payload)
+            .map_err(|e| err!(RemoteDisconnect, "sending to {addr}: {e}"))
+    })
 }
 
 /// Asks a peer's listener for its metadata.
 pub fn fetch(ip: &str, port: u16, secret: Option<&[u8]>) -> Result<Vec<u8>> {
     let addr = resolve(ip, port)?;
-    let mut stream = connect(addr, secret)?;
-    frame::write(&mut stream, Command::Send, &[])
-        .map_err(|e| err!(RemoteDisconnect, "asking {addr}: {e}"))?;
-    match frame::read(&mut stream) {
-        Ok(Some((Command::Load, md))) => Ok(md),
-        Ok(Some((Command::Error, msg))) => Err(err!(
-            Backend,
-            "{addr} answered: {}",
-            String::from_utf8_lossy(&msg)
-        )),
-        Ok(_) => Err(err!(
-            Backend,
-            "{addr} answered with something other than metadata"
-        )),
-        Err(e) => Err(err!(RemoteDisconnect, "reading metadata from {addr}: {e}")),
-    }
+    with_conn(addr, secret, |stream| {
+        frame::write(stream, Command::Send, &[])
+            .map_err(|e| err!(RemoteDisconnect, "asking {addr}: {e}"))?;
+        match frame::read(stream) {
+            Ok(Some((Command::Load, md))) => Ok(md),
+            Ok(Some((Command::Error, msg))) => Err(err!(
+                Backend,
+                "{addr} answered: {}",
+                String::from_utf8_lossy(&msg)
+            )),
+            Ok(_) => Err(err!(
+                Backend,
+                "{addr} answered with something other than metadata"
+            )),
+            Err(e) => Err(err!(RemoteDisconnect, "reading metadata from {addr}: {e}")),
+        }
+    })
 }

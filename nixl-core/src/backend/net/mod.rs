@@ -97,9 +97,8 @@ pub struct Shared {
     peer_timeout: Duration,
     secret: Option<Vec<u8>>,
     shutting_down: AtomicBool,
-    next_conn_id: AtomicU64,
-    server_conns: Mutex<HashMap<u64, std::net::TcpStream>>,
-    server_threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Connections the control listener serves.
+    conns: Arc<crate::sockio::ConnSet>,
     #[cfg(feature = "cuda")]
     vram: vram::VramState,
 }
@@ -203,9 +202,7 @@ impl NetBackend {
             peer_timeout: ctx.config.peer_timeout,
             secret: ctx.config.auth_secret.clone(),
             shutting_down: AtomicBool::new(false),
-            next_conn_id: AtomicU64::new(0),
-            server_conns: Mutex::new(HashMap::new()),
-            server_threads: Mutex::new(Vec::new()),
+            conns: crate::sockio::ConnSet::new(server::MAX_CONNS),
             #[cfg(feature = "cuda")]
             vram: Default::default(),
         });
@@ -428,6 +425,8 @@ impl Backend for NetBackend {
     }
 
     fn post(&self, job: XferJob) -> Result<Arc<Completion>> {
+        // Wire limits are checked before any byte moves, whatever the route.
+        proto::check_notif(job.notif.as_ref().map_or(0, Vec::len))?;
         #[cfg(feature = "cuda")]
         if vram::involves_vram(&job) {
             return vram::post(self, job);
@@ -461,6 +460,7 @@ impl Backend for NetBackend {
     }
 
     fn gen_notif(&self, target: &Target, msg: &[u8]) -> Result<()> {
+        proto::check_notif(msg.len())?;
         self.mover.notify(target, msg)
     }
 
@@ -478,13 +478,7 @@ impl Backend for NetBackend {
         if let Some(t) = lock(&self.accept_thread).take() {
             let _ = t.join();
         }
-        for stream in lock(&shared.server_conns).values() {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-        let threads = std::mem::take(&mut *lock(&shared.server_threads));
-        for t in threads {
-            let _ = t.join();
-        }
+        shared.conns.close_all();
         for c in std::mem::take(&mut *lock(&self.inflight)) {
             if let Some(c) = c.upgrade() {
                 c.cancel_and_wait();

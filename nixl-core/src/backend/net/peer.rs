@@ -1,7 +1,6 @@
 //! The initiator's view of one remote network backend: how to reach it (same process,
 //! cross-memory attach, TCP) and a pool of TCP connections to it.
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +11,7 @@ use super::conninfo::ConnInfo;
 use super::proto::{self, Header, Kind, NO_NOTIF};
 use super::{Shared, identity};
 use crate::backend::{ResolvedDesc, lock};
+use crate::sockio::{Clock, Timed};
 use crate::status::{NixlError, Result, err};
 
 /// How bytes reach the peer.
@@ -168,9 +168,10 @@ impl NetPeer {
             Route::Tcp => {
                 if !lock(&self.idle).is_empty() {
                     // A pooled connection that the peer closed reads as EOF at once.
-                    return self.with_conn(|s| probe_open(s).map(Ok)).is_ok();
+                    return self.with_conn(|s| probe_open(s.stream()).map(Ok)).is_ok();
                 }
-                match self.connect_within(self.timeout.min(Duration::from_secs(1))) {
+                let mut clock = Clock::start(self.timeout);
+                match self.connect_within(&mut clock, Duration::from_secs(1)) {
                     Ok(stream) => {
                         lock(&self.idle).push(stream);
                         true
@@ -199,15 +200,17 @@ impl NetPeer {
             .collect()
     }
 
-    fn connect(&self) -> Result<TcpStream> {
-        self.connect_within(self.timeout.min(Duration::from_secs(2)))
-    }
-
-    fn connect_within(&self, limit: Duration) -> Result<TcpStream> {
+    /// Connects (trying each address for at most `per_addr`) and shakes hands, all within
+    /// `clock`'s deadline.
+    fn connect_within(&self, clock: &mut Clock, per_addr: Duration) -> Result<TcpStream> {
         let mut last = None;
         for addr in self.candidate_addrs() {
+            let limit = clock
+                .remaining()
+                .map_err(|e| err!(RemoteDisconnect, "cannot reach agent {}: {e}", self.name))?
+                .min(per_addr);
             match TcpStream::connect_timeout(&addr, limit) {
-                Ok(stream) => return self.handshake(stream),
+                Ok(stream) => return self.handshake(stream, clock),
                 Err(e) => last = Some(format!("{addr}: {e}")),
             }
         }
@@ -219,7 +222,7 @@ impl NetPeer {
         ))
     }
 
-    fn handshake(&self, mut stream: TcpStream) -> Result<TcpStream> {
+    fn handshake(&self, socket: TcpStream, clock: &mut Clock) -> Result<TcpStream> {
         let io = |e: std::io::Error| {
             err!(
                 RemoteDisconnect,
@@ -227,9 +230,8 @@ impl NetPeer {
                 self.name
             )
         };
-        stream.set_nodelay(true).map_err(io)?;
-        stream.set_read_timeout(Some(self.timeout)).map_err(io)?;
-        stream.set_write_timeout(Some(self.timeout)).map_err(io)?;
+        socket.set_nodelay(true).map_err(io)?;
+        let mut stream = Timed::resume(&socket, *clock);
         let challenge = proto::read_header(&mut stream).map_err(io)?;
         if challenge.kind != Kind::Challenge {
             return Err(err!(
@@ -265,8 +267,10 @@ impl NetPeer {
         )
         .encode();
         proto::write_all_slices(&mut stream, &[&hello, name, &proof]).map_err(io)?;
-        match proto::read_status(&mut stream, Kind::HelloAck).map_err(io)? {
-            Ok(()) => Ok(stream),
+        let answer = proto::read_status(&mut stream, Kind::HelloAck).map_err(io)?;
+        *clock = stream.clock();
+        match answer {
+            Ok(()) => Ok(socket),
             Err(e) if e.status() == crate::Status::NotAllowed => Err(e),
             Err(e) => Err(err!(
                 RemoteDisconnect,
@@ -277,11 +281,12 @@ impl NetPeer {
         }
     }
 
-    /// Runs `op` on a pooled connection. I/O errors mean the peer is unreachable:
-    /// REMOTE_DISCONNECT, and the connection is dropped.
+    /// Runs `op` on a pooled connection, connecting first if none is idle; the connection, the
+    /// handshake and `op` share one deadline (see `sockio::Clock`). I/O errors mean the peer
+    /// is unreachable: REMOTE_DISCONNECT, and the connection is dropped.
     fn with_conn<R>(
         &self,
-        op: impl FnOnce(&mut TcpStream) -> std::io::Result<Result<R>>,
+        op: impl FnOnce(&mut Timed<'_>) -> std::io::Result<Result<R>>,
     ) -> Result<R> {
         if self.is_dead() {
             return Err(err!(
@@ -290,12 +295,14 @@ impl NetPeer {
                 self.name
             ));
         }
+        let mut clock = Clock::start(self.timeout);
         let pooled = lock(&self.idle).pop();
-        let mut stream = match pooled {
+        let stream = match pooled {
             Some(s) => s,
-            None => self.connect()?,
+            None => self.connect_within(&mut clock, Duration::from_secs(2))?,
         };
-        match op(&mut stream) {
+        let outcome = op(&mut Timed::resume(&stream, clock));
+        match outcome {
             Ok(result) => {
                 lock(&self.idle).push(stream);
                 result
@@ -314,6 +321,7 @@ impl NetPeer {
     /// Sends a notification (no answer is awaited; frames on a connection are processed in
     /// order, so it lands after any data this connection carried before).
     pub fn send_notif(&self, msg: &[u8]) -> Result<()> {
+        proto::check_notif(msg.len())?;
         let header = Header::new(Kind::Notif, msg.len() as u64, 0, 0).encode();
         self.with_conn(|s| proto::write_all_slices(s, &[&header, msg]).map(Ok))
     }
@@ -326,6 +334,7 @@ impl NetPeer {
         remote: &[ResolvedDesc],
         notif: Option<&[u8]>,
     ) -> Result<()> {
+        proto::check_request(remote.len(), notif)?;
         let total: u64 = local.iter().map(|d| d.len).sum();
         let descs = proto::encode_descs(remote);
         let notif_len = notif.map_or(NO_NOTIF, |n| n.len() as u64);
@@ -336,7 +345,8 @@ impl NetPeer {
             // SAFETY: local descriptors are registered, live memory of this process.
             slices.extend(local.iter().map(|d| unsafe { super::memory::bytes(d) }));
             let sent = proto::write_all_slices(s, &slices);
-            // If the peer refused early it may have answered already; prefer its answer.
+            // If the peer refused early it may have answered already; prefer its answer. The
+            // same deadline runs on: after a timeout this read fails at once.
             match (sent, proto::read_status(s, Kind::Resp)) {
                 (_, Ok(answer)) => Ok(answer),
                 (Err(e), Err(_)) | (Ok(()), Err(e)) => Err(e),
@@ -352,6 +362,7 @@ impl NetPeer {
         remote: &[ResolvedDesc],
         notif: Option<&[u8]>,
     ) -> Result<()> {
+        proto::check_request(remote.len(), notif)?;
         let total: u64 = local.iter().map(|d| d.len).sum();
         let descs = proto::encode_descs(remote);
         let header = Header::new(Kind::Read, remote.len() as u64, total, 0).encode();
@@ -361,17 +372,12 @@ impl NetPeer {
                 return Ok(Err(e));
             }
             // SAFETY: local descriptors are registered, live memory of this process, and the
-            // request owns them while it runs.
-            let mut slices: Vec<&mut [u8]> = local
-                .iter()
-                .map(|d| unsafe { super::memory::bytes_mut(d) })
-                .collect();
-            proto::read_exact_slices(s, &mut slices)?;
+            // request owns them while it runs (they may overlap: raw addresses are used).
+            unsafe { proto::read_exact_descs(s, local) }?;
             if let Some(msg) = notif {
                 let h = Header::new(Kind::Notif, msg.len() as u64, 0, 0).encode();
                 proto::write_all_slices(s, &[&h, msg])?;
             }
-            s.flush()?;
             Ok(Ok(()))
         })
     }
@@ -383,7 +389,7 @@ pub fn named(peer: &NetPeer, e: NixlError) -> NixlError {
 }
 
 /// Fails if the peer has closed the connection (a zero-length non-blocking peek).
-fn probe_open(stream: &mut TcpStream) -> std::io::Result<()> {
+fn probe_open(stream: &TcpStream) -> std::io::Result<()> {
     stream.set_nonblocking(true)?;
     let mut byte = [0u8; 1];
     let result = match stream.peek(&mut byte) {

@@ -18,6 +18,7 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 
 use crate::backend::ResolvedDesc;
 use crate::codec::{Reader, Writer};
+use crate::sockio::Timed;
 use crate::status::{NixlError, Result, Status, err};
 
 const MAGIC: u32 = u32::from_le_bytes(*b"NXRS");
@@ -117,6 +118,29 @@ impl Header {
             c: r.u64()?,
         })
     }
+}
+
+/// Refuses, before anything is sent, a notification the peer would refuse (and drop the
+/// connection for): INVALID_PARAM, the peer untouched.
+pub fn check_notif(len: usize) -> Result<()> {
+    if len as u64 > MAX_NOTIF {
+        return Err(err!(
+            InvalidParam,
+            "a notification of {len} bytes is over the {MAX_NOTIF}-byte limit"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a WRITE or READ against the wire limits before it is sent (see [`check_notif`]).
+pub fn check_request(descs: usize, notif: Option<&[u8]>) -> Result<()> {
+    if descs as u64 > MAX_DESCS {
+        return Err(err!(
+            InvalidParam,
+            "{descs} descriptors in one request are over the limit of {MAX_DESCS}"
+        ));
+    }
+    notif.map_or(Ok(()), |n| check_notif(n.len()))
 }
 
 /// Encodes descriptors for a WRITE or READ frame.
@@ -238,6 +262,45 @@ pub fn read_exact_slices(stream: &mut impl Read, slices: &mut [&mut [u8]]) -> io
     Ok(())
 }
 
+/// Fills the memory of `descs` (addresses in this process) from the stream, batching into
+/// readv calls. Works on raw addresses: descriptors that overlap (a peer may send such) are
+/// filled in order, with no aliasing mutable references.
+///
+/// # Safety
+/// Every descriptor must be valid for writes of its length while this runs.
+pub unsafe fn read_exact_descs(stream: &mut Timed<'_>, descs: &[ResolvedDesc]) -> io::Result<()> {
+    let mut pieces = descs
+        .iter()
+        .flat_map(|d| {
+            (0..d.len).step_by(IO_CALL_MAX).map(move |off| libc::iovec {
+                iov_base: (d.addr + off) as *mut libc::c_void,
+                iov_len: (d.len - off).min(IO_CALL_MAX as u64) as usize,
+            })
+        })
+        .peekable();
+    let mut iov = Vec::with_capacity(descs.len().min(IOV_BATCH));
+    while next_call(&mut pieces, &mut iov, |v| v.iov_len) {
+        let mut rest = &mut iov[..];
+        while !rest.is_empty() {
+            // SAFETY: the pieces lie in the descriptors, valid for writes per the contract.
+            let mut n = unsafe { stream.readv_raw(rest) }?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            while let Some(first) = rest.first_mut() {
+                if n < first.iov_len {
+                    first.iov_base = first.iov_base.cast::<u8>().wrapping_add(n).cast();
+                    first.iov_len -= n;
+                    break;
+                }
+                n -= first.iov_len;
+                rest = &mut rest[1..];
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Fills `iov` with the next system call's pieces: at most `IOV_BATCH` of them and at most
 /// `IO_CALL_MAX` bytes (the slices were cut to that size). Empty pieces are skipped. Returns
 /// false when nothing is left.
@@ -340,6 +403,32 @@ mod tests {
             read_exact_slices(&mut &expected[..], &mut dst).unwrap();
             assert!(back.concat() == expected);
         }
+    }
+
+    #[test]
+    fn overlapping_descriptors_are_filled_in_order() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut tx = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let rx = l.accept().unwrap().0;
+        let data: Vec<u8> = (0..(IO_CALL_MAX + 3000)).map(|i| (i % 251) as u8).collect();
+        let mut dst = vec![0u8; IO_CALL_MAX + 1000];
+        let base = dst.as_mut_ptr() as u64;
+        let d = |off: u64, len: usize| ResolvedDesc {
+            addr: base + off,
+            len: len as u64,
+            dev_id: 0,
+            key: 0,
+        };
+        // The whole buffer, then 2,000 bytes over its middle again.
+        let descs = [d(0, IO_CALL_MAX + 1000), d(500, 2000)];
+        let writer = std::thread::spawn(move || tx.write_all(&data).map(|()| data));
+        let mut t = Timed::new(&rx, std::time::Duration::from_secs(10));
+        // SAFETY: both descriptors lie in `dst`, alive and unborrowed meanwhile.
+        unsafe { read_exact_descs(&mut t, &descs) }.unwrap();
+        let data = writer.join().unwrap().unwrap();
+        let mut want = data[..IO_CALL_MAX + 1000].to_vec();
+        want[500..2500].copy_from_slice(&data[IO_CALL_MAX + 1000..]);
+        assert!(dst == want);
     }
 
     #[test]

@@ -8,45 +8,42 @@ use std::sync::atomic::Ordering;
 
 use super::Shared;
 use super::proto::{self, Header, Kind, MAX_DESCS, MAX_NOTIF, MAX_TEXT, NO_NOTIF};
-use crate::backend::{ResolvedDesc, lock};
+use crate::backend::ResolvedDesc;
+use crate::sockio::{self, Timed};
 use crate::status::{Result, err};
 
 /// Refused WRITE payloads up to this size are read and dropped to keep the connection usable;
 /// larger ones close it.
 const MAX_DISCARD: u64 = 256 << 20;
 
-/// Accepts connections until the listener is shut down.
+/// Most connections served at once; more are closed on arrival (a peer's pool holds about
+/// one per transfer thread).
+pub const MAX_CONNS: usize = 512;
+
+/// Accepts connections until the listener is shut down: one thread per connection, at most
+/// [`MAX_CONNS`], each forgotten (thread and socket) when it ends.
 pub fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
-    for stream in listener.incoming() {
-        if shared.shutting_down.load(Ordering::Acquire) {
-            break;
-        }
-        let Ok(stream) = stream else { continue };
-        let Ok(clone) = stream.try_clone() else {
-            continue;
+    let what = format!("agent {} control listener", shared.agent_name);
+    let stop = || shared.shutting_down.load(Ordering::Acquire);
+    sockio::accept_loop(&listener, &what, stop, |stream| {
+        let Some(guard) = shared.conns.admit(&stream) else {
+            // Debug only: whoever floods the listener must not flood the log too.
+            log::debug!("{what}: {MAX_CONNS} connections already served; closing a new one");
+            return;
         };
-        let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
-        lock(&shared.server_conns).insert(id, clone);
         let worker = shared.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("nixl-serve-{id}"))
+            .name("nixl-serve".into())
             .spawn(move || {
                 if let Err(e) = serve(&worker, stream) {
                     log::debug!("agent {}: peer connection closed: {e}", worker.agent_name);
                 }
-                lock(&worker.server_conns).remove(&id);
+                drop(guard);
             });
-        match spawned {
-            Ok(handle) => lock(&shared.server_threads).push(handle),
-            Err(e) => {
-                log::error!(
-                    "agent {}: cannot start a connection thread: {e}",
-                    shared.agent_name
-                );
-                lock(&shared.server_conns).remove(&id);
-            }
+        if let Err(e) = spawned {
+            log::error!("{what}: cannot start a connection thread: {e}");
         }
-    }
+    });
 }
 
 type IoResult<T> = std::io::Result<T>;
@@ -57,7 +54,7 @@ fn invalid(msg: impl Into<String>) -> std::io::Error {
 
 /// Reads exactly `len` bytes, growing the buffer only as bytes actually arrive, so a forged
 /// length costs the sender as much as it costs us.
-fn read_payload(stream: &mut TcpStream, len: u64) -> IoResult<Vec<u8>> {
+fn read_payload(stream: &mut Timed<'_>, len: u64) -> IoResult<Vec<u8>> {
     let mut buf = Vec::with_capacity(len.min(1 << 16) as usize);
     stream.by_ref().take(len).read_to_end(&mut buf)?;
     if buf.len() as u64 != len {
@@ -66,10 +63,12 @@ fn read_payload(stream: &mut TcpStream, len: u64) -> IoResult<Vec<u8>> {
     Ok(buf)
 }
 
-fn serve(shared: &Shared, mut stream: TcpStream) -> IoResult<()> {
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(shared.peer_timeout))?;
-    stream.set_write_timeout(Some(shared.peer_timeout))?;
+/// Serves one connection. The handshake, then each request (from its first byte to the
+/// answer), runs under one deadline (`sockio::Clock`): a peer that stalls or trickles is
+/// dropped. Between requests the connection may idle; shutdown closes it.
+fn serve(shared: &Shared, socket: TcpStream) -> IoResult<()> {
+    socket.set_nodelay(true)?;
+    let mut stream = Timed::new(&socket, shared.peer_timeout);
     let nonce = crate::util::random_u64();
     let challenge = Header::new(
         Kind::Challenge,
@@ -118,15 +117,9 @@ fn serve(shared: &Shared, mut stream: TcpStream) -> IoResult<()> {
         &[&proto::status_frame(Kind::HelloAck, &accepted)],
     )?;
     accepted.map_err(|e| invalid(e.to_string()))?;
-    loop {
-        // Idle connections wait for the next frame without a deadline; shutdown closes them.
-        stream.set_read_timeout(None)?;
-        let header = match proto::read_header(&mut stream) {
-            Ok(h) => h,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        stream.set_read_timeout(Some(shared.peer_timeout))?;
+    while sockio::wait_readable(&socket)? {
+        let mut stream = Timed::new(&socket, shared.peer_timeout);
+        let header = proto::read_header(&mut stream)?;
         match header.kind {
             Kind::Notif => {
                 if header.a > MAX_NOTIF {
@@ -140,9 +133,10 @@ fn serve(shared: &Shared, mut stream: TcpStream) -> IoResult<()> {
             other => return Err(invalid(format!("unexpected frame {other:?}"))),
         }
     }
+    Ok(())
 }
 
-fn read_descs(stream: &mut TcpStream, header: &Header) -> IoResult<Vec<ResolvedDesc>> {
+fn read_descs(stream: &mut Timed<'_>, header: &Header) -> IoResult<Vec<ResolvedDesc>> {
     if header.a > MAX_DESCS {
         return Err(invalid("too many descriptors"));
     }
@@ -152,7 +146,7 @@ fn read_descs(stream: &mut TcpStream, header: &Header) -> IoResult<Vec<ResolvedD
 
 fn serve_write(
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut Timed<'_>,
     peer: &str,
     header: Header,
 ) -> IoResult<()> {
@@ -171,12 +165,9 @@ fn serve_write(
     let answer = match checked {
         Ok(()) => {
             // SAFETY: every descriptor was just checked to lie inside a live registration, and
-            // the read lock keeps it registered until the data is in.
-            let mut slices: Vec<&mut [u8]> = descs
-                .iter()
-                .map(|d| unsafe { super::memory::bytes_mut(d) })
-                .collect();
-            proto::read_exact_slices(stream, &mut slices)?;
+            // the read lock keeps it registered until the data is in. They may overlap: the
+            // copy goes through raw addresses.
+            unsafe { proto::read_exact_descs(stream, &descs) }?;
             drop(access);
             if let Some(msg) = notif {
                 shared.notifs.push(peer, msg);
@@ -199,7 +190,7 @@ fn serve_write(
     proto::write_all_slices(stream, &[&proto::status_frame(Kind::Resp, &answer)])
 }
 
-fn serve_read(shared: &Shared, stream: &mut TcpStream, header: Header) -> IoResult<()> {
+fn serve_read(shared: &Shared, stream: &mut Timed<'_>, header: Header) -> IoResult<()> {
     let descs = read_descs(stream, &header)?;
     #[cfg(feature = "cuda")]
     if super::vram::tcp::targets_vram(shared, &descs) {

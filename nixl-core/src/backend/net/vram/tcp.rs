@@ -4,12 +4,11 @@
 //! by its keys (VRAM and DRAM registrations have unrelated random keys, in separate tables), and
 //! every descriptor is checked against the VRAM table before any byte moves.
 
-use std::net::TcpStream;
-
 use super::super::Shared;
 use super::super::proto::{self, Kind};
 use crate::backend::ResolvedDesc;
 use crate::backend::cuda;
+use crate::sockio::Timed;
 use crate::status::{NixlError, err};
 
 type IoResult<T> = std::io::Result<T>;
@@ -31,7 +30,7 @@ fn io_lost(e: &std::io::Error) -> NixlError {
 /// while the previous one is copied. The notification is queued once every copy completed.
 pub(in crate::backend::net) fn serve_write(
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut Timed<'_>,
     peer: &str,
     descs: &[ResolvedDesc],
     notif: Option<Vec<u8>>,
@@ -93,7 +92,7 @@ pub(in crate::backend::net) fn serve_write(
 /// previous one is sent. A failure after the answer closes the connection (the peer sees it).
 pub(in crate::backend::net) fn serve_read(
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut Timed<'_>,
     descs: &[ResolvedDesc],
 ) -> IoResult<()> {
     let access = super::read_table(shared);
