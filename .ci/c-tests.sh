@@ -7,7 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 crate_dir=$("$root/.ci/fetch-nixl-sys.sh")
-export NIXL_SYS_SRC="$crate_dir" NIXL_FFI_REQUIRE_UPSTREAM=1
+export NIXL_SYS_SRC="$crate_dir" NIXL_RS_REQUIRE="${NIXL_RS_REQUIRE:+$NIXL_RS_REQUIRE,}nixl-sys,cc,c++"
 cd "$root"
 # .ci/run has already run every crate's tests (with NIXL_SYS_SRC set); it passes
 # C_TESTS_INSTALL_ONLY=1 to do only the install check below.

@@ -29,8 +29,11 @@ fn free_port() -> u16 {
 impl Etcd {
     /// Starts etcd, or returns None (after saying why) when it is not installed.
     fn start(test: &str) -> Option<Etcd> {
-        if Command::new("etcd").arg("--version").output().is_err() {
-            println!("skipped: the etcd server is not installed (Debian package etcd-server)");
+        if !test_support::have("etcd") {
+            test_support::skip(
+                "etcd",
+                "the etcd server is not installed (Debian package etcd-server)",
+            );
             return None;
         }
         let (client, peer) = (free_port(), free_port());
