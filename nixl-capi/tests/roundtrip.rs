@@ -46,7 +46,10 @@ fn libraries() -> Vec<(&'static str, PathBuf)> {
     let ours = lib_from_env().or_else(|| {
         // The one cargo built for this test run (nixl-ffi is a dev-dependency) lies beside the
         // test binary, in `deps/`; else the last `cargo build`'s.
-        let deps = std::env::current_exe().ok()?.parent()?.join("libnixl_capi.so");
+        let deps = std::env::current_exe()
+            .ok()?
+            .parent()?
+            .join("libnixl_capi.so");
         let t = std::env::var_os("CARGO_TARGET_DIR")
             .map_or_else(|| PathBuf::from("../target"), PathBuf::from);
         std::iter::once(deps)

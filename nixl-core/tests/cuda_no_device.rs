@@ -74,7 +74,10 @@ fn build_stub(name: &str, src: &str) -> Option<PathBuf> {
         Ok(s) if s.success() => {}
         Ok(s) => panic!("cc failed to build the stub: {s}"),
         Err(e) => {
-            test_support::skip("cc", &format!("no C compiler to build the fake libcuda ({e})"));
+            test_support::skip(
+                "cc",
+                &format!("no C compiler to build the fake libcuda ({e})"),
+            );
             return None;
         }
     }
@@ -126,7 +129,11 @@ fn fake_driver_without_device_is_an_error() {
     let src =
         "int cuInit(unsigned int flags) { (void)flags; return 100; /* CUDA_ERROR_NO_DEVICE */ }\n";
     if let Some(dir) = build_stub("nodev", src) {
-        run_child("fake_driver_without_device_is_an_error", &dir, "CUDA_ERROR_NO_DEVICE");
+        run_child(
+            "fake_driver_without_device_is_an_error",
+            &dir,
+            "CUDA_ERROR_NO_DEVICE",
+        );
     }
 }
 
@@ -137,7 +144,11 @@ fn fake_driver_lacking_entry_points_is_an_error() {
     }
     let src = "int cuInit(unsigned int flags) { (void)flags; return 0; }\n";
     if let Some(dir) = build_stub("old", src) {
-        run_child("fake_driver_lacking_entry_points_is_an_error", &dir, "lacks cuDeviceGetCount");
+        run_child(
+            "fake_driver_lacking_entry_points_is_an_error",
+            &dir,
+            "lacks cuDeviceGetCount",
+        );
     }
 }
 
@@ -157,6 +168,10 @@ fn fake_driver_with_zero_devices_is_an_error() {
         }
     }
     if let Some(dir) = build_stub("zero", &src) {
-        run_child("fake_driver_with_zero_devices_is_an_error", &dir, "reports no device");
+        run_child(
+            "fake_driver_with_zero_devices_is_an_error",
+            &dir,
+            "reports no device",
+        );
     }
 }

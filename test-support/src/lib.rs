@@ -56,9 +56,8 @@ pub fn have(program: &str) -> bool {
     if program.contains('/') {
         return runnable(std::path::Path::new(program));
     }
-    std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| runnable(&dir.join(program)))
-    })
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
 }
 
 /// Whether this process runs as root.
