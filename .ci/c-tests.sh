@@ -26,5 +26,6 @@ export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 bin="$CARGO_TARGET_DIR/pkgconfig-raii"
 # shellcheck disable=SC2046
 c++ -std=c++17 -Wall -Werror nixl-ffi/tests/c/test_raii.cpp -o "$bin" $(pkg-config --cflags --libs nixl_capi)
-LD_LIBRARY_PATH="$prefix/lib" "$bin"
+# No LD_LIBRARY_PATH: the .pc file's rpath must be enough.
+"$bin"
 echo "c-tests: ok"
