@@ -17,6 +17,7 @@ use std::process::{Command, Stdio};
 use common::{hex, run, tcp_params, unhex, wait_notifs};
 use nixl_core::backend::cuda::{self, mem::DeviceBuffer, mem::VmmBuffer};
 use nixl_core::*;
+use test_support::random_bytes as random;
 
 /// Builds the fake driver (the C file plus stubs for the entry points it leaves out); None if
 /// there is no C compiler.
@@ -222,19 +223,6 @@ fn fake_ipc(test: &str, mode: &str) {
         status.success() && rest.iter().any(|l| l.contains("OWNER-OK")),
         "owner: {status}: {rest:?}"
     );
-}
-
-fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// A buffer in (fake) VRAM, plain or VMM, or in DRAM.

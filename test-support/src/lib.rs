@@ -89,6 +89,60 @@ pub fn child_command(test: &str, role: &str) -> Command {
     cmd
 }
 
+/// A deterministic xorshift64 stream, so test data and failures reproduce (not for anything
+/// that must be unpredictable).
+#[derive(Clone, Debug)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A stream starting from `state` (zero is replaced by one: xorshift would stay at zero).
+    pub fn new(state: u64) -> Self {
+        XorShift(if state == 0 { 1 } else { state })
+    }
+
+    /// The next value.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+/// `len` pseudo-random bytes determined by `seed`.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = XorShift::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        out.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Bytes as lowercase hex, to hand binary data (metadata) to a child process on a text line.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// The bytes of [`hex`]'s output; panics on anything else (a test's own data).
+pub fn unhex(s: &str) -> Vec<u8> {
+    assert!(s.len().is_multiple_of(2), "odd hex length {}", s.len());
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digits"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +163,24 @@ mod tests {
         // SAFETY: as above.
         unsafe { std::env::remove_var(REQUIRE_ENV) };
         assert!(!required("etcd"));
+    }
+
+    #[test]
+    fn random_bytes_are_reproducible_and_differ_by_seed() {
+        let a = random_bytes(1000, 7);
+        assert_eq!(a.len(), 1000);
+        assert_eq!(a, random_bytes(1000, 7));
+        assert_ne!(a, random_bytes(1000, 8));
+        assert_eq!(random_bytes(13, 7), a[..13]);
+        let mut z = XorShift::new(0);
+        assert_ne!(z.next(), 0);
+    }
+
+    #[test]
+    fn unhex_reverses_hex() {
+        let b = [0u8, 1, 0xab, 0xff];
+        assert_eq!(hex(&b), "0001abff");
+        assert_eq!(unhex(&hex(&b)), b);
     }
 
     #[test]

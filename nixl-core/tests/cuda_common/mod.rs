@@ -15,19 +15,7 @@ pub fn gpu() -> bool {
     ok
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
-pub fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use test_support::random_bytes as random;
 
 /// A one-descriptor registration list.
 pub fn reg(mem: MemType, addr: u64, len: usize, dev: u64) -> RegDescList {
