@@ -104,4 +104,6 @@ pub fn shuffled(n: usize, seed: u64) -> Vec<i32> {
     v
 }
 
+// Not every test crate that includes this module uses them.
+#[allow(unused_imports)]
 pub use test_support::{hex, unhex};

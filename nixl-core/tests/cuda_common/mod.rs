@@ -15,6 +15,7 @@ pub fn gpu() -> bool {
     ok
 }
 
+#[allow(unused_imports)]
 pub use test_support::random_bytes as random;
 
 /// A one-descriptor registration list.
