@@ -7,7 +7,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 crate_dir=$("$root/.ci/fetch-nixl-sys.sh")
-export NIXL_SYS_SRC="$crate_dir" NIXL_FFI_REQUIRE_UPSTREAM=1
+export NIXL_SYS_SRC="$crate_dir" NIXL_RS_REQUIRE="${NIXL_RS_REQUIRE:+$NIXL_RS_REQUIRE,}nixl-sys,cc,c++"
 cd "$root"
 # .ci/run has already run every crate's tests (with NIXL_SYS_SRC set); it passes
 # C_TESTS_INSTALL_ONLY=1 to do only the install check below.
@@ -26,5 +26,6 @@ export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
 bin="$CARGO_TARGET_DIR/pkgconfig-raii"
 # shellcheck disable=SC2046
 c++ -std=c++17 -Wall -Werror nixl-ffi/tests/c/test_raii.cpp -o "$bin" $(pkg-config --cflags --libs nixl_capi)
-LD_LIBRARY_PATH="$prefix/lib" "$bin"
+# No LD_LIBRARY_PATH: the .pc file's rpath must be enough.
+"$bin"
 echo "c-tests: ok"

@@ -14,7 +14,7 @@
 #   NIXL_REAL_LIB_DIR=<.nixl_cu12.mesonpy.libs> cpp/abi-tests.sh   # skip the venv set-up
 #
 # Real NIXL comes from .ci/real-nixl.sh (PyPI, once). Without it (no network, no python3 venv)
-# this prints "skipped: ..." and exits 0, unless NIXL_RS_REQUIRE lists real-nixl; without cmake
+# this prints "skipped: ..." and exits 0, unless NIXL_RS_REQUIRE lists nixl-real; without cmake
 # or a C++ compiler likewise (requirement name: cc).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,9 +29,9 @@ skip() {
 command -v cmake >/dev/null 2>&1 && command -v c++ >/dev/null 2>&1 || skip cc "cmake or c++ not found"
 real="${NIXL_REAL_LIB_DIR:-}"
 if [[ -z "$real" ]]; then
-    real="$(bash "$root/.ci/real-nixl.sh")" || skip real-nixl "real NIXL 1.5.1 could not be installed (.ci/real-nixl.sh)"
+    real="$(bash "$root/.ci/real-nixl.sh")" || skip nixl-real "real NIXL 1.5.1 could not be installed (.ci/real-nixl.sh)"
 fi
-[[ -f "$real/libnixl.so" && -f "$real/libnixl_build.so" ]] || skip real-nixl "no libnixl.so in $real"
+[[ -f "$real/libnixl.so" && -f "$real/libnixl_build.so" ]] || skip nixl-real "no libnixl.so in $real"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/nixl-rs-abi.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

@@ -9,6 +9,7 @@ use nixl_core::{
 };
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use test_support::hex;
 
 const SIZE: usize = 1 << 20;
 
@@ -33,10 +34,6 @@ impl Drop for Target {
         let _ = writeln!(self.tx, "QUIT");
         let _ = self.child.wait();
     }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn run(a: &Agent, req: &XferRequest) -> nixl_core::Result<()> {

@@ -153,7 +153,46 @@ pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, S
     if let Ok(v) = std::env::var("NIXL_ETCD_ENDPOINTS") {
         cfg.worker_env.push(("NIXL_ETCD_ENDPOINTS".into(), v));
     }
+    check(&cfg)?;
     Ok(Some(cfg))
+}
+
+/// Refuses settings that cannot work, before any worker starts.
+fn check(cfg: &RunConfig) -> Result<(), String> {
+    if cfg.prefill == 0 || cfg.decode == 0 {
+        return Err(format!(
+            "--workers {},{}: each pool needs at least one worker at start",
+            cfg.prefill, cfg.decode
+        ));
+    }
+    if cfg.planner && cfg.max_workers < cfg.prefill.max(cfg.decode) {
+        return Err(format!(
+            "--max-workers {} is below the starting workers {},{}",
+            cfg.max_workers, cfg.prefill, cfg.decode
+        ));
+    }
+    if let LibChoice::Path(p) = &cfg.lib
+        && !p.is_file()
+    {
+        return Err(format!("--lib {}: no such file", p.display()));
+    }
+    if cfg.blocks == 0 {
+        return Err("--blocks 0: a worker needs a KV pool".into());
+    }
+    // The linked-in library has the etcd store only with the `etcd` feature; a library given
+    // with --lib may have its own.
+    if cfg.discovery == Discovery::Etcd
+        && matches!(cfg.lib, LibChoice::Linked)
+        && !cfg!(feature = "etcd")
+    {
+        return Err(
+            "--discovery etcd (the default when NIXL_ETCD_ENDPOINTS is set) needs disagg built \
+             with its `etcd` feature: cargo run --release -p disagg --features etcd (needs protoc), \
+             or --discovery listener"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// Parses `disagg worker ...`.

@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn encoded_batches_decode_with_the_router_and_match_its_hashes() {
-        let mut hasher = sim::hashing::TraceHasher::new(4, 8);
+        let mut hasher = router::trace_hashing::TraceHasher::new(4, 8);
         let hashes = hasher.hashes(&[5, 6], 16);
         let mut enc = VllmEncoder::new(4);
         let tokens: Vec<u32> = (0..16).map(|t| [5u32, 6][t / 8]).collect();

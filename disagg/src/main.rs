@@ -43,7 +43,13 @@ fn main() -> ExitCode {
                 out.join("report.json").display(),
                 out.join("report.png").display()
             );
-            if report.blocks_corrupt > 0 || report.unaccounted > 0 {
+            if report.failed > 0 {
+                eprintln!(
+                    "disagg: {} of {} requests failed",
+                    report.failed, report.requests
+                );
+            }
+            if report.blocks_corrupt > 0 || report.unaccounted > 0 || report.failed > 0 {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS

@@ -10,17 +10,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn skip(why: &str) {
-    println!("skipped: {why}");
-}
-
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
+use test_support::{have, skip};
 
 fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
@@ -90,22 +80,32 @@ fn make_hosts(tag: &str, subnet: u32) -> Result<Hosts, String> {
 
 #[test]
 fn fleet_across_network_namespaces_with_etcd_discovery() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return skip("network namespaces need root");
+    if !cfg!(feature = "etcd") {
+        return skip(
+            "etcd-feature",
+            "`--discovery etcd` needs disagg's etcd feature (run with --features disagg/etcd)",
+        );
+    }
+    if !test_support::is_root() {
+        return skip("root", "network namespaces need root");
     }
     if !have("ip") {
-        return skip("iproute2 (`ip`) is not installed");
+        return skip("ip", "iproute2 (`ip`) is not installed");
     }
     if !have("etcd") {
-        return skip("etcd is not installed (Debian: etcd-server)");
+        return skip("etcd", "etcd is not installed (Debian: etcd-server)");
     }
     let pid = std::process::id();
     let tag = format!("dg{}", pid % 100_000);
     let subnet = pid % 250 + 1;
     let hosts = match make_hosts(&tag, subnet) {
         Ok(h) => h,
-        Err(e) => return skip(&format!("cannot create network namespaces here: {e}")),
+        Err(e) => {
+            return skip(
+                "netns",
+                &format!("cannot create network namespaces here: {e}"),
+            );
+        }
     };
     let net = |i: u32| format!("10.199.{subnet}.{i}");
     let h0 = format!("{tag}-h0");
@@ -164,22 +164,6 @@ fn fleet_across_network_namespaces_with_etcd_discovery() {
         ],
         180,
     );
-    let logs = r.out.join("logs");
-    let worker_logs: String = std::fs::read_dir(&logs)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    // Without this crate's `etcd` feature the linked library may lack its etcd store; the C
-    // ABI then only says ERROR_BACKEND. (With the feature, such a failure fails the test.)
-    if !cfg!(feature = "etcd") && worker_logs.contains("nixl_capi_send_local_md failed") {
-        return skip(
-            "the linked library cannot publish to etcd: built without its etcd store \
-             (run with --features disagg/etcd)",
-        );
-    }
     r.assert_sound();
     assert_eq!(r.code, Some(0), "{}", r.output);
     assert_eq!(r.n("failed"), 0, "{}", r.output);

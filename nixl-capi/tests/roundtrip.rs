@@ -1,5 +1,9 @@
 //! Runs the binding against real NIXL and against our `libnixl_capi.so`
-//! when present. A library that is absent is reported as "skipped: ...".
+//! when present. A library that is absent is reported as "skipped: ..." (a failure when
+//! `NIXL_RS_REQUIRE` names `nixl-real` or `nixl-ours`; CI names both).
+//!
+//! Real NIXL's library comes from `NIXL_REAL_LIB`: its `libnixl_capi.so`, or the folder
+//! holding it, as printed by `bash .ci/real-nixl.sh`.
 
 // The nixl-ffi implementation, linked in for builds where the `linked` feature is on.
 use nixl_ffi as _;
@@ -7,9 +11,6 @@ use nixl_ffi as _;
 use nixl_capi_client::*;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-const REAL_NIXL: &str =
-    "/work/nixl-venv/lib/python3.11/site-packages/.nixl_cu12.mesonpy.libs/libnixl_capi.so";
 
 fn setup() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -23,28 +24,43 @@ fn setup() {
 fn libraries() -> Vec<(&'static str, PathBuf)> {
     setup();
     let mut out = Vec::new();
-    let real =
-        std::env::var_os("NIXL_REAL_LIB").map_or_else(|| PathBuf::from(REAL_NIXL), PathBuf::from);
-    if real.exists() {
-        out.push(("real NIXL", real));
-    } else {
-        println!(
-            "skipped: real NIXL not found at {} (pip install nixl-cu12==1.5.1, or set NIXL_REAL_LIB)",
-            real.display()
-        );
+    let real = std::env::var_os("NIXL_REAL_LIB").map(|p| {
+        let p = PathBuf::from(p);
+        if p.is_dir() {
+            p.join("libnixl_capi.so")
+        } else {
+            p
+        }
+    });
+    match real {
+        Some(p) if p.is_file() => out.push(("real NIXL", p)),
+        Some(p) => test_support::skip(
+            "nixl-real",
+            &format!("real NIXL: no {} (NIXL_REAL_LIB)", p.display()),
+        ),
+        None => test_support::skip(
+            "nixl-real",
+            "real NIXL: NIXL_REAL_LIB is not set (set it to the folder `bash .ci/real-nixl.sh` prints)",
+        ),
     }
     let ours = lib_from_env().or_else(|| {
+        // The one cargo built for this test run (nixl-ffi is a dev-dependency) lies beside the
+        // test binary, in `deps/`; else the last `cargo build`'s.
+        let deps = std::env::current_exe()
+            .ok()?
+            .parent()?
+            .join("libnixl_capi.so");
         let t = std::env::var_os("CARGO_TARGET_DIR")
             .map_or_else(|| PathBuf::from("../target"), PathBuf::from);
-        ["release", "debug"]
-            .iter()
-            .map(|p| t.join(p).join("libnixl_capi.so"))
+        std::iter::once(deps)
+            .chain(["release", "debug"].map(|p| t.join(p).join("libnixl_capi.so")))
             .find(|p| p.exists())
     });
     match ours {
         Some(p) if p.exists() => out.push(("ours", p)),
-        _ => println!(
-            "skipped: our libnixl_capi.so not built (cargo build --release -p nixl-ffi, or set NIXL_CAPI_LIB)"
+        _ => test_support::skip(
+            "nixl-ours",
+            "our libnixl_capi.so not built (cargo build --release -p nixl-ffi, or set NIXL_CAPI_LIB)",
         ),
     }
     out

@@ -17,6 +17,7 @@ use std::process::{Command, Stdio};
 use common::{hex, run, tcp_params, unhex, wait_notifs};
 use nixl_core::backend::cuda::{self, mem::DeviceBuffer, mem::VmmBuffer};
 use nixl_core::*;
+use test_support::random_bytes as random;
 
 /// Builds the fake driver (the C file plus stubs for the entry points it leaves out); None if
 /// there is no C compiler.
@@ -41,7 +42,10 @@ fn build_fake(tag: &str) -> Option<std::path::PathBuf> {
         Ok(s) if s.success() => {}
         Ok(s) => panic!("cc failed to build the fake driver: {s}"),
         Err(e) => {
-            println!("skipped: no C compiler to build the fake libcuda ({e})");
+            test_support::skip(
+                "cc",
+                &format!("no C compiler to build the fake libcuda ({e})"),
+            );
             return None;
         }
     }
@@ -49,11 +53,10 @@ fn build_fake(tag: &str) -> Option<std::path::PathBuf> {
     Some(dir)
 }
 
-/// Runs child test `name` on the fake driver in `dir`, with `env`.
-fn child(dir: &std::path::Path, name: &str, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", name, "--ignored", "--nocapture"])
-        .env("LD_LIBRARY_PATH", dir)
+/// Re-runs test `test` as child `role` (see [`play`]) on the fake driver in `dir`, with `env`.
+fn child(dir: &std::path::Path, test: &str, role: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = test_support::child_command(test, role);
+    cmd.env("LD_LIBRARY_PATH", dir)
         .env("NIXL_CUDA_FAKE_CHILD", "1")
         .envs(env.iter().copied());
     cmd
@@ -112,24 +115,47 @@ fn check_child(out: std::process::Output, marker: &str) {
     assert!(text.contains(marker), "child did not finish: {text}");
 }
 
+/// The child side of every test here: each test calls this first, and in a child started by
+/// [`child`] plays its role instead of the parent's part.
+fn play() -> bool {
+    let Some(role) = test_support::child_role() else {
+        return false;
+    };
+    match role.as_str() {
+        "device" => fake_device_child(),
+        "unpolled" => fake_unpolled_child(),
+        "ipc-owner" => fake_ipc_owner(),
+        "ipc-user" => fake_ipc_user(),
+        other => panic!("unknown child role {other}"),
+    }
+    true
+}
+
 #[test]
 fn vram_routes_on_a_fake_device() {
+    if play() {
+        return;
+    }
     let Some(dir) = build_fake("routes") else {
         return;
     };
-    let out = output(child(&dir, "fake_device_child", &[]));
+    let out = output(child(&dir, "vram_routes_on_a_fake_device", "device", &[]));
     let _ = std::fs::remove_dir_all(&dir);
     check_child(out, "FAKE-DEVICE-OK");
 }
 
 #[test]
 fn unpolled_requests_finish_and_notify_without_a_poll() {
+    if play() {
+        return;
+    }
     let Some(dir) = build_fake("unpolled") else {
         return;
     };
     let out = output(child(
         &dir,
-        "fake_unpolled_child",
+        "unpolled_requests_finish_and_notify_without_a_poll",
+        "unpolled",
         &[("FAKE_CUDA_EVENT_DELAY_US", &UNPOLLED_DELAY_US.to_string())],
     ));
     let _ = std::fs::remove_dir_all(&dir);
@@ -138,22 +164,29 @@ fn unpolled_requests_finish_and_notify_without_a_poll() {
 
 #[test]
 fn vram_across_processes_over_fake_ipc() {
-    fake_ipc("legacy");
+    if !play() {
+        fake_ipc("vram_across_processes_over_fake_ipc", "legacy");
+    }
 }
 
 #[test]
 fn vmm_vram_across_processes_over_fake_ipc_file_descriptors() {
-    fake_ipc("vmm");
+    if !play() {
+        fake_ipc(
+            "vmm_vram_across_processes_over_fake_ipc_file_descriptors",
+            "vmm",
+        );
+    }
 }
 
 /// The owner (a child process) registers fake VRAM, plain (`mode` "legacy": one IPC handle) or
 /// a VMM buffer of four allocations ("vmm": four file descriptors); the user (another child)
 /// maps it from the owner's metadata and moves data both ways.
-fn fake_ipc(mode: &str) {
+fn fake_ipc(test: &str, mode: &str) {
     let Some(dir) = build_fake(&format!("ipc-{mode}")) else {
         return;
     };
-    let mut owner = child(&dir, "fake_ipc_owner", &[("NIXL_CUDA_FAKE_IPC", mode)])
+    let mut owner = child(&dir, test, "ipc-owner", &[("NIXL_CUDA_FAKE_IPC", mode)])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -173,7 +206,8 @@ fn fake_ipc(mode: &str) {
     std::fs::write(&md_file, field("MD ")).unwrap();
     let user = output(child(
         &dir,
-        "fake_ipc_user",
+        test,
+        "ipc-user",
         &[
             ("NIXL_CUDA_FAKE_MD", md_file.to_str().unwrap()),
             ("NIXL_CUDA_FAKE_ADDR", &addr),
@@ -189,19 +223,6 @@ fn fake_ipc(mode: &str) {
         status.success() && rest.iter().any(|l| l.contains("OWNER-OK")),
         "owner: {status}: {rest:?}"
     );
-}
-
-fn random(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// A buffer in (fake) VRAM, plain or VMM, or in DRAM.
@@ -353,8 +374,6 @@ fn ucx_agent(name: &str, params: &Params) -> Agent {
 }
 
 /// The child: runs only under `vram_routes_on_a_fake_device` (the fake on LD_LIBRARY_PATH).
-#[test]
-#[ignore = "run in a child process by vram_routes_on_a_fake_device"]
 fn fake_device_child() {
     assert!(
         std::env::var("NIXL_CUDA_FAKE_CHILD").is_ok(),
@@ -448,8 +467,6 @@ const UNPOLLED_DELAY_US: u64 = 30_000;
 /// copies' events complete only after a delay, so the post sees them in progress, and the
 /// notification must still arrive (the watcher finishes the request), no sooner than the
 /// delay; the request then reads SUCCESS.
-#[test]
-#[ignore = "run in a child process by unpolled_requests_finish_and_notify_without_a_poll"]
 fn fake_unpolled_child() {
     assert!(
         std::env::var("FAKE_CUDA_EVENT_DELAY_US").is_ok(),
@@ -520,8 +537,6 @@ fn fake_ipc_open_count() -> i32 {
 
 /// The owner process: registers fake VRAM holding seed 1's data, prints its address and
 /// metadata, waits for the user's notification, checks that the user wrote seed 2's data.
-#[test]
-#[ignore = "run in a child process by vram_across_processes_over_fake_ipc"]
 fn fake_ipc_owner() {
     assert!(
         std::env::var("NIXL_CUDA_FAKE_CHILD").is_ok(),
@@ -563,8 +578,6 @@ fn fake_ipc_owner() {
 /// The user process: maps the owner's VRAM through its IPC handle (once for all transfers),
 /// READs it into VRAM and DRAM, WRITEs it with a notification, and closes the mapping when the
 /// owner is invalidated.
-#[test]
-#[ignore = "run in a child process by vram_across_processes_over_fake_ipc"]
 fn fake_ipc_user() {
     let path = std::env::var("NIXL_CUDA_FAKE_MD").expect("run by the parent test");
     let addr: u64 = std::env::var("NIXL_CUDA_FAKE_ADDR")

@@ -8,7 +8,7 @@ mod common;
 mod cuda_common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{hex, run, unhex, wait_notifs};
@@ -62,10 +62,8 @@ impl Owned {
 /// The owner process of the two-process tests: registers VRAM holding seed 1's data (a VMM
 /// buffer of four chunks when NIXL_CUDA_IPC_CHILD=vmm), publishes its metadata, waits for the
 /// parent's notification, then checks that the parent wrote seed 2's data.
-#[test]
-#[ignore = "run in a child process by the two-process IPC tests"]
-fn ipc_child() {
-    let mode = std::env::var("NIXL_CUDA_IPC_CHILD").expect("run by the parent test");
+/// Runs as the child role `mode` ("plain" or "vmm"), started by [`two_processes`].
+fn ipc_child(mode: &str) {
     let owner = agent("owner", &Params::new());
     let buf = if mode == "vmm" {
         let granule = VmmBuffer::shareable(0, 1, 1).unwrap().len();
@@ -92,10 +90,11 @@ fn ipc_child() {
 
 /// READs the owner's VRAM into local VRAM and DRAM, WRITEs it with a notification, and waits
 /// for the owner (a child process) to verify.
-fn two_processes(mode: &str) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "ipc_child", "--ignored", "--nocapture"])
-        .env("NIXL_CUDA_IPC_CHILD", mode)
+fn two_processes(test: &str, mode: &str) {
+    if let Some(role) = test_support::child_role() {
+        return ipc_child(&role);
+    }
+    let mut child = test_support::child_command(test, mode)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -168,15 +167,17 @@ fn two_processes(mode: &str) {
 }
 
 #[test]
+#[ignore = "needs a GPU"]
 fn vram_across_two_processes_over_cuda_ipc() {
     if gpu() {
-        two_processes("plain");
+        two_processes("vram_across_two_processes_over_cuda_ipc", "plain");
     }
 }
 
 #[test]
+#[ignore = "needs a GPU"]
 fn vmm_vram_across_two_processes_as_file_descriptors() {
     if gpu() {
-        two_processes("vmm");
+        two_processes("vmm_vram_across_two_processes_as_file_descriptors", "vmm");
     }
 }

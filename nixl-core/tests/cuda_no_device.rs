@@ -46,8 +46,10 @@ fn register_vram_everywhere() -> Vec<NixlError> {
 #[test]
 fn vram_registration_without_a_driver_is_an_error() {
     if cuda::available() {
-        println!("skipped: a CUDA device is present (tests/cuda_gpu.rs covers it)");
-        return;
+        return test_support::skip(
+            "no-gpu",
+            "a CUDA device is present (tests/cuda_gpu.rs covers it)",
+        );
     }
     for e in register_vram_everywhere() {
         assert_eq!(e.status(), Status::Backend, "{e}");
@@ -72,7 +74,10 @@ fn build_stub(name: &str, src: &str) -> Option<PathBuf> {
         Ok(s) if s.success() => {}
         Ok(s) => panic!("cc failed to build the stub: {s}"),
         Err(e) => {
-            println!("skipped: no C compiler to build the fake libcuda ({e})");
+            test_support::skip(
+                "cc",
+                &format!("no C compiler to build the fake libcuda ({e})"),
+            );
             return None;
         }
     }
@@ -80,11 +85,11 @@ fn build_stub(name: &str, src: &str) -> Option<PathBuf> {
     Some(dir)
 }
 
-/// Runs [`fake_driver_child`] in a child process that loads the stub in `dir`, and checks that
-/// it saw the expected error (it asserts that itself, and prints what it got).
-fn run_child(dir: &Path, expect: &str) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "fake_driver_child", "--ignored", "--nocapture"])
+/// Re-runs `test` as a child process that loads the stub in `dir` and plays
+/// [`fake_driver_child`], and checks that it saw the expected error (it asserts that itself,
+/// and prints what it got).
+fn run_child(test: &str, dir: &Path, expect: &str) {
+    let out = test_support::child_command(test, "driver")
         .env("LD_LIBRARY_PATH", dir)
         .env("NIXL_CUDA_STUB_EXPECT", expect)
         .output()
@@ -103,9 +108,8 @@ fn run_child(dir: &Path, expect: &str) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The child side; it only runs under [`run_child`] (it needs the stub on `LD_LIBRARY_PATH`).
-#[test]
-#[ignore = "run in a child process by the fake_driver_* tests"]
+/// The child side; it only runs under [`run_child`] (it needs the stub on `LD_LIBRARY_PATH`):
+/// each `fake_driver_*` test calls it first when started as a child.
 fn fake_driver_child() {
     let expect = std::env::var("NIXL_CUDA_STUB_EXPECT").expect("run by the fake_driver_* tests");
     let errors = register_vram_everywhere();
@@ -119,23 +123,40 @@ fn fake_driver_child() {
 
 #[test]
 fn fake_driver_without_device_is_an_error() {
+    if test_support::child_role().is_some() {
+        return fake_driver_child();
+    }
     let src =
         "int cuInit(unsigned int flags) { (void)flags; return 100; /* CUDA_ERROR_NO_DEVICE */ }\n";
     if let Some(dir) = build_stub("nodev", src) {
-        run_child(&dir, "CUDA_ERROR_NO_DEVICE");
+        run_child(
+            "fake_driver_without_device_is_an_error",
+            &dir,
+            "CUDA_ERROR_NO_DEVICE",
+        );
     }
 }
 
 #[test]
 fn fake_driver_lacking_entry_points_is_an_error() {
+    if test_support::child_role().is_some() {
+        return fake_driver_child();
+    }
     let src = "int cuInit(unsigned int flags) { (void)flags; return 0; }\n";
     if let Some(dir) = build_stub("old", src) {
-        run_child(&dir, "lacks cuDeviceGetCount");
+        run_child(
+            "fake_driver_lacking_entry_points_is_an_error",
+            &dir,
+            "lacks cuDeviceGetCount",
+        );
     }
 }
 
 #[test]
 fn fake_driver_with_zero_devices_is_an_error() {
+    if test_support::child_role().is_some() {
+        return fake_driver_child();
+    }
     let mut src = String::from(
         "int cuInit(unsigned int f) { (void)f; return 0; }\n\
          int cuDeviceGetCount(int *n) { *n = 0; return 0; }\n",
@@ -147,6 +168,10 @@ fn fake_driver_with_zero_devices_is_an_error() {
         }
     }
     if let Some(dir) = build_stub("zero", &src) {
-        run_child(&dir, "reports no device");
+        run_child(
+            "fake_driver_with_zero_devices_is_an_error",
+            &dir,
+            "reports no device",
+        );
     }
 }

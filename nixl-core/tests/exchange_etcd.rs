@@ -29,8 +29,11 @@ fn free_port() -> u16 {
 impl Etcd {
     /// Starts etcd, or returns None (after saying why) when it is not installed.
     fn start(test: &str) -> Option<Etcd> {
-        if Command::new("etcd").arg("--version").output().is_err() {
-            println!("skipped: the etcd server is not installed (Debian package etcd-server)");
+        if !test_support::have("etcd") {
+            test_support::skip(
+                "etcd",
+                "the etcd server is not installed (Debian package etcd-server)",
+            );
             return None;
         }
         let (client, peer) = (free_port(), free_port());
@@ -64,6 +67,20 @@ impl Etcd {
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(Etcd { child, dir, url })
+    }
+
+    /// How many watches the server holds (its `etcd_debugging_mvcc_watcher_total` gauge).
+    fn watchers(&self) -> u64 {
+        use std::io::{Read, Write};
+        let host = self.url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("etcd_debugging_mvcc_watcher_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .expect("etcd reports its watcher count") as u64
     }
 
     fn config(&self, namespace: &str) -> AgentConfig {
@@ -152,7 +169,15 @@ fn fetch_before_publish_waits_for_the_key() {
     let a = agent_with("wa", etcd.config("/nixl/agents/"), &Params::new());
     let b = agent_with("wb", etcd.config("/nixl/agents/"), &Params::new());
     a.fetch_remote_md("wb", None).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The fetch found no key and now watches for it: the server holds its watch (the only one).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while etcd.watchers() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the fetch never started watching"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(
         a.check_remote_md("wb", &XferDescList::new(MemType::Dram))
             .is_err()
@@ -168,10 +193,14 @@ fn namespaces_are_isolated() {
     };
     let a = agent_with("na", etcd.config("/team-a/"), &Params::new());
     let b = agent_with("nb", etcd.config("/team-b/"), &Params::new());
+    let c = agent_with("nc", etcd.config("/team-a/"), &Params::new());
     b.send_local_md(None).unwrap();
+    c.send_local_md(None).unwrap();
     a.fetch_remote_md("nb", None).unwrap();
-    // The watch gives up after etcd_watch_timeout (3 s) without finding it.
-    std::thread::sleep(Duration::from_secs(4));
+    // The watch gives up after etcd_watch_timeout (3 s) without finding it. a's exchange calls
+    // run in order, so once a later fetch (of c, in a's namespace) has arrived, it has.
+    a.fetch_remote_md("nc", None).unwrap();
+    eventually(&a, "nc", true, Duration::from_secs(10));
     assert_eq!(
         a.check_remote_md("nb", &XferDescList::new(MemType::Dram))
             .unwrap_err()

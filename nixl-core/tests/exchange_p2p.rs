@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
+use nixl_core::exchange::frame;
 use nixl_core::*;
 
 fn listening(name: &str) -> Agent {
@@ -36,6 +37,20 @@ fn eventually(agent: &Agent, name: &str, descs: &XferDescList, want: bool) {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+}
+
+/// Waits until every exchange call `agent` queued so far has finished: exchange calls run in
+/// call order on one worker per agent, so once a push queued now to a fresh listener has
+/// arrived there, everything queued before it is done.
+fn drained(agent: &Agent) {
+    let witness = listening(&format!("witness-of-{}", agent.name()));
+    agent.send_local_md(Some(&at(&witness))).unwrap();
+    eventually(
+        &witness,
+        agent.name(),
+        &XferDescList::new(MemType::Dram),
+        true,
+    );
 }
 
 #[test]
@@ -115,7 +130,8 @@ fn exchange_calls_need_an_address() {
     let start = Instant::now();
     a.fetch_remote_md("ghost", Some(&nowhere)).unwrap();
     assert!(start.elapsed() < Duration::from_secs(1));
-    std::thread::sleep(Duration::from_millis(200));
+    // NotFound is also the answer while the fetch is pending: wait until it has failed.
+    drained(&a);
     assert_eq!(
         a.check_remote_md("ghost", &XferDescList::new(MemType::Dram))
             .unwrap_err()
@@ -172,7 +188,33 @@ fn a_listener_with_a_secret_ignores_peers_without_it() {
     impostor.send_local_md(Some(&at(&guarded))).unwrap();
     member.send_local_md(Some(&at(&guarded))).unwrap();
     eventually(&guarded, "member", &XferDescList::new(MemType::Dram), true);
-    std::thread::sleep(Duration::from_millis(200));
+    // The outsider's push failed before sending anything (the listener asks for a secret).
+    // The impostor's went out: once its attempt is done, and a connection driven by hand with
+    // a wrong proof and a LOAD is refused and closed, the listener has served it to the end.
+    drained(&outsider);
+    drained(&impostor);
+    let port = guarded.listen_port().unwrap();
+    let mut forged = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    forged
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (cmd, _) = frame::read(&mut forged).unwrap().expect("a challenge");
+    assert_eq!(cmd, frame::Command::Challenge);
+    frame::write(&mut forged, frame::Command::Auth, &[0u8; 32]).unwrap();
+    frame::write(
+        &mut forged,
+        frame::Command::Load,
+        &impostor.local_md().unwrap(),
+    )
+    .unwrap();
+    // An ERROR frame and then the end of the connection (or a reset: the LOAD was never read).
+    while let Ok(Some((cmd, _))) = frame::read(&mut forged) {
+        assert_eq!(
+            cmd,
+            frame::Command::Error,
+            "the listener answered a forged peer"
+        );
+    }
     assert_eq!(guarded.remote_agents(), vec!["member".to_string()]);
     // An unauthenticated INVL cannot make it forget anyone, and fetching needs the secret too.
     let forged = AgentConfig {
@@ -187,7 +229,9 @@ fn a_listener_with_a_secret_ignores_peers_without_it() {
     outsider
         .fetch_remote_md("guarded", Some(&at(&guarded)))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Both fail before sending a frame (no secret); wait until they have.
+    drained(&member_twin);
+    drained(&outsider);
     assert!(
         guarded
             .check_remote_md("member", &XferDescList::new(MemType::Dram))

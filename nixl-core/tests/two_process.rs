@@ -204,11 +204,11 @@ fn frozen_peer_times_out_with_remote_disconnect() {
 fn unprivileged_pair_of_processes() {
     // SAFETY: getuid has no preconditions.
     let root = unsafe { libc::getuid() } == 0;
-    if root && Command::new("setpriv").arg("--version").output().is_err() {
-        println!(
-            "skipped: running as root and setpriv is not installed, so no unprivileged user can be used"
+    if root && !test_support::have("setpriv") {
+        return test_support::skip(
+            "setpriv",
+            "running as root and setpriv is not installed, so no unprivileged user can be used",
         );
-        return;
     }
     for env in [&[][..], &[("NIXL_RS_TRANSPORT", "tcp")][..]] {
         let mut target = Peer::spawn("utgt", 3, env, root);

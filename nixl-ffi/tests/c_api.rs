@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use test_support::{have, skip};
 
 /// Where `cargo test` put the `libnixl_capi.so` and `libnixl_capi.a` it built for this run:
 /// `deps/`, beside the test binary (`target/<profile>/` holds those of the last `cargo build`).
@@ -14,13 +15,6 @@ fn lib_dir() -> PathBuf {
 
 fn crate_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn have(tool: &str) -> bool {
-    Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -93,8 +87,7 @@ const CXX_FLAGS: &[&str] = &["-std=c++17", "-Wall", "-Wextra", "-Werror", "-O1",
 
 fn c_test(src: &str) {
     if !have("cc") {
-        println!("skipped: no C compiler (cc) on PATH");
-        return;
+        return skip("cc", "no C compiler (cc) on PATH");
     }
     for link in [Link::Shared, Link::Static] {
         run(&build("cc", C_FLAGS, src, link));
@@ -103,8 +96,7 @@ fn c_test(src: &str) {
 
 fn cxx_test(src: &str) {
     if !have("c++") {
-        println!("skipped: no C++ compiler (c++) on PATH");
-        return;
+        return skip("c++", "no C++ compiler (c++) on PATH");
     }
     for link in [Link::Shared, Link::Static] {
         run(&build("c++", CXX_FLAGS, src, link));

@@ -10,7 +10,7 @@
 //!
 //! Upstream's header comes from the nixl-sys crate in cargo's registry (`.ci/fetch-nixl-sys.sh`
 //! fetches it) or from `NIXL_SYS_SRC`. Without it the test says "skipped", unless
-//! `NIXL_FFI_REQUIRE_UPSTREAM=1` (CI) makes that a failure.
+//! `NIXL_RS_REQUIRE` names `nixl-sys` (CI does), which makes that a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,20 +117,13 @@ fn compile_and_run(dir: &Path, name: &str, source: &str, include: &[&Path], link
 #[test]
 fn our_header_is_a_drop_in_for_upstream_wrapper_h() {
     let Some(up_path) = upstream_header() else {
-        assert!(
-            std::env::var_os("NIXL_FFI_REQUIRE_UPSTREAM").is_none(),
-            "nixl-sys 1.5.2's wrapper.h not found (run .ci/fetch-nixl-sys.sh or set NIXL_SYS_SRC)"
+        return test_support::skip(
+            "nixl-sys",
+            "nixl-sys 1.5.2's wrapper.h not found (run .ci/fetch-nixl-sys.sh or set NIXL_SYS_SRC)",
         );
-        println!("skipped: nixl-sys 1.5.2's wrapper.h not found (run .ci/fetch-nixl-sys.sh)");
-        return;
     };
-    if !Command::new("cc")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        println!("skipped: no C compiler (cc) on PATH");
-        return;
+    if !test_support::have("cc") {
+        return test_support::skip("cc", "no C compiler (cc) on PATH");
     }
     let upstream = std::fs::read_to_string(&up_path).unwrap();
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));

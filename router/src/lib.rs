@@ -15,6 +15,7 @@ pub mod hashing;
 pub mod index;
 pub mod perf_model;
 pub mod sched;
+pub mod trace_hashing;
 pub mod wire;
 mod worker;
 

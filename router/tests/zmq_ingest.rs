@@ -4,8 +4,12 @@
 /// Without the feature there is no subscriber to test; say so instead of passing silently.
 #[cfg(not(feature = "zmq"))]
 #[test]
-#[ignore = "skipped: the ZeroMQ subscriber needs `--features zmq`"]
-fn published_vllm_frames_reach_the_index() {}
+fn published_vllm_frames_reach_the_index() {
+    test_support::skip(
+        "zmq-feature",
+        "the ZeroMQ subscriber needs `--features router/zmq`",
+    );
+}
 
 #[cfg(feature = "zmq")]
 mod with_zmq {

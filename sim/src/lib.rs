@@ -44,7 +44,6 @@ pub mod autoscale;
 pub mod cluster;
 pub mod config;
 pub mod engine;
-pub mod hashing;
 pub mod kv_event;
 pub mod perf;
 #[cfg(feature = "plot")]

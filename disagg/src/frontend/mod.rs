@@ -45,7 +45,9 @@ struct Frontend {
     next_arrival: usize,
     queue: VecDeque<usize>,
     metrics: Metrics,
-    failures: HashMap<String, usize>,
+    /// Failures by kind (the message with numbers masked): the first message of the kind, as
+    /// it was (real numbers), and how many.
+    failures: HashMap<String, (String, usize)>,
     served: usize,
     t0: Instant,
     planner: Option<SloPlanner>,
@@ -60,6 +62,7 @@ struct Frontend {
 /// Runs the whole thing and returns the report (also written to `out_dir`).
 pub fn run(cfg: RunConfig) -> Result<Report, String> {
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| format!("{}: {e}", cfg.out_dir.display()))?;
+    interrupt::install();
     let (tx, rx) = std::sync::mpsc::channel();
     let spec = worker_spec(&cfg);
     let fleet = Fleet::new(&cfg.host, &spec, tx)?;
@@ -198,10 +201,12 @@ impl Frontend {
     }
 
     fn accounted(&self) -> usize {
-        self.served + self.failures.values().sum::<usize>()
+        self.served + self.failures.values().map(|(_, n)| n).sum::<usize>()
     }
 
     /// Starts the initial fleet and waits until it serves; the workload clock starts then.
+    ///
+    /// A worker that exits during start-up fails the run with its log's path and last line.
     fn start_fleet(&mut self) -> Result<(), String> {
         let target = self.target;
         self.fleet.set_target(0.0, target, &|_| 0)?;
@@ -214,8 +219,8 @@ impl Frontend {
             self.connector_events();
             if committed.prefill < target.prefill || committed.decode < target.decode {
                 return Err(format!(
-                    "a worker exited during start-up; see its log in {}",
-                    self.cfg.out_dir.join("logs").display()
+                    "a worker exited during start-up: {}",
+                    last_words(&self.cfg.out_dir.join("logs"))
                 ));
             }
             let ready = (
@@ -260,6 +265,16 @@ impl Frontend {
         let hard_stop = last_arrival + self.cfg.request_timeout_s + 30.0;
         while self.accounted() < n {
             let now = self.now();
+            if interrupt::happened() {
+                // Ctrl-C: end the run as the hard stop does, so the report is still written.
+                self.progress
+                    .note(&format!("interrupted at {now:.0} s; writing the report"));
+                for idx in 0..n {
+                    self.queue.retain(|&q| q != idx);
+                    self.fail_attempt(idx, "not finished: the run was interrupted (Ctrl-C)", false);
+                }
+                break;
+            }
             if now > hard_stop {
                 // A safety net (requests time out on their own): fail what is left, so the
                 // report still accounts for every request.
@@ -341,9 +356,22 @@ impl Frontend {
             if r.arrival_s > now {
                 break;
             }
-            self.obs.arrive(r.spec.input_length as f64);
-            self.queue.push_back(self.next_arrival);
+            let idx = self.next_arrival;
             self.next_arrival += 1;
+            let isl = r.spec.input_length;
+            self.obs.arrive(isl as f64);
+            // A prompt no worker's pool can hold would only wait out its timeout.
+            let need = isl.div_ceil(BLOCK_TOKENS as usize);
+            if need > self.cfg.blocks {
+                let why = format!(
+                    "prompt of {isl} tokens needs {need} KV blocks of {BLOCK_TOKENS} tokens; a \
+                     worker's pool holds {} (--blocks)",
+                    self.cfg.blocks
+                );
+                self.fail_attempt(idx, &why, false);
+                continue;
+            }
+            self.queue.push_back(idx);
         }
     }
 
@@ -384,7 +412,7 @@ impl Frontend {
         self.metrics
             .replicas
             .push((now, counts.prefill.ready, counts.decode.ready));
-        let failed = self.failures.values().sum::<usize>();
+        let failed = self.failures.values().map(|(_, n)| n).sum::<usize>();
         self.progress.update(
             self.served,
             failed,
@@ -456,8 +484,18 @@ impl Frontend {
     }
 
     fn finish(&mut self) -> Result<Report, String> {
-        let mut failures: Vec<(String, usize)> =
-            self.failures.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut failures: Vec<(String, usize)> = self
+            .failures
+            .values()
+            .map(|(first, n)| {
+                let text = if *n > 1 {
+                    format!("{first} (the first of {n} alike)")
+                } else {
+                    first.clone()
+                };
+                (text, *n)
+            })
+            .collect();
         failures.sort();
         let report = Report::build(
             &self.metrics,
@@ -475,5 +513,58 @@ impl Frontend {
         std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
         plot::write(&self.cfg.out_dir.join("report.png"), &self.metrics)?;
         Ok(report)
+    }
+}
+
+/// The path and last line of the worker logs in `dir` that say something (the last words of a
+/// worker that exited), or the folder when none does.
+fn last_words(dir: &std::path::Path) -> String {
+    let mut logs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    logs.sort();
+    let said: Vec<String> = logs
+        .iter()
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(p).ok()?;
+            let last = text.lines().rev().find(|l| !l.trim().is_empty())?;
+            Some(format!("{}: {last}", p.display()))
+        })
+        .collect();
+    if said.is_empty() {
+        format!("see the worker logs in {}", dir.display())
+    } else {
+        said.join("; ")
+    }
+}
+
+/// Ctrl-C (SIGINT) ends the run early with a report; a second one kills as usual.
+mod interrupt {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static HAPPENED: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_sigint(_: libc::c_int) {
+        // Only an atomic store: async-signal-safe.
+        HAPPENED.store(true, Ordering::SeqCst);
+    }
+
+    /// Installs the handler (once per run; SA_RESETHAND: the next SIGINT has its default
+    /// effect).
+    pub(super) fn install() {
+        HAPPENED.store(false, Ordering::SeqCst);
+        // SAFETY: a zeroed sigaction is valid; the handler only stores to an atomic.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESETHAND | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+        }
+    }
+
+    /// Whether SIGINT arrived since [`install`].
+    pub(super) fn happened() -> bool {
+        HAPPENED.load(Ordering::SeqCst)
     }
 }

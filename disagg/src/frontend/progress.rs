@@ -10,6 +10,9 @@ pub struct Progress {
     enabled: bool,
     tty: bool,
     last_line_at: f64,
+    /// The latest line not written (off a terminal lines are rate-limited); `finish` writes it,
+    /// so a log ends on the final count.
+    unwritten: Option<String>,
 }
 
 impl Progress {
@@ -20,15 +23,15 @@ impl Progress {
             enabled,
             tty: std::io::stderr().is_terminal(),
             last_line_at: f64::NEG_INFINITY,
+            unwritten: None,
         }
     }
 
     /// Redraws the bar.
     pub fn update(&mut self, served: usize, failed: usize, prefill: u32, decode: u32, t: f64) {
-        if !self.enabled || (!self.tty && t - self.last_line_at < 5.0) {
+        if !self.enabled {
             return;
         }
-        self.last_line_at = t;
         let done = served + failed;
         let width = 30;
         let filled = (done * width).checked_div(self.total).unwrap_or(width);
@@ -37,6 +40,12 @@ impl Progress {
             "[{bar}] {done}/{} done ({failed} failed) · {prefill}P+{decode}D · {t:.1} s",
             self.total
         );
+        if !self.tty && t - self.last_line_at < 5.0 {
+            self.unwritten = Some(line);
+            return;
+        }
+        self.last_line_at = t;
+        self.unwritten = None;
         let mut err = std::io::stderr().lock();
         if self.tty {
             let _ = write!(err, "\r\x1b[2K{line}");
@@ -62,6 +71,9 @@ impl Progress {
     pub fn finish(&mut self) {
         if self.enabled && self.tty {
             let _ = writeln!(std::io::stderr());
+        }
+        if let Some(line) = self.unwritten.take() {
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
     }
 }

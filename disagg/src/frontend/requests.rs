@@ -5,7 +5,7 @@ use super::{Frontend, Mode};
 use crate::proto::{FrontMsg, KvSource, PushTarget, RequestInfo, WorkerMsg};
 use router::SequenceHash;
 use router::sched::{RequestId, RequestView};
-use sim::hashing::TraceHasher;
+use router::trace_hashing::TraceHasher;
 use sim::workload::{RequestSpec, Workload};
 use std::collections::HashMap;
 
@@ -374,7 +374,10 @@ impl Frontend {
             self.queue.push_front(idx);
         } else {
             r.stage = Stage::Failed;
-            *self.failures.entry(kind(error)).or_default() += 1;
+            self.failures
+                .entry(kind(error))
+                .or_insert_with(|| (error.to_owned(), 0))
+                .1 += 1;
         }
     }
 

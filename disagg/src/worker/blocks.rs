@@ -3,7 +3,7 @@
 
 use crate::kv::content::BlockKey;
 use crate::proto::RequestInfo;
-use sim::hashing::{BlockHashes, TraceHasher};
+use router::trace_hashing::{BlockHashes, TraceHasher};
 use std::rc::Rc;
 
 /// The prompt blocks of one request.
@@ -101,7 +101,7 @@ mod tests {
         let t = block_tokens(&req, 64, 8);
         assert_eq!(t, vec![2u32; 64]);
         assert_eq!(
-            sim::hashing::local_block_hash(&t),
+            router::trace_hashing::local_block_hash(&t),
             b.hashes.local[8],
             "tokens hash back to the engine's block hash"
         );

@@ -71,8 +71,10 @@ impl DecodeState {
 impl Worker {
     fn blocks_of(&mut self, req: &RequestInfo) -> PromptBlocks {
         if req.trace_block != 512 {
-            self.hasher =
-                sim::hashing::TraceHasher::new(self.pool.layout().block_tokens, req.trace_block);
+            self.hasher = router::trace_hashing::TraceHasher::new(
+                self.pool.layout().block_tokens,
+                req.trace_block,
+            );
         }
         let blocks = prompt_blocks(&mut self.hasher, self.pool.layout().block_tokens, req);
         self.remember_tokens(req, &blocks);

@@ -97,25 +97,13 @@ pub fn wait_notifs(agent: &Agent, n: usize) -> NotifMap {
 /// A deterministic shuffle (xorshift), so failures reproduce.
 pub fn shuffled(n: usize, seed: u64) -> Vec<i32> {
     let mut v: Vec<i32> = (0..n as i32).collect();
-    let mut x = seed | 1;
+    let mut rng = test_support::XorShift::new(seed | 1);
     for i in (1..n).rev() {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.swap(i, (x % (i as u64 + 1)) as usize);
+        v.swap(i, (rng.next() % (i as u64 + 1)) as usize);
     }
     v
 }
 
-/// Bytes as lowercase hex, to hand metadata to a child process on a text line.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The bytes of [`hex`]'s output.
-pub fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+// Not every test crate that includes this module uses them.
+#[allow(unused_imports)]
+pub use test_support::{hex, unhex};

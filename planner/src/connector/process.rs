@@ -188,6 +188,16 @@ impl ProcessConnector {
         });
     }
 
+    /// Reaps the workers that exited by themselves and marks their replicas stopped.
+    fn collect_exited(&mut self) {
+        for id in self.exited() {
+            if let Some((mut child, _)) = self.children.remove(&id) {
+                let _ = child.wait();
+            }
+            self.set.stop(id, StopReason::Exited);
+        }
+    }
+
     /// Replicas whose worker exited by itself.
     fn exited(&mut self) -> Vec<ReplicaId> {
         let mut gone: Vec<ReplicaId> = self
@@ -264,6 +274,9 @@ impl Connector for ProcessConnector {
         in_flight: InFlight<'_>,
     ) -> Result<DecisionId, ConnectorError> {
         let decision = self.decisions.record(target);
+        // Workers that died since the last poll no longer count toward the target: reconcile
+        // starts their replacements now, not one decision later.
+        self.collect_exited();
         for action in self.set.reconcile(now, target, in_flight) {
             match action {
                 Action::Start { id, role, slot } => {
@@ -281,12 +294,7 @@ impl Connector for ProcessConnector {
     }
 
     fn poll(&mut self, now: f64, in_flight: InFlight<'_>) -> Result<(), ConnectorError> {
-        for id in self.exited() {
-            if let Some((mut child, _)) = self.children.remove(&id) {
-                let _ = child.wait();
-            }
-            self.set.stop(id, StopReason::Exited);
-        }
+        self.collect_exited();
         self.update_readiness(now);
         for (id, reason) in self
             .set
@@ -408,6 +416,37 @@ mod tests {
             role: Role::Decode,
             reason: StopReason::Exited
         }));
+    }
+
+    #[test]
+    fn a_dead_worker_is_replaced_by_the_next_decision() {
+        let mut cfg = sleeper_config(Readiness::After(0.0));
+        cfg.decode = Some(WorkerCommand::new("sh", &["-c", "sleep 0.2"]));
+        let mut c = ProcessConnector::new(cfg);
+        c.set_target(0.0, ReplicaTarget::new(0, 1), &|_| 0).unwrap();
+        let first = c.replicas()[0].id;
+        let pid = c.pid(first).unwrap();
+        // Wait for the exit itself (a zombie: nothing has reaped it), not for a poll.
+        let zombie = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        };
+        for _ in 0..2000 {
+            if zombie() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(zombie(), "the worker did not exit");
+        // The same target again, with no poll in between: the dead worker is replaced at once.
+        c.set_target(1.0, ReplicaTarget::new(0, 1), &|_| 0).unwrap();
+        let now: Vec<ReplicaId> = c.replicas().iter().map(|r| r.id).collect();
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_ne!(now[0], first);
+        c.stop_all();
     }
 
     #[test]

@@ -16,7 +16,6 @@ pub use scaling::DrainChoice;
 
 use crate::config::{ServingMode, SimConfig};
 use crate::engine::{Engine, Output, Role, Sequence};
-use crate::hashing::TraceHasher;
 use crate::kv_event::{KvEvent, WorkerId};
 use crate::report::ReplicaSample;
 use crate::routing::{Candidate, RouteRequest, RoutingPolicy};
@@ -24,6 +23,7 @@ use crate::workload::Workload;
 use events::{Event, EventQueue};
 use observe::{ObservationAccumulator, role_index};
 use records::RequestRecord;
+use router::trace_hashing::TraceHasher;
 use rustc_hash::FxHashSet;
 use std::collections::VecDeque;
 use std::rc::Rc;

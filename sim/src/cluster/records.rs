@@ -2,10 +2,10 @@
 
 use super::{Simulation, WorkerState};
 use crate::engine::Role;
-use crate::hashing::BlockHashes;
 use crate::kv_event::WorkerId;
 use crate::report::{Balance, Percentiles, Report, WorkerReport};
 use crate::workload::RequestSpec;
+use router::trace_hashing::BlockHashes;
 use std::rc::Rc;
 
 /// What happened to one request.

@@ -1,7 +1,7 @@
 //! One request's state inside an engine.
 
 use super::block_manager::BlockId;
-use crate::hashing::{BlockHashes, chain_hash, generated_block_hash};
+use router::trace_hashing::{BlockHashes, chain_hash, generated_block_hash};
 use std::rc::Rc;
 
 /// Index of a request in the simulation's request table.

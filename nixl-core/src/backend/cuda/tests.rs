@@ -31,8 +31,10 @@ fn host_memory_is_never_accepted_as_vram() {
 #[test]
 fn every_entry_point_fails_cleanly_without_a_device() {
     if available() {
-        println!("skipped: a CUDA device is present (tests/cuda_gpu.rs covers it)");
-        return;
+        return test_support::skip(
+            "no-gpu",
+            "a CUDA device is present (tests/cuda_gpu.rs covers it)",
+        );
     }
     let not_supported = |r: Result<()>| {
         let e = r.unwrap_err();
@@ -55,10 +57,10 @@ fn every_entry_point_fails_cleanly_without_a_device() {
 }
 
 #[test]
+#[ignore = "needs a GPU"]
 fn a_gpu_ordinal_beyond_the_devices_is_refused() {
     if !available() {
-        println!("skipped: no CUDA device");
-        return;
+        return test_support::skip("gpu", "no CUDA device");
     }
     let e = context::ordinal(1 << 20).unwrap_err();
     assert_eq!(e.status(), Status::InvalidParam, "{e}");

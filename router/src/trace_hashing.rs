@@ -1,38 +1,24 @@
-//! Dynamo-compatible block hashes for trace requests.
+//! Block hashes for trace requests, on [`crate::hashing`]'s Dynamo-compatible hashes.
 //!
 //! A Mooncake `hash_id` stands for `trace_block_size` copies of the token
 //! `hash_id as u32` (Dynamo's trace expansion). Engine blocks are hashed like
-//! Dynamo's router: XXH3-64 with seed 1337 over the little-endian `u32`
-//! tokens of one full block (the *local* hash), chained into *sequence*
-//! hashes `seq[i] = XXH3(le(seq[i-1]) ‖ le(local[i]))`. So a router that
-//! hashes the expanded tokens itself gets exactly these values.
+//! Dynamo's router ([`crate::hashing::hash_block`], seed 1337, chained with
+//! [`crate::hashing::chain`]), so a router that hashes the expanded tokens itself gets exactly
+//! these values. Used by the simulator and by disagg's frontend and workers.
 
 use rustc_hash::FxHashMap;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-/// Dynamo's block-hash seed.
-pub const XXH3_SEED: u64 = 1337;
+use crate::hashing::{BlockHash, HASH_SEED, SequenceHash, chain, hash_block};
 
-/// Local hash of one block of tokens.
+/// Local hash of one block of tokens ([`hash_block`] with the base-model seed), as a `u64`.
 pub fn local_block_hash(tokens: &[u32]) -> u64 {
-    let mut bytes = Vec::with_capacity(tokens.len() * 4);
-    for t in tokens {
-        bytes.extend_from_slice(&t.to_le_bytes());
-    }
-    xxh3_64_with_seed(&bytes, XXH3_SEED)
+    hash_block(tokens, HASH_SEED).0
 }
 
-/// Sequence hash of a block given its parent's sequence hash.
+/// Sequence hash of a block given its parent's sequence hash ([`chain`]), as a `u64`.
 pub fn chain_hash(parent: Option<u64>, local: u64) -> u64 {
-    match parent {
-        None => local,
-        Some(p) => {
-            let mut bytes = [0u8; 16];
-            bytes[..8].copy_from_slice(&p.to_le_bytes());
-            bytes[8..].copy_from_slice(&local.to_le_bytes());
-            xxh3_64_with_seed(&bytes, XXH3_SEED)
-        }
-    }
+    chain(parent.map(SequenceHash), BlockHash(local)).0
 }
 
 /// Local and sequence hashes of a request's full prompt blocks.
@@ -112,7 +98,7 @@ pub fn generated_block_hash(request_uid: u64, block_index: usize) -> u64 {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&request_uid.to_le_bytes());
     bytes[8..].copy_from_slice(&(block_index as u64).to_le_bytes());
-    xxh3_64_with_seed(&bytes, XXH3_SEED ^ 0x9e37_79b9_7f4a_7c15)
+    xxh3_64_with_seed(&bytes, HASH_SEED ^ 0x9e37_79b9_7f4a_7c15)
 }
 
 #[cfg(test)]
@@ -144,6 +130,21 @@ mod tests {
         let tokens: Vec<u32> = (0..96).map(|t| [1u32, 2, 3][t / 32]).collect();
         assert_eq!(got.local[0], local_block_hash(&tokens[..48]));
         assert_eq!(got.local[1], local_block_hash(&tokens[48..]));
+    }
+
+    #[test]
+    fn the_u64_helpers_are_the_router_hashes() {
+        // What the simulator's former copy computed: XXH3-64 (seed 1337) over the LE tokens,
+        // and over le(parent) ‖ le(local) for the chain.
+        let tokens = [5u32, 6, 7, 8];
+        let bytes: Vec<u8> = tokens.iter().flat_map(|t| t.to_le_bytes()).collect();
+        let local = local_block_hash(&tokens);
+        assert_eq!(local, xxh3_64_with_seed(&bytes, 1337));
+        assert_eq!(chain_hash(None, local), local);
+        let mut pair = [0u8; 16];
+        pair[..8].copy_from_slice(&42u64.to_le_bytes());
+        pair[8..].copy_from_slice(&local.to_le_bytes());
+        assert_eq!(chain_hash(Some(42), local), xxh3_64_with_seed(&pair, 1337));
     }
 
     #[test]
