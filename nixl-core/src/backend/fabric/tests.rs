@@ -11,7 +11,7 @@ pub(crate) fn available() -> bool {
     match sys::lib() {
         Ok(_) => true,
         Err(why) => {
-            test_support::skip("libfabric", &why.to_string());
+            test_support::skip("libfabric", why);
             false
         }
     }
