@@ -329,3 +329,47 @@ impl XferMetrics {
         FAMILIES.errors.get_or_create(&labels).inc();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_beyond_the_cap_share_other() {
+        let m = AgentMetrics::new("cap-test");
+        for i in 0..MAX_PEERS {
+            assert_eq!(m.peer_label(&format!("p{i}")), format!("p{i}"));
+        }
+        assert_eq!(m.peer_label("late"), "other");
+        assert_eq!(m.peer_label("p0"), "p0", "a labelled peer keeps its label");
+        // Handles made for two late peers land on one series.
+        let key = HandleKey {
+            backend: 0,
+            op: XferOp::Write,
+            transport: "tcp",
+        };
+        let x = HandleCache::default().get(&m, "late-1", "UCX", key);
+        let y = HandleCache::default().get(&m, "late-2", "UCX", key);
+        x.posted(5);
+        x.completed(100, 10);
+        y.posted(5);
+        y.completed(20, 10);
+        let text = encode().unwrap();
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("agent_tx_bytes_total{") && l.contains("agent_name=\"cap-test\"")
+            })
+            .unwrap();
+        assert!(
+            line.contains("peer=\"other\"") && line.ends_with(" 120"),
+            "{line}"
+        );
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("agent_tx_bytes_total{") && l.contains("cap-test"))
+                .count(),
+            1
+        );
+    }
+}
