@@ -176,6 +176,12 @@ fn counters_equal_the_bytes_moved() {
         sum(&s, "agent_xfer_post_time_us_count", &me),
         (writes + reads) as f64
     );
+    let mut inf = me.to_vec();
+    inf.push(("le", "+Inf"));
+    assert_eq!(
+        sum(&s, "agent_xfer_time_us_bucket", &inf),
+        (writes + reads) as f64
+    );
     assert_eq!(sum(&s, "agent_xfer_in_flight", &me), 0.0);
     let a_only = [("agent_name", "metrics-a")];
     assert_eq!(

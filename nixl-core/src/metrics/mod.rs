@@ -8,9 +8,9 @@
 //! same. One endpoint per process serves every agent; agents created while it runs record.
 //!
 //! Cost: a request fetches its counter handles once when it is made (from a cache on the
-//! remote-agent entry); posting and completing it are atomic adds plus one histogram
-//! observation per request, whose lock is per label set, never shared by all transfers.
+//! remote-agent entry); posting and completing it are atomic adds only, with no lock.
 
+mod histogram;
 mod server;
 
 use std::collections::HashMap;
@@ -20,11 +20,11 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::status::{Result, Status};
 use crate::types::XferOp;
+use histogram::MicrosHistogram;
 
 pub use server::{LOCAL_VAR, PORT_VAR, exporter_port, start, start_from_env};
 
@@ -61,8 +61,6 @@ struct ErrorLabels {
     status: &'static str,
 }
 
-type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
-
 /// The process-wide registry and its families.
 struct Families {
     registry: Registry,
@@ -70,17 +68,12 @@ struct Families {
     rx_bytes: Family<XferLabels, Counter>,
     tx_requests: Family<XferLabels, Counter>,
     rx_requests: Family<XferLabels, Counter>,
-    xfer_time: HistogramFamily<XferLabels>,
-    post_time: HistogramFamily<XferLabels>,
+    xfer_time: Family<XferLabels, MicrosHistogram>,
+    post_time: Family<XferLabels, MicrosHistogram>,
     in_flight: Family<XferLabels, Gauge>,
     mem_registered: Family<AgentLabels, Counter>,
     mem_deregistered: Family<AgentLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
-}
-
-/// Microsecond buckets from 10 µs to about 10 s, like NIXL's defaults.
-fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(10.0, 2.0, 21))
 }
 
 static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
@@ -91,8 +84,8 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         rx_bytes: Family::default(),
         tx_requests: Family::default(),
         rx_requests: Family::default(),
-        xfer_time: Family::new_with_constructor(latency_histogram),
-        post_time: Family::new_with_constructor(latency_histogram),
+        xfer_time: Family::default(),
+        post_time: Family::default(),
         in_flight: Family::default(),
         mem_registered: Family::default(),
         mem_deregistered: Family::default(),
@@ -259,8 +252,8 @@ impl HandleCache {
 pub(crate) struct XferMetrics {
     bytes: Counter,
     requests: Counter,
-    xfer_time: Histogram,
-    post_time: Histogram,
+    xfer_time: MicrosHistogram,
+    post_time: MicrosHistogram,
     in_flight: Gauge,
     /// Errors are rare: they look their counter up by these labels plus the status.
     errors: ErrorLabels,
@@ -303,7 +296,7 @@ impl XferMetrics {
 
     /// A post was accepted by the backend.
     pub(crate) fn posted(&self, post_us: u64) {
-        self.post_time.observe(post_us as f64);
+        self.post_time.observe(post_us);
         self.in_flight.inc();
     }
 
@@ -311,7 +304,7 @@ impl XferMetrics {
     pub(crate) fn completed(&self, bytes: u64, xfer_us: u64) {
         self.bytes.inc_by(bytes);
         self.requests.inc();
-        self.xfer_time.observe(xfer_us as f64);
+        self.xfer_time.observe(xfer_us);
         self.in_flight.dec();
     }
 
