@@ -935,6 +935,18 @@ nixl_capi_status_t nixl_capi_fetch_remote_md(nixl_capi_agent_t agent,
                                              nixl_capi_opt_args_t opt_args);
 
 /**
+ * Extension: starts this process's Prometheus endpoint (`GET /metrics`) on `port` (0: any free
+ * port), on 127.0.0.1 only when `local`, every address otherwise, and writes the bound port to
+ * `bound_port`; if it already runs, writes its port. Agents created afterwards record
+ * metrics. NIXL's variables (`NIXL_TELEMETRY_EXPORTER=prometheus`, ...) start the same
+ * endpoint without this call. A port already taken is `NIXL_CAPI_ERROR_INVALID_PARAM`.
+ *
+ * # Safety
+ * `bound_port` must be valid for a write.
+ */
+nixl_capi_status_t nixl_capi_ext_start_metrics(uint16_t port, bool local, uint16_t *bound_port);
+
+/**
  * Creates an empty notification map, owned by the caller (`nixl_capi_destroy_notif_map`).
  *
  * # Safety
@@ -1310,7 +1322,7 @@ nixl_capi_status_t nixl_capi_string_list_get(nixl_capi_string_list_t list,
                                              const char **str);
 
 /**
- * Lists the plugins this library provides ("UCX", "POSIX"). The caller owns `*plugins`
+ * Lists the plugins this library provides ("UCX", "POSIX", "LIBFABRIC"). The caller owns `*plugins`
  * (`nixl_capi_destroy_string_list`).
  *
  * # Safety

@@ -49,6 +49,7 @@ pub mod config;
 pub mod desc;
 pub mod exchange;
 pub mod metadata;
+pub mod metrics;
 pub mod registry;
 mod sockio;
 pub mod status;

@@ -27,6 +27,7 @@ pub mod dlist_ext;
 pub mod mem_view;
 pub mod memory;
 pub mod metadata;
+pub mod metrics;
 pub mod notif;
 pub mod opt_args;
 pub mod params;

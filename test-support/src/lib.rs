@@ -8,7 +8,7 @@
 //! running there fails. `NIXL_RS_REQUIRE=all` requires everything.
 //!
 //! Requirement names in use: `cc`, `c++`, `etcd`, `root`, `ip`, `netns`, `setpriv`, `gpu`,
-//! `no-gpu`, `libfabric`, `userfaultfd`, `nixl-sys` (upstream's `wrapper.h`), `nixl-real` (real NIXL's
+//! `no-gpu`, `libfabric`, `userfaultfd`, `prometheus`, `nixl-sys` (upstream's `wrapper.h`), `nixl-real` (real NIXL's
 //! `libnixl_capi.so`), `nixl-ours` (our built `libnixl_capi.so`), `trace`.
 //!
 //! # Child processes

@@ -53,6 +53,8 @@ pub(crate) struct AgentInner {
     pub(crate) remotes: RwLock<std::collections::HashMap<String, Arc<RemoteAgent>>>,
     pub(crate) notifs: Arc<NotifQueue>,
     pub(crate) exchange: std::sync::OnceLock<crate::exchange::Exchange>,
+    /// Prometheus series, when the process's endpoint ran as the agent was made.
+    pub(crate) metrics: Option<Arc<crate::metrics::AgentMetrics>>,
     keys: KeyMaker,
 }
 
@@ -90,6 +92,14 @@ impl Agent {
         }
         let telemetry = config.telemetry_enabled();
         let listen_port = config.use_listen_thread.then_some(config.listen_port);
+        if telemetry {
+            // As in NIXL, an exporter that cannot start leaves the agent working without it.
+            if let Err(e) = crate::metrics::start_from_env() {
+                log::warn!("{e}; agent {name} runs without Prometheus metrics");
+            }
+        }
+        let metrics =
+            crate::metrics::exporter_port().map(|_| crate::metrics::AgentMetrics::new(name));
         let agent = Agent {
             inner: Arc::new(AgentInner {
                 name: name.to_owned(),
@@ -101,6 +111,7 @@ impl Agent {
                 remotes: RwLock::new(Default::default()),
                 notifs: Arc::new(NotifQueue::default()),
                 exchange: std::sync::OnceLock::new(),
+                metrics,
                 keys: KeyMaker::new(),
             }),
         };
@@ -117,6 +128,15 @@ impl Agent {
     /// when the configured port was 0.
     pub fn listen_port(&self) -> Option<u16> {
         self.inner.exchange.get().and_then(|e| e.listen_port())
+    }
+
+    /// The port of the process's Prometheus endpoint, if this agent records metrics (see
+    /// [`crate::metrics`]); useful when the configured port was 0.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.inner
+            .metrics
+            .as_ref()
+            .and_then(|_| crate::metrics::exporter_port())
     }
 
     /// The agent's name.
@@ -279,6 +299,11 @@ impl Agent {
                 }
             }
         }
+        if accepted > 0
+            && let Some(m) = &self.inner.metrics
+        {
+            m.registered(descs.descs().iter().map(|d| d.desc.len).sum());
+        }
         match (accepted, last_error) {
             (0, Some(e)) => Err(err!(
                 Backend,
@@ -314,6 +339,9 @@ impl Agent {
             }
         }
         self.inner.local_generation.fetch_add(1, Ordering::AcqRel);
+        if let Some(m) = &self.inner.metrics {
+            m.deregistered(ranges.iter().map(|d| d.len).sum());
+        }
         Ok(())
     }
 

@@ -25,6 +25,8 @@ pub(crate) struct RemoteAgent {
     /// Registrations per backend index.
     pub(crate) tables: RwLock<HashMap<usize, MemTables>>,
     invalid: AtomicBool,
+    /// Metric handles for requests to this incarnation, so requests skip the global families.
+    pub(crate) metrics: crate::metrics::HandleCache,
 }
 
 impl RemoteAgent {
@@ -34,6 +36,7 @@ impl RemoteAgent {
             links,
             tables: RwLock::new(HashMap::new()),
             invalid: AtomicBool::new(false),
+            metrics: Default::default(),
         }
     }
 

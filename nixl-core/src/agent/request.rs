@@ -11,6 +11,7 @@ use super::xfer::{PostState, XferRequest};
 use super::{Agent, AgentInner, OptArgs, read};
 use crate::backend::{ResolvedDesc, Target};
 use crate::desc::{Desc, XferDescList};
+use crate::metrics::HandleKey;
 use crate::status::{Result, err};
 use crate::types::{MemType, XferOp};
 
@@ -387,6 +388,26 @@ impl Agent {
             ),
         };
         let total_bytes = local.iter().map(|d| d.len).sum();
+        let metrics = self.inner.metrics.as_ref().map(|m| {
+            let file = |mem| matches!(mem, MemType::File | MemType::Obj | MemType::Blk);
+            let transport = match &target {
+                Target::Loopback if file(local_mem) || file(remote_mem) => "file",
+                Target::Loopback => "same-process",
+                Target::Peer(p) => engine.transport(p).unwrap_or("unknown"),
+            };
+            let key = HandleKey {
+                backend,
+                op,
+                transport,
+            };
+            match &remote_side {
+                RemoteSide::Loopback => {
+                    m.loopback_cache()
+                        .get(m, &self.inner.name, engine.name(), key)
+                }
+                RemoteSide::Agent(r) => r.metrics.get(m, &r.name, engine.name(), key),
+            }
+        });
         Ok(XferRequest {
             agent: Arc::downgrade(&self.inner),
             op,
@@ -401,6 +422,7 @@ impl Agent {
             total_bytes,
             checked_generation: self.inner.local_generation.load(Ordering::Acquire).into(),
             state: Mutex::new(PostState::new(opts.and_then(|o| o.notif.clone()))),
+            metrics,
         })
     }
 }

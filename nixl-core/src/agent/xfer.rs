@@ -34,6 +34,8 @@ pub(super) struct PostState {
     pub(super) terminal: Option<std::result::Result<(), NixlError>>,
     pub(super) post_start: Option<Instant>,
     pub(super) telemetry: XferTelemetry,
+    /// The current post is counted in the in-flight gauge.
+    pub(super) in_flight: bool,
 }
 
 /// A transfer request (`nixlXferReqH`): made once, posted any number of times (each post
@@ -53,6 +55,8 @@ pub struct XferRequest {
     pub(super) total_bytes: u64,
     pub(super) checked_generation: std::sync::atomic::AtomicU64,
     pub(super) state: Mutex<PostState>,
+    /// Series this request updates, when the agent records metrics.
+    pub(super) metrics: Option<Arc<crate::metrics::XferMetrics>>,
 }
 
 impl PostState {
@@ -63,6 +67,7 @@ impl PostState {
             terminal: None,
             post_start: None,
             telemetry: XferTelemetry::default(),
+            in_flight: false,
         }
     }
 }
@@ -91,8 +96,12 @@ impl XferRequest {
 
 impl Drop for XferRequest {
     fn drop(&mut self) {
-        if let Some(c) = lock(&self.state).completion.take() {
+        let mut state = lock(&self.state);
+        if let Some(c) = state.completion.take() {
             c.cancel_and_wait();
+        }
+        if let (true, Some(m)) = (state.in_flight, &self.metrics) {
+            m.ended();
         }
     }
 }
@@ -115,6 +124,9 @@ impl Agent {
             ));
         }
         if !req.remote_side.is_valid() {
+            if let Some(m) = &req.metrics {
+                m.error(Status::NotFound);
+            }
             return Err(err!(
                 NotFound,
                 "the remote agent's metadata was invalidated or reloaded; make a new request"
@@ -149,12 +161,19 @@ impl Agent {
             Ok(c) => c,
             Err(e) => {
                 state.completion = None;
+                if let Some(m) = &req.metrics {
+                    m.error(e.status());
+                }
                 self.after_failure(req, &e);
                 return Err(e);
             }
         };
         state.telemetry.post_duration_us = micros(start.elapsed());
         state.completion = Some(completion);
+        if let Some(m) = &req.metrics {
+            m.posted(state.telemetry.post_duration_us);
+            state.in_flight = true;
+        }
         drop(state);
         self.xfer_status(req)
     }
@@ -192,6 +211,9 @@ impl Agent {
                     state.telemetry.xfer_duration_us = micros(end.saturating_duration_since(start));
                 }
                 state.terminal = Some(Ok(()));
+                if let (true, Some(m)) = (std::mem::take(&mut state.in_flight), &req.metrics) {
+                    m.completed(req.total_bytes, state.telemetry.xfer_duration_us);
+                }
                 Ok(Status::Success)
             }
             status => {
@@ -199,6 +221,10 @@ impl Agent {
                     .error()
                     .unwrap_or_else(|| NixlError::new(status, "transfer failed"));
                 state.terminal = Some(Err(e.clone()));
+                if let (true, Some(m)) = (std::mem::take(&mut state.in_flight), &req.metrics) {
+                    m.ended();
+                    m.error(e.status());
+                }
                 drop(state);
                 self.after_failure(req, &e);
                 Err(e)

@@ -180,6 +180,12 @@ pub trait Backend: Send + Sync {
         let _ = peer;
         true
     }
+    /// The transport this backend uses (or will use) to reach `peer`, as a short bounded
+    /// name for metric labels (`cma`, `shm`, `tcp`, ...); `None` when it does not say.
+    fn transport(&self, peer: &PeerHandle) -> Option<&'static str> {
+        let _ = peer;
+        None
+    }
     /// Drops a remote agent's handle and any connection to it.
     fn disconnect(&self, peer: &PeerHandle) {
         let _ = peer;

@@ -1,0 +1,368 @@
+//! Prometheus metrics in NIXL's naming (`agent_tx_bytes_total`, `agent_xfer_time_us`, ...),
+//! with the labels NIXL lacks: `peer`, `backend`, `op` and `transport`.
+//!
+//! Off by default. On like NIXL's exporter: `NIXL_TELEMETRY_ENABLE=y` and
+//! `NIXL_TELEMETRY_EXPORTER=prometheus` when an agent is created, listening on
+//! `NIXL_TELEMETRY_PROMETHEUS_PORT` (default 9090; `0` picks a free port) on every address, or
+//! only on 127.0.0.1 with `NIXL_TELEMETRY_PROMETHEUS_LOCAL=y`. From Rust, [`start`] does the
+//! same. One endpoint per process serves every agent; agents created while it runs record.
+//!
+//! Cost: a request fetches its counter handles once when it is made (from a cache on the
+//! remote-agent entry); posting and completing it are atomic adds only, with no lock.
+
+mod histogram;
+mod server;
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::status::{Result, Status};
+use crate::types::XferOp;
+use histogram::MicrosHistogram;
+
+pub use server::{LOCAL_VAR, PORT_VAR, exporter_port, start, start_from_env};
+
+/// Distinct peers labelled per agent; later peers share the label `other`.
+pub const MAX_PEERS: usize = 64;
+
+/// Labels of agent-wide series (NIXL's set).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AgentLabels {
+    category: &'static str,
+    hostname: String,
+    agent_name: String,
+}
+
+/// Labels of transfer series: NIXL's plus where the bytes went and how.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct XferLabels {
+    category: &'static str,
+    hostname: String,
+    agent_name: String,
+    peer: String,
+    backend: String,
+    op: &'static str,
+    transport: &'static str,
+}
+
+/// Labels of `agent_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    hostname: String,
+    agent_name: String,
+    peer: String,
+    backend: String,
+    status: &'static str,
+}
+
+/// The process-wide registry and its families.
+struct Families {
+    registry: Registry,
+    tx_bytes: Family<XferLabels, Counter>,
+    rx_bytes: Family<XferLabels, Counter>,
+    tx_requests: Family<XferLabels, Counter>,
+    rx_requests: Family<XferLabels, Counter>,
+    xfer_time: Family<XferLabels, MicrosHistogram>,
+    post_time: Family<XferLabels, MicrosHistogram>,
+    in_flight: Family<XferLabels, Gauge>,
+    mem_registered: Family<AgentLabels, Counter>,
+    mem_deregistered: Family<AgentLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+}
+
+static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
+    let mut registry = Registry::default();
+    let f = Families {
+        registry: Registry::default(),
+        tx_bytes: Family::default(),
+        rx_bytes: Family::default(),
+        tx_requests: Family::default(),
+        rx_requests: Family::default(),
+        xfer_time: Family::default(),
+        post_time: Family::default(),
+        in_flight: Family::default(),
+        mem_registered: Family::default(),
+        mem_deregistered: Family::default(),
+        errors: Family::default(),
+    };
+    registry.register(
+        "agent_tx_bytes",
+        "Bytes written to peers (WRITE requests completed)",
+        f.tx_bytes.clone(),
+    );
+    registry.register(
+        "agent_rx_bytes",
+        "Bytes read from peers (READ requests completed)",
+        f.rx_bytes.clone(),
+    );
+    registry.register(
+        "agent_tx_requests_num",
+        "WRITE requests completed",
+        f.tx_requests.clone(),
+    );
+    registry.register(
+        "agent_rx_requests_num",
+        "READ requests completed",
+        f.rx_requests.clone(),
+    );
+    registry.register(
+        "agent_xfer_time_us",
+        "From post to observed completion, per request, in microseconds",
+        f.xfer_time.clone(),
+    );
+    registry.register(
+        "agent_xfer_post_time_us",
+        "Time spent in the post call, per request, in microseconds",
+        f.post_time.clone(),
+    );
+    registry.register(
+        "agent_xfer_in_flight",
+        "Requests posted and not yet seen to end",
+        f.in_flight.clone(),
+    );
+    registry.register(
+        "agent_memory_registered",
+        "Bytes registered, cumulative",
+        f.mem_registered.clone(),
+    );
+    registry.register(
+        "agent_memory_deregistered",
+        "Bytes deregistered, cumulative",
+        f.mem_deregistered.clone(),
+    );
+    registry.register(
+        "agent_errors",
+        "Requests that ended in an error, by status",
+        f.errors.clone(),
+    );
+    Families { registry, ..f }
+});
+
+/// The exposition (OpenMetrics text) of every series in this process.
+pub fn encode() -> Result<String> {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, &FAMILIES.registry)
+        .map_err(|e| crate::status::err!(Unknown, "cannot encode metrics: {e}"))?;
+    Ok(out)
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that much.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match rc {
+        0 => String::from_utf8_lossy(&buf[..end]).into_owned(),
+        _ => "unknown".to_owned(),
+    }
+}
+
+/// One agent's metrics: its registration counters and the peers it has labelled.
+pub(crate) struct AgentMetrics {
+    hostname: String,
+    agent_name: String,
+    mem_registered: Counter,
+    mem_deregistered: Counter,
+    /// Peers given their own label so far (cold path: only when a handle set is made).
+    peers: Mutex<Vec<String>>,
+    /// Handles of loopback requests (remote agents keep theirs on their entry).
+    loopback: HandleCache,
+}
+
+impl AgentMetrics {
+    pub(crate) fn new(agent_name: &str) -> Arc<AgentMetrics> {
+        let labels = AgentLabels {
+            category: "NIXL_TELEMETRY_MEMORY",
+            hostname: hostname(),
+            agent_name: agent_name.to_owned(),
+        };
+        Arc::new(AgentMetrics {
+            mem_registered: FAMILIES.mem_registered.get_or_create(&labels).clone(),
+            mem_deregistered: FAMILIES.mem_deregistered.get_or_create(&labels).clone(),
+            hostname: labels.hostname,
+            agent_name: labels.agent_name,
+            peers: Mutex::new(Vec::new()),
+            loopback: HandleCache::default(),
+        })
+    }
+
+    pub(crate) fn registered(&self, bytes: u64) {
+        self.mem_registered.inc_by(bytes);
+    }
+
+    pub(crate) fn deregistered(&self, bytes: u64) {
+        self.mem_deregistered.inc_by(bytes);
+    }
+
+    /// The cache for loopback requests.
+    pub(crate) fn loopback_cache(&self) -> &HandleCache {
+        &self.loopback
+    }
+
+    /// The peer label for `peer`: itself for the first [`MAX_PEERS`] peers, `other` after.
+    fn peer_label(&self, peer: &str) -> String {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        if peers.iter().any(|p| p == peer) {
+            return peer.to_owned();
+        }
+        if peers.len() < MAX_PEERS {
+            peers.push(peer.to_owned());
+            return peer.to_owned();
+        }
+        "other".to_owned()
+    }
+}
+
+/// What selects a request's series besides the agent and peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct HandleKey {
+    pub(crate) backend: usize,
+    pub(crate) op: XferOp,
+    pub(crate) transport: &'static str,
+}
+
+/// Handle sets made for one peer, so a request fetches its handles without touching a
+/// process-wide lock. Kept on the remote-agent entry (or the agent, for loopback).
+#[derive(Default)]
+pub(crate) struct HandleCache(Mutex<HashMap<HandleKey, Arc<XferMetrics>>>);
+
+impl HandleCache {
+    /// The handles for `key`, made on first use.
+    pub(crate) fn get(
+        &self,
+        agent: &AgentMetrics,
+        peer: &str,
+        backend_name: &str,
+        key: HandleKey,
+    ) -> Arc<XferMetrics> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(key)
+            .or_insert_with(|| XferMetrics::new(agent, peer, backend_name, key))
+            .clone()
+    }
+}
+
+/// The series one request updates: fetched once when the request is made.
+pub(crate) struct XferMetrics {
+    bytes: Counter,
+    requests: Counter,
+    xfer_time: MicrosHistogram,
+    post_time: MicrosHistogram,
+    in_flight: Gauge,
+    /// Errors are rare: they look their counter up by these labels plus the status.
+    errors: ErrorLabels,
+}
+
+impl XferMetrics {
+    fn new(agent: &AgentMetrics, peer: &str, backend: &str, key: HandleKey) -> Arc<XferMetrics> {
+        let labels = XferLabels {
+            category: "NIXL_TELEMETRY_TRANSFER",
+            hostname: agent.hostname.clone(),
+            agent_name: agent.agent_name.clone(),
+            peer: agent.peer_label(peer),
+            backend: backend.to_owned(),
+            op: match key.op {
+                XferOp::Read => "READ",
+                XferOp::Write => "WRITE",
+            },
+            transport: key.transport,
+        };
+        let f = &*FAMILIES;
+        let (bytes, requests) = match key.op {
+            XferOp::Write => (&f.tx_bytes, &f.tx_requests),
+            XferOp::Read => (&f.rx_bytes, &f.rx_requests),
+        };
+        Arc::new(XferMetrics {
+            bytes: bytes.get_or_create(&labels).clone(),
+            requests: requests.get_or_create(&labels).clone(),
+            xfer_time: f.xfer_time.get_or_create(&labels).clone(),
+            post_time: f.post_time.get_or_create(&labels).clone(),
+            in_flight: f.in_flight.get_or_create(&labels).clone(),
+            errors: ErrorLabels {
+                hostname: labels.hostname,
+                agent_name: labels.agent_name,
+                peer: labels.peer,
+                backend: labels.backend,
+                status: "",
+            },
+        })
+    }
+
+    /// A post was accepted by the backend.
+    pub(crate) fn posted(&self, post_us: u64) {
+        self.post_time.observe(post_us);
+        self.in_flight.inc();
+    }
+
+    /// A posted request was seen to complete.
+    pub(crate) fn completed(&self, bytes: u64, xfer_us: u64) {
+        self.bytes.inc_by(bytes);
+        self.requests.inc();
+        self.xfer_time.observe(xfer_us);
+        self.in_flight.dec();
+    }
+
+    /// A posted request ended without being seen to complete (error or release).
+    pub(crate) fn ended(&self) {
+        self.in_flight.dec();
+    }
+
+    /// A post failed, or a posted request ended in `status`.
+    pub(crate) fn error(&self, status: Status) {
+        let labels = ErrorLabels {
+            status: status.name(),
+            ..self.errors.clone()
+        };
+        FAMILIES.errors.get_or_create(&labels).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_beyond_the_cap_share_other() {
+        let m = AgentMetrics::new("cap-test");
+        for i in 0..MAX_PEERS {
+            assert_eq!(m.peer_label(&format!("p{i}")), format!("p{i}"));
+        }
+        assert_eq!(m.peer_label("late"), "other");
+        assert_eq!(m.peer_label("p0"), "p0", "a labelled peer keeps its label");
+        // Handles made for two late peers land on one series.
+        let key = HandleKey {
+            backend: 0,
+            op: XferOp::Write,
+            transport: "tcp",
+        };
+        let x = HandleCache::default().get(&m, "late-1", "UCX", key);
+        let y = HandleCache::default().get(&m, "late-2", "UCX", key);
+        x.posted(5);
+        x.completed(100, 10);
+        y.posted(5);
+        y.completed(20, 10);
+        let text = encode().unwrap();
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("agent_tx_bytes_total{") && l.contains("agent_name=\"cap-test\"")
+            })
+            .unwrap();
+        assert!(
+            line.contains("peer=\"other\"") && line.ends_with(" 120"),
+            "{line}"
+        );
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("agent_tx_bytes_total{") && l.contains("cap-test"))
+                .count(),
+            1
+        );
+    }
+}
