@@ -9,7 +9,7 @@ pub enum Segment {
     Malloc,
     /// `mmap` anonymous + `madvise(MADV_HUGEPAGE)`, 2 MiB aligned.
     HugePage,
-    /// A memfd mapped shared (what `nixl_core::backend::net::shm::SharedBuffer` allocates):
+    /// A memfd mapped shared (what `nixl_core::SharedBuffer` allocates):
     /// same-host peers of nixl-rs map it and copy once.
     Shared,
 }

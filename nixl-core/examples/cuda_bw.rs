@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write as _};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nixl_core::backend::cuda::{self, mem::DeviceBuffer, mem::HostPinned, stream::Stream};
+use nixl_core::testing::cuda::{self, mem::DeviceBuffer, mem::HostPinned, stream::Stream};
 use nixl_core::*;
 
 const ITERS: usize = 20;

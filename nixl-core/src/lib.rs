@@ -41,19 +41,22 @@
 //! assert_eq!(dst, src);
 //! ```
 
-pub mod agent;
-pub mod auth;
-pub mod backend;
+// The public API is the agent API below (and `config`, `metrics`, `codec`); every other module
+// is private, so its items are free to change. Tests and the crate's own test drivers reach
+// the few internals they exercise through `testing`.
+mod agent;
+mod auth;
+mod backend;
 pub mod codec;
 pub mod config;
-pub mod desc;
-pub mod exchange;
-pub mod metadata;
+mod desc;
+mod exchange;
+mod metadata;
 pub mod metrics;
-pub mod registry;
+mod registry;
 mod sockio;
-pub mod status;
-pub mod types;
+mod status;
+mod types;
 mod util;
 
 pub use agent::{
@@ -61,7 +64,24 @@ pub use agent::{
     XferTelemetry,
 };
 pub use backend::Params;
+pub use backend::net::shm::SharedBuffer;
 pub use config::AgentConfig;
 pub use desc::{Desc, DescList, RegDesc, RegDescList, XferDescList};
 pub use status::{NixlError, Result, Status};
 pub use types::{MemType, ThreadSync, XferOp};
+
+/// Internals that this crate's integration tests, examples and `nixl-peer` exercise directly
+/// (wire formats to forge, the CUDA layer to set up devices). Not part of the API: no
+/// stability promise, hidden from the documentation, as quinn-proto does.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::backend::ResolvedDesc;
+    #[cfg(feature = "cuda")]
+    pub use crate::backend::cuda;
+    pub use crate::backend::net::{conninfo::ConnInfo, proto};
+    pub use crate::exchange::frame;
+    /// The metadata blob's structure, to forge and inspect blobs.
+    pub mod metadata {
+        pub use crate::metadata::*;
+    }
+}

@@ -52,13 +52,9 @@ impl RegionTable {
     }
 
     /// Number of regions.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.regions.len()
-    }
-
-    /// True if no region is registered.
-    pub fn is_empty(&self) -> bool {
-        self.regions.is_empty()
     }
 
     /// All regions in sorted order.

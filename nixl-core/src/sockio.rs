@@ -156,6 +156,20 @@ impl Timed<'_> {
             }
         })
     }
+
+    /// One `sendmsg(MSG_NOSIGNAL)` from raw ranges, under the deadline. As with
+    /// [`Timed::readv_raw`], the ranges are never turned into Rust references, so memory that
+    /// other peers write meanwhile is read without a data race on a `&[u8]`.
+    ///
+    /// # Safety
+    /// Every iovec must be valid for reads of its length for the duration of the call.
+    pub unsafe fn writev_raw(&mut self, iov: &[libc::iovec]) -> io::Result<usize> {
+        let asked = iov.iter().map(|v| v.iov_len).sum();
+        self.call(TcpStream::set_write_timeout, Some(asked), |s| {
+            // SAFETY: the caller vouches for the ranges; `iov` lives through the call.
+            unsafe { sendmsg_nosignal(s, iov.as_ptr(), iov.len()) }
+        })
+    }
 }
 
 impl Read for Timed<'_> {
@@ -190,12 +204,25 @@ impl Write for Timed<'_> {
 /// `sendmsg` with `MSG_NOSIGNAL`: a closed peer is `EPIPE`, never SIGPIPE (`writev`, which
 /// `TcpStream::write_vectored` uses, raises it).
 pub fn send_nosignal(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // IoSlice is ABI-compatible with iovec on Unix; sendmsg only reads through the pointer.
+    // SAFETY: `bufs` are valid for reads for the duration of the call.
+    unsafe { sendmsg_nosignal(stream, bufs.as_ptr().cast::<libc::iovec>(), bufs.len()) }
+}
+
+/// `sendmsg(MSG_NOSIGNAL)` of `count` iovecs at `iov`.
+///
+/// # Safety
+/// `iov` must point at `count` iovecs, each valid for reads of its length during the call.
+unsafe fn sendmsg_nosignal(
+    stream: &TcpStream,
+    iov: *const libc::iovec,
+    count: usize,
+) -> io::Result<usize> {
     // SAFETY: an all-zero msghdr is valid (no address, no control data).
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    // IoSlice is ABI-compatible with iovec on Unix; sendmsg only reads through the pointer.
-    msg.msg_iov = bufs.as_ptr().cast_mut().cast::<libc::iovec>();
-    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
-    // SAFETY: `msg` points at `bufs`, valid for reads for the duration of the call.
+    msg.msg_iov = iov.cast_mut();
+    msg.msg_iovlen = count.min(libc::c_int::MAX as usize) as _;
+    // SAFETY: `msg` points at the caller's iovecs, valid for reads during the call.
     let n = unsafe { libc::sendmsg(stream.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
     if n < 0 {
         Err(io::Error::last_os_error())

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use nixl_core::metadata::{AgentMetadata, RemoteRegion, Section};
+use nixl_core::testing::metadata::{AgentMetadata, RemoteRegion, Section};
 use nixl_core::*;
 
 #[test]

@@ -134,11 +134,26 @@ fn releasing_an_in_flight_request_stops_touching_memory() {
     let a = agent("ra");
     let b = agent_with("rb", AgentConfig::default(), &Params::new());
     let src = filled(64 << 20, 1);
-    let dst = vec![0u8; 64 << 20];
+    let mut dst = vec![0u8; 64 << 20];
     register(&a, &src);
-    register(&b, &dst);
-    a.load_remote_md(&b.local_md().unwrap()).unwrap();
-    for _ in 0..5 {
+    let dst_reg = reg_list(&[(addr(&dst), dst.len() as u64)]);
+    // A write that outlives the release (or the agent) would change `dst` between the two
+    // checksums: deregistering it at b waits for every copy into it still running, so the
+    // second checksum sees all of them (no guessed sleep).
+    let settled_after = |what: &str, dst: &[u8], b: &Agent| {
+        let before = checksum(dst);
+        b.deregister_mem(&dst_reg, None).unwrap();
+        assert_eq!(checksum(dst), before, "{what}: dst changed afterwards");
+    };
+    for round in 0..6u8 {
+        // Nothing runs into dst here (the last round ended with its deregistration).
+        dst.fill(round.wrapping_mul(37) | 1);
+        register(&b, &dst);
+        if round > 0 {
+            // Forget the deregistered region: a fresh load names only the new one.
+            a.invalidate_remote_md("rb").unwrap();
+        }
+        a.load_remote_md(&b.local_md().unwrap()).unwrap();
         let req = a
             .create_xfer_req(
                 XferOp::Write,
@@ -149,28 +164,16 @@ fn releasing_an_in_flight_request_stops_touching_memory() {
             )
             .unwrap();
         a.post_xfer_req(&req, None).unwrap();
-        a.release_xfer_req(req).unwrap();
-        // After release returns nothing writes into dst any more: it must stay stable.
-        let before = checksum(&dst);
-        std::thread::sleep(Duration::from_millis(20));
-        assert_eq!(checksum(&dst), before);
+        if round < 5 {
+            a.release_xfer_req(req).unwrap();
+            settled_after("release", &dst, &b);
+        } else {
+            // Dropping the agent with a transfer in flight is clean too: its shutdown
+            // cancels and waits, and the request can still be released afterwards.
+            drop(a);
+            settled_after("agent drop", &dst, &b);
+            drop(req);
+            break;
+        }
     }
-    // Dropping the agent with a transfer in flight is clean too.
-    let req = a
-        .create_xfer_req(
-            XferOp::Write,
-            &dram(&[(addr(&src), src.len() as u64)]),
-            &dram(&[(addr(&dst), dst.len() as u64)]),
-            "rb",
-            None,
-        )
-        .unwrap();
-    a.post_xfer_req(&req, None).unwrap();
-    drop(a);
-    // The agent's shutdown canceled and waited for the transfer: dst is stable from here on,
-    // and the request can still be released.
-    let before = checksum(&dst);
-    std::thread::sleep(Duration::from_millis(20));
-    assert_eq!(checksum(&dst), before);
-    drop(req);
 }

@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::{hex, run, tcp_params, unhex, wait_notifs};
-use nixl_core::backend::cuda::{self, mem::DeviceBuffer, mem::VmmBuffer};
+use nixl_core::testing::cuda::{self, mem::DeviceBuffer, mem::VmmBuffer};
 use nixl_core::*;
 use test_support::random_bytes as random;
 

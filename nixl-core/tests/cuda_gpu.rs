@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use common::{run, tcp_params, wait_notifs};
 use cuda_common::*;
-use nixl_core::backend::cuda::{self, mem::DeviceBuffer, mem::VmmBuffer};
+use nixl_core::testing::cuda::{self, mem::DeviceBuffer, mem::VmmBuffer};
 use nixl_core::*;
 
 #[test]

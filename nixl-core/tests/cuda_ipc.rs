@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{hex, run, unhex, wait_notifs};
 use cuda_common::*;
-use nixl_core::backend::cuda::{mem::DeviceBuffer, mem::VmmBuffer};
+use nixl_core::testing::cuda::{mem::DeviceBuffer, mem::VmmBuffer};
 use nixl_core::*;
 
 const IPC_LEN: usize = 64 << 20;

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nixl_core::backend::cuda;
+use nixl_core::testing::cuda;
 use nixl_core::*;
 
 fn vram(addr: u64, len: u64, dev: u64) -> RegDescList {

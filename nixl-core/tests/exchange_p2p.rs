@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use nixl_core::exchange::frame;
+use nixl_core::testing::frame;
 use nixl_core::*;
 
 fn listening(name: &str) -> Agent {

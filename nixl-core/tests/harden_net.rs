@@ -14,8 +14,8 @@ use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
 use common::*;
-use nixl_core::backend::net::proto::{Header, Kind};
-use nixl_core::exchange::frame::{self, Command as Md};
+use nixl_core::testing::frame::{self, Command as Md};
+use nixl_core::testing::proto::{Header, Kind};
 use nixl_core::*;
 
 const ROLE: &str = "HARDEN_NET_ROLE";

@@ -13,8 +13,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::Duration;
 
 use common::*;
-use nixl_core::backend::net::shm::SharedBuffer;
-use nixl_core::metadata::AgentMetadata;
+use nixl_core::SharedBuffer;
+use nixl_core::testing::metadata::AgentMetadata;
 use nixl_core::*;
 
 /// The target's buffer: only `[REG_OFF, REG_OFF + REG_LEN)` is registered; the rest stands
@@ -129,17 +129,16 @@ fn child_target() {
         return stalled_writer();
     }
     let agent = agent("tgt");
-    let mut shared;
+    let shared;
     let mut heap;
-    let buf: &mut [u8] = if layout == "shm" {
+    let base = if layout == "shm" {
         shared = SharedBuffer::new(BUF_LEN).unwrap();
-        shared.as_mut_slice()
+        shared.write_at(0, &filled(BUF_LEN, TARGET_SEED));
+        shared.addr() as u64
     } else {
-        heap = vec![0u8; BUF_LEN];
-        &mut heap
+        heap = filled(BUF_LEN, TARGET_SEED);
+        heap.as_mut_ptr() as u64
     };
-    buf.copy_from_slice(&filled(BUF_LEN, TARGET_SEED));
-    let base = buf.as_ptr() as u64;
     let reg = reg_list(&[(base + REG_OFF as u64, REG_LEN as u64)]);
     // SAFETY: `buf` outlives the agent's use of it (the process ends in this function).
     unsafe { agent.register_mem(&reg, None) }.unwrap();
@@ -152,11 +151,7 @@ fn child_target() {
         match words.as_slice() {
             ["SUM", off, len] => {
                 let (off, len): (usize, usize) = (off.parse().unwrap(), len.parse().unwrap());
-                // SAFETY: inside `buf`; peers may write it concurrently, which is what we
-                // check for (a plain snapshot of bytes).
-                let bytes =
-                    unsafe { std::slice::from_raw_parts((base as *const u8).add(off), len) };
-                say(format!("SUM {}", sum_of(bytes)));
+                say(format!("SUM {}", sum_of(&snapshot(base + off as u64, len))));
             }
             ["MANY", n] => {
                 let n: usize = n.parse().unwrap();
@@ -172,17 +167,23 @@ fn child_target() {
                 say("DEREGISTERING".into());
                 agent.deregister_mem(&reg, None).unwrap();
                 // The snapshot right when deregistration returns: nothing may change it later.
-                // SAFETY: as for SUM.
-                let bytes = unsafe {
-                    std::slice::from_raw_parts((base as *const u8).add(REG_OFF), REG_LEN)
-                };
-                say(format!("DEREGISTERED {}", sum_of(bytes)));
+                let bytes = snapshot(base + REG_OFF as u64, REG_LEN);
+                say(format!("DEREGISTERED {}", sum_of(&bytes)));
             }
             _ => break,
         }
     }
     drop(agent);
     drop(many);
+}
+
+/// A copy of `len` bytes at `addr` inside the target's buffer, taken through raw addresses:
+/// peers may write them meanwhile (which is what the checks look for), so no `&[u8]` is formed.
+fn snapshot(addr: u64, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    // SAFETY: the range lies inside the target's buffer, alive until the process ends.
+    unsafe { std::ptr::copy(addr as *const u8, out.as_mut_ptr(), len) };
+    out
 }
 
 /// Decodes a blob, lets `edit` change it, encodes it again.

@@ -7,10 +7,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use common::*;
-use nixl_core::backend::ResolvedDesc;
-use nixl_core::backend::net::conninfo::ConnInfo;
-use nixl_core::backend::net::proto::{self, Header, Kind, NO_NOTIF};
-use nixl_core::metadata::AgentMetadata;
+use nixl_core::testing::ConnInfo;
+use nixl_core::testing::ResolvedDesc;
+use nixl_core::testing::metadata::AgentMetadata;
+use nixl_core::testing::proto::{self, Header, Kind, NO_NOTIF};
 use nixl_core::*;
 
 fn with_secret(name: &str, secret: Option<&str>) -> Agent {

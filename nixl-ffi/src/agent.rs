@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use nixl_core::{Agent, AgentConfig};
 
-use crate::convert::{SUCCESS, borrow, c_str, into_handle, out_ptr, take, write_out};
+use crate::convert::{SUCCESS, borrow, into_handle, out_ptr, write_out};
 use crate::status::CapiStatus;
 use crate::types::{nixl_capi_agent_config_t, nixl_capi_agent_t};
 
@@ -25,8 +25,7 @@ pub unsafe extern "C" fn nixl_capi_create_agent(
     agent: *mut nixl_capi_agent_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: checked and documented by the caller's contract above.
-        let name = unsafe { c_str(name, "name") }?;
+        let name = arg!(str name);
         let out = out_ptr(agent, "agent")?;
         let config = AgentConfig { use_prog_thread: true, ..AgentConfig::default() };
         let a = Agent::new(name, config).map_err(|e| crate::boundary::Failure::from(e).folded())?;
@@ -47,10 +46,8 @@ pub unsafe extern "C" fn nixl_capi_create_configured_agent(
     agent: *mut nixl_capi_agent_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let name = unsafe { c_str(name, "name") }?;
-        // SAFETY: per the contract above.
-        let cfg = unsafe { borrow(cfg, "cfg") }?;
+        let name = arg!(str name);
+        let cfg = arg!(ref cfg);
         let out = out_ptr(agent, "agent")?;
         let config = AgentConfig {
             use_prog_thread: cfg.enable_prog_thread,
@@ -78,8 +75,7 @@ pub unsafe extern "C" fn nixl_capi_create_configured_agent(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_destroy_agent(agent: nixl_capi_agent_t) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        drop(unsafe { take(agent, "agent") }?);
+        drop(arg!(take agent));
         SUCCESS
     }
 }
@@ -91,6 +87,6 @@ pub unsafe extern "C" fn nixl_capi_destroy_agent(agent: nixl_capi_agent_t) -> Ca
 pub(crate) unsafe fn agent_ref<'a>(
     agent: nixl_capi_agent_t,
 ) -> Result<&'a Agent, crate::boundary::Failure> {
-    // SAFETY: per the contract above.
+    // SAFETY: `agent` is NULL or a live handle (this function's `# Safety`).
     unsafe { borrow(agent, "agent") }.map(|a| &a.agent)
 }

@@ -109,3 +109,55 @@ macro_rules! ffi_boundary {
         ))
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::CStr;
+
+    use crate::convert::SUCCESS;
+    use crate::status::{
+        CapiStatus, nixl_capi_ext_clear_last_error, nixl_capi_ext_last_error_message,
+        nixl_capi_ext_last_status, nixl_capi_status_t,
+    };
+
+    /// Shaped as every export is (`extern "C"`, body in `ffi_boundary!`), with a body that
+    /// panics the way a bug in any export would: with a message, or with a non-string payload.
+    extern "C" fn buggy_export(how: u8) -> CapiStatus {
+        ffi_boundary! {
+            match how {
+                0 => panic!("index {} out of range", 7),
+                1 => std::panic::panic_any(42u32),
+                _ => SUCCESS,
+            }
+        }
+    }
+
+    fn last() -> (i32, String) {
+        let msg = nixl_capi_ext_last_error_message();
+        // SAFETY: never NULL, NUL-terminated, valid until the next failing call here.
+        let msg = unsafe { CStr::from_ptr(msg) }
+            .to_string_lossy()
+            .into_owned();
+        (nixl_capi_ext_last_status(), msg)
+    }
+
+    /// A panic never unwinds into C (that would abort the host process): it becomes
+    /// `NIXL_CAPI_ERROR_EXCEPTION`, the thread's last error names it, and later calls work.
+    #[test]
+    fn a_panic_in_an_export_is_caught_and_reported() {
+        let export: extern "C" fn(u8) -> CapiStatus = buggy_export;
+        let exception = nixl_capi_status_t::NIXL_CAPI_ERROR_EXCEPTION as i32;
+        nixl_capi_ext_clear_last_error();
+
+        assert_eq!(export(0).0, exception);
+        let (status, msg) = last();
+        assert_eq!(status, nixl_core::Status::Unknown.code());
+        assert_eq!(msg, "internal panic: index 7 out of range");
+
+        assert_eq!(export(1).0, exception);
+        assert_eq!(last().1, "internal panic: unknown panic");
+
+        // The boundary is not poisoned: the next call on this thread succeeds.
+        assert_eq!(export(2).0, nixl_capi_status_t::NIXL_CAPI_SUCCESS as i32);
+    }
+}

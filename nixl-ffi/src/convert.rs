@@ -6,6 +6,79 @@ use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use crate::boundary::Failure;
 use crate::status::nixl_capi_status_t;
 
+/// Reads a pointer argument of an exported function, as rustls-ffi's `try_ref_from_ptr!`:
+/// the one audited `unsafe` for every argument, NULL and bad input returned from the body
+/// through `?` as `INVALID_PARAM`.
+///
+/// | form | gives | reads the argument as |
+/// |---|---|---|
+/// | `arg!(ref p)` | `&T` | a live handle ([`borrow`]) |
+/// | `arg!(mut p)` | `&mut T` | a live handle, not used elsewhere during the call ([`borrow_mut`]) |
+/// | `arg!(take p)` | `Box<T>` | a live handle the caller gives up ([`take`]) |
+/// | `arg!(str p)` | `&str` | a NUL-terminated UTF-8 string ([`c_str`]) |
+/// | `arg!(bytes p, len, "what")` | `&[u8]` | `len` readable bytes ([`bytes`]) |
+/// | `arg!(ints p, n)` | `&[c_int]` | `n` readable ints ([`ints`]) |
+/// | `arg!(agent p)` | `&Agent` | a live agent handle (`agent::agent_ref`) |
+/// | `arg!(opt p)` | `Option<OptArgs>` | NULL or live optional arguments (`opt_args::opt`) |
+///
+/// The name in an error message is the argument's; `arg!(ref p, "what")` names it otherwise.
+///
+/// Use it only in the body of an exported `unsafe extern "C" fn`: its `# Safety` section
+/// requires each such argument to be NULL or valid as the table says for the whole call, and
+/// that requirement is what the `unsafe` inside relies on (each helper checks NULL itself).
+macro_rules! arg {
+    (ref $p:ident) => { arg!(ref $p, stringify!($p)) };
+    (mut $p:ident) => { arg!(mut $p, stringify!($p)) };
+    (take $p:ident) => { arg!(take $p, stringify!($p)) };
+    (ints $p:ident, $n:expr) => { arg!(ints $p, $n, stringify!($p)) };
+    (ref $p:ident, $what:expr) => {{
+        let (p, what) = ($p, $what);
+        // SAFETY: `p` is NULL (refused) or a live handle: the export's `# Safety` (see `arg!`).
+        unsafe { $crate::convert::borrow(p, what) }?
+    }};
+    (mut $p:ident, $what:expr) => {{
+        let (p, what) = ($p, $what);
+        // SAFETY: `p` is NULL (refused) or a live handle used by nothing else during the call:
+        // the export's `# Safety` (see `arg!`).
+        unsafe { $crate::convert::borrow_mut(p, what) }?
+    }};
+    (take $p:ident, $what:expr) => {{
+        let (p, what) = ($p, $what);
+        // SAFETY: `p` is NULL (refused) or a live handle the caller gives up: the export's
+        // `# Safety` (see `arg!`).
+        unsafe { $crate::convert::take(p, what) }?
+    }};
+    (str $p:ident) => {{
+        let (p, what) = ($p, stringify!($p));
+        // SAFETY: `p` is NULL (refused) or a NUL-terminated string valid for the call: the
+        // export's `# Safety` (see `arg!`).
+        unsafe { $crate::convert::c_str(p, what) }?
+    }};
+    (bytes $p:ident, $len:expr, $what:expr) => {{
+        let (p, len, what) = ($p, $len, $what);
+        // SAFETY: `p` is NULL (refused unless `len` is 0) or valid for reads of `len` bytes
+        // for the call: the export's `# Safety` (see `arg!`).
+        unsafe { $crate::convert::bytes(p, len, what) }?
+    }};
+    (ints $p:ident, $n:expr, $what:expr) => {{
+        let (p, n, what) = ($p, $n, $what);
+        // SAFETY: `p` is NULL (refused unless `n` is 0) or valid for reads of `n` ints for the
+        // call: the export's `# Safety` (see `arg!`).
+        unsafe { $crate::convert::ints(p, n, what) }?
+    }};
+    (agent $p:ident) => {{
+        let p = $p;
+        // SAFETY: `p` is NULL (refused) or a live agent handle: the export's `# Safety`.
+        unsafe { $crate::agent::agent_ref(p) }?
+    }};
+    (opt $p:ident) => {{
+        let p = $p;
+        // SAFETY: `p` is NULL (no options) or a live optional-arguments handle: the export's
+        // `# Safety` (see `arg!`).
+        unsafe { $crate::opt_args::opt(p) }
+    }};
+}
+
 /// Returned by successful calls.
 pub const SUCCESS: Result<nixl_capi_status_t, Failure> = Ok(nixl_capi_status_t::NIXL_CAPI_SUCCESS);
 

@@ -8,10 +8,7 @@ use std::io::Write;
 use nixl_core::{Desc, DescList, MemType, RegDesc, RegDescList, XferDescList};
 
 use crate::boundary::{CapiResult, Failure};
-use crate::convert::{
-    SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, out_ptr, take, try_copy, try_resize,
-    write_out,
-};
+use crate::convert::{SUCCESS, into_handle, out_ptr, try_copy, try_resize, write_out};
 use crate::status::CapiStatus;
 use crate::types::{
     MemTypeArg, nixl_capi_reg_dlist_t, nixl_capi_remote_dlist_t, nixl_capi_xfer_dlist_t,
@@ -52,8 +49,7 @@ impl Dlist<RegDesc> for nixl_capi_reg_dlist_s {
 /// # Safety
 /// `p` must be NULL or a live list handle; `out` NULL or valid for a write.
 unsafe fn get_type<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut MemTypeArg) -> CapiResult {
-    // SAFETY: per the contract above.
-    let d = unsafe { borrow_mut(p, "dlist") }?;
+    let d = arg!(mut p, "dlist");
     let out = out_ptr(out, "mem_type")?;
     // SAFETY: checked non-NULL.
     unsafe { write_out(out, d.list().mem_type().into()) };
@@ -63,8 +59,7 @@ unsafe fn get_type<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut MemTypeA
 /// # Safety
 /// As [`get_type`].
 unsafe fn count<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut size_t) -> CapiResult {
-    // SAFETY: per the contract above.
-    let d = unsafe { borrow_mut(p, "dlist") }?;
+    let d = arg!(mut p, "dlist");
     let out = out_ptr(out, "count")?;
     // SAFETY: checked non-NULL.
     unsafe { write_out(out, d.list().len()) };
@@ -74,22 +69,18 @@ unsafe fn count<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut size_t) -> 
 /// # Safety
 /// As [`get_type`].
 unsafe fn is_empty<T: Clone + Default>(p: *mut impl Dlist<T>, out: *mut bool) -> CapiResult {
-    // SAFETY: per the contract above.
-    let d = unsafe { borrow_mut(p, "dlist") }?;
+    let d = arg!(mut p, "dlist");
     let out = out_ptr(out, "is_empty")?;
     // SAFETY: checked non-NULL.
     unsafe { write_out(out, d.list().is_empty()) };
     SUCCESS
 }
 
-/// # Safety
-/// `p` must be NULL or a live list handle.
-unsafe fn edit<T: Clone + Default>(
-    p: *mut impl Dlist<T>,
+/// Applies `f` to a list's descriptors.
+fn edit<T: Clone + Default>(
+    d: &mut impl Dlist<T>,
     f: impl FnOnce(&mut Vec<T>) -> CapiResult,
 ) -> CapiResult {
-    // SAFETY: per the contract above.
-    let d = unsafe { borrow_mut(p, "dlist") }?;
     f(d.list().descs_mut())
 }
 
@@ -146,8 +137,7 @@ pub unsafe extern "C" fn nixl_capi_create_xfer_dlist(
 /// `dlist` must be NULL or a live transfer descriptor list.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_destroy_xfer_dlist(dlist: nixl_capi_xfer_dlist_t) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { drop(unsafe { take(dlist, "dlist") }?); SUCCESS }
+    ffi_boundary! { drop(arg!(take dlist)); SUCCESS }
 }
 
 /// The list's memory type.
@@ -159,7 +149,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_get_type(
     dlist: nixl_capi_xfer_dlist_t,
     mem_type: *mut MemTypeArg,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
+    // SAFETY: the helper's `# Safety` is this function's, for the same arguments.
     ffi_boundary! { unsafe { get_type(dlist, mem_type) } }
 }
 
@@ -175,8 +165,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_add_desc(
     dev_id: u64,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { edit(dlist, |v| { v.push(Desc::new(addr as u64, len as u64, dev_id)); SUCCESS }) }
+        edit(arg!(mut dlist), |v| { v.push(Desc::new(addr as u64, len as u64, dev_id)); SUCCESS })
     }
 }
 
@@ -189,7 +178,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_desc_count(
     dlist: nixl_capi_xfer_dlist_t,
     count: *mut size_t,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
+    // SAFETY: the helper's `# Safety` is this function's, for the same arguments.
     ffi_boundary! { unsafe { self::count(dlist, count) } }
 }
 
@@ -202,7 +191,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_len(
     dlist: nixl_capi_xfer_dlist_t,
     len: *mut size_t,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
+    // SAFETY: the helper's `# Safety` is this function's, for the same arguments.
     ffi_boundary! { unsafe { count(dlist, len) } }
 }
 
@@ -215,7 +204,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_is_empty(
     dlist: nixl_capi_xfer_dlist_t,
     is_empty: *mut bool,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
+    // SAFETY: the helper's `# Safety` is this function's, for the same arguments.
     ffi_boundary! { unsafe { self::is_empty(dlist, is_empty) } }
 }
 
@@ -225,8 +214,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_is_empty(
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_xfer_dlist_trim(dlist: nixl_capi_xfer_dlist_t) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { unsafe { edit(dlist, |v| { v.shrink_to_fit(); SUCCESS }) } }
+    ffi_boundary! { edit(arg!(mut dlist), |v| { v.shrink_to_fit(); SUCCESS }) }
 }
 
 /// Removes the descriptor at `index`; out of range is NIXL_CAPI_ERROR_BACKEND, as upstream
@@ -239,8 +227,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_rem_desc(
     dlist: nixl_capi_xfer_dlist_t,
     index: c_int,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { unsafe { edit(dlist, |v| remove_at(v, index)) } }
+    ffi_boundary! { edit(arg!(mut dlist), |v| remove_at(v, index)) }
 }
 
 /// Removes every descriptor.
@@ -249,8 +236,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_rem_desc(
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_xfer_dlist_clear(dlist: nixl_capi_xfer_dlist_t) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { unsafe { edit(dlist, |v| { v.clear(); SUCCESS }) } }
+    ffi_boundary! { edit(arg!(mut dlist), |v| { v.clear(); SUCCESS }) }
 }
 
 /// Resizes the list; new descriptors are all zero.
@@ -262,10 +248,9 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_resize(
     dlist: nixl_capi_xfer_dlist_t,
     new_size: size_t,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
+    // SAFETY: the helper's `# Safety` is this function's, for the same arguments.
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { edit(dlist, |v| { try_resize(v, new_size, Desc::default(), "descriptors")?; SUCCESS }) }
+        edit(arg!(mut dlist), |v| { try_resize(v, new_size, Desc::default(), "descriptors")?; SUCCESS })
     }
 }
 
@@ -276,8 +261,7 @@ pub unsafe extern "C" fn nixl_capi_xfer_dlist_resize(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_xfer_dlist_print(dlist: nixl_capi_xfer_dlist_t) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let d = unsafe { borrow(dlist, "dlist") }?;
+        let d = arg!(ref dlist);
         print_list("Transfer descriptor list", d.list.mem_type(), d.list.descs().iter().map(desc_line))
     }
 }
@@ -307,8 +291,7 @@ pub unsafe extern "C" fn nixl_capi_create_reg_dlist(
 /// `dlist` must be NULL or a live registration descriptor list.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_destroy_reg_dlist(dlist: nixl_capi_reg_dlist_t) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { drop(unsafe { take(dlist, "dlist") }?); SUCCESS }
+    ffi_boundary! { drop(arg!(take dlist)); SUCCESS }
 }
 
 /// The list's memory type.
@@ -320,7 +303,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_get_type(
     dlist: nixl_capi_reg_dlist_t,
     mem_type: *mut MemTypeArg,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
+    // SAFETY: the helper's `# Safety` is this function's, for the same arguments.
     ffi_boundary! { unsafe { get_type(dlist, mem_type) } }
 }
 
@@ -339,11 +322,9 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_add_desc(
     metadata_len: size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let meta = try_copy(unsafe { bytes(metadata, metadata_len, "metadata") }?, "metadata")?;
+        let meta = try_copy(arg!(bytes metadata, metadata_len, "metadata"), "metadata")?;
         let desc = RegDesc::with_meta(addr as u64, len as u64, dev_id, meta);
-        // SAFETY: per the contract above.
-        unsafe { edit(dlist, |v| { v.push(desc); SUCCESS }) }
+        edit(arg!(mut dlist), |v| { v.push(desc); SUCCESS })
     }
 }
 
@@ -356,7 +337,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_desc_count(
     dlist: nixl_capi_reg_dlist_t,
     count: *mut size_t,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
+    // SAFETY: the helper's `# Safety` is this function's, for the same arguments.
     ffi_boundary! { unsafe { self::count(dlist, count) } }
 }
 
@@ -369,7 +350,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_is_empty(
     dlist: nixl_capi_reg_dlist_t,
     is_empty: *mut bool,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
+    // SAFETY: the helper's `# Safety` is this function's, for the same arguments.
     ffi_boundary! { unsafe { self::is_empty(dlist, is_empty) } }
 }
 
@@ -379,8 +360,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_is_empty(
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_reg_dlist_trim(dlist: nixl_capi_reg_dlist_t) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { unsafe { edit(dlist, |v| { v.shrink_to_fit(); SUCCESS }) } }
+    ffi_boundary! { edit(arg!(mut dlist), |v| { v.shrink_to_fit(); SUCCESS }) }
 }
 
 /// Removes the descriptor at `index`; out of range is NIXL_CAPI_ERROR_BACKEND, as upstream.
@@ -392,8 +372,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_rem_desc(
     dlist: nixl_capi_reg_dlist_t,
     index: c_int,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { unsafe { edit(dlist, |v| remove_at(v, index)) } }
+    ffi_boundary! { edit(arg!(mut dlist), |v| remove_at(v, index)) }
 }
 
 /// Removes every descriptor.
@@ -402,8 +381,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_rem_desc(
 /// `dlist` must be a live list.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_reg_dlist_clear(dlist: nixl_capi_reg_dlist_t) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { unsafe { edit(dlist, |v| { v.clear(); SUCCESS }) } }
+    ffi_boundary! { edit(arg!(mut dlist), |v| { v.clear(); SUCCESS }) }
 }
 
 /// Resizes the list; new descriptors are zero with no metadata.
@@ -415,10 +393,9 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_resize(
     dlist: nixl_capi_reg_dlist_t,
     new_size: size_t,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
+    // SAFETY: the helper's `# Safety` is this function's, for the same arguments.
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { edit(dlist, |v| { try_resize(v, new_size, RegDesc::default(), "descriptors")?; SUCCESS }) }
+        edit(arg!(mut dlist), |v| { try_resize(v, new_size, RegDesc::default(), "descriptors")?; SUCCESS })
     }
 }
 
@@ -429,8 +406,7 @@ pub unsafe extern "C" fn nixl_capi_reg_dlist_resize(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_reg_dlist_print(dlist: nixl_capi_reg_dlist_t) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let d = unsafe { borrow(dlist, "dlist") }?;
+        let d = arg!(ref dlist);
         let line = |r: &RegDesc| format!("{} meta={:?}", desc_line(&r.desc), String::from_utf8_lossy(&r.meta));
         print_list("Registration descriptor list", d.list.mem_type(), d.list.descs().iter().map(line))
     }
@@ -463,8 +439,7 @@ pub unsafe extern "C" fn nixl_capi_create_remote_dlist(
 pub unsafe extern "C" fn nixl_capi_destroy_remote_dlist(
     dlist: nixl_capi_remote_dlist_t,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { drop(unsafe { take(dlist, "dlist") }?); SUCCESS }
+    ffi_boundary! { drop(arg!(take dlist)); SUCCESS }
 }
 
 /// Appends a descriptor of `remote_agent`'s memory; NULL names upstream's placeholder
@@ -481,13 +456,11 @@ pub unsafe extern "C" fn nixl_capi_remote_dlist_add_desc(
     remote_agent: *const c_char,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let d = unsafe { borrow_mut(dlist, "dlist") }?;
+        let d = arg!(mut dlist);
         let agent = if remote_agent.is_null() {
             "NULL_AGENT"
         } else {
-            // SAFETY: per the contract above.
-            unsafe { c_str(remote_agent, "remote_agent") }?
+            arg!(str remote_agent)
         };
         d.list.push((Desc::new(addr as u64, len as u64, dev_id), agent.to_owned()));
         SUCCESS

@@ -7,7 +7,7 @@ use libc::size_t;
 use nixl_core::Desc;
 
 use crate::boundary::Failure;
-use crate::convert::{SUCCESS, borrow_mut};
+use crate::convert::SUCCESS;
 use crate::status::CapiStatus;
 use crate::types::nixl_capi_xfer_dlist_t;
 
@@ -42,16 +42,15 @@ pub unsafe extern "C" fn nixl_capi_ext_xfer_dlist_add_descs(
     count: size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let d = unsafe { borrow_mut(dlist, "dlist") }?;
-        // SAFETY: per the contract above.
+        let d = arg!(mut dlist);
+        // SAFETY: this function's `# Safety`: NULL or `count` readable elements.
         let addrs = unsafe { array(addrs, count, "addrs") }?;
-        // SAFETY: per the contract above.
+        // SAFETY: this function's `# Safety`: NULL or `count` readable elements.
         let lens = unsafe { array(lens, count, "lens") }?;
         let devs = if dev_ids.is_null() {
             None
         } else {
-            // SAFETY: per the contract above.
+            // SAFETY: this function's `# Safety`: NULL or `count` readable elements.
             Some(unsafe { array(dev_ids, count, "dev_ids") }?)
         };
         let descs = d.list.descs_mut();

@@ -20,8 +20,9 @@
 
 #[macro_use]
 mod boundary;
-pub mod agent;
+#[macro_use]
 mod convert;
+pub mod agent;
 pub mod dlist;
 pub mod dlist_ext;
 pub mod mem_view;

@@ -3,10 +3,8 @@
 
 use nixl_core::{NixlError, Status};
 
-use crate::agent::agent_ref;
 use crate::boundary::Failure;
-use crate::convert::{borrow, out_ptr};
-use crate::opt_args::opt;
+use crate::convert::out_ptr;
 use crate::status::CapiStatus;
 use crate::types::{
     nixl_capi_agent_t, nixl_capi_mem_view_t, nixl_capi_opt_args_t, nixl_capi_remote_dlist_t,
@@ -39,13 +37,10 @@ pub unsafe extern "C" fn nixl_capi_prep_mem_view_local(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        unsafe { borrow(descs, "descs") }?;
+        arg!(agent agent);
+        arg!(ref descs);
         out_ptr(mvh, "mvh")?;
-        // SAFETY: per the contract above.
-        let _ = unsafe { opt(opt_args) };
+        let _ = arg!(opt opt_args);
         Err(unsupported())
     }
 }
@@ -62,13 +57,10 @@ pub unsafe extern "C" fn nixl_capi_prep_mem_view_remote(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        unsafe { borrow(descs, "descs") }?;
+        arg!(agent agent);
+        arg!(ref descs);
         out_ptr(mvh, "mvh")?;
-        // SAFETY: per the contract above.
-        let _ = unsafe { opt(opt_args) };
+        let _ = arg!(opt opt_args);
         Err(unsupported())
     }
 }
@@ -84,8 +76,7 @@ pub unsafe extern "C" fn nixl_capi_release_mem_view(
     mvh: nixl_capi_mem_view_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { agent_ref(agent) }?;
+        arg!(agent agent);
         if mvh.is_null() {
             return Err(Failure::invalid("mvh is NULL"));
         }

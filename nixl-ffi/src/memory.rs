@@ -5,10 +5,8 @@ use std::ffi::c_char;
 
 use nixl_core::Params;
 
-use crate::agent::agent_ref;
 use crate::boundary::Failure;
-use crate::convert::{SUCCESS, borrow, borrow_mut, c_str, into_handle, out_ptr, take, write_out};
-use crate::opt_args::opt;
+use crate::convert::{SUCCESS, into_handle, out_ptr, write_out};
 use crate::params::nixl_capi_params_s;
 use crate::status::CapiStatus;
 use crate::types::{
@@ -38,12 +36,9 @@ pub unsafe extern "C" fn nixl_capi_register_mem(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let dlist = unsafe { borrow(dlist, "dlist") }?;
-        // SAFETY: per the contract above.
-        let opts = unsafe { opt(opt_args) };
+        let agent = arg!(agent agent);
+        let dlist = arg!(ref dlist);
+        let opts = arg!(opt opt_args);
         // SAFETY: the C caller made the promise `Agent::register_mem` needs (see above): the
         // memory stays valid until deregistered or the agent is destroyed.
         unsafe { agent.register_mem(&dlist.list, opts.as_ref()) }?;
@@ -63,12 +58,9 @@ pub unsafe extern "C" fn nixl_capi_deregister_mem(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let dlist = unsafe { borrow(dlist, "dlist") }?;
-        // SAFETY: per the contract above.
-        agent.deregister_mem(&dlist.list, unsafe { opt(opt_args) }.as_ref())?;
+        let agent = arg!(agent agent);
+        let dlist = arg!(ref dlist);
+        agent.deregister_mem(&dlist.list, arg!(opt opt_args).as_ref())?;
         SUCCESS
     }
 }
@@ -86,12 +78,9 @@ pub unsafe extern "C" fn nixl_capi_agent_make_connection(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let remote = unsafe { c_str(remote_agent, "remote_agent") }?;
-        // SAFETY: per the contract above.
-        let _ = unsafe { opt(opt_args) };
+        let agent = arg!(agent agent);
+        let remote = arg!(str remote_agent);
+        let _ = arg!(opt opt_args);
         agent.make_connection(remote)?;
         SUCCESS
     }
@@ -111,14 +100,10 @@ pub unsafe extern "C" fn nixl_capi_query_mem(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let descs = unsafe { borrow(descs, "descs") }?;
-        // SAFETY: per the contract above.
-        let resp = unsafe { borrow_mut(resp, "resp") }?;
-        // SAFETY: per the contract above.
-        resp.responses = agent.query_mem(&descs.list, unsafe { opt(opt_args) }.as_ref())?;
+        let agent = arg!(agent agent);
+        let descs = arg!(ref descs);
+        let resp = arg!(mut resp);
+        resp.responses = agent.query_mem(&descs.list, arg!(opt opt_args).as_ref())?;
         SUCCESS
     }
 }
@@ -147,8 +132,7 @@ pub unsafe extern "C" fn nixl_capi_create_query_resp_list(
 pub unsafe extern "C" fn nixl_capi_destroy_query_resp_list(
     list: nixl_capi_query_resp_list_t,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { drop(unsafe { take(list, "list") }?); SUCCESS }
+    ffi_boundary! { drop(arg!(take list)); SUCCESS }
 }
 
 /// Number of responses.
@@ -161,8 +145,7 @@ pub unsafe extern "C" fn nixl_capi_query_resp_list_size(
     size: *mut size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let list = unsafe { borrow(list, "list") }?;
+        let list = arg!(ref list);
         let out = out_ptr(size, "size")?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, list.responses.len()) };
@@ -190,8 +173,7 @@ pub unsafe extern "C" fn nixl_capi_query_resp_list_has_value(
     has_value: *mut bool,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let list = unsafe { borrow(list, "list") }?;
+        let list = arg!(ref list);
         let out = out_ptr(has_value, "has_value")?;
         let r = response(list, index)?;
         // SAFETY: checked non-NULL.
@@ -212,8 +194,7 @@ pub unsafe extern "C" fn nixl_capi_query_resp_list_get_params(
     params: *mut nixl_capi_params_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let list = unsafe { borrow(list, "list") }?;
+        let list = arg!(ref list);
         let out = out_ptr(params, "params")?;
         let p = response(list, index)?
             .clone()

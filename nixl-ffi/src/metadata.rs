@@ -5,12 +5,8 @@ use std::ffi::{c_char, c_void};
 
 use nixl_core::{MemType, XferDescList};
 
-use crate::agent::agent_ref;
 use crate::boundary::Failure;
-use crate::convert::{
-    SUCCESS, borrow, bytes, c_str, malloc_bytes, malloc_cstr, out_ptr, write_out,
-};
-use crate::opt_args::opt;
+use crate::convert::{SUCCESS, malloc_bytes, malloc_cstr, out_ptr, write_out};
 use crate::status::CapiStatus;
 use crate::types::{
     nixl_capi_agent_t, nixl_capi_opt_args_t, nixl_capi_reg_dlist_t, nixl_capi_xfer_dlist_t,
@@ -27,8 +23,7 @@ pub unsafe extern "C" fn nixl_capi_get_local_md(
     len: *mut size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
+        let agent = arg!(agent agent);
         let (data, len) = (out_ptr(data, "data")?, out_ptr(len, "len")?);
         let (buf, n) = malloc_bytes(&agent.local_md()?, false)?;
         // SAFETY: both checked non-NULL.
@@ -55,13 +50,10 @@ pub unsafe extern "C" fn nixl_capi_get_local_partial_md(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let descs = unsafe { borrow(descs, "descs") }?;
+        let agent = arg!(agent agent);
+        let descs = arg!(ref descs);
         let (data, len) = (out_ptr(data, "data")?, out_ptr(len, "len")?);
-        // SAFETY: per the contract above.
-        let opts = unsafe { opt(opt_args) };
+        let opts = arg!(opt opt_args);
         let (buf, n) = malloc_bytes(&agent.local_partial_md(&descs.list, opts.as_ref())?, false)?;
         // SAFETY: both checked non-NULL.
         unsafe {
@@ -85,13 +77,11 @@ pub unsafe extern "C" fn nixl_capi_load_remote_md(
     agent_name: *mut *mut c_char,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
+        let agent = arg!(agent agent);
         if len == 0 {
             return Err(Failure::invalid("metadata is empty"));
         }
-        // SAFETY: per the contract above.
-        let blob = unsafe { bytes(data, len, "data") }?;
+        let blob = arg!(bytes data, len, "data");
         let out = out_ptr(agent_name, "agent_name")?;
         let name = agent.load_remote_md(blob)?;
         let name = malloc_cstr(&name)?;
@@ -111,10 +101,8 @@ pub unsafe extern "C" fn nixl_capi_invalidate_remote_md(
     remote_agent: *const c_char,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let remote = unsafe { c_str(remote_agent, "remote_agent") }?;
+        let agent = arg!(agent agent);
+        let remote = arg!(str remote_agent);
         agent.invalidate_remote_md(remote)?;
         SUCCESS
     }
@@ -130,10 +118,8 @@ pub unsafe extern "C" fn nixl_capi_invalidate_local_md(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        agent.invalidate_local_md(unsafe { opt(opt_args) }.as_ref())?;
+        let agent = arg!(agent agent);
+        agent.invalidate_local_md(arg!(opt opt_args).as_ref())?;
         SUCCESS
     }
 }
@@ -150,12 +136,10 @@ pub unsafe extern "C" fn nixl_capi_check_remote_md(
     descs: nixl_capi_xfer_dlist_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let remote = unsafe { c_str(remote_name, "remote_name") }?;
+        let agent = arg!(agent agent);
+        let remote = arg!(str remote_name);
         let empty = XferDescList::new(MemType::Dram);
-        // SAFETY: per the contract above.
+        // SAFETY: `descs` is NULL (no list) or a live list (this function's `# Safety`).
         let list = unsafe { descs.as_ref() }.map_or(&empty, |d| &d.list);
         agent.check_remote_md(remote, list)?;
         SUCCESS
@@ -173,10 +157,8 @@ pub unsafe extern "C" fn nixl_capi_send_local_md(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        agent.send_local_md(unsafe { opt(opt_args) }.as_ref())?;
+        let agent = arg!(agent agent);
+        agent.send_local_md(arg!(opt opt_args).as_ref())?;
         SUCCESS
     }
 }
@@ -192,12 +174,9 @@ pub unsafe extern "C" fn nixl_capi_send_local_partial_md(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let descs = unsafe { borrow(descs, "descs") }?;
-        // SAFETY: per the contract above.
-        agent.send_local_partial_md(&descs.list, unsafe { opt(opt_args) }.as_ref())?;
+        let agent = arg!(agent agent);
+        let descs = arg!(ref descs);
+        agent.send_local_partial_md(&descs.list, arg!(opt opt_args).as_ref())?;
         SUCCESS
     }
 }
@@ -214,12 +193,9 @@ pub unsafe extern "C" fn nixl_capi_fetch_remote_md(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let remote = unsafe { c_str(remote_name, "remote_name") }?;
-        // SAFETY: per the contract above.
-        agent.fetch_remote_md(remote, unsafe { opt(opt_args) }.as_ref())?;
+        let agent = arg!(agent agent);
+        let remote = arg!(str remote_name);
+        agent.fetch_remote_md(remote, arg!(opt opt_args).as_ref())?;
         SUCCESS
     }
 }

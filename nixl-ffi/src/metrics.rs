@@ -23,7 +23,7 @@ pub unsafe extern "C" fn nixl_capi_ext_start_metrics(
         let out = out_ptr(bound_port, "bound_port")?;
         let ip = if local { Ipv4Addr::LOCALHOST } else { Ipv4Addr::UNSPECIFIED };
         let bound = nixl_core::metrics::start(SocketAddr::from((ip, port)))?;
-        // SAFETY: checked by `out_ptr`; valid for a write per the contract above.
+        // SAFETY: checked by `out_ptr`; valid for a write (this function's `# Safety`).
         unsafe { write_out(out, bound) };
         SUCCESS
     }

@@ -5,12 +5,8 @@ use std::ffi::{CString, c_char, c_void};
 
 use nixl_core::NotifMap;
 
-use crate::agent::agent_ref;
 use crate::boundary::Failure;
-use crate::convert::{
-    SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, out_ptr, take, to_cstring, write_out,
-};
-use crate::opt_args::opt;
+use crate::convert::{SUCCESS, into_handle, out_ptr, to_cstring, write_out};
 use crate::status::CapiStatus;
 use crate::types::{nixl_capi_agent_t, nixl_capi_notif_map_t, nixl_capi_opt_args_t};
 
@@ -68,8 +64,7 @@ pub unsafe extern "C" fn nixl_capi_create_notif_map(
 pub unsafe extern "C" fn nixl_capi_destroy_notif_map(
     notif_map: nixl_capi_notif_map_t,
 ) -> CapiStatus {
-    // SAFETY: per the contract above.
-    ffi_boundary! { drop(unsafe { take(notif_map, "notif_map") }?); SUCCESS }
+    ffi_boundary! { drop(arg!(take notif_map)); SUCCESS }
 }
 
 /// Drains the agent's received notifications and appends them to the map.
@@ -83,12 +78,9 @@ pub unsafe extern "C" fn nixl_capi_get_notifs(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let map = unsafe { borrow_mut(notif_map, "notif_map") }?;
-        // SAFETY: per the contract above.
-        let _ = unsafe { opt(opt_args) };
+        let agent = arg!(agent agent);
+        let map = arg!(mut notif_map);
+        let _ = arg!(opt opt_args);
         let mut new = NotifMap::new();
         agent.get_notifs(&mut new)?;
         map.merge(new);
@@ -111,14 +103,10 @@ pub unsafe extern "C" fn nixl_capi_gen_notif(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let remote = unsafe { c_str(remote_agent, "remote_agent") }?;
-        // SAFETY: per the contract above.
-        let msg = unsafe { bytes(data, len, "data") }?;
-        // SAFETY: per the contract above.
-        agent.gen_notif(remote, msg, unsafe { opt(opt_args) }.as_ref())?;
+        let agent = arg!(agent agent);
+        let remote = arg!(str remote_agent);
+        let msg = arg!(bytes data, len, "data");
+        agent.gen_notif(remote, msg, arg!(opt opt_args).as_ref())?;
         SUCCESS
     }
 }
@@ -133,8 +121,7 @@ pub unsafe extern "C" fn nixl_capi_notif_map_size(
     size: *mut size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let map = unsafe { borrow(map, "map") }?;
+        let map = arg!(ref map);
         let out = out_ptr(size, "size")?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, map.entries.len()) };
@@ -154,8 +141,7 @@ pub unsafe extern "C" fn nixl_capi_notif_map_get_agent_at(
     agent_name: *mut *const c_char,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let map = unsafe { borrow(map, "map") }?;
+        let map = arg!(ref map);
         let out = out_ptr(agent_name, "agent_name")?;
         let (_, name, _) = map.entries.get(index).ok_or_else(|| {
             Failure::invalid(format!("index {index} is past the end ({})", map.entries.len()))
@@ -177,10 +163,8 @@ pub unsafe extern "C" fn nixl_capi_notif_map_get_notifs_size(
     size: *mut size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let map = unsafe { borrow(map, "map") }?;
-        // SAFETY: per the contract above.
-        let agent = unsafe { c_str(agent_name, "agent_name") }?;
+        let map = arg!(ref map);
+        let agent = arg!(str agent_name);
         let out = out_ptr(size, "size")?;
         let n = map.messages(agent)?.len();
         // SAFETY: checked non-NULL.
@@ -204,10 +188,8 @@ pub unsafe extern "C" fn nixl_capi_notif_map_get_notif(
     len: *mut size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let map = unsafe { borrow(map, "map") }?;
-        // SAFETY: per the contract above.
-        let agent = unsafe { c_str(agent_name, "agent_name") }?;
+        let map = arg!(ref map);
+        let agent = arg!(str agent_name);
         let (data, len) = (out_ptr(data, "data")?, out_ptr(len, "len")?);
         let msgs = map.messages(agent)?;
         let msg = msgs.get(index).ok_or_else(|| {
@@ -229,8 +211,7 @@ pub unsafe extern "C" fn nixl_capi_notif_map_get_notif(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_notif_map_clear(map: nixl_capi_notif_map_t) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { borrow_mut(map, "map") }?.entries.clear();
+        arg!(mut map).entries.clear();
         SUCCESS
     }
 }
@@ -247,8 +228,7 @@ pub unsafe extern "C" fn nixl_capi_wait_notifs(
     timeout_us: i64,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
+        let agent = arg!(agent agent);
         let timeout = u64::try_from(timeout_us).ok().map(std::time::Duration::from_micros);
         if agent.wait_notifs(timeout) {
             SUCCESS

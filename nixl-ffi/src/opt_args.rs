@@ -5,10 +5,7 @@ use std::ffi::{c_char, c_void};
 
 use nixl_core::{BackendHandle, OptArgs};
 
-use crate::convert::{
-    SUCCESS, borrow, borrow_mut, bytes, c_str, into_handle, malloc_bytes, out_ptr, take, try_copy,
-    write_out,
-};
+use crate::convert::{SUCCESS, into_handle, malloc_bytes, out_ptr, try_copy, write_out};
 use crate::status::CapiStatus;
 use crate::types::{nixl_capi_backend_t, nixl_capi_opt_args_t};
 
@@ -47,7 +44,7 @@ impl nixl_capi_opt_args_s {
 /// # Safety
 /// `args` must be NULL or a live optional-arguments handle.
 pub(crate) unsafe fn opt(args: nixl_capi_opt_args_t) -> Option<OptArgs> {
-    // SAFETY: per the contract above.
+    // SAFETY: `args` is NULL or a live handle (this function's `# Safety`).
     unsafe { args.as_ref() }.map(nixl_capi_opt_args_s::to_core)
 }
 
@@ -72,8 +69,7 @@ pub unsafe extern "C" fn nixl_capi_create_opt_args(args: *mut nixl_capi_opt_args
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_destroy_opt_args(args: nixl_capi_opt_args_t) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        drop(unsafe { take(args, "args") }?);
+        drop(arg!(take args));
         SUCCESS
     }
 }
@@ -88,10 +84,8 @@ pub unsafe extern "C" fn nixl_capi_opt_args_add_backend(
     backend: nixl_capi_backend_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let args = unsafe { borrow_mut(args, "args") }?;
-        // SAFETY: per the contract above.
-        let backend = unsafe { borrow(backend, "backend") }?;
+        let args = arg!(mut args);
+        let backend = arg!(ref backend);
         args.backends.push(backend.handle);
         SUCCESS
     }
@@ -109,10 +103,8 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_notif_msg(
     len: size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let args = unsafe { borrow_mut(args, "args") }?;
-        // SAFETY: per the contract above.
-        let msg = unsafe { bytes(data, len, "data") }?;
+        let args = arg!(mut args);
+        let msg = arg!(bytes data, len, "data");
         args.notif_msg = try_copy(msg, "the notification")?;
         if args.has_notif || args.notif.is_some() {
             args.notif = Some(args.notif_msg.clone());
@@ -133,8 +125,7 @@ pub unsafe extern "C" fn nixl_capi_opt_args_get_notif_msg(
     len: *mut size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let args = unsafe { borrow(args, "args") }?;
+        let args = arg!(ref args);
         let (data, len) = (out_ptr(data, "data")?, out_ptr(len, "len")?);
         let msg = args.notif.as_ref().unwrap_or(&args.notif_msg);
         let (buf, n) = malloc_bytes(msg, true)?;
@@ -158,10 +149,8 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_custom_param(
     len: size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let args = unsafe { borrow_mut(args, "args") }?;
-        // SAFETY: per the contract above.
-        args.custom_param = try_copy(unsafe { bytes(data, len, "data") }?, "the custom parameter")?;
+        let args = arg!(mut args);
+        args.custom_param = try_copy(arg!(bytes data, len, "data"), "the custom parameter")?;
         SUCCESS
     }
 }
@@ -178,8 +167,7 @@ pub unsafe extern "C" fn nixl_capi_opt_args_get_custom_param(
     len: *mut size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let args = unsafe { borrow(args, "args") }?;
+        let args = arg!(ref args);
         let (data, len) = (out_ptr(data, "data")?, out_ptr(len, "len")?);
         let (buf, n) = malloc_bytes(&args.custom_param, true)?;
         // SAFETY: both checked non-NULL.
@@ -201,8 +189,7 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_has_notif(
     has_notif: bool,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let args = unsafe { borrow_mut(args, "args") }?;
+        let args = arg!(mut args);
         args.has_notif = has_notif;
         args.notif = has_notif.then(|| args.notif_msg.clone());
         SUCCESS
@@ -219,8 +206,7 @@ pub unsafe extern "C" fn nixl_capi_opt_args_get_has_notif(
     has_notif: *mut bool,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let args = unsafe { borrow(args, "args") }?;
+        let args = arg!(ref args);
         let out = out_ptr(has_notif, "has_notif")?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, args.notif.is_some() || args.has_notif) };
@@ -238,8 +224,7 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_skip_desc_merge(
     skip_merge: bool,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { borrow_mut(args, "args") }?.skip_desc_merge = skip_merge;
+        arg!(mut args).skip_desc_merge = skip_merge;
         SUCCESS
     }
 }
@@ -254,8 +239,7 @@ pub unsafe extern "C" fn nixl_capi_opt_args_get_skip_desc_merge(
     skip_merge: *mut bool,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let args = unsafe { borrow(args, "args") }?;
+        let args = arg!(ref args);
         let out = out_ptr(skip_merge, "skip_merge")?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, args.skip_desc_merge) };
@@ -273,10 +257,8 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_ip_addr(
     ip_addr: *const c_char,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let args = unsafe { borrow_mut(args, "args") }?;
-        // SAFETY: per the contract above.
-        let ip = unsafe { c_str(ip_addr, "ip_addr") }?;
+        let args = arg!(mut args);
+        let ip = arg!(str ip_addr);
         args.ip_addr = Some(ip.to_owned());
         SUCCESS
     }
@@ -292,8 +274,7 @@ pub unsafe extern "C" fn nixl_capi_opt_args_set_port(
     port: u16,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { borrow_mut(args, "args") }?.port = Some(port);
+        arg!(mut args).port = Some(port);
         SUCCESS
     }
 }
@@ -310,8 +291,7 @@ pub unsafe extern "C" fn nixl_capi_ext_opt_args_set_include_conn_info(
     include: bool,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { borrow_mut(args, "args") }?.include_conn_info = include;
+        arg!(mut args).include_conn_info = include;
         SUCCESS
     }
 }
@@ -327,10 +307,8 @@ pub unsafe extern "C" fn nixl_capi_ext_opt_args_set_metadata_label(
     label: *const c_char,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let args = unsafe { borrow_mut(args, "args") }?;
-        // SAFETY: per the contract above.
-        let label = unsafe { c_str(label, "label") }?;
+        let args = arg!(mut args);
+        let label = arg!(str label);
         args.metadata_label = Some(label.to_owned());
         SUCCESS
     }

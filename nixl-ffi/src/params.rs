@@ -6,9 +6,7 @@ use std::ffi::{CString, c_char};
 use nixl_core::{MemType, Params};
 
 use crate::boundary::Failure;
-use crate::convert::{
-    SUCCESS, borrow, borrow_mut, c_str, into_handle, out_ptr, take, to_cstring, write_out,
-};
+use crate::convert::{SUCCESS, into_handle, out_ptr, to_cstring, write_out};
 use crate::status::CapiStatus;
 use crate::types::{
     MemTypeArg, nixl_capi_mem_list_t, nixl_capi_param_iter_t, nixl_capi_params_t,
@@ -61,10 +59,8 @@ pub unsafe extern "C" fn nixl_capi_params_add(
     value: *const c_char,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let params = unsafe { borrow_mut(params, "params") }?;
-        // SAFETY: per the contract above.
-        let (key, value) = unsafe { (c_str(key, "key")?, c_str(value, "value")?) };
+        let params = arg!(mut params);
+        let (key, value) = (arg!(str key), arg!(str value));
         params.params.insert(key.to_owned(), value.to_owned());
         SUCCESS
     }
@@ -77,8 +73,7 @@ pub unsafe extern "C" fn nixl_capi_params_add(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_destroy_params(params: nixl_capi_params_t) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        drop(unsafe { take(params, "params") }?);
+        drop(arg!(take params));
         SUCCESS
     }
 }
@@ -93,8 +88,7 @@ pub unsafe extern "C" fn nixl_capi_params_is_empty(
     is_empty: *mut bool,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let params = unsafe { borrow(params, "params") }?;
+        let params = arg!(ref params);
         let out = out_ptr(is_empty, "is_empty")?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, params.params.is_empty()) };
@@ -113,8 +107,7 @@ pub unsafe extern "C" fn nixl_capi_params_create_iterator(
     iter: *mut nixl_capi_param_iter_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let params = unsafe { borrow(params, "params") }?;
+        let params = arg!(ref params);
         let out = out_ptr(iter, "iter")?;
         let items = params.params.iter().map(|(k, v)| (to_cstring(k), to_cstring(v))).collect();
         // SAFETY: checked non-NULL.
@@ -137,8 +130,7 @@ pub unsafe extern "C" fn nixl_capi_params_iterator_next(
     has_next: *mut bool,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let iter = unsafe { borrow_mut(iter, "iter") }?;
+        let iter = arg!(mut iter);
         let (key, value) = (out_ptr(key, "key")?, out_ptr(value, "value")?);
         let has_next = out_ptr(has_next, "has_next")?;
         let Some((k, v)) = iter.items.get(iter.next) else {
@@ -167,8 +159,7 @@ pub unsafe extern "C" fn nixl_capi_params_destroy_iterator(
     iter: nixl_capi_param_iter_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        drop(unsafe { take(iter, "iter") }?);
+        drop(arg!(take iter));
         SUCCESS
     }
 }
@@ -180,8 +171,7 @@ pub unsafe extern "C" fn nixl_capi_params_destroy_iterator(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_destroy_mem_list(list: nixl_capi_mem_list_t) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        drop(unsafe { take(list, "list") }?);
+        drop(arg!(take list));
         SUCCESS
     }
 }
@@ -196,8 +186,7 @@ pub unsafe extern "C" fn nixl_capi_mem_list_is_empty(
     is_empty: *mut bool,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let list = unsafe { borrow(list, "list") }?;
+        let list = arg!(ref list);
         let out = out_ptr(is_empty, "is_empty")?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, list.mems.is_empty()) };
@@ -215,8 +204,7 @@ pub unsafe extern "C" fn nixl_capi_mem_list_size(
     size: *mut size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let list = unsafe { borrow(list, "list") }?;
+        let list = arg!(ref list);
         let out = out_ptr(size, "size")?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, list.mems.len()) };
@@ -235,8 +223,7 @@ pub unsafe extern "C" fn nixl_capi_mem_list_get(
     mem_type: *mut MemTypeArg,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let list = unsafe { borrow(list, "list") }?;
+        let list = arg!(ref list);
         let out = out_ptr(mem_type, "mem_type")?;
         let m = list.mems.get(index).ok_or_else(|| Failure::invalid(format!("index {index} is past the end ({})", list.mems.len())))?;
         // SAFETY: checked non-NULL.
@@ -281,8 +268,7 @@ pub unsafe extern "C" fn nixl_capi_destroy_string_list(
     list: nixl_capi_string_list_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        drop(unsafe { take(list, "list") }?);
+        drop(arg!(take list));
         SUCCESS
     }
 }
@@ -297,8 +283,7 @@ pub unsafe extern "C" fn nixl_capi_string_list_size(
     size: *mut size_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let list = unsafe { borrow(list, "list") }?;
+        let list = arg!(ref list);
         let out = out_ptr(size, "size")?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, list.strings.len()) };
@@ -318,8 +303,7 @@ pub unsafe extern "C" fn nixl_capi_string_list_get(
     str: *mut *const c_char,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let list = unsafe { borrow(list, "list") }?;
+        let list = arg!(ref list);
         let out = out_ptr(str, "str")?;
         let s = list.strings.get(index).ok_or_else(|| Failure::invalid(format!("index {index} is past the end ({})", list.strings.len())))?;
         // SAFETY: checked non-NULL.

@@ -4,9 +4,8 @@ use std::ffi::c_char;
 
 use nixl_core::BackendHandle;
 
-use crate::agent::agent_ref;
 use crate::boundary::Failure;
-use crate::convert::{SUCCESS, borrow, c_str, into_handle, out_ptr, take, to_cstring, write_out};
+use crate::convert::{SUCCESS, into_handle, out_ptr, to_cstring, write_out};
 use crate::params::{nixl_capi_mem_list_s, nixl_capi_params_s, nixl_capi_string_list_s};
 use crate::status::CapiStatus;
 use crate::types::{
@@ -31,8 +30,7 @@ pub unsafe extern "C" fn nixl_capi_get_available_plugins(
     plugins: *mut nixl_capi_string_list_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
+        let agent = arg!(agent agent);
         let out = out_ptr(plugins, "plugins")?;
         let strings = agent.available_plugins().iter().map(|s| to_cstring(s)).collect();
         // SAFETY: checked non-NULL.
@@ -55,10 +53,8 @@ pub unsafe extern "C" fn nixl_capi_get_plugin_params(
     params: *mut nixl_capi_params_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let name = unsafe { c_str(plugin_name, "plugin_name") }?;
+        let agent = arg!(agent agent);
+        let name = arg!(str plugin_name);
         let (mems_out, params_out) = (out_ptr(mems, "mems")?, out_ptr(params, "params")?);
         let (m, p) = agent.plugin_params(name).map_err(|e| Failure::from(e).folded())?;
         // SAFETY: both checked non-NULL.
@@ -85,12 +81,9 @@ pub unsafe extern "C" fn nixl_capi_create_backend(
     backend: *mut nixl_capi_backend_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let name = unsafe { c_str(plugin_name, "plugin_name") }?;
-        // SAFETY: per the contract above.
-        let params = unsafe { borrow(params, "params") }?;
+        let agent = arg!(agent agent);
+        let name = arg!(str plugin_name);
+        let params = arg!(ref params);
         let out = out_ptr(backend, "backend")?;
         let handle = agent.create_backend(name, &params.params).map_err(|e| Failure::from(e).folded())?;
         // SAFETY: checked non-NULL.
@@ -106,8 +99,7 @@ pub unsafe extern "C" fn nixl_capi_create_backend(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_destroy_backend(backend: nixl_capi_backend_t) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        drop(unsafe { take(backend, "backend") }?);
+        drop(arg!(take backend));
         SUCCESS
     }
 }
@@ -126,10 +118,8 @@ pub unsafe extern "C" fn nixl_capi_get_backend_params(
     params: *mut nixl_capi_params_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let backend = unsafe { borrow(backend, "backend") }?;
+        let agent = arg!(agent agent);
+        let backend = arg!(ref backend);
         let (mems_out, params_out) = (out_ptr(mems, "mems")?, out_ptr(params, "params")?);
         let (m, p) = agent.backend_params(backend.handle).map_err(|e| Failure::from(e).folded())?;
         // SAFETY: both checked non-NULL.

@@ -5,12 +5,8 @@ use std::ffi::{c_char, c_int};
 
 use nixl_core::{PreppedDlist, Status, XferRequest};
 
-use crate::agent::agent_ref;
 use crate::boundary::{CapiResult, Failure};
-use crate::convert::{
-    SUCCESS, borrow, borrow_mut, c_str, into_handle, ints, out_ptr, take, write_out,
-};
-use crate::opt_args::opt;
+use crate::convert::{SUCCESS, into_handle, out_ptr, write_out};
 use crate::plugins::nixl_capi_backend_s;
 use crate::status::{CapiStatus, capi_status_of, nixl_capi_status_t};
 use crate::types::{
@@ -58,15 +54,11 @@ pub unsafe extern "C" fn nixl_capi_prep_xfer_dlist(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let name = unsafe { c_str(agent_name, "agent_name") }?;
-        // SAFETY: per the contract above.
-        let descs = unsafe { borrow(descs, "descs") }?;
+        let agent = arg!(agent agent);
+        let name = arg!(str agent_name);
+        let descs = arg!(ref descs);
         let out = out_ptr(dlist_hndl, "dlist_hndl")?;
-        // SAFETY: per the contract above.
-        let opts = unsafe { opt(opt_args) };
+        let opts = arg!(opt opt_args);
         let prepped = agent.prep_xfer_dlist(Some(name), &descs.list, opts.as_ref())?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, into_handle(nixl_capi_xfer_dlist_handle_s { prepped })) };
@@ -84,10 +76,8 @@ pub unsafe extern "C" fn nixl_capi_release_xfer_dlist_handle(
     dlist_handle: nixl_capi_xfer_dlist_handle_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        drop(unsafe { take(dlist_handle, "dlist_handle") }?);
+        arg!(agent agent);
+        drop(arg!(take dlist_handle));
         SUCCESS
     }
 }
@@ -114,20 +104,14 @@ pub unsafe extern "C" fn nixl_capi_make_xfer_req(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
+        let agent = arg!(agent agent);
         let op = operation.get()?;
-        // SAFETY: per the contract above.
-        let local = unsafe { borrow(local_descs, "local_descs") }?;
-        // SAFETY: per the contract above.
-        let remote = unsafe { borrow(remote_descs, "remote_descs") }?;
-        // SAFETY: per the contract above.
-        let l_idx = unsafe { ints(local_indices, local_indices_count, "local_indices") }?;
-        // SAFETY: per the contract above.
-        let r_idx = unsafe { ints(remote_indices, remote_indices_count, "remote_indices") }?;
+        let local = arg!(ref local_descs);
+        let remote = arg!(ref remote_descs);
+        let l_idx = arg!(ints local_indices, local_indices_count);
+        let r_idx = arg!(ints remote_indices, remote_indices_count);
         let out = out_ptr(req_hndl, "req_hndl")?;
-        // SAFETY: per the contract above.
-        let opts = unsafe { opt(opt_args) };
+        let opts = arg!(opt opt_args);
         let req = agent.make_xfer_req(op, &local.prepped, l_idx, &remote.prepped, r_idx, opts.as_ref())?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, into_handle(nixl_capi_xfer_req_s { req: Some(req) })) };
@@ -153,18 +137,13 @@ pub unsafe extern "C" fn nixl_capi_create_xfer_req(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
+        let agent = arg!(agent agent);
         let op = operation.get()?;
-        // SAFETY: per the contract above.
-        let local = unsafe { borrow(local_descs, "local_descs") }?;
-        // SAFETY: per the contract above.
-        let remote = unsafe { borrow(remote_descs, "remote_descs") }?;
-        // SAFETY: per the contract above.
-        let remote_agent = unsafe { c_str(remote_agent, "remote_agent") }?;
+        let local = arg!(ref local_descs);
+        let remote = arg!(ref remote_descs);
+        let remote_agent = arg!(str remote_agent);
         let out = out_ptr(req_hndl, "req_hndl")?;
-        // SAFETY: per the contract above.
-        let opts = unsafe { opt(opt_args) };
+        let opts = arg!(opt opt_args);
         let req = agent
             .create_xfer_req(op, &local.list, &remote.list, remote_agent, opts.as_ref())
             .map_err(|e| Failure::from(e).folded())?;
@@ -190,14 +169,11 @@ pub unsafe extern "C" fn nixl_capi_estimate_xfer_cost(
     method: *mut CostArg,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        arg!(agent agent);
+        live(arg!(ref req_hndl))?;
         let (d, e) = (out_ptr(duration_us, "duration_us")?, out_ptr(err_margin_us, "err_margin_us")?);
         let m = out_ptr(method, "method")?;
-        // SAFETY: per the contract above.
-        let _ = unsafe { opt(opt_args) };
+        let _ = arg!(opt opt_args);
         // SAFETY: all three checked non-NULL.
         unsafe {
             write_out(d, 0);
@@ -223,12 +199,9 @@ pub unsafe extern "C" fn nixl_capi_post_xfer_req(
     opt_args: nixl_capi_opt_args_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let req = live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
-        // SAFETY: per the contract above.
-        let opts = unsafe { opt(opt_args) };
+        let agent = arg!(agent agent);
+        let req = live(arg!(ref req_hndl))?;
+        let opts = arg!(opt opt_args);
         progress(agent.post_xfer_req(req, opts.as_ref())?)
     }
 }
@@ -247,10 +220,8 @@ pub unsafe extern "C" fn nixl_capi_get_xfer_status(
     req_hndl: nixl_capi_xfer_req_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let req = live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        let agent = arg!(agent agent);
+        let req = live(arg!(ref req_hndl))?;
         progress(agent.xfer_status(req)?)
     }
 }
@@ -267,10 +238,8 @@ pub unsafe extern "C" fn nixl_capi_query_xfer_backend(
     backend: *mut nixl_capi_backend_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let req = live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        arg!(agent agent);
+        let req = live(arg!(ref req_hndl))?;
         let out = out_ptr(backend, "backend")?;
         // SAFETY: checked non-NULL.
         unsafe { write_out(out, into_handle(nixl_capi_backend_s { handle: req.backend() })) };
@@ -289,10 +258,8 @@ pub unsafe extern "C" fn nixl_capi_release_xfer_req(
     req: nixl_capi_xfer_req_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let handle = unsafe { borrow_mut(req, "req") }?;
+        let agent = arg!(agent agent);
+        let handle = arg!(mut req);
         let r = handle.req.take().ok_or_else(|| Failure::invalid("the transfer request was already released"))?;
         agent.release_xfer_req(r)?;
         SUCCESS
@@ -306,12 +273,10 @@ pub unsafe extern "C" fn nixl_capi_release_xfer_req(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nixl_capi_destroy_xfer_req(req: nixl_capi_xfer_req_t) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        if unsafe { borrow(req, "req") }?.req.is_some() {
+        if arg!(ref req).req.is_some() {
             return Err(Failure::invalid_state("release the transfer request before destroying it"));
         }
-        // SAFETY: per the contract above.
-        drop(unsafe { take(req, "req") }?);
+        drop(arg!(take req));
         SUCCESS
     }
 }
@@ -329,10 +294,8 @@ pub unsafe extern "C" fn nixl_capi_get_xfer_telemetry(
     telemetry: nixl_capi_xfer_telemetry_t,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let req = live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        let agent = arg!(agent agent);
+        let req = live(arg!(ref req_hndl))?;
         let out = out_ptr(telemetry, "telemetry")?;
         let Some(t) = agent.xfer_telemetry(req)? else {
             return Ok(nixl_capi_status_t::NIXL_CAPI_IN_PROG);
@@ -364,10 +327,8 @@ pub unsafe extern "C" fn nixl_capi_wait_xfer_req(
     timeout_us: i64,
 ) -> CapiStatus {
     ffi_boundary! {
-        // SAFETY: per the contract above.
-        let agent = unsafe { agent_ref(agent) }?;
-        // SAFETY: per the contract above.
-        let req = live(unsafe { borrow(req_hndl, "req_hndl") }?)?;
+        let agent = arg!(agent agent);
+        let req = live(arg!(ref req_hndl))?;
         let timeout = u64::try_from(timeout_us).ok().map(std::time::Duration::from_micros);
         progress(agent.wait_xfer(req, timeout)?)
     }

@@ -4,7 +4,7 @@
 //! whatever [`ThreadSync`](crate::ThreadSync) mode is configured. The data path (post, status)
 //! takes no agent-wide lock: a request carries everything it resolved when it was made.
 
-mod exchange;
+mod async_md;
 mod memory;
 mod metadata_ops;
 mod notif;
@@ -115,11 +115,9 @@ impl Agent {
                 keys: KeyMaker::new(),
             }),
         };
-        let exchange = crate::exchange::Exchange::start(
-            Arc::downgrade(&agent.inner),
-            listen_port,
-            agent.inner.config.auth_secret.clone(),
-        )?;
+        let inner = Arc::downgrade(&agent.inner);
+        let host: std::sync::Weak<dyn crate::exchange::MetadataHost> = inner;
+        let exchange = crate::exchange::Exchange::start(host, listen_port, &agent.inner.config)?;
         let _ = agent.inner.exchange.set(exchange);
         Ok(agent)
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions, DeleteOptions, EventType, PutOptions, WatchOptions};
 
-use crate::agent::AgentInner;
+use super::MetadataHost;
 use crate::backend::lock;
 use crate::config::AgentConfig;
 use crate::status::{Result, err};
@@ -27,7 +27,7 @@ pub struct EtcdStore {
     namespace: String,
     lease: i64,
     watch_timeout: Duration,
-    agent: Weak<AgentInner>,
+    agent: Weak<dyn MetadataHost>,
     watched: Mutex<HashSet<String>>,
 }
 
@@ -37,7 +37,10 @@ fn etcd_err(what: &str, e: impl std::fmt::Display) -> crate::NixlError {
 
 impl EtcdStore {
     /// Connects (bounded by a timeout), takes a lease and keeps it alive.
-    pub(crate) fn connect(config: &AgentConfig, agent: Weak<AgentInner>) -> Result<EtcdStore> {
+    pub(crate) fn connect(
+        config: &AgentConfig,
+        agent: Weak<dyn MetadataHost>,
+    ) -> Result<EtcdStore> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("nixl-etcd")
@@ -140,7 +143,7 @@ impl EtcdStore {
     /// yet; then loads it and watches the agent's prefix for deletion.
     pub(crate) fn fetch_and_watch(
         &self,
-        inner: &AgentInner,
+        inner: &dyn MetadataHost,
         agent: &str,
         label: &str,
     ) -> Result<()> {
@@ -213,7 +216,7 @@ impl EtcdStore {
                     if inner.invalidate_remote_md(&name).is_ok() {
                         log::info!(
                             "agent {}: {name} left etcd; its metadata is invalidated",
-                            inner.name
+                            inner.name()
                         );
                     }
                 }

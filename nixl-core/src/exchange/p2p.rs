@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use super::MetadataHost;
 use super::frame::{self, Command};
-use crate::agent::AgentInner;
 use crate::auth;
 use crate::backend::lock;
 use crate::sockio::{self, ConnSet, Timed};
@@ -25,7 +25,7 @@ const MAX_CONNS: usize = 64;
 /// Without a secret, the connection info of incarnations forgotten on a peer's `INVL`, by
 /// agent name: a later `LOAD` of another incarnation under that name is refused while the
 /// forgotten one still answers, so a stranger cannot swap a live peer for a forged one.
-type Forgotten = Arc<Mutex<HashMap<String, Vec<(String, Vec<u8>)>>>>;
+type Forgotten = Arc<Mutex<HashMap<String, super::Conns>>>;
 
 /// A running listener.
 pub struct Listener {
@@ -39,7 +39,7 @@ pub struct Listener {
 impl Listener {
     /// Binds `0.0.0.0:port` (0 = any free port) and serves frames for `agent`.
     pub(crate) fn start(
-        agent: Weak<AgentInner>,
+        agent: Weak<dyn MetadataHost>,
         port: u16,
         secret: Option<Vec<u8>>,
     ) -> Result<Listener> {
@@ -112,7 +112,7 @@ impl Listener {
 /// with a logged error and affects nobody else. Each frame (and the wait for it) runs under
 /// one deadline, so an idle or trickling connection is closed after `IO_TIMEOUT`.
 fn serve(
-    agent: &Weak<AgentInner>,
+    agent: &Weak<dyn MetadataHost>,
     socket: TcpStream,
     secret: Option<&[u8]>,
     forgotten: &Forgotten,
@@ -144,7 +144,7 @@ fn serve(
             Command::Load => {
                 let guarded = match secret {
                     Some(_) => Ok(()),
-                    None => refuse_live_swap(&inner, &payload, forgotten),
+                    None => refuse_live_swap(&*inner, &payload, forgotten),
                 };
                 guarded
                     .and_then(|()| inner.load_remote_md(&payload))
@@ -194,7 +194,7 @@ fn serve(
 /// NOT_ALLOWED when `blob` would load, under a name forgotten on an unauthenticated `INVL`,
 /// another incarnation while the forgotten one still answers. (A live loaded peer is never
 /// replaced: `load_remote_md` refuses that on its own.)
-fn refuse_live_swap(inner: &AgentInner, blob: &[u8], forgotten: &Forgotten) -> Result<()> {
+fn refuse_live_swap(inner: &dyn MetadataHost, blob: &[u8], forgotten: &Forgotten) -> Result<()> {
     let md = crate::metadata::AgentMetadata::decode(blob)?;
     let Some(old) = lock(forgotten).get(&md.name).cloned() else {
         return Ok(());

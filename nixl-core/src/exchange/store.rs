@@ -11,15 +11,18 @@ pub use disabled::Store;
 mod disabled {
     use std::sync::Weak;
 
-    use crate::agent::AgentInner;
     use crate::config::AgentConfig;
+    use crate::exchange::MetadataHost;
     use crate::status::{Result, err};
 
     /// No central store in this build.
     pub enum Store {}
 
     impl Store {
-        pub(crate) fn connect(_config: &AgentConfig, _agent: Weak<AgentInner>) -> Result<Store> {
+        pub(crate) fn connect(
+            _config: &AgentConfig,
+            _agent: Weak<dyn MetadataHost>,
+        ) -> Result<Store> {
             Err(err!(
                 NotSupported,
                 "NIXL_ETCD_ENDPOINTS is set but this build has no etcd support; rebuild nixl-core with `--features etcd` (needs protoc)"
@@ -36,7 +39,7 @@ mod disabled {
 
         pub(crate) fn fetch_and_watch(
             &self,
-            _inner: &AgentInner,
+            _host: &dyn MetadataHost,
             _agent: &str,
             _label: &str,
         ) -> Result<()> {

@@ -1,7 +1,7 @@
 //! Helpers shared by the GPU tests (`cuda_gpu.rs`, `cuda_ipc.rs`).
 #![allow(dead_code)]
 
-use nixl_core::backend::cuda::{self, mem::DeviceBuffer};
+use nixl_core::testing::cuda::{self, mem::DeviceBuffer};
 use nixl_core::*;
 
 /// Whether a CUDA device is usable; says "skipped" otherwise (a failure when

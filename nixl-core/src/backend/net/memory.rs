@@ -1,26 +1,18 @@
-//! Raw views of registered memory. Registering memory is the caller's promise that it stays
+//! Access to registered memory. Registering memory is the caller's promise that it stays
 //! valid until deregistered (see `Agent::register_mem`); every function here relies on it.
+//!
+//! The contract for every path that moves bytes (here, `proto::read_exact_descs` /
+//! `write_all_descs` for TCP, `cma`, `shm`, the CUDA staging): registered memory is only ever
+//! touched through raw addresses (`ptr::copy`, iovecs handed to the kernel), never through a
+//! `&[u8]` or `&mut [u8]`. Overlapping descriptors are therefore *allowed*, not rejected:
+//! NIXL accepts them and a peer may send them. Each byte of an overlap ends up from one of the
+//! overlapping sources (in descriptor order on one thread; a transfer split across threads
+//! promises no order), and no aliasing reference is ever formed. Likewise memory
+//! that peers write while it is read (a READ served during another peer's WRITE) is a race in
+//! the data the application sees, as in NIXL, but never a Rust reference to mutating memory.
 
 use crate::backend::{ResolvedDesc, XferJob};
 use crate::types::XferOp;
-
-/// The bytes of a registered descriptor.
-///
-/// # Safety
-/// `d` must lie inside memory registered with this process's agent and still valid.
-pub unsafe fn bytes<'a>(d: &ResolvedDesc) -> &'a [u8] {
-    // SAFETY: guaranteed by the caller (registered, live memory).
-    unsafe { std::slice::from_raw_parts(d.addr as *const u8, d.len as usize) }
-}
-
-/// The bytes of a registered descriptor, writable.
-///
-/// # Safety
-/// As [`bytes`], and nothing else may access the range for the borrow's lifetime.
-pub unsafe fn bytes_mut<'a>(d: &ResolvedDesc) -> &'a mut [u8] {
-    // SAFETY: guaranteed by the caller.
-    unsafe { std::slice::from_raw_parts_mut(d.addr as *mut u8, d.len as usize) }
-}
 
 /// Copies each pair within this process: WRITE local → remote, READ remote → local.
 ///

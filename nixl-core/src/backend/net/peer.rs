@@ -340,11 +340,9 @@ impl NetPeer {
         let notif_len = notif.map_or(NO_NOTIF, |n| n.len() as u64);
         let header = Header::new(Kind::Write, remote.len() as u64, total, notif_len).encode();
         self.with_conn(|s| {
-            let mut slices: Vec<&[u8]> = Vec::with_capacity(local.len() + 3);
-            slices.extend([&header[..], &descs, notif.unwrap_or(&[])]);
+            let head: [&[u8]; 3] = [&header, &descs, notif.unwrap_or(&[])];
             // SAFETY: local descriptors are registered, live memory of this process.
-            slices.extend(local.iter().map(|d| unsafe { super::memory::bytes(d) }));
-            let sent = proto::write_all_slices(s, &slices);
+            let sent = unsafe { proto::write_all_descs(s, &head, local) };
             // If the peer refused early it may have answered already; prefer its answer. The
             // same deadline runs on: after a timeout this read fails at once.
             match (sent, proto::read_status(s, Kind::Resp)) {

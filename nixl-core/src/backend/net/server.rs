@@ -198,14 +198,11 @@ fn serve_read(shared: &Shared, stream: &mut Timed<'_>, header: Header) -> IoResu
     }
     let access = super::read_access(shared);
     let checked = access.check(&descs);
-    proto::write_all_slices(stream, &[&proto::status_frame(Kind::Resp, &checked)])?;
+    let answer = proto::status_frame(Kind::Resp, &checked);
     if checked.is_ok() {
         // SAFETY: checked against live registrations; the read lock keeps them registered.
-        let slices: Vec<&[u8]> = descs
-            .iter()
-            .map(|d| unsafe { super::memory::bytes(d) })
-            .collect();
-        proto::write_all_slices(stream, &slices)?;
+        unsafe { proto::write_all_descs(stream, &[&answer], &descs) }
+    } else {
+        proto::write_all_slices(stream, &[&answer])
     }
-    Ok(())
 }

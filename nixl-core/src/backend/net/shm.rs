@@ -344,16 +344,65 @@ impl SharedBuffer {
         false
     }
 
-    /// The bytes.
-    pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: valid for `len` bytes while `self` lives.
+    /// Copies `out.len()` bytes starting at `offset` out of the buffer. The copy goes through
+    /// raw addresses, so it is sound while peers write the memory (the bytes then are whatever
+    /// the copy saw, as with any memory a transfer is writing).
+    ///
+    /// # Panics
+    /// If the range does not lie inside the buffer.
+    pub fn read_at(&self, offset: usize, out: &mut [u8]) {
+        self.check_range(offset, out.len());
+        // SAFETY: the range lies inside the live mapping (checked); no reference to the
+        // mapping is formed and `copy` tolerates `out` being anywhere.
+        unsafe { std::ptr::copy(self.ptr.add(offset), out.as_mut_ptr(), out.len()) };
+    }
+
+    /// Copies `data` into the buffer at `offset`, through raw addresses (sound while peers read
+    /// or write the memory; what they then see is theirs to order).
+    ///
+    /// # Panics
+    /// If the range does not lie inside the buffer.
+    pub fn write_at(&self, offset: usize, data: &[u8]) {
+        self.check_range(offset, data.len());
+        // SAFETY: as in `read_at`; the mapping is writable.
+        unsafe { std::ptr::copy(data.as_ptr(), self.ptr.add(offset), data.len()) };
+    }
+
+    /// A copy of the whole buffer (see [`SharedBuffer::read_at`]).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = vec![0u8; self.len];
+        self.read_at(0, &mut out);
+        out
+    }
+
+    /// The bytes as a slice.
+    ///
+    /// # Safety
+    /// While the slice lives, nothing may write the buffer: no transfer into it in flight, no
+    /// peer holding it registered for WRITEs, no [`SharedBuffer::write_at`]. Prefer
+    /// [`SharedBuffer::read_at`], which has no such condition.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: valid for `len` bytes while `self` lives; no writer (caller).
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 
-    /// The bytes, writable.
-    pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: valid and exclusively borrowed.
+    /// The bytes as a writable slice.
+    ///
+    /// # Safety
+    /// While the slice lives, nothing else may read or write the buffer (no transfer from or
+    /// into it in flight, no peer accessing it). Prefer [`SharedBuffer::write_at`].
+    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: valid, exclusively borrowed here, and no peer access (caller).
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    fn check_range(&self, offset: usize, len: usize) {
+        let end = offset.checked_add(len);
+        assert!(
+            end.is_some_and(|e| e <= self.len),
+            "range {offset}+{len} is outside the {}-byte buffer",
+            self.len
+        );
     }
 }
 
@@ -380,5 +429,20 @@ mod tests {
             find_backing(buf.addr() as u64, (2 << 20) as u64).is_none(),
             "range past the mapping"
         );
+    }
+
+    #[test]
+    fn copies_in_and_out_are_bounded() {
+        let buf = SharedBuffer::new(4096).unwrap();
+        buf.write_at(4000, &[7u8; 96]);
+        let mut out = [0u8; 100];
+        buf.read_at(3996, &mut out);
+        assert_eq!(out[..4], [0u8; 4]);
+        assert_eq!(out[4..], [7u8; 96]);
+        assert_eq!(buf.to_vec()[4000..], [7u8; 96]);
+        let past = std::panic::catch_unwind(|| buf.read_at(4000, &mut [0u8; 97]));
+        assert!(past.is_err(), "a range past the end must be refused");
+        let wrap = std::panic::catch_unwind(|| buf.write_at(usize::MAX, &[1]));
+        assert!(wrap.is_err(), "an overflowing range must be refused");
     }
 }

@@ -41,11 +41,7 @@ pub(in crate::backend::net) fn serve_write(
     let mut lost: Option<std::io::Error> = None;
     let mut source = |staged: &[ResolvedDesc], _: &[ResolvedDesc]| {
         // SAFETY: staged ranges lie in pinned buffers owned by this transfer.
-        let mut slices: Vec<&mut [u8]> = staged
-            .iter()
-            .map(|d| unsafe { super::super::memory::bytes_mut(d) })
-            .collect();
-        proto::read_exact_slices(stream, &mut slices).map_err(|e| {
+        unsafe { proto::read_exact_descs(stream, staged) }.map_err(|e| {
             let lost_err = io_lost(&e);
             lost = Some(e);
             lost_err
@@ -106,11 +102,7 @@ pub(in crate::backend::net) fn serve_read(
     let mut lost: Option<std::io::Error> = None;
     let mut sink = |staged: &[ResolvedDesc], _: &[ResolvedDesc]| {
         // SAFETY: staged ranges lie in pinned buffers owned by this transfer.
-        let slices: Vec<&[u8]> = staged
-            .iter()
-            .map(|d| unsafe { super::super::memory::bytes(d) })
-            .collect();
-        proto::write_all_slices(stream, &slices).map_err(|e| {
+        unsafe { proto::write_all_descs(stream, &[], staged) }.map_err(|e| {
             let lost_err = io_lost(&e);
             lost = Some(e);
             lost_err

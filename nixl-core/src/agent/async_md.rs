@@ -8,7 +8,7 @@ use super::{Agent, AgentInner, OptArgs};
 use crate::desc::RegDescList;
 use crate::exchange::frame::Command;
 use crate::exchange::store::Store;
-use crate::exchange::{Exchange, p2p};
+use crate::exchange::{Conns, Exchange, MetadataHost, p2p};
 use crate::status::{Result, err};
 
 /// NIXL's default label for full metadata in a central store.
@@ -32,7 +32,7 @@ impl Agent {
         if let Some((ip, port)) = opts.and_then(|o| o.ip_addr.clone().map(|ip| (ip, o.port))) {
             return Ok(Route::Peer(ip, port));
         }
-        match self.exchange()?.store(&self.inner)? {
+        match self.exchange()?.store()? {
             Some(store) => Ok(Route::Store(store)),
             None => Err(err!(
                 NotSupported,
@@ -50,7 +50,7 @@ impl Agent {
             Route::Store(store) => {
                 let name = self.inner.name.clone();
                 self.exchange()?
-                    .queue("send_local_md", move |_: &AgentInner| {
+                    .queue("send_local_md", move |_: &dyn MetadataHost| {
                         store.publish(&name, DEFAULT_METADATA_LABEL, md)
                     })
             }
@@ -78,7 +78,7 @@ impl Agent {
                     })?;
                 let name = self.inner.name.clone();
                 self.exchange()?
-                    .queue("send_local_partial_md", move |_: &AgentInner| {
+                    .queue("send_local_partial_md", move |_: &dyn MetadataHost| {
                         store.publish(&name, &label, md)
                     })
             }
@@ -96,9 +96,9 @@ impl Agent {
         match self.route(opts)? {
             Route::Peer(ip, port) => {
                 self.exchange()?
-                    .queue("fetch_remote_md", move |inner: &AgentInner| {
-                        let md = p2p::fetch(&ip, port, inner.config.auth_secret.as_deref())?;
-                        let loaded = inner.load_remote_md(&md)?;
+                    .queue("fetch_remote_md", move |host: &dyn MetadataHost| {
+                        let md = p2p::fetch(&ip, port, host.auth_secret())?;
+                        let loaded = host.load_remote_md(&md)?;
                         if loaded != name {
                             log::warn!(
                                 "fetched metadata from {ip}:{port} names agent {loaded}, not {name}"
@@ -113,8 +113,8 @@ impl Agent {
                     .filter(|l| !l.is_empty())
                     .unwrap_or_else(|| DEFAULT_METADATA_LABEL.to_owned());
                 self.exchange()?
-                    .queue("fetch_remote_md", move |inner: &AgentInner| {
-                        store.fetch_and_watch(inner, &name, &label)
+                    .queue("fetch_remote_md", move |host: &dyn MetadataHost| {
+                        store.fetch_and_watch(host, &name, &label)
                     })
             }
         }
@@ -134,7 +134,7 @@ impl Agent {
             ),
             Route::Store(store) => self
                 .exchange()?
-                .queue("invalidate_local_md", move |_: &AgentInner| {
+                .queue("invalidate_local_md", move |_: &dyn MetadataHost| {
                     store.remove(&name)
                 }),
         }
@@ -148,9 +148,40 @@ impl Agent {
         cmd: Command,
         payload: Vec<u8>,
     ) -> Result<()> {
-        self.exchange()?.queue(what, move |inner: &AgentInner| {
-            let secret = inner.config.auth_secret.as_deref();
-            p2p::push(&ip, port, secret, cmd, &payload)
-        })
+        self.exchange()?
+            .queue(what, move |host: &dyn MetadataHost| {
+                p2p::push(&ip, port, host.auth_secret(), cmd, &payload)
+            })
+    }
+}
+
+/// The agent as its exchange sees it (see `MetadataHost`).
+impl MetadataHost for AgentInner {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn auth_secret(&self) -> Option<&[u8]> {
+        self.config.auth_secret.as_deref()
+    }
+
+    fn local_md(&self) -> Result<Vec<u8>> {
+        AgentInner::local_md(self)
+    }
+
+    fn load_remote_md(&self, blob: &[u8]) -> Result<String> {
+        AgentInner::load_remote_md(self, blob)
+    }
+
+    fn invalidate_remote_md(&self, name: &str) -> Result<()> {
+        AgentInner::invalidate_remote_md(self, name)
+    }
+
+    fn remote_conns(&self, name: &str) -> Option<Conns> {
+        AgentInner::remote_conns(self, name)
+    }
+
+    fn incarnation_answers(&self, name: &str, conns: &[(String, Vec<u8>)]) -> bool {
+        AgentInner::incarnation_answers(self, name, conns)
     }
 }
