@@ -30,7 +30,8 @@ USAGE: disagg [OPTIONS]
   --kill ROLE@SECONDS   SIGKILL one prefill|decode worker at that time (repeatable)
   --blocks N            KV pool blocks per worker (256 KiB each; default 1024)
   --host-tier-blocks N  host-memory tier blocks per worker, receiving blocks the pool evicts
-                        (default 2x --blocks; 0: no tier); refused if the pools cannot fit
+                        (default 2x --blocks, less if memory is short; 0: no tier);
+                        a size that cannot fit in memory is refused
   --fetch on|off        prefill workers READ a longer cached prefix from the peer holding it
                         instead of recomputing it (default on)
   --speedup X           divide the mock engine's step times by X (default 1)
@@ -159,7 +160,6 @@ pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, S
         cfg.request_timeout_s = cfg.request_timeout_s.min(30.0);
         cfg.pin_timeout_s = cfg.pin_timeout_s.min(3.0);
     }
-    cfg.host_tier_blocks = host_tier.unwrap_or(2 * cfg.blocks);
     // The planner runs by default on the built-in minute-long load, where it has time to act.
     cfg.planner = planner.unwrap_or(trace.is_none() && !quick);
     cfg.discovery = discovery.unwrap_or(if std::env::var_os("NIXL_ETCD_ENDPOINTS").is_some() {
@@ -170,8 +170,34 @@ pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, S
     if let Ok(v) = std::env::var("NIXL_ETCD_ENDPOINTS") {
         cfg.worker_env.push(("NIXL_ETCD_ENDPOINTS".into(), v));
     }
+    // Default: twice the pool, less where memory is short; an explicit size is checked as is.
+    let host_tier_blocks = host_tier.unwrap_or_else(|| {
+        let want = cfg.blocks.saturating_mul(2);
+        crate::kv::available_memory().map_or(want, |available| {
+            let most = crate::kv::host_blocks_that_fit(
+                u64::from(workers_at_once(&cfg)),
+                cfg.blocks,
+                crate::kv::KvLayout::mock_model(1).block_bytes(),
+                available,
+            );
+            want.min(most)
+        })
+    });
+    cfg.host_tier_blocks = host_tier_blocks;
     check(&cfg)?;
     Ok(Some(cfg))
+}
+
+/// Most workers alive at once: the planner may run `max_workers` per pool.
+fn workers_at_once(cfg: &RunConfig) -> u32 {
+    if cfg.planner {
+        cfg.max_workers
+            .max(cfg.prefill)
+            .max(cfg.decode)
+            .saturating_mul(2)
+    } else {
+        cfg.prefill.saturating_add(cfg.decode)
+    }
 }
 
 /// Refuses settings that cannot work, before any worker starts.
@@ -196,18 +222,9 @@ fn check(cfg: &RunConfig) -> Result<(), String> {
     if cfg.blocks == 0 {
         return Err("--blocks 0: a worker needs a KV pool".into());
     }
-    // Every worker's pools at once (the planner may run `max_workers` per pool).
-    let workers = if cfg.planner {
-        cfg.max_workers
-            .max(cfg.prefill)
-            .max(cfg.decode)
-            .saturating_mul(2)
-    } else {
-        cfg.prefill.saturating_add(cfg.decode)
-    };
     if let Some(available) = crate::kv::available_memory() {
         crate::kv::check_fits(
-            u64::from(workers),
+            u64::from(workers_at_once(cfg)),
             cfg.blocks,
             cfg.host_tier_blocks,
             crate::kv::KvLayout::mock_model(1).block_bytes(),

@@ -67,6 +67,20 @@ pub fn check_fits(
     ))
 }
 
+/// The largest host tier per worker that [`check_fits`] accepts (0 when even the GPU pools
+/// do not fit).
+pub fn host_blocks_that_fit(
+    workers: u64,
+    gpu_blocks: usize,
+    block_bytes: usize,
+    available: u64,
+) -> usize {
+    let budget = u128::from(available) / 10 * 9;
+    let per_worker = budget / u128::from(workers.max(1)) / block_bytes.max(1) as u128;
+    let host = per_worker.saturating_sub(gpu_blocks as u128);
+    usize::try_from(host).unwrap_or(usize::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +92,9 @@ mod tests {
         let e = check_fits(4, 256, 4096, 256 << 10, 1024 * mib).unwrap_err();
         assert!(e.contains("--host-tier-blocks 4096"), "{e}");
         assert!(e.contains("MemAvailable"), "{e}");
+        let most = host_blocks_that_fit(4, 256, 256 << 10, 1024 * mib);
+        assert!(check_fits(4, 256, most, 256 << 10, 1024 * mib).is_ok());
+        assert!(check_fits(4, 256, most + 1, 256 << 10, 1024 * mib).is_err());
         // No overflow on absurd sizes.
         assert!(check_fits(8, usize::MAX, usize::MAX, 256 << 10, u64::MAX).is_err());
     }

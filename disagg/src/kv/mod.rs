@@ -8,7 +8,7 @@ mod layout;
 mod pool;
 mod slots;
 
-pub use host_tier::{HostTier, available_memory, check_fits};
+pub use host_tier::{HostTier, available_memory, check_fits, host_blocks_that_fit};
 pub use layout::KvLayout;
 pub use pool::KvPool;
 pub use slots::{SlotId, SlotTable};
