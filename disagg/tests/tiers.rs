@@ -51,7 +51,12 @@ fn without_tier_and_fetch_every_block_is_gpu_or_recomputed() {
     r.assert_sound();
     let o = &r.output;
     assert_eq!(r.n("failed"), 0, "{o}");
-    for k in ["blocks_offloaded", "blocks_from_host", "fetches", "blocks_from_peer"] {
+    for k in [
+        "blocks_offloaded",
+        "blocks_from_host",
+        "fetches",
+        "blocks_from_peer",
+    ] {
         assert_eq!(r.n(k), 0, "{k}:\n{o}");
     }
 }

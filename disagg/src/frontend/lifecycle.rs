@@ -30,8 +30,7 @@ impl Frontend {
             .conns
             .iter()
             .filter(|&(&o, c)| {
-                o != id
-                    && (c.role != my_role || (fetch && my_role == WorkerRole::Prefill))
+                o != id && (c.role != my_role || (fetch && my_role == WorkerRole::Prefill))
             })
             .map(|(&o, _)| o)
             .collect();

@@ -105,7 +105,12 @@ fn draw_sources(
     let max = m
         .tier_samples
         .iter()
-        .map(|(_, c)| c.from_gpu.max(c.from_host).max(c.from_peer).max(c.recomputed))
+        .map(|(_, c)| {
+            c.from_gpu
+                .max(c.from_host)
+                .max(c.from_peer)
+                .max(c.recomputed)
+        })
         .max()
         .unwrap_or(1)
         .max(1) as f64;

@@ -17,11 +17,7 @@ impl Frontend {
         if !self.cfg.fetch {
             return None;
         }
-        let scores = self
-            .router
-            .prefill
-            .index
-            .find_matches(&self.reqs[idx].seq);
+        let scores = self.router.prefill.index.find_matches(&self.reqs[idx].seq);
         let mine = scores.get(WorkerId::new(chosen));
         let (holder, blocks) = scores
             .scores

@@ -38,10 +38,7 @@ impl KvPool {
         // SAFETY: `alloc` has a non-zero size.
         let base = unsafe { alloc_zeroed(alloc) };
         if base.is_null() {
-            return Err(format!(
-                "could not allocate a {} MiB KV pool",
-                size >> 20
-            ));
+            return Err(format!("could not allocate a {} MiB KV pool", size >> 20));
         }
         Ok(KvPool {
             layout,

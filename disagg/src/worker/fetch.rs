@@ -222,7 +222,9 @@ impl Worker {
         if !ours {
             // Too late (timed out or abandoned): let the holder unpin at once.
             if !lent.is_empty() {
-                let _ = self.transport.notify(peer, format!("unlend:{id}").as_bytes());
+                let _ = self
+                    .transport
+                    .notify(peer, format!("unlend:{id}").as_bytes());
             }
             return;
         }

@@ -28,9 +28,7 @@ fn local_copy(
         addr: pool.addr(layer, slot as usize),
         len: layout.layer_block_bytes(),
     };
-    let local: Vec<Segment> = (0..layout.layers)
-        .map(|l| seg(gpu_pool, gpu, l))
-        .collect();
+    let local: Vec<Segment> = (0..layout.layers).map(|l| seg(gpu_pool, gpu, l)).collect();
     let remote: Vec<Segment> = (0..layout.layers)
         .map(|l| seg(host_pool, host, l))
         .collect();

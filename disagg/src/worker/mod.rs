@@ -112,13 +112,9 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
         args.replica,
         std::process::id()
     );
-    let transport = crate::transfer::capi::CapiTransport::new(
-        &args.lib,
-        &name,
-        &regions,
-        args.listen_port,
-    )
-    .map_err(|e| format!("transfer library: {e}"))?;
+    let transport =
+        crate::transfer::capi::CapiTransport::new(&args.lib, &name, &regions, args.listen_port)
+            .map_err(|e| format!("transfer library: {e}"))?;
     let mut transport: Box<dyn Transport> = Box::new(transport);
     let library = args.lib.describe();
     let publisher = Publisher::bind(&args.host).map_err(|e| format!("kv events: {e}"))?;

@@ -150,11 +150,7 @@ impl Worker {
     /// References a slot per prompt block: cached in the GPU pool (or fetched from a peer
     /// for request `id`), else onboarded from the host tier, else written here. Returns the
     /// slots and how many blocks were written; `None` when the pool is full.
-    fn compute_blocks(
-        &mut self,
-        id: u64,
-        blocks: &PromptBlocks,
-    ) -> Option<(Vec<SlotId>, usize)> {
+    fn compute_blocks(&mut self, id: u64, blocks: &PromptBlocks) -> Option<(Vec<SlotId>, usize)> {
         let fetched = self.fetch.fetched(id);
         let mut slots = Vec::with_capacity(blocks.len());
         let mut computed = 0;
