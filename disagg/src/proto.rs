@@ -86,9 +86,12 @@ pub struct TierCounts {
     pub verified: u64,
     /// Onboarded blocks whose bytes did not match (recomputed instead; a bug if ever > 0).
     pub host_corrupt: u64,
-    /// Blocks a fetch wanted that the holder no longer had, or whose bytes did not match
-    /// (evicted and reused meanwhile): recomputed instead, never used.
-    pub peer_stale: u64,
+    /// Blocks a fetch wanted that the holder no longer had (evicted since the frontend
+    /// heard of them): recomputed instead.
+    pub peer_evicted: u64,
+    /// Fetched blocks whose bytes did not match (the holder's slot reused meanwhile):
+    /// rejected and recomputed, never used.
+    pub peer_rejected: u64,
     /// Prefix fetches started.
     pub fetches: u64,
     /// Fetches that gave up (holder gone, timed out, transfer failed): recomputed.

@@ -28,6 +28,11 @@ fn evicted_blocks_come_back_from_the_host_tier_and_prefixes_from_peers() {
         r.n("tier_blocks_verified") >= r.n("blocks_from_host") + r.n("blocks_from_peer"),
         "every onboarded and fetched block verified:\n{o}"
     );
+    assert_eq!(
+        r.n("peer_blocks_rejected"),
+        0,
+        "lent blocks stay pinned until read: their bytes match:\n{o}"
+    );
     assert!(o.contains("prompt blocks from  GPU"), "report line:\n{o}");
 }
 
@@ -73,7 +78,7 @@ fn a_stale_lent_block_is_rejected_and_recomputed() {
     assert_eq!(r.n("failed"), 0, "{o}");
     assert!(r.n("fetches") > 0, "{o}");
     assert!(
-        r.n("peer_blocks_stale") > 0,
+        r.n("peer_blocks_rejected") > 0,
         "the holder's stale slot was caught:\n{o}"
     );
 }

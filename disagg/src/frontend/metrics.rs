@@ -69,7 +69,8 @@ impl Metrics {
             t.offloaded += c.offloaded;
             t.verified += c.verified;
             t.host_corrupt += c.host_corrupt;
-            t.peer_stale += c.peer_stale;
+            t.peer_evicted += c.peer_evicted;
+            t.peer_rejected += c.peer_rejected;
             t.fetches += c.fetches;
             t.fetch_fallbacks += c.fetch_fallbacks;
         }
@@ -165,9 +166,11 @@ pub struct Report {
     pub blocks_offloaded: u64,
     /// Onboarded and fetched blocks verified against their contents.
     pub tier_blocks_verified: u64,
-    /// Fetched blocks rejected as stale (the holder no longer had them, or their bytes did
-    /// not match): recomputed, never used.
-    pub peer_blocks_stale: u64,
+    /// Blocks a fetch wanted that the holder no longer had (evicted meanwhile): recomputed.
+    pub peer_blocks_evicted: u64,
+    /// Fetched blocks whose bytes did not match (stale slot at the holder): rejected and
+    /// recomputed, never used.
+    pub peer_blocks_rejected: u64,
     /// Prefix fetches started.
     pub fetches: u64,
     /// Fetches that fell back to recomputing (holder gone, timeout, failed transfer).
@@ -247,7 +250,8 @@ impl Report {
             blocks_recomputed: tiers.recomputed,
             blocks_offloaded: tiers.offloaded,
             tier_blocks_verified: tiers.verified,
-            peer_blocks_stale: tiers.peer_stale,
+            peer_blocks_evicted: tiers.peer_evicted,
+            peer_blocks_rejected: tiers.peer_rejected,
             fetches: tiers.fetches,
             fetch_fallbacks: tiers.fetch_fallbacks,
             decode_cached_blocks: m.decode_cached_blocks,
@@ -330,8 +334,13 @@ impl Report {
             self.blocks_offloaded
         );
         s += &format!(
-            "prefix fetches      {} · fell back {} · stale blocks rejected {} · tier blocks verified {}\n",
-            self.fetches, self.fetch_fallbacks, self.peer_blocks_stale, self.tier_blocks_verified
+            "prefix fetches      {} · fell back {} · stale blocks: evicted at the holder {}, \
+             bytes rejected {} · tier blocks verified {}\n",
+            self.fetches,
+            self.fetch_fallbacks,
+            self.peer_blocks_evicted,
+            self.peer_blocks_rejected,
+            self.tier_blocks_verified
         );
         s += &format!(
             "blocks verified     {} · {} corrupt\n",

@@ -231,7 +231,7 @@ impl Worker {
         let f = self.fetch.fetching.get_mut(&id).expect("checked");
         let n = lent.len().min(f.slots.len());
         // Blocks the holder no longer had: stale in the frontend's view, recomputed.
-        self.load.tiers.peer_stale += (f.slots.len() - n) as u64;
+        self.load.tiers.peer_evicted += (f.slots.len() - n) as u64;
         self.slots.release_all(&f.slots[n..]);
         f.slots.truncate(n);
         f.keys.truncate(n);
@@ -373,7 +373,7 @@ impl Worker {
                 keys.push(key);
                 slots.push(slot);
             } else {
-                self.load.tiers.peer_stale += 1;
+                self.load.tiers.peer_rejected += 1;
                 self.slots.release(slot);
             }
         }
