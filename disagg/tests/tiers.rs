@@ -37,6 +37,29 @@ fn evicted_blocks_come_back_from_the_host_tier_and_prefixes_from_peers() {
 }
 
 #[test]
+fn push_mode_uses_the_host_tier_and_fetched_prefixes_too() {
+    let r = common::run(
+        "tiers-push",
+        &[
+            "--quick",
+            "--mode",
+            "push",
+            "--workers",
+            "3,2",
+            "--blocks",
+            "64",
+        ],
+        120,
+    );
+    r.assert_sound();
+    let o = &r.output;
+    assert_eq!(r.n("failed"), 0, "{o}");
+    assert!(r.n("blocks_from_host") > 0, "{o}");
+    assert!(r.n("blocks_from_peer") > 0, "{o}");
+    assert_eq!(r.n("peer_blocks_rejected"), 0, "{o}");
+}
+
+#[test]
 fn without_tier_and_fetch_every_block_is_gpu_or_recomputed() {
     let r = common::run(
         "no-tiers",
