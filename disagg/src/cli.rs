@@ -29,6 +29,11 @@ USAGE: disagg [OPTIONS]
                         NIXL_ETCD_ENDPOINTS is set), or blobs relayed by the frontend
   --kill ROLE@SECONDS   SIGKILL one prefill|decode worker at that time (repeatable)
   --blocks N            KV pool blocks per worker (256 KiB each; default 1024)
+  --host-tier-blocks N  host-memory tier blocks per worker, receiving blocks the pool evicts
+                        (default 2x --blocks, less if memory is short; 0: no tier);
+                        a size that cannot fit in memory is refused
+  --fetch on|off        prefill workers READ a longer cached prefix from the peer holding it
+                        instead of recomputing it (default on)
   --speedup X           divide the mock engine's step times by X (default 1)
   --no-local-prefill    never prefill on the decode worker
   --request-timeout S   fail requests unfinished after S seconds (default 60)
@@ -58,6 +63,7 @@ pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, S
     let mut planner: Option<bool> = None;
     let mut cfg = RunConfig::new(workload::quick(), exe);
     let mut discovery = None;
+    let mut host_tier: Option<usize> = None;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -109,6 +115,17 @@ pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, S
                 });
             }
             "--blocks" => cfg.blocks = num(&value(&mut it, &a)?, &a)?,
+            "--host-tier-blocks" => host_tier = Some(num(&value(&mut it, &a)?, &a)?),
+            "--fetch" => {
+                cfg.fetch = match value(&mut it, &a)?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    m => return Err(format!("--fetch: on or off, not {m}")),
+                }
+            }
+            // Test hooks for the prefix fetch: a holder names a reused slot / dies mid-fetch.
+            "--inject-stale-fetch" => cfg.inject_stale_fetch = true,
+            "--kill-holder-mid-fetch" => cfg.kill_holder_mid_fetch = true,
             "--speedup" => cfg.speedup = num(&value(&mut it, &a)?, &a)?,
             "--no-local-prefill" => cfg.local_prefill = false,
             "--request-timeout" => cfg.request_timeout_s = num(&value(&mut it, &a)?, &a)?,
@@ -153,8 +170,34 @@ pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, S
     if let Ok(v) = std::env::var("NIXL_ETCD_ENDPOINTS") {
         cfg.worker_env.push(("NIXL_ETCD_ENDPOINTS".into(), v));
     }
+    // Default: twice the pool, less where memory is short; an explicit size is checked as is.
+    let host_tier_blocks = host_tier.unwrap_or_else(|| {
+        let want = cfg.blocks.saturating_mul(2);
+        crate::kv::available_memory().map_or(want, |available| {
+            let most = crate::kv::host_blocks_that_fit(
+                u64::from(workers_at_once(&cfg)),
+                cfg.blocks,
+                crate::kv::KvLayout::mock_model(1).block_bytes(),
+                available,
+            );
+            want.min(most)
+        })
+    });
+    cfg.host_tier_blocks = host_tier_blocks;
     check(&cfg)?;
     Ok(Some(cfg))
+}
+
+/// Most workers alive at once: the planner may run `max_workers` per pool.
+fn workers_at_once(cfg: &RunConfig) -> u32 {
+    if cfg.planner {
+        cfg.max_workers
+            .max(cfg.prefill)
+            .max(cfg.decode)
+            .saturating_mul(2)
+    } else {
+        cfg.prefill.saturating_add(cfg.decode)
+    }
 }
 
 /// Refuses settings that cannot work, before any worker starts.
@@ -178,6 +221,15 @@ fn check(cfg: &RunConfig) -> Result<(), String> {
     }
     if cfg.blocks == 0 {
         return Err("--blocks 0: a worker needs a KV pool".into());
+    }
+    if let Some(available) = crate::kv::available_memory() {
+        crate::kv::check_fits(
+            u64::from(workers_at_once(cfg)),
+            cfg.blocks,
+            cfg.host_tier_blocks,
+            crate::kv::KvLayout::mock_model(1).block_bytes(),
+            available,
+        )?;
     }
     // The linked-in library has the etcd store only with the `etcd` feature; a library given
     // with --lib may have its own.
@@ -209,11 +261,19 @@ pub fn parse_worker(args: Vec<String>) -> Result<WorkerArgs, String> {
         host: "127.0.0.1".into(),
         listen_port: 0,
         corrupt_first: false,
+        host_tier_blocks: 0,
+        fetch_timeout_s: 1.0,
+        stale_lend: false,
+        die_on_lend: None,
     };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         if a == "--corrupt-first" {
             w.corrupt_first = true;
+            continue;
+        }
+        if a == "--stale-lend" {
+            w.stale_lend = true;
             continue;
         }
         let v = value(&mut it, &a)?;
@@ -236,6 +296,9 @@ pub fn parse_worker(args: Vec<String>) -> Result<WorkerArgs, String> {
             }
             "--host" => w.host = v,
             "--listen-port" => w.listen_port = num(&v, &a)?,
+            "--host-tier-blocks" => w.host_tier_blocks = num(&v, &a)?,
+            "--fetch-timeout" => w.fetch_timeout_s = num(&v, &a)?,
+            "--die-on-lend" => w.die_on_lend = Some(v.into()),
             other => return Err(format!("worker: unknown argument {other:?}")),
         }
     }

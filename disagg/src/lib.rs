@@ -2,7 +2,7 @@
 //! worker processes move real KV blocks through NIXL's C ABI, a frontend routes with the
 //! `router` crate and the `planner` crate sizes the pools while the run goes.
 //!
-//! * [`kv`] — the workers' KV pools: layout, memory, deterministic contents, slots;
+//! * [`kv`] — the workers' KV pools: layout, memory, deterministic contents, slots, host tier;
 //! * [`transfer`] — READ/WRITE/notifications through `nixl_capi_*` ([`transfer::capi`]);
 //! * [`worker`] — the worker process (mock engine from `sim` for timing);
 //! * [`events`] — vLLM-format KV events over ZeroMQ;

@@ -58,6 +58,46 @@ pub struct PushTarget {
     pub slots: Vec<Option<SlotId>>,
 }
 
+/// A prefix another prefill worker holds, for the chosen worker to fetch instead of
+/// recomputing (the frontend's view from KV events; the holder may have evicted it since).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FetchHint {
+    /// The holder's agent name.
+    pub agent: String,
+    /// Leading prompt blocks the holder is believed to cache.
+    pub blocks: usize,
+}
+
+/// Where a worker's prompt blocks came from, and how tier moves and peer fetches went
+/// (cumulative counters).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TierCounts {
+    /// Prompt blocks found in the worker's own GPU pool.
+    pub from_gpu: u64,
+    /// Prompt blocks onboarded from its host tier (verified).
+    pub from_host: u64,
+    /// Prompt blocks fetched from another worker's pool (verified).
+    pub from_peer: u64,
+    /// Prompt blocks computed (written) here.
+    pub recomputed: u64,
+    /// Blocks offloaded from the GPU pool to the host tier on eviction.
+    pub offloaded: u64,
+    /// Onboarded or fetched blocks checked against their contents.
+    pub verified: u64,
+    /// Onboarded blocks whose bytes did not match (recomputed instead; a bug if ever > 0).
+    pub host_corrupt: u64,
+    /// Blocks a fetch wanted that the holder no longer had (evicted since the frontend
+    /// heard of them): recomputed instead.
+    pub peer_evicted: u64,
+    /// Fetched blocks whose bytes did not match (the holder's slot reused meanwhile):
+    /// rejected and recomputed, never used.
+    pub peer_rejected: u64,
+    /// Prefix fetches started.
+    pub fetches: u64,
+    /// Fetches that gave up (holder gone, timed out, transfer failed): recomputed.
+    pub fetch_fallbacks: u64,
+}
+
 /// How a decode worker gets a request's KV.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum KvSource {
@@ -89,6 +129,9 @@ pub struct WorkerLoad {
     pub freed_by_notif: u64,
     /// Pinned prefill blocks freed by timeout so far.
     pub freed_by_timeout: u64,
+    /// Block sources, tier moves and fetches so far.
+    #[serde(default)]
+    pub tiers: TierCounts,
 }
 
 /// Worker → frontend.
@@ -213,6 +256,9 @@ pub enum FrontMsg {
         req: RequestInfo,
         /// Push destination.
         push: Option<PushTarget>,
+        /// A longer cached prefix on another prefill worker, to fetch.
+        #[serde(default)]
+        fetch: Option<FetchHint>,
     },
     /// Push mode: allocate slots for a request whose KV will be written here.
     Allocate {

@@ -106,6 +106,16 @@ pub struct RunConfig {
     pub inject_corruption: bool,
     /// Run prefill / decode workers in these network namespaces, as (namespace, ip).
     pub worker_netns: Option<[(String, String); 2]>,
+    /// Host-tier blocks per worker (0: no tier).
+    pub host_tier_blocks: usize,
+    /// Prefill workers fetch a longer cached prefix from the peer that holds it.
+    pub fetch: bool,
+    /// Seconds a prefix fetch may take before the worker recomputes.
+    pub fetch_timeout_s: f64,
+    /// Test hook: holders name a reused slot for the first block they lend.
+    pub inject_stale_fetch: bool,
+    /// Test hook: the first worker to lend blocks is killed mid-fetch.
+    pub kill_holder_mid_fetch: bool,
 }
 
 impl RunConfig {
@@ -135,6 +145,11 @@ impl RunConfig {
             worker_env: Vec::new(),
             inject_corruption: false,
             worker_netns: None,
+            host_tier_blocks: 2048,
+            fetch: true,
+            fetch_timeout_s: 1.0,
+            inject_stale_fetch: false,
+            kill_holder_mid_fetch: false,
         }
     }
 }

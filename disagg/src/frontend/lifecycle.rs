@@ -23,11 +23,15 @@ impl Frontend {
         let me = &self.fleet.conns[&id];
         let my_role = me.role;
         let mine = self.peer_msg(id);
+        // Prefill workers also meet each other when they may fetch prefixes from each other.
+        let fetch = self.cfg.fetch;
         let others: Vec<u64> = self
             .fleet
             .conns
             .iter()
-            .filter(|(_, c)| c.role != my_role)
+            .filter(|&(&o, c)| {
+                o != id && (c.role != my_role || (fetch && my_role == WorkerRole::Prefill))
+            })
             .map(|(&o, _)| o)
             .collect();
         for other in others {

@@ -1,5 +1,6 @@
 //! What the run measured, and the final report (JSON and text).
 
+use crate::proto::TierCounts;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -50,6 +51,37 @@ pub struct Metrics {
     pub drained: u64,
     /// See `drained`.
     pub drain_timeouts: u64,
+    /// Latest cumulative block-source and fetch counters per worker.
+    pub tiers: HashMap<u64, TierCounts>,
+    /// (time s, the counters summed over workers) samples, for the plot.
+    pub tier_samples: Vec<(f64, TierCounts)>,
+}
+
+impl Metrics {
+    /// The block-source and fetch counters summed over every worker seen.
+    pub fn tier_totals(&self) -> TierCounts {
+        let mut t = TierCounts::default();
+        for c in self.tiers.values() {
+            t.from_gpu += c.from_gpu;
+            t.from_host += c.from_host;
+            t.from_peer += c.from_peer;
+            t.recomputed += c.recomputed;
+            t.offloaded += c.offloaded;
+            t.verified += c.verified;
+            t.host_corrupt += c.host_corrupt;
+            t.peer_evicted += c.peer_evicted;
+            t.peer_rejected += c.peer_rejected;
+            t.fetches += c.fetches;
+            t.fetch_fallbacks += c.fetch_fallbacks;
+        }
+        t
+    }
+
+    /// Records the summed counters at `t` (seconds).
+    pub fn sample_tiers(&mut self, t: f64) {
+        let totals = self.tier_totals();
+        self.tier_samples.push((t, totals));
+    }
 }
 
 /// A planner decision beside what the load turned out to need.
@@ -119,8 +151,30 @@ pub struct Report {
     pub prefix_hit_rate: Option<f64>,
     /// Blocks verified by decode workers.
     pub blocks_verified: u64,
-    /// Blocks that failed verification.
+    /// Blocks that failed verification (received by decode workers, or onboarded from a
+    /// host tier).
     pub blocks_corrupt: u64,
+    /// Prompt blocks workers found in their own GPU pool.
+    pub blocks_from_gpu: u64,
+    /// Prompt blocks onboarded from a host tier (verified).
+    pub blocks_from_host: u64,
+    /// Prompt blocks fetched from a peer prefill worker (verified).
+    pub blocks_from_peer: u64,
+    /// Prompt blocks computed (prefill workers and local prefills).
+    pub blocks_recomputed: u64,
+    /// Blocks offloaded from GPU pools to host tiers on eviction.
+    pub blocks_offloaded: u64,
+    /// Onboarded and fetched blocks verified against their contents.
+    pub tier_blocks_verified: u64,
+    /// Blocks a fetch wanted that the holder no longer had (evicted meanwhile): recomputed.
+    pub peer_blocks_evicted: u64,
+    /// Fetched blocks whose bytes did not match (stale slot at the holder): rejected and
+    /// recomputed, never used.
+    pub peer_blocks_rejected: u64,
+    /// Prefix fetches started.
+    pub fetches: u64,
+    /// Fetches that fell back to recomputing (holder gone, timeout, failed transfer).
+    pub fetch_fallbacks: u64,
     /// Blocks decode workers already cached.
     pub decode_cached_blocks: u64,
     /// Requests prefilled locally on the decode worker.
@@ -165,6 +219,7 @@ impl Report {
         duration_s: f64,
     ) -> Report {
         let failed = failures.iter().map(|(_, n)| n).sum::<usize>();
+        let tiers = m.tier_totals();
         let ttfts: Vec<f64> = m.ttft.iter().map(|&(_, t)| t).collect();
         let ms = |v: Option<f64>| v.map(|s| s * 1000.0);
         Report {
@@ -188,7 +243,17 @@ impl Report {
             prefix_hit_rate: (m.prefill_tokens > 0)
                 .then(|| m.prefill_cached_tokens as f64 / m.prefill_tokens as f64),
             blocks_verified: m.verified,
-            blocks_corrupt: m.corrupt,
+            blocks_corrupt: m.corrupt + tiers.host_corrupt,
+            blocks_from_gpu: tiers.from_gpu,
+            blocks_from_host: tiers.from_host,
+            blocks_from_peer: tiers.from_peer,
+            blocks_recomputed: tiers.recomputed,
+            blocks_offloaded: tiers.offloaded,
+            tier_blocks_verified: tiers.verified,
+            peer_blocks_evicted: tiers.peer_evicted,
+            peer_blocks_rejected: tiers.peer_rejected,
+            fetches: tiers.fetches,
+            fetch_fallbacks: tiers.fetch_fallbacks,
             decode_cached_blocks: m.decode_cached_blocks,
             local_prefills: m.local_prefills,
             retries: m.retries,
@@ -259,6 +324,23 @@ impl Report {
         s += &format!(
             "KV events           {} batches applied, {} lost\n",
             self.kv_event_batches, self.kv_event_batches_lost
+        );
+        s += &format!(
+            "prompt blocks from  GPU {} · host {} · peer {} · recomputed {} (offloaded to host {})\n",
+            self.blocks_from_gpu,
+            self.blocks_from_host,
+            self.blocks_from_peer,
+            self.blocks_recomputed,
+            self.blocks_offloaded
+        );
+        s += &format!(
+            "prefix fetches      {} · fell back {} · stale blocks: evicted at the holder {}, \
+             bytes rejected {} · tier blocks verified {}\n",
+            self.fetches,
+            self.fetch_fallbacks,
+            self.peer_blocks_evicted,
+            self.peer_blocks_rejected,
+            self.tier_blocks_verified
         );
         s += &format!(
             "blocks verified     {} · {} corrupt\n",

@@ -9,6 +9,7 @@ mod lifecycle;
 pub mod metrics;
 mod observe;
 mod plot;
+mod prefix_fetch;
 mod progress;
 mod requests;
 pub mod workload;
@@ -140,6 +141,7 @@ fn worker_spec(cfg: &RunConfig) -> WorkerSpec {
     if cfg.inject_corruption {
         args.push("--corrupt-first".into());
     }
+    args.extend(tier_args(cfg));
     let listen_ports = (cfg.discovery == Discovery::Listener).then(|| {
         let base = free_port_block(&cfg.host, 16);
         (base, base + 8)
@@ -152,6 +154,26 @@ fn worker_spec(cfg: &RunConfig) -> WorkerSpec {
         listen_ports,
         netns: cfg.worker_netns.clone(),
     }
+}
+
+/// Worker arguments for the host tier, prefix fetch and their test hooks.
+fn tier_args(cfg: &RunConfig) -> Vec<String> {
+    let mut args = vec![
+        "--host-tier-blocks".into(),
+        cfg.host_tier_blocks.to_string(),
+        "--fetch-timeout".into(),
+        cfg.fetch_timeout_s.to_string(),
+    ];
+    if cfg.inject_stale_fetch {
+        args.push("--stale-lend".into());
+    }
+    if cfg.kill_holder_mid_fetch {
+        let marker = cfg.out_dir.join("holder-killed-mid-fetch");
+        let _ = std::fs::remove_file(&marker);
+        args.push("--die-on-lend".into());
+        args.push(marker.display().to_string());
+    }
+    args
 }
 
 /// The first port of `n` consecutive ports that are free now (below the ephemeral range),
@@ -412,6 +434,7 @@ impl Frontend {
         self.metrics
             .replicas
             .push((now, counts.prefill.ready, counts.decode.ready));
+        self.metrics.sample_tiers(now);
         let failed = self.failures.values().map(|(_, n)| n).sum::<usize>();
         self.progress.update(
             self.served,

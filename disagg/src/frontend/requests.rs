@@ -163,11 +163,13 @@ impl Frontend {
             }
             (Some(p), Mode::Pull) => {
                 r.stage = Stage::Prefilling;
+                let fetch = self.fetch_hint(idx, p.worker.id);
                 self.fleet.send(
                     p.worker.id,
                     &FrontMsg::Prefill {
                         req: info,
                         push: None,
+                        fetch,
                     },
                 )
             }
@@ -196,6 +198,7 @@ impl Frontend {
                 self.metrics
                     .freed
                     .insert(replica, (load.freed_by_notif, load.freed_by_timeout));
+                self.metrics.tiers.insert(replica, load.tiers);
             }
             WorkerMsg::Prefilled {
                 id,
@@ -238,7 +241,8 @@ impl Frontend {
                     (Some(agent), Some(p)) => {
                         let req = self.info(idx, id);
                         let push = Some(PushTarget { agent, slots });
-                        self.fleet.send(p, &FrontMsg::Prefill { req, push })
+                        let fetch = self.fetch_hint(idx, p);
+                        self.fleet.send(p, &FrontMsg::Prefill { req, push, fetch })
                     }
                     _ => false,
                 };

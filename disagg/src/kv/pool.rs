@@ -24,18 +24,27 @@ pub struct KvPool {
 unsafe impl Send for KvPool {}
 
 impl KvPool {
-    /// Allocates a zeroed pool for `layout`.
+    /// Allocates a zeroed pool for `layout`; panics when memory is short (see
+    /// [`KvPool::try_new`]).
     pub fn new(layout: KvLayout) -> Self {
+        Self::try_new(layout).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Allocates a zeroed pool for `layout`, or says why it cannot.
+    pub fn try_new(layout: KvLayout) -> Result<Self, String> {
         let size = layout.total_bytes().max(ALIGN);
-        let alloc = Layout::from_size_align(size, ALIGN).expect("pool size fits a Layout");
+        let alloc = Layout::from_size_align(size, ALIGN)
+            .map_err(|_| format!("a {size}-byte KV pool is too large"))?;
         // SAFETY: `alloc` has a non-zero size.
         let base = unsafe { alloc_zeroed(alloc) };
-        assert!(!base.is_null(), "could not allocate a {size}-byte KV pool");
-        KvPool {
+        if base.is_null() {
+            return Err(format!("could not allocate a {} MiB KV pool", size >> 20));
+        }
+        Ok(KvPool {
             layout,
             base,
             alloc,
-        }
+        })
     }
 
     /// The pool's geometry.

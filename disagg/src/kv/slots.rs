@@ -1,6 +1,8 @@
 //! Slot bookkeeping for the KV pool: free slots, reference counts, and a prefix cache of
-//! full blocks keyed by sequence hash with LRU eviction of unreferenced blocks.
+//! full blocks keyed by sequence hash with LRU eviction of unreferenced blocks. The same
+//! table keeps the GPU pool and the host tier.
 
+use super::content::BlockKey;
 use std::collections::{BTreeMap, HashMap};
 
 /// Index of a block slot in the pool.
@@ -9,8 +11,8 @@ pub type SlotId = u32;
 #[derive(Debug, Clone, Copy, Default)]
 struct Slot {
     refs: u32,
-    /// Sequence hash when the slot is in the prefix cache.
-    cached: Option<u64>,
+    /// Contents (sequence hash and position) when the slot is in the prefix cache.
+    cached: Option<BlockKey>,
     /// LRU tick while unreferenced and cached.
     lru: Option<u64>,
 }
@@ -73,31 +75,52 @@ impl SlotTable {
     /// A fresh slot referenced once, evicting the least recently used unreferenced cached
     /// block if needed; `None` when every slot is referenced.
     pub fn allocate(&mut self) -> Option<SlotId> {
-        let id = match self.free.pop() {
-            Some(id) => id,
+        self.allocate_evicting().map(|(id, _)| id)
+    }
+
+    /// Like [`SlotTable::allocate`], also naming the cached block evicted to make room (its
+    /// bytes are still in the slot until the caller overwrites them).
+    pub fn allocate_evicting(&mut self) -> Option<(SlotId, Option<BlockKey>)> {
+        let (id, evicted) = match self.free.pop() {
+            Some(id) => (id, None),
             None => {
                 let (_, id) = self.lru.pop_first()?;
                 let slot = &mut self.slots[id as usize];
-                if let Some(h) = slot.cached.take() {
-                    self.by_hash.remove(&h);
+                let evicted = slot.cached.take();
+                if let Some(k) = evicted {
+                    self.by_hash.remove(&k.hash);
                 }
                 slot.lru = None;
                 self.evictions += 1;
-                id
+                (id, evicted)
             }
         };
         self.slots[id as usize].refs = 1;
-        Some(id)
+        Some((id, evicted))
     }
 
-    /// Puts a filled, referenced slot into the prefix cache under `hash` (no-op when another
-    /// slot already caches it: this one then stays private and is freed on release).
-    pub fn publish(&mut self, id: SlotId, hash: u64) {
-        if self.by_hash.contains_key(&hash) || self.slots[id as usize].cached.is_some() {
+    /// Puts a filled, referenced slot into the prefix cache under `key.hash` (no-op when
+    /// another slot already caches it: this one then stays private and is freed on release).
+    pub fn publish(&mut self, id: SlotId, key: BlockKey) {
+        if self.by_hash.contains_key(&key.hash) || self.slots[id as usize].cached.is_some() {
             return;
         }
-        self.by_hash.insert(hash, id);
-        self.slots[id as usize].cached = Some(hash);
+        self.by_hash.insert(key.hash, id);
+        self.slots[id as usize].cached = Some(key);
+    }
+
+    /// Takes `hash` out of the prefix cache (its contents can no longer be trusted): a
+    /// referenced slot is freed on its last release, an unreferenced one at once.
+    pub fn forget(&mut self, hash: u64) {
+        let Some(id) = self.by_hash.remove(&hash) else {
+            return;
+        };
+        let slot = &mut self.slots[id as usize];
+        slot.cached = None;
+        if let Some(t) = slot.lru.take() {
+            self.lru.remove(&t);
+            self.free.push(id);
+        }
     }
 
     /// Drops one reference; an unreferenced slot becomes evictable (cached) or free.
@@ -134,11 +157,15 @@ impl SlotTable {
 mod tests {
     use super::*;
 
+    fn key(hash: u64) -> BlockKey {
+        BlockKey { hash, position: 0 }
+    }
+
     #[test]
     fn cache_hit_release_and_lru_eviction() {
         let mut t = SlotTable::new(2);
         let a = t.allocate().unwrap();
-        t.publish(a, 100);
+        t.publish(a, key(100));
         let b = t.allocate().unwrap();
         assert!(t.allocate().is_none(), "both referenced");
         t.release(a);
@@ -148,10 +175,28 @@ mod tests {
         t.release(a);
         let c = t.allocate().unwrap();
         assert_eq!(c, b, "free slots first");
-        let d = t.allocate().unwrap();
+        let (d, evicted) = t.allocate_evicting().unwrap();
         assert_eq!(d, a, "then evict the cached one");
+        assert_eq!(evicted, Some(key(100)), "naming what it evicted");
         assert!(!t.contains(100));
         assert_eq!(t.evictions(), 1);
         assert_eq!(t.referenced(), 2);
+    }
+
+    #[test]
+    fn forgotten_blocks_are_not_served_and_their_slots_come_back() {
+        let mut t = SlotTable::new(2);
+        let a = t.allocate().unwrap();
+        t.publish(a, key(7));
+        t.release(a);
+        t.forget(7);
+        assert!(t.acquire_cached(7).is_none());
+        assert_eq!(t.available(), 2);
+        let b = t.allocate().unwrap();
+        t.publish(b, key(8));
+        t.forget(8); // while referenced: freed on release, not cached
+        t.release(b);
+        assert!(!t.contains(8));
+        assert_eq!(t.available(), 2);
     }
 }

@@ -1,5 +1,6 @@
 //! [`Transport`] over NIXL's C ABI (`nixl_capi_*`) through the `nixl-capi` binding: one agent,
-//! one network backend ("UCX" — ours or real NIXL's), the KV pool registered as DRAM.
+//! one network backend ("UCX" — ours or real NIXL's), the KV pool (and the host tier, when
+//! there is one) registered as DRAM.
 
 use super::{Op, Segment, TransferError, Transport, XResult, XferId, XferState};
 use nixl_capi::{
@@ -56,13 +57,12 @@ pub struct CapiTransport {
 }
 
 impl CapiTransport {
-    /// Creates agent `name`, its network backend, and registers `[base, base + len)`.
+    /// Creates agent `name`, its network backend, and registers each `(base, len)` region.
     /// `listen_port != 0` starts the library's metadata listener on that port.
     pub fn new(
         lib: &LibChoice,
         name: &str,
-        base: u64,
-        len: usize,
+        regions: &[(u64, usize)],
         listen_port: u16,
     ) -> XResult<Self> {
         let api = lib.api()?;
@@ -74,7 +74,9 @@ impl CapiTransport {
         let agent = Agent::with_config(&api, name, &cfg).map_err(err)?;
         let backend = agent.create_backend("UCX", &[]).map_err(err)?;
         let mut reg = RegList::new(&api, MemType::Dram).map_err(err)?;
-        reg.add(base as usize, len, 0, &[]).map_err(err)?;
+        for &(base, len) in regions {
+            reg.add(base as usize, len, 0, &[]).map_err(err)?;
+        }
         agent.register(&reg, None).map_err(err)?;
         let notifs = NotifMap::new(&api).map_err(err)?;
         Ok(CapiTransport {

@@ -81,29 +81,36 @@ impl Worker {
         blocks
     }
 
-    /// A slot per block: cached full blocks are reused, the others allocated and listed as
-    /// incoming. `None` (nothing held) when the pool is full.
+    /// A slot per block: cached full blocks are reused (from the GPU pool, or onboarded from
+    /// the host tier), the others allocated and listed as incoming. `None` (nothing held)
+    /// when the pool is full.
     fn reserve(&mut self, blocks: &PromptBlocks) -> Option<(Vec<SlotId>, Vec<usize>)> {
         let mut slots = Vec::with_capacity(blocks.len());
         let mut incoming = Vec::new();
+        let mut gpu = 0;
         for i in 0..blocks.len() {
-            let hit = blocks
-                .cache_hash(i)
-                .and_then(|h| self.slots.acquire_cached(h));
-            match hit {
-                Some(s) => slots.push(s),
-                None => match self.slots.allocate() {
-                    Some(s) => {
-                        slots.push(s);
-                        incoming.push(i);
-                    }
-                    None => {
-                        self.slots.release_all(&slots);
-                        return None;
-                    }
-                },
+            let hash = blocks.cache_hash(i);
+            if let Some(s) = hash.and_then(|h| self.slots.acquire_cached(h)) {
+                gpu += 1;
+                slots.push(s);
+                continue;
+            }
+            if let Some(s) = hash.and_then(|_| self.onboard(blocks.keys[i])) {
+                slots.push(s);
+                continue;
+            }
+            match self.alloc_slot() {
+                Some(s) => {
+                    slots.push(s);
+                    incoming.push(i);
+                }
+                None => {
+                    self.slots.release_all(&slots);
+                    return None;
+                }
             }
         }
+        self.load.tiers.from_gpu += gpu;
         Some((slots, incoming))
     }
 
@@ -259,6 +266,7 @@ impl Worker {
             for &i in &r.incoming {
                 self.pool.fill(r.slots[i] as usize, r.blocks.keys[i]);
             }
+            self.load.tiers.recomputed += r.incoming.len() as u64;
         }
         if !local && self.args.corrupt_first && !r.incoming.is_empty() {
             self.args.corrupt_first = false;
@@ -297,8 +305,8 @@ impl Worker {
             return self.retry_waiting();
         }
         for &i in &r.incoming {
-            if let Some(h) = r.blocks.cache_hash(i) {
-                self.slots.publish(r.slots[i], h);
+            if r.blocks.cache_hash(i).is_some() {
+                self.slots.publish(r.slots[i], r.blocks.keys[i]);
             }
         }
         let mut seq = Sequence::new(

@@ -4,15 +4,18 @@
 //! Prefill workers "compute" uncached blocks by writing their deterministic contents and
 //! hand them over (pinned until the decode side's READ notification, or written to the
 //! decode worker in push mode). Decode workers verify every block they receive before the
-//! request starts decoding.
+//! request starts decoding. Blocks the pool evicts go to a host tier ([`host`]); a prefill
+//! worker told that a peer holds a longer prefix READs it from that peer ([`fetch`]).
 
 mod blocks;
 mod decode;
 mod driver;
+mod fetch;
+mod host;
 mod prefill;
 
 use crate::events::{Publisher, VllmEncoder};
-use crate::kv::{KvLayout, KvPool, SlotTable};
+use crate::kv::{HostTier, KvLayout, KvPool, SlotTable};
 use crate::proto::{FrontMsg, WorkerLoad, WorkerMsg, WorkerRole, read_msg, write_msg};
 use crate::transfer::{Transport, XferId, capi::LibChoice};
 use driver::EngineDriver;
@@ -53,6 +56,16 @@ pub struct WorkerArgs {
     /// Test hook: damage the first block received over the network before verifying it,
     /// to show that verification catches it.
     pub corrupt_first: bool,
+    /// Host-tier blocks (0: no tier).
+    pub host_tier_blocks: usize,
+    /// Seconds a prefix fetch may take before the worker recomputes instead.
+    pub fetch_timeout_s: f64,
+    /// Test hook: when lending blocks to a fetching peer, report a reused slot for the
+    /// first one (as if it had been evicted and overwritten), to show the fetcher rejects it.
+    pub stale_lend: bool,
+    /// Test hook: the first worker to lend blocks (the one that creates this file) is
+    /// SIGKILLed right after answering, mid-fetch.
+    pub die_on_lend: Option<std::path::PathBuf>,
 }
 
 /// A peer's KV pool.
@@ -68,6 +81,7 @@ pub(crate) struct Worker {
     role: WorkerRole,
     pool: KvPool,
     slots: SlotTable,
+    host: Option<HostTier>,
     transport: Box<dyn Transport>,
     driver: EngineDriver,
     hasher: TraceHasher,
@@ -78,26 +92,29 @@ pub(crate) struct Worker {
     load: WorkerLoad,
     prefill: prefill::PrefillState,
     decode: decode::DecodeState,
+    fetch: fetch::FetchState,
 }
 
 /// Runs a worker until the frontend says stop or goes away.
 pub fn run(args: WorkerArgs) -> Result<(), String> {
     let layout = KvLayout::mock_model(args.blocks);
-    let pool = KvPool::new(layout);
+    let pool = KvPool::try_new(layout)?;
+    let host = (args.host_tier_blocks > 0)
+        .then(|| HostTier::new(&layout, args.host_tier_blocks))
+        .transpose()?;
+    let mut regions = vec![(pool.base_addr(), pool.len())];
+    if let Some(h) = &host {
+        regions.push((h.pool.base_addr(), h.pool.len()));
+    }
     let name = format!(
         "{}-{}-{}",
         args.role.as_str(),
         args.replica,
         std::process::id()
     );
-    let transport = crate::transfer::capi::CapiTransport::new(
-        &args.lib,
-        &name,
-        pool.base_addr(),
-        pool.len(),
-        args.listen_port,
-    )
-    .map_err(|e| format!("transfer library: {e}"))?;
+    let transport =
+        crate::transfer::capi::CapiTransport::new(&args.lib, &name, &regions, args.listen_port)
+            .map_err(|e| format!("transfer library: {e}"))?;
     let mut transport: Box<dyn Transport> = Box::new(transport);
     let library = args.lib.describe();
     let publisher = Publisher::bind(&args.host).map_err(|e| format!("kv events: {e}"))?;
@@ -124,6 +141,7 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
         role: args.role,
         pool,
         slots: SlotTable::new(args.blocks),
+        host,
         transport,
         driver: EngineDriver::new(engine, args.speedup),
         hasher: TraceHasher::new(layout.block_tokens, 512),
@@ -133,6 +151,7 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
         load: WorkerLoad::default(),
         prefill: prefill::PrefillState::default(),
         decode: decode::DecodeState::default(),
+        fetch: fetch::FetchState::default(),
         args: args.clone(),
         publisher,
     };
@@ -215,7 +234,7 @@ impl Worker {
     }
 
     fn wait_time(&self, now: Instant) -> Duration {
-        let busy = self.prefill.busy() || self.decode.busy();
+        let busy = self.prefill.busy() || self.decode.busy() || self.fetch.busy();
         let mut wait = if busy {
             Duration::from_micros(300)
         } else {
@@ -262,11 +281,13 @@ impl Worker {
                 );
             }
             FrontMsg::PeerGone { agent } => {
+                // Fetches from it end before its metadata goes (their handles need it).
+                self.fetch_peer_gone(&agent);
                 self.peers.remove(&agent);
                 self.transport.forget_peer(&agent);
                 self.on_peer_gone(&agent)?;
             }
-            FrontMsg::Prefill { req, push } => self.on_prefill(req, push),
+            FrontMsg::Prefill { req, push, fetch } => self.on_prefill(req, push, fetch),
             FrontMsg::Allocate { req } => self.on_allocate(req)?,
             FrontMsg::Decode { req, source } => self.on_decode(req, source)?,
             FrontMsg::Abort { id } => self.on_abort(id),
@@ -343,6 +364,7 @@ impl Worker {
 
     fn forget_request(&mut self, id: u64) {
         self.prefill.forget(id);
+        self.fetch_abandon(id);
         if let Some(slots) = self.decode.forget(id) {
             self.slots.release_all(&slots);
         }

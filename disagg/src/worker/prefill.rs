@@ -4,7 +4,7 @@
 
 use super::{PromptBlocks, Worker, prompt_blocks};
 use crate::kv::SlotId;
-use crate::proto::{PushTarget, RequestInfo, WorkerMsg};
+use crate::proto::{FetchHint, PushTarget, RequestInfo, WorkerMsg};
 use crate::transfer::{Op, Segment, XferId, XferState};
 use sim::engine::Sequence;
 use std::collections::{HashMap, VecDeque};
@@ -64,7 +64,12 @@ impl PrefillState {
 }
 
 impl Worker {
-    pub(crate) fn on_prefill(&mut self, req: RequestInfo, push: Option<PushTarget>) {
+    pub(crate) fn on_prefill(
+        &mut self,
+        req: RequestInfo,
+        push: Option<PushTarget>,
+        fetch: Option<FetchHint>,
+    ) {
         if req.trace_block != 512 {
             self.hasher = router::trace_hashing::TraceHasher::new(
                 self.pool.layout().block_tokens,
@@ -73,6 +78,10 @@ impl Worker {
         }
         let blocks = prompt_blocks(&mut self.hasher, self.pool.layout().block_tokens, &req);
         self.remember_tokens(&req, &blocks);
+        if let Some(hint) = fetch {
+            // Runs beside the engine's pass; the hand-off waits for it (or its timeout).
+            self.start_fetch(req.id, &blocks, &hint);
+        }
         // The prefill engine emits one token and hands off.
         let seq = Sequence::new(req.id as usize, req.id, req.isl, 1, blocks.hashes.clone());
         self.driver.engine_mut().enqueue(seq);
@@ -105,9 +114,13 @@ impl Worker {
                 self.prefill.stalled.pop_front();
                 continue;
             };
-            let Some((slots, computed)) = self.compute_blocks(&p.blocks.clone()) else {
+            if self.fetch.waiting(id) {
+                return Ok(()); // Its prefix is on the way (or the fetch times out).
+            }
+            let Some((slots, computed)) = self.compute_blocks(id, &p.blocks.clone()) else {
                 return Ok(()); // Pool full: wait for pinned blocks to be freed.
             };
+            self.fetch_finish(id);
             self.prefill.stalled.pop_front();
             let p = self.prefill.pending.remove(&id).expect("checked above");
             match p.push {
@@ -134,32 +147,44 @@ impl Worker {
         Ok(())
     }
 
-    /// References a slot per prompt block, writing the contents of those not cached.
-    /// Returns the slots and how many blocks were written; `None` when the pool is full.
-    fn compute_blocks(&mut self, blocks: &PromptBlocks) -> Option<(Vec<SlotId>, usize)> {
+    /// References a slot per prompt block: cached in the GPU pool (or fetched from a peer
+    /// for request `id`), else onboarded from the host tier, else written here. Returns the
+    /// slots and how many blocks were written; `None` when the pool is full.
+    fn compute_blocks(&mut self, id: u64, blocks: &PromptBlocks) -> Option<(Vec<SlotId>, usize)> {
+        let fetched = self.fetch.fetched(id);
         let mut slots = Vec::with_capacity(blocks.len());
         let mut computed = 0;
+        let (mut gpu, mut peer) = (0, 0);
         for (i, key) in blocks.keys.iter().enumerate() {
-            let hit = blocks
-                .cache_hash(i)
-                .and_then(|h| self.slots.acquire_cached(h));
-            let slot = match hit {
-                Some(s) => s,
-                None => {
-                    let Some(s) = self.slots.allocate() else {
-                        self.slots.release_all(&slots);
-                        return None;
-                    };
-                    self.pool.fill(s as usize, *key);
-                    if let Some(h) = blocks.cache_hash(i) {
-                        self.slots.publish(s, h);
-                    }
-                    computed += 1;
-                    s
+            let hash = blocks.cache_hash(i);
+            if let Some(s) = hash.and_then(|h| self.slots.acquire_cached(h)) {
+                if hash.is_some_and(|h| fetched.contains(&h)) {
+                    peer += 1;
+                } else {
+                    gpu += 1;
                 }
+                slots.push(s);
+                continue;
+            }
+            if let Some(s) = hash.and_then(|_| self.onboard(*key)) {
+                slots.push(s);
+                continue;
+            }
+            let Some(s) = self.alloc_slot() else {
+                self.slots.release_all(&slots);
+                return None;
             };
-            slots.push(slot);
+            self.pool.fill(s as usize, *key);
+            if hash.is_some() {
+                self.slots.publish(s, *key);
+            }
+            computed += 1;
+            slots.push(s);
         }
+        let t = &mut self.load.tiers;
+        t.from_gpu += gpu;
+        t.from_peer += peer;
+        t.recomputed += computed as u64;
         Some((slots, computed))
     }
 
@@ -291,8 +316,11 @@ impl Worker {
             .take_notifs()
             .map_err(|e| format!("notifications: {e}"))?;
         let mut freed = false;
-        for (_peer, msg) in notifs {
+        for (peer, msg) in notifs {
             let text = String::from_utf8_lossy(&msg);
+            if self.on_fetch_notif(&peer, &text) {
+                continue;
+            }
             if let Some(id) = text
                 .strip_prefix("free:")
                 .and_then(|s| s.parse::<u64>().ok())
@@ -314,6 +342,10 @@ impl Worker {
             let p = self.prefill.pinned.remove(&id).expect("listed");
             self.slots.release_all(&p.slots);
             self.load.freed_by_timeout += p.slots.len() as u64;
+            freed = true;
+        }
+        self.fetch_poll(now);
+        if self.fetch.take_changed() {
             freed = true;
         }
         if freed {
@@ -346,6 +378,7 @@ impl Worker {
     pub(crate) fn on_abort(&mut self, id: u64) {
         // Not handed off yet: the hand-off will find nothing to do.
         self.prefill.pending.remove(&id);
+        self.fetch_abandon(id);
         if let Some(p) = self.prefill.pinned.remove(&id) {
             self.slots.release_all(&p.slots);
         }
