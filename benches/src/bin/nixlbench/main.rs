@@ -22,13 +22,8 @@ fn main() {
             std::env::set_var("UCX_MODULES", "^ib*");
         }
     }
-    let args = match Args::parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    // Malformed flags: clap's message and exit code 2; `--help`: exit 0.
+    let args = <Args as clap::Parser>::parse();
     let result = match args.role {
         Role::Target => target::run(&args),
         Role::Initiator => initiator::run(&args),
