@@ -2,12 +2,9 @@
 //! plotters' bitmap backend with the Hack font bundled in `epaint_default_fonts`.
 
 use super::metrics::Metrics;
+use plot_support::err;
 use plotters::prelude::*;
 use std::path::Path;
-
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
 
 const BLUE: RGBColor = RGBColor(31, 119, 180);
 const RED: RGBColor = RGBColor(214, 39, 40);
@@ -15,7 +12,7 @@ const GREEN: RGBColor = RGBColor(44, 160, 44);
 
 /// Writes the two-panel PNG to `path`.
 pub fn write(path: &Path, m: &Metrics) -> Result<(), String> {
-    sim::plot_font::register_bundled_font();
+    plot_support::register_bundled_font();
     let root = BitMapBackend::new(path, (1000, 720)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (top, bottom) = root.split_vertically(420);

@@ -4,24 +4,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-/// Hex-encodes bytes.
-pub fn hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
-    }
-    s
-}
+pub use test_support::hex;
 
-/// Decodes [`hex`].
+/// Decodes [`hex`] from a peer's line.
 pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if !s.len().is_multiple_of(2) {
-        return Err("odd hex length".into());
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string()))
-        .collect()
+    test_support::try_unhex(s).ok_or_else(|| format!("not hex ({} chars)", s.len()))
 }
 
 /// A spawned copy of this binary in another role, spoken to by lines.
