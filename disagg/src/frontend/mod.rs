@@ -9,6 +9,7 @@ mod lifecycle;
 pub mod metrics;
 mod observe;
 mod plot;
+pub mod process;
 mod progress;
 mod requests;
 pub mod workload;
