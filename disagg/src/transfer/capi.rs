@@ -1,8 +1,8 @@
-//! [`Transport`] over NIXL's C ABI (`nixl_capi_*`) through the `nixl-capi` binding: one agent,
+//! [`Transport`] over NIXL's C ABI (`nixl_capi_*`) through the `nixl-capi-client` binding: one agent,
 //! one network backend ("UCX" — ours or real NIXL's), the KV pool registered as DRAM.
 
 use super::{Op, Segment, TransferError, Transport, XResult, XferId, XferState};
-use nixl_capi::{
+use nixl_capi_client::{
     Agent, AgentConfig, Api, Backend, MemType, NotifMap, OptArgs, RegList, Request, XferList,
     XferOp,
 };
@@ -39,7 +39,7 @@ impl LibChoice {
     }
 }
 
-fn err(e: nixl_capi::Error) -> TransferError {
+fn err(e: nixl_capi_client::Error) -> TransferError {
     TransferError(e.to_string())
 }
 
@@ -164,8 +164,8 @@ impl Transport for CapiTransport {
             .get(&id.0)
             .ok_or_else(|| TransferError(format!("unknown transfer {}", id.0)))?;
         match req.status().map_err(err)? {
-            nixl_capi::XferState::Done => Ok(XferState::Done),
-            nixl_capi::XferState::InProgress => Ok(XferState::InProgress),
+            nixl_capi_client::XferState::Done => Ok(XferState::Done),
+            nixl_capi_client::XferState::InProgress => Ok(XferState::InProgress),
         }
     }
 

@@ -5,7 +5,7 @@ use crate::point::{Outcome, Point, stats_us};
 use crate::proto::{Peer, hex, serve, unhex};
 use crate::session::{Session, s};
 use nixl_benches::pattern;
-use nixl_capi::{MemType, OptArgs, PreppedList, XferList, XferOp, XferState};
+use nixl_capi_client::{MemType, OptArgs, PreppedList, XferList, XferOp, XferState};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 

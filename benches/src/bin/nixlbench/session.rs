@@ -3,7 +3,7 @@
 
 use crate::args::Args;
 use nixl_benches::buffer::Buffer;
-use nixl_capi::{Agent, AgentConfig, Api, Backend, MemType, RegList};
+use nixl_capi_client::{Agent, AgentConfig, Api, Backend, MemType, RegList};
 use std::sync::Arc;
 
 /// One side of a benchmark pair.

@@ -5,7 +5,7 @@ use crate::args::Args;
 use crate::proto::{hex, serve, unhex};
 use crate::session::{Session, s};
 use nixl_benches::pattern;
-use nixl_capi::NotifMap;
+use nixl_capi_client::NotifMap;
 
 fn nums(parts: &[&str]) -> Result<Vec<u64>, String> {
     parts.iter().map(|p| p.parse::<u64>().map_err(s)).collect()
