@@ -30,7 +30,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let out = cfg.out_dir.clone();
+    // Printed in full: a relative default (target/disagg-out) depends on where one stands.
+    let out = std::path::absolute(&cfg.out_dir).unwrap_or_else(|_| cfg.out_dir.clone());
     match disagg::frontend::run(cfg) {
         Ok(report) => {
             print!("{}", report.text());
