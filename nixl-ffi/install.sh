@@ -33,6 +33,7 @@ if command -v objcopy >/dev/null 2>&1; then
     chmod 0644 "$prefix/lib/.debug/libnixl_capi.so.debug"
     objcopy --strip-debug --add-gnu-debuglink="$prefix/lib/.debug/libnixl_capi.so.debug" \
         "$prefix/lib/libnixl_capi.so"
+    chmod 0755 "$prefix/lib/libnixl_capi.so"
 else
     echo "objcopy not found: libnixl_capi.so installed with its debug info" >&2
 fi
