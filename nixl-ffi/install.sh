@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds libnixl_capi and installs it:
-#   PREFIX/lib/libnixl_capi.so, PREFIX/lib/libnixl_capi.a, PREFIX/lib/pkgconfig/nixl_capi.pc,
+#   PREFIX/lib/libnixl_capi.so (its debug info split into PREFIX/lib/.debug/),
+#   PREFIX/lib/libnixl_capi.a, PREFIX/lib/pkgconfig/nixl_capi.pc,
 #   PREFIX/include/nixl_capi.h, PREFIX/include/nixl.hpp, PREFIX/include/nixl/ (NIXL's C++ API:
 #   engines add -IPREFIX/include/nixl and `#include <nixl.h>`)
 # and, with cmake and a C++ compiler, NIXL 1.5's C++ libraries over it (cpp/lib, see
@@ -24,6 +25,18 @@ out="$target/$([[ "$profile" == dev ]] && echo debug || echo "$profile")"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/Cargo.toml" | head -n1)
 mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
 install -m 0755 "$out/libnixl_capi.so" "$prefix/lib/libnixl_capi.so"
+# Debug info split off into lib/.debug/ (where gdb looks, through the .gnu_debuglink it adds):
+# the library itself shrinks to its code, and backtraces still resolve.
+if command -v objcopy >/dev/null 2>&1; then
+    mkdir -p "$prefix/lib/.debug"
+    objcopy --only-keep-debug "$prefix/lib/libnixl_capi.so" "$prefix/lib/.debug/libnixl_capi.so.debug"
+    chmod 0644 "$prefix/lib/.debug/libnixl_capi.so.debug"
+    objcopy --strip-debug --add-gnu-debuglink="$prefix/lib/.debug/libnixl_capi.so.debug" \
+        "$prefix/lib/libnixl_capi.so"
+    chmod 0755 "$prefix/lib/libnixl_capi.so"
+else
+    echo "objcopy not found: libnixl_capi.so installed with its debug info" >&2
+fi
 install -m 0644 "$out/libnixl_capi.a" "$prefix/lib/libnixl_capi.a"
 install -m 0644 "$root/include/nixl_capi.h" "$root/include/nixl.hpp" "$prefix/include/"
 (cd "$root/include" && find nixl -type f -name '*.h' -exec install -D -m 0644 {} "$prefix/include/{}" \;)

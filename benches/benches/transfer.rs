@@ -80,16 +80,9 @@ fn child_target(initiator: &Agent) -> Target {
     out.read_line(&mut line).expect("hello");
     let f: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(f.first(), Some(&"READY"), "{line}");
-    let md: Vec<u8> = (0..f[3].len() / 2)
-        .map(|i| u8::from_str_radix(&f[3][2 * i..2 * i + 2], 16).unwrap())
-        .collect();
+    let md = test_support::unhex(f[3]);
     initiator.load_remote_md(&md).expect("load target metadata");
-    let ours: String = initiator
-        .local_md()
-        .expect("md")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let ours = test_support::hex(&initiator.local_md().expect("md"));
     let stdin = child.stdin.as_mut().expect("stdin");
     writeln!(stdin, "LOAD {ours}").expect("send");
     let (name, addr) = (f[1].to_string(), f[2].parse().unwrap());

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "handles.h"
+#include "nixl.hpp"
 #include "nixl_capi.h"
 #include "nixl_descriptors.h"
 #include "nixl_types.h"
@@ -50,20 +51,9 @@ inline nixl_status_t status_of(nixl_status_t st) { return st; }
     } while (0)
 
 // Owning wrappers: every C handle created while serving one C++ call is freed on every path.
-template <class H, nixl_capi_status_t (*Destroy)(H)> class Owned {
-  public:
-    Owned() = default;
-    ~Owned() {
-        if (h_) Destroy(h_);
-    }
-    Owned(const Owned &) = delete;
-    Owned &operator=(const Owned &) = delete;
-    H get() const { return h_; }
-    H *out() { return &h_; }
-
-  private:
-    H h_ = nullptr;
-};
+// The one RAII handle type over the C ABI is the public header's (include/nixl.hpp); this
+// library uses it rather than keeping a second one.
+template <class H, nixl_capi_status_t (*Destroy)(H)> using Owned = nixl::detail::Handle<H, Destroy>;
 
 using XferDlist = Owned<nixl_capi_xfer_dlist_t, nixl_capi_destroy_xfer_dlist>;
 using RegDlist = Owned<nixl_capi_reg_dlist_t, nixl_capi_destroy_reg_dlist>;

@@ -1,191 +1,257 @@
-//! Command-line parsing for `disagg` (the frontend) and `disagg worker`.
+//! Command-line parsing for `disagg` (the frontend) and `disagg worker` (clap, derive).
+//!
+//! Clap refuses malformed flags (exit 2) and answers `--help` (exit 0); [`RunArgs::into_config`]
+//! then refuses settings that parse but cannot work, before any worker starts.
 
 use crate::frontend::{Discovery, Kill, Mode, RunConfig, workload};
 use crate::proto::WorkerRole;
 use crate::transfer::capi::LibChoice;
 use crate::worker::WorkerArgs;
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-/// Usage text.
-pub const USAGE: &str = "\
-disagg — disaggregated serving end to end (prefill/decode workers moving real KV blocks
-through the NIXL C ABI, KV-aware router, SLO planner)
-
-USAGE: disagg [OPTIONS]
-
-  --quick               CI variant: a few seconds, a few dozen requests
-  --trace FILE          replay a Mooncake-format JSONL trace instead of the built-in load
-  --time-scale X        divide the trace's arrival times by X (default 1)
-  --max-requests N      keep the trace's first N requests
-  --workers P[,D]       prefill and decode workers at start (default 2,2)
-  --mode pull|push      decode READs prefill blocks (vLLM) or prefill WRITEs them (SGLang)
-  --planner on|off      let the SLO planner resize the pools (default off; on for the built-in run)
-  --max-workers N       planner bound per pool (default 4)
-  --planner-interval S  seconds between planner decisions (default 5)
-  --lib PATH            load this libnixl_capi.so instead of the linked-in nixl-ffi
-  --discovery channel|listener|etcd
-                        how workers get each other's metadata: the transfer library's
-                        peer-to-peer listener (default), etcd (default when
-                        NIXL_ETCD_ENDPOINTS is set), or blobs relayed by the frontend
-  --kill ROLE@SECONDS   SIGKILL one prefill|decode worker at that time (repeatable)
-  --blocks N            KV pool blocks per worker (256 KiB each; default 1024)
-  --host-tier-blocks N  host-memory tier blocks per worker, receiving blocks the pool evicts
-                        (default 2x --blocks, less if memory is short; 0: no tier);
-                        a size that cannot fit in memory is refused
-  --fetch on|off        prefill workers READ a longer cached prefix from the peer holding it
-                        instead of recomputing it (default on)
-  --speedup X           divide the mock engine's step times by X (default 1)
-  --no-local-prefill    never prefill on the decode worker
-  --request-timeout S   fail requests unfinished after S seconds (default 60)
-  --pin-timeout S       prefill frees pulled blocks after S seconds without notification
-  --host IP             address the frontend and workers bind (default 127.0.0.1)
-  --out DIR             report.json, report.png and worker logs (default target/disagg-out)
-  --no-progress         no progress bar
-  --worker-netns PNS@IP,DNS@IP
-                        run prefill / decode workers in these network namespaces
-                        (`ip netns exec`), bound to these addresses (multi-host test)
-";
-
-fn value(it: &mut impl Iterator<Item = String>, flag: &str) -> Result<String, String> {
-    it.next().ok_or_else(|| format!("{flag} needs a value"))
+/// `disagg [OPTIONS]`, or `disagg worker ...` (started by the frontend).
+#[derive(Debug, Parser)]
+#[command(
+    name = "disagg",
+    long_about = None,
+    about = "disagg — disaggregated serving end to end (prefill/decode workers moving real KV \
+             blocks through the NIXL C ABI, KV-aware router, SLO planner)",
+    // Later flags win, as the worker command lines rely on (`--host` given twice).
+    args_override_self = true,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// A worker process (internal: the frontend starts these).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The frontend's flags.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
-fn num<T: std::str::FromStr>(s: &str, flag: &str) -> Result<T, String> {
-    s.parse().map_err(|_| format!("{flag}: bad value {s:?}"))
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One worker process (started by the frontend).
+    #[command(hide = true)]
+    Worker(WorkerArgs),
 }
 
-/// Parses the frontend's arguments; `None` for `--help`.
-pub fn parse_run(args: Vec<String>, exe: PathBuf) -> Result<Option<RunConfig>, String> {
-    let mut quick = false;
-    let mut trace: Option<PathBuf> = None;
-    let mut time_scale = 1.0;
-    let mut max_requests = None;
-    let mut planner: Option<bool> = None;
-    let mut cfg = RunConfig::new(workload::quick(), exe);
-    let mut discovery = None;
-    let mut host_tier: Option<usize> = None;
-    let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "-h" | "--help" => return Ok(None),
-            "--quick" => quick = true,
-            "--trace" => trace = Some(value(&mut it, &a)?.into()),
-            "--time-scale" => time_scale = num(&value(&mut it, &a)?, &a)?,
-            "--max-requests" => max_requests = Some(num(&value(&mut it, &a)?, &a)?),
-            "--workers" => {
-                let v = value(&mut it, &a)?;
-                let (p, d) = v.split_once(',').unwrap_or((&v, &v));
-                cfg.prefill = num(p, &a)?;
-                cfg.decode = num(d, &a)?;
-            }
-            "--mode" => {
-                cfg.mode = match value(&mut it, &a)?.as_str() {
-                    "pull" => Mode::Pull,
-                    "push" => Mode::Push,
-                    m => return Err(format!("--mode: pull or push, not {m}")),
-                }
-            }
-            "--planner" => {
-                planner = Some(match value(&mut it, &a)?.as_str() {
-                    "on" => true,
-                    "off" => false,
-                    m => return Err(format!("--planner: on or off, not {m}")),
-                })
-            }
-            "--max-workers" => cfg.max_workers = num(&value(&mut it, &a)?, &a)?,
-            "--planner-interval" => cfg.planner_interval_s = num(&value(&mut it, &a)?, &a)?,
-            "--lib" => cfg.lib = LibChoice::Path(value(&mut it, &a)?.into()),
-            "--discovery" => {
-                discovery = Some(match value(&mut it, &a)?.as_str() {
-                    "channel" => Discovery::Channel,
-                    "listener" => Discovery::Listener,
-                    "etcd" => Discovery::Etcd,
-                    m => return Err(format!("--discovery: channel, listener or etcd, not {m}")),
-                })
-            }
-            "--kill" => {
-                let v = value(&mut it, &a)?;
-                let (role, at) = v
-                    .split_once('@')
-                    .ok_or_else(|| format!("--kill: ROLE@SECONDS, not {v}"))?;
-                cfg.kills.push(Kill {
-                    role: WorkerRole::parse(role)
-                        .ok_or_else(|| format!("--kill: prefill or decode, not {role}"))?,
-                    at_s: num(at, &a)?,
-                });
-            }
-            "--blocks" => cfg.blocks = num(&value(&mut it, &a)?, &a)?,
-            "--host-tier-blocks" => host_tier = Some(num(&value(&mut it, &a)?, &a)?),
-            "--fetch" => {
-                cfg.fetch = match value(&mut it, &a)?.as_str() {
-                    "on" => true,
-                    "off" => false,
-                    m => return Err(format!("--fetch: on or off, not {m}")),
-                }
-            }
-            // Test hooks for the prefix fetch: a holder names a reused slot / dies mid-fetch.
-            "--inject-stale-fetch" => cfg.inject_stale_fetch = true,
-            "--kill-holder-mid-fetch" => cfg.kill_holder_mid_fetch = true,
-            "--speedup" => cfg.speedup = num(&value(&mut it, &a)?, &a)?,
-            "--no-local-prefill" => cfg.local_prefill = false,
-            "--request-timeout" => cfg.request_timeout_s = num(&value(&mut it, &a)?, &a)?,
-            "--pin-timeout" => cfg.pin_timeout_s = num(&value(&mut it, &a)?, &a)?,
-            "--host" => cfg.host = value(&mut it, &a)?,
-            "--out" => cfg.out_dir = value(&mut it, &a)?.into(),
-            "--no-progress" => cfg.progress = false,
-            "--worker-netns" => {
-                let v = value(&mut it, &a)?;
-                let parse = |s: &str| -> Option<(String, String)> {
-                    let (ns, ip) = s.split_once('@')?;
-                    Some((ns.to_string(), ip.to_string()))
-                };
-                let (p, d) = v
-                    .split_once(',')
-                    .and_then(|(p, d)| Some((parse(p)?, parse(d)?)))
-                    .ok_or_else(|| format!("--worker-netns: PNS@IP,DNS@IP, not {v}"))?;
-                cfg.worker_netns = Some([p, d]);
-            }
-            // Test hook: decode workers damage their first received block.
-            "--inject-corruption" => cfg.inject_corruption = true,
-            other => return Err(format!("unknown argument {other:?} (see --help)")),
-        }
-    }
-    cfg.workload = match (&trace, quick) {
-        (Some(path), _) => workload::mooncake(path, time_scale, max_requests)?,
-        (None, true) => workload::quick(),
-        (None, false) => workload::builtin(),
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// The frontend's flags; unset ones take [`RunConfig::new`]'s defaults.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// CI variant: a few seconds, a few dozen requests
+    #[arg(long)]
+    pub quick: bool,
+    /// Replay a Mooncake-format JSONL trace instead of the built-in load
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Divide the trace's arrival times by X (default 1)
+    #[arg(long, value_name = "X")]
+    pub time_scale: Option<f64>,
+    /// Keep the trace's first N requests
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<usize>,
+    /// Prefill and decode workers at start (default 2,2)
+    #[arg(long, value_name = "P[,D]", value_parser = parse_workers)]
+    pub workers: Option<(u32, u32)>,
+    /// Decode READs prefill blocks (vLLM) or prefill WRITEs them (SGLang) (default pull)
+    #[arg(long)]
+    pub mode: Option<Mode>,
+    /// Let the SLO planner resize the pools (default off; on for the built-in run)
+    #[arg(long)]
+    pub planner: Option<Switch>,
+    /// Planner bound per pool (default 4)
+    #[arg(long, value_name = "N")]
+    pub max_workers: Option<u32>,
+    /// Seconds between planner decisions (default 5)
+    #[arg(long, value_name = "S")]
+    pub planner_interval: Option<f64>,
+    /// Load this libnixl_capi.so instead of the linked-in nixl-ffi
+    #[arg(long, value_name = "PATH")]
+    pub lib: Option<PathBuf>,
+    /// How workers get each other's metadata: the transfer library's peer-to-peer listener
+    /// (default), etcd (default when NIXL_ETCD_ENDPOINTS is set), or blobs relayed by the
+    /// frontend
+    #[arg(long)]
+    pub discovery: Option<Discovery>,
+    /// SIGKILL one prefill|decode worker at that time (repeatable)
+    #[arg(long, value_name = "ROLE@SECONDS", value_parser = parse_kill)]
+    pub kill: Vec<Kill>,
+    /// KV pool blocks per worker (256 KiB each; default 1024)
+    #[arg(long, value_name = "N")]
+    pub blocks: Option<usize>,
+    /// Host-memory tier blocks per worker, receiving blocks the pool evicts (default 2x
+    /// --blocks, less if memory is short; 0: no tier); a size that cannot fit in memory is
+    /// refused
+    #[arg(long, value_name = "N")]
+    pub host_tier_blocks: Option<usize>,
+    /// Prefill workers READ a longer cached prefix from the peer holding it instead of
+    /// recomputing it (default on)
+    #[arg(long)]
+    pub fetch: Option<Switch>,
+    /// Test hook: a holder names a reused slot when lending blocks.
+    #[arg(long, hide = true)]
+    pub inject_stale_fetch: bool,
+    /// Test hook: a holder dies mid-fetch.
+    #[arg(long, hide = true)]
+    pub kill_holder_mid_fetch: bool,
+    /// Divide the mock engine's step times by X (default 1)
+    #[arg(long, value_name = "X")]
+    pub speedup: Option<f64>,
+    /// Never prefill on the decode worker
+    #[arg(long)]
+    pub no_local_prefill: bool,
+    /// Fail requests unfinished after S seconds (default 60)
+    #[arg(long, value_name = "S")]
+    pub request_timeout: Option<f64>,
+    /// Prefill frees pulled blocks after S seconds without notification (default 10)
+    #[arg(long, value_name = "S")]
+    pub pin_timeout: Option<f64>,
+    /// Address the frontend and workers bind (default 127.0.0.1)
+    #[arg(long, value_name = "IP")]
+    pub host: Option<String>,
+    /// report.json, report.png and worker logs (default target/disagg-out)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress bar
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Run prefill / decode workers in these network namespaces (`ip netns exec`), bound to
+    /// these addresses (multi-host test)
+    #[arg(long, value_name = "PNS@IP,DNS@IP", value_parser = parse_netns)]
+    pub worker_netns: Option<NetnsPair>,
+    /// Test hook: decode workers damage their first received block.
+    #[arg(long, hide = true)]
+    pub inject_corruption: bool,
+}
+
+/// Prefill and decode network namespaces, each as (namespace, ip).
+pub type NetnsPair = [(String, String); 2];
+
+fn parse_workers(v: &str) -> Result<(u32, u32), String> {
+    let (p, d) = v.split_once(',').unwrap_or((v, v));
+    let n = |s: &str| s.parse::<u32>().map_err(|e| format!("{s:?}: {e}"));
+    Ok((n(p)?, n(d)?))
+}
+
+fn parse_role(s: &str) -> Result<WorkerRole, String> {
+    WorkerRole::parse(s).ok_or_else(|| format!("prefill or decode, not {s}"))
+}
+
+fn parse_kill(v: &str) -> Result<Kill, String> {
+    let (role, at) = v
+        .split_once('@')
+        .ok_or_else(|| format!("ROLE@SECONDS, not {v}"))?;
+    Ok(Kill {
+        role: parse_role(role)?,
+        at_s: at.parse().map_err(|e| format!("{at:?}: {e}"))?,
+    })
+}
+
+fn parse_netns(v: &str) -> Result<NetnsPair, String> {
+    let one = |s: &str| -> Option<(String, String)> {
+        let (ns, ip) = s.split_once('@')?;
+        Some((ns.to_string(), ip.to_string()))
     };
-    if quick {
-        cfg.blocks = cfg.blocks.min(256);
-        cfg.request_timeout_s = cfg.request_timeout_s.min(30.0);
-        cfg.pin_timeout_s = cfg.pin_timeout_s.min(3.0);
-    }
-    // The planner runs by default on the built-in minute-long load, where it has time to act.
-    cfg.planner = planner.unwrap_or(trace.is_none() && !quick);
-    cfg.discovery = discovery.unwrap_or(if std::env::var_os("NIXL_ETCD_ENDPOINTS").is_some() {
-        Discovery::Etcd
+    v.split_once(',')
+        .and_then(|(p, d)| Some([one(p)?, one(d)?]))
+        .ok_or_else(|| format!("PNS@IP,DNS@IP, not {v}"))
+}
+
+/// `--role` of `disagg worker`.
+pub(crate) fn worker_role(s: &str) -> Result<WorkerRole, String> {
+    parse_role(s)
+}
+
+/// `--lib` of `disagg worker`: `linked` or a path.
+pub(crate) fn worker_lib(v: &str) -> Result<LibChoice, String> {
+    Ok(if v == "linked" {
+        LibChoice::Linked
     } else {
-        Discovery::Listener
-    });
-    if let Ok(v) = std::env::var("NIXL_ETCD_ENDPOINTS") {
-        cfg.worker_env.push(("NIXL_ETCD_ENDPOINTS".into(), v));
+        LibChoice::Path(v.into())
+    })
+}
+
+impl RunArgs {
+    /// The run these flags ask for, with `exe` as the workers' executable; refuses settings
+    /// that cannot work.
+    pub fn into_config(self, exe: PathBuf) -> Result<RunConfig, String> {
+        let mut cfg = RunConfig::new(workload::quick(), exe);
+        if let Some((p, d)) = self.workers {
+            cfg.prefill = p;
+            cfg.decode = d;
+        }
+        set(&mut cfg.mode, self.mode);
+        set(&mut cfg.max_workers, self.max_workers);
+        set(&mut cfg.planner_interval_s, self.planner_interval);
+        set(&mut cfg.lib, self.lib.map(LibChoice::Path));
+        cfg.kills = self.kill;
+        set(&mut cfg.blocks, self.blocks);
+        set(&mut cfg.speedup, self.speedup);
+        cfg.local_prefill = !self.no_local_prefill;
+        set(&mut cfg.request_timeout_s, self.request_timeout);
+        set(&mut cfg.pin_timeout_s, self.pin_timeout);
+        set(&mut cfg.host, self.host);
+        set(&mut cfg.out_dir, self.out);
+        cfg.progress = !self.no_progress;
+        cfg.worker_netns = self.worker_netns;
+        cfg.inject_corruption = self.inject_corruption;
+        set(&mut cfg.fetch, self.fetch.map(|s| s == Switch::On));
+        cfg.inject_stale_fetch = self.inject_stale_fetch;
+        cfg.kill_holder_mid_fetch = self.kill_holder_mid_fetch;
+        cfg.workload = match (&self.trace, self.quick) {
+            (Some(path), _) => {
+                workload::mooncake(path, self.time_scale.unwrap_or(1.0), self.max_requests)?
+            }
+            (None, true) => workload::quick(),
+            (None, false) => workload::builtin(),
+        };
+        if self.quick {
+            cfg.blocks = cfg.blocks.min(256);
+            cfg.request_timeout_s = cfg.request_timeout_s.min(30.0);
+            cfg.pin_timeout_s = cfg.pin_timeout_s.min(3.0);
+        }
+        // The planner runs by default on the built-in minute-long load, where it has time to act.
+        cfg.planner = self
+            .planner
+            .map_or(self.trace.is_none() && !self.quick, |s| s == Switch::On);
+        let etcd_env = std::env::var("NIXL_ETCD_ENDPOINTS").ok();
+        cfg.discovery = self.discovery.unwrap_or(if etcd_env.is_some() {
+            Discovery::Etcd
+        } else {
+            Discovery::Listener
+        });
+        if let Some(v) = etcd_env {
+            cfg.worker_env.push(("NIXL_ETCD_ENDPOINTS".into(), v));
+        }
+        // Default: twice the pool, less where memory is short; an explicit size is checked
+        // as is.
+        cfg.host_tier_blocks = self.host_tier_blocks.unwrap_or_else(|| {
+            let want = cfg.blocks.saturating_mul(2);
+            crate::kv::available_memory().map_or(want, |available| {
+                let most = crate::kv::host_blocks_that_fit(
+                    u64::from(workers_at_once(&cfg)),
+                    cfg.blocks,
+                    crate::kv::KvLayout::mock_model(1).block_bytes(),
+                    available,
+                );
+                want.min(most)
+            })
+        });
+        check(&cfg)?;
+        Ok(cfg)
     }
-    // Default: twice the pool, less where memory is short; an explicit size is checked as is.
-    let host_tier_blocks = host_tier.unwrap_or_else(|| {
-        let want = cfg.blocks.saturating_mul(2);
-        crate::kv::available_memory().map_or(want, |available| {
-            let most = crate::kv::host_blocks_that_fit(
-                u64::from(workers_at_once(&cfg)),
-                cfg.blocks,
-                crate::kv::KvLayout::mock_model(1).block_bytes(),
-                available,
-            );
-            want.min(most)
-        })
-    });
-    cfg.host_tier_blocks = host_tier_blocks;
-    check(&cfg)?;
-    Ok(Some(cfg))
 }
 
 /// Most workers alive at once: the planner may run `max_workers` per pool.
@@ -197,6 +263,12 @@ fn workers_at_once(cfg: &RunConfig) -> u32 {
             .saturating_mul(2)
     } else {
         cfg.prefill.saturating_add(cfg.decode)
+    }
+}
+
+fn set<T>(field: &mut T, given: Option<T>) {
+    if let Some(v) = given {
+        *field = v;
     }
 }
 
@@ -247,63 +319,96 @@ fn check(cfg: &RunConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses `disagg worker ...`.
-pub fn parse_worker(args: Vec<String>) -> Result<WorkerArgs, String> {
-    let mut w = WorkerArgs {
-        role: WorkerRole::Prefill,
-        replica: 0,
-        control: String::new(),
-        blocks: 1024,
-        speedup: 1.0,
-        pin_timeout_s: 10.0,
-        push_chunk: 8,
-        lib: LibChoice::Linked,
-        host: "127.0.0.1".into(),
-        listen_port: 0,
-        corrupt_first: false,
-        host_tier_blocks: 0,
-        fetch_timeout_s: 1.0,
-        stale_lend: false,
-        die_on_lend: None,
-    };
-    let mut it = args.into_iter();
-    while let Some(a) = it.next() {
-        if a == "--corrupt-first" {
-            w.corrupt_first = true;
-            continue;
-        }
-        if a == "--stale-lend" {
-            w.stale_lend = true;
-            continue;
-        }
-        let v = value(&mut it, &a)?;
-        match a.as_str() {
-            "--role" => {
-                w.role = WorkerRole::parse(&v).ok_or_else(|| format!("--role: bad value {v}"))?
-            }
-            "--replica" => w.replica = num(&v, &a)?,
-            "--control" => w.control = v,
-            "--blocks" => w.blocks = num(&v, &a)?,
-            "--speedup" => w.speedup = num(&v, &a)?,
-            "--pin-timeout" => w.pin_timeout_s = num(&v, &a)?,
-            "--push-chunk" => w.push_chunk = num(&v, &a)?,
-            "--lib" => {
-                w.lib = if v == "linked" {
-                    LibChoice::Linked
-                } else {
-                    LibChoice::Path(v.into())
-                }
-            }
-            "--host" => w.host = v,
-            "--listen-port" => w.listen_port = num(&v, &a)?,
-            "--host-tier-blocks" => w.host_tier_blocks = num(&v, &a)?,
-            "--fetch-timeout" => w.fetch_timeout_s = num(&v, &a)?,
-            "--die-on-lend" => w.die_on_lend = Some(v.into()),
-            other => return Err(format!("worker: unknown argument {other:?}")),
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("disagg").chain(args.iter().copied()))
     }
-    if w.control.is_empty() {
-        return Err("worker: --control is required".into());
+
+    #[test]
+    fn flags_reach_the_config() {
+        let cli = parse(&[
+            "--quick",
+            "--workers",
+            "3,1",
+            "--mode",
+            "push",
+            "--planner",
+            "on",
+            "--kill",
+            "decode@2.5",
+            "--kill",
+            "prefill@1",
+            "--worker-netns",
+            "a@10.0.0.1,b@10.0.0.2",
+            "--discovery",
+            "channel",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        let cfg = cli.run.into_config("disagg".into()).unwrap();
+        assert_eq!((cfg.prefill, cfg.decode), (3, 1));
+        assert_eq!(cfg.mode, Mode::Push);
+        assert!(cfg.planner);
+        assert_eq!(cfg.discovery, Discovery::Channel);
+        assert_eq!(cfg.kills.len(), 2);
+        assert_eq!(cfg.kills[0].role, WorkerRole::Decode);
+        assert_eq!(cfg.kills[0].at_s, 2.5);
+        assert_eq!(cfg.blocks, 256, "--quick caps the pool");
+        let ns = cfg.worker_netns.unwrap();
+        assert_eq!(ns[1], ("b".to_string(), "10.0.0.2".to_string()));
     }
-    Ok(w)
+
+    #[test]
+    fn malformed_flags_are_usage_errors() {
+        for bad in [
+            &["--mode", "sideways"][..],
+            &["--kill", "decode"],
+            &["--kill", "mid@3"],
+            &["--workers", "x"],
+            &["--worker-netns", "a@1"],
+            &["--no-such-flag"],
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+        let help = parse(&["--help"]).unwrap_err();
+        assert_eq!(help.exit_code(), 0);
+    }
+
+    #[test]
+    fn worker_flags_parse_and_later_ones_win() {
+        let cli = parse(&[
+            "worker",
+            "--role",
+            "decode",
+            "--replica",
+            "7",
+            "--control",
+            "127.0.0.1:9",
+            "--host",
+            "127.0.0.1",
+            "--lib",
+            "linked",
+            "--host",
+            "10.0.0.2",
+            "--corrupt-first",
+        ])
+        .unwrap();
+        let Some(Command::Worker(w)) = cli.command else {
+            panic!("not a worker");
+        };
+        assert_eq!(w.role, WorkerRole::Decode);
+        assert_eq!(w.replica, 7);
+        assert_eq!(w.host, "10.0.0.2");
+        assert_eq!(w.lib, LibChoice::Linked);
+        assert_eq!(w.blocks, 1024);
+        assert!(w.corrupt_first);
+        assert!(
+            parse(&["worker", "--role", "decode"]).is_err(),
+            "--control is required"
+        );
+    }
 }

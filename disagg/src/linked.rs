@@ -1,4 +1,4 @@
-//! The `nixl-ffi` implementation of the C ABI, linked into this binary: `nixl-capi`'s
+//! The `nixl-ffi` implementation of the C ABI, linked into this binary: `nixl-capi-client`'s
 //! `linked` table resolves the `nixl_capi_*` symbols at link time, so nothing has to be
 //! installed or found at run time.
 
@@ -6,6 +6,6 @@
 use nixl_ffi as _;
 
 /// The C-ABI function table over the linked-in library.
-pub fn api() -> nixl_capi::Api {
-    nixl_capi::Api::linked()
+pub fn api() -> nixl_capi_client::Api {
+    nixl_capi_client::Api::linked()
 }

@@ -1,14 +1,14 @@
 //! `disagg`: the frontend (default) or, as `disagg worker ...`, one worker process.
 //! See the crate docs and the README.
 
+use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("worker") {
-        args.remove(0);
-        let result = disagg::cli::parse_worker(args).and_then(disagg::worker::run);
-        return match result {
+    // Malformed flags: clap's message and exit code 2; `--help`: exit 0.
+    let cli = disagg::cli::Cli::parse();
+    if let Some(disagg::cli::Command::Worker(args)) = cli.command {
+        return match disagg::worker::run(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("disagg worker: {e}");
@@ -23,18 +23,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cfg = match disagg::cli::parse_run(args, exe) {
-        Ok(Some(cfg)) => cfg,
-        Ok(None) => {
-            print!("{}", disagg::cli::USAGE);
-            return ExitCode::SUCCESS;
-        }
+    let cfg = match cli.run.into_config(exe) {
+        Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("disagg: {e}");
             return ExitCode::from(2);
         }
     };
-    let out = cfg.out_dir.clone();
+    // Printed in full: a relative default (target/disagg-out) depends on where one stands.
+    let out = std::path::absolute(&cfg.out_dir).unwrap_or_else(|_| cfg.out_dir.clone());
     match disagg::frontend::run(cfg) {
         Ok(report) => {
             print!("{}", report.text());

@@ -31,11 +31,16 @@ fn impossible_settings_are_refused_up_front() {
     if !cfg!(feature = "etcd") {
         refused(&["--discovery", "etcd"], "`etcd` feature");
     }
-    let help = Command::new(env!("CARGO_BIN_EXE_disagg"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    assert!(help.status.success());
+    for args in [&["--help"][..], &["worker", "--help"]] {
+        let help = Command::new(env!("CARGO_BIN_EXE_disagg"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(help.status.success(), "{args:?}");
+    }
+    // Malformed flags: clap's refusal, exit code 2 as well.
+    refused(&["--mode", "sideways"], "sideways");
+    refused(&["--kill", "decode"], "ROLE@SECONDS");
 }
 
 #[test]

@@ -121,12 +121,7 @@ fn owner(len: usize) {
     let buf = DeviceBuffer::new(0, len).unwrap();
     // SAFETY: `buf` outlives the agent.
     unsafe { owner.register_mem(&reg(MemType::Vram, buf.addr(), len), None) }.unwrap();
-    let md: String = owner
-        .local_md()
-        .unwrap()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let md = test_support::hex(&owner.local_md().unwrap());
     println!("ADDR {}\nMD {md}", buf.addr());
     std::io::stdout().flush().unwrap();
     let _ = std::io::stdin().read_to_end(&mut Vec::new());
@@ -151,10 +146,7 @@ fn ipc_rows(sizes: &[usize]) -> Vec<(String, usize, Duration, Duration)> {
     };
     let remote: u64 = field("ADDR ").parse().unwrap();
     let hex = field("MD ");
-    let md: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect();
+    let md = test_support::unhex(&hex);
     let user = agent("bw-user");
     user.load_remote_md(&md).unwrap();
     let stream = Stream::take(0).unwrap();

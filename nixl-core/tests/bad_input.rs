@@ -321,14 +321,13 @@ fn garbage_metadata_is_an_error() {
         );
     }
     // Random bytes (deterministic xorshift), and single-byte corruptions of a real blob.
-    let mut x = 0x1234_5678_9abc_def0u64;
+    let mut rng = test_support::XorShift::new(0x1234_5678_9abc_def0);
+    let mut x = 0;
     for round in 0..2000 {
         let len = (round % 300) + 1;
         let bytes: Vec<u8> = (0..len)
             .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                x = rng.next();
                 x as u8
             })
             .collect();

@@ -162,13 +162,8 @@ fn random_frames_after_a_valid_hello_never_hurt_the_target() {
     register(&target, &data);
     // Deterministic xorshift stream; each connection gets one garbage burst, sometimes behind
     // a valid header so the payload parsers see it too.
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = test_support::XorShift::new(0x9e37_79b9_7f4a_7c15);
+    let mut next = || rng.next();
     for round in 0..300 {
         let (mut s, hello) = raw_peer(&target, &[]);
         hello.unwrap();

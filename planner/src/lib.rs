@@ -3,7 +3,7 @@
 //! The crate is pure and deterministic: no clocks, no I/O in the planning path. Time is passed
 //! in as seconds (`f64`), once per adjustment interval, with an [`Observation`] of what
 //! happened during it. A [`Planner`] answers with a [`ReplicaTarget`]; a [`Connector`] enacts
-//! it (a simulated one with start-up delays, or one that runs local worker processes).
+//! it (a simulated one with start-up delays here; disagg has one that runs worker processes).
 //!
 //! Planners:
 //! - [`baseline::DynamoCurrentPlanner`] — today's Dynamo: throughput sizing against the

@@ -46,8 +46,6 @@ pub mod config;
 pub mod engine;
 pub mod kv_event;
 pub mod perf;
-#[cfg(feature = "plot")]
-pub mod plot_font;
 pub mod report;
 pub mod router_adapter;
 pub mod routing;

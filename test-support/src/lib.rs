@@ -134,13 +134,21 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// The bytes of [`hex`]'s output; panics on anything else (a test's own data).
-pub fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2), "odd hex length {}", s.len());
+/// The bytes of [`hex`]'s output; `None` for an odd length or a non-hex digit (data from
+/// another process).
+pub fn try_unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
+        return None;
+    }
     (0..s.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digits"))
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
         .collect()
+}
+
+/// The bytes of [`hex`]'s output; panics on anything else (a test's own data).
+pub fn unhex(s: &str) -> Vec<u8> {
+    try_unhex(s).unwrap_or_else(|| panic!("not hex: {s:?}"))
 }
 
 #[cfg(test)]
@@ -181,6 +189,10 @@ mod tests {
         let b = [0u8, 1, 0xab, 0xff];
         assert_eq!(hex(&b), "0001abff");
         assert_eq!(unhex(&hex(&b)), b);
+        assert_eq!(try_unhex("abc"), None);
+        assert_eq!(try_unhex("zz"), None);
+        assert_eq!(try_unhex("é1"), None);
+        assert_eq!(try_unhex(""), Some(vec![]));
     }
 
     #[test]

@@ -6,16 +6,7 @@
 use nixl_benches::buffer::{Buffer, Segment};
 use nixl_core::{Agent, AgentConfig, MemType, Params, RegDesc, RegDescList};
 use std::io::BufRead;
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .filter_map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
-        .collect()
-}
+use test_support::{hex, try_unhex};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -47,7 +38,7 @@ fn main() {
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if let Some(md) = line.strip_prefix("LOAD ") {
-            let r = agent.load_remote_md(&unhex(md));
+            let r = agent.load_remote_md(&try_unhex(md).unwrap_or_default());
             println!("{}", if r.is_ok() { "OK" } else { "ERR" });
         } else if let Some(b) = line.strip_prefix("FILL ") {
             buf.as_mut_slice().fill(b.parse().unwrap_or(0));

@@ -6,7 +6,7 @@ use sim::workload::Workload;
 use std::path::PathBuf;
 
 /// How decode workers get KV from prefill workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
     /// The decode worker READs the prefill worker's blocks; the read's notification frees
     /// them (vLLM's NixlConnector).
@@ -27,7 +27,7 @@ impl Mode {
 }
 
 /// How workers learn each other's transfer metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Discovery {
     /// Blobs relayed over the frontend's control channel.
     Channel,

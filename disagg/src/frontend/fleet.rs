@@ -1,9 +1,11 @@
 //! The worker fleet: processes started and stopped through the planner's local-process
 //! connector, their control connections, and their KV-event streams.
 
+use super::process::{
+    ProcessConnector, ProcessConnectorConfig, Readiness, WorkerCommand, signal_child,
+};
 use crate::kv::KvLayout;
 use crate::proto::{FrontMsg, WorkerLoad, WorkerMsg, WorkerRole, read_msg, write_msg};
-use planner::connector::{ProcessConnector, ProcessConnectorConfig, Readiness, WorkerCommand};
 use planner::{Connector, ReplicaTarget, Role};
 use router::wire::EngineBatch;
 use std::collections::{HashMap, HashSet};
@@ -255,10 +257,8 @@ impl Fleet {
             .collect();
         ids.sort_unstable();
         let id = *ids.first()?;
-        let pid = libc::pid_t::try_from(self.connector.pid(id)?).ok()?;
-        // SAFETY: kill(2) with plain integers; the pid is our own unreaped child.
-        let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
-        (rc == 0).then_some(id)
+        let pid = self.connector.pid(id)?;
+        signal_child(pid, libc::SIGKILL).ok().map(|()| id)
     }
 
     /// Asks every worker to exit, then stops (and reaps) every process.

@@ -145,8 +145,9 @@ pub struct Report {
     pub kv_bytes_moved: u64,
     /// Transfers.
     pub transfers: u64,
-    /// Bytes moved over time spent transferring (GB/s, 1e9 bytes).
-    pub transfer_gbps: Option<f64>,
+    /// KV bytes moved over the time spent transferring, in GB/s (10⁹ bytes per second, not
+    /// gigabits).
+    pub transfer_gb_per_s: Option<f64>,
     /// Prefill prefix-cache hit rate (cached prompt tokens / prompt tokens).
     pub prefix_hit_rate: Option<f64>,
     /// Blocks verified by decode workers.
@@ -202,6 +203,27 @@ pub struct Report {
     pub replicas: Vec<(f64, u32, u32)>,
     /// Planned vs needed replicas at each planner decision.
     pub plan: Vec<PlanPoint>,
+    /// Every request of the workload, in arrival order.
+    pub per_request: Vec<RequestRecord>,
+}
+
+/// What the report keeps of one request.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRecord {
+    /// Arrival, seconds from the start.
+    pub arrival_s: f64,
+    /// Prompt tokens.
+    pub input_tokens: usize,
+    /// Tokens streamed back.
+    pub output_tokens: usize,
+    /// `served`, `failed` or `unfinished`.
+    pub outcome: &'static str,
+    /// Time to first token, ms.
+    pub ttft_ms: Option<f64>,
+    /// Arrival to last token of a served request, ms.
+    pub e2e_ms: Option<f64>,
+    /// Routing attempts (more than one after a failure was retried).
+    pub attempts: u32,
 }
 
 impl Report {
@@ -217,6 +239,7 @@ impl Report {
         served: usize,
         failures: Vec<(String, usize)>,
         duration_s: f64,
+        per_request: Vec<RequestRecord>,
     ) -> Report {
         let failed = failures.iter().map(|(_, n)| n).sum::<usize>();
         let tiers = m.tier_totals();
@@ -239,7 +262,7 @@ impl Report {
             itl_p99_ms: ms(percentile(&m.itl, 99.0)),
             kv_bytes_moved: m.kv_bytes,
             transfers: m.transfers,
-            transfer_gbps: (m.transfer_s > 0.0).then(|| m.kv_bytes as f64 / m.transfer_s / 1e9),
+            transfer_gb_per_s: (m.transfer_s > 0.0).then(|| m.kv_bytes as f64 / m.transfer_s / 1e9),
             prefix_hit_rate: (m.prefill_tokens > 0)
                 .then(|| m.prefill_cached_tokens as f64 / m.prefill_tokens as f64),
             blocks_verified: m.verified,
@@ -267,6 +290,7 @@ impl Report {
             kv_event_batches_lost: m.kv_batches_lost,
             replicas: m.replicas.clone(),
             plan: m.plan.clone(),
+            per_request,
         }
     }
 
@@ -302,7 +326,7 @@ impl Report {
             "KV moved            {:.1} MiB in {} transfers, {}\n",
             self.kv_bytes_moved as f64 / (1 << 20) as f64,
             self.transfers,
-            f(self.transfer_gbps, "GB/s")
+            f(self.transfer_gb_per_s, "GB/s")
         );
         s += &format!(
             "prefix hit rate     {}\n",
@@ -386,6 +410,7 @@ mod tests {
             3,
             vec![("boom".into(), 1)],
             1.0,
+            Vec::new(),
         );
         assert_eq!((r.failed, r.unaccounted), (1, 1));
         assert!(r.text().contains("0 corrupt"));

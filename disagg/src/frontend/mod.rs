@@ -10,6 +10,7 @@ pub mod metrics;
 mod observe;
 mod plot;
 mod prefix_fetch;
+pub mod process;
 mod progress;
 mod requests;
 pub mod workload;
@@ -91,7 +92,14 @@ pub fn run(cfg: RunConfig) -> Result<Report, String> {
     let mut fe = Frontend {
         target: ReplicaTarget::new(cfg.prefill, cfg.decode),
         kills: cfg.kills.clone(),
-        progress: progress::Progress::new(n, cfg.progress),
+        progress: progress::Progress::new(
+            n,
+            cfg.workload
+                .requests
+                .last()
+                .map_or(0.0, |r| r.arrival_ms / 1000.0),
+            cfg.progress,
+        ),
         cfg,
         fleet,
         events: rx,
@@ -111,6 +119,8 @@ pub fn run(cfg: RunConfig) -> Result<Report, String> {
         draining: HashSet::new(),
         library: String::new(),
     };
+    let out_dir = std::path::absolute(&fe.cfg.out_dir).unwrap_or_else(|_| fe.cfg.out_dir.clone());
+    fe.progress.announce(&out_dir);
     let result = fe.main_loop().and_then(|()| fe.settle());
     fe.fleet.shutdown();
     fe.progress.finish();
@@ -530,6 +540,7 @@ impl Frontend {
             self.served,
             failures,
             self.now(),
+            self.reqs.iter().map(requests::Req::record).collect(),
         );
         let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
         let path = self.cfg.out_dir.join("report.json");

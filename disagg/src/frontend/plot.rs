@@ -3,12 +3,9 @@
 //! (bottom). plotters' bitmap backend with the Hack font bundled in `epaint_default_fonts`.
 
 use super::metrics::Metrics;
+use plot_support::err;
 use plotters::prelude::*;
 use std::path::Path;
-
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
 
 const BLUE: RGBColor = RGBColor(31, 119, 180);
 const RED: RGBColor = RGBColor(214, 39, 40);
@@ -18,7 +15,7 @@ const PURPLE: RGBColor = RGBColor(148, 103, 189);
 
 /// Writes the three-panel PNG to `path`.
 pub fn write(path: &Path, m: &Metrics) -> Result<(), String> {
-    sim::plot_font::register_bundled_font();
+    plot_support::register_bundled_font();
     let root = BitMapBackend::new(path, (1000, 1020)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let (top, rest) = root.split_vertically(420);

@@ -7,6 +7,8 @@ use std::io::{IsTerminal, Write};
 #[derive(Debug)]
 pub struct Progress {
     total: usize,
+    /// Arrival time of the last request, s: the run lasts about this long plus the drain.
+    load_s: f64,
     enabled: bool,
     tty: bool,
     last_line_at: f64,
@@ -16,10 +18,11 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar for `total` requests; silent when not `enabled`.
-    pub fn new(total: usize, enabled: bool) -> Self {
+    /// A bar for `total` requests arriving over `load_s` seconds; silent when not `enabled`.
+    pub fn new(total: usize, load_s: f64, enabled: bool) -> Self {
         Progress {
             total,
+            load_s,
             enabled,
             tty: std::io::stderr().is_terminal(),
             last_line_at: f64::NEG_INFINITY,
@@ -37,8 +40,9 @@ impl Progress {
         let filled = (done * width).checked_div(self.total).unwrap_or(width);
         let bar: String = "#".repeat(filled) + &"-".repeat(width - filled);
         let line = format!(
-            "[{bar}] {done}/{} done ({failed} failed) · {prefill}P+{decode}D · {t:.1} s",
-            self.total
+            "[{bar}] {done}/{} done ({failed} failed) · {prefill}P+{decode}D · {}",
+            self.total,
+            clock(t, self.load_s)
         );
         if !self.tty && t - self.last_line_at < 5.0 {
             self.unwritten = Some(line);
@@ -53,6 +57,16 @@ impl Progress {
             let _ = writeln!(err, "{line}");
         }
         let _ = err.flush();
+    }
+
+    /// The run's expected length, printed before it starts.
+    pub fn announce(&mut self, out_dir: &std::path::Path) {
+        self.note(&format!(
+            "{} requests arriving over {:.0} s (then the last ones finish); report and logs in {}",
+            self.total,
+            self.load_s,
+            out_dir.display()
+        ));
     }
 
     /// Prints a note on its own line.
@@ -75,5 +89,23 @@ impl Progress {
         if let Some(line) = self.unwritten.take() {
             let _ = writeln!(std::io::stderr(), "{line}");
         }
+    }
+}
+
+/// Elapsed time against the load's length: `12.3 of ~60 s`, then `61.0 s (draining)`.
+fn clock(t: f64, load_s: f64) -> String {
+    if t < load_s {
+        format!("{t:.1} of ~{load_s:.0} s")
+    } else {
+        format!("{t:.1} s (all arrived, finishing)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clock_counts_toward_the_last_arrival() {
+        assert_eq!(super::clock(12.34, 60.0), "12.3 of ~60 s");
+        assert_eq!(super::clock(61.0, 60.0), "61.0 s (all arrived, finishing)");
     }
 }

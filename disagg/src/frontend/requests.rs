@@ -1,6 +1,7 @@
 //! Requests through their stages: routing, prefill (pull or push), KV arrival and
 //! verification, decoding, failures and retries.
 
+use super::metrics::RequestRecord;
 use super::{Frontend, Mode};
 use crate::proto::{FrontMsg, KvSource, PushTarget, RequestInfo, WorkerMsg};
 use router::SequenceHash;
@@ -56,6 +57,29 @@ pub struct Req {
     pub tokens: usize,
     /// Attempts so far.
     pub attempts: u32,
+}
+
+impl Req {
+    /// What the report keeps of this request.
+    pub fn record(&self) -> RequestRecord {
+        let served = self.stage == Stage::Done;
+        RequestRecord {
+            arrival_s: self.arrival_s,
+            input_tokens: self.spec.input_length,
+            output_tokens: self.tokens,
+            outcome: match self.stage {
+                Stage::Done => "served",
+                Stage::Failed => "failed",
+                _ => "unfinished",
+            },
+            ttft_ms: self.first_token.map(|t| (t - self.arrival_s) * 1000.0),
+            e2e_ms: self
+                .last_token
+                .filter(|_| served)
+                .map(|t| (t - self.arrival_s) * 1000.0),
+            attempts: self.attempts,
+        }
+    }
 }
 
 /// The request table of a workload, with router hashes.

@@ -1,9 +1,9 @@
-//! [`Transport`] over NIXL's C ABI (`nixl_capi_*`) through the `nixl-capi` binding: one agent,
-//! one network backend ("UCX" — ours or real NIXL's), the KV pool (and the host tier, when
-//! there is one) registered as DRAM.
+//! [`Transport`] over NIXL's C ABI (`nixl_capi_*`) through the `nixl-capi-client` binding: one
+//! agent, one network backend ("UCX" — ours or real NIXL's), the KV pool (and the host tier,
+//! when there is one) registered as DRAM.
 
 use super::{Op, Segment, TransferError, Transport, XResult, XferId, XferState};
-use nixl_capi::{
+use nixl_capi_client::{
     Agent, AgentConfig, Api, Backend, MemType, NotifMap, OptArgs, RegList, Request, XferList,
     XferOp,
 };
@@ -40,7 +40,7 @@ impl LibChoice {
     }
 }
 
-fn err(e: nixl_capi::Error) -> TransferError {
+fn err(e: nixl_capi_client::Error) -> TransferError {
     TransferError(e.to_string())
 }
 
@@ -166,8 +166,8 @@ impl Transport for CapiTransport {
             .get(&id.0)
             .ok_or_else(|| TransferError(format!("unknown transfer {}", id.0)))?;
         match req.status().map_err(err)? {
-            nixl_capi::XferState::Done => Ok(XferState::Done),
-            nixl_capi::XferState::InProgress => Ok(XferState::InProgress),
+            nixl_capi_client::XferState::Done => Ok(XferState::Done),
+            nixl_capi_client::XferState::InProgress => Ok(XferState::InProgress),
         }
     }
 

@@ -2,7 +2,7 @@
 //!
 //! [`Transport`] is the small surface a worker needs (metadata exchange, READ/WRITE with a
 //! notification, polling, notifications). The shipped implementation, [`capi::CapiTransport`],
-//! goes through `nixl_capi_*` via the `nixl-capi` binding: either `libnixl_capi.so` loaded
+//! goes through `nixl_capi_*` via the `nixl-capi-client` binding: either `libnixl_capi.so` loaded
 //! from a path (`--lib`), or the `nixl-ffi` implementation linked into this binary.
 
 pub mod capi;

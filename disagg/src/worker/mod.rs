@@ -30,41 +30,56 @@ use std::time::{Duration, Instant};
 
 pub use blocks::{PromptBlocks, block_tokens, prompt_blocks};
 
-/// Settings of one worker process.
-#[derive(Debug, Clone)]
+/// Settings of one worker process (`disagg worker ...`; the frontend writes these flags).
+#[derive(Debug, Clone, clap::Args)]
 pub struct WorkerArgs {
-    /// Role.
+    /// Role: prefill or decode.
+    #[arg(long, value_parser = crate::cli::worker_role)]
     pub role: WorkerRole,
     /// Replica id given by the frontend.
+    #[arg(long, default_value_t = 0)]
     pub replica: u64,
     /// Frontend control address (`host:port`).
+    #[arg(long)]
     pub control: String,
     /// KV pool blocks.
+    #[arg(long, default_value_t = 1024)]
     pub blocks: usize,
     /// Divides the engine's modelled step times.
+    #[arg(long, default_value_t = 1.0)]
     pub speedup: f64,
     /// Seconds a pulled prefill block stays pinned without a notification.
+    #[arg(long = "pin-timeout", default_value_t = 10.0)]
     pub pin_timeout_s: f64,
     /// Blocks per push-mode WRITE (one notification each).
+    #[arg(long, default_value_t = 8)]
     pub push_chunk: usize,
-    /// Which `libnixl_capi` to use.
+    /// Which `libnixl_capi` to use: `linked` or a path.
+    #[arg(long, value_parser = crate::cli::worker_lib, default_value = "linked")]
     pub lib: LibChoice,
     /// Host the KV-event publisher binds.
+    #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Publish metadata through the transfer library's listener on this port (0: off).
+    #[arg(long, default_value_t = 0)]
     pub listen_port: u16,
     /// Test hook: damage the first block received over the network before verifying it,
     /// to show that verification catches it.
+    #[arg(long)]
     pub corrupt_first: bool,
     /// Host-tier blocks (0: no tier).
+    #[arg(long, default_value_t = 0)]
     pub host_tier_blocks: usize,
     /// Seconds a prefix fetch may take before the worker recomputes instead.
+    #[arg(long = "fetch-timeout", default_value_t = 1.0)]
     pub fetch_timeout_s: f64,
     /// Test hook: when lending blocks to a fetching peer, report a reused slot for the
     /// first one (as if it had been evicted and overwritten), to show the fetcher rejects it.
+    #[arg(long)]
     pub stale_lend: bool,
     /// Test hook: the first worker to lend blocks (the one that creates this file) is
     /// SIGKILLed right after answering, mid-fetch.
+    #[arg(long)]
     pub die_on_lend: Option<std::path::PathBuf>,
 }
 

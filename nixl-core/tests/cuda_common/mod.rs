@@ -5,7 +5,7 @@ use nixl_core::testing::cuda::{self, mem::DeviceBuffer};
 use nixl_core::*;
 
 /// Whether a CUDA device is usable; says "skipped" otherwise (a failure when
-/// `NIXL_RS_REQUIRE` names `gpu`, as `backend/cuda/gpu-run.sh` sets it). The tests that need a
+/// `NIXL_RS_REQUIRE` names `gpu`, as `scripts/gpu-run.sh` sets it). The tests that need a
 /// GPU are also `#[ignore = "needs a GPU"]`, so a CPU run does not count them as passed.
 pub fn gpu() -> bool {
     let ok = cuda::available();

@@ -4,13 +4,10 @@
 
 use std::path::Path;
 
+use plot_support::err;
 use plotters::prelude::*;
 
 use crate::driver::Tick;
-
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
 
 const PREFILL: RGBColor = RGBColor(31, 119, 180);
 const DECODE: RGBColor = RGBColor(214, 39, 40);
@@ -23,7 +20,7 @@ pub fn replicas_vs_load(
     title: &str,
     runs: &[(String, Vec<Tick>)],
 ) -> Result<(), String> {
-    sim::plot_font::register_bundled_font();
+    plot_support::register_bundled_font();
     let height = 60 + 260 * runs.len() as u32;
     let root = BitMapBackend::new(path, (1000, height)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;

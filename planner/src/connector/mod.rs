@@ -3,11 +3,9 @@
 //! receiving requests (event [`ReplicaEvent::Draining`]) and is stopped only when idle or
 //! after a drain timeout. Time is passed in by the caller, in seconds.
 
-mod process;
 mod replica_set;
 mod simulated;
 
-pub use process::{ProcessConnector, ProcessConnectorConfig, Readiness, WorkerCommand};
 pub use replica_set::{Action, ReplicaSet};
 pub use simulated::SimulatedConnector;
 
@@ -153,24 +151,32 @@ pub trait Connector {
     fn completed_decision(&self) -> Option<DecisionId>;
 }
 
-/// Tracks decision ids and which one the replica set has reached.
+/// Tracks decision ids and which one the replica set has reached: the bookkeeping every
+/// [`Connector`] shares (the simulated one here, disagg's process connector).
 #[derive(Debug, Default)]
-struct DecisionLog {
+pub struct DecisionLog {
     latest: DecisionId,
     target: ReplicaTarget,
     completed: Option<DecisionId>,
 }
 
 impl DecisionLog {
-    fn record(&mut self, target: ReplicaTarget) -> DecisionId {
+    /// Records a new target; returns its decision id.
+    pub fn record(&mut self, target: ReplicaTarget) -> DecisionId {
         self.latest += 1;
         self.target = target;
         self.latest
     }
 
-    fn check(&mut self, set: &ReplicaSet) {
+    /// Marks the latest decision completed once `set` has settled at its target.
+    pub fn check(&mut self, set: &ReplicaSet) {
         if self.latest > 0 && set.settled_at(self.target) {
             self.completed = Some(self.latest);
         }
+    }
+
+    /// The latest decision that is fully enacted.
+    pub fn completed(&self) -> Option<DecisionId> {
+        self.completed
     }
 }

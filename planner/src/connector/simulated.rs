@@ -92,7 +92,7 @@ impl Connector for SimulatedConnector {
     }
 
     fn completed_decision(&self) -> Option<DecisionId> {
-        self.decisions.completed
+        self.decisions.completed()
     }
 }
 

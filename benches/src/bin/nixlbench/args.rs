@@ -1,10 +1,11 @@
-//! nixlbench-style command-line flags (`--flag value` or `--flag=value`).
+//! nixlbench-style command-line flags (`--flag value` or `--flag=value`), parsed by clap.
 
+use clap::{Parser, ValueEnum};
 use nixl_benches::buffer::Segment;
 use std::path::PathBuf;
 
 /// Which process this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Role {
     /// Runs the sweep, spawns one initiator per library, prints the report.
     Orchestrator,
@@ -14,71 +15,116 @@ pub enum Role {
     Target,
 }
 
-/// Parsed flags.
-#[derive(Debug, Clone)]
+/// Parsed flags. Later flags win over earlier ones, as in the hand-written parser this
+/// replaced; switches take an optional `=false`/`=0`.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "nixlbench",
+    long_about = None,
+    about = "nixlbench (nixl-rs) — transfers through any libnixl_capi.so",
+    after_help = "Sizes accept K/M/G suffixes.",
+    args_override_self = true
+)]
 pub struct Args {
-    /// Process role (internal flag `--role`).
+    /// Process role (internal).
+    #[arg(long, value_enum, default_value = "orchestrator", hide = true)]
     pub role: Role,
-    /// `--op_type READ|WRITE`.
+    /// READ or WRITE
+    #[arg(long = "op_type", value_name = "READ|WRITE", default_value = "WRITE", value_parser = op_type)]
     pub op: String,
-    /// `--start_block_size`.
+    /// First block size of the doubling sweep
+    #[arg(long = "start_block_size", value_name = "N", default_value = "4096", value_parser = size)]
     pub start_block: usize,
-    /// `--max_block_size`.
+    /// Last block size of the doubling sweep
+    #[arg(long = "max_block_size", value_name = "N", default_value = "64M", value_parser = size)]
     pub max_block: usize,
-    /// `--start_batch_size`.
+    /// First batch size of the doubling sweep
+    #[arg(long = "start_batch_size", value_name = "N", default_value = "1", value_parser = size)]
     pub start_batch: usize,
-    /// `--max_batch_size`.
+    /// Last batch size of the doubling sweep
+    #[arg(long = "max_batch_size", value_name = "N", default_value = "1", value_parser = size)]
     pub max_batch: usize,
-    /// `--block_sizes a,b,c`: explicit block sizes instead of the doubling sweep.
+    /// Explicit block sizes instead of the doubling sweep (4K,64K,...)
+    #[arg(long = "block_sizes", value_name = "LIST", value_delimiter = ',', value_parser = size)]
     pub block_sizes: Vec<usize>,
-    /// `--request_bytes`: if set, batch = request_bytes / block (overrides the batch sweep).
+    /// If set, batch = N / block (overrides the batch sweep)
+    #[arg(long = "request_bytes", value_name = "N", value_parser = size)]
     pub request_bytes: Option<usize>,
-    /// `--num_iter`.
+    /// Timed iterations per point
+    #[arg(long = "num_iter", value_name = "N", default_value = "1000", value_parser = size)]
     pub num_iter: usize,
-    /// `--warmup_iter`.
+    /// Untimed iterations per point
+    #[arg(long = "warmup_iter", value_name = "N", default_value = "100", value_parser = size)]
     pub warmup_iter: usize,
-    /// `--large_blk_iter_ftr`: iterations divided by this for requests ≥ 1 MiB.
+    /// Iterations divided by this for requests ≥ 1 MiB
+    #[arg(long = "large_blk_iter_ftr", value_name = "N", default_value = "16", value_parser = at_least_one)]
     pub large_iter_factor: usize,
-    /// `--max_point_bytes`: iterations capped so one point moves at most this.
+    /// Iterations capped so one point moves at most this
+    #[arg(long = "max_point_bytes", value_name = "N", default_value = "4G", value_parser = size)]
     pub max_point_bytes: usize,
-    /// `--num_threads`.
+    /// Initiator threads
+    #[arg(long = "num_threads", value_name = "N", default_value = "1", value_parser = at_least_one)]
     pub threads: usize,
-    /// `--check_consistency`.
+    /// Verify the data of every point
+    #[arg(long = "check_consistency", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = switch)]
     pub check: bool,
-    /// `--initiator_seg_type`/`--target_seg_type` (DRAM only).
+    /// Segment type of both sides (DRAM only)
+    #[arg(long = "initiator_seg_type", visible_alias = "target_seg_type", value_name = "DRAM",
+          default_value = "DRAM", value_parser = dram_only)]
     pub seg_type: String,
-    /// `--buffer malloc|huge`: how both sides allocate.
+    /// How both sides allocate: malloc|huge|shared
+    #[arg(long = "buffer", value_name = "KIND", default_value = "malloc", value_parser = segment)]
     pub segment: Segment,
-    /// `--backend` plugin name.
+    /// Backend plugin name
+    #[arg(long, value_name = "NAME", default_value = "UCX")]
     pub backend: String,
-    /// `--transport auto|tcp`.
+    /// auto|tcp
+    #[arg(long, value_name = "auto|tcp", default_value = "auto")]
     pub transport: String,
-    /// `--params k=v,k=v`: backend parameters for `--lib` only (not `--compare`).
+    /// Backend parameters k=v,k=v for --lib only (not --compare)
+    #[arg(long, value_name = "k=v,...", default_value = "")]
     pub params: String,
-    /// `--notif`: attach a notification to every request.
+    /// Attach a notification to every request
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = switch)]
     pub notif: bool,
-    /// `--lib PATH`.
+    /// The libnixl_capi.so to measure [default: $CARGO_TARGET_DIR/release/libnixl_capi.so, or
+    /// target/release/libnixl_capi.so]
+    #[arg(long, value_name = "PATH", default_value_os_t = default_lib(), hide_default_value = true)]
     pub lib: PathBuf,
-    /// `--compare PATH`.
+    /// A second library, run alternately with --lib (ratios printed)
+    #[arg(long, value_name = "PATH")]
     pub compare: Option<PathBuf>,
-    /// `--names A,B`: labels of `--lib` and `--compare`.
+    /// Labels of --lib and --compare
+    #[arg(long, value_name = "A,B", default_value = "ours,nixl", value_parser = names)]
     pub names: (String, String),
-    /// `--workload sweep|vllm|sglang|trtllm|mt8|consumers`.
+    /// sweep|vllm|sglang|trtllm|mt8|consumers
+    #[arg(long, value_name = "NAME", default_value = "sweep")]
     pub workload: String,
-    /// `--csv PATH`.
+    /// Write the rows as CSV
+    #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,
-    /// `--json PATH`.
+    /// Write the rows as JSON
+    #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
-    /// `--plot PATH` (PNG).
+    /// Write a bandwidth plot (PNG)
+    #[arg(long, value_name = "PATH")]
     pub plot: Option<PathBuf>,
-    /// `--no_progress`.
+    /// No progress bar
+    #[arg(long = "no_progress", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = switch)]
     pub no_progress: bool,
-    /// `--no_baseline`: skip the memcpy/TCP limits.
+    /// Skip the memcpy/TCP limits
+    #[arg(long = "no_baseline", value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = switch)]
     pub no_baseline: bool,
-    /// `--rounds N`: with `--compare`, each point's iterations run in N rounds that alternate
-    /// between the libraries (default 4), so a burst of load on a shared machine hits both.
+    /// With --compare, each point's iterations run in N rounds that alternate between the
+    /// libraries, so a burst of load on a shared machine hits both
+    #[arg(long, value_name = "N", default_value = "4", value_parser = at_least_one)]
     pub rounds: usize,
     /// Internal: bytes per side to allocate.
+    #[arg(long = "buf_bytes", default_value = "0", value_parser = size, hide = true)]
     pub buf_bytes: usize,
 }
 
@@ -87,6 +133,40 @@ pub fn default_lib() -> PathBuf {
     let dir =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
     dir.join("release").join("libnixl_capi.so")
+}
+
+fn at_least_one(v: &str) -> Result<usize, String> {
+    size(v).map(|n| n.max(1))
+}
+
+/// A switch's optional value: anything but `false` and `0` turns it on.
+fn switch(v: &str) -> Result<bool, String> {
+    Ok(v != "false" && v != "0")
+}
+
+fn op_type(v: &str) -> Result<String, String> {
+    let op = v.to_ascii_uppercase();
+    match op.as_str() {
+        "READ" | "WRITE" => Ok(op),
+        _ => Err("READ or WRITE".into()),
+    }
+}
+
+fn dram_only(v: &str) -> Result<String, String> {
+    if v.eq_ignore_ascii_case("DRAM") {
+        Ok(v.into())
+    } else {
+        Err("only DRAM runs on this machine".into())
+    }
+}
+
+fn segment(v: &str) -> Result<Segment, String> {
+    Segment::parse(v).ok_or_else(|| "malloc, huge or shared".into())
+}
+
+fn names(v: &str) -> Result<(String, String), String> {
+    let (x, y) = v.split_once(',').ok_or("takes A,B")?;
+    Ok((x.into(), y.into()))
 }
 
 fn size(v: &str) -> Result<usize, String> {
@@ -108,20 +188,6 @@ fn size(v: &str) -> Result<usize, String> {
         .map_err(|e| format!("{v:?}: {e}"))
 }
 
-/// Usage text.
-pub const USAGE: &str = "nixlbench (nixl-rs) — transfers through any libnixl_capi.so
-  --op_type READ|WRITE        --start_block_size N   --max_block_size N
-  --start_batch_size N        --max_batch_size N     --request_bytes N (batch = N / block)
-  --block_sizes 4K,64K,...    (explicit list instead of the doubling sweep)
-  --num_iter N  --warmup_iter N  --large_blk_iter_ftr N  --max_point_bytes N
-  --num_threads N  --check_consistency  --notif
-  --initiator_seg_type DRAM --target_seg_type DRAM  --buffer malloc|huge
-  --backend UCX  --transport auto|tcp  --params k=v,k=v (backend params, --lib only)
-  --lib PATH  --compare PATH  --names ours,nixl  --rounds N (alternations per point, default 4)
-  --workload sweep|vllm|sglang|trtllm|mt8|consumers
-  --csv PATH  --json PATH  --plot PATH  --no_progress  --no_baseline
-Sizes accept K/M/G suffixes.";
-
 impl Args {
     /// `--params` as pairs.
     pub fn param_pairs(&self) -> Vec<(String, String)> {
@@ -130,124 +196,6 @@ impl Args {
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect()
-    }
-
-    /// Parses `std::env::args()`.
-    pub fn parse() -> Result<Args, String> {
-        let mut a = Args {
-            role: Role::Orchestrator,
-            op: "WRITE".into(),
-            start_block: 4096,
-            max_block: 64 << 20,
-            start_batch: 1,
-            max_batch: 1,
-            block_sizes: Vec::new(),
-            request_bytes: None,
-            num_iter: 1000,
-            warmup_iter: 100,
-            large_iter_factor: 16,
-            max_point_bytes: 4 << 30,
-            threads: 1,
-            check: false,
-            seg_type: "DRAM".into(),
-            segment: Segment::Malloc,
-            backend: "UCX".into(),
-            transport: "auto".into(),
-            params: String::new(),
-            notif: false,
-            lib: default_lib(),
-            compare: None,
-            names: ("ours".into(), "nixl".into()),
-            workload: "sweep".into(),
-            csv: None,
-            json: None,
-            plot: None,
-            no_progress: false,
-            no_baseline: false,
-            rounds: 4,
-            buf_bytes: 0,
-        };
-        let mut it = std::env::args().skip(1);
-        while let Some(flag) = it.next() {
-            let (name, inline) = match flag.split_once('=') {
-                Some((n, v)) => (n.to_string(), Some(v.to_string())),
-                None => (flag.clone(), None),
-            };
-            let switch = matches!(
-                name.as_str(),
-                "--check_consistency"
-                    | "--notif"
-                    | "--no_progress"
-                    | "--no_baseline"
-                    | "--help"
-                    | "-h"
-            );
-            let val = if switch {
-                inline.unwrap_or_else(|| "true".into())
-            } else {
-                inline
-                    .or_else(|| it.next())
-                    .ok_or_else(|| format!("{name} needs a value"))?
-            };
-            let on = val != "false" && val != "0";
-            match name.as_str() {
-                "--help" | "-h" => return Err(USAGE.into()),
-                "--role" => {
-                    a.role = match val.as_str() {
-                        "initiator" => Role::Initiator,
-                        "target" => Role::Target,
-                        _ => Role::Orchestrator,
-                    }
-                }
-                "--op_type" => a.op = val.to_ascii_uppercase(),
-                "--start_block_size" => a.start_block = size(&val)?,
-                "--max_block_size" => a.max_block = size(&val)?,
-                "--start_batch_size" => a.start_batch = size(&val)?,
-                "--max_batch_size" => a.max_batch = size(&val)?,
-                "--request_bytes" => a.request_bytes = Some(size(&val)?),
-                "--block_sizes" => {
-                    a.block_sizes = val.split(',').map(size).collect::<Result<_, _>>()?
-                }
-                "--num_iter" => a.num_iter = size(&val)?,
-                "--warmup_iter" => a.warmup_iter = size(&val)?,
-                "--large_blk_iter_ftr" => a.large_iter_factor = size(&val)?.max(1),
-                "--max_point_bytes" => a.max_point_bytes = size(&val)?,
-                "--num_threads" => a.threads = size(&val)?.max(1),
-                "--check_consistency" => a.check = on,
-                "--notif" => a.notif = on,
-                "--no_progress" => a.no_progress = on,
-                "--no_baseline" => a.no_baseline = on,
-                "--rounds" => a.rounds = size(&val)?.max(1),
-                "--initiator_seg_type" | "--target_seg_type" => {
-                    if !val.eq_ignore_ascii_case("DRAM") {
-                        return Err(format!("{name} {val}: only DRAM runs on this machine"));
-                    }
-                    a.seg_type = val;
-                }
-                "--buffer" => {
-                    a.segment = Segment::parse(&val).ok_or_else(|| format!("--buffer {val}"))?
-                }
-                "--backend" => a.backend = val,
-                "--transport" => a.transport = val,
-                "--params" => a.params = val,
-                "--lib" => a.lib = val.into(),
-                "--compare" => a.compare = Some(val.into()),
-                "--names" => {
-                    let (x, y) = val.split_once(',').ok_or("--names takes A,B")?;
-                    a.names = (x.into(), y.into());
-                }
-                "--workload" => a.workload = val,
-                "--csv" => a.csv = Some(val.into()),
-                "--json" => a.json = Some(val.into()),
-                "--plot" => a.plot = Some(val.into()),
-                "--buf_bytes" => a.buf_bytes = size(&val)?,
-                other => return Err(format!("unknown flag {other}\n{USAGE}")),
-            }
-        }
-        if a.op != "READ" && a.op != "WRITE" {
-            return Err(format!("--op_type {}: READ or WRITE", a.op));
-        }
-        Ok(a)
     }
 }
 
@@ -259,5 +207,65 @@ mod tests {
         assert_eq!(super::size("16MiB").unwrap(), 16 << 20);
         assert_eq!(super::size("123").unwrap(), 123);
         assert!(super::size("1X").is_err());
+    }
+
+    fn parse(args: &[&str]) -> Result<super::Args, clap::Error> {
+        use clap::Parser;
+        super::Args::try_parse_from(std::iter::once("nixlbench").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_switches_and_refusals() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(
+            (a.op.as_str(), a.start_block, a.max_block),
+            ("WRITE", 4096, 64 << 20)
+        );
+        assert_eq!(
+            (a.num_iter, a.rounds, a.max_point_bytes),
+            (1000, 4, 4 << 30)
+        );
+        assert_eq!(a.names, ("ours".to_string(), "nixl".to_string()));
+        assert!(!a.check && !a.notif);
+        assert_eq!(a.role, super::Role::Orchestrator);
+
+        let a = parse(&[
+            "--op_type=read",
+            "--check_consistency",
+            "--notif=false",
+            "--block_sizes",
+            "4K,1M",
+            "--num_threads",
+            "0",
+            "--target_seg_type",
+            "dram",
+            "--params",
+            "",
+            "--num_iter",
+            "5",
+            "--num_iter",
+            "7",
+            "--role",
+            "initiator",
+        ])
+        .unwrap();
+        assert_eq!(a.op, "READ");
+        assert!(a.check && !a.notif);
+        assert_eq!(a.block_sizes, [4096, 1 << 20]);
+        assert_eq!(a.threads, 1, "0 threads means 1");
+        assert_eq!(a.num_iter, 7, "later flags win");
+        assert_eq!(a.role, super::Role::Initiator);
+
+        for bad in [
+            &["--op_type", "COPY"][..],
+            &["--initiator_seg_type", "VRAM"],
+            &["--buffer", "disk"],
+            &["--names", "one"],
+            &["--num_iter", "many"],
+            &["--bogus"],
+        ] {
+            assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+        assert_eq!(parse(&["--help"]).unwrap_err().exit_code(), 0);
     }
 }

@@ -1,11 +1,12 @@
 //! The initiator process: spawns its target, then runs points on request.
 
 use crate::args::Args;
+use crate::error::{BenchError, Result};
 use crate::point::{Outcome, Point, stats_us};
 use crate::proto::{Peer, hex, serve, unhex};
-use crate::session::{Session, s};
+use crate::session::Session;
 use nixl_benches::pattern;
-use nixl_capi::{MemType, OptArgs, PreppedList, XferList, XferOp, XferState};
+use nixl_capi_client::{MemType, OptArgs, PreppedList, XferList, XferOp, XferState};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ struct Pair {
 }
 
 /// Runs the initiator role until `QUIT`.
-pub fn run(args: &Args) -> Result<(), String> {
+pub fn run(args: &Args) -> Result<()> {
     let mut targs = vec![
         "--role".to_string(),
         "target".into(),
@@ -41,63 +42,59 @@ pub fn run(args: &Args) -> Result<(), String> {
     let ready = target.recv()?;
     let f: Vec<&str> = ready.split_whitespace().collect();
     let ["READY", tname, taddr, tmd] = f[..] else {
-        return Err(format!("bad target hello {ready:?}"));
+        return Err(BenchError::peer(format!("bad target hello {ready:?}")));
     };
     let name = format!("nixlbench-init-{}", std::process::id());
     let sess = Session::open(args, &name)?;
-    let remote_name = sess.agent.load_remote_md(&unhex(tmd)?).map_err(s)?;
+    let remote_name = sess.agent.load_remote_md(&unhex(tmd)?)?;
     if remote_name != tname {
-        return Err(format!(
+        return Err(BenchError::peer(format!(
             "target calls itself {remote_name}, announced {tname}"
-        ));
+        )));
     }
-    target.ask(&format!("LOAD {}", hex(&sess.agent.local_md().map_err(s)?)))?;
+    target.ask(&format!("LOAD {}", hex(&sess.agent.local_md()?)))?;
     let mut pair = Pair {
         sess,
         target,
         remote_name,
-        remote_addr: taddr.parse().map_err(s)?,
+        remote_addr: taddr.parse()?,
         notifs_sent: 0,
     };
     println!("READY");
     serve(|line| {
-        let json = line.strip_prefix("POINT ").ok_or("expected POINT")?;
-        let point: Point = serde_json::from_str(json).map_err(s)?;
+        let json = line
+            .strip_prefix("POINT ")
+            .ok_or_else(|| BenchError::peer("expected POINT"))?;
+        let point: Point = serde_json::from_str(json)?;
         let out = run_point(&mut pair, &point).unwrap_or_else(|e| Outcome {
-            error: Some(e),
+            error: Some(e.to_string()),
             ..Default::default()
         });
-        Ok(Some(format!(
-            "RESULT {}",
-            serde_json::to_string(&out).map_err(s)?
-        )))
+        Ok(Some(format!("RESULT {}", serde_json::to_string(&out)?)))
     });
     pair.target.quit();
     Ok(())
 }
 
-fn lists(pair: &Pair, p: &Point) -> Result<(PreppedList, PreppedList, f64), String> {
+fn lists(pair: &Pair, p: &Point) -> Result<(PreppedList, PreppedList, f64)> {
     let (api, n, b) = (&pair.sess.api, p.threads * p.batch, p.block);
     let local_base = pair.sess.buf.addr();
     let ll = XferList::from_descs(
         api,
         MemType::Dram,
         (0..n).map(|g| (local_base + g * b, b, 0)),
-    )
-    .map_err(s)?;
+    )?;
     let rl = XferList::from_descs(
         api,
         MemType::Dram,
         (0..n).map(|g| (pair.remote_addr + g * b, b, 0)),
-    )
-    .map_err(s)?;
+    )?;
     let t = Instant::now();
-    let lp = pair.sess.agent.prep_local(&ll).map_err(s)?;
+    let lp = pair.sess.agent.prep_local(&ll)?;
     let rp = pair
         .sess
         .agent
-        .prep_xfer_dlist(&pair.remote_name, &rl, None)
-        .map_err(s)?;
+        .prep_xfer_dlist(&pair.remote_name, &rl, None)?;
     Ok((lp, rp, t.elapsed().as_secs_f64()))
 }
 
@@ -109,7 +106,7 @@ fn indices(p: &Point, perm: &[usize], t: usize) -> (Vec<i32>, Vec<i32>) {
     (l, r)
 }
 
-fn run_point(pair: &mut Pair, p: &Point) -> Result<Outcome, String> {
+fn run_point(pair: &mut Pair, p: &Point) -> Result<Outcome> {
     let op = if p.op == "READ" {
         XferOp::Read
     } else {
@@ -117,10 +114,9 @@ fn run_point(pair: &mut Pair, p: &Point) -> Result<Outcome, String> {
     };
     let (lp, rp, prep_lists) = lists(pair, p)?;
     let perm = nixl_benches::shuffled(p.batch, p.seed);
-    let mut opt = OptArgs::new(&pair.sess.api).map_err(s)?;
+    let mut opt = OptArgs::new(&pair.sess.api)?;
     if p.notif {
-        opt.notif(format!("nixlbench-{}", p.seed).as_bytes())
-            .map_err(s)?;
+        opt.notif(format!("nixlbench-{}", p.seed).as_bytes())?;
     }
     let agent = &pair.sess.agent;
 
@@ -129,61 +125,59 @@ fn run_point(pair: &mut Pair, p: &Point) -> Result<Outcome, String> {
     let mut prep = Vec::new();
     for _ in 0..p.iters.clamp(1, 50) {
         let t = Instant::now();
-        let req = agent
-            .make_xfer_req(op, &lp, &li, &rp, &ri, Some(&opt))
-            .map_err(s)?;
+        let req = agent.make_xfer_req(op, &lp, &li, &rp, &ri, Some(&opt))?;
         prep.push(t.elapsed().as_secs_f64());
         drop(req);
     }
 
     let barrier = Barrier::new(p.threads + 1);
-    let (mut posts, mut txs, wall) = std::thread::scope(|sc| -> Result<_, String> {
+    let (mut posts, mut txs, wall) = std::thread::scope(|sc| -> Result<_> {
         let handles: Vec<_> = (0..p.threads)
             .map(|t| {
                 let (lp, rp, opt, perm, barrier) = (&lp, &rp, &opt, &perm, &barrier);
-                sc.spawn(
-                    move || -> Result<(Vec<f64>, Vec<f64>, Instant, Instant), String> {
-                        let (li, ri) = indices(p, perm, t);
-                        let made = agent.make_xfer_req(op, lp, &li, rp, &ri, Some(opt));
-                        let mut req = match made {
-                            Ok(r) => r,
-                            Err(e) => {
-                                barrier.wait();
-                                return Err(s(e));
-                            }
-                        };
-                        let mut warm = Ok(());
-                        for _ in 0..p.warmup {
-                            warm = req.run(None).map_err(s);
-                            if warm.is_err() {
-                                break;
-                            }
+                sc.spawn(move || -> Result<(Vec<f64>, Vec<f64>, Instant, Instant)> {
+                    let (li, ri) = indices(p, perm, t);
+                    let made = agent.make_xfer_req(op, lp, &li, rp, &ri, Some(opt));
+                    let mut req = match made {
+                        Ok(r) => r,
+                        Err(e) => {
+                            barrier.wait();
+                            return Err(e.into());
                         }
-                        barrier.wait();
-                        warm?;
-                        let (mut post, mut tx) =
-                            (Vec::with_capacity(p.iters), Vec::with_capacity(p.iters));
-                        let start = Instant::now();
-                        for _ in 0..p.iters {
-                            let t1 = Instant::now();
-                            let st = req.post(None).map_err(s)?;
-                            let t2 = Instant::now();
-                            if st == XferState::InProgress {
-                                req.wait().map_err(s)?;
-                            }
-                            post.push((t2 - t1).as_secs_f64());
-                            tx.push(t1.elapsed().as_secs_f64());
+                    };
+                    let mut warm = Ok(());
+                    for _ in 0..p.warmup {
+                        warm = req.run(None);
+                        if warm.is_err() {
+                            break;
                         }
-                        Ok((post, tx, start, Instant::now()))
-                    },
-                )
+                    }
+                    barrier.wait();
+                    warm?;
+                    let (mut post, mut tx) =
+                        (Vec::with_capacity(p.iters), Vec::with_capacity(p.iters));
+                    let start = Instant::now();
+                    for _ in 0..p.iters {
+                        let t1 = Instant::now();
+                        let st = req.post(None)?;
+                        let t2 = Instant::now();
+                        if st == XferState::InProgress {
+                            req.wait()?;
+                        }
+                        post.push((t2 - t1).as_secs_f64());
+                        tx.push(t1.elapsed().as_secs_f64());
+                    }
+                    Ok((post, tx, start, Instant::now()))
+                })
             })
             .collect();
         barrier.wait();
         let (mut posts, mut txs) = (Vec::new(), Vec::new());
         let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
         for h in handles {
-            let (post, tx, start, end) = h.join().map_err(|_| "worker panicked".to_string())??;
+            let (post, tx, start, end) = h
+                .join()
+                .map_err(|_| BenchError::peer("a worker thread panicked"))??;
             posts.extend(post);
             txs.extend(tx);
             first = Some(first.map_or(start, |f| f.min(start)));
@@ -227,7 +221,7 @@ fn verify(
     rp: &PreppedList,
     perm: &[usize],
     opt: &OptArgs,
-) -> Result<bool, String> {
+) -> Result<bool> {
     let seed = p.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
     let (n, b) = (p.threads * p.batch, p.block);
     // Local block g (thread t, position i) travels to/from slot t*batch + perm[i].
@@ -249,9 +243,8 @@ fn verify(
         let mut req = pair
             .sess
             .agent
-            .make_xfer_req(op, lp, &li, rp, &ri, Some(opt))
-            .map_err(s)?;
-        req.run(None).map_err(s)?;
+            .make_xfer_req(op, lp, &li, rp, &ri, Some(opt))?;
+        req.run(None)?;
     }
     Ok(match op {
         XferOp::Read => {
@@ -262,15 +255,14 @@ fn verify(
     })
 }
 
-fn await_notifs(pair: &mut Pair, sent: usize) -> Result<bool, String> {
+fn await_notifs(pair: &mut Pair, sent: usize) -> Result<bool> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = pair.target.ask("NOTIFS")?;
         let got: usize = r
             .strip_prefix("COUNT ")
-            .ok_or("bad NOTIFS reply")?
-            .parse()
-            .map_err(s)?;
+            .ok_or_else(|| BenchError::peer(format!("bad NOTIFS reply {r:?}")))?
+            .parse()?;
         if got >= sent {
             return Ok(true);
         }

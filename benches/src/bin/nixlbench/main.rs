@@ -4,6 +4,7 @@
 //! initiator and a target per library), so no etcd is needed.
 
 mod args;
+mod error;
 mod initiator;
 mod orchestrate;
 mod plot;
@@ -14,6 +15,7 @@ mod session;
 mod target;
 
 use args::{Args, Role};
+use error::{BenchError, Result};
 
 fn main() {
     // SAFETY: set before any thread starts or library loads.
@@ -22,13 +24,8 @@ fn main() {
             std::env::set_var("UCX_MODULES", "^ib*");
         }
     }
-    let args = match Args::parse() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    // Malformed flags: clap's message and exit code 2; `--help`: exit 0.
+    let args = <Args as clap::Parser>::parse();
     let result = match args.role {
         Role::Target => target::run(&args),
         Role::Initiator => initiator::run(&args),
@@ -40,7 +37,7 @@ fn main() {
     }
 }
 
-fn orchestrator(args: &Args) -> Result<(), String> {
+fn orchestrator(args: &Args) -> Result<()> {
     println!(
         "nixlbench: {} through {}{}; buffers {}, transport {}",
         args.workload,
@@ -61,11 +58,11 @@ fn orchestrator(args: &Args) -> Result<(), String> {
         print!("{}", report::ratios(&rows, &args.names.0));
     }
     if let Some(p) = &args.csv {
-        std::fs::write(p, report::csv(&rows)).map_err(|e| format!("{}: {e}", p.display()))?;
+        std::fs::write(p, report::csv(&rows)).map_err(BenchError::io(p.display().to_string()))?;
     }
     if let Some(p) = &args.json {
-        let j = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
-        std::fs::write(p, j).map_err(|e| format!("{}: {e}", p.display()))?;
+        let j = serde_json::to_string_pretty(&rows)?;
+        std::fs::write(p, j).map_err(BenchError::io(p.display().to_string()))?;
     }
     if let Some(p) = &args.plot {
         let title = format!(
@@ -75,7 +72,7 @@ fn orchestrator(args: &Args) -> Result<(), String> {
             args.segment.label(),
             args.transport
         );
-        plot::bandwidth(p, &rows, &title)?;
+        plot::bandwidth(p, &rows, &title).map_err(BenchError::Plot)?;
     }
     let failed = rows.iter().any(|r| {
         r.outcome.error.is_some()
@@ -83,7 +80,7 @@ fn orchestrator(args: &Args) -> Result<(), String> {
             || r.outcome.notifs_ok == Some(false)
     });
     if failed {
-        return Err("some points failed (see ERROR/FAIL above)".into());
+        return Err(BenchError::PointsFailed);
     }
     Ok(())
 }

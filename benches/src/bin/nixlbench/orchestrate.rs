@@ -2,6 +2,7 @@
 //! library alternately, measures same-run limits and writes the report.
 
 use crate::args::Args;
+use crate::error::{BenchError, Result};
 use crate::point::{Outcome, Point};
 use crate::proto::Peer;
 use crate::report::Row;
@@ -43,9 +44,9 @@ fn point(
 }
 
 /// The points of `--workload`.
-pub fn points(args: &Args) -> Result<Vec<Point>, String> {
+pub fn points(args: &Args) -> Result<Vec<Point>> {
     let mut out = Vec::new();
-    let mut add = |w: &str| -> Result<(), String> {
+    let mut add = |w: &str| -> Result<()> {
         match w {
             "sweep" => {
                 let mut blocks = args.block_sizes.clone();
@@ -105,7 +106,7 @@ pub fn points(args: &Args) -> Result<Vec<Point>, String> {
                     out.extend(points(&sub)?);
                 }
             }
-            other => return Err(format!("unknown workload {other}")),
+            other => return Err(BenchError::Workload(other.into())),
         }
         Ok(())
     };
@@ -115,12 +116,7 @@ pub fn points(args: &Args) -> Result<Vec<Point>, String> {
     Ok(out)
 }
 
-fn initiator(
-    args: &Args,
-    lib: &std::path::Path,
-    buf_bytes: usize,
-    params: &str,
-) -> Result<Peer, String> {
+fn initiator(args: &Args, lib: &std::path::Path, buf_bytes: usize, params: &str) -> Result<Peer> {
     let mut a = vec![
         "--role".to_string(),
         "initiator".into(),
@@ -146,13 +142,16 @@ fn initiator(
     let mut p = Peer::spawn_group(&a, &env)?;
     let hello = p.recv()?;
     if hello != "READY" {
-        return Err(format!("initiator for {} said {hello:?}", lib.display()));
+        return Err(BenchError::peer(format!(
+            "initiator for {} said {hello:?}",
+            lib.display()
+        )));
     }
     Ok(p)
 }
 
 /// Runs the whole benchmark and returns the rows.
-pub fn run(args: &Args) -> Result<Vec<Row>, String> {
+pub fn run(args: &Args) -> Result<Vec<Row>> {
     let pts = points(args)?;
     let buf_bytes = pts.iter().map(Point::buffer_bytes).max().unwrap_or(4096);
     let mut libs = vec![(args.names.0.clone(), args.lib.clone())];
@@ -161,7 +160,7 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
     }
     for (_, l) in &libs {
         if !l.exists() {
-            return Err(format!("library {} not found", l.display()));
+            return Err(BenchError::NoLibrary(l.clone()));
         }
     }
     let mut peers = Vec::new();
@@ -230,7 +229,7 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
                     p.name,
                     round + 1
                 ));
-                let json = serde_json::to_string(&part).map_err(|e| e.to_string())?;
+                let json = serde_json::to_string(&part)?;
                 if compared {
                     peer.resume();
                 }
@@ -239,8 +238,10 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
                     peer.pause();
                 }
                 let reply = reply?;
-                let body = reply.strip_prefix("RESULT ").ok_or("bad reply")?;
-                let mut o: Outcome = serde_json::from_str(body).map_err(|e| e.to_string())?;
+                let body = reply
+                    .strip_prefix("RESULT ")
+                    .ok_or_else(|| BenchError::peer(format!("bad reply {reply:?}")))?;
+                let mut o: Outcome = serde_json::from_str(body)?;
                 o.lib = name.clone();
                 outs[i].push((part.iters, o));
             }

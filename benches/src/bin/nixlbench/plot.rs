@@ -1,23 +1,9 @@
 //! PNG plot of bandwidth against block size for each library (and the limit).
-//! Text uses the Hack font bundled in `epaint_default_fonts`.
+//! Text uses the font bundled by `plot-support`.
 
 use crate::report::Row;
 use plotters::prelude::*;
-use plotters::style::{FontStyle, register_font};
 use std::path::Path;
-
-fn ensure_font() {
-    static FONT: std::sync::Once = std::sync::Once::new();
-    FONT.call_once(|| {
-        for family in ["sans-serif", "serif", "monospace"] {
-            let _ = register_font(
-                family,
-                FontStyle::Normal,
-                epaint_default_fonts::HACK_REGULAR,
-            );
-        }
-    });
-}
 
 const COLORS: [RGBColor; 4] = [
     RGBColor(214, 39, 40),
@@ -28,7 +14,7 @@ const COLORS: [RGBColor; 4] = [
 
 /// Writes the plot of the `sweep` rows to `path`.
 pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
-    ensure_font();
+    plot_support::register_bundled_font();
     let sweep: Vec<&Row> = rows
         .iter()
         .filter(|r| r.point.name == "sweep" && r.outcome.error.is_none())
@@ -57,14 +43,14 @@ pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
         .fold(0.0, f64::max)
         * 1.1;
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE).map_err(plot_support::err)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
         .build_cartesian_2d(xmin - 0.3..xmax + 0.3, 0.0..ymax.max(0.1))
-        .map_err(|e| e.to_string())?;
+        .map_err(plot_support::err)?;
     chart
         .configure_mesh()
         .x_desc("block size")
@@ -78,7 +64,7 @@ pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
             }
         })
         .draw()
-        .map_err(|e| e.to_string())?;
+        .map_err(plot_support::err)?;
     let mut series: Vec<(String, Vec<(f64, f64)>)> = libs
         .iter()
         .map(|l| {
@@ -110,12 +96,12 @@ pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
         let c = COLORS[i % COLORS.len()];
         chart
             .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-            .map_err(|e| e.to_string())?
+            .map_err(plot_support::err)?
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
         chart
             .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))
-            .map_err(|e| e.to_string())?;
+            .map_err(plot_support::err)?;
     }
     chart
         .configure_series_labels()
@@ -123,6 +109,6 @@ pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
-        .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+        .map_err(plot_support::err)?;
+    root.present().map_err(plot_support::err)
 }

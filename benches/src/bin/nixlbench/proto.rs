@@ -1,27 +1,16 @@
 //! The line protocol between the benchmark's processes (over child pipes).
 
+use crate::error::{BenchError, Result};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-/// Hex-encodes bytes.
-pub fn hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
-    }
-    s
-}
+pub use test_support::hex;
 
-/// Decodes [`hex`].
-pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if !s.len().is_multiple_of(2) {
-        return Err("odd hex length".into());
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string()))
-        .collect()
+/// Decodes [`hex`] from a peer's line.
+pub fn unhex(s: &str) -> Result<Vec<u8>> {
+    test_support::try_unhex(s)
+        .ok_or_else(|| BenchError::peer(format!("not hex ({} chars)", s.len())))
 }
 
 /// A spawned copy of this binary in another role, spoken to by lines.
@@ -35,20 +24,20 @@ pub struct Peer {
 
 impl Peer {
     /// Spawns this executable with `args` and extra environment, in this process's group.
-    pub fn spawn(args: &[String], env: &[(&str, &str)]) -> Result<Peer, String> {
+    pub fn spawn(args: &[String], env: &[(&str, &str)]) -> Result<Peer> {
         Self::start(Self::command(args, env)?, false)
     }
 
     /// Like `spawn`, but in a new process group, which the processes it starts join, so that
     /// `pause` stops all of them.
-    pub fn spawn_group(args: &[String], env: &[(&str, &str)]) -> Result<Peer, String> {
+    pub fn spawn_group(args: &[String], env: &[(&str, &str)]) -> Result<Peer> {
         let mut cmd = Self::command(args, env)?;
         cmd.process_group(0);
         Self::start(cmd, true)
     }
 
-    fn command(args: &[String], env: &[(&str, &str)]) -> Result<Command, String> {
-        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    fn command(args: &[String], env: &[(&str, &str)]) -> Result<Command> {
+        let exe = std::env::current_exe().map_err(BenchError::io("finding my executable"))?;
         let mut cmd = Command::new(exe);
         cmd.args(args)
             .stdin(Stdio::piped())
@@ -60,10 +49,13 @@ impl Peer {
         Ok(cmd)
     }
 
-    fn start(mut cmd: Command, leads_group: bool) -> Result<Peer, String> {
-        let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
-        let tx = child.stdin.take().ok_or("no stdin")?;
-        let rx = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    fn start(mut cmd: Command, leads_group: bool) -> Result<Peer> {
+        let mut child = cmd.spawn().map_err(BenchError::io("spawn"))?;
+        // Both are piped by `command`.
+        let (Some(tx), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(BenchError::peer("a peer without pipes"));
+        };
+        let rx = BufReader::new(stdout);
         Ok(Peer {
             child,
             tx,
@@ -73,31 +65,28 @@ impl Peer {
     }
 
     /// Sends one line.
-    pub fn send(&mut self, line: &str) -> Result<(), String> {
+    pub fn send(&mut self, line: &str) -> Result<()> {
         writeln!(self.tx, "{line}")
             .and_then(|()| self.tx.flush())
-            .map_err(|e| format!("send: {e}"))
+            .map_err(BenchError::io("send"))
     }
 
     /// Receives one line (an `ERR ...` line becomes an error).
-    pub fn recv(&mut self) -> Result<String, String> {
+    pub fn recv(&mut self) -> Result<String> {
         let mut s = String::new();
-        let n = self
-            .rx
-            .read_line(&mut s)
-            .map_err(|e| format!("recv: {e}"))?;
+        let n = self.rx.read_line(&mut s).map_err(BenchError::io("recv"))?;
         if n == 0 {
-            return Err("peer process exited".into());
+            return Err(BenchError::peer("peer process exited"));
         }
         let s = s.trim_end().to_string();
         match s.strip_prefix("ERR ") {
-            Some(e) => Err(e.to_string()),
+            Some(e) => Err(BenchError::peer(e)),
             None => Ok(s),
         }
     }
 
     /// Sends a line and returns the reply.
-    pub fn ask(&mut self, line: &str) -> Result<String, String> {
+    pub fn ask(&mut self, line: &str) -> Result<String> {
         self.send(line)?;
         self.recv()
     }
@@ -140,7 +129,7 @@ impl Drop for Peer {
 }
 
 /// Reads lines from this process's stdin and answers each on stdout.
-pub fn serve(mut handle: impl FnMut(&str) -> Result<Option<String>, String>) {
+pub fn serve(mut handle: impl FnMut(&str) -> Result<Option<String>>) {
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
     for line in stdin.lock().lines() {
@@ -151,7 +140,7 @@ pub fn serve(mut handle: impl FnMut(&str) -> Result<Option<String>, String>) {
         let reply = match handle(&line) {
             Ok(Some(r)) => r,
             Ok(None) => "OK".into(),
-            Err(e) => format!("ERR {}", e.replace('\n', " ")),
+            Err(e) => format!("ERR {}", e.to_string().replace('\n', " ")),
         };
         if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {
             break;

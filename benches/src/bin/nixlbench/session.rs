@@ -2,8 +2,9 @@
 //! its backend and a registered buffer.
 
 use crate::args::Args;
+use crate::error::Result;
 use nixl_benches::buffer::Buffer;
-use nixl_capi::{Agent, AgentConfig, Api, Backend, MemType, RegList};
+use nixl_capi_client::{Agent, AgentConfig, Api, Backend, MemType, RegList};
 use std::sync::Arc;
 
 /// One side of a benchmark pair.
@@ -23,23 +24,19 @@ pub struct Session {
 impl Session {
     /// Loads `args.lib`, creates agent `name` with backend `args.backend`,
     /// allocates and registers `args.buf_bytes`.
-    pub fn open(args: &Args, name: &str) -> Result<Session, String> {
-        let api = Arc::new(Api::load(&args.lib).map_err(|e| e.to_string())?);
-        let agent =
-            Agent::with_config(&api, name, &AgentConfig::default()).map_err(|e| e.to_string())?;
+    pub fn open(args: &Args, name: &str) -> Result<Session> {
+        let api = Arc::new(Api::load(&args.lib)?);
+        let agent = Agent::with_config(&api, name, &AgentConfig::default())?;
         let pairs = args.param_pairs();
         let params: Vec<(&str, &str)> = pairs
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let backend = agent
-            .create_backend(&args.backend, &params)
-            .map_err(|e| e.to_string())?;
+        let backend = agent.create_backend(&args.backend, &params)?;
         let buf = Buffer::new(args.buf_bytes, args.segment);
-        let mut reg = RegList::new(&api, MemType::Dram).map_err(|e| e.to_string())?;
-        reg.add(buf.addr(), buf.len(), 0, &[])
-            .map_err(|e| e.to_string())?;
-        agent.register(&reg, None).map_err(|e| e.to_string())?;
+        let mut reg = RegList::new(&api, MemType::Dram)?;
+        reg.add(buf.addr(), buf.len(), 0, &[])?;
+        agent.register(&reg, None)?;
         Ok(Session {
             api,
             agent,
@@ -48,9 +45,4 @@ impl Session {
             _reg: reg,
         })
     }
-}
-
-/// Shorthand: any displayable error into a String.
-pub fn s<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
 }

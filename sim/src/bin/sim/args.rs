@@ -1,68 +1,233 @@
-//! Command-line options of `sim replay`.
+//! Command-line options of `sim replay` (clap, derive).
 
+use clap::{Parser, Subcommand};
 use sim::workload::{ArrivalShape, SyntheticSpec};
 use std::path::PathBuf;
 
-pub const USAGE: &str = "\
-usage: sim replay (--trace FILE | --synthetic SHAPE) [options]
+/// `sim <command>`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sim",
+    long_about = None,
+    about = "GPU-free LLM engine simulator: replays a trace or a synthetic load",
+    subcommand_required = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
 
-workload:
-  --trace FILE             Mooncake JSONL trace (hash ids of --trace-block-size tokens)
-  --trace-block-size N     tokens per trace hash id [512]
-  --synthetic SHAPE        poisson:RATE | sin:MEAN:AMPLITUDE:PERIOD_S | step:BEFORE:AFTER:AT_S
-  --duration S             synthetic load length, s [60]
-  --isl N --osl N          synthetic prompt / output tokens [3000 / 150]
-  --prefix-groups N        synthetic shared-prefix groups [0]
-  --prefix-ratio F         synthetic shared fraction of the prompt [0]
-  --limit N                replay only the first N requests
-  --speedup X              divide arrival times by X [1]
-cluster:
-  --workers N              aggregated workers [8]
-  --disagg P:D             disaggregated: P prefill and D decode workers
-  --kv-bytes-per-token B   disaggregated KV transfer size [131072]
-  --link-gbps G            disaggregated link bandwidth, GB/s [64]
-  --policy LIST            comma-separated: round-robin,random,oracle-cost,dynamo,ours,
-                           ours:itl=W (ITL weight of ours, default 64) [round-robin]
-  --planner NAME           none | load-rules [none]
-  --interval-s S           planner interval [5]
-  --startup-s S            replica start-up delay [30]
-engine (Dynamo mocker defaults):
-  --block-size N [64]  --num-gpu-blocks N [16384]  --max-num-seqs N [256]
-  --max-batched-tokens N [8192]  --perf-table FILE (JSON tables instead of polynomials)
-  --no-prefix-cache
-output:
-  --seed N [0]  --sla-ttft-ms X [2000]  --sla-itl-ms X [50]
-  --json FILE              write all reports as JSON
-  --plot-dir DIR           write PNG plots (ttft_cdf.png, replicas.png)
-";
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Replay a trace or synthetic load with one or more routing policies; print a table,
+    /// optionally write JSON and PNG plots.
+    Replay(Args),
+}
 
-/// Parsed options.
-#[derive(Debug)]
+/// Parsed options of `sim replay`.
+#[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Mooncake JSONL trace (hash ids of --trace-block-size tokens)
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Workload",
+        required_unless_present = "synthetic",
+        conflicts_with = "synthetic"
+    )]
     pub trace: Option<PathBuf>,
+    /// Tokens per trace hash id
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 512,
+        help_heading = "Workload"
+    )]
     pub trace_block_size: usize,
-    pub synthetic: Option<SyntheticSpec>,
+    /// poisson:RATE | sin:MEAN:AMPLITUDE:PERIOD_S | step:BEFORE:AFTER:AT_S
+    #[arg(long, value_name = "SHAPE", value_parser = shape, help_heading = "Workload")]
+    pub synthetic: Option<ArrivalShape>,
+    /// Synthetic load length, s [default: 60]
+    #[arg(long, value_name = "S", help_heading = "Workload")]
+    pub duration: Option<f64>,
+    /// Synthetic prompt tokens [default: 3000]
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub isl: Option<usize>,
+    /// Synthetic output tokens [default: 150]
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub osl: Option<usize>,
+    /// Synthetic shared-prefix groups [default: 0]
+    #[arg(long, value_name = "N", help_heading = "Workload")]
+    pub prefix_groups: Option<usize>,
+    /// Synthetic shared fraction of the prompt [default: 0]
+    #[arg(long, value_name = "F", help_heading = "Workload")]
+    pub prefix_ratio: Option<f64>,
+    /// Replay only the first N requests
+    #[arg(long, value_name = "N", help_heading = "Workload")]
     pub limit: Option<usize>,
+    /// Divide arrival times by X
+    #[arg(
+        long,
+        value_name = "X",
+        default_value_t = 1.0,
+        help_heading = "Workload"
+    )]
     pub speedup: f64,
+
+    /// Aggregated workers
+    #[arg(long, value_name = "N", default_value_t = 8, help_heading = "Cluster")]
     pub workers: usize,
+    /// Disaggregated: P prefill and D decode workers
+    #[arg(long, value_name = "P:D", value_parser = pools, help_heading = "Cluster")]
     pub disagg: Option<(usize, usize)>,
+    /// Disaggregated KV transfer size
+    #[arg(
+        long,
+        value_name = "B",
+        default_value_t = 131_072.0,
+        help_heading = "Cluster"
+    )]
     pub kv_bytes_per_token: f64,
+    /// Disaggregated link bandwidth, GB/s
+    #[arg(
+        long,
+        value_name = "G",
+        default_value_t = 64.0,
+        help_heading = "Cluster"
+    )]
     pub link_gbps: f64,
+    /// Comma-separated: round-robin,random,oracle-cost,dynamo,ours, ours:itl=W (ITL weight of
+    /// ours, default 64)
+    #[arg(
+        long = "policy",
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "round-robin",
+        help_heading = "Cluster"
+    )]
     pub policies: Vec<String>,
+    /// Autoscaler
+    #[arg(long, value_name = "NAME", default_value = "none",
+          value_parser = ["none", "load-rules"], help_heading = "Cluster")]
     pub planner: String,
+    /// Planner interval, s
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 5.0,
+        help_heading = "Cluster"
+    )]
     pub interval_s: f64,
+    /// Replica start-up delay, s
+    #[arg(
+        long,
+        value_name = "S",
+        default_value_t = 30.0,
+        help_heading = "Cluster"
+    )]
     pub startup_s: f64,
+
+    /// Tokens per KV block
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 64,
+        help_heading = "Engine (Dynamo mocker defaults)"
+    )]
     pub block_size: usize,
+    /// KV blocks per worker
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 16_384,
+        help_heading = "Engine (Dynamo mocker defaults)"
+    )]
     pub num_gpu_blocks: usize,
+    /// Running sequences per worker
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 256,
+        help_heading = "Engine (Dynamo mocker defaults)"
+    )]
     pub max_num_seqs: usize,
+    /// Tokens per scheduler step
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8_192,
+        help_heading = "Engine (Dynamo mocker defaults)"
+    )]
     pub max_batched_tokens: usize,
+    /// JSON tables instead of polynomials
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = "Engine (Dynamo mocker defaults)"
+    )]
     pub perf_table: Option<PathBuf>,
-    pub prefix_cache: bool,
+    /// Disable prefix caching
+    #[arg(long, help_heading = "Engine (Dynamo mocker defaults)")]
+    pub no_prefix_cache: bool,
+
+    /// Seed of the synthetic load and random policies
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Output")]
     pub seed: u64,
+    /// TTFT SLA, ms
+    #[arg(
+        long,
+        value_name = "X",
+        default_value_t = 2_000.0,
+        help_heading = "Output"
+    )]
     pub sla_ttft_ms: f64,
+    /// ITL SLA, ms
+    #[arg(
+        long,
+        value_name = "X",
+        default_value_t = 50.0,
+        help_heading = "Output"
+    )]
     pub sla_itl_ms: f64,
+    /// Write all reports as JSON
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
     pub json: Option<PathBuf>,
+    /// Write PNG plots (ttft_cdf.png, replicas.png)
+    #[arg(long, value_name = "DIR", help_heading = "Output")]
     pub plot_dir: Option<PathBuf>,
+}
+
+impl Args {
+    /// The synthetic load asked for, if `--synthetic` was given.
+    pub fn synthetic_spec(&self) -> Option<SyntheticSpec> {
+        let mut syn = SyntheticSpec {
+            arrivals: self.synthetic.clone()?,
+            seed: self.seed,
+            trace_block_size: self.trace_block_size,
+            ..SyntheticSpec::default()
+        };
+        set(&mut syn.duration_s, self.duration);
+        set(&mut syn.input_length, self.isl);
+        set(&mut syn.output_length, self.osl);
+        set(&mut syn.prefix_groups, self.prefix_groups);
+        set(&mut syn.shared_prefix_ratio, self.prefix_ratio);
+        Some(syn)
+    }
+}
+
+fn set<T>(field: &mut T, given: Option<T>) {
+    if let Some(v) = given {
+        *field = v;
+    }
+}
+
+fn pools(v: &str) -> Result<(usize, usize), String> {
+    let (p, d) = v.split_once(':').ok_or("wants P:D")?;
+    let n = |s: &str| s.parse::<usize>().map_err(|e| format!("{s:?}: {e}"));
+    Ok((n(p)?, n(d)?))
 }
 
 fn shape(s: &str) -> Result<ArrivalShape, String> {
@@ -90,91 +255,58 @@ fn shape(s: &str) -> Result<ArrivalShape, String> {
     })
 }
 
-pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut a = Args {
-        trace: None,
-        trace_block_size: 512,
-        synthetic: None,
-        limit: None,
-        speedup: 1.0,
-        workers: 8,
-        disagg: None,
-        kv_bytes_per_token: 131_072.0,
-        link_gbps: 64.0,
-        policies: vec!["round-robin".into()],
-        planner: "none".into(),
-        interval_s: 5.0,
-        startup_s: 30.0,
-        block_size: 64,
-        num_gpu_blocks: 16_384,
-        max_num_seqs: 256,
-        max_batched_tokens: 8_192,
-        perf_table: None,
-        prefix_cache: true,
-        seed: 0,
-        sla_ttft_ms: 2_000.0,
-        sla_itl_ms: 50.0,
-        json: None,
-        plot_dir: None,
-    };
-    let mut syn = SyntheticSpec::default();
-    let mut shape_given = None;
-    while let Some(flag) = it.next() {
-        if flag == "--no-prefix-cache" {
-            a.prefix_cache = false;
-            continue;
-        }
-        if flag == "-h" || flag == "--help" {
-            return Err(USAGE.into());
-        }
-        let v = it.next().ok_or(format!("{flag} needs a value"))?;
-        let n = |v: &str| v.parse::<usize>().map_err(|e| format!("{flag} {v}: {e}"));
-        let f = |v: &str| v.parse::<f64>().map_err(|e| format!("{flag} {v}: {e}"));
-        match flag.as_str() {
-            "--trace" => a.trace = Some(v.into()),
-            "--trace-block-size" => a.trace_block_size = n(&v)?,
-            "--synthetic" => shape_given = Some(shape(&v)?),
-            "--duration" => syn.duration_s = f(&v)?,
-            "--isl" => syn.input_length = n(&v)?,
-            "--osl" => syn.output_length = n(&v)?,
-            "--prefix-groups" => syn.prefix_groups = n(&v)?,
-            "--prefix-ratio" => syn.shared_prefix_ratio = f(&v)?,
-            "--limit" => a.limit = Some(n(&v)?),
-            "--speedup" => a.speedup = f(&v)?,
-            "--workers" => a.workers = n(&v)?,
-            "--disagg" => {
-                let (p, d) = v.split_once(':').ok_or("--disagg wants P:D")?;
-                a.disagg = Some((n(p)?, n(d)?));
-            }
-            "--kv-bytes-per-token" => a.kv_bytes_per_token = f(&v)?,
-            "--link-gbps" => a.link_gbps = f(&v)?,
-            "--policy" => a.policies = v.split(',').map(str::to_string).collect(),
-            "--planner" => a.planner = v,
-            "--interval-s" => a.interval_s = f(&v)?,
-            "--startup-s" => a.startup_s = f(&v)?,
-            "--block-size" => a.block_size = n(&v)?,
-            "--num-gpu-blocks" => a.num_gpu_blocks = n(&v)?,
-            "--max-num-seqs" => a.max_num_seqs = n(&v)?,
-            "--max-batched-tokens" => a.max_batched_tokens = n(&v)?,
-            "--perf-table" => a.perf_table = Some(v.into()),
-            "--seed" => a.seed = v.parse().map_err(|e| format!("--seed: {e}"))?,
-            "--sla-ttft-ms" => a.sla_ttft_ms = f(&v)?,
-            "--sla-itl-ms" => a.sla_itl_ms = f(&v)?,
-            "--json" => a.json = Some(v.into()),
-            "--plot-dir" => a.plot_dir = Some(v.into()),
-            other => return Err(format!("unknown option {other}\n\n{USAGE}")),
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        let cli = Cli::try_parse_from(["sim", "replay"].iter().chain(args))?;
+        let Command::Replay(a) = cli.command;
+        Ok(a)
     }
-    if let Some(s) = shape_given {
-        syn.arrivals = s;
-        syn.seed = a.seed;
-        syn.trace_block_size = a.trace_block_size;
-        a.synthetic = Some(syn);
+
+    #[test]
+    fn synthetic_flags_build_the_spec() {
+        let a = parse(&[
+            "--synthetic",
+            "step:1:4:30",
+            "--isl",
+            "100",
+            "--seed",
+            "7",
+            "--policy",
+            "dynamo,ours:itl=8",
+            "--disagg",
+            "2:3",
+        ])
+        .unwrap();
+        let syn = a.synthetic_spec().unwrap();
+        assert_eq!(syn.input_length, 100);
+        assert_eq!(syn.output_length, SyntheticSpec::default().output_length);
+        assert_eq!(syn.seed, 7);
+        assert_eq!(a.policies, ["dynamo", "ours:itl=8"]);
+        assert_eq!(a.disagg, Some((2, 3)));
+        assert_eq!(a.workers, 8);
     }
-    if a.trace.is_some() == a.synthetic.is_some() {
-        return Err(format!(
-            "give exactly one of --trace and --synthetic\n\n{USAGE}"
-        ));
+
+    #[test]
+    fn exactly_one_workload_and_known_values() {
+        for bad in [
+            &[][..],
+            &["--trace", "t.jsonl", "--synthetic", "poisson:1"],
+            &["--synthetic", "burst:1"],
+            &["--synthetic", "poisson:1", "--planner", "magic"],
+            &["--synthetic", "poisson:1", "--disagg", "2"],
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+        }
+        assert_eq!(parse(&["--help"]).unwrap_err().exit_code(), 0);
+        assert!(
+            parse(&["--trace", "t.jsonl"])
+                .unwrap()
+                .synthetic_spec()
+                .is_none()
+        );
     }
-    Ok(a)
 }

@@ -32,19 +32,8 @@ pub struct Run {
 }
 
 fn main() {
-    let mut argv = std::env::args().skip(1);
-    let cmd = argv.next().unwrap_or_default();
-    if cmd != "replay" {
-        eprintln!("{}", args::USAGE);
-        std::process::exit(2);
-    }
-    let a = match args::parse(argv) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::exit(2);
-        }
-    };
+    // Malformed flags: clap's message and exit code 2; `--help`: exit 0.
+    let args::Command::Replay(a) = <args::Cli as clap::Parser>::parse().command;
     if let Err(e) = run(a) {
         eprintln!("error: {e}");
         std::process::exit(1);
@@ -52,10 +41,10 @@ fn main() {
 }
 
 fn run(a: args::Args) -> Result<(), String> {
-    let mut workload: Workload = match (&a.trace, &a.synthetic) {
+    let mut workload: Workload = match (&a.trace, a.synthetic_spec()) {
         (Some(path), _) => load_mooncake(path, a.trace_block_size)?,
         (None, Some(spec)) => spec.generate(),
-        (None, None) => unreachable!("checked by the parser"),
+        (None, None) => unreachable!("clap requires one of --trace and --synthetic"),
     };
     if let Some(n) = a.limit {
         workload = workload.truncate(n);
@@ -72,7 +61,7 @@ fn run(a: args::Args) -> Result<(), String> {
         num_gpu_blocks: a.num_gpu_blocks,
         max_num_seqs: a.max_num_seqs,
         max_num_batched_tokens: a.max_batched_tokens,
-        enable_prefix_caching: a.prefix_cache,
+        enable_prefix_caching: !a.no_prefix_cache,
         perf_model,
         ..EngineConfig::default()
     };

@@ -2,6 +2,7 @@
 //! in `epaint_default_fonts`, so nothing is needed from the system.
 
 use crate::Run;
+use plot_support::err;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -14,13 +15,9 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(23, 190, 207),
 ];
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
 /// TTFT cumulative distribution per policy (log-scaled time axis).
 pub fn ttft_cdf(path: &Path, runs: &[Run]) -> Result<(), String> {
-    sim::plot_font::register_bundled_font();
+    plot_support::register_bundled_font();
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let max = runs
@@ -81,7 +78,7 @@ pub fn ttft_cdf(path: &Path, runs: &[Run]) -> Result<(), String> {
 
 /// Ready replicas per pool against the arrival rate, for the first run.
 pub fn replicas(path: &Path, runs: &[Run]) -> Result<(), String> {
-    sim::plot_font::register_bundled_font();
+    plot_support::register_bundled_font();
     let Some(run) = runs.first() else {
         return Ok(());
     };

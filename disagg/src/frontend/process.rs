@@ -1,4 +1,5 @@
-//! A connector that runs each replica as a local worker process: it spawns the role's
+//! A connector that runs each replica as a local worker process (the planner's
+//! [`Connector`] with real processes; the planner crate itself does no I/O): it spawns the role's
 //! command, calls it ready after a delay or when a probe says so, and when a replica has
 //! drained sends SIGTERM, then SIGKILL if it has not exited after a grace period. Children
 //! are tracked and reaped; dropping the connector kills any left.
@@ -8,12 +9,11 @@ use std::fmt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use crate::replicas::{ReplicaCounts, ReplicaTarget, Role};
-
-use super::{
+use planner::connector::{
     Action, Connector, ConnectorError, DecisionId, DecisionLog, InFlight, Replica, ReplicaEvent,
     ReplicaId, ReplicaSet, ReplicaState, StopReason,
 };
+use planner::replicas::{ReplicaCounts, ReplicaTarget, Role};
 
 /// The command that runs one worker of a role. In `args` and env values the placeholders
 /// `{role}`, `{id}`, `{slot}` and `{port}` (= `port_base + slot`) are replaced.
@@ -165,7 +165,8 @@ impl ProcessConnector {
             return Ok(());
         };
         let role = self.set.get(id).map_or(Role::Prefill, |r| r.role);
-        send_sigterm(&child).map_err(|source| ConnectorError::Process { role, source })?;
+        signal_child(child.id(), libc::SIGTERM)
+            .map_err(|source| ConnectorError::Process { role, source })?;
         self.terminating.push(Terminating {
             child,
             signalled_at: now,
@@ -252,13 +253,12 @@ impl ProcessConnector {
     }
 }
 
-/// Sends SIGTERM to `child` (std only offers SIGKILL).
-fn send_sigterm(child: &Child) -> std::io::Result<()> {
-    let pid =
-        libc::pid_t::try_from(child.id()).map_err(|_| std::io::Error::other("pid out of range"))?;
-    // SAFETY: kill(2) takes plain integers and touches no memory of ours; the pid is our own
-    // unreaped child, so it cannot have been recycled for another process.
-    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+/// Sends `sig` to our child `pid` (std only offers SIGKILL on a `Child` it still owns).
+pub fn signal_child(pid: u32, sig: libc::c_int) -> std::io::Result<()> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| std::io::Error::other("pid out of range"))?;
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; callers pass their
+    // own unreaped child, so the pid cannot have been recycled for another process.
+    let rc = unsafe { libc::kill(pid, sig) };
     if rc == 0 {
         Ok(())
     } else {
@@ -321,7 +321,7 @@ impl Connector for ProcessConnector {
     }
 
     fn completed_decision(&self) -> Option<DecisionId> {
-        self.decisions.completed
+        self.decisions.completed()
     }
 }
 

@@ -1,7 +1,9 @@
 //! Raw C types of the `nixl_capi_*` ABI (NIXL 1.5 `wrapper.h`).
 //!
 //! Handles are opaque pointers; enums are C `int`s. Layouts of the two
-//! by-value structs match the header exactly.
+//! by-value structs match the header exactly. The constants here and the enum values of
+//! `MemType`, `XferOp` and `ThreadSync` are checked against `include/nixl_capi.h` by
+//! `tests/header_constants.rs`.
 
 use std::ffi::c_void;
 

@@ -5,7 +5,7 @@
 # bandwidth table alone, so that nothing else competes with its timings. Every step runs even
 # when an earlier one failed; the exit status says whether any failed.
 set -u
-root=$(cd "$(dirname "$0")/../../../.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${OUT:-/tmp/gpu-out}
 mkdir -p "$out"
 cd "$root/target-gpu"

@@ -1,6 +1,7 @@
-//! One place that makes plotters' text work with nothing installed: the Hack font bundled in
-//! `epaint_default_fonts` is registered for every family plotters asks for. Used by the `sim`
-//! command, the planner evaluation and the disagg report.
+//! Plot set-up shared by every PNG writer in the workspace (the `sim` command, the planner
+//! evaluation, the disagg report, nixlbench): plotters' text works with nothing installed
+//! because the Hack font bundled in `epaint_default_fonts` is registered for every family
+//! plotters asks for.
 
 use std::sync::Once;
 
@@ -19,4 +20,9 @@ pub fn register_bundled_font() {
             );
         }
     });
+}
+
+/// A drawing error as the message the plot writers return (`.map_err(plot_support::err)`).
+pub fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
 }
