@@ -34,6 +34,13 @@ pub struct SeasonalParams {
     pub alpha: f64,
     /// Holt trend smoothing of the fallback.
     pub beta: f64,
+    /// Trend damping of the fallback per step ahead (1: none; see [`Holt::damped`]).
+    #[serde(default = "no_damping")]
+    pub trend_damping: f64,
+}
+
+fn no_damping() -> f64 {
+    1.0
 }
 
 impl Default for SeasonalParams {
@@ -47,6 +54,7 @@ impl Default for SeasonalParams {
             min_r2: 0.5,
             alpha: 0.8,
             beta: 0.6,
+            trend_damping: 1.0,
         }
     }
 }
@@ -183,7 +191,7 @@ impl Seasonal {
             values: VecDeque::new(),
             t: 0,
             fit: None,
-            fallback: Holt::new(params.alpha, params.beta),
+            fallback: Holt::damped(params.alpha, params.beta, params.trend_damping),
             seasonal_errors: HorizonErrors::default(),
             fallback_errors: HorizonErrors::default(),
             errors: ErrorTracker::default(),
