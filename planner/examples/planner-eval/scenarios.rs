@@ -279,6 +279,21 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
             },
         ));
     }
+    for (cap, name) in [
+        (None, "ours (no trend cap)"),
+        (Some(1.1), "ours (trend cap 1.1×)"),
+    ] {
+        v.push(named(
+            name.into(),
+            SloPlannerConfig {
+                forecaster: ForecasterKind::Seasonal(SeasonalParams {
+                    fallback_growth_cap: cap,
+                    ..params
+                }),
+                ..base
+            },
+        ));
+    }
     for patience in [1, 2] {
         v.push(named(
             format!("ours (patience {patience})"),

@@ -169,6 +169,7 @@ fn segments(md: &mut String, dir: &Path, scenario: &str, rows: &[&Row]) {
         "ours, told the true rate",
         "dynamo-current",
         "ours",
+        "ours (no trend cap)",
         "ours (patience 2)",
     ];
     let mut lines = Vec::new();
