@@ -249,10 +249,13 @@ pub(crate) mod tests {
     /// decode ITL concave in KV usage, independent of context), used across the crate's tests.
     pub(crate) fn polynomial_like_profile() -> PerfProfile {
         let model = engine_timing::Polynomial::default();
-        let prefill_points: Vec<(f64, f64)> = [128.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0]
-            .iter()
-            .map(|&x| (x, model.prefill_pass_s(x)))
-            .collect();
+        // Up to the longest prompt the tests serve: tables clamp beyond their last point.
+        let prefill_points: Vec<(f64, f64)> = [
+            128.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 12_288.0, 16_384.0,
+        ]
+        .iter()
+        .map(|&x| (x, model.prefill_pass_s(x)))
+        .collect();
         let prefill = PrefillProfile::from_ttft_points(&prefill_points, 1, 8192).unwrap();
         let usages: Vec<f64> = (0..=10).map(|i| f64::from(i) / 10.0).collect();
         let contexts = vec![512.0, 2048.0, 8192.0];
