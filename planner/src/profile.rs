@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::interp::{Grid2d, Table1d};
+use crate::interp::{Grid2d, Table1d, TableError};
 
 /// Why a profile could not be built or read.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,16 @@ pub enum ProfileError {
     /// The JSON form could not be parsed.
     #[error("profile JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl From<TableError> for ProfileError {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::Shape(what) => ProfileError::Shape(what),
+            TableError::NotIncreasing => ProfileError::NotIncreasing,
+            TableError::NotFinite => ProfileError::NotFinite,
+        }
+    }
 }
 
 /// Prefill engine profile: time to first token and prefill throughput per GPU against input
@@ -235,13 +245,17 @@ impl PerfProfile {
 pub(crate) mod tests {
     use super::*;
 
-    /// A profile shaped like the mock engine's polynomial model (prefill quadratic in ISL,
+    /// A profile sampled from the mock engine's polynomial model (prefill quadratic in ISL,
     /// decode ITL concave in KV usage, independent of context), used across the crate's tests.
     pub(crate) fn polynomial_like_profile() -> PerfProfile {
-        let prefill_points: Vec<(f64, f64)> = [128.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0]
-            .iter()
-            .map(|&x| (x, (4.2e-7 * x * x + 1.518e-2 * x + 16.5) / 1000.0))
-            .collect();
+        let model = engine_timing::Polynomial::default();
+        // Up to the longest prompt the tests serve: tables clamp beyond their last point.
+        let prefill_points: Vec<(f64, f64)> = [
+            128.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 12_288.0, 16_384.0,
+        ]
+        .iter()
+        .map(|&x| (x, model.prefill_pass_s(x)))
+        .collect();
         let prefill = PrefillProfile::from_ttft_points(&prefill_points, 1, 8192).unwrap();
         let usages: Vec<f64> = (0..=10).map(|i| f64::from(i) / 10.0).collect();
         let contexts = vec![512.0, 2048.0, 8192.0];
@@ -250,7 +264,7 @@ pub(crate) mod tests {
             .map(|_| {
                 usages
                     .iter()
-                    .map(|&u| (-25.74 * u * u + 54.01 * u + 5.74) / 1000.0)
+                    .map(|&u| model.decode_step_s(1, u * model.kv_capacity_tokens as f64))
                     .collect()
             })
             .collect();

@@ -2,9 +2,9 @@
 //!
 //! ```text
 //! planner-eval profile --out planner/eval/profile.json
-//! planner-eval plan --profile planner/eval/profile.json --out-dir planner/eval [--short]
+//! planner-eval plan --profile planner/eval/profile.json --out-dir planner/eval [--short] [--only ours,dynamo]
 //! planner-eval biases --profile planner/eval/profile.json --out planner/eval/biases.json
-//! planner-eval tables --dir planner/eval
+//! planner-eval tables --dir planner/eval [--doc planner/EVALUATION.md]
 //! planner-eval step-bound --out planner/eval/step-bound.md
 //! ```
 //!
@@ -12,7 +12,8 @@
 //! profile's capacities with what the simulator delivers; `plan` replays the sinusoidal and
 //! step loads under the oracle, today's Dynamo planner, Dynamo v0.4's equations, Dynamo's
 //! load rules, our planner and the best static split, and writes `results.json`, the tick
-//! files, PNG plots and `results.md`; `tables` rewrites `results.md` from those files;
+//! files, PNG plots and `results.md`; `tables` rewrites `results.md` from those files (and,
+//! with `--doc`, the region of a document between the generated-region markers);
 //! `step-bound` replays the step with scripted splits and reaction times (no planner).
 
 mod driver;
@@ -27,7 +28,7 @@ use std::path::PathBuf;
 
 fn usage() -> ! {
     eprintln!(
-        "usage:\n  planner-eval profile --out FILE\n  planner-eval plan --profile FILE --out-dir DIR [--short] [--estimated-prefill-capacity]\n  planner-eval biases --profile FILE --out FILE\n  planner-eval tables --dir DIR\n  planner-eval step-bound --out FILE"
+        "usage:\n  planner-eval profile --out FILE\n  planner-eval plan --profile FILE --out-dir DIR [--short] [--estimated-prefill-capacity] [--only NAME,NAME]\n  planner-eval biases --profile FILE --out FILE\n  planner-eval tables --dir DIR [--doc FILE]\n  planner-eval step-bound --out FILE"
     );
     std::process::exit(2)
 }
@@ -63,7 +64,9 @@ fn main() {
                 profile.prefill.saturated_tokens_per_s = None;
             }
             std::fs::create_dir_all(&out_dir).expect("create output dir");
-            scenarios::run_all(&profile, &out_dir, short);
+            let only: Option<Vec<String>> =
+                flag(&args, "--only").map(|o| o.split(',').map(str::to_string).collect());
+            scenarios::run_all(&profile, &out_dir, short, only.as_deref());
         }
         Some("biases") => {
             let profile_path = flag(&args, "--profile").unwrap_or_else(|| usage());
@@ -80,7 +83,20 @@ fn main() {
             match tables::from_dir(&dir) {
                 Ok(md) => {
                     std::fs::write(dir.join("results.md"), &md).expect("write results.md");
-                    print!("{md}");
+                    match flag(&args, "--doc") {
+                        // Rewrites the document's generated region in place.
+                        Some(doc) => {
+                            let text = std::fs::read_to_string(&doc).expect("read the document");
+                            match tables::splice(&text, &md) {
+                                Ok(out) => std::fs::write(&doc, out).expect("write the document"),
+                                Err(e) => {
+                                    eprintln!("planner-eval tables: {doc}: {e}");
+                                    std::process::exit(1);
+                                }
+                            }
+                        }
+                        None => print!("{md}"),
+                    }
                 }
                 Err(e) => {
                     eprintln!("planner-eval tables: {e}");

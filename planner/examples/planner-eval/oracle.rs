@@ -19,6 +19,9 @@ pub struct Oracle {
     /// Decode capacity of one engine, req/s within the ITL target.
     decode_rps: f64,
     max: u32,
+    /// Fraction of each engine's capacity the sizing may use at the planned peak (1: all).
+    utilisation: f64,
+    name: &'static str,
 }
 
 impl Oracle {
@@ -45,7 +48,17 @@ impl Oracle {
             interval,
             startup,
             max,
+            utilisation: 1.0,
+            name: "oracle",
         }
+    }
+
+    /// The same foresight, sizing each engine to `utilisation` of its capacity at the peak
+    /// (headroom for the queueing that a fully used engine builds); named `name`.
+    pub fn with_utilisation(mut self, utilisation: f64, name: &'static str) -> Self {
+        self.utilisation = utilisation.clamp(0.05, 1.0);
+        self.name = name;
+        self
     }
 
     /// Arrivals per second in `[from, from + interval)`.
@@ -71,13 +84,14 @@ impl Oracle {
     /// Replicas that carry `rate` req/s at the profile's capacities.
     pub fn split_for(&self, rate: f64) -> ReplicaTarget {
         let n = |need: f64| (need.ceil() as u32).clamp(1, self.max);
+        let rate = rate / self.utilisation;
         ReplicaTarget::new(n(rate / self.prefill_rps), n(rate / self.decode_rps))
     }
 }
 
 impl Planner for Oracle {
     fn name(&self) -> &str {
-        "oracle"
+        self.name
     }
 
     fn interval(&self) -> f64 {

@@ -264,6 +264,45 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
             },
         ));
     }
+    let ForecasterKind::Seasonal(params) = base.forecaster else {
+        unreachable!("the default forecaster is the seasonal one")
+    };
+    for phi in [0.8, 0.6, 0.4] {
+        v.push(named(
+            format!("ours (damped trend {phi})"),
+            SloPlannerConfig {
+                forecaster: ForecasterKind::Seasonal(SeasonalParams {
+                    trend_damping: phi,
+                    ..params
+                }),
+                ..base
+            },
+        ));
+    }
+    for (cap, name) in [
+        (None, "ours (no trend cap)"),
+        (Some(1.1), "ours (trend cap 1.1×)"),
+    ] {
+        v.push(named(
+            name.into(),
+            SloPlannerConfig {
+                forecaster: ForecasterKind::Seasonal(SeasonalParams {
+                    fallback_growth_cap: cap,
+                    ..params
+                }),
+                ..base
+            },
+        ));
+    }
+    for patience in [1, 2] {
+        v.push(named(
+            format!("ours (patience {patience})"),
+            SloPlannerConfig {
+                down_patience: patience,
+                ..base
+            },
+        ));
+    }
     for surge in [1.25, 1.5, 1.75, 2.0] {
         v.push(named(
             format!("ours (surge {surge}×)"),
@@ -278,9 +317,18 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
 
 /// Every planner compared on `workload`, freshly built; the oracle first.
 pub fn planners(profile: &PerfProfile, workload: &Workload) -> Vec<Box<dyn Planner>> {
-    let mut v: Vec<Box<dyn Planner>> = vec![Box::new(Oracle::new(
-        workload, profile, TARGETS, INTERVAL_S, STARTUP_S, 16,
-    ))];
+    let oracle = || Oracle::new(workload, profile, TARGETS, INTERVAL_S, STARTUP_S, 16);
+    let mut v: Vec<Box<dyn Planner>> = vec![Box::new(oracle())];
+    for (u, name) in [
+        (0.95, "oracle (95% capacity)"),
+        (0.94, "oracle (94% capacity)"),
+        (0.92, "oracle (92% capacity)"),
+        (0.9, "oracle (90% capacity)"),
+        (0.85, "oracle (85% capacity)"),
+        (0.8, "oracle (80% capacity)"),
+    ] {
+        v.push(Box::new(oracle().with_utilisation(u, name)));
+    }
     v.push(Box::new(NamedPlanner(
         "ours, told the true rate",
         SloPlanner::with_forecaster(
@@ -388,7 +436,9 @@ fn best_static(base: &SimConfig, workload: &Workload) -> (ReplicaTarget, RunOutc
 }
 
 /// Runs every scenario under every planner; writes results and plots into `out_dir`.
-pub fn run_all(profile: &PerfProfile, out_dir: &Path, short: bool) {
+/// `only`: when given, runs just the planners whose name contains one of these strings
+/// (the oracle always runs: every ratio is against it).
+pub fn run_all(profile: &PerfProfile, out_dir: &Path, short: bool, only: Option<&[String]>) {
     let base = base_config();
     let mut rows = Vec::new();
     for scenario in scenarios(short) {
@@ -396,9 +446,34 @@ pub fn run_all(profile: &PerfProfile, out_dir: &Path, short: bool) {
         let (split, static_out) = best_static(&base, &scenario.workload);
         let static_name = format!("best static {}P{}D", split.prefill, split.decode);
         rows.push(row(scenario.name, &static_name, &static_out));
+        // The static splits around the best one, for the frontier.
+        if only.is_none_or(|o| o.iter().any(|n| n == "static")) {
+            for (dp, dd) in [
+                (-1, -1),
+                (-1, 0),
+                (-1, 1),
+                (0, -1),
+                (0, 1),
+                (1, -1),
+                (1, 0),
+                (1, 1),
+            ] {
+                let (p, d) = (split.prefill as i32 + dp, split.decode as i32 + dd);
+                if p < 1 || d < 1 {
+                    continue;
+                }
+                let near = ReplicaTarget::new(p as u32, d as u32);
+                let out = driver::run_static(&base, &scenario.workload, near);
+                rows.push(row(scenario.name, &format!("static {p}P{d}D"), &out));
+            }
+        }
         let mut plotted = Vec::new();
         for mut planner in planners(profile, &scenario.workload) {
             let name = planner.name().to_string();
+            let wanted = |only: &[String]| only.iter().any(|o| name.contains(o.as_str()));
+            if name != "oracle" && !only.is_none_or(wanted) {
+                continue;
+            }
             // Every planner starts from the best static split, so no run pays for a cold start.
             let out = driver::run_planned(&base, &scenario.workload, split, planner.as_mut());
             let ticks = serde_json::to_string(&out.ticks).expect("ticks serialise");

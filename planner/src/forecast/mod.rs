@@ -173,23 +173,46 @@ impl Forecaster for MovingAverage {
     }
 }
 
-/// Holt's double exponential smoothing: a level and a trend, each smoothed.
+/// Holt's double exponential smoothing: a level and a trend, each smoothed; optionally with
+/// a damped trend (Gardner & McKenzie): the trend fades by `phi` per step ahead, so a trend
+/// estimated from a few points (a step, the first rise of a cycle) is not extrapolated
+/// undiminished over the whole planning horizon. `phi = 1` is the plain method.
 #[derive(Debug, Clone)]
 pub struct Holt {
     alpha: f64,
     beta: f64,
+    phi: f64,
     state: Option<(f64, f64)>,
     errors: ErrorTracker,
 }
 
 impl Holt {
-    /// Smoothing factors are clamped into (0, 1].
+    /// Smoothing factors are clamped into (0, 1]; no damping.
     pub fn new(alpha: f64, beta: f64) -> Self {
+        Self::damped(alpha, beta, 1.0)
+    }
+
+    /// Holt with the trend damped by `phi` per step, clamped into [0, 1] (0: no trend).
+    pub fn damped(alpha: f64, beta: f64, phi: f64) -> Self {
         Self {
             alpha: alpha.clamp(1e-3, 1.0),
             beta: beta.clamp(1e-3, 1.0),
+            phi: if phi.is_nan() {
+                1.0
+            } else {
+                phi.clamp(0.0, 1.0)
+            },
             state: None,
             errors: ErrorTracker::default(),
+        }
+    }
+
+    /// `phi + phi² + … + phi^steps`, for fractional steps too.
+    fn trend_steps(&self, steps: f64) -> f64 {
+        if self.phi >= 1.0 {
+            steps
+        } else {
+            self.phi * (1.0 - self.phi.powf(steps)) / (1.0 - self.phi)
         }
     }
 }
@@ -200,14 +223,16 @@ impl Forecaster for Holt {
         self.state = Some(match self.state {
             None => (value, 0.0),
             Some((level, trend)) => {
-                let new_level = self.alpha * value + (1.0 - self.alpha) * (level + trend);
-                let new_trend = self.beta * (new_level - level) + (1.0 - self.beta) * trend;
+                let damped = self.phi * trend;
+                let new_level = self.alpha * value + (1.0 - self.alpha) * (level + damped);
+                let new_trend = self.beta * (new_level - level) + (1.0 - self.beta) * damped;
                 (new_level, new_trend)
             }
         });
     }
     fn forecast(&self, steps: f64) -> Option<f64> {
-        self.state.map(|(level, trend)| level + steps * trend)
+        self.state
+            .map(|(level, trend)| level + self.trend_steps(steps) * trend)
     }
     fn error_rms(&self) -> f64 {
         self.errors.rms()
@@ -303,6 +328,26 @@ mod tests {
         let mut m = ForecasterKind::MovingAverage { window: 2 }.build();
         feed(m.as_mut(), [1.0, 3.0, 5.0]);
         assert_eq!(m.forecast(1.0), Some(4.0));
+    }
+
+    #[test]
+    fn a_damped_trend_fades_over_the_horizon() {
+        // After a jump the plain trend runs on for the whole horizon; damped by phi it adds
+        // at most phi / (1 − phi) steps of the trend, however far ahead.
+        let jump = [10.0, 10.0, 10.0, 20.0];
+        let mut plain = Holt::new(0.5, 0.6);
+        let mut damped = Holt::damped(0.5, 0.6, 0.5);
+        feed(&mut plain, jump);
+        feed(&mut damped, jump);
+        let (level, trend) = damped.state.unwrap();
+        assert!(trend > 0.0);
+        assert!((damped.forecast(1.0).unwrap() - (level + 0.5 * trend)).abs() < 1e-12);
+        assert!(damped.forecast(100.0).unwrap() <= level + trend + 1e-9);
+        assert!(plain.forecast(4.0).unwrap() > damped.forecast(4.0).unwrap());
+        // phi = 1 is the plain method.
+        let mut one = Holt::damped(0.5, 0.6, 1.0);
+        feed(&mut one, jump);
+        assert_eq!(one.forecast(3.5), plain.forecast(3.5));
     }
 
     #[test]

@@ -34,6 +34,18 @@ pub struct SeasonalParams {
     pub alpha: f64,
     /// Holt trend smoothing of the fallback.
     pub beta: f64,
+    /// Trend damping of the fallback per step ahead (1: none; see [`Holt::damped`]).
+    #[serde(default = "no_damping")]
+    pub trend_damping: f64,
+    /// Cap on the fallback's forecasts, as a multiple of the highest value in the history:
+    /// a trend fitted to a few points (a step, the first rise of a cycle) may not promise
+    /// more than this above anything seen yet. `None`: no cap.
+    #[serde(default)]
+    pub fallback_growth_cap: Option<f64>,
+}
+
+fn no_damping() -> f64 {
+    1.0
 }
 
 impl Default for SeasonalParams {
@@ -47,6 +59,8 @@ impl Default for SeasonalParams {
             min_r2: 0.5,
             alpha: 0.8,
             beta: 0.6,
+            trend_damping: 1.0,
+            fallback_growth_cap: None,
         }
     }
 }
@@ -183,7 +197,7 @@ impl Seasonal {
             values: VecDeque::new(),
             t: 0,
             fit: None,
-            fallback: Holt::new(params.alpha, params.beta),
+            fallback: Holt::damped(params.alpha, params.beta, params.trend_damping),
             seasonal_errors: HorizonErrors::default(),
             fallback_errors: HorizonErrors::default(),
             errors: ErrorTracker::default(),
@@ -255,7 +269,11 @@ impl Forecaster for Seasonal {
         if self.seasonal_in_use() {
             self.seasonal_forecast(steps)
         } else {
-            self.fallback.forecast(steps)
+            let forecast = self.fallback.forecast(steps)?;
+            let cap = self.params.fallback_growth_cap.map_or(f64::INFINITY, |c| {
+                c.max(1.0) * self.values.iter().copied().fold(0.0, f64::max)
+            });
+            Some(forecast.min(cap))
         }
     }
 
@@ -277,6 +295,27 @@ impl Forecaster for Seasonal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fallback_is_capped_above_the_highest_value_seen() {
+        let params = SeasonalParams {
+            fallback_growth_cap: Some(1.25),
+            ..SeasonalParams::default()
+        };
+        let mut capped = Seasonal::new(params);
+        let mut free = Seasonal::new(SeasonalParams::default());
+        for v in [8.0, 8.0, 8.0, 16.0] {
+            capped.observe(v);
+            free.observe(v);
+        }
+        // The step's trend runs on without the cap; with it, 1.25 × 16 is the most.
+        assert!(free.forecast(4.0).unwrap() > 20.0);
+        assert_eq!(capped.forecast(4.0), Some(20.0));
+        assert_eq!(
+            capped.forecast(0.5),
+            free.forecast(0.5).map(|f| f.min(20.0))
+        );
+    }
 
     fn sine(i: usize, period: f64) -> f64 {
         12.5 + 7.5 * (TAU * i as f64 / period).sin()

@@ -82,6 +82,7 @@ impl Default for SloPlannerConfig {
             limits: Limits::default(),
             forecaster: ForecasterKind::Seasonal(SeasonalParams {
                 alpha: 0.5,
+                fallback_growth_cap: Some(FALLBACK_GROWTH_CAP),
                 ..SeasonalParams::default()
             }),
             forecast_error_sigmas: 0.0,
@@ -94,6 +95,11 @@ impl Default for SloPlannerConfig {
         }
     }
 }
+
+/// Default cap on the trend fallback's forecasts, as a multiple of the highest rate seen:
+/// before the period is learnt, a trend fitted to the first rise or to a step otherwise
+/// promises far more than the load reaches (see EVALUATION.md, row "ours (no trend cap)").
+pub const FALLBACK_GROWTH_CAP: f64 = 1.25;
 
 /// Attainment at which the surge headroom is sized: the median request within the targets.
 const SURGE_ATTAINMENT: f64 = 0.5;
