@@ -22,7 +22,8 @@ cluster:
   --kv-bytes-per-token B   disaggregated KV transfer size [131072]
   --link-gbps G            disaggregated link bandwidth, GB/s [64]
   --policy LIST            comma-separated: round-robin,random,oracle-cost,dynamo,ours,
-                           ours:itl=W (ITL weight of ours, default 64) [round-robin]
+                           ours:itl=W (ITL weight of ours, default 64), ours+tier
+                           (prices host-tier hits), ours+fetch (and peer fetch) [round-robin]
   --planner NAME           none | load-rules [none]
   --interval-s S           planner interval [5]
   --startup-s S            replica start-up delay [30]
@@ -30,6 +31,9 @@ engine (Dynamo mocker defaults):
   --block-size N [64]  --num-gpu-blocks N [16384]  --max-num-seqs N [256]
   --max-batched-tokens N [8192]  --perf-table FILE (JSON tables instead of polynomials)
   --no-prefix-cache
+KV tiers (moves priced for Llama-3-70B, 320 KiB/token, 50 GB/s host and peer links):
+  --host-tier X            host-memory tier of X times the GPU blocks per worker [0]
+  --fetch                  pull a prompt's cached prefix from the worker holding it
 output:
   --seed N [0]  --sla-ttft-ms X [2000]  --sla-itl-ms X [50]
   --json FILE              write all reports as JSON
@@ -58,6 +62,8 @@ pub struct Args {
     pub max_batched_tokens: usize,
     pub perf_table: Option<PathBuf>,
     pub prefix_cache: bool,
+    pub host_tier: f64,
+    pub fetch: bool,
     pub seed: u64,
     pub sla_ttft_ms: f64,
     pub sla_itl_ms: f64,
@@ -111,6 +117,8 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         max_batched_tokens: 8_192,
         perf_table: None,
         prefix_cache: true,
+        host_tier: 0.0,
+        fetch: false,
         seed: 0,
         sla_ttft_ms: 2_000.0,
         sla_itl_ms: 50.0,
@@ -122,6 +130,10 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     while let Some(flag) = it.next() {
         if flag == "--no-prefix-cache" {
             a.prefix_cache = false;
+            continue;
+        }
+        if flag == "--fetch" {
+            a.fetch = true;
             continue;
         }
         if flag == "-h" || flag == "--help" {
@@ -157,6 +169,12 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--max-num-seqs" => a.max_num_seqs = n(&v)?,
             "--max-batched-tokens" => a.max_batched_tokens = n(&v)?,
             "--perf-table" => a.perf_table = Some(v.into()),
+            "--host-tier" => {
+                a.host_tier = f(&v)?;
+                if !(a.host_tier >= 0.0 && a.host_tier.is_finite()) {
+                    return Err(format!("--host-tier {v}: want a multiple >= 0"));
+                }
+            }
             "--seed" => a.seed = v.parse().map_err(|e| format!("--seed: {e}"))?,
             "--sla-ttft-ms" => a.sla_ttft_ms = f(&v)?,
             "--sla-itl-ms" => a.sla_itl_ms = f(&v)?,
