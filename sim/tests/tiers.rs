@@ -44,7 +44,7 @@ fn run(cfg: SimConfig, load: Workload, policy: Box<dyn RoutingPolicy>) -> Simula
     let mut steps = 0u64;
     while sim.step() {
         steps += 1;
-        if steps % 40 == 0 {
+        if steps.is_multiple_of(40) {
             sim.check_invariants();
         }
     }
@@ -80,10 +80,13 @@ fn assert_conserved(sim: &Simulation) -> Report {
     r
 }
 
+/// Blocks per (worker, tier), as rebuilt from KV events.
+type TierSets = HashMap<(WorkerId, StorageTier), HashSet<u64>>;
+
 /// Rebuilds each worker's tiers from its KV events alone.
 #[derive(Default)]
 struct TierMirror {
-    sets: Rc<RefCell<HashMap<(WorkerId, StorageTier), HashSet<u64>>>>,
+    sets: Rc<RefCell<TierSets>>,
     inner: RoundRobin,
 }
 
