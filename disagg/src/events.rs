@@ -36,29 +36,26 @@ impl VllmEncoder {
         let mut out = Vec::new();
         for event in events {
             match event {
-                KvEventData::Stored {
-                    parent_hash,
-                    blocks,
-                } => {
+                KvEventData::Stored { parent, blocks } => {
                     let known: Vec<_> = blocks
                         .iter()
-                        .take_while(|b| self.tokens.contains_key(&b.block_hash))
+                        .take_while(|b| self.tokens.contains_key(&b.external.0))
                         .collect();
                     if known.is_empty() {
                         continue;
                     }
                     let hashes = known
                         .iter()
-                        .map(|b| Value::from(b.block_hash))
+                        .map(|b| Value::from(b.external.0))
                         .collect::<Vec<_>>();
                     let tokens = known
                         .iter()
-                        .flat_map(|b| self.tokens[&b.block_hash].iter().map(|&t| Value::from(t)))
+                        .flat_map(|b| self.tokens[&b.external.0].iter().map(|&t| Value::from(t)))
                         .collect::<Vec<_>>();
                     out.push(Value::Array(vec![
                         Value::from("BlockStored"),
                         Value::Array(hashes),
-                        parent_hash.map_or(Value::Nil, Value::from),
+                        parent.map_or(Value::Nil, |p| Value::from(p.0)),
                         Value::Array(tokens),
                         Value::from(self.block_size as u64),
                         Value::Nil,
@@ -66,13 +63,13 @@ impl VllmEncoder {
                         Value::Nil,
                     ]));
                 }
-                KvEventData::Removed { block_hashes } => {
-                    for h in block_hashes {
-                        self.tokens.remove(h);
+                KvEventData::Removed { blocks } => {
+                    for h in blocks {
+                        self.tokens.remove(&h.0);
                     }
                     out.push(Value::Array(vec![
                         Value::from("BlockRemoved"),
-                        Value::Array(block_hashes.iter().map(|&h| Value::from(h)).collect()),
+                        Value::Array(blocks.iter().map(|h| Value::from(h.0)).collect()),
                         Value::from("GPU"),
                     ]));
                 }
@@ -169,12 +166,12 @@ mod tests {
         }
         let blocks: Vec<StoredBlock> = (0..4)
             .map(|i| StoredBlock {
-                block_hash: hashes.seq[i],
-                tokens_hash: hashes.local[i],
+                external: router::ExternalHash(hashes.seq[i]),
+                tokens: router::BlockHash(hashes.local[i]),
             })
             .chain([StoredBlock {
-                block_hash: 999,
-                tokens_hash: 0,
+                external: router::ExternalHash(999),
+                tokens: router::BlockHash(0),
             }])
             .collect();
         let bytes = enc
@@ -182,11 +179,11 @@ mod tests {
                 1.5,
                 &[
                     KvEventData::Stored {
-                        parent_hash: None,
+                        parent: None,
                         blocks,
                     },
                     KvEventData::Removed {
-                        block_hashes: vec![hashes.seq[3]],
+                        blocks: vec![router::ExternalHash(hashes.seq[3])],
                     },
                 ],
             )

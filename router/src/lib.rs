@@ -4,6 +4,8 @@
 //! * [`index`]: worker → cached blocks, fed by KV events (or approximated from routing);
 //! * [`wire`]: decoding vLLM's ZMQ/msgpack KV-event stream;
 //! * [`perf_model`]: prefill/decode timing shared with the planner and simulator;
+//! * [`transfer_cost`]: KV bytes per token from the model shape and the price of moving
+//!   blocks between device, host memory and peer workers;
 //! * [`sched`]: load bookkeeping, routing policies (Dynamo's cost, predicted TTFT,
 //!   round-robin, random) and the disaggregation decision.
 //!
@@ -16,14 +18,16 @@ pub mod index;
 pub mod perf_model;
 pub mod sched;
 pub mod trace_hashing;
+pub mod transfer_cost;
 pub mod wire;
 mod worker;
 
 pub use hashing::{BlockHash, ExternalHash, PromptHashes, SequenceHash, hash_blocks, hash_prompt};
 pub use index::{
     ApplyOutcome, ApplyReport, ApproxConfig, ApproxIndexer, Indexer, KvEvent, KvEventData,
-    OverlapScores, StoredBlock,
+    OverlapScores, StorageTier, StoredBlock,
 };
 
 pub use perf_model::PerfModel;
+pub use transfer_cost::{ModelShape, TransferCost};
 pub use worker::WorkerId;

@@ -177,6 +177,7 @@ fn overlap_scores_match_dynamo_radix_tree() {
         let report = ours.apply(
             WorkerId::new(w as u64),
             &KvEvent {
+                tier: router::StorageTier::Device,
                 event_id: id,
                 data: our_event,
             },

@@ -1,6 +1,7 @@
 //! Engine and cluster configuration. Defaults are Dynamo mocker's.
 
 use crate::perf::PerfModel;
+use router::TransferCost;
 use serde::{Deserialize, Serialize};
 
 /// Which request to evict from the running set under memory pressure.
@@ -37,6 +38,19 @@ pub struct EngineConfig {
     pub decode_speedup_ratio: f64,
     /// Step-time model.
     pub perf_model: PerfModel,
+    /// Host-memory KV tier in blocks (0 = none): receives the blocks the device evicts
+    /// and onboards them on a prefix hit.
+    #[serde(default)]
+    pub host_blocks: usize,
+    /// Cross-worker prefix fetch: at routing time the chosen worker pulls the longest
+    /// cached prefix of the prompt any other worker of its pool holds (device or host
+    /// tier), instead of recomputing it.
+    #[serde(default)]
+    pub fetch_from_peers: bool,
+    /// Price of onboarding host-tier blocks and of pulling blocks from peers, charged to
+    /// the pass that admits the sequence (Llama-3-70B KV size by default).
+    #[serde(skip)]
+    pub transfer: TransferCost,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +68,9 @@ impl Default for EngineConfig {
             speedup_ratio: 1.0,
             decode_speedup_ratio: 1.0,
             perf_model: PerfModel::Polynomial,
+            host_blocks: 0,
+            fetch_from_peers: false,
+            transfer: TransferCost::default(),
         }
     }
 }

@@ -116,6 +116,24 @@ pub struct ReplicaSample {
     pub draining: usize,
 }
 
+/// KV block moves over all workers of a run.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct KvMoves {
+    /// Device and host tier counts summed over workers.
+    pub engines: crate::engine::MoveStats,
+    /// Requests that pulled a prefix from another worker at routing time.
+    pub pulls: u64,
+    /// Blocks pulled (the pulled blocks used at admission are `engines.fetched_blocks`).
+    pub pulled_blocks: u64,
+}
+
+impl Report {
+    /// Prompt tokens not recomputed (device, host tier or pulled) / all prompt tokens.
+    pub fn total_hit_rate(&self) -> f64 {
+        self.prefix_hit_rate + self.host_hit_rate + self.fetched_hit_rate
+    }
+}
+
 /// Everything measured in one run.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -153,8 +171,14 @@ pub struct Report {
     pub output_tokens: u64,
     /// Prompt tokens served from the workers' prefix caches / all prompt tokens.
     pub prefix_hit_rate: f64,
+    /// Prompt tokens onboarded from the workers' host-memory tiers / all prompt tokens.
+    pub host_hit_rate: f64,
+    /// Prompt tokens pulled from other workers / all prompt tokens.
+    pub fetched_hit_rate: f64,
     /// The same for one infinite cache shared by all requests.
     pub ideal_hit_rate: f64,
+    /// KV block moves between tiers and workers.
+    pub kv_moves: KvMoves,
     /// Preemptions over all workers.
     pub preemptions: u64,
     /// Replica-seconds per pool (starting, ready and draining).

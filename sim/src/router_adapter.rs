@@ -1,12 +1,12 @@
 //! Runs the `router` crate's policies inside the simulator: each request is
 //! routed by a [`router::sched::KvRouter`] whose index is fed only by the
-//! engines' KV events (converted to the router's event type) and whose load
-//! is its own prediction, exactly as in a real deployment.
+//! engines' KV events (the router's own event type) and whose load is its
+//! own prediction, exactly as in a real deployment.
 
 use crate::engine::RequestId;
-use crate::kv_event::{KvEvent, KvEventData, WorkerId};
+use crate::kv_event::{KvEvent, WorkerId};
 use crate::routing::{Candidate, RouteRequest, RoutingPolicy};
-use router::hashing::{BlockHash, ExternalHash, SequenceHash};
+use router::hashing::SequenceHash;
 use router::sched::{
     DynamoCost, KvRouter, Policy, PredictedTtft, RequestId as RouterRequestId, RequestView,
 };
@@ -44,6 +44,14 @@ impl<P> RouterPolicy<P> {
     }
 }
 
+impl<P: Policy> RouterPolicy<P> {
+    /// Also indexes host-memory tiers and, with `fetch`, prefixes on other workers.
+    pub fn with_tiers(mut self, fetch: bool) -> Self {
+        self.router = self.router.with_tiers(fetch);
+        self
+    }
+}
+
 /// Dynamo's cost function (router crate), seeded tie-breaks.
 pub fn dynamo(block_size: usize, seed: u64) -> RouterPolicy<DynamoCost> {
     RouterPolicy::new(
@@ -71,28 +79,6 @@ pub fn predicted_ttft(
         PredictedTtft::new(model, block_size as u32, seed),
         block_size,
     )
-}
-
-fn convert(data: &KvEventData) -> router::KvEventData {
-    match data {
-        KvEventData::Stored {
-            parent_hash,
-            blocks,
-        } => router::KvEventData::Stored {
-            parent: parent_hash.map(ExternalHash),
-            blocks: blocks
-                .iter()
-                .map(|b| router::StoredBlock {
-                    external: ExternalHash(b.block_hash),
-                    tokens: BlockHash(b.tokens_hash),
-                })
-                .collect(),
-        },
-        KvEventData::Removed { block_hashes } => router::KvEventData::Removed {
-            blocks: block_hashes.iter().copied().map(ExternalHash).collect(),
-        },
-        KvEventData::Cleared => router::KvEventData::Cleared,
-    }
 }
 
 impl<P: Policy> RoutingPolicy for RouterPolicy<P> {
@@ -129,13 +115,8 @@ impl<P: Policy> RoutingPolicy for RouterPolicy<P> {
         true
     }
 
-    fn on_kv_event(&mut self, event: &KvEvent) {
-        let ev = router::KvEvent {
-            event_id: event.event_id,
-            data: convert(&event.data),
-        };
-        self.router
-            .apply_event(RouterWorkerId::new(event.worker_id), &ev);
+    fn on_kv_event(&mut self, worker: WorkerId, event: &KvEvent) {
+        self.router.apply_event(RouterWorkerId::new(worker), event);
     }
 
     fn on_first_token(&mut self, request: RequestId, _worker: WorkerId) {

@@ -58,8 +58,8 @@ pub trait RoutingPolicy {
         false
     }
 
-    /// A KV event from a worker, delivered when the engine publishes it.
-    fn on_kv_event(&mut self, _event: &KvEvent) {}
+    /// A KV event from `worker`, delivered when the engine publishes it.
+    fn on_kv_event(&mut self, _worker: WorkerId, _event: &KvEvent) {}
 
     /// The request produced its first token on `worker`.
     fn on_first_token(&mut self, _request: RequestId, _worker: WorkerId) {}
@@ -180,6 +180,8 @@ impl RoutingPolicy for OracleCost {
 /// `random`, `oracle-cost` (built in), `dynamo` and `ours` (router crate,
 /// fed by KV events). `ours:itl=W` sets the predicted-TTFT policy's ITL
 /// weight (seconds of cost per second of decode step time; default 64).
+/// `ours+tier` also prices host-tier hits, and `ours+fetch` host-tier hits
+/// and prefixes pulled from other workers (with `engine.transfer`).
 pub fn policy_by_name(
     name: &str,
     engine: &crate::EngineConfig,
@@ -204,6 +206,18 @@ pub fn policy_by_name(
         "random" => Box::new(Random::new(seed)),
         "oracle-cost" | "oracle" => Box::new(OracleCost::default()),
         "dynamo" => Box::new(dynamo(bs, seed)),
+        "ours+tier" | "ours+fetch" => {
+            let mut policy = predicted_ttft(
+                bs,
+                (engine.num_gpu_blocks * bs) as u64,
+                engine.max_num_batched_tokens as u64,
+                seed,
+            )
+            .with_tiers(name == "ours+fetch");
+            policy.policy_mut().transfer = engine.transfer;
+            policy.rename(name);
+            Box::new(policy)
+        }
         "ours" | "predicted-ttft" => Box::new(predicted_ttft(
             bs,
             (engine.num_gpu_blocks * bs) as u64,

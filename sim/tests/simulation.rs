@@ -1,7 +1,7 @@
 //! Invariants of whole simulations: determinism, conservation of requests
 //! and tokens, block-manager consistency under pressure, KV events, scaling.
 
-use sim::kv_event::{KvEvent, KvEventData, WorkerId};
+use sim::kv_event::{KvEvent, KvEventData, StorageTier, WorkerId};
 use sim::routing::{Candidate, Random, RoundRobin, RouteRequest, RoutingPolicy};
 use sim::workload::{ArrivalShape, SyntheticSpec, Workload};
 use sim::{EngineConfig, Role, ServingMode, SimConfig, Simulation, WorkerState};
@@ -142,30 +142,28 @@ impl RoutingPolicy for EventMirror {
     fn wants_kv_events(&self) -> bool {
         true
     }
-    fn on_kv_event(&mut self, ev: &KvEvent) {
-        if let Some(&prev) = self.last_id.get(&ev.worker_id) {
+    fn on_kv_event(&mut self, worker: WorkerId, ev: &KvEvent) {
+        if let Some(&prev) = self.last_id.get(&worker) {
             assert_eq!(ev.event_id, prev + 1, "event ids are consecutive");
         } else {
             assert_eq!(ev.event_id, 0);
         }
-        self.last_id.insert(ev.worker_id, ev.event_id);
+        self.last_id.insert(worker, ev.event_id);
+        assert_eq!(ev.tier, StorageTier::Device, "no host tier configured");
         let mut cached = self.cached.borrow_mut();
-        let set = cached.entry(ev.worker_id).or_default();
+        let set = cached.entry(worker).or_default();
         match &ev.data {
-            KvEventData::Stored {
-                parent_hash,
-                blocks,
-            } => {
-                if let Some(p) = parent_hash {
-                    assert!(set.contains(p), "stored block's parent is cached");
+            KvEventData::Stored { parent, blocks } => {
+                if let Some(p) = parent {
+                    assert!(set.contains(&p.0), "stored block's parent is cached");
                 }
                 for b in blocks {
-                    assert!(set.insert(b.block_hash), "block stored twice");
+                    assert!(set.insert(b.external.0), "block stored twice");
                 }
             }
-            KvEventData::Removed { block_hashes } => {
-                for h in block_hashes {
-                    assert!(set.remove(h), "removed block was not stored");
+            KvEventData::Removed { blocks } => {
+                for h in blocks {
+                    assert!(set.remove(&h.0), "removed block was not stored");
                 }
             }
             KvEventData::Cleared => set.clear(),

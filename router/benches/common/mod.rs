@@ -111,6 +111,7 @@ pub fn expand(prompts: &[Prompt], workers: u64) -> Stream {
             stream.ours.push((
                 WorkerId::new(w),
                 KvEvent {
+                    tier: router::StorageTier::Device,
                     event_id: id,
                     data: ours,
                 },

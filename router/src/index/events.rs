@@ -32,13 +32,40 @@ pub enum KvEventData {
     Cleared,
 }
 
+/// Which memory of a worker an event is about (vLLM's `medium`: "GPU", "CPU", ...).
+///
+/// A worker with a host-memory tier announces a block moving from the GPU to host memory as
+/// `Removed` on [`StorageTier::Device`] followed by `Stored` on [`StorageTier::Host`], and
+/// the reverse when it onboards the block again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum StorageTier {
+    /// Accelerator memory: a hit costs nothing to use.
+    #[default]
+    Device,
+    /// The worker's host memory: a hit must be copied to the device first.
+    Host,
+}
+
 /// An event with its per-worker sequence number (monotonic, starting at 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvEvent {
-    /// Per-worker monotonic event id; a jump reveals lost events.
+    /// Per-worker monotonic event id (shared by all tiers); a jump reveals lost events.
     pub event_id: u64,
     /// The change.
     pub data: KvEventData,
+    /// The tier the change happened in.
+    pub tier: StorageTier,
+}
+
+impl KvEvent {
+    /// An event about the device tier (the only tier of engines without offloading).
+    pub fn device(event_id: u64, data: KvEventData) -> Self {
+        KvEvent {
+            event_id,
+            data,
+            tier: StorageTier::Device,
+        }
+    }
 }
 
 /// What [`crate::Indexer::apply`] did with an event.

@@ -17,7 +17,7 @@ mod u64_map;
 mod worker_set;
 
 pub use approx::{ApproxConfig, ApproxIndexer};
-pub use events::{ApplyOutcome, ApplyReport, KvEvent, KvEventData, StoredBlock};
+pub use events::{ApplyOutcome, ApplyReport, KvEvent, KvEventData, StorageTier, StoredBlock};
 pub use matching::OverlapScores;
 
 use crate::hashing::{SequenceHash, chain};
@@ -108,6 +108,8 @@ impl Indexer {
     }
 
     /// Applies one event from `worker`, checking its event id for gaps and duplicates.
+    /// The index holds device-resident blocks: an event about another tier only advances
+    /// the worker's event id (see `sched::TierIndex` for the other tiers).
     pub fn apply(&mut self, worker: WorkerId, event: &KvEvent) -> ApplyReport {
         let slot = self.slot_for(worker);
         let state = self.slots[slot as usize].as_mut().expect("live slot");
@@ -120,6 +122,12 @@ impl Indexer {
         }
         state.last_event_id = Some(event.event_id);
         let gap = (event.event_id > expected).then_some(expected..event.event_id);
+        if event.tier != StorageTier::Device {
+            return ApplyReport {
+                outcome: ApplyOutcome::Applied,
+                gap,
+            };
+        }
         let outcome = self.apply_data(slot, &event.data);
         ApplyReport { outcome, gap }
     }

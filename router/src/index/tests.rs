@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 fn stored(id: u64, parent: Option<u64>, blocks: &[(u64, BlockHash)]) -> KvEvent {
     KvEvent {
+        tier: crate::StorageTier::Device,
         event_id: id,
         data: KvEventData::Stored {
             parent: parent.map(ExternalHash),
@@ -21,6 +22,7 @@ fn stored(id: u64, parent: Option<u64>, blocks: &[(u64, BlockHash)]) -> KvEvent 
 
 fn removed(id: u64, blocks: &[u64]) -> KvEvent {
     KvEvent {
+        tier: crate::StorageTier::Device,
         event_id: id,
         data: KvEventData::Removed {
             blocks: blocks.iter().map(|&b| ExternalHash(b)).collect(),
@@ -120,6 +122,7 @@ fn cleared_resync_and_worker_removal() {
     index.apply(
         a,
         &KvEvent {
+            tier: crate::StorageTier::Device,
             event_id: 1,
             data: KvEventData::Cleared,
         },
@@ -230,6 +233,7 @@ fn random_stream_against_ground_truth(seed: u64, prompts: &[TestPrompt], workers
             _ => {
                 set.clear();
                 KvEvent {
+                    tier: crate::StorageTier::Device,
                     event_id: *id,
                     data: KvEventData::Cleared,
                 }

@@ -9,6 +9,7 @@ mod dynamo;
 mod load;
 mod router;
 mod simple;
+mod tiered;
 mod ttft;
 
 pub use disagg::{DisaggDecision, DisaggRouter, LocalPrefillRule};
@@ -16,7 +17,8 @@ pub use dynamo::DynamoCost;
 pub use load::{LoadTracker, WorkerLoad};
 pub use router::KvRouter;
 pub use simple::{RandomPolicy, RoundRobin};
-pub use ttft::PredictedTtft;
+pub use tiered::{TierIndex, TierOverlap};
+pub use ttft::{PredictedTtft, TtftBreakdown};
 
 use crate::hashing::SequenceHash;
 use crate::worker::WorkerId;
@@ -47,6 +49,11 @@ pub struct WorkerState {
     pub worker: WorkerId,
     /// Leading prompt blocks already in its KV cache (from the index).
     pub cached_blocks: u32,
+    /// Further leading prompt blocks in its host-memory tier (0 without a [`TierIndex`]).
+    pub host_blocks: u32,
+    /// Further leading prompt blocks it could pull from another worker (0 unless the
+    /// [`TierIndex`] allows fetching).
+    pub remote_blocks: u32,
     /// Blocks in its cache overall (the index's tree size), used to break ties.
     pub tree_size: usize,
     /// Predicted load: prompt tokens routed to it whose prefill has not finished.

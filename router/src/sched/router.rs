@@ -4,7 +4,7 @@
 //! (or run it in approximate mode), call [`KvRouter::route`] per request, then report
 //! [`KvRouter::on_first_token`] and [`KvRouter::on_finish`]. Time is always passed in.
 
-use super::{Decision, LoadTracker, Policy, RequestId, RequestView, WorkerState};
+use super::{Decision, LoadTracker, Policy, RequestId, RequestView, TierIndex, WorkerState};
 use crate::index::{ApplyReport, ApproxConfig, ApproxIndexer, Indexer, KvEvent, OverlapScores};
 use crate::worker::WorkerId;
 
@@ -19,6 +19,8 @@ pub struct KvRouter<P> {
     pub loads: LoadTracker,
     /// The routing policy.
     pub policy: P,
+    /// Blocks in every tier, for engines with a host-memory tier or peer fetch.
+    pub tiers: Option<TierIndex>,
     block_size: u32,
     workers: Vec<WorkerId>,
 }
@@ -31,6 +33,7 @@ impl<P: Policy> KvRouter<P> {
             approx: None,
             loads: LoadTracker::new(),
             policy,
+            tiers: None,
             block_size: block_size.max(1),
             workers: Vec::new(),
         }
@@ -42,6 +45,13 @@ impl<P: Policy> KvRouter<P> {
             approx: Some(ApproxIndexer::new(config)),
             ..Self::new(policy, block_size)
         }
+    }
+
+    /// Also tracks host-memory tiers and (with `fetch`) prefixes on other workers, so
+    /// candidates see [`WorkerState::host_blocks`] and [`WorkerState::remote_blocks`].
+    pub fn with_tiers(mut self, fetch: bool) -> Self {
+        self.tiers = Some(TierIndex::new(fetch));
+        self
     }
 
     /// KV block size in tokens.
@@ -61,6 +71,9 @@ impl<P: Policy> KvRouter<P> {
     pub fn remove_worker(&mut self, worker: WorkerId) {
         self.workers.retain(|w| *w != worker);
         self.index.remove_worker(worker);
+        if let Some(tiers) = &mut self.tiers {
+            tiers.remove_worker(worker);
+        }
         if let Some(approx) = &mut self.approx {
             approx.remove_worker(worker);
         }
@@ -71,8 +84,11 @@ impl<P: Policy> KvRouter<P> {
         &self.workers
     }
 
-    /// Applies a KV event from `worker` to the index.
+    /// Applies a KV event from `worker` to the index (and the tier index, if any).
     pub fn apply_event(&mut self, worker: WorkerId, event: &KvEvent) -> ApplyReport {
+        if let Some(tiers) = &mut self.tiers {
+            tiers.apply(worker, event);
+        }
         self.index.apply(worker, event)
     }
 
@@ -96,13 +112,23 @@ impl<P: Policy> KvRouter<P> {
         let cached = self.overlaps(request, now);
         let active = self.loads.active_overlaps(request.sequence);
         let tree_index = self.approx.as_ref().map_or(&self.index, |a| a.index());
+        let tiers = match &mut self.tiers {
+            Some(t) => {
+                t.settle();
+                t.overlaps(request.sequence, &cached, candidates)
+            }
+            None => vec![Default::default(); candidates.len()],
+        };
         candidates
             .iter()
-            .map(|&worker| {
+            .zip(tiers)
+            .map(|(&worker, tier)| {
                 let load = self.loads.load(worker);
                 WorkerState {
                     worker,
                     cached_blocks: cached.get(worker),
+                    host_blocks: tier.host_blocks,
+                    remote_blocks: tier.remote_blocks,
                     tree_size: tree_index.tree_size(worker),
                     active_prefill_tokens: load.prefill_tokens,
                     active_blocks: load.blocks,
@@ -186,6 +212,7 @@ mod tests {
         router.apply_event(
             b,
             &KvEvent {
+                tier: crate::StorageTier::Device,
                 event_id: 0,
                 data: KvEventData::Stored {
                     parent: None,

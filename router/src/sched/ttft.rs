@@ -2,20 +2,26 @@
 //! [`PerfModel`] and add a decode-pressure term.
 //!
 //! ```text
-//! uncached  = ISL − cached_blocks · block_size
+//! reused    = (cached_blocks + host_blocks + remote_blocks) · block_size
+//! uncached  = ISL − reused
+//! load      = onboard_s(host_blocks · block_size) + fetch_s(remote_blocks · block_size)
 //! wait      = prefill_s(queued)                       (prefill work already routed there)
 //! prefill   = prefill_s(queued + uncached) − wait     (this request's marginal prefill)
 //! interfere = passes(queued + uncached) · decode_step_s(active requests, active KV)
-//! TTFT      = wait + prefill + interfere + transfer_s
+//! TTFT      = wait + load + prefill + interfere + transfer_s
 //! cost      = TTFT + itl_weight · decode_step_s(active + 1, active KV + prompt KV)
 //!           + overflow_penalty_s · max(0, KV after / capacity − 1)
 //! ```
 //! Unlike Dynamo's linear block counts, this prices cache hits in seconds (prefill is
 //! superlinear in tokens), charges queued work by its real drain time, includes KV
-//! transfer, and sees when a worker's KV would overflow (forcing preemption).
+//! transfer, and sees when a worker's KV would overflow (forcing preemption). With a
+//! [`crate::sched::TierIndex`] it also weighs a host-memory hit or a prefix pulled from
+//! another worker (priced by [`TransferCost`]) against recomputing, so an idle worker that
+//! fetches can beat a busy one that holds the cache.
 
 use super::{Decision, Policy, RequestView, WorkerState, argmin_with_ties};
 use crate::perf_model::PerfModel;
+use crate::transfer_cost::TransferCost;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -30,6 +36,8 @@ pub struct PredictedTtft {
     pub itl_weight: f64,
     /// Seconds of cost per unit of KV overflow (fraction of capacity beyond 100%).
     pub overflow_penalty_s: f64,
+    /// Price of onboarding host-tier blocks and pulling remote ones.
+    pub transfer: TransferCost,
     rng: ChaCha8Rng,
 }
 
@@ -38,6 +46,8 @@ pub struct PredictedTtft {
 pub struct TtftBreakdown {
     /// Waiting for already-queued prefill work.
     pub wait_s: f64,
+    /// Onboarding host-tier blocks and pulling remote ones.
+    pub load_s: f64,
     /// This request's own prefill.
     pub prefill_s: f64,
     /// Decode steps interleaved with the prefill passes.
@@ -53,7 +63,7 @@ pub struct TtftBreakdown {
 impl TtftBreakdown {
     /// The predicted time to first token.
     pub fn ttft_s(&self) -> f64 {
-        self.wait_s + self.prefill_s + self.interference_s + self.transfer_s
+        self.wait_s + self.load_s + self.prefill_s + self.interference_s + self.transfer_s
     }
 }
 
@@ -66,6 +76,7 @@ impl PredictedTtft {
             block_size: block_size.max(1),
             itl_weight: 64.0,
             overflow_penalty_s: 10.0,
+            transfer: TransferCost::default(),
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
     }
@@ -74,7 +85,9 @@ impl PredictedTtft {
     pub fn predict(&self, request: &RequestView<'_>, w: &WorkerState) -> TtftBreakdown {
         let bs = f64::from(self.block_size);
         let uncached =
-            (f64::from(request.prompt_tokens) - f64::from(w.cached_blocks) * bs).max(0.0);
+            (f64::from(request.prompt_tokens) - f64::from(reused_blocks(w)) * bs).max(0.0);
+        let load_s = self.transfer.onboard_s(f64::from(w.host_blocks) * bs)
+            + self.transfer.fetch_s(f64::from(w.remote_blocks) * bs);
         let queued = w.active_prefill_tokens as f64;
         let wait_s = self.model.prefill_s(queued, 1);
         let prefill_s = self.model.prefill_s(queued + uncached, 1) - wait_s;
@@ -86,6 +99,7 @@ impl PredictedTtft {
         let kv_after = active_kv + new_blocks * bs;
         TtftBreakdown {
             wait_s,
+            load_s,
             prefill_s,
             interference_s,
             transfer_s: w.transfer_s,
@@ -105,6 +119,12 @@ impl PredictedTtft {
     }
 }
 
+/// Leading prompt blocks that need no prefill on `w`: on its device, in its host tier or
+/// pulled from a peer.
+fn reused_blocks(w: &WorkerState) -> u32 {
+    w.cached_blocks + w.host_blocks + w.remote_blocks
+}
+
 impl Policy for PredictedTtft {
     fn select(
         &mut self,
@@ -119,7 +139,7 @@ impl Policy for PredictedTtft {
         let w = &workers[pick];
         Decision {
             worker: w.worker,
-            cached_blocks: w.cached_blocks,
+            cached_blocks: reused_blocks(w),
             cost: costs[pick],
             predicted_ttft_s: Some(scored[pick].1.ttft_s()),
         }
@@ -168,6 +188,57 @@ mod tests {
         assert_eq!(decision.worker, cold.worker);
         let expected = PerfModel::default().prefill_s(8_192.0, 1);
         assert!((decision.predicted_ttft_s.unwrap() - expected).abs() < 1e-9);
+    }
+
+    #[test]
+    fn idle_worker_that_fetches_beats_busy_holder_and_recompute() {
+        let seq: Vec<SequenceHash> = (0..128).map(SequenceHash).collect(); // 8,192 tokens
+        let model = PredictedTtft::new(PerfModel::default(), 64, 1);
+        let mut policy = model.clone();
+        let busy_holder = WorkerState {
+            worker: WorkerId::new(1),
+            cached_blocks: 120,
+            active_prefill_tokens: 30_000,
+            ..Default::default()
+        };
+        let idle_cold = WorkerState {
+            worker: WorkerId::new(2),
+            ..Default::default()
+        };
+        let idle_fetch = WorkerState {
+            worker: WorkerId::new(3),
+            remote_blocks: 120,
+            ..Default::default()
+        };
+        let idle_host = WorkerState {
+            worker: WorkerId::new(4),
+            host_blocks: 120,
+            ..Default::default()
+        };
+        let parts = |w: &WorkerState| model.predict(&request(&seq), w);
+        // Recompute costs the full prompt; the holder's queue costs more than that.
+        assert!(parts(&busy_holder).ttft_s() > parts(&idle_cold).ttft_s());
+        // Pulling 120 blocks (2.5 GB at 50 GB/s ≈ 50 ms) beats prefilling them (≈ 0.16 s).
+        let fetch = parts(&idle_fetch);
+        let t = TransferCost::default();
+        assert!((fetch.load_s - t.fetch_s(120.0 * 64.0)).abs() < 1e-12);
+        assert!(fetch.ttft_s() < parts(&idle_cold).ttft_s());
+        let d = policy.select(&request(&seq), &[busy_holder, idle_cold, idle_fetch], 0.0);
+        assert_eq!(d.worker, idle_fetch.worker);
+        assert_eq!(
+            d.cached_blocks, 120,
+            "fetched blocks are booked as not prefilled"
+        );
+        // A host hit skips the network latency: cheaper still.
+        assert!(parts(&idle_host).load_s < fetch.load_s);
+        assert_eq!(
+            policy
+                .select(&request(&seq), &[idle_fetch, idle_host], 0.0)
+                .worker,
+            idle_host.worker
+        );
+        // Without tier information the policy is unchanged.
+        assert_eq!(parts(&idle_cold).load_s, 0.0);
     }
 
     #[test]

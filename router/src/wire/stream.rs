@@ -55,8 +55,9 @@ impl EngineStream {
         }
         self.last_sequence = Some(sequence);
         let worker = WorkerId::with_rank(self.worker_id, batch.dp_rank.unwrap_or(0));
-        for data in batch.events {
+        for (data, tier) in batch.events.into_iter().zip(batch.tiers) {
             let event = KvEvent {
+                tier,
                 event_id: self.next_event_id,
                 data,
             };

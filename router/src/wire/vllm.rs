@@ -11,10 +11,11 @@
 //! Map-encoded events (`{"type": "BlockStored", "block_hashes": ...}`) are accepted too.
 //! Block hashes may be signed (reinterpreted as `u64`) or unsigned. Token ids may be
 //! plain `u32`s or Eagle/MTP "bigram" pairs `(t_i, t_{i+1})`, in which case each block is
-//! hashed over `block_size + 1` tokens, as Dynamo does.
+//! hashed over `block_size + 1` tokens, as Dynamo does. The `medium` names the tier: "CPU"
+//! (vLLM's offloading connector) is [`StorageTier::Host`], anything else the device.
 
 use crate::hashing::{ExternalHash, block_seed, hash_block};
-use crate::index::{KvEventData, StoredBlock};
+use crate::index::{KvEventData, StorageTier, StoredBlock};
 use rmpv::Value;
 
 /// What the decoder needs to know about the deployment.
@@ -33,6 +34,8 @@ pub struct EngineBatch {
     pub dp_rank: Option<u32>,
     /// The events, in order.
     pub events: Vec<KvEventData>,
+    /// The tier of each event (same length as `events`).
+    pub tiers: Vec<StorageTier>,
 }
 
 /// Why a payload could not be decoded.
@@ -188,17 +191,31 @@ fn decode_stored(fields: &Fields<'_>, options: &DecodeOptions) -> Result<KvEvent
     Ok(KvEventData::Stored { parent, blocks })
 }
 
+/// The tier a `medium` field names.
+fn tier(medium: Option<&Value>) -> StorageTier {
+    match medium.and_then(Value::as_str) {
+        Some(m) if m.eq_ignore_ascii_case("cpu") => StorageTier::Host,
+        _ => StorageTier::Device,
+    }
+}
+
 fn decode_event(
     event: &Value,
     options: &DecodeOptions,
-) -> Result<Option<KvEventData>, DecodeError> {
+) -> Result<Option<(StorageTier, KvEventData)>, DecodeError> {
     let fields = Fields::of(event)?;
     Ok(match fields.tag {
-        "BlockStored" => Some(decode_stored(&fields, options)?),
-        "BlockRemoved" => Some(KvEventData::Removed {
-            blocks: as_hashes(fields.get("block_hashes", 0))?,
-        }),
-        "AllBlocksCleared" => Some(KvEventData::Cleared),
+        "BlockStored" => Some((
+            tier(fields.get("medium", 5)),
+            decode_stored(&fields, options)?,
+        )),
+        "BlockRemoved" => Some((
+            tier(fields.get("medium", 1)),
+            KvEventData::Removed {
+                blocks: as_hashes(fields.get("block_hashes", 0))?,
+            },
+        )),
+        "AllBlocksCleared" => Some((StorageTier::Device, KvEventData::Cleared)),
         // Unknown event kinds from newer engines are skipped, not fatal.
         _ => None,
     })
@@ -220,14 +237,17 @@ pub fn decode_batch(payload: &[u8], options: &DecodeOptions) -> Result<EngineBat
         .and_then(Value::as_array)
         .ok_or(DecodeError::Layout("events"))?;
     let dp_rank = items.get(2).and_then(Value::as_u64).map(|r| r as u32);
-    let events = events
+    let (tiers, events) = events
         .iter()
         .filter_map(|e| decode_event(e, options).transpose())
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
     Ok(EngineBatch {
         timestamp,
         dp_rank,
         events,
+        tiers,
     })
 }
 

@@ -16,7 +16,7 @@ pub use scaling::DrainChoice;
 
 use crate::config::{ServingMode, SimConfig};
 use crate::engine::{Engine, Output, Role, Sequence};
-use crate::kv_event::{KvEvent, WorkerId};
+use crate::kv_event::{KvEvent, StorageTier, WorkerId};
 use crate::report::ReplicaSample;
 use crate::routing::{Candidate, RouteRequest, RoutingPolicy};
 use crate::workload::Workload;
@@ -75,6 +75,9 @@ pub struct Simulation {
     pub(crate) ideal_hit_tokens: u64,
     outputs: Vec<Output>,
     unfinished: usize,
+    /// Prefix pulls from peers issued at routing time, and their blocks.
+    pub(crate) pulls: u64,
+    pub(crate) pulled_blocks: u64,
 }
 
 impl Simulation {
@@ -105,6 +108,8 @@ impl Simulation {
             ideal_hit_tokens: 0,
             outputs: Vec::new(),
             unfinished,
+            pulls: 0,
+            pulled_blocks: 0,
             workload,
             cfg,
         };
@@ -380,6 +385,9 @@ impl Simulation {
             seq.generated = 1;
         } else {
             self.records[r].worker = Some(self.workers[wi].id);
+            if self.workers[wi].engine.config().fetch_from_peers {
+                seq.prefetched = self.pull_prefix(wi, &seq.prompt_hashes.seq);
+            }
         }
         let w = &mut self.workers[wi];
         w.requests += 1;
@@ -390,10 +398,39 @@ impl Simulation {
         }
     }
 
+    /// Cross-worker prefix fetch: the blocks of `seq_hashes` past worker `wi`'s own
+    /// (device or host) prefix that the best other worker of its pool holds, pulled now.
+    fn pull_prefix(&mut self, wi: usize, seq_hashes: &[u64]) -> std::ops::Range<usize> {
+        let me = &self.workers[wi];
+        let local = me.engine.local_prefix_blocks(seq_hashes);
+        let best = self
+            .workers
+            .iter()
+            .filter(|w| {
+                w.id != me.id
+                    && w.role == me.role
+                    && matches!(w.state, WorkerState::Ready | WorkerState::Draining)
+            })
+            .map(|w| w.engine.local_prefix_blocks(seq_hashes))
+            .max()
+            .unwrap_or(0);
+        if best <= local {
+            return 0..0;
+        }
+        self.pulls += 1;
+        self.pulled_blocks += (best - local) as u64;
+        local..best
+    }
+
     fn start_pass(&mut self, wi: usize) {
         let mut out = std::mem::take(&mut self.outputs);
         out.clear();
         let stats = self.workers[wi].engine.start_pass(&mut out);
+        for hits in self.workers[wi].engine.take_admission_hits() {
+            let rec = &mut self.records[hits.request];
+            rec.host_tokens = hits.host_tokens as u64;
+            rec.fetched_tokens = hits.fetched_tokens as u64;
+        }
         self.publish_kv_events(wi);
         for o in out.drain(..) {
             if let Output::Rejected { request } = o {
@@ -533,16 +570,22 @@ impl Simulation {
         if !self.policy_for(role).wants_kv_events() {
             return;
         }
-        let data = self.workers[wi].engine.take_kv_events();
-        for d in data {
+        let engine = &mut self.workers[wi].engine;
+        let device = engine.take_kv_events().into_iter();
+        let host = engine.take_host_kv_events().into_iter();
+        let tiered = device
+            .map(|d| (StorageTier::Device, d))
+            .chain(host.map(|d| (StorageTier::Host, d)));
+        for (tier, data) in tiered {
             let w = &mut self.workers[wi];
             let ev = KvEvent {
-                worker_id: w.id,
                 event_id: w.next_event_id,
-                data: d,
+                data,
+                tier,
             };
             w.next_event_id += 1;
-            self.policy_for_mut(role).on_kv_event(&ev);
+            let id = w.id;
+            self.policy_for_mut(role).on_kv_event(id, &ev);
         }
     }
 

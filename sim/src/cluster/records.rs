@@ -21,6 +21,9 @@ pub(crate) struct RequestRecord {
     pub(crate) finish_ms: Option<f64>,
     pub(crate) tokens: usize,
     pub(crate) cached_tokens: u64,
+    /// Prompt tokens onboarded from the host tier / pulled from a peer (first admission).
+    pub(crate) host_tokens: u64,
+    pub(crate) fetched_tokens: u64,
     pub(crate) rejected: bool,
 }
 
@@ -114,6 +117,19 @@ impl Simulation {
         let input_tokens = self.workload.input_tokens();
         let output_tokens: u64 = self.records.iter().map(|r| r.tokens as u64).sum();
         let cached: u64 = self.records.iter().map(|r| r.cached_tokens).sum();
+        let host: u64 = self.records.iter().map(|r| r.host_tokens).sum();
+        let fetched: u64 = self.records.iter().map(|r| r.fetched_tokens).sum();
+        let mut kv_moves = crate::report::KvMoves {
+            pulls: self.pulls,
+            pulled_blocks: self.pulled_blocks,
+            ..Default::default()
+        };
+        for w in &self.workers {
+            let m = w.engine.move_stats();
+            kv_moves.engines.host.add(&m.host);
+            kv_moves.engines.device_evictions += m.device_evictions;
+            kv_moves.engines.fetched_blocks += m.fetched_blocks;
+        }
         let workers: Vec<WorkerReport> = self
             .workers
             .iter()
@@ -186,7 +202,10 @@ impl Simulation {
             input_tokens,
             output_tokens,
             prefix_hit_rate: ratio(cached),
+            host_hit_rate: ratio(host),
+            fetched_hit_rate: ratio(fetched),
             ideal_hit_rate: ratio(self.ideal_hit_tokens),
+            kv_moves,
             preemptions: self.workers.iter().map(|w| w.engine.preemptions()).sum(),
             gpu_seconds,
             workers,

@@ -4,7 +4,7 @@
 use super::events::Event;
 use super::{Simulation, Worker, WorkerState};
 use crate::engine::{Engine, Role};
-use crate::kv_event::{KvEvent, KvEventData, WorkerId};
+use crate::kv_event::{KvEvent, KvEventData, StorageTier, WorkerId};
 use crate::report::ReplicaSample;
 
 /// Which ready replica to drain when a pool shrinks (starting replicas are
@@ -159,14 +159,21 @@ impl Simulation {
         let (id, role) = (w.id, w.role);
         let policy = self.policy_for_mut(role);
         if policy.wants_kv_events() {
-            let event_id = self.workers[i].next_event_id;
-            self.workers[i].next_event_id += 1;
-            let ev = KvEvent {
-                worker_id: id,
-                event_id,
-                data: KvEventData::Cleared,
+            let tiers: &[StorageTier] = if self.workers[i].engine.host_tier().capacity() > 0 {
+                &[StorageTier::Device, StorageTier::Host]
+            } else {
+                &[StorageTier::Device]
             };
-            self.policy_for_mut(role).on_kv_event(&ev);
+            for &tier in tiers {
+                let event_id = self.workers[i].next_event_id;
+                self.workers[i].next_event_id += 1;
+                let ev = KvEvent {
+                    event_id,
+                    data: KvEventData::Cleared,
+                    tier,
+                };
+                self.policy_for_mut(role).on_kv_event(id, &ev);
+            }
         }
         self.policy_for_mut(role).on_worker_removed(id);
         self.sample_timeline(role);

@@ -4,9 +4,11 @@
 //! sequences) or *inactive* (ref count 0 but its full, hashed content kept as
 //! prefix cache). Inactive blocks are evicted least-recently-released first;
 //! among blocks released together the deepest goes first, so a sequence's
-//! tail is evicted before the prefix it shares with others.
+//! tail is evicted before the prefix it shares with others. Evicted cached blocks can be
+//! logged ([`BlockManager::log_evictions`]) for a host-memory tier to take in.
 
 use crate::kv_event::{KvEventData, StoredBlock};
+use router::{BlockHash, ExternalHash};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
 
@@ -18,9 +20,25 @@ struct Block {
     refs: u32,
     /// Sequence hash once the block is full and cached.
     hash: Option<u64>,
+    /// Hash of its tokens alone, and its parent's sequence hash (for a tier's events).
+    tokens: u64,
+    parent: Option<u64>,
     depth: u32,
     /// Key in the evictor while inactive.
     evict_key: Option<(u64, u32)>,
+}
+
+/// A cached block's identity, as it leaves the device for a host tier and comes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CachedBlock {
+    /// Sequence hash (the whole prefix).
+    pub seq_hash: u64,
+    /// Hash of the block's tokens alone.
+    pub tokens_hash: u64,
+    /// Sequence hash of the block before it (`None` at a sequence's start).
+    pub parent: Option<u64>,
+    /// Index of the block in its sequence.
+    pub depth: u32,
 }
 
 /// Ref-counted blocks, prefix-cache lookup, LRU tail-first eviction.
@@ -33,6 +51,9 @@ pub struct BlockManager {
     evictor: BTreeSet<(u64, u32, BlockId)>,
     tick: u64,
     events: Option<Vec<KvEventData>>,
+    /// Cached blocks evicted since the last [`BlockManager::take_evicted`], if logged.
+    evicted: Option<Vec<CachedBlock>>,
+    evictions: u64,
 }
 
 impl BlockManager {
@@ -45,7 +66,27 @@ impl BlockManager {
             evictor: BTreeSet::new(),
             tick: 0,
             events: record_events.then(Vec::new),
+            evicted: None,
+            evictions: 0,
         }
+    }
+
+    /// Keeps every evicted cached block for [`BlockManager::take_evicted`].
+    pub fn log_evictions(&mut self) {
+        self.evicted.get_or_insert_with(Vec::new);
+    }
+
+    /// Drains the evicted cached blocks, in eviction order (empty unless logged).
+    pub fn take_evicted(&mut self) -> Vec<CachedBlock> {
+        self.evicted
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Cached blocks evicted so far.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
     }
 
     /// Total blocks.
@@ -109,7 +150,17 @@ impl BlockManager {
                 debug_assert_eq!(b.evict_key, Some((tick, d)));
                 b.evict_key = None;
                 let hash = b.hash.take().expect("inactive blocks are hashed");
+                let gone = CachedBlock {
+                    seq_hash: hash,
+                    tokens_hash: b.tokens,
+                    parent: b.parent,
+                    depth: b.depth,
+                };
                 self.by_hash.remove(&hash);
+                self.evictions += 1;
+                if let Some(log) = self.evicted.as_mut() {
+                    log.push(gone);
+                }
                 self.emit_removed(hash);
                 id
             }
@@ -142,13 +193,15 @@ impl BlockManager {
         let b = &mut self.blocks[id as usize];
         debug_assert!(b.hash.is_none() && b.refs > 0);
         b.hash = Some(seq_hash);
+        b.tokens = tokens_hash;
+        b.parent = parent;
         b.depth = depth;
         self.by_hash.insert(seq_hash, id);
         self.emit_stored(
             parent,
             StoredBlock {
-                block_hash: seq_hash,
-                tokens_hash,
+                external: ExternalHash(seq_hash),
+                tokens: BlockHash(tokens_hash),
             },
         );
         id
@@ -193,13 +246,13 @@ impl BlockManager {
         // Coalesce a chain of stores into one event, like the engine's batches.
         if let Some(KvEventData::Stored { blocks, .. }) = events.last_mut()
             && parent.is_some()
-            && blocks.last().map(|b| b.block_hash) == parent
+            && blocks.last().map(|b| b.external.0) == parent
         {
             blocks.push(block);
             return;
         }
         events.push(KvEventData::Stored {
-            parent_hash: parent,
+            parent: parent.map(ExternalHash),
             blocks: vec![block],
         });
     }
@@ -208,12 +261,12 @@ impl BlockManager {
         let Some(events) = self.events.as_mut() else {
             return;
         };
-        if let Some(KvEventData::Removed { block_hashes }) = events.last_mut() {
-            block_hashes.push(hash);
+        if let Some(KvEventData::Removed { blocks }) = events.last_mut() {
+            blocks.push(ExternalHash(hash));
             return;
         }
         events.push(KvEventData::Removed {
-            block_hashes: vec![hash],
+            blocks: vec![ExternalHash(hash)],
         });
     }
 
@@ -300,11 +353,23 @@ mod tests {
         assert_eq!(
             m.take_events(),
             vec![KvEventData::Removed {
-                block_hashes: vec![12, 11]
+                blocks: vec![ExternalHash(12), ExternalHash(11)]
             }]
         );
         m.check_invariants(&refs(&[(x, 1), (y, 1)]));
+        assert_eq!(m.take_evicted(), vec![], "not logged");
+        m.log_evictions();
         assert!(m.allocate().is_some(), "last inactive block is evictable");
+        assert_eq!(
+            m.take_evicted(),
+            vec![CachedBlock {
+                seq_hash: 10,
+                tokens_hash: 10,
+                parent: None,
+                depth: 0
+            }]
+        );
+        assert_eq!(m.evictions(), 3);
         assert!(m.allocate().is_none(), "capacity is never exceeded");
     }
 

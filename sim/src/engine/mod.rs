@@ -5,13 +5,21 @@
 //! then on admitting waiting ones, preempting under memory pressure) and
 //! takes effect at its end ([`Engine::finish_pass`]: every sequence whose
 //! tokens are all computed emits one token; finished ones free their blocks).
+//!
+//! With a [`host_tier`], blocks the device evicts go to host memory and a prompt hit there
+//! is onboarded instead of recomputed; a sequence may also arrive with a prefix pulled
+//! from another worker ([`Sequence::prefetched`]). Both moves are priced by the
+//! engine's [`router::TransferCost`] and added to the pass that admits the sequence
+//! (as a synchronous load: the pass waits for it).
 
 pub mod block_manager;
+pub mod host_tier;
 pub mod sequence;
 
 use crate::config::{EngineConfig, PreemptionMode};
 use crate::kv_event::KvEventData;
 use block_manager::BlockManager;
+use host_tier::HostTier;
 use rustc_hash::FxHashMap;
 pub use sequence::{RequestId, Sequence};
 use std::collections::VecDeque;
@@ -89,12 +97,40 @@ pub struct EngineLoad {
     pub decode_kv_tokens: usize,
 }
 
+/// Where the reused part of a prompt came from at its first admission.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdmissionHits {
+    /// The request.
+    pub request: RequestId,
+    /// Prompt tokens onboarded from the host tier.
+    pub host_tokens: usize,
+    /// Prompt tokens pulled from another worker.
+    pub fetched_tokens: usize,
+}
+
+/// KV moves of one engine so far, in blocks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MoveStats {
+    /// The host tier's counts.
+    pub host: host_tier::TierStats,
+    /// Cached blocks the device evicted.
+    pub device_evictions: u64,
+    /// Pulled blocks used at admission.
+    pub fetched_blocks: u64,
+}
+
 /// One engine replica.
 #[derive(Debug)]
 pub struct Engine {
     cfg: EngineConfig,
     role: Role,
     blocks: BlockManager,
+    host: HostTier,
+    /// Tokens onboarded / pulled for sequences admitted in the pass being planned.
+    pass_onboard_tokens: usize,
+    pass_fetched_tokens: usize,
+    fetched_blocks: u64,
+    admissions: Vec<AdmissionHits>,
     waiting: VecDeque<Sequence>,
     running: Vec<Sequence>,
     preemptions: u64,
@@ -105,8 +141,16 @@ impl Engine {
     /// An idle engine; `record_events` buffers KV events for a router.
     pub fn new(cfg: EngineConfig, role: Role, record_events: bool) -> Self {
         assert!(cfg.block_size > 0 && cfg.max_num_seqs > 0 && cfg.max_num_batched_tokens > 0);
-        let blocks = BlockManager::new(cfg.num_gpu_blocks, record_events);
+        let mut blocks = BlockManager::new(cfg.num_gpu_blocks, record_events);
+        if cfg.host_blocks > 0 {
+            blocks.log_evictions();
+        }
         Engine {
+            host: HostTier::new(cfg.host_blocks, record_events),
+            pass_onboard_tokens: 0,
+            pass_fetched_tokens: 0,
+            fetched_blocks: 0,
+            admissions: Vec::new(),
             cfg,
             role,
             blocks,
@@ -125,6 +169,25 @@ impl Engine {
     /// The block manager (read-only).
     pub fn blocks(&self) -> &BlockManager {
         &self.blocks
+    }
+
+    /// The host-memory tier (read-only; capacity 0 when there is none).
+    pub fn host_tier(&self) -> &HostTier {
+        &self.host
+    }
+
+    /// KV moves so far.
+    pub fn move_stats(&self) -> MoveStats {
+        MoveStats {
+            host: self.host.stats(),
+            device_evictions: self.blocks.evictions(),
+            fetched_blocks: self.fetched_blocks,
+        }
+    }
+
+    /// Drains the tier hits of sequences admitted for the first time.
+    pub fn take_admission_hits(&mut self) -> Vec<AdmissionHits> {
+        std::mem::take(&mut self.admissions)
     }
 
     /// Queues a request.
@@ -151,9 +214,26 @@ impl Engine {
         }
     }
 
-    /// Drains buffered KV events.
+    /// Leading blocks of `seq_hashes` this engine holds in any tier (device or host):
+    /// what a peer could pull from it.
+    pub fn local_prefix_blocks(&self, seq_hashes: &[u64]) -> usize {
+        if !self.cfg.enable_prefix_caching {
+            return 0;
+        }
+        seq_hashes
+            .iter()
+            .take_while(|&&h| self.blocks.ref_count(h).is_some() || self.host.contains(h))
+            .count()
+    }
+
+    /// Drains buffered KV events of the device tier.
     pub fn take_kv_events(&mut self) -> Vec<KvEventData> {
         self.blocks.take_events()
+    }
+
+    /// Drains buffered KV events of the host tier.
+    pub fn take_host_kv_events(&mut self) -> Vec<KvEventData> {
+        self.host.take_events()
     }
 
     /// Current load.
@@ -210,6 +290,8 @@ impl Engine {
     fn plan(&mut self) -> PassStats {
         let bs = self.cfg.block_size;
         let mut budget = self.cfg.max_num_batched_tokens;
+        self.pass_onboard_tokens = 0;
+        self.pass_fetched_tokens = 0;
         for s in &mut self.running {
             s.scheduled = 0;
             s.scheduled_prefill = 0;
@@ -270,7 +352,22 @@ impl Engine {
             perf.decode_ms(stats.decode_batch, stats.decode_kv_tokens, cap)
                 / self.cfg.decode_speedup_ratio
         };
-        stats.duration_ms = (prefill_ms + decode_ms) / self.cfg.speedup_ratio;
+        // Blocks evicted while planning go to the host tier now (after this pass's
+        // admissions looked for hits), unless the device holds them again.
+        for b in self.blocks.take_evicted() {
+            if self.blocks.ref_count(b.seq_hash).is_none() {
+                self.host.offer(b);
+            }
+        }
+        let load_ms = if self.role == Role::Decode {
+            0.0 // Decode workers receive the prompt's KV with the hand-off.
+        } else {
+            let t = &self.cfg.transfer;
+            (t.onboard_s(self.pass_onboard_tokens as f64)
+                + t.fetch_s(self.pass_fetched_tokens as f64))
+                * 1e3
+        };
+        stats.duration_ms = (prefill_ms + decode_ms) / self.cfg.speedup_ratio + load_ms;
         stats
     }
 
@@ -338,6 +435,8 @@ impl Engine {
                 s.blocks[b] =
                     self.blocks
                         .commit_full(s.blocks[b], seq_hash, local, parent, b as u32);
+                // One tier per block: the device copy makes a host copy redundant.
+                self.host.discard(seq_hash);
             }
             s.committed += 1;
         }
@@ -359,12 +458,15 @@ impl Engine {
             (0, 0)
         };
         let head = self.waiting.front()?;
-        let need = head.len() - hit * bs;
+        let (host_hits, fetched) = self.tier_hits(head, hit, max_hit);
+        let reused = hit + host_hits + fetched;
+        let need = head.len() - reused * bs;
         let tokens = need.min(budget);
         if tokens < need && !self.cfg.enable_chunked_prefill {
             return None;
         }
-        let new_blocks = (hit * bs + tokens).div_ceil(bs) - hit;
+        // Onboarded and pulled blocks need device blocks like computed ones.
+        let new_blocks = (reused * bs + tokens).div_ceil(bs) - hit;
         if self.blocks.available() < inactive_hits + new_blocks {
             return None;
         }
@@ -374,20 +476,56 @@ impl Engine {
             let id = self.blocks.acquire_cached(h).expect("matched above");
             seq.blocks.push(id);
         }
+        for b in hit..hit + host_hits {
+            let h = seq.known_seq_hash(b).expect("hashed above");
+            self.host.take(h).expect("matched above");
+        }
         for _ in 0..new_blocks {
             seq.blocks
                 .push(self.blocks.allocate().expect("availability checked"));
         }
+        seq.prefetched = 0..0; // The staging buffer is consumed (or dropped) now.
+        self.pass_onboard_tokens += host_hits * bs;
+        self.pass_fetched_tokens += fetched * bs;
+        self.fetched_blocks += fetched as u64;
+        if seq.cached_tokens.is_none() && host_hits + fetched > 0 {
+            let prompt = seq.prompt_len;
+            let upto = |blocks: usize| (blocks * bs).min(prompt);
+            self.admissions.push(AdmissionHits {
+                request: seq.request,
+                host_tokens: upto(hit + host_hits) - upto(hit),
+                fetched_tokens: upto(reused) - upto(hit + host_hits),
+            });
+        }
         seq.committed = hit;
         seq.cached_tokens
             .get_or_insert((hit * bs).min(seq.prompt_len));
-        seq.computed = hit * bs + tokens;
+        seq.computed = reused * bs + tokens;
         seq.scheduled = tokens;
         seq.scheduled_prefill = tokens;
         self.running.push(seq);
         let i = self.running.len() - 1;
         self.commit_full_blocks(i);
         Some(tokens)
+    }
+
+    /// Blocks after the device hit `hit` (up to `max`) that `seq` can onboard from the
+    /// host tier, then the further ones it pulled from a peer.
+    fn tier_hits(&self, seq: &Sequence, hit: usize, max: usize) -> (usize, usize) {
+        if !self.cfg.enable_prefix_caching {
+            return (0, 0);
+        }
+        let mut n = hit;
+        while n < max && seq.known_seq_hash(n).is_some_and(|h| self.host.contains(h)) {
+            n += 1;
+        }
+        // The pulled blocks are usable if they continue the local prefix.
+        let fetched = if seq.prefetched.start <= n {
+            seq.prefetched.end.min(max).saturating_sub(n)
+        } else {
+            0
+        };
+        (n - hit, fetched)
     }
 
     /// Leading cached blocks of `seq` (at most `max`) and how many of them
@@ -468,6 +606,22 @@ impl Engine {
             "max_num_seqs exceeded"
         );
         self.blocks.check_invariants(&refs);
+        self.host.check_invariants();
+        for h in self.host.hashes() {
+            assert!(
+                self.blocks.ref_count(h).is_none(),
+                "block {h} in both the device and the host tier"
+            );
+        }
+        if self.host.capacity() > 0 {
+            // Every block the device evicted went to the host tier, unless the device
+            // held it again by the end of the pass.
+            let s = self.host.stats();
+            assert!(
+                s.offloaded <= self.blocks.evictions(),
+                "host tier took in more blocks than the device evicted"
+            );
+        }
     }
 }
 

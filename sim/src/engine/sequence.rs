@@ -32,6 +32,9 @@ pub struct Sequence {
     pub extra_seq: Vec<u64>,
     /// Prompt tokens found in the prefix cache at first admission.
     pub cached_tokens: Option<usize>,
+    /// Prompt blocks pulled from another worker at routing time (their KV waits in a
+    /// staging buffer until the first admission uses or drops it).
+    pub prefetched: std::ops::Range<usize>,
     /// Tokens scheduled in the current pass and how many were prefill work.
     pub(crate) scheduled: usize,
     pub(crate) scheduled_prefill: usize,
@@ -60,6 +63,7 @@ impl Sequence {
             prompt_hashes,
             extra_seq: Vec::new(),
             cached_tokens: None,
+            prefetched: 0..0,
             scheduled: 0,
             scheduled_prefill: 0,
             ready: false,

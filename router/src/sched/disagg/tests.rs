@@ -17,6 +17,7 @@ fn store(router: &mut KvRouter<impl Policy>, worker: WorkerId, tokens: &[u32]) {
     router.apply_event(
         worker,
         &KvEvent {
+            tier: crate::StorageTier::Device,
             event_id: 0,
             data: KvEventData::Stored {
                 parent: None,

@@ -58,7 +58,7 @@ fn decodes_every_variant_of_the_tuple_form() {
     let removed = Value::Array(vec![
         s("BlockRemoved"),
         Value::Array(vec![Value::from(7)]),
-        s("GPU"),
+        s("CPU"),
     ]);
     let cleared = Value::Array(vec![s("AllBlocksCleared")]);
     let unknown = Value::Array(vec![s("SomethingNew"), Value::from(1)]);
@@ -67,6 +67,12 @@ fn decodes_every_variant_of_the_tuple_form() {
         Value::from(3),
     );
     let decoded = decode_batch(&payload, &OPTIONS).unwrap();
+    use StorageTier::{Device, Host};
+    assert_eq!(
+        decoded.tiers,
+        vec![Device, Device, Host, Device],
+        "the medium names the tier"
+    );
     assert_eq!(decoded.timestamp, 1.5);
     assert_eq!(decoded.dp_rank, Some(3));
     assert_eq!(decoded.events.len(), 4);

@@ -100,7 +100,7 @@ pub struct Args {
     )]
     pub link_gbps: f64,
     /// Comma-separated: round-robin,random,oracle-cost,dynamo,ours, ours:itl=W (ITL weight of
-    /// ours, default 64)
+    /// ours, default 64), ours+tier (prices host-tier hits), ours+fetch (and peer fetch)
     #[arg(
         long = "policy",
         value_name = "LIST",
@@ -173,6 +173,15 @@ pub struct Args {
     #[arg(long, help_heading = "Engine (Dynamo mocker defaults)")]
     pub no_prefix_cache: bool,
 
+    /// Host-memory tier of X times the GPU blocks per worker (moves priced for Llama-3-70B,
+    /// 320 KiB/token, 50 GB/s host and peer links)
+    #[arg(long, value_name = "X", default_value_t = 0.0, value_parser = tier_multiple,
+          help_heading = "KV tiers")]
+    pub host_tier: f64,
+    /// Pull a prompt's cached prefix from the worker holding it
+    #[arg(long, help_heading = "KV tiers")]
+    pub fetch: bool,
+
     /// Seed of the synthetic load and random policies
     #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Output")]
     pub seed: u64,
@@ -221,6 +230,15 @@ impl Args {
 fn set<T>(field: &mut T, given: Option<T>) {
     if let Some(v) = given {
         *field = v;
+    }
+}
+
+fn tier_multiple(v: &str) -> Result<f64, String> {
+    let x: f64 = v.parse().map_err(|e| format!("{v:?}: {e}"))?;
+    if x >= 0.0 && x.is_finite() {
+        Ok(x)
+    } else {
+        Err(format!("{v}: want a multiple >= 0"))
     }
 }
 

@@ -63,6 +63,8 @@ fn run(a: args::Args) -> Result<(), String> {
         max_num_batched_tokens: a.max_batched_tokens,
         enable_prefix_caching: !a.no_prefix_cache,
         perf_model,
+        host_blocks: (a.host_tier * a.num_gpu_blocks as f64).round() as usize,
+        fetch_from_peers: a.fetch,
         ..EngineConfig::default()
     };
     let mode = match a.disagg {
@@ -166,7 +168,7 @@ fn write_plots(_dir: &std::path::Path, _runs: &[Run]) -> Result<(), String> {
 
 fn print_table(runs: &[Run]) {
     println!(
-        "{:<13} {:>6} {:>6} {:>20} {:>16} {:>20} {:>9} {:>8} {:>7} {:>7} {:>7} {:>6} {:>7}",
+        "{:<13} {:>6} {:>6} {:>20} {:>16} {:>20} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>7}",
         "policy",
         "done",
         "rej",
@@ -176,6 +178,8 @@ fn print_table(runs: &[Run]) {
         "out tok/s",
         "good/s",
         "hit",
+        "host",
+        "fetched",
         "ideal",
         "req cv",
         "preempt",
@@ -184,7 +188,7 @@ fn print_table(runs: &[Run]) {
     for r in runs {
         let p = &r.report;
         println!(
-            "{:<13} {:>6} {:>6} {:>20} {:>16} {:>20} {:>9.0} {:>8.2} {:>7.3} {:>7.3} {:>7.3} {:>6} {:>7.2}",
+            "{:<13} {:>6} {:>6} {:>20} {:>16} {:>20} {:>9.0} {:>8.2} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>7.3} {:>6} {:>7.2}",
             r.policy,
             p.completed,
             p.rejected,
@@ -194,6 +198,8 @@ fn print_table(runs: &[Run]) {
             p.output_tokens_per_s,
             p.goodput_per_s,
             p.prefix_hit_rate,
+            p.host_hit_rate,
+            p.fetched_hit_rate,
             p.ideal_hit_rate,
             p.balance.requests_cv,
             p.preemptions,
