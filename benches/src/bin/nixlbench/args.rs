@@ -78,8 +78,27 @@ pub struct Args {
     /// `--rounds N`: with `--compare`, each point's iterations run in N rounds that alternate
     /// between the libraries (default 4), so a burst of load on a shared machine hits both.
     pub rounds: usize,
+    /// `--variant NAME:LIB:BACKEND:TRANSPORT:PARAMS` (repeatable): more combinations measured
+    /// beside `--lib`/`--compare`, alternating with them per point. LIB is `ours` (`--lib`),
+    /// `nixl` (`--compare`) or a path.
+    pub variants: Vec<String>,
     /// Internal: bytes per side to allocate.
     pub buf_bytes: usize,
+}
+
+/// One library + backend + transport measured side by side with the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// Label in the table (`Lib` column).
+    pub name: String,
+    /// The `libnixl_capi.so`.
+    pub lib: PathBuf,
+    /// Backend plugin name.
+    pub backend: String,
+    /// `auto` or `tcp`.
+    pub transport: String,
+    /// Backend parameters `k=v,k=v`.
+    pub params: String,
 }
 
 /// Our library's default location: `$CARGO_TARGET_DIR` or `target`, release build.
@@ -118,6 +137,7 @@ pub const USAGE: &str = "nixlbench (nixl-rs) — transfers through any libnixl_c
   --initiator_seg_type DRAM --target_seg_type DRAM  --buffer malloc|huge
   --backend UCX  --transport auto|tcp  --params k=v,k=v (backend params, --lib only)
   --lib PATH  --compare PATH  --names ours,nixl  --rounds N (alternations per point, default 4)
+  --variant NAME:LIB:BACKEND:TRANSPORT:PARAMS (repeatable; LIB = ours, nixl or a path)
   --workload sweep|vllm|sglang|trtllm|mt8|consumers
   --csv PATH  --json PATH  --plot PATH  --no_progress  --no_baseline
 Sizes accept K/M/G suffixes.";
@@ -134,6 +154,11 @@ impl Args {
 
     /// Parses `std::env::args()`.
     pub fn parse() -> Result<Args, String> {
+        Self::parse_from(std::env::args().skip(1))
+    }
+
+    /// Parses flags (without the program name).
+    pub fn parse_from(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
         let mut a = Args {
             role: Role::Orchestrator,
             op: "WRITE".into(),
@@ -165,9 +190,10 @@ impl Args {
             no_progress: false,
             no_baseline: false,
             rounds: 4,
+            variants: Vec::new(),
             buf_bytes: 0,
         };
-        let mut it = std::env::args().skip(1);
+        let mut it = args.into_iter();
         while let Some(flag) = it.next() {
             let (name, inline) = match flag.split_once('=') {
                 Some((n, v)) => (n.to_string(), Some(v.to_string())),
@@ -240,6 +266,7 @@ impl Args {
                 "--csv" => a.csv = Some(val.into()),
                 "--json" => a.json = Some(val.into()),
                 "--plot" => a.plot = Some(val.into()),
+                "--variant" => a.variants.push(val),
                 "--buf_bytes" => a.buf_bytes = size(&val)?,
                 other => return Err(format!("unknown flag {other}\n{USAGE}")),
             }
@@ -247,7 +274,61 @@ impl Args {
         if a.op != "READ" && a.op != "WRITE" {
             return Err(format!("--op_type {}: READ or WRITE", a.op));
         }
+        a.all_variants()?;
         Ok(a)
+    }
+
+    /// Everything to measure: `--lib` (first: the ratios are over it), `--compare`, then each
+    /// `--variant`.
+    pub fn all_variants(&self) -> Result<Vec<Variant>, String> {
+        let mut out = vec![Variant {
+            name: self.names.0.clone(),
+            lib: self.lib.clone(),
+            backend: self.backend.clone(),
+            transport: self.transport.clone(),
+            params: self.params.clone(),
+        }];
+        if let Some(c) = &self.compare {
+            out.push(Variant {
+                name: self.names.1.clone(),
+                lib: c.clone(),
+                backend: self.backend.clone(),
+                transport: self.transport.clone(),
+                params: String::new(),
+            });
+        }
+        for spec in &self.variants {
+            let f: Vec<&str> = spec.splitn(5, ':').collect();
+            let [name, lib, backend, transport, params] = f[..] else {
+                return Err(format!(
+                    "--variant {spec:?}: expected NAME:LIB:BACKEND:TRANSPORT:PARAMS"
+                ));
+            };
+            let lib = match lib {
+                "ours" => self.lib.clone(),
+                "nixl" => self
+                    .compare
+                    .clone()
+                    .ok_or_else(|| format!("--variant {spec:?} names nixl without --compare"))?,
+                path => path.into(),
+            };
+            if !matches!(transport, "auto" | "tcp") {
+                return Err(format!("--variant {spec:?}: transport auto or tcp"));
+            }
+            if out.iter().any(|v| v.name == name) || name.is_empty() {
+                return Err(format!(
+                    "--variant {spec:?}: names must be unique, non-empty"
+                ));
+            }
+            out.push(Variant {
+                name: name.into(),
+                lib,
+                backend: backend.into(),
+                transport: transport.into(),
+                params: params.into(),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -259,5 +340,28 @@ mod tests {
         assert_eq!(super::size("16MiB").unwrap(), 16 << 20);
         assert_eq!(super::size("123").unwrap(), 123);
         assert!(super::size("1X").is_err());
+    }
+
+    #[test]
+    fn variants() {
+        let mut a = super::Args::parse_from(
+            [
+                "--variant",
+                "fab:ours:LIBFABRIC:tcp:provider=tcp;ofi_rxm,chunk_bytes=1M",
+            ]
+            .map(String::from),
+        )
+        .unwrap();
+        let v = a.all_variants().unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1].backend, "LIBFABRIC");
+        assert_eq!(v[1].params, "provider=tcp;ofi_rxm,chunk_bytes=1M");
+        assert_eq!(v[1].lib, a.lib);
+        a.variants.push("x:nixl:UCX:auto:".into());
+        assert!(a.all_variants().is_err(), "nixl without --compare");
+        a.variants[1] = "fab:ours:UCX:auto:".into();
+        assert!(a.all_variants().is_err(), "duplicate name");
+        a.variants[1] = "y:ours:UCX:rdma:".into();
+        assert!(a.all_variants().is_err(), "bad transport");
     }
 }
