@@ -9,13 +9,13 @@ PEER=$T/release/nixl-peer
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 measure() { # label, env...
   local label=$1; shift
-  coproc P { env "$@" "$PEER" idle 1048576 1; }
+  coproc P (exec env "$@" "$PEER" idle 1048576 1)
   local pid=$P_PID
   sleep 2
   local a; a=$(ticks "$pid")
   sleep 5
   local b; b=$(ticks "$pid")
-  echo "backend=$label idle_cpu_hundredths_over_5s=$((b - a)) clk_tck=$(getconf CLK_TCK)"
+  echo "backend=$label process=$(cat /proc/$pid/comm) threads=$(ls /proc/$pid/task | wc -l) idle_cpu_hundredths_over_5s=$((b - a)) clk_tck=$(getconf CLK_TCK)"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 measure LIBFABRIC-tcp NIXL_PEER_BACKEND=LIBFABRIC FI_PROVIDER=tcp
