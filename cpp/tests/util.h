@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,15 +19,22 @@
 
 namespace test {
 
-// An agent with the "UCX" backend, as engines create it: plugin defaults, then createBackend.
+// The network backend the tests move data with: "UCX" (our net backend), or the plugin named
+// by NIXL_RS_TEST_BACKEND (e.g. LIBFABRIC, with FI_PROVIDER choosing its provider).
+inline std::string net_backend() {
+    const char *b = std::getenv("NIXL_RS_TEST_BACKEND");
+    return b && *b ? b : "UCX";
+}
+
+// An agent with the network backend, as engines create it: plugin defaults, then createBackend.
 inline std::unique_ptr<nixlAgent> make_agent(const std::string &name, nixlBackendH **backend = nullptr,
                                              nixlAgentConfig cfg = nixlAgentConfig(true)) {
     auto agent = std::make_unique<nixlAgent>(name, cfg);
     nixl_mem_list_t mems;
     nixl_b_params_t params;
-    OK(agent->getPluginParams("UCX", mems, params));
+    OK(agent->getPluginParams(net_backend(), mems, params));
     nixlBackendH *b = nullptr;
-    OK(agent->createBackend("UCX", params, b));
+    OK(agent->createBackend(net_backend(), params, b));
     CHECK(b != nullptr);
     if (backend) *backend = b;
     return agent;

@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::peer::Peer;
 use common::*;
 use nixl_core::*;
 
@@ -25,75 +24,6 @@ fn libfabric_present() -> bool {
             test_support::skip("libfabric", &e.to_string());
             false
         }
-    }
-}
-
-/// A `nixl-peer` child on the LIBFABRIC backend.
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
-    md: Vec<u8>,
-    addr: u64,
-}
-
-impl Peer {
-    fn spawn(name: &str, seed: u64, provider: &str) -> Peer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nixl-peer"))
-            .args([name, &SIZE.to_string(), &seed.to_string()])
-            .env("NIXL_PEER_BACKEND", "LIBFABRIC")
-            .env("FI_PROVIDER", provider)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn nixl-peer");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout)
-                .lines()
-                .map_while(std::io::Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut peer = Peer {
-            child,
-            stdin,
-            lines,
-            md: Vec::new(),
-            addr: 0,
-        };
-        peer.md = unhex(&peer.expect("MD "));
-        peer.addr = peer.expect("ADDR ").parse().unwrap();
-        peer
-    }
-
-    fn send(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn expect(&mut self, prefix: &str) -> String {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("peer answered");
-        assert!(
-            line.starts_with(prefix),
-            "expected {prefix:?}, got {line:?}"
-        );
-        line[prefix.len()..].to_string()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -118,7 +48,11 @@ fn agent_on(provider: &str) -> Agent {
 
 fn two_processes(provider: &str) {
     let me = agent_on(provider);
-    let mut peer = Peer::spawn("tgt", 9, provider);
+    let env = [
+        ("NIXL_PEER_BACKEND", "LIBFABRIC"),
+        ("FI_PROVIDER", provider),
+    ];
+    let mut peer = Peer::spawn("tgt", SIZE, 9, &env, false);
     assert_eq!(me.load_remote_md(&peer.md).unwrap(), "tgt");
     let buf = vec![0u8; SIZE];
     register(&me, &buf);
@@ -229,8 +163,7 @@ fn two_processes(provider: &str) {
 
     // Kill the target: the next post fails with REMOTE_DISCONNECT within the peer timeout
     // (plus slack).
-    peer.child.kill().unwrap();
-    peer.child.wait().unwrap();
+    peer.kill();
     let start = Instant::now();
     let err = run(&me, &write).unwrap_err();
     assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
@@ -241,6 +174,16 @@ fn two_processes(provider: &str) {
     );
     eprintln!(
         "{provider}: killed peer -> {err} after {:?}",
+        start.elapsed()
+    );
+    // Deregistering the memory of that transfer returns (bounded by twice the peer timeout,
+    // even where the provider never hands the operation back).
+    let start = Instant::now();
+    me.deregister_mem(&reg_list(&[(addr(&ours), SIZE as u64)]), None)
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "{provider}: deregistration took {:?}",
         start.elapsed()
     );
 }
@@ -273,4 +216,118 @@ fn without_libfabric_the_backend_is_not_supported_and_says_what_to_install() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("NotSupported"), "{err}");
     assert!(err.contains("apt-get install libfabric1"), "{err}");
+}
+
+/// Two network namespaces joined by a veth pair (10.198.S.1 and .2); removed on drop.
+struct TwoHosts {
+    names: [String; 2],
+}
+
+impl TwoHosts {
+    fn make(tag: &str, subnet: u32) -> std::result::Result<TwoHosts, String> {
+        let ip = test_support::ip;
+        let hosts = TwoHosts {
+            names: [format!("{tag}-a"), format!("{tag}-b")],
+        };
+        let [a, b] = &hosts.names;
+        ip(&["netns", "add", a])?;
+        ip(&["netns", "add", b])?;
+        ip(&[
+            "link", "add", "fa0", "netns", a, "type", "veth", "peer", "name", "fb0", "netns", b,
+        ])?;
+        for (ns, dev, host) in [(a, "fa0", 1), (b, "fb0", 2)] {
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("10.198.{subnet}.{host}/24"),
+                "dev",
+                dev,
+            ])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(hosts)
+    }
+}
+
+impl Drop for TwoHosts {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = test_support::ip(&["netns", "del", n]);
+        }
+    }
+}
+
+/// The tcp provider between two network namespaces on this machine (the project's own test
+/// hosts): each side's libfabric sees only its veth (`FI_TCP_IFACE`), so the endpoint
+/// addresses in the metadata are the veth addresses and the bytes cross the veth pair.
+#[test]
+fn tcp_across_two_network_namespaces() {
+    if !libfabric_present() {
+        return;
+    }
+    if !test_support::is_root() {
+        return test_support::skip("root", "network namespaces need root");
+    }
+    if !test_support::have("ip") {
+        return test_support::skip("ip", "iproute2 (`ip`) is not installed");
+    }
+    let pid = std::process::id();
+    let tag = format!("nf{}", pid % 100_000);
+    let hosts = match TwoHosts::make(&tag, pid % 250 + 1) {
+        Ok(h) => h,
+        Err(e) => {
+            return test_support::skip(
+                "netns",
+                &format!("cannot create network namespaces here: {e}"),
+            );
+        }
+    };
+    let [a, b] = &hosts.names;
+    let on = |ns: &str, dev: &str, name: &str, seed: u64| {
+        let env = [
+            ("NIXL_PEER_BACKEND", "LIBFABRIC"),
+            ("FI_PROVIDER", "tcp"),
+            ("FI_TCP_IFACE", dev),
+            // The namespaces share a kernel: no cross-memory attach shortcut for the
+            // metadata's other transports either.
+            ("NIXL_RS_TRANSPORT", "tcp"),
+        ];
+        Peer::spawn_under(&["ip", "netns", "exec", ns], name, SIZE, seed, &env)
+    };
+    let mut init = on(a, "fa0", "ns-init", 2);
+    let mut written = on(b, "fb0", "ns-w", 3);
+    let mut read = on(b, "fb0", "ns-r", 5);
+    for t in [&written, &read] {
+        let md = hex(&t.md);
+        init.send(&format!("LOAD {md}"));
+        init.expect("LOADED ");
+    }
+    // WRITE with a notification: the target checksums when the notification lands.
+    init.send(&format!("XFER WRITE ns-w {} {SIZE} across", written.addr));
+    let done = init.expect("DONE ");
+    assert!(
+        done.starts_with("NIXL_SUCCESS"),
+        "WRITE across namespaces: {done}"
+    );
+    written.send("WAIT_NOTIFS 1");
+    assert_eq!(
+        written.expect("NOTIFS "),
+        format!("ns-init:across SUM {:016x}", checksum(&filled(SIZE, 2)))
+    );
+    // READ: the initiator's buffer becomes the other target's pattern.
+    init.send(&format!("XFER READ ns-r {} {SIZE}", read.addr));
+    assert_eq!(
+        init.expect("DONE "),
+        format!("NIXL_SUCCESS SUM {:016x}", checksum(&filled(SIZE, 5)))
+    );
+    read.send("SUM");
+    assert_eq!(
+        read.expect("SUM "),
+        format!("{:016x}", checksum(&filled(SIZE, 5)))
+    );
+    drop((init, written, read));
+    drop(hosts);
 }

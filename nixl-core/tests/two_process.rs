@@ -3,93 +3,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+use common::peer::Peer;
 use common::*;
 use nixl_core::*;
 
 const SIZE: usize = 4 << 20;
-
-/// A `nixl-peer` child process driven over its stdin/stdout.
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
-    md: Vec<u8>,
-    addr: u64,
-}
-
-impl Peer {
-    fn spawn(name: &str, seed: u64, env: &[(&str, &str)], unprivileged: bool) -> Peer {
-        let exe = env!("CARGO_BIN_EXE_nixl-peer");
-        let mut cmd = if unprivileged {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", exe]);
-            c
-        } else {
-            Command::new(exe)
-        };
-        cmd.args([name, &SIZE.to_string(), &seed.to_string()])
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn nixl-peer");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout)
-                .lines()
-                .map_while(std::io::Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut peer = Peer {
-            child,
-            stdin,
-            lines,
-            md: Vec::new(),
-            addr: 0,
-        };
-        peer.md = unhex(&peer.expect("MD "));
-        peer.addr = peer.expect("ADDR ").parse().unwrap();
-        peer
-    }
-
-    fn send(&mut self, line: &str) {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-    }
-
-    fn expect(&mut self, prefix: &str) -> String {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("peer answered");
-        assert!(
-            line.starts_with(prefix),
-            "expected {prefix:?}, got {line:?}"
-        );
-        line[prefix.len()..].to_string()
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn write_read_then_kill(params: &Params, peer_env: &[(&str, &str)]) {
     let config = AgentConfig {
@@ -97,7 +17,7 @@ fn write_read_then_kill(params: &Params, peer_env: &[(&str, &str)]) {
         ..AgentConfig::default()
     };
     let me = agent_with("init", config, params);
-    let mut peer = Peer::spawn("tgt", 9, peer_env, false);
+    let mut peer = Peer::spawn("tgt", SIZE, 9, peer_env, false);
     assert_eq!(me.load_remote_md(&peer.md).unwrap(), "tgt");
     let buf = vec![0u8; SIZE];
     register(&me, &buf);
@@ -140,8 +60,7 @@ fn write_read_then_kill(params: &Params, peer_env: &[(&str, &str)]) {
     );
 
     // Kill the target: the next post fails with REMOTE_DISCONNECT within the bound.
-    peer.child.kill().unwrap();
-    peer.child.wait().unwrap();
+    peer.kill();
     let start = Instant::now();
     let err = run(&me, &write).unwrap_err();
     assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
@@ -173,7 +92,7 @@ fn frozen_peer_times_out_with_remote_disconnect() {
         ..AgentConfig::default()
     };
     let me = agent_with("init", config, &tcp_params());
-    let peer = Peer::spawn("frozen", 1, &[("NIXL_RS_TRANSPORT", "tcp")], false);
+    let peer = Peer::spawn("frozen", SIZE, 1, &[("NIXL_RS_TRANSPORT", "tcp")], false);
     me.load_remote_md(&peer.md).unwrap();
     let big = vec![7u8; SIZE];
     register(&me, &big);
@@ -211,8 +130,8 @@ fn unprivileged_pair_of_processes() {
         );
     }
     for env in [&[][..], &[("NIXL_RS_TRANSPORT", "tcp")][..]] {
-        let mut target = Peer::spawn("utgt", 3, env, root);
-        let mut initiator = Peer::spawn("uini", 8, env, root);
+        let mut target = Peer::spawn("utgt", SIZE, 3, env, root);
+        let mut initiator = Peer::spawn("uini", SIZE, 8, env, root);
         initiator.send(&format!("LOAD {}", hex(&target.md)));
         assert_eq!(initiator.expect("LOADED "), "utgt");
         initiator.send(&format!("XFER WRITE utgt {} {SIZE} hello", target.addr));
@@ -237,7 +156,7 @@ fn restart(params: &Params, peer_env: &[(&str, &str)]) {
     let me = agent_with("init", AgentConfig::default(), params);
     let ours = filled(SIZE, 6);
     register(&me, &ours);
-    let first = Peer::spawn("rs", 1, peer_env, false);
+    let first = Peer::spawn("rs", SIZE, 1, peer_env, false);
     me.load_remote_md(&first.md).unwrap();
     let old = me
         .create_xfer_req(
@@ -251,7 +170,7 @@ fn restart(params: &Params, peer_env: &[(&str, &str)]) {
     assert_eq!(run(&me, &old).unwrap(), Status::Success);
 
     // A new process under the same name while the first still runs: refused.
-    let mut second = Peer::spawn("rs", 2, peer_env, false);
+    let mut second = Peer::spawn("rs", SIZE, 2, peer_env, false);
     assert_eq!(
         me.load_remote_md(&second.md).unwrap_err().status(),
         Status::NotAllowed
@@ -296,7 +215,7 @@ fn deregistered_peer_memory(params: &Params, peer_env: &[(&str, &str)]) {
     let me = agent_with("init", AgentConfig::default(), params);
     let ours = filled(SIZE, 12);
     register(&me, &ours);
-    let mut peer = Peer::spawn("dr", 5, peer_env, false);
+    let mut peer = Peer::spawn("dr", SIZE, 5, peer_env, false);
     me.load_remote_md(&peer.md).unwrap();
     peer.send("SUM");
     let before = peer.expect("SUM ");

@@ -60,6 +60,22 @@ pub fn have(program: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
 }
 
+/// Runs `ip ARGS...` (iproute2, for network-namespace tests); its stderr is the error.
+pub fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip {args:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
     // The effective uid is what matters for namespaces and setpriv; /proc is always there on

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use nixl_core::*;
 
+pub mod peer;
+
 /// An agent with the default network backend ("UCX").
 pub fn agent(name: &str) -> Agent {
     agent_with(name, AgentConfig::default(), &Params::new())

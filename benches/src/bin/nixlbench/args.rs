@@ -1,5 +1,6 @@
 //! nixlbench-style command-line flags (`--flag value` or `--flag=value`), parsed by clap.
 
+use crate::error::BenchError;
 use clap::{Parser, ValueEnum};
 use nixl_benches::buffer::Segment;
 use std::path::PathBuf;
@@ -123,9 +124,63 @@ pub struct Args {
     /// libraries, so a burst of load on a shared machine hits both
     #[arg(long, value_name = "N", default_value = "4", value_parser = at_least_one)]
     pub rounds: usize,
+    /// More combinations measured beside --lib/--compare, alternating with them per point
+    /// (repeatable). LIB is `ours` (--lib), `nixl` (--compare) or a path; TRANSPORT auto|tcp
+    #[arg(long = "variant", value_name = "NAME:LIB:BACKEND:TRANSPORT:PARAMS", value_parser = variant_spec)]
+    pub variants: Vec<VariantSpec>,
     /// Internal: bytes per side to allocate.
     #[arg(long = "buf_bytes", default_value = "0", value_parser = size, hide = true)]
     pub buf_bytes: usize,
+}
+
+/// A `--variant` as written: the library still by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantSpec {
+    /// Label in the table.
+    pub name: String,
+    /// `ours`, `nixl` or a path.
+    pub lib: String,
+    /// Backend plugin name.
+    pub backend: String,
+    /// `auto` or `tcp`.
+    pub transport: String,
+    /// Backend parameters `k=v,k=v`.
+    pub params: String,
+}
+
+/// One library + backend + transport measured side by side with the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// Label in the table (`Lib` column).
+    pub name: String,
+    /// The `libnixl_capi.so`.
+    pub lib: PathBuf,
+    /// Backend plugin name.
+    pub backend: String,
+    /// `auto` or `tcp`.
+    pub transport: String,
+    /// Backend parameters `k=v,k=v`.
+    pub params: String,
+}
+
+fn variant_spec(v: &str) -> Result<VariantSpec, String> {
+    let f: Vec<&str> = v.splitn(5, ':').collect();
+    let [name, lib, backend, transport, params] = f[..] else {
+        return Err("expected NAME:LIB:BACKEND:TRANSPORT:PARAMS".into());
+    };
+    if name.is_empty() {
+        return Err("the name must not be empty".into());
+    }
+    if !matches!(transport, "auto" | "tcp") {
+        return Err(format!("transport auto or tcp, not {transport:?}"));
+    }
+    Ok(VariantSpec {
+        name: name.into(),
+        lib: lib.into(),
+        backend: backend.into(),
+        transport: transport.into(),
+        params: params.into(),
+    })
 }
 
 /// Our library's default location: `$CARGO_TARGET_DIR` or `target`, release build.
@@ -189,6 +244,49 @@ fn size(v: &str) -> Result<usize, String> {
 }
 
 impl Args {
+    /// Everything to measure: `--lib` (first: the ratios are over it), `--compare`, then each
+    /// `--variant`.
+    pub fn all_variants(&self) -> Result<Vec<Variant>, BenchError> {
+        let mut out = vec![Variant {
+            name: self.names.0.clone(),
+            lib: self.lib.clone(),
+            backend: self.backend.clone(),
+            transport: self.transport.clone(),
+            params: self.params.clone(),
+        }];
+        if let Some(c) = &self.compare {
+            out.push(Variant {
+                name: self.names.1.clone(),
+                lib: c.clone(),
+                backend: self.backend.clone(),
+                transport: self.transport.clone(),
+                params: String::new(),
+            });
+        }
+        for spec in &self.variants {
+            let bad = |why: &str| BenchError::Variant(format!("--variant {}: {why}", spec.name));
+            let lib = match spec.lib.as_str() {
+                "ours" => self.lib.clone(),
+                "nixl" => self
+                    .compare
+                    .clone()
+                    .ok_or_else(|| bad("names nixl without --compare"))?,
+                path => path.into(),
+            };
+            if out.iter().any(|v| v.name == spec.name) {
+                return Err(bad("names must be unique"));
+            }
+            out.push(Variant {
+                name: spec.name.clone(),
+                lib,
+                backend: spec.backend.clone(),
+                transport: spec.transport.clone(),
+                params: spec.params.clone(),
+            });
+        }
+        Ok(out)
+    }
+
     /// `--params` as pairs.
     pub fn param_pairs(&self) -> Vec<(String, String)> {
         self.params
@@ -267,5 +365,33 @@ mod tests {
             assert_eq!(parse(bad).unwrap_err().exit_code(), 2, "{bad:?}");
         }
         assert_eq!(parse(&["--help"]).unwrap_err().exit_code(), 0);
+    }
+
+    #[test]
+    fn variants() {
+        let mut a = parse(&[
+            "--variant",
+            "fab:ours:LIBFABRIC:tcp:provider=tcp;ofi_rxm,chunk_bytes=1M",
+        ])
+        .unwrap();
+        let v = a.all_variants().unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1].backend, "LIBFABRIC");
+        assert_eq!(v[1].params, "provider=tcp;ofi_rxm,chunk_bytes=1M");
+        assert_eq!(v[1].lib, a.lib);
+        a.variants
+            .push(super::variant_spec("x:nixl:UCX:auto:").unwrap());
+        assert!(a.all_variants().is_err(), "nixl without --compare");
+        a.variants[1] = super::variant_spec("fab:ours:UCX:auto:").unwrap();
+        assert!(a.all_variants().is_err(), "duplicate name");
+        assert!(
+            super::variant_spec("y:ours:UCX:rdma:").is_err(),
+            "bad transport"
+        );
+        assert!(
+            super::variant_spec(":ours:UCX:auto:").is_err(),
+            "empty name"
+        );
+        assert_eq!(parse(&["--variant", "a:b"]).unwrap_err().exit_code(), 2);
     }
 }

@@ -35,6 +35,9 @@ pub enum BenchError {
     /// `--workload` named no known workload.
     #[error("unknown workload {0}")]
     Workload(String),
+    /// A `--variant` that names no library to measure.
+    #[error("{0}")]
+    Variant(String),
     /// The plot could not be drawn.
     #[error("plot: {0}")]
     Plot(String),

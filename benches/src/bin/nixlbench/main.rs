@@ -48,12 +48,22 @@ fn orchestrator(args: &Args) -> Result<()> {
         args.segment.label(),
         args.transport
     );
+    for v in args.all_variants()? {
+        println!(
+            "  {}: {} backend on {}, transport {}, params {:?}",
+            v.name,
+            v.backend,
+            v.lib.display(),
+            v.transport,
+            v.params
+        );
+    }
     println!("{}", report::header());
     let rows = orchestrate::run(args)?;
-    if args.compare.is_some() {
+    if args.compare.is_some() || !args.variants.is_empty() {
         println!(
-            "\nRatios ({} over {}; Lat ratio = other/ours, >1 means ours is faster):",
-            args.names.0, args.names.1
+            "\nRatios ({} over each other; Lat ratio = other/{0}, >1 means {0} is faster):",
+            args.names.0
         );
         print!("{}", report::ratios(&rows, &args.names.0));
     }

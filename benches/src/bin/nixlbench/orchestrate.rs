@@ -1,7 +1,7 @@
 //! The orchestrating process: builds the sweep, runs every point on each
 //! library alternately, measures same-run limits and writes the report.
 
-use crate::args::Args;
+use crate::args::{Args, Variant};
 use crate::error::{BenchError, Result};
 use crate::point::{Outcome, Point};
 use crate::proto::Peer;
@@ -116,35 +116,35 @@ pub fn points(args: &Args) -> Result<Vec<Point>> {
     Ok(out)
 }
 
-fn initiator(args: &Args, lib: &std::path::Path, buf_bytes: usize, params: &str) -> Result<Peer> {
-    let mut a = vec![
+fn initiator(args: &Args, v: &Variant, buf_bytes: usize) -> Result<Peer> {
+    let a = vec![
         "--role".to_string(),
         "initiator".into(),
         "--lib".into(),
-        lib.display().to_string(),
+        v.lib.display().to_string(),
         "--buf_bytes".into(),
         buf_bytes.to_string(),
         "--buffer".into(),
         args.segment.label().into(),
         "--backend".into(),
-        args.backend.clone(),
-    ];
-    a.extend([
+        v.backend.clone(),
         "--transport".into(),
-        args.transport.clone(),
+        v.transport.clone(),
         "--params".into(),
-        params.into(),
-    ]);
+        v.params.clone(),
+    ];
     let mut env = vec![("UCX_MODULES", "^ib*")];
-    if args.transport == "tcp" {
+    if v.transport == "tcp" {
         env.extend([("UCX_TLS", "tcp"), ("NIXL_RS_TRANSPORT", "tcp")]);
     }
     let mut p = Peer::spawn_group(&a, &env)?;
     let hello = p.recv()?;
     if hello != "READY" {
         return Err(BenchError::peer(format!(
-            "initiator for {} said {hello:?}",
-            lib.display()
+            "initiator for {} ({} on {}) said {hello:?}",
+            v.name,
+            v.backend,
+            v.lib.display()
         )));
     }
     Ok(p)
@@ -154,19 +154,16 @@ fn initiator(args: &Args, lib: &std::path::Path, buf_bytes: usize, params: &str)
 pub fn run(args: &Args) -> Result<Vec<Row>> {
     let pts = points(args)?;
     let buf_bytes = pts.iter().map(Point::buffer_bytes).max().unwrap_or(4096);
-    let mut libs = vec![(args.names.0.clone(), args.lib.clone())];
-    if let Some(c) = &args.compare {
-        libs.push((args.names.1.clone(), c.clone()));
-    }
-    for (_, l) in &libs {
-        if !l.exists() {
-            return Err(BenchError::NoLibrary(l.clone()));
+    let libs = args.all_variants()?;
+    for v in &libs {
+        if !v.lib.exists() {
+            return Err(BenchError::NoLibrary(v.lib.clone()));
         }
     }
+    let tcp_limit = libs.iter().any(|v| v.transport == "tcp");
     let mut peers = Vec::new();
-    for (i, (name, lib)) in libs.iter().enumerate() {
-        let params = if i == 0 { args.params.as_str() } else { "" };
-        peers.push((name.clone(), initiator(args, lib, buf_bytes, params)?));
+    for v in &libs {
+        peers.push((v.name.clone(), initiator(args, v, buf_bytes)?));
     }
     // When libraries are compared, each runs alone: the others' processes are stopped, so an
     // idle library's polling threads take no CPU from the one being measured (NIXL's UCX
@@ -192,7 +189,7 @@ pub fn run(args: &Args) -> Result<Vec<Row>> {
         let measure_limits = || {
             let memcpy = (!args.no_baseline)
                 .then(|| baseline::memcpy_gbps(p.block, p.batch * p.threads, args.segment, 3));
-            let tcp = (args.transport == "tcp" && !args.no_baseline).then(|| {
+            let tcp = (tcp_limit && !args.no_baseline).then(|| {
                 let total = p.buffer_bytes().min(256 << 20);
                 baseline::tcp_gbps(total, p.block.clamp(64 << 10, 4 << 20), 3)
             });

@@ -7,6 +7,19 @@ use std::ptr::null_mut;
 use super::sys::{self, Lib, fi_addr_t};
 use crate::status::{Result, err};
 
+/// How the progress thread waits for completions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// `Blocking` where the provider's wait object wakes on completions, else `Polled`
+    /// (`shm` in libfabric 1.17: its `fi_cq_sread` neither progresses nor returns while the
+    /// peer moves data through shared memory).
+    Auto,
+    /// Sleep in `fi_cq_sread` (falls back to polling where the CQ has no wait object).
+    Blocking,
+    /// Poll, backing off to 1 ms sleeps while no transfer is outstanding.
+    Polled,
+}
+
 /// What the chosen provider asks of this backend.
 #[derive(Clone, Debug)]
 pub struct Traits {
@@ -70,7 +83,7 @@ impl Endpoint {
     /// Opens the stack on `provider` (None: libfabric's first choice, after its own
     /// `FI_PROVIDER` filter). No fallback: a provider that cannot serve RDM + RMA + messages
     /// is an error naming it.
-    pub fn open(lib: &'static Lib, provider: Option<&str>, polled: bool) -> Result<Endpoint> {
+    pub fn open(lib: &'static Lib, provider: Option<&str>, progress: Progress) -> Result<Endpoint> {
         // SAFETY: fi_dupinfo(NULL) allocates zeroed hints with every attribute struct present.
         let hints = unsafe { (lib.dupinfo)(std::ptr::null()) };
         if hints.is_null() {
@@ -139,11 +152,11 @@ impl Endpoint {
         };
         // SAFETY: `info` is the first entry libfabric returned; the objects opened below are
         // stored in `ep` right away so that `Drop` closes whatever was opened on failure.
-        unsafe { ep.open_objects(polled)? };
+        unsafe { ep.open_objects(progress)? };
         Ok(ep)
     }
 
-    unsafe fn open_objects(&mut self, polled: bool) -> Result<()> {
+    unsafe fn open_objects(&mut self, progress: Progress) -> Result<()> {
         let lib = self.lib;
         // SAFETY: every pointer dereferenced was just returned by libfabric with a success
         // code; ops tables are the provider's.
@@ -174,6 +187,11 @@ impl Endpoint {
             let dops = &*(*self.domain).ops;
             // A CQ with a wait object lets the progress thread sleep in fi_cq_sread; providers
             // without one get a polled CQ (the thread backs off when idle).
+            let polled = match progress {
+                Progress::Polled => true,
+                Progress::Blocking => false,
+                Progress::Auto => self.traits.provider.split(';').next() == Some("shm"),
+            };
             let waits: &[i32] = if polled {
                 &[sys::FI_WAIT_NONE]
             } else {
@@ -422,10 +440,28 @@ impl Endpoint {
         out: &mut [sys::fi_cq_data_entry],
         timeout_ms: i32,
     ) -> std::result::Result<usize, Box<sys::fi_cq_err_entry>> {
-        // SAFETY: the CQ is open (FI_CQ_FORMAT_DATA entries); `out` is writable.
+        self.read_cq_inner(out, self.blocking_cq.then_some(timeout_ms))
+    }
+
+    /// Reads completions without waiting (this also drives the provider's progress), as a
+    /// poster does while the provider answers `-FI_EAGAIN`.
+    pub fn poll_cq(
+        &self,
+        out: &mut [sys::fi_cq_data_entry],
+    ) -> std::result::Result<usize, Box<sys::fi_cq_err_entry>> {
+        self.read_cq_inner(out, None)
+    }
+
+    fn read_cq_inner(
+        &self,
+        out: &mut [sys::fi_cq_data_entry],
+        wait_ms: Option<i32>,
+    ) -> std::result::Result<usize, Box<sys::fi_cq_err_entry>> {
+        // SAFETY: the CQ is open (FI_CQ_FORMAT_DATA entries); `out` is writable. The domain is
+        // FI_THREAD_SAFE, so a poster may read while the progress thread waits.
         let n = unsafe {
             let cops = &*(*self.cq).ops;
-            if self.blocking_cq {
+            if let Some(timeout_ms) = wait_ms {
                 (cops.sread)(
                     self.cq,
                     out.as_mut_ptr().cast(),

@@ -19,7 +19,7 @@ mod wire;
 mod xfer;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -50,8 +50,9 @@ fn default_params() -> Params {
         // Largest single RMA; larger descriptors are split.
         ("chunk_bytes", "8388608"),
         // "blocking": the progress thread sleeps in fi_cq_sread where the provider has a wait
-        // object; "polled": it polls, backing off to 1 ms sleeps when idle.
-        ("progress", "blocking"),
+        // object; "polled": it polls, backing off to 1 ms sleeps when idle; "auto": polled on
+        // shm (whose fi_cq_sread does not wake), blocking elsewhere.
+        ("progress", "auto"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -79,6 +80,19 @@ struct FabricPeer {
     regions: RwLock<HashMap<u64, RemoteMr>>,
 }
 
+/// The persistent contexts of the notification receive buffers (`OpCtx::boxed` pointers).
+struct RecvContexts(Vec<usize>);
+
+impl Drop for RecvContexts {
+    fn drop(&mut self) {
+        for &ctx in &self.0 {
+            // SAFETY: dropped after the endpoint (field order in `Shared`), so the provider no
+            // longer holds them; each came from `OpCtx::boxed` and is freed once, here.
+            drop(unsafe { OpCtx::unpost(ctx as *mut std::ffi::c_void) });
+        }
+    }
+}
+
 /// State shared by the backend and its progress thread.
 pub struct Shared {
     ep: Endpoint,
@@ -90,12 +104,18 @@ pub struct Shared {
     local: RwLock<HashMap<u64, Arc<LocalMr>>>,
     /// Transfers with operations outstanding (for the peer timeout).
     active: Mutex<Vec<std::sync::Weak<Xfer>>>,
+    /// Transfers posted and not yet finished (or given up): a polling progress thread does
+    /// not back off while there are any.
+    outstanding: Arc<AtomicUsize>,
+    /// The progress thread polls (no wait object, or one that does not wake).
+    polled: bool,
     /// Notification receive buffers and their (persistent) contexts.
     /// Owns the receive buffers; only ever accessed through `recv_slab_ptr`, one slot at a
     /// time (the provider writes the others concurrently).
     _recv_slab: Vec<u8>,
     recv_slab_ptr: usize,
-    recv_ctx: Vec<usize>,
+    /// Declared after `ep`, so freed only once the endpoint is closed.
+    recv_ctx: RecvContexts,
     recv_reg: Mutex<Option<ep::MemReg>>,
     /// This endpoint in its own address vector (loopback transfers).
     self_addr: sys::fi_addr_t,
@@ -155,7 +175,7 @@ impl Shared {
                     buf as *mut u8,
                     wire::NOTIF_BUF_LEN,
                     desc,
-                    self.recv_ctx[slot] as *mut _,
+                    self.recv_ctx.0[slot] as *mut _,
                 )
             };
             if rc != -sys::FI_EAGAIN || self.stopping.load(Ordering::Acquire) {
@@ -199,7 +219,7 @@ impl Shared {
 /// Parsed parameters.
 struct Settings {
     provider: Option<String>,
-    polled: bool,
+    progress: ep::Progress,
     chunk: u64,
 }
 
@@ -223,19 +243,20 @@ impl Settings {
         let provider = Some(get("provider"))
             .filter(|p| !p.is_empty())
             .or_else(|| std::env::var("FI_PROVIDER").ok().filter(|p| !p.is_empty()));
-        let polled = match get("progress").as_str() {
-            "blocking" => false,
-            "polled" => true,
+        let progress = match get("progress").as_str() {
+            "auto" => ep::Progress::Auto,
+            "blocking" => ep::Progress::Blocking,
+            "polled" => ep::Progress::Polled,
             other => {
                 return Err(err!(
                     InvalidParam,
-                    "progress {other:?} is not one of blocking, polled"
+                    "progress {other:?} is not one of auto, blocking, polled"
                 ));
             }
         };
         Ok(Settings {
             provider,
-            polled,
+            progress,
             chunk: chunk.max(4096),
         })
     }
@@ -254,7 +275,7 @@ impl FabricBackend {
     fn new(ctx: &BackendContext, params: &Params) -> Result<FabricBackend> {
         let mut settings = Settings::parse(params)?;
         let lib = sys::lib().map_err(|m| err!(NotSupported, "LIBFABRIC backend: {m}"))?;
-        let ep = Endpoint::open(lib, settings.provider.as_deref(), settings.polled)?;
+        let ep = Endpoint::open(lib, settings.provider.as_deref(), settings.progress)?;
         let traits = ep.traits.clone();
         if traits.max_msg_size > 0 {
             settings.chunk = settings.chunk.min(traits.max_msg_size as u64);
@@ -269,9 +290,11 @@ impl FabricBackend {
         } else {
             None
         };
-        let recv_ctx = (0..RECV_BUFS)
-            .map(|i| OpCtx::boxed(OpKind::Recv(i)) as usize)
-            .collect();
+        let recv_ctx = RecvContexts(
+            (0..RECV_BUFS)
+                .map(|i| OpCtx::boxed(OpKind::Recv(i)) as usize)
+                .collect(),
+        );
         let blocking = ep.blocking_cq;
         let shared = Arc::new(Shared {
             ep,
@@ -281,6 +304,8 @@ impl FabricBackend {
             stopping: AtomicBool::new(false),
             local: RwLock::new(HashMap::new()),
             active: Mutex::new(Vec::new()),
+            outstanding: Arc::new(AtomicUsize::new(0)),
+            polled: !blocking,
             _recv_slab: slab,
             recv_slab_ptr: slab_ptr,
             recv_ctx,
@@ -303,12 +328,23 @@ impl FabricBackend {
             traits.domain,
             if blocking { "blocking" } else { "polled" }
         );
+        if ctx.config.auth_secret.is_some() {
+            // The shared secret gates the net backend's connections; libfabric has no such
+            // handshake (RMA is gated by provider keys from the metadata, notifications carry
+            // the name their sender wrote). Said loudly rather than implied.
+            log::warn!(
+                "LIBFABRIC backend of {}: the shared secret (NIXL_RS_SECRET) does not apply to \
+                 this backend: peers are not authenticated, only their keys are checked",
+                ctx.agent_name
+            );
+        }
         let mut effective = default_params();
         effective.extend(params.clone());
         effective.insert("provider".into(), traits.provider.clone());
         effective.insert("fabric".into(), traits.fabric.clone());
         effective.insert("domain".into(), traits.domain.clone());
         effective.insert("chunk_bytes".into(), settings.chunk.to_string());
+        effective.insert("peer_auth".into(), "none (provider keys only)".into());
         effective.insert(
             "mr_mode".into(),
             format!(
@@ -338,7 +374,7 @@ impl FabricBackend {
     fn reconnect_if_broken(&self, p: &FabricPeer) -> Result<sys::fi_addr_t> {
         let link = &p.link;
         if link.broken.swap(false, Ordering::AcqRel) {
-            self.shared.ep.av_remove(link.addr.load(Ordering::Acquire));
+            link.remove_from(&self.shared.ep);
             let addr = self.shared.ep.av_insert(&link.raw)?;
             link.addr.store(addr, Ordering::Release);
             log::info!("LIBFABRIC: reconnecting to {}", p.name);
@@ -455,7 +491,8 @@ impl FabricBackend {
                 if since.elapsed() > deadline_step || completion.is_canceled() {
                     break rc;
                 }
-                std::thread::yield_now();
+                // The provider's queue is full: free it by reading completions here.
+                shared.progress_now();
             };
             if rc != 0 {
                 // SAFETY: the provider did not take the context.
@@ -552,12 +589,30 @@ impl Backend for FabricBackend {
             .remove(&region.key);
         let Some(mr) = mr else { return };
         // Nothing new can start on it; wait until the provider returned every operation
-        // posted on it, then close it (the provider then refuses its key).
-        let mut warned = Instant::now();
+        // posted on it, then close it (the provider then refuses its key). Bounded: a peer
+        // that returned nothing for the peer timeout is treated as dead (its address removed,
+        // which makes connection-based providers flush what was posted to it); after twice
+        // the peer timeout the registration is closed regardless, so deregister_mem returns.
+        let start = Instant::now();
+        let mut severed = false;
         while mr.inflight.load(Ordering::Acquire) > 0 {
-            if warned.elapsed() > self.shared.peer_timeout {
-                log::warn!("LIBFABRIC: deregistration waits for operations still in flight");
-                warned = Instant::now();
+            let waited = start.elapsed();
+            if !severed && waited > self.shared.peer_timeout {
+                severed = true;
+                let n = self.shared.sever_stalled_peers();
+                log::warn!(
+                    "LIBFABRIC: deregistration waited {waited:?} for {} operation(s); treating \
+                     {n} unresponsive peer(s) as dead",
+                    mr.inflight.load(Ordering::Acquire)
+                );
+            }
+            if waited > 2 * self.shared.peer_timeout {
+                log::error!(
+                    "LIBFABRIC: closing a registration with {} operation(s) the provider never \
+                     returned (peer dead or refusing them, e.g. shm with an unknown key)",
+                    mr.inflight.load(Ordering::Acquire)
+                );
+                break;
             }
             std::thread::sleep(Duration::from_micros(200));
         }
@@ -637,9 +692,7 @@ impl Backend for FabricBackend {
 
     fn disconnect(&self, peer: &PeerHandle) {
         if let Some(p) = peer.downcast_ref::<FabricPeer>() {
-            self.shared
-                .ep
-                .av_remove(p.link.addr.load(Ordering::Acquire));
+            p.link.remove_from(&self.shared.ep);
         }
     }
 

@@ -14,6 +14,8 @@ use std::ffi::{c_char, c_int, c_void};
 use std::sync::OnceLock;
 
 pub type fi_addr_t = u64;
+/// `FI_ADDR_NOTAVAIL`: no address (also what this backend stores once an entry is removed).
+pub const FI_ADDR_NOTAVAIL: fi_addr_t = u64::MAX;
 pub type ssize_t = isize;
 
 pub const fn fi_version(major: u32, minor: u32) -> u32 {

@@ -175,8 +175,20 @@ fn read_write_notify_and_refuse_forged_keys_on_both_providers() {
             // libfabric 1.17's shm drops the refused command without an error completion
             // (the target logs "unknown key") and the initiator's queue to that peer stays
             // blocked: the transfer ends by the peer timeout, memory untouched (checked above).
-            // A's registration keeps that operation counted, so it is not deregistered here.
+            // A's registration keeps that operation counted: deregistering it treats B as dead
+            // after the peer timeout and gives up on the operation after twice that.
             assert_eq!(s, Status::RemoteDisconnect, "{prov}");
+            let t = Instant::now();
+            a.deregister(MemType::Dram, &ra);
+            eprintln!(
+                "{prov}: deregistration with a dropped operation: {:?}",
+                t.elapsed()
+            );
+            assert!(
+                t.elapsed() < Duration::from_secs(8),
+                "{prov}: deregistration took {:?}",
+                t.elapsed()
+            );
             continue;
         }
         let c = a

@@ -38,6 +38,20 @@ pub struct PeerLink {
     pub broken: AtomicBool,
 }
 
+impl PeerLink {
+    /// Removes the peer's entry from the address vector, once: a removed table index may be
+    /// handed to the next peer inserted, so it must never be removed twice. Returns whether
+    /// this call removed it.
+    pub fn remove_from(&self, ep: &super::ep::Endpoint) -> bool {
+        let old = self.addr.swap(sys::FI_ADDR_NOTAVAIL, Ordering::AcqRel);
+        if old == sys::FI_ADDR_NOTAVAIL {
+            return false;
+        }
+        ep.av_remove(old);
+        true
+    }
+}
+
 /// One posted transfer.
 pub struct Xfer {
     /// Operations (and the poster's guard) not finished yet.
@@ -59,6 +73,8 @@ pub struct Xfer {
     reported: AtomicBool,
     /// The request's `enter` was matched by a `leave` (at most once).
     left: AtomicBool,
+    /// The backend's count of unfinished transfers, this one included until `leave`.
+    outstanding: Arc<AtomicUsize>,
 }
 
 impl Xfer {
@@ -82,6 +98,10 @@ impl Xfer {
             timeout: shared.peer_timeout,
             reported: AtomicBool::new(false),
             left: AtomicBool::new(false),
+            outstanding: {
+                shared.outstanding.fetch_add(1, Ordering::AcqRel);
+                shared.outstanding.clone()
+            },
         }
     }
 
@@ -132,6 +152,7 @@ impl Xfer {
 
     fn leave(&self) {
         if !self.left.swap(true, Ordering::AcqRel) {
+            self.outstanding.fetch_sub(1, Ordering::AcqRel);
             self.completion.leave();
         }
     }
@@ -143,17 +164,20 @@ impl Xfer {
         }
     }
 
+    /// Operations outstanding and no completion within the peer timeout.
+    fn is_stalled(&self) -> bool {
+        let now = self.epoch.elapsed().as_millis() as u64;
+        self.remaining.load(Ordering::Acquire) > 0
+            && now.saturating_sub(self.last_progress.load(Ordering::Relaxed))
+                > self.timeout.as_millis() as u64
+    }
+
     /// Reports REMOTE_DISCONNECT if no completion came within the peer timeout while
     /// operations are outstanding (the operations stay counted until the provider returns
     /// them). Run by the progress thread and by every user poll, since some providers' blocking
     /// reads (shm in libfabric 1.17) do not return on their timeout.
     pub fn check_stall(&self, provider: &str) {
-        let now = self.epoch.elapsed().as_millis() as u64;
-        if !self.reported.load(Ordering::Acquire)
-            && self.remaining.load(Ordering::Acquire) > 0
-            && now.saturating_sub(self.last_progress.load(Ordering::Relaxed))
-                > self.timeout.as_millis() as u64
-        {
+        if !self.reported.load(Ordering::Acquire) && self.is_stalled() {
             log::warn!(
                 "LIBFABRIC: no completion from the peer in {:?}; reporting REMOTE_DISCONNECT",
                 self.timeout
@@ -286,16 +310,42 @@ unsafe fn complete(shared: &Shared, ctx: *mut c_void, result: std::result::Resul
     }
 }
 
+const NO_ENTRY: sys::fi_cq_data_entry = sys::fi_cq_data_entry {
+    op_context: std::ptr::null_mut(),
+    flags: 0,
+    len: 0,
+    buf: std::ptr::null_mut(),
+    data: 0,
+};
+
+/// Reads one batch of completions (waiting up to 100 ms where `wait` and the CQ has a wait
+/// object) and finishes their operations. Returns how many there were.
+fn reap(shared: &Shared, wait: bool) -> usize {
+    let mut entries = [NO_ENTRY; 64];
+    let read = if wait {
+        shared.ep.read_cq(&mut entries, 100)
+    } else {
+        shared.ep.poll_cq(&mut entries)
+    };
+    match read {
+        Ok(n) => {
+            for e in &entries[..n] {
+                // SAFETY: each context comes back once, from an operation we posted.
+                unsafe { complete(shared, e.op_context, Ok(e.len)) };
+            }
+            n
+        }
+        Err(e) => {
+            // SAFETY: as above.
+            unsafe { complete(shared, e.op_context, Err(e.err)) };
+            1
+        }
+    }
+}
+
 /// The progress thread: reads completions (sleeping in the provider's wait object when it has
 /// one, else backing off to 1 ms polls) and fails transfers stalled past the peer timeout.
 pub fn progress_loop(shared: Weak<Shared>) {
-    let mut entries = [sys::fi_cq_data_entry {
-        op_context: std::ptr::null_mut(),
-        flags: 0,
-        len: 0,
-        buf: std::ptr::null_mut(),
-        data: 0,
-    }; 64];
     let mut idle_polls = 0u32;
     let mut last_scan = Instant::now();
     loop {
@@ -305,21 +355,8 @@ pub fn progress_loop(shared: Weak<Shared>) {
         if shared.stopping.load(Ordering::Acquire) {
             return;
         }
-        let got = match shared.ep.read_cq(&mut entries, 100) {
-            Ok(n) => {
-                for e in &entries[..n] {
-                    // SAFETY: each context comes back once, from an operation we posted.
-                    unsafe { complete(&shared, e.op_context, Ok(e.len)) };
-                }
-                n
-            }
-            Err(e) => {
-                // SAFETY: as above.
-                unsafe { complete(&shared, e.op_context, Err(e.err)) };
-                1
-            }
-        };
-        if got == 0 && !shared.ep.blocking_cq {
+        let got = reap(&shared, !shared.polled);
+        if got == 0 && shared.polled && shared.outstanding.load(Ordering::Acquire) == 0 {
             idle_polls = idle_polls.saturating_add(1);
             if idle_polls > 64 {
                 std::thread::sleep(Duration::from_micros(
@@ -337,6 +374,13 @@ pub fn progress_loop(shared: Weak<Shared>) {
 }
 
 impl Shared {
+    /// Drives the provider from a poster's thread while it answers `-FI_EAGAIN`: the queue
+    /// frees only as completions are read, and the progress thread may be asleep in a wait
+    /// the provider does not wake (shm) or between polls.
+    pub fn progress_now(&self) {
+        reap(self, false);
+    }
+
     /// Fails (for the user; memory stays pinned until the provider returns the operations)
     /// every transfer that saw no completion within the peer timeout.
     /// At shutdown, after the progress thread stopped: ends every unfinished transfer so that
@@ -351,6 +395,26 @@ impl Shared {
             )));
             x.leave();
         }
+    }
+
+    /// Removes from the address vector every peer with a transfer that saw no completion
+    /// within the peer timeout (connection-based providers then flush the operations posted
+    /// to it), and marks it to be re-inserted before its next transfer. Returns how many.
+    pub fn sever_stalled_peers(&self) -> usize {
+        let stalled: Vec<Arc<PeerLink>> = lock(&self.active)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|x| x.is_stalled())
+            .filter_map(|x| x.link.clone())
+            .collect();
+        let mut severed = 0;
+        for link in stalled {
+            link.broken.store(true, Ordering::Release);
+            if link.remove_from(&self.ep) {
+                severed += 1;
+            }
+        }
+        severed
     }
 
     fn fail_stalled(&self) {
