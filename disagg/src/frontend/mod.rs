@@ -4,12 +4,14 @@
 //! resize the pools, injects faults, and writes the report.
 
 mod config;
+pub mod dashboard;
 mod fleet;
 mod lifecycle;
 pub mod metrics;
 mod observe;
 mod plot;
 mod progress;
+pub mod prom;
 mod requests;
 pub mod workload;
 
@@ -28,6 +30,12 @@ use std::time::{Duration, Instant};
 
 /// Tokens per KV block (the mock model's).
 const BLOCK_TOKENS: u32 = 64;
+
+/// The planner's SLO targets (s), also what `disagg_sla_attainment` measures against.
+const SLO: SloTargets = SloTargets {
+    ttft: 0.3,
+    itl: 0.03,
+};
 
 /// The planner's profile of the mock engine (measured by the planner crate's profiler).
 const PROFILE: &str = include_str!("../../../planner/eval/profile.json");
@@ -57,12 +65,23 @@ struct Frontend {
     library: String,
     kills: Vec<Kill>,
     progress: progress::Progress,
+    /// The run's metric endpoints, unless turned off.
+    endpoints: Option<prom::Endpoints>,
 }
 
 /// Runs the whole thing and returns the report (also written to `out_dir`).
 pub fn run(cfg: RunConfig) -> Result<Report, String> {
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| format!("{}: {e}", cfg.out_dir.display()))?;
     interrupt::install();
+    let linger = prom::linger_s()?;
+    let endpoints = prom::Endpoints::start(&cfg.host, &cfg.out_dir)?;
+    if let Some(e) = &endpoints {
+        println!(
+            "metrics: frontend {} (every endpoint, for Prometheus file_sd_configs: {})",
+            e.url(e.frontend_port),
+            e.targets_file().display()
+        );
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let spec = worker_spec(&cfg);
     let fleet = Fleet::new(&cfg.host, &spec, tx)?;
@@ -109,8 +128,15 @@ pub fn run(cfg: RunConfig) -> Result<Report, String> {
         obs: observe::ObsAcc::default(),
         draining: HashSet::new(),
         library: String::new(),
+        endpoints,
     };
     let result = fe.main_loop().and_then(|()| fe.settle());
+    if result.is_ok() && linger > 0.0 && fe.endpoints.is_some() {
+        // Workers stay up, idle, so scrapers see every final value.
+        let counts = planner::Connector::counts(fe.fleet.connector());
+        fe.publish_state(counts.prefill.ready, counts.decode.ready);
+        std::thread::sleep(Duration::from_secs_f64(linger));
+    }
     fe.fleet.shutdown();
     fe.progress.finish();
     result?;
@@ -176,10 +202,7 @@ fn free_port_block(host: &str, n: u16) -> u16 {
 fn make_planner(cfg: &RunConfig) -> Result<SloPlanner, String> {
     let profile = planner::PerfProfile::from_json(PROFILE).map_err(|e| e.to_string())?;
     let pc = SloPlannerConfig {
-        targets: SloTargets {
-            ttft: 0.3,
-            itl: 0.03,
-        },
+        targets: SLO,
         interval: cfg.planner_interval_s,
         startup_delay: 2.0,
         down_patience: 2,
@@ -198,6 +221,11 @@ fn make_planner(cfg: &RunConfig) -> Result<SloPlanner, String> {
 impl Frontend {
     fn now(&self) -> f64 {
         self.t0.elapsed().as_secs_f64()
+    }
+
+    /// The frontend's series, when metrics are on.
+    fn prom(&self) -> Option<&prom::FrontendProm> {
+        self.endpoints.as_ref().map(|e| &*e.prom)
     }
 
     fn accounted(&self) -> usize {
@@ -412,6 +440,7 @@ impl Frontend {
         self.metrics
             .replicas
             .push((now, counts.prefill.ready, counts.decode.ready));
+        self.publish_state(counts.prefill.ready, counts.decode.ready);
         let failed = self.failures.values().map(|(_, n)| n).sum::<usize>();
         self.progress.update(
             self.served,
@@ -421,6 +450,14 @@ impl Frontend {
             now,
         );
         Ok(())
+    }
+
+    /// Sets the gauges of replicas and requests in flight.
+    fn publish_state(&self, prefill: u32, decode: u32) {
+        if let Some(p) = self.prom() {
+            p.replicas(prefill, decode);
+            p.set_load(self.wire.len(), self.queue.len());
+        }
     }
 
     fn inject_faults(&mut self, now: f64) {
@@ -453,6 +490,14 @@ impl Frontend {
         };
         let target = p.decide(&obs);
         let d = p.diagnostics();
+        if let Some(prom) = self.endpoints.as_ref().map(|e| &e.prom) {
+            prom.planned(
+                d.observed_rate,
+                d.planned_rate,
+                (self.target.prefill, self.target.decode),
+                (target.prefill, target.decode),
+            );
+        }
         let needed = p.size_for_rate(d.observed_rate);
         self.metrics.plan.push(metrics::PlanPoint {
             t: now,

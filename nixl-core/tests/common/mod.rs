@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod peer;
+
 use nixl_core::*;
 
 /// An agent with the default network backend ("UCX").

@@ -55,6 +55,9 @@ pub struct Args {
     pub transport: String,
     /// `--params k=v,k=v`: backend parameters for `--lib` only (not `--compare`).
     pub params: String,
+    /// `--lib_env K=V,K=V`: environment of `--lib`'s processes only (not `--compare`'s),
+    /// e.g. to A/B metrics on against off with one library.
+    pub lib_env: String,
     /// `--notif`: attach a notification to every request.
     pub notif: bool,
     /// `--lib PATH`.
@@ -117,6 +120,7 @@ pub const USAGE: &str = "nixlbench (nixl-rs) — transfers through any libnixl_c
   --num_threads N  --check_consistency  --notif
   --initiator_seg_type DRAM --target_seg_type DRAM  --buffer malloc|huge
   --backend UCX  --transport auto|tcp  --params k=v,k=v (backend params, --lib only)
+  --lib_env K=V,K=V (environment of --lib's processes only)
   --lib PATH  --compare PATH  --names ours,nixl  --rounds N (alternations per point, default 4)
   --workload sweep|vllm|sglang|trtllm|mt8|consumers
   --csv PATH  --json PATH  --plot PATH  --no_progress  --no_baseline
@@ -154,6 +158,7 @@ impl Args {
             backend: "UCX".into(),
             transport: "auto".into(),
             params: String::new(),
+            lib_env: String::new(),
             notif: false,
             lib: default_lib(),
             compare: None,
@@ -230,6 +235,7 @@ impl Args {
                 "--backend" => a.backend = val,
                 "--transport" => a.transport = val,
                 "--params" => a.params = val,
+                "--lib_env" => a.lib_env = val,
                 "--lib" => a.lib = val.into(),
                 "--compare" => a.compare = Some(val.into()),
                 "--names" => {

@@ -120,6 +120,7 @@ fn initiator(
     lib: &std::path::Path,
     buf_bytes: usize,
     params: &str,
+    extra_env: &str,
 ) -> Result<Peer, String> {
     let mut a = vec![
         "--role".to_string(),
@@ -143,6 +144,7 @@ fn initiator(
     if args.transport == "tcp" {
         env.extend([("UCX_TLS", "tcp"), ("NIXL_RS_TRANSPORT", "tcp")]);
     }
+    env.extend(extra_env.split(',').filter_map(|kv| kv.split_once('=')));
     let mut p = Peer::spawn_group(&a, &env)?;
     let hello = p.recv()?;
     if hello != "READY" {
@@ -166,8 +168,12 @@ pub fn run(args: &Args) -> Result<Vec<Row>, String> {
     }
     let mut peers = Vec::new();
     for (i, (name, lib)) in libs.iter().enumerate() {
-        let params = if i == 0 { args.params.as_str() } else { "" };
-        peers.push((name.clone(), initiator(args, lib, buf_bytes, params)?));
+        let (params, env) = if i == 0 {
+            (args.params.as_str(), args.lib_env.as_str())
+        } else {
+            ("", "")
+        };
+        peers.push((name.clone(), initiator(args, lib, buf_bytes, params, env)?));
     }
     // When libraries are compared, each runs alone: the others' processes are stopped, so an
     // idle library's polling threads take no CPU from the one being measured (NIXL's UCX

@@ -99,6 +99,8 @@ pub struct Shared {
     shutting_down: AtomicBool,
     /// Connections the control listener serves.
     conns: Arc<crate::sockio::ConnSet>,
+    /// The owning agent's metrics, when it records them.
+    metrics: Option<Arc<crate::metrics::AgentMetrics>>,
     #[cfg(feature = "cuda")]
     vram: vram::VramState,
 }
@@ -172,6 +174,9 @@ pub struct NetBackend {
     accept_thread: Mutex<Option<JoinHandle<()>>>,
     executor: Mutex<Option<Arc<Executor>>>,
     inflight: Mutex<Vec<Weak<Completion>>>,
+    /// Names of peers loaded so far (a second load counts as a reconnect); only kept when
+    /// the agent records metrics.
+    loaded: Mutex<std::collections::HashSet<String>>,
 }
 
 impl NetBackend {
@@ -203,6 +208,7 @@ impl NetBackend {
             secret: ctx.config.auth_secret.clone(),
             shutting_down: AtomicBool::new(false),
             conns: crate::sockio::ConnSet::new(server::MAX_CONNS),
+            metrics: crate::metrics::for_agent(&ctx.agent_name),
             #[cfg(feature = "cuda")]
             vram: Default::default(),
         });
@@ -236,6 +242,7 @@ impl NetBackend {
             accept_thread: Mutex::new(Some(accept_thread)),
             executor: Mutex::new(Some(executor)),
             inflight: Mutex::new(Vec::new()),
+            loaded: Mutex::new(Default::default()),
         })
     }
 
@@ -399,15 +406,32 @@ impl Backend for NetBackend {
 
     fn load_remote(&self, remote_agent: &str, conn_info: &[u8]) -> Result<PeerHandle> {
         let info = ConnInfo::decode(conn_info)?;
+        let shared = &self.mover.shared;
+        let metrics = shared.metrics.as_ref().map(|m| {
+            let reload = !lock(&self.loaded).insert(remote_agent.to_owned());
+            crate::metrics::peers::PeerMetrics::new(m, remote_agent, reload)
+        });
         let peer = NetPeer::new(
             remote_agent,
             info,
-            &self.mover.shared.agent_name,
-            self.mover.shared.peer_timeout,
-            self.mover.shared.secret.clone(),
+            &shared.agent_name,
+            shared.peer_timeout,
+            shared.secret.clone(),
             self.settings.force_tcp,
+            metrics,
         )?;
         Ok(Arc::new(peer))
+    }
+
+    fn transport(
+        &self,
+        peer: &PeerHandle,
+        local_mem: MemType,
+        remote_mem: MemType,
+        remote: &[ResolvedDesc],
+    ) -> Option<&'static str> {
+        let p = peer.downcast_ref::<NetPeer>()?;
+        Some(p.transport_for(local_mem, remote_mem, remote))
     }
 
     fn peer_alive(&self, peer: &PeerHandle) -> bool {
