@@ -73,7 +73,10 @@ impl Prometheus {
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .stdout(Stdio::null())
             .stderr(log)
@@ -443,7 +446,9 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
         p50 <= 2.0 * report_p50 && p50 >= report_p50 / 2.0,
         "TTFT median {p50} ms from Prometheus, {report_p50} ms in the report"
     );
-    assert!(prom.value("max_over_time(dynamo_frontend_inter_token_latency_seconds_count[10m])") > 0.0);
+    assert!(
+        prom.value("max_over_time(dynamo_frontend_inter_token_latency_seconds_count[10m])") > 0.0
+    );
     assert_eq!(
         prom.value("sum(max_over_time(dynamo_frontend_requests_total{status=\"success\"}[10m]))"),
         served
@@ -455,10 +460,7 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
     for (series, column) in [("planner:num_p_workers", 1), ("planner:num_d_workers", 2)] {
         let last = prom.value(&format!("last_over_time({series}[10m])"));
         assert!(
-            last >= 1.0
-                && samples
-                    .iter()
-                    .any(|s| s[column].as_f64() == Some(last)),
+            last >= 1.0 && samples.iter().any(|s| s[column].as_f64() == Some(last)),
             "{series} ended at {last}; the report sampled {samples:?}"
         );
     }
@@ -480,7 +482,9 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
         "hit rate {hit} from Prometheus, {report_hit} in the report"
     );
     // Router and KV events were counted.
-    assert!(prom.value("sum(max_over_time(dynamo_component_router_requests_total[10m]))") >= served);
+    assert!(
+        prom.value("sum(max_over_time(dynamo_component_router_requests_total[10m]))") >= served
+    );
     assert_eq!(
         prom.value(
             "sum(max_over_time(dynamo_component_kv_cache_events_applied_total{status=\"ok\"}[10m]))"
@@ -500,9 +504,15 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
     let served_text: String = bodies.values().cloned().collect();
     for panel in grafana["panels"].as_array().unwrap() {
         for t in panel["targets"].as_array().unwrap() {
-            let expr = t["expr"].as_str().unwrap().replace("$__rate_interval", "2s");
-            let (code, body) =
-                http_get(&prom.addr, &format!("/api/v1/query?query={}", encode(&expr))).unwrap();
+            let expr = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "2s");
+            let (code, body) = http_get(
+                &prom.addr,
+                &format!("/api/v1/query?query={}", encode(&expr)),
+            )
+            .unwrap();
             assert_eq!(code, 200, "dashboard query {expr}: {body}");
             let names = expr
                 .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))

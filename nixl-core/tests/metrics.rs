@@ -11,14 +11,10 @@ use common::peer::Peer;
 use common::*;
 use nixl_core::*;
 
-/// GETs `path` from the local endpoint: (status line, body).
+/// GETs `path` from the local endpoint (HTTP/1.0: never a chunked answer): (status line, body).
 fn http_get(port: u16, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
@@ -305,10 +301,7 @@ fn transports_and_peer_series() {
 
     // Another process on this host: cross-memory attach for a plain buffer, the shared
     // mapping for a memfd one.
-    for (env, want) in [
-        (&[][..], "cma"),
-        (&[("NIXL_PEER_SHARED", "1")][..], "shm"),
-    ] {
+    for (env, want) in [(&[][..], "cma"), (&[("NIXL_PEER_SHARED", "1")][..], "shm")] {
         let peer_name = format!("metrics-peer-{want}");
         let me_name = format!("metrics-me-{want}");
         let peer = Peer::spawn(&peer_name, 4, env, false);
@@ -347,6 +340,54 @@ fn transports_and_peer_series() {
         );
     }
     promtool_check(&http_get(port, "/metrics").1);
+}
+
+#[test]
+fn a_frozen_peer_counts_a_timeout() {
+    let port = metrics::start(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let config = AgentConfig {
+        peer_timeout: std::time::Duration::from_secs(1),
+        ..AgentConfig::default()
+    };
+    let me = agent_with("metrics-thaw", config, &tcp_params());
+    let peer = Peer::spawn("metrics-frozen", 1, &[("NIXL_RS_TRANSPORT", "tcp")], false);
+    me.load_remote_md(&peer.md).unwrap();
+    let big = vec![7u8; common::peer::SIZE];
+    register(&me, &big);
+    let write = |len: usize| {
+        let req = me
+            .create_xfer_req(
+                XferOp::Write,
+                &dram(&[(addr(&big), len as u64)]),
+                &dram(&[(peer.addr, len as u64)]),
+                "metrics-frozen",
+                None,
+            )
+            .unwrap();
+        run(&me, &req)
+    };
+    assert_eq!(write(4096).unwrap(), Status::Success);
+    // SAFETY: stops and resumes our own child.
+    unsafe { libc::kill(peer.pid(), libc::SIGSTOP) };
+    let err = write(big.len()).unwrap_err();
+    // SAFETY: as above.
+    unsafe { libc::kill(peer.pid(), libc::SIGCONT) };
+    assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
+    let s = parse(&http_get(port, "/metrics").1);
+    let mine = [("agent_name", "metrics-thaw"), ("peer", "metrics-frozen")];
+    assert_eq!(sum(&s, "agent_peer_timeouts_total", &mine), 1.0, "{err}");
+    // Found gone, and dropped with the request that found it: counted in neither state.
+    for state in ["connected", "disconnected"] {
+        assert_eq!(
+            sum(
+                &s,
+                "agent_peers",
+                &[("agent_name", "metrics-thaw"), ("state", state)]
+            ),
+            0.0,
+            "{state}"
+        );
+    }
 }
 
 /// `promtool check metrics` on the exposition, when Prometheus's tools are installed.

@@ -41,7 +41,10 @@ pub fn write(path: &Path, panels: &[Panel]) -> Result<(), String> {
     root.present().map_err(err)
 }
 
-fn draw(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, p: &Panel) -> Result<(), String> {
+fn draw(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    p: &Panel,
+) -> Result<(), String> {
     let points = || p.series.iter().flat_map(|(_, pts)| pts.iter());
     let t_end = points().map(|&(t, _)| t).fold(1.0, f64::max);
     let y_max = points()
@@ -69,7 +72,9 @@ fn draw(area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>, p: &Panel
             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
             .map_err(err)?
             .label(name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
     }
     if !p.series.is_empty() {
         chart

@@ -23,7 +23,8 @@ impl Frontend {
         } = &hello
         {
             self.library.clone_from(library);
-            metrics_port = metrics.map(|port| (port, format!("{} worker {replica}", role.as_str())));
+            metrics_port =
+                metrics.map(|port| (port, format!("{} worker {replica}", role.as_str())));
         }
         let Some(id) = self.fleet.on_hello(stream, hello) else {
             return Ok(());

@@ -321,7 +321,9 @@ impl FrontendProm {
     /// A routing decision that took `overhead_ms`; `local` when the decode worker prefills.
     pub fn routed(&self, local: bool, overhead_ms: f64) {
         let prefill = if local { "local" } else { "remote" };
-        self.decisions.get_or_create(&PrefillLabel { prefill }).inc();
+        self.decisions
+            .get_or_create(&PrefillLabel { prefill })
+            .inc();
         self.overhead_ms.observe(overhead_ms);
     }
 
@@ -511,6 +513,7 @@ mod tests {
         // SAFETY: no other test of this crate reads or writes this variable.
         unsafe { std::env::set_var(LINGER_VAR, "soon") };
         let e = linger_s().unwrap_err();
+        // SAFETY: as above.
         unsafe { std::env::remove_var(LINGER_VAR) };
         assert!(e.contains(LINGER_VAR), "{e}");
     }

@@ -196,6 +196,8 @@ pub(crate) struct AgentMetrics {
     peers: Mutex<Vec<String>>,
     /// Handles of loopback requests (remote agents keep theirs on their entry).
     loopback: HandleCache,
+    /// Remote agents loaded so far (see `peers`), to count reconnects.
+    loaded: Mutex<std::collections::HashSet<String>>,
 }
 
 impl AgentMetrics {
@@ -212,6 +214,7 @@ impl AgentMetrics {
             agent_name: labels.agent_name,
             peers: Mutex::new(Vec::new()),
             loopback: HandleCache::default(),
+            loaded: Mutex::default(),
         });
         AGENTS
             .lock()

@@ -70,7 +70,7 @@ impl PeerFamilies {
         );
         registry.register(
             "agent_peer_reconnects",
-            "Peers loaded again after their handle was dropped (restart or reload of metadata)",
+            "Remote agents loaded again after they were dropped (restart, or metadata reloaded)",
             self.reloads.clone(),
         );
         registry.register(
@@ -107,7 +107,28 @@ impl ConnState {
     }
 }
 
+/// Peer names an agent remembers having loaded, to count reconnects (beyond it, loads of new
+/// names are not remembered: memory stays bounded under churn).
+const REMEMBERED_PEERS: usize = 4096;
+
 impl AgentMetrics {
+    /// A remote agent was loaded (a new entry, not an update): a reconnect if this agent had
+    /// loaded that name before.
+    pub(crate) fn peer_loaded(&self, peer: &str) {
+        let mut seen = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.contains(peer) {
+            drop(seen);
+            let labels = PeerLabels {
+                hostname: self.hostname.clone(),
+                agent_name: self.agent_name.clone(),
+                peer: self.peer_label(peer),
+            };
+            FAMILIES.peers.reloads.get_or_create(&labels).inc();
+        } else if seen.len() < REMEMBERED_PEERS {
+            seen.insert(peer.to_owned());
+        }
+    }
+
     fn state_gauge(&self, family: &Family<StateLabels, Gauge>, state: &'static str) -> Gauge {
         family
             .get_or_create(&StateLabels {
@@ -140,18 +161,14 @@ pub(crate) struct PeerMetrics {
 }
 
 impl PeerMetrics {
-    /// Handles for `peer`, counted as connected; `reload` when this agent had loaded a
-    /// peer of that name before.
-    pub(crate) fn new(agent: &Arc<AgentMetrics>, peer: &str, reload: bool) -> PeerMetrics {
+    /// Handles for `peer`, counted as connected.
+    pub(crate) fn new(agent: &Arc<AgentMetrics>, peer: &str) -> PeerMetrics {
         let f = &FAMILIES.peers;
         let labels = PeerLabels {
             hostname: agent.hostname.clone(),
             agent_name: agent.agent_name.clone(),
             peer: agent.peer_label(peer),
         };
-        if reload {
-            f.reloads.get_or_create(&labels).inc();
-        }
         let connected = agent.state_gauge(&f.peers, "connected");
         connected.inc();
         PeerMetrics {
@@ -182,12 +199,13 @@ impl PeerMetrics {
     }
 
     /// The peer is reached by `transport` now, because of `reason` (a short fixed word).
+    /// Counted per live handle (a probe of a new incarnation adds one for a moment).
     pub(crate) fn set_route(&self, transport: &'static str, reason: &'static str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((t, r)) = state.0.replace((transport, reason)) {
-            self.route_gauge(t, r).set(0);
+            self.route_gauge(t, r).dec();
         }
-        self.route_gauge(transport, reason).set(1);
+        self.route_gauge(transport, reason).inc();
     }
 
     /// The peer was found gone (counted once).
@@ -239,7 +257,7 @@ impl Drop for PeerMetrics {
             self.connected.dec();
         }
         if let Some((t, r)) = state.0 {
-            self.route_gauge(t, r).set(0);
+            self.route_gauge(t, r).dec();
         }
     }
 }

@@ -94,4 +94,3 @@ impl Drop for Peer {
         let _ = self.child.wait();
     }
 }
-

@@ -174,9 +174,6 @@ pub struct NetBackend {
     accept_thread: Mutex<Option<JoinHandle<()>>>,
     executor: Mutex<Option<Arc<Executor>>>,
     inflight: Mutex<Vec<Weak<Completion>>>,
-    /// Names of peers loaded so far (a second load counts as a reconnect); only kept when
-    /// the agent records metrics.
-    loaded: Mutex<std::collections::HashSet<String>>,
 }
 
 impl NetBackend {
@@ -242,7 +239,6 @@ impl NetBackend {
             accept_thread: Mutex::new(Some(accept_thread)),
             executor: Mutex::new(Some(executor)),
             inflight: Mutex::new(Vec::new()),
-            loaded: Mutex::new(Default::default()),
         })
     }
 
@@ -407,10 +403,10 @@ impl Backend for NetBackend {
     fn load_remote(&self, remote_agent: &str, conn_info: &[u8]) -> Result<PeerHandle> {
         let info = ConnInfo::decode(conn_info)?;
         let shared = &self.mover.shared;
-        let metrics = shared.metrics.as_ref().map(|m| {
-            let reload = !lock(&self.loaded).insert(remote_agent.to_owned());
-            crate::metrics::peers::PeerMetrics::new(m, remote_agent, reload)
-        });
+        let metrics = shared
+            .metrics
+            .as_ref()
+            .map(|m| crate::metrics::peers::PeerMetrics::new(m, remote_agent));
         let peer = NetPeer::new(
             remote_agent,
             info,

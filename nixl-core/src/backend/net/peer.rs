@@ -12,9 +12,9 @@ use super::proto::{self, Header, Kind, NO_NOTIF};
 use super::{Shared, identity};
 use crate::backend::{ResolvedDesc, lock};
 use crate::metrics::peers::{ConnState, PeerMetrics};
-use crate::types::MemType;
 use crate::sockio::{Clock, Timed};
 use crate::status::{NixlError, Result, err};
+use crate::types::MemType;
 
 /// How bytes reach the peer.
 pub enum Route {
@@ -257,6 +257,9 @@ impl NetPeer {
 
     fn handshake(&self, socket: TcpStream, clock: &mut Clock) -> Result<TcpStream> {
         let io = |e: std::io::Error| {
+            if let (Some(m), std::io::ErrorKind::TimedOut) = (&self.metrics, e.kind()) {
+                m.timed_out();
+            }
             err!(
                 RemoteDisconnect,
                 "handshake with agent {} failed: {e}",
@@ -444,7 +447,10 @@ fn choose_route(name: &str, info: &ConnInfo, force_tcp: bool) -> Result<(Route, 
     if force_tcp {
         return Ok((
             Route::Tcp,
-            ("forced", "transport=tcp (backend parameter or NIXL_RS_TRANSPORT)"),
+            (
+                "forced",
+                "transport=tcp (backend parameter or NIXL_RS_TRANSPORT)",
+            ),
         ));
     }
     if info.process.process_token == me.process_token {
@@ -489,13 +495,13 @@ fn choose_route(name: &str, info: &ConnInfo, force_tcp: bool) -> Result<(Route, 
             log::warn!("agent {name}: its registration table is not readable ({e}); using TCP");
             (
                 Route::Tcp,
-                ("regtab-unreadable", "its registration table is not readable"),
+                (
+                    "regtab-unreadable",
+                    "its registration table is not readable",
+                ),
             )
         }
-        None => (
-            Route::Tcp,
-            ("no-regtab", "it shares no registration table"),
-        ),
+        None => (Route::Tcp, ("no-regtab", "it shares no registration table")),
     })
 }
 
