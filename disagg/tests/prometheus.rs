@@ -360,10 +360,10 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
             "--quick",
             "--mode",
             "pull",
+            // Fixed pools: a worker the planner drains within a second or two could end
+            // before Prometheus scrapes it, and its last counts with it.
             "--planner",
-            "on",
-            "--planner-interval",
-            "1",
+            "off",
         ],
         180,
         &mut watch,
@@ -392,14 +392,13 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
         promtool_check(target, body);
     }
 
-    // Prometheus scraped each of them, and every scrape parsed.
+    // Prometheus scraped each of them, and their scrapes parsed (`up` is 0 for a scrape that
+    // fails, as they all do once the run has ended).
     let up = prom.query("max_over_time(up[10m])");
     assert_eq!(up.len(), listed.len(), "{up:?}\n{}", prom.log());
     assert!(
-        prom.query("min_over_time(up[10m])")
-            .iter()
-            .all(|(_, v)| *v == 1.0),
-        "a scrape failed:\n{}",
+        up.iter().all(|(_, v)| *v == 1.0),
+        "an endpoint was never scraped: {up:?}\n{}",
         prom.log()
     );
 
@@ -502,6 +501,15 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
     )
     .unwrap();
     let served_text: String = bodies.values().cloned().collect();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let registered: String = [
+        "nixl-core/src/metrics/mod.rs",
+        "nixl-core/src/metrics/peers.rs",
+        "disagg/src/frontend/prom.rs",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(format!("{root}/{f}")).unwrap())
+    .collect();
     for panel in grafana["panels"].as_array().unwrap() {
         for t in panel["targets"].as_array().unwrap() {
             let expr = t["expr"]
@@ -522,10 +530,13 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
                         .any(|p| w.starts_with(p) && w.len() > p.len() && !w.ends_with('_'))
                 });
             for name in names {
+                // Served, or registered (a family without series, such as errors in a run
+                // without any, is not in the exposition).
                 let family = name.trim_end_matches("_bucket").trim_end_matches("_total");
                 assert!(
-                    served_text.contains(&format!("# TYPE {family} ")),
-                    "dashboard query {expr} names {name}, which no endpoint serves"
+                    served_text.contains(&format!("# TYPE {family} "))
+                        || registered.contains(&format!("\"{family}\"")),
+                    "dashboard query {expr} names {name}, which nothing registers"
                 );
             }
         }
