@@ -354,7 +354,8 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
     };
     let run = common::run_watching(
         &[],
-        &[("DISAGG_METRICS_LINGER_S", "3")],
+        // Prometheus applies new targets every 5 s: the run waits that long for it.
+        &[("DISAGG_METRICS_LINGER_S", "6")],
         name,
         &[
             "--quick",

@@ -67,6 +67,8 @@ struct Frontend {
     progress: progress::Progress,
     /// The run's metric endpoints, unless turned off.
     endpoints: Option<prom::Endpoints>,
+    /// Seconds the endpoints stay up, idle, before the first request and after the last.
+    linger: f64,
 }
 
 /// Runs the whole thing and returns the report (also written to `out_dir`).
@@ -129,6 +131,7 @@ pub fn run(cfg: RunConfig) -> Result<Report, String> {
         draining: HashSet::new(),
         library: String::new(),
         endpoints,
+        linger,
     };
     let result = fe.main_loop().and_then(|()| fe.settle());
     if result.is_ok() && linger > 0.0 && fe.endpoints.is_some() {
@@ -273,6 +276,15 @@ impl Frontend {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Err("event channel closed".into()),
             }
+        }
+        if self.linger > 0.0 && self.endpoints.is_some() {
+            // Scrapers find the endpoints (Prometheus applies new targets every 5 s) and see
+            // the idle fleet before the first request.
+            self.publish_state(
+                self.router.prefill.workers().len() as u32,
+                self.router.decode.workers().len() as u32,
+            );
+            std::thread::sleep(Duration::from_secs_f64(self.linger));
         }
         // Worker start-up is not part of the replay.
         self.t0 = Instant::now();

@@ -22,8 +22,8 @@ use serde::Serialize;
 
 /// The variable that turns the run's metric endpoints off (`off`, `0`, `no`, `false`).
 pub const METRICS_VAR: &str = "DISAGG_METRICS";
-/// Seconds the run keeps its endpoints (and idle workers) up after the last request, so a
-/// scraper sees the final values (default 0).
+/// Seconds the run keeps its endpoints (and idle workers) up before the first request and
+/// after the last, so a scraper finds them in time and sees the final values (default 0).
 pub const LINGER_VAR: &str = "DISAGG_METRICS_LINGER_S";
 
 /// Whether the run exposes metrics (on unless [`METRICS_VAR`] says off).
