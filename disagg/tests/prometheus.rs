@@ -42,6 +42,9 @@ fn encode(q: &str) -> String {
         .collect()
 }
 
+/// A series' labels.
+type Labels = HashMap<String, String>;
+
 /// A Prometheus server started for this test, killed when dropped.
 struct Prometheus {
     child: Child,
@@ -130,7 +133,7 @@ impl Prometheus {
 
     /// Runs a range query from `start` to now (Unix seconds, 0.5 s steps): per result its
     /// labels and (seconds since `start`, value) points.
-    fn range(&self, q: &str, start: f64) -> Vec<(HashMap<String, String>, Vec<(f64, f64)>)> {
+    fn range(&self, q: &str, start: f64) -> Vec<(Labels, Vec<(f64, f64)>)> {
         let end = unix_now();
         let path = format!(
             "/api/v1/query_range?query={}&start={start:.3}&end={end:.3}&step=0.5",
