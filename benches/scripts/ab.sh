@@ -3,11 +3,12 @@
 # (nixlbench --lib A --compare B), repeated RUNS times; then a table of the per-run bandwidth
 # ratios (A over B) and their median from the result files.
 #   benches/scripts/ab.sh NEW.so OLD.so [OUT_DIR] [RUNS]
+# AB_EXTRA adds nixlbench flags (e.g. --lib_env ... to run one library with metrics on and off).
 # Needs: cargo build --release -p nixl-ffi -p nixl-benches (for nixlbench and NEW.so).
 set -euo pipefail
 T=${CARGO_TARGET_DIR:-target}
 NEW=$1 OLD=$2 OUT=${3:-benches/results/ab} RUNS=${4:-5}
-B="${NIXLBENCH:-$T/release/nixlbench} --lib $NEW --compare $OLD --names new,old --check_consistency --no_progress --rounds 8"
+B="${NIXLBENCH:-$T/release/nixlbench} --lib $NEW --compare $OLD --names new,old --check_consistency --no_progress --rounds 8 ${AB_EXTRA:-}"
 mkdir -p "$OUT"
 tables=(
   "cma-WRITE --op_type WRITE --block_sizes 4K,64K,1M,16M --request_bytes 64M --num_iter 32 --warmup_iter 2"

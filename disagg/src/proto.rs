@@ -157,6 +157,9 @@ pub enum WorkerMsg {
         library: String,
         /// Its metadata listener (`ip`, `port`), when it runs one.
         listener: Option<(String, u16)>,
+        /// The port of its NIXL Prometheus endpoint (on the run's host), when it runs one.
+        #[serde(default)]
+        metrics: Option<u16>,
     },
     /// Pull mode: the prompt's blocks are computed and pinned in `slots`.
     Prefilled {

@@ -7,17 +7,17 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
+use common::peer::Peer;
 use common::*;
 use nixl_core::*;
 
-/// GETs `path` from the local endpoint: (status line, body).
+/// Bytes each `nixl-peer` child registers.
+const PEER_BYTES: usize = 4 << 20;
+
+/// GETs `path` from the local endpoint (HTTP/1.0: never a chunked answer): (status line, body).
 fn http_get(port: u16, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
@@ -146,6 +146,9 @@ fn counters_equal_the_bytes_moved() {
         ("agent_name", "metrics-a"),
         ("peer", "metrics-b"),
         ("backend", "UCX"),
+        ("transport", "same-process"),
+        ("mem_type", "DRAM"),
+        ("remote_mem_type", "DRAM"),
     ];
     let with = |op: &'static str| {
         let mut v = me.to_vec();
@@ -228,6 +231,172 @@ fn counters_equal_the_bytes_moved() {
 
     assert!(http_get(port, "/nope").0.contains(" 404 "));
     promtool_check(&body);
+}
+
+#[test]
+fn transports_and_peer_series() {
+    let port = metrics::start(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let scrape = || parse(&http_get(port, "/metrics").1);
+
+    // TCP, forced by the initiator's parameter: why, connections, notification time.
+    let c = agent_with("metrics-c", AgentConfig::default(), &tcp_params());
+    let d = agent("metrics-d");
+    let src = filled(1 << 16, 2);
+    let dst = vec![0u8; 1 << 16];
+    register(&c, &src);
+    register(&d, &dst);
+    c.load_remote_md(&d.local_md().unwrap()).unwrap();
+    let req = c
+        .create_xfer_req(
+            XferOp::Write,
+            &dram(&[(addr(&src), 4096)]),
+            &dram(&[(addr(&dst), 4096)]),
+            "metrics-d",
+            Some(&OptArgs::with_notif("written")),
+        )
+        .unwrap();
+    assert_eq!(run(&c, &req).unwrap(), Status::Success);
+    wait_notifs(&d, 1);
+    assert_eq!(&dst[..4096], &src[..4096]);
+    let s = scrape();
+    let c_d = [("agent_name", "metrics-c"), ("peer", "metrics-d")];
+    let and = |extra: &[(&'static str, &'static str)]| {
+        let mut v = c_d.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    assert_eq!(
+        sum(
+            &s,
+            "agent_tx_bytes_total",
+            &and(&[("transport", "tcp"), ("mem_type", "DRAM")])
+        ),
+        4096.0
+    );
+    assert_eq!(
+        sum(
+            &s,
+            "agent_peer_transport",
+            &and(&[("transport", "tcp"), ("reason", "forced")])
+        ),
+        1.0
+    );
+    assert_eq!(sum(&s, "agent_notif_send_time_us_count", &c_d), 1.0);
+    let state = |s: &[Sample], agent: &'static str, name: &str, state: &'static str| {
+        sum(s, name, &[("agent_name", agent), ("state", state)])
+    };
+    assert_eq!(
+        state(&s, "metrics-c", "agent_connections", "idle"),
+        1.0,
+        "the connection went back to the pool"
+    );
+    assert_eq!(state(&s, "metrics-c", "agent_connections", "busy"), 0.0);
+    assert_eq!(state(&s, "metrics-c", "agent_peers", "connected"), 1.0);
+
+    // Loading the peer again counts a reconnect; the old handle's pool is gone.
+    drop(req);
+    c.invalidate_remote_md("metrics-d").unwrap();
+    c.load_remote_md(&d.local_md().unwrap()).unwrap();
+    let s = scrape();
+    assert_eq!(sum(&s, "agent_peer_reconnects_total", &c_d), 1.0);
+    assert_eq!(state(&s, "metrics-c", "agent_peers", "connected"), 1.0);
+    assert_eq!(state(&s, "metrics-c", "agent_connections", "idle"), 0.0);
+
+    // Another process on this host: cross-memory attach for a plain buffer, the shared
+    // mapping for a memfd one.
+    for (env, want) in [(&[][..], "cma"), (&[("NIXL_PEER_SHARED", "1")][..], "shm")] {
+        let peer_name = format!("metrics-peer-{want}");
+        let me_name = format!("metrics-me-{want}");
+        let peer = Peer::spawn(&peer_name, PEER_BYTES, 4, env, false);
+        let me = agent(&me_name);
+        assert_eq!(me.load_remote_md(&peer.md).unwrap(), peer_name);
+        let buf = vec![0u8; 8192];
+        register(&me, &buf);
+        let req = me
+            .create_xfer_req(
+                XferOp::Read,
+                &dram(&[(addr(&buf), 8192)]),
+                &dram(&[(peer.addr, 8192)]),
+                &peer_name,
+                None,
+            )
+            .unwrap();
+        assert_eq!(run(&me, &req).unwrap(), Status::Success);
+        let s = scrape();
+        let mine = [
+            ("agent_name", me_name.as_str()),
+            ("peer", peer_name.as_str()),
+        ];
+        let with = |extra: (&'static str, &'static str)| {
+            let mut v = mine.to_vec();
+            v.push(extra);
+            v
+        };
+        assert_eq!(
+            sum(&s, "agent_rx_bytes_total", &with(("transport", want))),
+            8192.0,
+            "a READ from a {want} peer"
+        );
+        assert_eq!(
+            sum(&s, "agent_peer_transport", &with(("reason", "same-host"))),
+            1.0
+        );
+    }
+    promtool_check(&http_get(port, "/metrics").1);
+}
+
+#[test]
+fn a_frozen_peer_counts_a_timeout() {
+    let port = metrics::start(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let config = AgentConfig {
+        peer_timeout: std::time::Duration::from_secs(1),
+        ..AgentConfig::default()
+    };
+    let me = agent_with("metrics-thaw", config, &tcp_params());
+    let peer = Peer::spawn(
+        "metrics-frozen",
+        PEER_BYTES,
+        1,
+        &[("NIXL_RS_TRANSPORT", "tcp")],
+        false,
+    );
+    me.load_remote_md(&peer.md).unwrap();
+    let big = vec![7u8; PEER_BYTES];
+    register(&me, &big);
+    let write = |len: usize| {
+        let req = me
+            .create_xfer_req(
+                XferOp::Write,
+                &dram(&[(addr(&big), len as u64)]),
+                &dram(&[(peer.addr, len as u64)]),
+                "metrics-frozen",
+                None,
+            )
+            .unwrap();
+        run(&me, &req)
+    };
+    assert_eq!(write(4096).unwrap(), Status::Success);
+    // SAFETY: stops and resumes our own child.
+    unsafe { libc::kill(peer.pid(), libc::SIGSTOP) };
+    let err = write(big.len()).unwrap_err();
+    // SAFETY: as above.
+    unsafe { libc::kill(peer.pid(), libc::SIGCONT) };
+    assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
+    let s = parse(&http_get(port, "/metrics").1);
+    let mine = [("agent_name", "metrics-thaw"), ("peer", "metrics-frozen")];
+    assert_eq!(sum(&s, "agent_peer_timeouts_total", &mine), 1.0, "{err}");
+    // Found gone, and dropped with the request that found it: counted in neither state.
+    for state in ["connected", "disconnected"] {
+        assert_eq!(
+            sum(
+                &s,
+                "agent_peers",
+                &[("agent_name", "metrics-thaw"), ("state", state)]
+            ),
+            0.0,
+            "{state}"
+        );
+    }
 }
 
 /// `promtool check metrics` on the exposition, when Prometheus's tools are installed.

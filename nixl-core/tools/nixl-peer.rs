@@ -12,7 +12,8 @@
 //!   EXIT
 //! ```
 //!
-//! `NIXL_PEER_BACKEND` names the backend plugin (default `UCX`).
+//! `NIXL_PEER_BACKEND` names the backend plugin (default `UCX`). With `NIXL_PEER_SHARED` set
+//! the buffer is a shared mapping (`SharedBuffer`), which same-host peers reach by `shm`.
 
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
@@ -55,7 +56,22 @@ fn main() {
     };
     let size: usize = size.parse().expect("SIZE is a number");
     let seed: u64 = seed.parse().expect("SEED is a number");
-    let buf: Vec<u8> = (0..size).map(|i| pattern(seed, i)).collect();
+    let shared = std::env::var_os("NIXL_PEER_SHARED")
+        .map(|_| nixl_core::SharedBuffer::new(size).expect("shared buffer"));
+    let owned: Vec<u8>;
+    let buf: &[u8] = match &shared {
+        Some(s) => {
+            let filled: Vec<u8> = (0..size).map(|i| pattern(seed, i)).collect();
+            s.write_at(0, &filled);
+            // SAFETY: this test tool reads the buffer only between the transfers its driver
+            // asks for, as it does its `Vec` buffer below.
+            unsafe { s.as_slice() }
+        }
+        None => {
+            owned = (0..size).map(|i| pattern(seed, i)).collect();
+            &owned
+        }
+    };
     let agent = Agent::new(name, AgentConfig::default()).expect("agent");
     let backend = std::env::var("NIXL_PEER_BACKEND").unwrap_or_else(|_| "UCX".into());
     agent
@@ -110,7 +126,7 @@ fn main() {
                         Ok(status)
                     });
                 match result {
-                    Ok(s) => say(format!("DONE {s} SUM {:016x}", checksum(&buf))),
+                    Ok(s) => say(format!("DONE {s} SUM {:016x}", checksum(buf))),
                     Err(e) => say(format!("DONE {} {}", e.status(), e.message())),
                 }
             }
@@ -125,7 +141,7 @@ fn main() {
                 }
                 // The checksum is taken right when the notifications are seen: the data must
                 // already be there.
-                let sum = checksum(&buf);
+                let sum = checksum(buf);
                 let list: Vec<String> = notifs
                     .iter()
                     .flat_map(|(s, msgs)| {
@@ -136,7 +152,7 @@ fn main() {
                 say(format!("NOTIFS {} SUM {sum:016x}", list.join(",")));
                 notifs.clear();
             }
-            ["SUM"] => say(format!("SUM {:016x}", checksum(&buf))),
+            ["SUM"] => say(format!("SUM {:016x}", checksum(buf))),
             ["DEREG"] => match agent.deregister_mem(&reg, None) {
                 Ok(()) => say("DEREGISTERED".into()),
                 Err(e) => say(format!("ERROR {e}")),

@@ -13,12 +13,27 @@ use std::net::TcpStream;
 impl Frontend {
     /// A worker said hello: introduce it to the other pool's workers and vice versa.
     pub(super) fn on_hello(&mut self, stream: TcpStream, hello: WorkerMsg) -> Result<(), String> {
-        if let WorkerMsg::Hello { library, .. } = &hello {
+        let mut metrics_port = None;
+        if let WorkerMsg::Hello {
+            library,
+            metrics,
+            role,
+            replica,
+            ..
+        } = &hello
+        {
             self.library.clone_from(library);
+            metrics_port =
+                metrics.map(|port| (port, format!("{} worker {replica}", role.as_str())));
         }
         let Some(id) = self.fleet.on_hello(stream, hello) else {
             return Ok(());
         };
+        if let (Some(e), Some((port, who))) = (self.endpoints.as_mut(), metrics_port) {
+            let url = e.url(port);
+            e.add(port, who.clone())?;
+            println!("metrics: {who} {url}");
+        }
         self.streams.insert(id, EngineStream::new(id));
         let me = &self.fleet.conns[&id];
         let my_role = me.role;
@@ -104,6 +119,9 @@ impl Frontend {
             return;
         };
         self.leave_pool(id, planner_role(conn.role));
+        if let Some(p) = self.prom() {
+            p.worker_gone(id, conn.role == WorkerRole::Prefill);
+        }
         self.streams.remove(&id);
         self.draining.remove(&id);
         if died {
@@ -151,8 +169,10 @@ impl Frontend {
         };
         let report = stream.ingest(index, sequence, batch);
         self.metrics.kv_batches += 1;
-        if let Some(lost) = report.lost_batches {
-            self.metrics.kv_batches_lost += lost.end - lost.start;
+        let lost = report.lost_batches.map_or(0, |l| l.end - l.start);
+        self.metrics.kv_batches_lost += lost;
+        if let Some(p) = self.prom() {
+            p.kv_events(lost);
         }
     }
 }

@@ -4,6 +4,7 @@
 //! resize the pools, injects faults, and writes the report.
 
 mod config;
+pub mod dashboard;
 mod fleet;
 mod lifecycle;
 pub mod metrics;
@@ -12,6 +13,7 @@ mod plot;
 mod prefix_fetch;
 pub mod process;
 mod progress;
+pub mod prom;
 mod requests;
 pub mod workload;
 
@@ -30,6 +32,12 @@ use std::time::{Duration, Instant};
 
 /// Tokens per KV block (the mock model's).
 const BLOCK_TOKENS: u32 = 64;
+
+/// The planner's SLO targets (s), also what `disagg_sla_attainment` measures against.
+const SLO: SloTargets = SloTargets {
+    ttft: 0.3,
+    itl: 0.03,
+};
 
 /// The planner's profile of the mock engine (measured by the planner crate's profiler).
 const PROFILE: &str = include_str!("../../../planner/eval/profile.json");
@@ -59,12 +67,25 @@ struct Frontend {
     library: String,
     kills: Vec<Kill>,
     progress: progress::Progress,
+    /// The run's metric endpoints, unless turned off.
+    endpoints: Option<prom::Endpoints>,
+    /// Seconds the endpoints stay up, idle, before the first request and after the last.
+    linger: f64,
 }
 
 /// Runs the whole thing and returns the report (also written to `out_dir`).
 pub fn run(cfg: RunConfig) -> Result<Report, String> {
     std::fs::create_dir_all(&cfg.out_dir).map_err(|e| format!("{}: {e}", cfg.out_dir.display()))?;
     interrupt::install();
+    let linger = prom::linger_s()?;
+    let endpoints = prom::Endpoints::start(&cfg.host, &cfg.out_dir)?;
+    if let Some(e) = &endpoints {
+        println!(
+            "metrics: frontend {} (every endpoint, for Prometheus file_sd_configs: {})",
+            e.url(e.frontend_port),
+            e.targets_file().display()
+        );
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let spec = worker_spec(&cfg);
     let fleet = Fleet::new(&cfg.host, &spec, tx)?;
@@ -118,10 +139,18 @@ pub fn run(cfg: RunConfig) -> Result<Report, String> {
         obs: observe::ObsAcc::default(),
         draining: HashSet::new(),
         library: String::new(),
+        endpoints,
+        linger,
     };
     let out_dir = std::path::absolute(&fe.cfg.out_dir).unwrap_or_else(|_| fe.cfg.out_dir.clone());
     fe.progress.announce(&out_dir);
     let result = fe.main_loop().and_then(|()| fe.settle());
+    if result.is_ok() && linger > 0.0 && fe.endpoints.is_some() {
+        // Workers stay up, idle, so scrapers see every final value.
+        let counts = planner::Connector::counts(fe.fleet.connector());
+        fe.publish_state(counts.prefill.ready, counts.decode.ready);
+        std::thread::sleep(Duration::from_secs_f64(linger));
+    }
     fe.fleet.shutdown();
     fe.progress.finish();
     result?;
@@ -208,10 +237,7 @@ fn free_port_block(host: &str, n: u16) -> u16 {
 fn make_planner(cfg: &RunConfig) -> Result<SloPlanner, String> {
     let profile = planner::PerfProfile::from_json(PROFILE).map_err(|e| e.to_string())?;
     let pc = SloPlannerConfig {
-        targets: SloTargets {
-            ttft: 0.3,
-            itl: 0.03,
-        },
+        targets: SLO,
         interval: cfg.planner_interval_s,
         startup_delay: 2.0,
         down_patience: 2,
@@ -230,6 +256,11 @@ fn make_planner(cfg: &RunConfig) -> Result<SloPlanner, String> {
 impl Frontend {
     fn now(&self) -> f64 {
         self.t0.elapsed().as_secs_f64()
+    }
+
+    /// The frontend's series, when metrics are on.
+    fn prom(&self) -> Option<&prom::FrontendProm> {
+        self.endpoints.as_ref().map(|e| &*e.prom)
     }
 
     fn accounted(&self) -> usize {
@@ -277,6 +308,15 @@ impl Frontend {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Err("event channel closed".into()),
             }
+        }
+        if self.linger > 0.0 && self.endpoints.is_some() {
+            // Scrapers find the endpoints (Prometheus applies new targets every 5 s) and see
+            // the idle fleet before the first request.
+            self.publish_state(
+                self.router.prefill.workers().len() as u32,
+                self.router.decode.workers().len() as u32,
+            );
+            std::thread::sleep(Duration::from_secs_f64(self.linger));
         }
         // Worker start-up is not part of the replay.
         self.t0 = Instant::now();
@@ -445,6 +485,7 @@ impl Frontend {
             .replicas
             .push((now, counts.prefill.ready, counts.decode.ready));
         self.metrics.sample_tiers(now);
+        self.publish_state(counts.prefill.ready, counts.decode.ready);
         let failed = self.failures.values().map(|(_, n)| n).sum::<usize>();
         self.progress.update(
             self.served,
@@ -454,6 +495,14 @@ impl Frontend {
             now,
         );
         Ok(())
+    }
+
+    /// Sets the gauges of replicas and requests in flight.
+    fn publish_state(&self, prefill: u32, decode: u32) {
+        if let Some(p) = self.prom() {
+            p.replicas(prefill, decode);
+            p.set_load(self.wire.len(), self.queue.len());
+        }
     }
 
     fn inject_faults(&mut self, now: f64) {
@@ -486,6 +535,14 @@ impl Frontend {
         };
         let target = p.decide(&obs);
         let d = p.diagnostics();
+        if let Some(prom) = self.endpoints.as_ref().map(|e| &e.prom) {
+            prom.planned(
+                d.observed_rate,
+                d.planned_rate,
+                (self.target.prefill, self.target.decode),
+                (target.prefill, target.decode),
+            );
+        }
         let needed = p.size_for_rate(d.observed_rate);
         self.metrics.plan.push(metrics::PlanPoint {
             t: now,

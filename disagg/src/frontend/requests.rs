@@ -162,9 +162,13 @@ impl Frontend {
             sequence: &r.seq,
             expected_output_tokens: Some(r.spec.output_length as u32),
         };
+        let began = std::time::Instant::now();
         let Some(d) = self.router.route(&view, now) else {
             return false;
         };
+        if let Some(p) = self.prom() {
+            p.routed(d.prefill.is_none(), began.elapsed().as_secs_f64() * 1e3);
+        }
         self.next_wire += 1;
         self.wire.insert(wire, idx);
         let info = self.info(idx, wire);
@@ -218,6 +222,15 @@ impl Frontend {
             WorkerMsg::Load(load) => {
                 if let Some(c) = self.fleet.conns.get_mut(&replica) {
                     c.load = load;
+                    if let Some(p) = self.endpoints.as_ref().map(|e| &e.prom) {
+                        p.worker_load(
+                            replica,
+                            c.role == crate::proto::WorkerRole::Prefill,
+                            load.slots_in_use,
+                            load.pending_prefill_tokens,
+                            self.cfg.blocks,
+                        );
+                    }
                 }
                 self.metrics
                     .freed
@@ -289,6 +302,9 @@ impl Frontend {
                     self.metrics.kv_bytes += bytes;
                     self.metrics.transfer_s += transfer_s;
                     self.metrics.transfers += 1;
+                    if let Some(p) = self.prom() {
+                        p.kv_moved(bytes);
+                    }
                 }
                 if self.reqs[idx].stage == Stage::Prefilling {
                     self.reqs[idx].stage = Stage::Receiving;
@@ -316,6 +332,9 @@ impl Frontend {
                     self.metrics.kv_bytes += bytes;
                     self.metrics.transfer_s += transfer_s;
                     self.metrics.transfers += 1;
+                    if let Some(p) = self.prom() {
+                        p.kv_moved(bytes);
+                    }
                 }
                 if corrupt > 0 {
                     return Ok(()); // The worker follows with `Failed`.
@@ -328,6 +347,9 @@ impl Frontend {
                 let ttft = now - r.arrival_s;
                 self.metrics.ttft.push((r.arrival_s, ttft));
                 self.obs.first_token(ttft);
+                if let Some(p) = self.prom() {
+                    p.first_token(ttft, super::SLO.ttft);
+                }
                 self.router.on_first_token(RequestId(id), now);
             }
             WorkerMsg::Tokens { ids } => {
@@ -336,6 +358,9 @@ impl Frontend {
                     let r = &mut self.reqs[idx];
                     if let Some(last) = r.last_token {
                         self.metrics.itl.push(now - last);
+                        if let Some(p) = self.endpoints.as_ref().map(|e| &e.prom) {
+                            p.token_gap(now - last);
+                        }
                     }
                     r.last_token = Some(now);
                     r.tokens += 1;
@@ -356,6 +381,12 @@ impl Frontend {
                 };
                 self.obs
                     .finish(r.spec.output_length as f64, itl, now - r.arrival_s);
+                if let Some(p) = self.prom() {
+                    p.request_ended(true);
+                    if itl > 0.0 {
+                        p.finished_itl(itl, super::SLO.itl);
+                    }
+                }
                 self.router.on_finish(RequestId(id), now);
             }
             WorkerMsg::Failed { id, error } => {
@@ -376,6 +407,9 @@ impl Frontend {
         self.metrics.prefill_cached_tokens += cached_tokens.min(isl) as u64;
         self.metrics.computed_blocks += computed as u64;
         self.obs.prefill(cached_tokens.min(isl) as f64, isl as f64);
+        if let Some(p) = self.prom() {
+            p.prefill(cached_tokens.min(isl) as u64, isl as u64);
+        }
     }
 
     /// Ends the current attempt of `idx`: frees what workers hold, then re-routes it
@@ -402,6 +436,9 @@ impl Frontend {
             self.queue.push_front(idx);
         } else {
             r.stage = Stage::Failed;
+            if let Some(p) = self.prom() {
+                p.request_ended(false);
+            }
             self.failures
                 .entry(kind(error))
                 .or_insert_with(|| (error.to_owned(), 0))

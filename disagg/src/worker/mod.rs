@@ -127,6 +127,8 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
         args.replica,
         std::process::id()
     );
+    // Before the agent: it records metrics only if the endpoint runs when it is made.
+    let metrics = crate::frontend::prom::worker_endpoint(&args.lib, &args.host);
     let transport =
         crate::transfer::capi::CapiTransport::new(&args.lib, &name, &regions, args.listen_port)
             .map_err(|e| format!("transfer library: {e}"))?;
@@ -171,6 +173,7 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
         publisher,
     };
     worker.send(&WorkerMsg::Hello {
+        metrics,
         replica: args.replica,
         role: args.role,
         agent: name,

@@ -35,6 +35,19 @@ pub fn run_with(
     args: &[&str],
     limit_s: u64,
 ) -> Run {
+    run_watching(prefix, env, name, args, limit_s, &mut |_| {})
+}
+
+/// Like [`run_with`], calling `watch` with the output folder about every 50 ms while the run
+/// goes (to look at what it serves).
+pub fn run_watching(
+    prefix: &[&str],
+    env: &[(&str, &str)],
+    name: &str,
+    args: &[&str],
+    limit_s: u64,
+    watch: &mut dyn FnMut(&std::path::Path),
+) -> Run {
     let out = std::env::temp_dir().join(format!("disagg-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let start = Instant::now();
@@ -66,6 +79,7 @@ pub fn run_with(
             let _ = child.wait();
             panic!("disagg {args:?} hung: still running after {limit_s} s");
         }
+        watch(&out);
         std::thread::sleep(Duration::from_millis(50));
     }
     let o = child.wait_with_output().expect("output");

@@ -176,6 +176,9 @@ impl AgentInner {
                 }
                 let remote = Arc::new(RemoteAgent::new(md.name.clone(), links));
                 remotes.insert(md.name.clone(), remote.clone());
+                if let Some(m) = &self.metrics {
+                    m.peer_loaded(&md.name);
+                }
                 remote
             }
         };

@@ -393,11 +393,15 @@ impl Agent {
             let transport = match &target {
                 Target::Loopback if file(local_mem) || file(remote_mem) => "file",
                 Target::Loopback => "same-process",
-                Target::Peer(p) => engine.transport(p).unwrap_or("unknown"),
+                Target::Peer(p) => engine
+                    .transport(p, local_mem, remote_mem, &remote)
+                    .unwrap_or("unknown"),
             };
             let key = HandleKey {
                 backend,
                 op,
+                local_mem,
+                remote_mem,
                 transport,
             };
             match &remote_side {

@@ -180,10 +180,17 @@ pub trait Backend: Send + Sync {
         let _ = peer;
         true
     }
-    /// The transport this backend uses (or will use) to reach `peer`, as a short bounded
-    /// name for metric labels (`cma`, `shm`, `tcp`, ...); `None` when it does not say.
-    fn transport(&self, peer: &PeerHandle) -> Option<&'static str> {
-        let _ = peer;
+    /// The transport a request to `peer` between these memory types (and remote
+    /// descriptors) takes, as a short bounded name for metric labels (`cma`, `shm`, `tcp`,
+    /// ...); `None` when the backend does not say. Called once per request made.
+    fn transport(
+        &self,
+        peer: &PeerHandle,
+        local_mem: MemType,
+        remote_mem: MemType,
+        remote: &[ResolvedDesc],
+    ) -> Option<&'static str> {
+        let _ = (peer, local_mem, remote_mem, remote);
         None
     }
     /// Drops a remote agent's handle and any connection to it.

@@ -1,5 +1,7 @@
 //! Prometheus metrics in NIXL's naming (`agent_tx_bytes_total`, `agent_xfer_time_us`, ...),
-//! with the labels NIXL lacks: `peer`, `backend`, `op` and `transport`.
+//! with the labels NIXL lacks: `peer`, `backend`, `op`, `mem_type` / `remote_mem_type` and
+//! `transport` (`same-process`, `cma`, `shm`, `tcp`, `cuda-ipc`, `staged`, `file`, or
+//! `unknown` for a backend that does not say), plus the peer series of [`peers`].
 //!
 //! Off by default. On like NIXL's exporter: `NIXL_TELEMETRY_ENABLE=y` and
 //! `NIXL_TELEMETRY_EXPORTER=prometheus` when an agent is created, listening on
@@ -11,6 +13,7 @@
 //! remote-agent entry); posting and completing it are atomic adds only, with no lock.
 
 mod histogram;
+pub(crate) mod peers;
 mod server;
 
 use std::collections::HashMap;
@@ -23,10 +26,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::status::{Result, Status};
-use crate::types::XferOp;
+use crate::types::{MemType, XferOp};
 use histogram::MicrosHistogram;
 
-pub use server::{LOCAL_VAR, PORT_VAR, exporter_port, start, start_from_env};
+pub use server::{LOCAL_VAR, PORT_VAR, exporter_port, serve, start, start_from_env};
 
 /// Distinct peers labelled per agent; later peers share the label `other`.
 pub const MAX_PEERS: usize = 64;
@@ -48,6 +51,8 @@ struct XferLabels {
     peer: String,
     backend: String,
     op: &'static str,
+    mem_type: &'static str,
+    remote_mem_type: &'static str,
     transport: &'static str,
 }
 
@@ -74,6 +79,7 @@ struct Families {
     mem_registered: Family<AgentLabels, Counter>,
     mem_deregistered: Family<AgentLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
+    peers: peers::PeerFamilies,
 }
 
 static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
@@ -90,6 +96,7 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         mem_registered: Family::default(),
         mem_deregistered: Family::default(),
         errors: Family::default(),
+        peers: peers::PeerFamilies::default(),
     };
     registry.register(
         "agent_tx_bytes",
@@ -141,6 +148,7 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         "Requests that ended in an error, by status",
         f.errors.clone(),
     );
+    f.peers.register(&mut registry);
     Families { registry, ..f }
 });
 
@@ -163,6 +171,21 @@ fn hostname() -> String {
     }
 }
 
+/// Agents recording metrics, by name, so that a backend can find its agent's (see
+/// [`for_agent`]); agents with one name share their series anyway.
+static AGENTS: Mutex<Vec<std::sync::Weak<AgentMetrics>>> = Mutex::new(Vec::new());
+
+/// The metrics of the live agent named `name`, if it records metrics (cold path: backends
+/// call it once when they are created).
+pub(crate) fn for_agent(name: &str) -> Option<Arc<AgentMetrics>> {
+    let mut agents = AGENTS.lock().unwrap_or_else(|p| p.into_inner());
+    agents.retain(|w| w.strong_count() > 0);
+    agents
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .find(|m| m.agent_name == name)
+}
+
 /// One agent's metrics: its registration counters and the peers it has labelled.
 pub(crate) struct AgentMetrics {
     hostname: String,
@@ -173,6 +196,8 @@ pub(crate) struct AgentMetrics {
     peers: Mutex<Vec<String>>,
     /// Handles of loopback requests (remote agents keep theirs on their entry).
     loopback: HandleCache,
+    /// Remote agents loaded so far (see `peers`), to count reconnects.
+    loaded: Mutex<std::collections::HashSet<String>>,
 }
 
 impl AgentMetrics {
@@ -182,14 +207,20 @@ impl AgentMetrics {
             hostname: hostname(),
             agent_name: agent_name.to_owned(),
         };
-        Arc::new(AgentMetrics {
+        let m = Arc::new(AgentMetrics {
             mem_registered: FAMILIES.mem_registered.get_or_create(&labels).clone(),
             mem_deregistered: FAMILIES.mem_deregistered.get_or_create(&labels).clone(),
             hostname: labels.hostname,
             agent_name: labels.agent_name,
             peers: Mutex::new(Vec::new()),
             loopback: HandleCache::default(),
-        })
+            loaded: Mutex::default(),
+        });
+        AGENTS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(&m));
+        m
     }
 
     pub(crate) fn registered(&self, bytes: u64) {
@@ -206,7 +237,7 @@ impl AgentMetrics {
     }
 
     /// The peer label for `peer`: itself for the first [`MAX_PEERS`] peers, `other` after.
-    fn peer_label(&self, peer: &str) -> String {
+    pub(crate) fn peer_label(&self, peer: &str) -> String {
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         if peers.iter().any(|p| p == peer) {
             return peer.to_owned();
@@ -224,6 +255,8 @@ impl AgentMetrics {
 pub(crate) struct HandleKey {
     pub(crate) backend: usize,
     pub(crate) op: XferOp,
+    pub(crate) local_mem: MemType,
+    pub(crate) remote_mem: MemType,
     pub(crate) transport: &'static str,
 }
 
@@ -271,6 +304,8 @@ impl XferMetrics {
                 XferOp::Read => "READ",
                 XferOp::Write => "WRITE",
             },
+            mem_type: key.local_mem.name(),
+            remote_mem_type: key.remote_mem.name(),
             transport: key.transport,
         };
         let f = &*FAMILIES;
@@ -339,6 +374,8 @@ mod tests {
         let key = HandleKey {
             backend: 0,
             op: XferOp::Write,
+            local_mem: MemType::Dram,
+            remote_mem: MemType::Dram,
             transport: "tcp",
         };
         let x = HandleCache::default().get(&m, "late-1", "UCX", key);

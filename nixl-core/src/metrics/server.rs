@@ -1,7 +1,7 @@
 //! The HTTP endpoint Prometheus scrapes: one per process, on a `tiny_http` thread.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crate::status::{Result, err};
 
@@ -61,6 +61,23 @@ fn start_named(addr: SocketAddr, what: &str) -> Result<u16> {
     if let Some(port) = *running {
         return Ok(port);
     }
+    let port = serve(addr, what, super::encode)?;
+    log::info!(
+        "NIXL Prometheus metrics on http://{}:{port}/metrics",
+        addr.ip()
+    );
+    *running = Some(port);
+    Ok(port)
+}
+
+/// Serves the exposition `encode` returns at `/metrics` on `addr` (port 0: any free port),
+/// from a new thread, for as long as the process runs; returns the bound port. For other
+/// registries of a process (the disagg frontend's); `what` names the setting in errors.
+pub fn serve(
+    addr: SocketAddr,
+    what: &str,
+    encode: impl Fn() -> Result<String> + Send + 'static,
+) -> Result<u16> {
     let server = tiny_http::Server::http(addr).map_err(|e| {
         err!(
             InvalidParam,
@@ -73,24 +90,18 @@ fn start_named(addr: SocketAddr, what: &str) -> Result<u16> {
         .to_ip()
         .map(|a| a.port())
         .ok_or_else(|| err!(Unknown, "the metrics endpoint has no IP address"))?;
-    let server = Arc::new(server);
     std::thread::Builder::new()
         .name("nixl-metrics".into())
-        .spawn(move || serve(&server))
+        .spawn(move || respond_all(&server, &encode))
         .map_err(|e| err!(Unknown, "cannot start the metrics thread: {e}"))?;
-    log::info!(
-        "NIXL Prometheus metrics on http://{}:{port}/metrics",
-        addr.ip()
-    );
-    *running = Some(port);
     Ok(port)
 }
 
-fn serve(server: &tiny_http::Server) {
+fn respond_all(server: &tiny_http::Server, encode: &dyn Fn() -> Result<String>) {
     for request in server.incoming_requests() {
         let path = request.url().split('?').next().unwrap_or_default();
         let response = match (request.method(), path) {
-            (tiny_http::Method::Get, "/metrics") => match super::encode() {
+            (tiny_http::Method::Get, "/metrics") => match encode() {
                 Ok(body) => tiny_http::Response::from_string(body).with_header(
                     tiny_http::Header::from_bytes(
                         "Content-Type",

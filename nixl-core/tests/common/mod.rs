@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use nixl_core::*;
-
 pub mod peer;
+
+use nixl_core::*;
 
 /// An agent with the default network backend ("UCX").
 pub fn agent(name: &str) -> Agent {

@@ -86,6 +86,10 @@ pub struct Args {
     /// Backend parameters k=v,k=v for --lib only (not --compare)
     #[arg(long, value_name = "k=v,...", default_value = "")]
     pub params: String,
+    /// Environment K=V,K=V of --lib's processes only (not --compare's), e.g. to A/B metrics
+    /// on against off with one library
+    #[arg(long = "lib_env", value_name = "K=V,...", default_value = "")]
+    pub lib_env: String,
     /// Attach a notification to every request
     #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = switch)]
@@ -161,6 +165,8 @@ pub struct Variant {
     pub transport: String,
     /// Backend parameters `k=v,k=v`.
     pub params: String,
+    /// Extra environment `K=V,K=V` of its processes.
+    pub env: String,
 }
 
 fn variant_spec(v: &str) -> Result<VariantSpec, String> {
@@ -253,6 +259,7 @@ impl Args {
             backend: self.backend.clone(),
             transport: self.transport.clone(),
             params: self.params.clone(),
+            env: self.lib_env.clone(),
         }];
         if let Some(c) = &self.compare {
             out.push(Variant {
@@ -261,6 +268,7 @@ impl Args {
                 backend: self.backend.clone(),
                 transport: self.transport.clone(),
                 params: String::new(),
+                env: String::new(),
             });
         }
         for spec in &self.variants {
@@ -282,6 +290,7 @@ impl Args {
                 backend: spec.backend.clone(),
                 transport: spec.transport.clone(),
                 params: spec.params.clone(),
+                env: String::new(),
             });
         }
         Ok(out)

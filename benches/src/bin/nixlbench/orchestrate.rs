@@ -137,6 +137,7 @@ fn initiator(args: &Args, v: &Variant, buf_bytes: usize) -> Result<Peer> {
     if v.transport == "tcp" {
         env.extend([("UCX_TLS", "tcp"), ("NIXL_RS_TRANSPORT", "tcp")]);
     }
+    env.extend(v.env.split(',').filter_map(|kv| kv.split_once('=')));
     let mut p = Peer::spawn_group(&a, &env)?;
     let hello = p.recv()?;
     if hello != "READY" {

@@ -99,6 +99,8 @@ pub struct Shared {
     shutting_down: AtomicBool,
     /// Connections the control listener serves.
     conns: Arc<crate::sockio::ConnSet>,
+    /// The owning agent's metrics, when it records them.
+    metrics: Option<Arc<crate::metrics::AgentMetrics>>,
     #[cfg(feature = "cuda")]
     vram: vram::VramState,
 }
@@ -203,6 +205,7 @@ impl NetBackend {
             secret: ctx.config.auth_secret.clone(),
             shutting_down: AtomicBool::new(false),
             conns: crate::sockio::ConnSet::new(server::MAX_CONNS),
+            metrics: crate::metrics::for_agent(&ctx.agent_name),
             #[cfg(feature = "cuda")]
             vram: Default::default(),
         });
@@ -399,15 +402,32 @@ impl Backend for NetBackend {
 
     fn load_remote(&self, remote_agent: &str, conn_info: &[u8]) -> Result<PeerHandle> {
         let info = ConnInfo::decode(conn_info)?;
+        let shared = &self.mover.shared;
+        let metrics = shared
+            .metrics
+            .as_ref()
+            .map(|m| crate::metrics::peers::PeerMetrics::new(m, remote_agent));
         let peer = NetPeer::new(
             remote_agent,
             info,
-            &self.mover.shared.agent_name,
-            self.mover.shared.peer_timeout,
-            self.mover.shared.secret.clone(),
+            &shared.agent_name,
+            shared.peer_timeout,
+            shared.secret.clone(),
             self.settings.force_tcp,
+            metrics,
         )?;
         Ok(Arc::new(peer))
+    }
+
+    fn transport(
+        &self,
+        peer: &PeerHandle,
+        local_mem: MemType,
+        remote_mem: MemType,
+        remote: &[ResolvedDesc],
+    ) -> Option<&'static str> {
+        let p = peer.downcast_ref::<NetPeer>()?;
+        Some(p.transport_for(local_mem, remote_mem, remote))
     }
 
     fn peer_alive(&self, peer: &PeerHandle) -> bool {

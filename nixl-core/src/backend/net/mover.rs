@@ -83,8 +83,10 @@ impl Mover {
         };
         match &peer.route {
             Route::SameProcess(weak) => {
+                let began = std::time::Instant::now();
                 let shared = peer.in_process(weak)?;
                 shared.notifs.push(&self.shared.agent_name, msg.to_vec());
+                peer.notif_sent(began);
                 Ok(())
             }
             _ => peer.send_notif(msg),

@@ -11,8 +11,10 @@ use super::conninfo::ConnInfo;
 use super::proto::{self, Header, Kind, NO_NOTIF};
 use super::{Shared, identity};
 use crate::backend::{ResolvedDesc, lock};
+use crate::metrics::peers::{ConnState, PeerMetrics};
 use crate::sockio::{Clock, Timed};
 use crate::status::{NixlError, Result, err};
+use crate::types::MemType;
 
 /// How bytes reach the peer.
 pub enum Route {
@@ -47,7 +49,12 @@ pub struct NetPeer {
     timeout: Duration,
     secret: Option<Vec<u8>>,
     idle: Mutex<Vec<TcpStream>>,
+    /// Series about this peer, when the agent records metrics.
+    metrics: Option<PeerMetrics>,
 }
+
+/// Why a route was chosen: a short fixed word (a metric label) and a sentence for the log.
+type Reason = (&'static str, &'static str);
 
 impl NetPeer {
     /// Builds the handle, choosing the route from the two processes' identities.
@@ -58,48 +65,10 @@ impl NetPeer {
         timeout: Duration,
         secret: Option<Vec<u8>>,
         force_tcp: bool,
+        metrics: Option<PeerMetrics>,
     ) -> Result<NetPeer> {
-        let me = identity::local();
-        let route = if force_tcp {
-            Route::Tcp
-        } else if info.process.process_token == me.process_token {
-            let shared = super::same_process_backend(info.instance)
-                .ok_or_else(|| err!(NotFound, "agent {name} no longer exists in this process"))?;
-            Route::SameProcess(shared)
-        } else if info.process.boot_id == me.boot_id && info.process.pid_ns == me.pid_ns {
-            let pidfd = super::cma::open_pidfd(info.process.pid, info.process.start_time)?;
-            // Without the target's table nothing on this host would check a cross-memory
-            // copy against its registrations: use TCP, where the target checks.
-            let regtab = (info.regtab_fd >= 0)
-                .then(|| super::regtab::RegTableReader::open(info.process.pid, info.regtab_fd));
-            // The table came from the process the pidfd names only if that one still runs.
-            if super::cma::pidfd_exited(&pidfd) {
-                return Err(err!(
-                    RemoteDisconnect,
-                    "agent {name} exited while connecting"
-                ));
-            }
-            match regtab {
-                Some(Ok(regtab)) => Route::CrossMemory {
-                    pid: info.process.pid as i32,
-                    pidfd,
-                    regtab,
-                },
-                Some(Err(e)) => {
-                    log::warn!(
-                        "agent {name}: its registration table is not readable ({e}); using TCP"
-                    );
-                    Route::Tcp
-                }
-                None => {
-                    log::warn!("agent {name} shares no registration table; using TCP");
-                    Route::Tcp
-                }
-            }
-        } else {
-            Route::Tcp
-        };
-        Ok(NetPeer {
+        let (route, reason) = choose_route(name, &info, force_tcp)?;
+        let peer = NetPeer {
             name: name.to_owned(),
             info,
             route,
@@ -109,7 +78,66 @@ impl NetPeer {
             timeout,
             secret,
             idle: Mutex::new(Vec::new()),
-        })
+            metrics,
+        };
+        peer.report_route(reason);
+        Ok(peer)
+    }
+
+    /// The transport a request between these memory types takes now (a metric label):
+    /// device copies through CUDA IPC, pinned staging where VRAM meets another route, the
+    /// peer's shared mapping when every remote descriptor lies in one, else the route's.
+    pub fn transport_for(
+        &self,
+        local_mem: MemType,
+        remote_mem: MemType,
+        remote: &[ResolvedDesc],
+    ) -> &'static str {
+        let vram = local_mem == MemType::Vram || remote_mem == MemType::Vram;
+        match &self.route {
+            Route::SameProcess(_) => "same-process",
+            Route::CrossMemory { .. } if remote_mem == MemType::Vram => "cuda-ipc",
+            Route::CrossMemory { .. } if vram => "staged",
+            Route::CrossMemory { regtab, .. } if !self.cma_allowed() || regtab.overflowed() => {
+                "tcp"
+            }
+            Route::CrossMemory { .. } if super::shm::all_mapped(self.info.instance, remote) => {
+                "shm"
+            }
+            Route::CrossMemory { .. } => "cma",
+            Route::Tcp if vram => "staged",
+            Route::Tcp => "tcp",
+        }
+    }
+
+    /// Says in the log and in `agent_peer_transport` how this peer is reached and why.
+    fn report_route(&self, (word, why): Reason) {
+        let transport = match self.route {
+            Route::SameProcess(_) => "same-process",
+            Route::CrossMemory { .. } if self.cma_allowed() => "cma",
+            _ => "tcp",
+        };
+        log::info!(
+            "agent {} reaches {} by {transport}: {why}",
+            self.my_name,
+            self.name
+        );
+        if let Some(m) = &self.metrics {
+            m.set_route(transport, word);
+        }
+    }
+
+    /// Moves the metrics of one connection between states.
+    fn conn_moved(&self, from: Option<ConnState>, to: Option<ConnState>) {
+        if let Some(m) = &self.metrics {
+            m.conn_moved(from, to);
+        }
+    }
+
+    /// Hands a connection back to the pool.
+    fn pool(&self, stream: TcpStream, from: Option<ConnState>) {
+        self.conn_moved(from, Some(ConnState::Idle));
+        lock(&self.idle).push(stream);
     }
 
     /// True once a transfer found the peer gone.
@@ -125,6 +153,7 @@ impl NetPeer {
                 self.name,
                 self.info.process.pid
             );
+            self.report_route(("cma-refused", "the kernel refused cross-memory attach"));
         }
     }
 
@@ -173,7 +202,7 @@ impl NetPeer {
                 let mut clock = Clock::start(self.timeout);
                 match self.connect_within(&mut clock, Duration::from_secs(1)) {
                     Ok(stream) => {
-                        lock(&self.idle).push(stream);
+                        self.pool(stream, None);
                         true
                     }
                     Err(_) => false,
@@ -185,7 +214,11 @@ impl NetPeer {
     /// Marks the peer gone and closes pooled connections.
     pub fn close(&self) {
         self.dead.store(true, Ordering::Release);
-        lock(&self.idle).clear();
+        let closed = std::mem::take(&mut *lock(&self.idle)).len();
+        if let Some(m) = &self.metrics {
+            m.idle_closed(closed);
+            m.disconnected();
+        }
     }
 
     fn candidate_addrs(&self) -> Vec<SocketAddr> {
@@ -224,6 +257,9 @@ impl NetPeer {
 
     fn handshake(&self, socket: TcpStream, clock: &mut Clock) -> Result<TcpStream> {
         let io = |e: std::io::Error| {
+            if let (Some(m), std::io::ErrorKind::TimedOut) = (&self.metrics, e.kind()) {
+                m.timed_out();
+            }
             err!(
                 RemoteDisconnect,
                 "handshake with agent {} failed: {e}",
@@ -297,17 +333,25 @@ impl NetPeer {
         }
         let mut clock = Clock::start(self.timeout);
         let pooled = lock(&self.idle).pop();
-        let stream = match pooled {
-            Some(s) => s,
-            None => self.connect_within(&mut clock, Duration::from_secs(2))?,
+        let (stream, from) = match pooled {
+            Some(s) => (s, Some(ConnState::Idle)),
+            None => (
+                self.connect_within(&mut clock, Duration::from_secs(2))?,
+                None,
+            ),
         };
+        self.conn_moved(from, Some(ConnState::Busy));
         let outcome = op(&mut Timed::resume(&stream, clock));
         match outcome {
             Ok(result) => {
-                lock(&self.idle).push(stream);
+                self.pool(stream, Some(ConnState::Busy));
                 result
             }
             Err(e) => {
+                self.conn_moved(Some(ConnState::Busy), None);
+                if let (Some(m), std::io::ErrorKind::TimedOut) = (&self.metrics, e.kind()) {
+                    m.timed_out();
+                }
                 self.close();
                 Err(err!(
                     RemoteDisconnect,
@@ -321,6 +365,20 @@ impl NetPeer {
     /// Sends a notification (no answer is awaited; frames on a connection are processed in
     /// order, so it lands after any data this connection carried before).
     pub fn send_notif(&self, msg: &[u8]) -> Result<()> {
+        let began = std::time::Instant::now();
+        let sent = self.send_notif_now(msg);
+        self.notif_sent(began);
+        sent
+    }
+
+    /// Records the time a notification took to hand over, when the agent records metrics.
+    pub fn notif_sent(&self, began: std::time::Instant) {
+        if let Some(m) = &self.metrics {
+            m.notif_sent(began.elapsed().as_micros() as u64);
+        }
+    }
+
+    fn send_notif_now(&self, msg: &[u8]) -> Result<()> {
         proto::check_notif(msg.len())?;
         let header = Header::new(Kind::Notif, msg.len() as u64, 0, 0).encode();
         self.with_conn(|s| proto::write_all_slices(s, &[&header, msg]).map(Ok))
@@ -378,6 +436,78 @@ impl NetPeer {
             }
             Ok(Ok(()))
         })
+    }
+}
+
+/// The route to a peer, from the two processes' identities, and why.
+fn choose_route(name: &str, info: &ConnInfo, force_tcp: bool) -> Result<(Route, Reason)> {
+    let me = identity::local();
+    if force_tcp {
+        return Ok((
+            Route::Tcp,
+            (
+                "forced",
+                "transport=tcp (backend parameter or NIXL_RS_TRANSPORT)",
+            ),
+        ));
+    }
+    if info.process.process_token == me.process_token {
+        let shared = super::same_process_backend(info.instance)
+            .ok_or_else(|| err!(NotFound, "agent {name} no longer exists in this process"))?;
+        return Ok((
+            Route::SameProcess(shared),
+            ("same-process", "it lives in this process"),
+        ));
+    }
+    if info.process.boot_id != me.boot_id || info.process.pid_ns != me.pid_ns {
+        return Ok((
+            Route::Tcp,
+            ("other-host", "another host, or another PID namespace"),
+        ));
+    }
+    let pidfd = super::cma::open_pidfd(info.process.pid, info.process.start_time)?;
+    // Without the target's table nothing on this host would check a cross-memory copy
+    // against its registrations: use TCP, where the target checks.
+    let regtab = (info.regtab_fd >= 0)
+        .then(|| super::regtab::RegTableReader::open(info.process.pid, info.regtab_fd));
+    // The table came from the process the pidfd names only if that one still runs.
+    if super::cma::pidfd_exited(&pidfd) {
+        return Err(err!(
+            RemoteDisconnect,
+            "agent {name} exited while connecting"
+        ));
+    }
+    Ok(match regtab {
+        Some(Ok(regtab)) => (
+            Route::CrossMemory {
+                pid: info.process.pid as i32,
+                pidfd,
+                regtab,
+            },
+            (
+                "same-host",
+                "same host and PID namespace, registration table shared (shm where its regions are shared mappings)",
+            ),
+        ),
+        Some(Err(e)) => {
+            log::warn!("agent {name}: its registration table is not readable ({e}); using TCP");
+            (
+                Route::Tcp,
+                (
+                    "regtab-unreadable",
+                    "its registration table is not readable",
+                ),
+            )
+        }
+        None => (Route::Tcp, ("no-regtab", "it shares no registration table")),
+    })
+}
+
+impl Drop for NetPeer {
+    fn drop(&mut self) {
+        if let Some(m) = &self.metrics {
+            m.idle_closed(lock(&self.idle).len());
+        }
     }
 }
 

@@ -32,11 +32,21 @@ pub fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             return;
         };
         let worker = shared.clone();
+        let served = shared
+            .metrics
+            .as_ref()
+            .map(|m| m.connections(crate::metrics::peers::ConnState::Served));
         let spawned = std::thread::Builder::new()
             .name("nixl-serve".into())
             .spawn(move || {
+                if let Some(g) = &served {
+                    g.inc();
+                }
                 if let Err(e) = serve(&worker, stream) {
                     log::debug!("agent {}: peer connection closed: {e}", worker.agent_name);
+                }
+                if let Some(g) = &served {
+                    g.dec();
                 }
                 drop(guard);
             });

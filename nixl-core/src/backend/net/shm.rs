@@ -217,6 +217,24 @@ pub(super) fn forget_peer(instance: u64) {
     }
 }
 
+/// Whether every remote descriptor lies in a region of `instance` mapped here (what
+/// [`try_copy`] needs); for the `transport` label, so checked once per request made.
+pub(super) fn all_mapped(instance: u64, remote: &[ResolvedDesc]) -> bool {
+    let guard = maps();
+    let Some(all) = guard.as_ref() else {
+        return false;
+    };
+    !remote.is_empty()
+        && remote.iter().all(|d| {
+            all.get(&(instance, d.key)).is_some_and(|m| {
+                d.addr >= m.region_addr
+                    && d.addr
+                        .checked_add(d.len)
+                        .is_some_and(|e| e <= m.region_addr + m.region_len)
+            })
+        })
+}
+
 /// Copies every pair through mapped regions if all remote descriptors have one; returns
 /// false (having copied nothing) otherwise. The caller has already checked `remote` against
 /// the target's live registrations and holds them in flight until this returns.

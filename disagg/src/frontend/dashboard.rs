@@ -1,0 +1,87 @@
+//! A PNG of the operator's view: time series read back from Prometheus after a run (see
+//! `disagg/tests/prometheus.rs`), one panel each, drawn like the run's own report PNG. The
+//! Grafana dashboard with the same panels is `docs/observe/grafana-dashboard.json`.
+
+use plot_support::err;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One panel: a title, the y axis's description and named series of (seconds, value).
+#[derive(Debug, Clone, Default)]
+pub struct Panel {
+    /// Shown above the panel.
+    pub title: String,
+    /// The y axis's description.
+    pub y_desc: String,
+    /// (name, points) per line.
+    pub series: Vec<(String, Vec<(f64, f64)>)>,
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Draws `panels` in a grid of two columns to `path`.
+pub fn write(path: &Path, panels: &[Panel]) -> Result<(), String> {
+    plot_support::register_bundled_font();
+    let rows = panels.len().div_ceil(2).max(1);
+    let root = BitMapBackend::new(path, (1200, 300 * rows as u32)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    for (area, panel) in root.split_evenly((rows, 2)).iter().zip(panels) {
+        draw(area, panel)?;
+    }
+    root.present().map_err(err)
+}
+
+fn draw(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    p: &Panel,
+) -> Result<(), String> {
+    let points = || p.series.iter().flat_map(|(_, pts)| pts.iter());
+    let t_end = points().map(|&(t, _)| t).fold(1.0, f64::max);
+    let y_max = points()
+        .map(|&(_, v)| v)
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let y_max = if y_max > 0.0 { y_max * 1.1 } else { 1.0 };
+    let mut chart = ChartBuilder::on(area)
+        .caption(&p.title, ("sans-serif", 18))
+        .margin(8)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..t_end, 0.0..y_max)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("time (s)")
+        .y_desc(&p.y_desc)
+        .draw()
+        .map_err(err)?;
+    for (i, (name, pts)) in p.series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|(_, v)| v.is_finite()).collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+    }
+    if !p.series.is_empty() {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(err)?;
+    }
+    Ok(())
+}
