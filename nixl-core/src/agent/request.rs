@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 
+use super::keys::KeyRuns;
 use super::memory::MemTables;
 use super::remote::RemoteAgent;
 use super::xfer::{PostState, XferRequest};
@@ -43,53 +44,56 @@ impl RemoteSide {
 /// A descriptor list resolved once against registrations (`nixlDlistH`), for building many
 /// requests by index with [`Agent::make_xfer_req`].
 ///
-/// Memory per entry: the 24-byte descriptor plus an 8-byte key per backend that covers it.
+/// Memory: the list itself, shared with the caller when prepped with
+/// [`Agent::prep_shared_dlist`], plus per backend that covers it 16 bytes per run of
+/// descriptors in one registration (one run for a list in address order over one buffer).
 pub struct PreppedDlist {
     agent: Weak<AgentInner>,
     side: Side,
-    mem_type: MemType,
-    descs: Vec<Desc>,
+    list: Arc<XferDescList>,
     /// Per candidate backend (in preference order), the key of each descriptor's region.
-    keys: Vec<(usize, Vec<u64>)>,
+    keys: Vec<(usize, KeyRuns)>,
 }
 
 impl PreppedDlist {
     /// Number of descriptors.
     pub fn len(&self) -> usize {
-        self.descs.len()
+        self.list.len()
     }
 
     /// True if the list is empty.
     pub fn is_empty(&self) -> bool {
-        self.descs.is_empty()
+        self.list.is_empty()
     }
 
     /// The memory type of the list.
     pub fn mem_type(&self) -> MemType {
-        self.mem_type
+        self.list.mem_type()
+    }
+
+    fn descs(&self) -> &[Desc] {
+        self.list.descs()
     }
 }
 
-/// Resolves `descs` against one backend's tables; `None` if any descriptor is uncovered.
-fn resolve_keys(tables: &MemTables, mem: MemType, descs: &[Desc]) -> Option<Vec<u64>> {
-    let table = tables.get(mem);
-    descs
-        .iter()
-        .map(|d| table.covering(d).map(|r| r.key))
-        .collect()
+/// Resolves `descs` against one backend's tables; `Err(i)` if `descs[i]` is uncovered.
+fn resolve_keys(
+    tables: &MemTables,
+    mem: MemType,
+    descs: &[Desc],
+) -> std::result::Result<KeyRuns, usize> {
+    KeyRuns::resolve(tables.get(mem), descs)
 }
 
-fn resolved(descs: &[Desc], keys: &[u64]) -> Vec<ResolvedDesc> {
-    descs
-        .iter()
-        .zip(keys)
-        .map(|(d, &key)| ResolvedDesc {
-            addr: d.addr,
-            len: d.len,
-            dev_id: d.dev_id,
-            key,
-        })
-        .collect()
+/// `descs` with their keys, into `out`.
+fn resolved(descs: &[Desc], keys: &KeyRuns, mut out: Vec<ResolvedDesc>) -> Vec<ResolvedDesc> {
+    out.extend(descs.iter().zip(keys.iter()).map(|(d, key)| ResolvedDesc {
+        addr: d.addr,
+        len: d.len,
+        dev_id: d.dev_id,
+        key,
+    }));
+    out
 }
 
 impl Agent {
@@ -104,18 +108,20 @@ impl Agent {
             .ok_or_else(|| err!(NotFound, "no metadata loaded for agent {name}"))
     }
 
-    /// For each backend that could serve `mem` on `side`, the keys covering `descs`.
+    /// For each backend that could serve `mem` on `side`, the keys covering `descs`; if none
+    /// covers them all, the first descriptor a backend with registrations could not place.
     fn resolve_all(
         &self,
         side: &Side,
         mem: MemType,
         descs: &[Desc],
         opts: Option<&OptArgs>,
-    ) -> Vec<(usize, Vec<u64>)> {
+    ) -> (Vec<(usize, KeyRuns)>, Option<Desc>) {
         let candidates = self.candidate_backends(mem, opts);
         let backends = read(&self.inner.backends);
         let local = read(&self.inner.local);
-        candidates
+        let mut uncovered = None;
+        let keys = candidates
             .into_iter()
             .filter_map(|b| {
                 let keys = match side {
@@ -133,35 +139,58 @@ impl Agent {
                     }
                 };
                 keys.map(|k| (b, k))
+                    .map_err(|i| uncovered = uncovered.or(Some(descs[i])))
+                    .ok()
             })
-            .collect()
+            .collect();
+        (keys, uncovered)
     }
 
     /// Resolves a descriptor list once (`prepXferDlist`). `agent` is `None` (or empty, NIXL's
     /// `NIXL_INIT_AGENT`) for the initiator's own memory, a remote agent's name for its memory,
     /// or this agent's own name for loopback targets.
+    ///
+    /// Every descriptor must lie inside one registration (NOT_FOUND otherwise). The list is
+    /// copied; [`prep_shared_dlist`](Self::prep_shared_dlist) shares it instead.
     pub fn prep_xfer_dlist(
         &self,
         agent: Option<&str>,
         descs: &XferDescList,
         opts: Option<&OptArgs>,
     ) -> Result<PreppedDlist> {
+        self.prep_shared_dlist(agent, Arc::new(descs.clone()), opts)
+    }
+
+    /// [`prep_xfer_dlist`](Self::prep_xfer_dlist) keeping a reference to `descs` rather
+    /// than a copy: for callers that hold their lists in an `Arc` and copy on write.
+    pub fn prep_shared_dlist(
+        &self,
+        agent: Option<&str>,
+        descs: Arc<XferDescList>,
+        opts: Option<&OptArgs>,
+    ) -> Result<PreppedDlist> {
         let side = match agent {
             None | Some("") => Side::Local,
             Some(name) => Side::Remote(self.remote_side(name)?),
         };
-        let keys = self.resolve_all(&side, descs.mem_type(), descs.descs(), opts);
+        let (keys, uncovered) = self.resolve_all(&side, descs.mem_type(), descs.descs(), opts);
         if keys.is_empty() && !descs.is_empty() {
-            return Err(err!(
-                NotFound,
-                "no backend has registrations covering every descriptor of the list"
-            ));
+            return Err(match uncovered {
+                Some(d) => err!(
+                    NotFound,
+                    "descriptor {d:?} is not inside one registered {} region",
+                    descs.mem_type()
+                ),
+                None => err!(
+                    NotFound,
+                    "no backend has registrations covering every descriptor of the list"
+                ),
+            });
         }
         Ok(PreppedDlist {
             agent: Arc::downgrade(&self.inner),
             side,
-            mem_type: descs.mem_type(),
-            descs: descs.descs().to_vec(),
+            list: descs,
             keys,
         })
     }
@@ -237,8 +266,9 @@ impl Agent {
                 })
         };
         let merge = !opts.is_some_and(|o| o.skip_desc_merge);
-        let mut l_out: Vec<ResolvedDesc> = Vec::with_capacity(local_idx.len());
-        let mut r_out: Vec<ResolvedDesc> = Vec::with_capacity(local_idx.len());
+        let (ldescs, rdescs) = (local.descs(), remote.descs());
+        let mut l_out = self.inner.desc_pool.take(local_idx.len());
+        let mut r_out = self.inner.desc_pool.take(local_idx.len());
         for (i, (&li, &ri)) in local_idx.iter().zip(remote_idx).enumerate() {
             // Indices are scattered over lists of millions of entries: ask for the entries a
             // few pairs ahead now, so their cache misses overlap instead of queueing.
@@ -246,14 +276,12 @@ impl Agent {
                 local_idx.get(i + PREFETCH_AHEAD),
                 remote_idx.get(i + PREFETCH_AHEAD),
             ) {
-                prefetch(&local.descs, nl);
-                prefetch(lkeys, nl);
-                prefetch(&remote.descs, nr);
-                prefetch(rkeys, nr);
+                prefetch(ldescs, nl);
+                prefetch(rdescs, nr);
             }
-            let li = check(li, local.descs.len(), "local")?;
-            let ri = check(ri, remote.descs.len(), "remote")?;
-            let (ld, rd) = (&local.descs[li], &remote.descs[ri]);
+            let li = check(li, ldescs.len(), "local")?;
+            let ri = check(ri, rdescs.len(), "remote")?;
+            let (ld, rd) = (&ldescs[li], &rdescs[ri]);
             if ld.len != rd.len {
                 return Err(err!(
                     InvalidParam,
@@ -266,13 +294,13 @@ impl Agent {
                 addr: ld.addr,
                 len: ld.len,
                 dev_id: ld.dev_id,
-                key: lkeys[li],
+                key: lkeys.key(li),
             };
             let r = ResolvedDesc {
                 addr: rd.addr,
                 len: rd.len,
                 dev_id: rd.dev_id,
-                key: rkeys[ri],
+                key: rkeys.key(ri),
             };
             if merge
                 && let (Some(pl), Some(pr)) = (l_out.last_mut(), r_out.last_mut())
@@ -289,8 +317,8 @@ impl Agent {
         self.build_request(
             op,
             backend,
-            local.mem_type,
-            remote.mem_type,
+            local.mem_type(),
+            remote.mem_type(),
             l_out,
             r_out,
             remote_side.clone(),
@@ -329,7 +357,7 @@ impl Agent {
             ));
         }
         let remote_side = self.remote_side(remote_agent)?;
-        let lkeys = self.resolve_all(&Side::Local, local.mem_type(), local.descs(), opts);
+        let (lkeys, _) = self.resolve_all(&Side::Local, local.mem_type(), local.descs(), opts);
         if lkeys.is_empty() {
             return Err(err!(
                 NotFound,
@@ -337,7 +365,7 @@ impl Agent {
                 local.mem_type()
             ));
         }
-        let rkeys = self.resolve_all(
+        let (rkeys, _) = self.resolve_all(
             &Side::Remote(remote_side.clone()),
             remote.mem_type(),
             remote.descs(),
@@ -349,8 +377,9 @@ impl Agent {
             .ok_or_else(|| {
                 err!(NotFound, "remote descriptors are not inside memory {remote_agent} registered with a common backend")
             })?;
-        let l = resolved(local.descs(), lk);
-        let r = resolved(remote.descs(), rk);
+        let pool = &self.inner.desc_pool;
+        let l = resolved(local.descs(), lk, pool.take(local.len()));
+        let r = resolved(remote.descs(), rk, pool.take(remote.len()));
         self.build_request(
             op,
             backend,
@@ -457,8 +486,8 @@ fn extends(prev: &ResolvedDesc, next: &ResolvedDesc) -> bool {
 impl std::fmt::Debug for PreppedDlist {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreppedDlist")
-            .field("mem_type", &self.mem_type)
-            .field("descs", &self.descs.len())
+            .field("mem_type", &self.mem_type())
+            .field("descs", &self.len())
             .finish_non_exhaustive()
     }
 }
