@@ -34,6 +34,14 @@ impl KeyRuns {
         Ok(runs)
     }
 
+    /// The key of every descriptor, if all lie in one registration.
+    pub(super) fn single(&self) -> Option<u64> {
+        match self.keys.as_slice() {
+            [key] => Some(*key),
+            _ => None,
+        }
+    }
+
     /// The key of descriptor `i`, which must be inside the list.
     #[inline]
     pub(super) fn key(&self, i: usize) -> u64 {

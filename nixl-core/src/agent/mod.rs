@@ -10,6 +10,7 @@ mod memory;
 mod metadata_ops;
 mod notif;
 mod opts;
+mod pairs;
 mod pool;
 mod remote;
 mod request;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use super::keys::KeyRuns;
 use super::memory::MemTables;
+use super::pairs;
 use super::remote::RemoteAgent;
 use super::xfer::{PostState, XferRequest};
 use super::{Agent, AgentInner, OptArgs, read};
@@ -254,66 +255,23 @@ impl Agent {
                     .map(|(_, rk)| (*b, lk, rk))
             })
             .ok_or_else(|| err!(NotFound, "no backend serves both prepped lists"))?;
-        let check = |idx: i32, len: usize, which: &str| -> Result<usize> {
-            usize::try_from(idx)
-                .ok()
-                .filter(|&i| i < len)
-                .ok_or_else(|| {
-                    err!(
-                        InvalidParam,
-                        "{which} index {idx} is out of range (list has {len})"
-                    )
-                })
-        };
         let merge = !opts.is_some_and(|o| o.skip_desc_merge);
-        let (ldescs, rdescs) = (local.descs(), remote.descs());
-        let mut l_out = self.inner.desc_pool.take(local_idx.len());
-        let mut r_out = self.inner.desc_pool.take(local_idx.len());
-        for (i, (&li, &ri)) in local_idx.iter().zip(remote_idx).enumerate() {
-            // Indices are scattered over lists of millions of entries: ask for the entries a
-            // few pairs ahead now, so their cache misses overlap instead of queueing.
-            if let (Some(&nl), Some(&nr)) = (
-                local_idx.get(i + PREFETCH_AHEAD),
-                remote_idx.get(i + PREFETCH_AHEAD),
-            ) {
-                prefetch(ldescs, nl);
-                prefetch(rdescs, nr);
-            }
-            let li = check(li, ldescs.len(), "local")?;
-            let ri = check(ri, rdescs.len(), "remote")?;
-            let (ld, rd) = (&ldescs[li], &rdescs[ri]);
-            if ld.len != rd.len {
-                return Err(err!(
-                    InvalidParam,
-                    "pair length mismatch: local {} bytes, remote {}",
-                    ld.len,
-                    rd.len
-                ));
-            }
-            let l = ResolvedDesc {
-                addr: ld.addr,
-                len: ld.len,
-                dev_id: ld.dev_id,
-                key: lkeys.key(li),
-            };
-            let r = ResolvedDesc {
-                addr: rd.addr,
-                len: rd.len,
-                dev_id: rd.dev_id,
-                key: rkeys.key(ri),
-            };
-            if merge
-                && let (Some(pl), Some(pr)) = (l_out.last_mut(), r_out.last_mut())
-                && extends(pl, &l)
-                && extends(pr, &r)
-            {
-                pl.len += l.len;
-                pr.len += r.len;
-                continue;
-            }
-            l_out.push(l);
-            r_out.push(r);
-        }
+        let (l_out, r_out) = pairs::gather(
+            &pairs::Side {
+                descs: local.descs(),
+                keys: lkeys,
+                idx: local_idx,
+                which: "local",
+            },
+            &pairs::Side {
+                descs: remote.descs(),
+                keys: rkeys,
+                idx: remote_idx,
+                which: "remote",
+            },
+            merge,
+            &self.inner.desc_pool,
+        )?;
         self.build_request(
             op,
             backend,
@@ -454,33 +412,6 @@ impl Agent {
             metrics,
         })
     }
-}
-
-/// How many index pairs ahead `make_xfer_req` prefetches.
-const PREFETCH_AHEAD: usize = 16;
-
-/// Hints the CPU to load `slice[idx]` into cache; out-of-range indices are ignored (they are
-/// reported when their turn comes).
-#[inline(always)]
-fn prefetch<T>(slice: &[T], idx: i32) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(entry) = usize::try_from(idx).ok().and_then(|i| slice.get(i)) {
-        // SAFETY: a prefetch is only a hint and never faults; the pointer is in bounds anyway.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                (entry as *const T).cast::<i8>(),
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, idx);
-}
-
-/// True if `next` continues `prev` in the same region.
-fn extends(prev: &ResolvedDesc, next: &ResolvedDesc) -> bool {
-    prev.key == next.key
-        && prev.dev_id == next.dev_id
-        && prev.addr.checked_add(prev.len) == Some(next.addr)
 }
 
 impl std::fmt::Debug for PreppedDlist {
