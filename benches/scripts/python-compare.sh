@@ -56,7 +56,7 @@ done
 shape=(--block_sizes 64K,1M,16M --request_bytes 256M --num_iter "${BW_ITERS:-8}" --warmup_iter 2)
 for op in READ WRITE; do
   for round in $(seq 1 "${ROUNDS:-3}"); do
-    c=("$bench" --lib "$lib" --op_type "$op" --buffer malloc "${shape[@]}" --large_blk_iter_ftr 1
+    c=("$bench" --lib "$lib" --op_type "$op" --buffer huge "${shape[@]}" --large_blk_iter_ftr 1
        --no_baseline --no_progress --json "$out/bw-c-$op-$round.json")
     py=("$ours" benches/scripts/python_bw.py --op_type "$op" "${shape[@]}" --json "$out/bw-python-$op-$round.json")
     if [ $((round % 2)) = 1 ]; then "${c[@]}" > /dev/null; "${py[@]}"; else "${py[@]}"; "${c[@]}" > /dev/null; fi

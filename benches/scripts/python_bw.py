@@ -1,8 +1,8 @@
 """Bandwidth through the Python API, shaped as nixlbench's points so the two compare (run
 side by side by python-compare.sh): two processes on this host (this one initiates, a child
-running this script with --role target owns the remote buffer), pre-faulted malloc-style
-buffers, one request of --request_bytes made of blocks with the remote blocks shuffled, made
-once with make_prepped_xfer, --warmup_iter untimed posts, then --num_iter timed posts, each
+running this script with --role target owns the remote buffer), pre-faulted huge-page
+buffers (nixlbench's `--buffer huge`), one request of --request_bytes made of blocks with
+the remote blocks shuffled, made once with make_prepped_xfer, --warmup_iter untimed posts, then --num_iter timed posts, each
 waited for (`wait`, the package's blocking wait, which nixlbench's C ABI wait also is).
 GB/s = bytes moved / wall time of the timed posts / 1e9, as nixlbench reports it.
 
@@ -14,6 +14,7 @@ Writes one JSON list of {"lib", "op", "block", "batch", "iters", "gbps"} (stdout
 
 import argparse
 import json
+import mmap
 import subprocess
 import sys
 import time
@@ -31,9 +32,18 @@ def size(v: str) -> int:
     return int(v[:-1]) * units[v[-1]] if v and v[-1] in units else int(v)
 
 
+HUGE = 2 << 20
+
+
 def buffer(nbytes: int) -> np.ndarray:
-    """A buffer with every page touched, as nixlbench's are."""
-    buf = np.empty(nbytes, dtype=np.uint8)
+    """What nixlbench's `--buffer huge` allocates: anonymous memory, 2 MiB aligned, advised
+    MADV_HUGEPAGE, every page touched. (numpy's own large arrays are advised so too, which
+    is why the comparison uses huge pages on both sides rather than plain malloc.)"""
+    m = mmap.mmap(-1, nbytes + HUGE)
+    m.madvise(mmap.MADV_HUGEPAGE)
+    whole = np.frombuffer(m, dtype=np.uint8)
+    start = -whole.ctypes.data % HUGE
+    buf = whole[start:start + nbytes]
     buf.fill(1)
     return buf
 
@@ -76,6 +86,14 @@ def point(agent, buf, remote_addr, op, block, total, iters, warmup, seed):
             "gbps": n * block * iters / wall / 1e9}
 
 
+def expect(child, word):
+    """The target's next line starting with `word`, split (log lines are skipped)."""
+    for line in child.stdout:
+        if line.split()[:1] == [word]:
+            return line.split()
+    raise SystemExit(f"the target exited before saying {word} (rc={child.wait()})")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--role", default="initiator", choices=["initiator", "target"])
@@ -94,9 +112,7 @@ def main():
         [sys.executable, __file__, "--role", "target", "--buf_bytes", str(a.request_bytes)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        hello = child.stdout.readline().split()
-        if hello[:1] != ["READY"]:
-            raise SystemExit(f"target did not start (said {hello!r})")
+        hello = expect(child, "READY")
         remote_addr, md = int(hello[1]), bytes.fromhex(hello[2])
         agent = nixl_agent("pybw-init", nixl_agent_config(backends=["UCX"]))
         buf = buffer(a.request_bytes)
@@ -104,8 +120,7 @@ def main():
         agent.add_remote_agent(md)
         child.stdin.write(f"LOAD {agent.get_agent_metadata().hex()}\n")
         child.stdin.flush()
-        if child.stdout.readline().strip() != "OK":
-            raise SystemExit("target did not load our metadata")
+        expect(child, "OK")
         rows = [point(agent, buf, remote_addr, a.op_type, size(b), a.request_bytes,
                       a.num_iter, a.warmup_iter, seed=0x5EED ^ size(b))
                 for b in a.block_sizes.split(",")]

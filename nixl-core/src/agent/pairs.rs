@@ -5,7 +5,10 @@
 //! whether a pair merges is decided without a branch (with the scattered block indices of a
 //! KV-cache transfer it is a coin toss the CPU would mispredict about every other pair), the
 //! open pair stays in registers, registration keys are constants when each list lies in one
-//! registration, and errors are built out of line.
+//! registration, and errors are built out of line. A list of equal blocks at a fixed stride in
+//! one registration (how KV caches are laid out) is not even read: its entries are computed
+//! ([`Regular`]), so the loop reads only the indices, which matters when a transfer has just
+//! pushed the lists out of the CPU caches.
 
 use std::mem::MaybeUninit;
 
@@ -19,8 +22,87 @@ use crate::status::{NixlError, Result, err};
 pub(super) struct Side<'a> {
     pub(super) descs: &'a [Desc],
     pub(super) keys: &'a KeyRuns,
+    /// The list's shape, if it is regular.
+    pub(super) regular: Option<Regular>,
     pub(super) idx: &'a [i32],
     pub(super) which: &'static str,
+}
+
+/// A list whose entry `i` is `len` bytes at `base + i * stride` on one device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Regular {
+    base: u64,
+    stride: u64,
+    len: u64,
+    dev_id: u64,
+    count: usize,
+}
+
+impl Regular {
+    /// The shape of `descs`, if they are regular (and not empty).
+    pub(super) fn detect(descs: &[Desc]) -> Option<Regular> {
+        let first = descs.first()?;
+        let stride = descs.get(1).map_or(0, |d| d.addr.wrapping_sub(first.addr));
+        let shape = Regular {
+            base: first.addr,
+            stride,
+            len: first.len,
+            dev_id: first.dev_id,
+            count: descs.len(),
+        };
+        // One pass, `&` rather than `&&`: no early exit, so it vectorizes.
+        let same = descs.iter().enumerate().fold(true, |ok, (i, d)| {
+            ok & (d.addr == shape.base.wrapping_add((i as u64).wrapping_mul(stride)))
+                & (d.len == shape.len)
+                & (d.dev_id == shape.dev_id)
+        });
+        same.then_some(shape)
+    }
+}
+
+/// Entry `i` of a side with its registration key, if `i` is in range.
+trait Lookup {
+    fn get(&self, i: i32) -> Option<ResolvedDesc>;
+    fn prefetch(&self, _i: i32) {}
+}
+
+/// A regular list in one registration: entries computed, nothing read.
+struct Computed(Regular, u64);
+
+impl Lookup for Computed {
+    #[inline(always)]
+    fn get(&self, i: i32) -> Option<ResolvedDesc> {
+        let (r, key) = (&self.0, self.1);
+        let i = usize::try_from(i).ok().filter(|&i| i < r.count)?;
+        Some(ResolvedDesc {
+            addr: r.base.wrapping_add((i as u64).wrapping_mul(r.stride)),
+            len: r.len,
+            dev_id: r.dev_id,
+            key,
+        })
+    }
+}
+
+/// A list in memory, with its keys looked up by `K`.
+struct Listed<'a, K>(&'a [Desc], K);
+
+impl<K: Fn(usize) -> u64> Lookup for Listed<'_, K> {
+    #[inline(always)]
+    fn get(&self, i: i32) -> Option<ResolvedDesc> {
+        let i = usize::try_from(i).ok()?;
+        let d = self.0.get(i)?;
+        Some(ResolvedDesc {
+            addr: d.addr,
+            len: d.len,
+            dev_id: d.dev_id,
+            key: (self.1)(i),
+        })
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, i: i32) {
+        prefetch(self.0, i);
+    }
 }
 
 /// How many index pairs ahead the loop prefetches list entries.
@@ -41,17 +123,23 @@ pub(super) fn gather(
     lv.reserve(n);
     rv.reserve(n);
     let (lout, rout) = (lv.spare_capacity_mut(), rv.spare_capacity_mut());
-    let written = match (local.keys.single(), remote.keys.single()) {
-        (Some(lk), Some(rk)) => fill(local, remote, |_| lk, |_| rk, merge, lout, rout)?,
-        _ => fill(
-            local,
-            remote,
-            |i| local.keys.key(i),
-            |i| remote.keys.key(i),
-            merge,
-            lout,
-            rout,
-        )?,
+    let (lk, rk) = (local.keys.single(), remote.keys.single());
+    let written = match (local.regular.zip(lk), remote.regular.zip(rk)) {
+        (Some((lr, lk)), Some((rr, rk))) => {
+            let (l, r) = (Computed(lr, lk), Computed(rr, rk));
+            fill(local, remote, &l, &r, merge, lout, rout)?
+        }
+        _ => match (lk, rk) {
+            (Some(lk), Some(rk)) => {
+                let (l, r) = (Listed(local.descs, |_| lk), Listed(remote.descs, |_| rk));
+                fill(local, remote, &l, &r, merge, lout, rout)?
+            }
+            _ => {
+                let l = Listed(local.descs, |i| local.keys.key(i));
+                let r = Listed(remote.descs, |i| remote.keys.key(i));
+                fill(local, remote, &l, &r, merge, lout, rout)?
+            }
+        },
     };
     // SAFETY: `fill` wrote the first `written` entries of both spare capacities.
     unsafe {
@@ -66,8 +154,8 @@ pub(super) fn gather(
 fn fill(
     local: &Side<'_>,
     remote: &Side<'_>,
-    lkey: impl Fn(usize) -> u64,
-    rkey: impl Fn(usize) -> u64,
+    lget: &impl Lookup,
+    rget: &impl Lookup,
     merge: bool,
     lout: &mut [MaybeUninit<ResolvedDesc>],
     rout: &mut [MaybeUninit<ResolvedDesc>],
@@ -81,28 +169,16 @@ fn fill(
         // Indices may be scattered over lists of millions of entries: ask for the entries a
         // few pairs ahead now, so their cache misses overlap instead of queueing.
         if let (Some(&a), Some(&b)) = (lidx.get(i + PREFETCH_AHEAD), ridx.get(i + PREFETCH_AHEAD)) {
-            prefetch(local.descs, a);
-            prefetch(remote.descs, b);
+            lget.prefetch(a);
+            rget.prefetch(b);
         }
         let (li, ri) = (lidx[i], ridx[i]);
-        let (Some(ld), Some(rd)) = (at(local.descs, li), at(remote.descs, ri)) else {
+        let (Some(l), Some(r)) = (lget.get(li), rget.get(ri)) else {
             return Err(out_of_range(local, remote, li, ri));
         };
-        if ld.len != rd.len {
-            return Err(length_mismatch(ld, rd));
+        if l.len != r.len {
+            return Err(length_mismatch(&l, &r));
         }
-        let l = ResolvedDesc {
-            addr: ld.addr,
-            len: ld.len,
-            dev_id: ld.dev_id,
-            key: lkey(li as usize),
-        };
-        let r = ResolvedDesc {
-            addr: rd.addr,
-            len: rd.len,
-            dev_id: rd.dev_id,
-            key: rkey(ri as usize),
-        };
         let merged = merge & (n > 0) & extends(&cl, &l) & extends(&cr, &r);
         // All ones when merging: the open pair grows by this one; otherwise this one opens.
         let mask = 0u64.wrapping_sub(u64::from(merged));
@@ -146,7 +222,7 @@ fn out_of_range(local: &Side<'_>, remote: &Side<'_>, li: i32, ri: i32) -> NixlEr
 }
 
 #[cold]
-fn length_mismatch(l: &Desc, r: &Desc) -> NixlError {
+fn length_mismatch(l: &ResolvedDesc, r: &ResolvedDesc) -> NixlError {
     err!(
         InvalidParam,
         "pair length mismatch: local {} bytes, remote {}",
@@ -220,6 +296,7 @@ mod tests {
         let side = |descs, keys, idx, which| Side {
             descs,
             keys,
+            regular: Regular::detect(descs),
             idx,
             which,
         };
@@ -266,5 +343,41 @@ mod tests {
         assert!(e.message().contains("remote index -1"), "{e}");
         let e = run(&l, &lk, &[0], &l, &lk, &[1], true).unwrap_err();
         assert!(e.message().contains("length mismatch"), "{e}");
+    }
+
+    #[test]
+    fn regular_lists_are_computed_as_they_would_be_read() {
+        let l: Vec<Desc> = (0..64).map(|i| Desc::new(4096 + i * 64, 64, 0)).collect();
+        let r: Vec<Desc> = (0..64)
+            .map(|i| Desc::new(1 << 20 | i * 128, 64, 0))
+            .collect();
+        let (lk, rk) = (
+            keys(&[(4096, 4096, 1)], &l),
+            keys(&[(1 << 20, 8192, 2)], &r),
+        );
+        assert!(Regular::detect(&l).is_some() && Regular::detect(&r).is_some());
+        let mut irregular = l.clone();
+        irregular[40].addr += 1;
+        assert_eq!(Regular::detect(&irregular), None);
+        let li: Vec<i32> = (0..64).rev().step_by(3).chain(0..10).collect();
+        let ri: Vec<i32> = (0..li.len() as i32).map(|i| (i * 7) % 64).collect();
+        let computed = run(&l, &lk, &li, &r, &rk, &ri, true).unwrap();
+        let side = |descs, keys, idx, which| Side {
+            descs,
+            keys,
+            regular: None,
+            idx,
+            which,
+        };
+        let read = gather(
+            &side(&l, &lk, &li, "local"),
+            &side(&r, &rk, &ri, "remote"),
+            true,
+            &DescPool::default(),
+        )
+        .unwrap();
+        assert_eq!(computed, read);
+        let e = run(&l, &lk, &[64], &r, &rk, &[0], true).unwrap_err();
+        assert!(e.message().contains("local index 64"), "{e}");
     }
 }

@@ -54,6 +54,8 @@ pub struct PreppedDlist {
     list: Arc<XferDescList>,
     /// Per candidate backend (in preference order), the key of each descriptor's region.
     keys: Vec<(usize, KeyRuns)>,
+    /// The list's shape if it is regular (entries computed by `make_xfer_req`, not read).
+    regular: Option<pairs::Regular>,
 }
 
 impl PreppedDlist {
@@ -191,6 +193,7 @@ impl Agent {
         Ok(PreppedDlist {
             agent: Arc::downgrade(&self.inner),
             side,
+            regular: pairs::Regular::detect(descs.descs()),
             list: descs,
             keys,
         })
@@ -260,12 +263,14 @@ impl Agent {
             &pairs::Side {
                 descs: local.descs(),
                 keys: lkeys,
+                regular: local.regular,
                 idx: local_idx,
                 which: "local",
             },
             &pairs::Side {
                 descs: remote.descs(),
                 keys: rkeys,
+                regular: remote.regular,
                 idx: remote_idx,
                 which: "remote",
             },
