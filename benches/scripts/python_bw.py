@@ -2,8 +2,8 @@
 side by side by python-compare.sh): two processes on this host (this one initiates, a child
 running this script with --role target owns the remote buffer), pre-faulted huge-page
 buffers (nixlbench's `--buffer huge`), one request of --request_bytes made of blocks with
-the remote blocks shuffled, made once with make_prepped_xfer, --warmup_iter untimed posts, then --num_iter timed posts, each
-waited for (`wait`, the package's blocking wait, which nixlbench's C ABI wait also is).
+the remote blocks shuffled, made once with make_prepped_xfer, --warmup_iter untimed posts,
+then --num_iter timed posts, each waited for (`wait`, the package's blocking wait, which nixlbench's C ABI wait also is).
 GB/s = bytes moved / wall time of the timed posts / 1e9, as nixlbench reports it.
 
     python_bw.py --op_type READ --block_sizes 64K,1M,16M --request_bytes 256M \\

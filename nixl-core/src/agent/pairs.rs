@@ -349,7 +349,7 @@ mod tests {
     fn regular_lists_are_computed_as_they_would_be_read() {
         let l: Vec<Desc> = (0..64).map(|i| Desc::new(4096 + i * 64, 64, 0)).collect();
         let r: Vec<Desc> = (0..64)
-            .map(|i| Desc::new(1 << 20 | i * 128, 64, 0))
+            .map(|i| Desc::new((1 << 20) + i * 128, 64, 0))
             .collect();
         let (lk, rk) = (
             keys(&[(4096, 4096, 1)], &l),
