@@ -39,7 +39,8 @@ def buffer(nbytes: int) -> np.ndarray:
     """What nixlbench's `--buffer huge` allocates: anonymous memory, 2 MiB aligned, advised
     MADV_HUGEPAGE, every page touched. (numpy's own large arrays are advised so too, which
     is why the comparison uses huge pages on both sides rather than plain malloc.)"""
-    m = mmap.mmap(-1, nbytes + HUGE)
+    # Private: Python's default, a shared mapping, is shmem, which gets no huge pages here.
+    m = mmap.mmap(-1, nbytes + HUGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     m.madvise(mmap.MADV_HUGEPAGE)
     whole = np.frombuffer(m, dtype=np.uint8)
     start = -whole.ctypes.data % HUGE
