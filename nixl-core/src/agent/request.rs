@@ -54,8 +54,9 @@ pub struct PreppedDlist {
     list: Arc<XferDescList>,
     /// Per candidate backend (in preference order), the key of each descriptor's region.
     keys: Vec<(usize, KeyRuns)>,
-    /// The list's shape if it is regular (entries computed by `make_xfer_req`, not read).
-    regular: Option<pairs::Regular>,
+    /// The list's shape if it is regular (entries computed by `make_xfer_req`, not read);
+    /// found by the first request made from the list, so prepping reads the list once.
+    regular: std::sync::OnceLock<Option<pairs::Regular>>,
 }
 
 impl PreppedDlist {
@@ -76,6 +77,12 @@ impl PreppedDlist {
 
     fn descs(&self) -> &[Desc] {
         self.list.descs()
+    }
+
+    fn regular(&self) -> Option<pairs::Regular> {
+        *self
+            .regular
+            .get_or_init(|| pairs::Regular::detect(self.descs()))
     }
 }
 
@@ -193,7 +200,7 @@ impl Agent {
         Ok(PreppedDlist {
             agent: Arc::downgrade(&self.inner),
             side,
-            regular: pairs::Regular::detect(descs.descs()),
+            regular: std::sync::OnceLock::new(),
             list: descs,
             keys,
         })
@@ -263,14 +270,14 @@ impl Agent {
             &pairs::Side {
                 descs: local.descs(),
                 keys: lkeys,
-                regular: local.regular,
+                regular: local.regular(),
                 idx: local_idx,
                 which: "local",
             },
             &pairs::Side {
                 descs: remote.descs(),
                 keys: rkeys,
-                regular: remote.regular,
+                regular: remote.regular(),
                 idx: remote_idx,
                 which: "remote",
             },
