@@ -5,13 +5,18 @@
 use crate::desc::Desc;
 use crate::registry::RegionTable;
 
-/// Per-descriptor registration keys as runs of equal keys. Memory: 16 bytes per run, so at
-/// most 16 bytes per descriptor (a list alternating between registrations).
+/// Per-descriptor registration keys as runs of equal keys. Memory: 16 bytes per run; a list
+/// of more than [`DENSE_ABOVE`] runs also keeps one key per descriptor (8 bytes each), so that
+/// looking a key up stays one load rather than a search.
 pub(super) struct KeyRuns {
     /// One past the last descriptor of each run, increasing; the last is the list's length.
     ends: Vec<usize>,
     keys: Vec<u64>,
+    dense: Option<Vec<u64>>,
 }
+
+/// Runs above which keys are also kept per descriptor.
+const DENSE_ABOVE: usize = 8;
 
 impl KeyRuns {
     /// The keys of the regions in `table` covering `descs`, or `Err(i)` if none covers
@@ -20,6 +25,7 @@ impl KeyRuns {
         let mut runs = KeyRuns {
             ends: Vec::new(),
             keys: Vec::new(),
+            dense: None,
         };
         table.covering_runs(descs, |end, region| {
             if let (Some(last), Some(&key)) = (runs.ends.last_mut(), runs.keys.last())
@@ -31,6 +37,9 @@ impl KeyRuns {
                 runs.keys.push(region.key);
             }
         })?;
+        if runs.keys.len() > DENSE_ABOVE {
+            runs.dense = Some(runs.iter().collect());
+        }
         Ok(runs)
     }
 
@@ -48,7 +57,15 @@ impl KeyRuns {
         if let [key] = self.keys.as_slice() {
             return *key;
         }
+        if let Some(dense) = &self.dense {
+            return dense[i];
+        }
         self.keys[self.ends.partition_point(|&end| end <= i)]
+    }
+
+    /// The keys one per descriptor, if kept so.
+    pub(super) fn dense(&self) -> Option<&[u64]> {
+        self.dense.as_deref()
     }
 
     /// The keys in list order, one per descriptor.
@@ -99,5 +116,18 @@ mod tests {
         let descs = [Desc::new(0, 10, 0), Desc::new(95, 10, 0)];
         assert_eq!(KeyRuns::resolve(&t, &descs).err(), Some(1));
         assert_eq!(KeyRuns::resolve(&t, &[]).unwrap().iter().count(), 0);
+    }
+
+    #[test]
+    fn many_runs_keep_a_key_per_descriptor_that_agrees() {
+        let t = table(&[(0, 100, 7), (100, 100, 9)]);
+        let descs: Vec<Desc> = (0..40)
+            .map(|i| Desc::new((i % 2) * 100 + i, 1, 0))
+            .collect();
+        let runs = KeyRuns::resolve(&t, &descs).unwrap();
+        assert!(runs.dense().is_some(), "40 alternating runs");
+        let by_search: Vec<u64> = runs.iter().collect();
+        assert_eq!((0..40).map(|i| runs.key(i)).collect::<Vec<_>>(), by_search);
+        assert_eq!(by_search[..4], [7, 9, 7, 9]);
     }
 }

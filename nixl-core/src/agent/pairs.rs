@@ -83,8 +83,8 @@ impl Lookup for Computed {
     }
 }
 
-/// A list in memory, with its keys looked up by `K`.
-struct Listed<'a, K>(&'a [Desc], K);
+/// A list in memory, with its keys looked up by `K` (from `.2` if there is one per entry).
+struct Listed<'a, K>(&'a [Desc], K, Option<&'a [u64]>);
 
 impl<K: Fn(usize) -> u64> Lookup for Listed<'_, K> {
     #[inline(always)]
@@ -102,6 +102,9 @@ impl<K: Fn(usize) -> u64> Lookup for Listed<'_, K> {
     #[inline(always)]
     fn prefetch(&self, i: i32) {
         prefetch(self.0, i);
+        if let Some(dense) = self.2 {
+            prefetch(dense, i);
+        }
     }
 }
 
@@ -131,12 +134,15 @@ pub(super) fn gather(
         }
         _ => match (lk, rk) {
             (Some(lk), Some(rk)) => {
-                let (l, r) = (Listed(local.descs, |_| lk), Listed(remote.descs, |_| rk));
+                let (l, r) = (
+                    Listed(local.descs, |_| lk, None),
+                    Listed(remote.descs, |_| rk, None),
+                );
                 fill(local, remote, &l, &r, merge, lout, rout)?
             }
             _ => {
-                let l = Listed(local.descs, |i| local.keys.key(i));
-                let r = Listed(remote.descs, |i| remote.keys.key(i));
+                let l = Listed(local.descs, |i| local.keys.key(i), local.keys.dense());
+                let r = Listed(remote.descs, |i| remote.keys.key(i), remote.keys.dense());
                 fill(local, remote, &l, &r, merge, lout, rout)?
             }
         },
