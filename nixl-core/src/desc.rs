@@ -3,7 +3,11 @@
 use crate::types::MemType;
 
 /// A basic descriptor (`nixlBasicDesc`): a range of `len` bytes at `addr` on device `dev_id`.
+///
+/// Laid out as three native-endian `u64`s (`repr(C)`), like a row of an N×3 `uint64` array, so
+/// bindings may copy such arrays into descriptor lists wholesale.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(C)]
 pub struct Desc {
     /// Start address (or file offset).
     pub addr: u64,

@@ -179,6 +179,33 @@ fn descriptor_matching_errors() {
             .status(),
         Status::NotFound
     );
+    // Prepping checks every descriptor, also deep inside a long list in address order (the
+    // stretch one registration covers is resolved in one pass): one byte past the local
+    // registration, or across the two remote ones, is NOT_FOUND and names the descriptor.
+    let blocks = |base: u64, n: u64, size: u64| -> Vec<(u64, u64)> {
+        (0..n).map(|i| (base + i * size, size)).collect()
+    };
+    let mut l = blocks(addr(&abuf), 1024, 8);
+    l[1023].1 = 9;
+    let e = a.prep_xfer_dlist(None, &dram(&l), None).unwrap_err();
+    assert_eq!(e.status(), Status::NotFound);
+    assert!(e.message().contains(&l[1023].0.to_string()), "{e}");
+    let mut r = blocks(addr(&bbuf), 1024, 8);
+    r[511] = (addr(&bbuf) + 4090, 8);
+    assert_eq!(
+        a.prep_xfer_dlist(Some("db"), &dram(&r), None)
+            .unwrap_err()
+            .status(),
+        Status::NotFound,
+        "straddles b's two registrations"
+    );
+    r[511] = (addr(&bbuf) + 4088, 8);
+    let both = a.prep_xfer_dlist(Some("db"), &dram(&r), None).unwrap();
+    assert_eq!(
+        both.len(),
+        1024,
+        "a list over two adjacent registrations preps"
+    );
     assert!(bbuf.iter().all(|&x| x == 0), "nothing was written");
 }
 

@@ -96,12 +96,14 @@ unsafe fn at(c: &Contig, i: usize) -> i128 {
     }
 }
 
-/// The rows of an N×`width` integer array read in place, each mapped by `row`, or `None` if
-/// `obj` is not such an array (the caller then falls back to the generic path). Negative
-/// values are an error.
+/// The rows of an N×`width` integer array read in place, or `None` if `obj` is not such an
+/// array (the caller then falls back to the generic path). A `uint64` array is handed whole to
+/// `flat` (N×`width` values, row after row); other types are converted row by row through
+/// `row`, negative values being an error.
 pub fn rows<T>(
     obj: &Bound<'_, PyAny>,
     width: usize,
+    flat: impl FnOnce(&[u64]) -> Vec<T>,
     row: impl Fn(&[u64]) -> T,
 ) -> PyResult<Option<Vec<T>>> {
     let Some(c) = contiguous(obj)? else {
@@ -123,9 +125,9 @@ pub fn rows<T>(
     }
     if c.elem == Elem::U64 {
         // SAFETY: the array object is alive (we hold a reference and the GIL) and holds
-        // `total` contiguous u64s at `ptr`. Rows are mapped straight from its memory.
-        let flat = unsafe { std::slice::from_raw_parts(c.ptr as *const u64, total) };
-        return Ok(Some(flat.chunks_exact(width).map(row).collect()));
+        // `total` contiguous, aligned u64s at `ptr`. Rows are read straight from its memory.
+        let values = unsafe { std::slice::from_raw_parts(c.ptr as *const u64, total) };
+        return Ok(Some(flat(values)));
     }
     let mut out = Vec::with_capacity(n);
     let mut buf = vec![0u64; width];

@@ -23,6 +23,10 @@ pub trait Elem: Clone + PartialEq + Send + Sync + Sized + 'static {
     fn from_py(t: &Bound<'_, PyAny>) -> PyResult<Self>;
     /// From one numpy row.
     fn from_row(row: &[u64]) -> Self;
+    /// From the rows of a `uint64` array, `ROW` values each.
+    fn from_rows(values: &[u64]) -> Vec<Self> {
+        values.chunks_exact(Self::ROW).map(Self::from_row).collect()
+    }
     /// Into a Python tuple.
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>>;
     /// Appends to pickled bytes.
@@ -62,6 +66,20 @@ impl Elem for Desc {
     }
     fn from_row(row: &[u64]) -> Self {
         Desc::new(row[0], row[1], row[2])
+    }
+    fn from_rows(values: &[u64]) -> Vec<Self> {
+        // `Desc` is `repr(C)` of three u64s, exactly a row: one copy of the whole array.
+        const _: () = assert!(size_of::<Desc>() == 3 * size_of::<u64>());
+        const _: () = assert!(align_of::<Desc>() == align_of::<u64>());
+        let n = values.len() / 3;
+        let mut v: Vec<Desc> = Vec::with_capacity(n);
+        // SAFETY: `v` has room for `n` descriptors, which are `3 * n` u64s laid out as in
+        // `values` (asserted above); the two buffers are distinct allocations.
+        unsafe {
+            std::ptr::copy_nonoverlapping(values.as_ptr(), v.as_mut_ptr().cast::<u64>(), 3 * n);
+            v.set_len(n);
+        }
+        v
     }
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         PyTuple::new(py, [self.addr, self.len, self.dev_id])
@@ -194,7 +212,7 @@ pub fn build<T: Elem>(mem: MemType, descs: Option<&Bound<'_, PyAny>>) -> PyResul
         return Ok(DescList::from_descs(mem, v));
     }
     if T::ROW > 0
-        && let Some(v) = arrays::rows(descs, T::ROW, T::from_row)?
+        && let Some(v) = arrays::rows(descs, T::ROW, T::from_rows, T::from_row)?
     {
         return Ok(DescList::from_descs(mem, v));
     }
@@ -203,7 +221,7 @@ pub fn build<T: Elem>(mem: MemType, descs: Option<&Bound<'_, PyAny>>) -> PyResul
         let np = descs.py().import("numpy")?;
         let copy = np.call_method1("array", (descs, "uint64"))?;
         let conv = np.call_method1("ascontiguousarray", (copy,))?;
-        if let Some(v) = arrays::rows(&conv, T::ROW, T::from_row)? {
+        if let Some(v) = arrays::rows(&conv, T::ROW, T::from_rows, T::from_row)? {
             return Ok(DescList::from_descs(mem, v));
         }
     }

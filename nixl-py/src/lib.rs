@@ -7,9 +7,11 @@
 
 mod agent;
 mod arrays;
+mod config;
 mod dlist;
 mod enums;
 mod errors;
+mod telemetry;
 mod wakeup;
 
 use pyo3::prelude::*;
@@ -22,9 +24,9 @@ fn _bindings(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dlist::XferDList>()?;
     m.add_class::<dlist::RegDList>()?;
     m.add_class::<dlist::RemoteDList>()?;
-    m.add_class::<agent::PyAgentConfig>()?;
+    m.add_class::<config::PyAgentConfig>()?;
     m.add_class::<agent::PyAgent>()?;
-    m.add_class::<agent::PyTelemetry>()?;
+    m.add_class::<telemetry::PyTelemetry>()?;
     m.add("NIXL_INIT_AGENT", "")?;
     m.add("DEFAULT_COMM_PORT", nixl_core::config::DEFAULT_COMM_PORT)?;
     m.add("HAVE_UCX_GPU_DEVICE_API", false)?;

@@ -5,10 +5,13 @@
 //! takes no agent-wide lock: a request carries everything it resolved when it was made.
 
 mod async_md;
+mod keys;
 mod memory;
 mod metadata_ops;
 mod notif;
 mod opts;
+mod pairs;
+mod pool;
 mod remote;
 mod request;
 mod wait;
@@ -56,6 +59,8 @@ pub(crate) struct AgentInner {
     /// Prometheus series, when the process's endpoint ran as the agent was made.
     pub(crate) metrics: Option<Arc<crate::metrics::AgentMetrics>>,
     keys: KeyMaker,
+    /// Descriptor vectors of released requests, for the next ones.
+    desc_pool: pool::DescPool,
 }
 
 /// A NIXL agent: a named endpoint that owns backends, registered memory, knowledge of remote
@@ -113,6 +118,7 @@ impl Agent {
                 exchange: std::sync::OnceLock::new(),
                 metrics,
                 keys: KeyMaker::new(),
+                desc_pool: pool::DescPool::default(),
             }),
         };
         let inner = Arc::downgrade(&agent.inner);

@@ -5,7 +5,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 
+use super::keys::KeyRuns;
 use super::memory::MemTables;
+use super::pairs;
 use super::remote::RemoteAgent;
 use super::xfer::{PostState, XferRequest};
 use super::{Agent, AgentInner, OptArgs, read};
@@ -43,53 +45,65 @@ impl RemoteSide {
 /// A descriptor list resolved once against registrations (`nixlDlistH`), for building many
 /// requests by index with [`Agent::make_xfer_req`].
 ///
-/// Memory per entry: the 24-byte descriptor plus an 8-byte key per backend that covers it.
+/// Memory: the list itself, shared with the caller when prepped with
+/// [`Agent::prep_shared_dlist`], plus per backend that covers it 16 bytes per run of
+/// descriptors in one registration (one run for a list in address order over one buffer).
 pub struct PreppedDlist {
     agent: Weak<AgentInner>,
     side: Side,
-    mem_type: MemType,
-    descs: Vec<Desc>,
+    list: Arc<XferDescList>,
     /// Per candidate backend (in preference order), the key of each descriptor's region.
-    keys: Vec<(usize, Vec<u64>)>,
+    keys: Vec<(usize, KeyRuns)>,
+    /// The list's shape if it is regular (entries computed by `make_xfer_req`, not read);
+    /// found by the first request made from the list, so prepping reads the list once.
+    regular: std::sync::OnceLock<Option<pairs::Regular>>,
 }
 
 impl PreppedDlist {
     /// Number of descriptors.
     pub fn len(&self) -> usize {
-        self.descs.len()
+        self.list.len()
     }
 
     /// True if the list is empty.
     pub fn is_empty(&self) -> bool {
-        self.descs.is_empty()
+        self.list.is_empty()
     }
 
     /// The memory type of the list.
     pub fn mem_type(&self) -> MemType {
-        self.mem_type
+        self.list.mem_type()
+    }
+
+    fn descs(&self) -> &[Desc] {
+        self.list.descs()
+    }
+
+    fn regular(&self) -> Option<pairs::Regular> {
+        *self
+            .regular
+            .get_or_init(|| pairs::Regular::detect(self.descs()))
     }
 }
 
-/// Resolves `descs` against one backend's tables; `None` if any descriptor is uncovered.
-fn resolve_keys(tables: &MemTables, mem: MemType, descs: &[Desc]) -> Option<Vec<u64>> {
-    let table = tables.get(mem);
-    descs
-        .iter()
-        .map(|d| table.covering(d).map(|r| r.key))
-        .collect()
+/// Resolves `descs` against one backend's tables; `Err(i)` if `descs[i]` is uncovered.
+fn resolve_keys(
+    tables: &MemTables,
+    mem: MemType,
+    descs: &[Desc],
+) -> std::result::Result<KeyRuns, usize> {
+    KeyRuns::resolve(tables.get(mem), descs)
 }
 
-fn resolved(descs: &[Desc], keys: &[u64]) -> Vec<ResolvedDesc> {
-    descs
-        .iter()
-        .zip(keys)
-        .map(|(d, &key)| ResolvedDesc {
-            addr: d.addr,
-            len: d.len,
-            dev_id: d.dev_id,
-            key,
-        })
-        .collect()
+/// `descs` with their keys, into `out`.
+fn resolved(descs: &[Desc], keys: &KeyRuns, mut out: Vec<ResolvedDesc>) -> Vec<ResolvedDesc> {
+    out.extend(descs.iter().zip(keys.iter()).map(|(d, key)| ResolvedDesc {
+        addr: d.addr,
+        len: d.len,
+        dev_id: d.dev_id,
+        key,
+    }));
+    out
 }
 
 impl Agent {
@@ -104,18 +118,20 @@ impl Agent {
             .ok_or_else(|| err!(NotFound, "no metadata loaded for agent {name}"))
     }
 
-    /// For each backend that could serve `mem` on `side`, the keys covering `descs`.
+    /// For each backend that could serve `mem` on `side`, the keys covering `descs`; if none
+    /// covers them all, the first descriptor a backend with registrations could not place.
     fn resolve_all(
         &self,
         side: &Side,
         mem: MemType,
         descs: &[Desc],
         opts: Option<&OptArgs>,
-    ) -> Vec<(usize, Vec<u64>)> {
+    ) -> (Vec<(usize, KeyRuns)>, Option<Desc>) {
         let candidates = self.candidate_backends(mem, opts);
         let backends = read(&self.inner.backends);
         let local = read(&self.inner.local);
-        candidates
+        let mut uncovered = None;
+        let keys = candidates
             .into_iter()
             .filter_map(|b| {
                 let keys = match side {
@@ -133,35 +149,59 @@ impl Agent {
                     }
                 };
                 keys.map(|k| (b, k))
+                    .map_err(|i| uncovered = uncovered.or(Some(descs[i])))
+                    .ok()
             })
-            .collect()
+            .collect();
+        (keys, uncovered)
     }
 
     /// Resolves a descriptor list once (`prepXferDlist`). `agent` is `None` (or empty, NIXL's
     /// `NIXL_INIT_AGENT`) for the initiator's own memory, a remote agent's name for its memory,
     /// or this agent's own name for loopback targets.
+    ///
+    /// Every descriptor must lie inside one registration (NOT_FOUND otherwise). The list is
+    /// copied; [`prep_shared_dlist`](Self::prep_shared_dlist) shares it instead.
     pub fn prep_xfer_dlist(
         &self,
         agent: Option<&str>,
         descs: &XferDescList,
         opts: Option<&OptArgs>,
     ) -> Result<PreppedDlist> {
+        self.prep_shared_dlist(agent, Arc::new(descs.clone()), opts)
+    }
+
+    /// [`prep_xfer_dlist`](Self::prep_xfer_dlist) keeping a reference to `descs` rather
+    /// than a copy: for callers that hold their lists in an `Arc` and copy on write.
+    pub fn prep_shared_dlist(
+        &self,
+        agent: Option<&str>,
+        descs: Arc<XferDescList>,
+        opts: Option<&OptArgs>,
+    ) -> Result<PreppedDlist> {
         let side = match agent {
             None | Some("") => Side::Local,
             Some(name) => Side::Remote(self.remote_side(name)?),
         };
-        let keys = self.resolve_all(&side, descs.mem_type(), descs.descs(), opts);
+        let (keys, uncovered) = self.resolve_all(&side, descs.mem_type(), descs.descs(), opts);
         if keys.is_empty() && !descs.is_empty() {
-            return Err(err!(
-                NotFound,
-                "no backend has registrations covering every descriptor of the list"
-            ));
+            return Err(match uncovered {
+                Some(d) => err!(
+                    NotFound,
+                    "descriptor {d:?} is not inside one registered {} region",
+                    descs.mem_type()
+                ),
+                None => err!(
+                    NotFound,
+                    "no backend has registrations covering every descriptor of the list"
+                ),
+            });
         }
         Ok(PreppedDlist {
             agent: Arc::downgrade(&self.inner),
             side,
-            mem_type: descs.mem_type(),
-            descs: descs.descs().to_vec(),
+            regular: std::sync::OnceLock::new(),
+            list: descs,
             keys,
         })
     }
@@ -225,72 +265,30 @@ impl Agent {
                     .map(|(_, rk)| (*b, lk, rk))
             })
             .ok_or_else(|| err!(NotFound, "no backend serves both prepped lists"))?;
-        let check = |idx: i32, len: usize, which: &str| -> Result<usize> {
-            usize::try_from(idx)
-                .ok()
-                .filter(|&i| i < len)
-                .ok_or_else(|| {
-                    err!(
-                        InvalidParam,
-                        "{which} index {idx} is out of range (list has {len})"
-                    )
-                })
-        };
         let merge = !opts.is_some_and(|o| o.skip_desc_merge);
-        let mut l_out: Vec<ResolvedDesc> = Vec::with_capacity(local_idx.len());
-        let mut r_out: Vec<ResolvedDesc> = Vec::with_capacity(local_idx.len());
-        for (i, (&li, &ri)) in local_idx.iter().zip(remote_idx).enumerate() {
-            // Indices are scattered over lists of millions of entries: ask for the entries a
-            // few pairs ahead now, so their cache misses overlap instead of queueing.
-            if let (Some(&nl), Some(&nr)) = (
-                local_idx.get(i + PREFETCH_AHEAD),
-                remote_idx.get(i + PREFETCH_AHEAD),
-            ) {
-                prefetch(&local.descs, nl);
-                prefetch(lkeys, nl);
-                prefetch(&remote.descs, nr);
-                prefetch(rkeys, nr);
-            }
-            let li = check(li, local.descs.len(), "local")?;
-            let ri = check(ri, remote.descs.len(), "remote")?;
-            let (ld, rd) = (&local.descs[li], &remote.descs[ri]);
-            if ld.len != rd.len {
-                return Err(err!(
-                    InvalidParam,
-                    "pair length mismatch: local {} bytes, remote {}",
-                    ld.len,
-                    rd.len
-                ));
-            }
-            let l = ResolvedDesc {
-                addr: ld.addr,
-                len: ld.len,
-                dev_id: ld.dev_id,
-                key: lkeys[li],
-            };
-            let r = ResolvedDesc {
-                addr: rd.addr,
-                len: rd.len,
-                dev_id: rd.dev_id,
-                key: rkeys[ri],
-            };
-            if merge
-                && let (Some(pl), Some(pr)) = (l_out.last_mut(), r_out.last_mut())
-                && extends(pl, &l)
-                && extends(pr, &r)
-            {
-                pl.len += l.len;
-                pr.len += r.len;
-                continue;
-            }
-            l_out.push(l);
-            r_out.push(r);
-        }
+        let (l_out, r_out) = pairs::gather(
+            &pairs::Side {
+                descs: local.descs(),
+                keys: lkeys,
+                regular: local.regular(),
+                idx: local_idx,
+                which: "local",
+            },
+            &pairs::Side {
+                descs: remote.descs(),
+                keys: rkeys,
+                regular: remote.regular(),
+                idx: remote_idx,
+                which: "remote",
+            },
+            merge,
+            &self.inner.desc_pool,
+        )?;
         self.build_request(
             op,
             backend,
-            local.mem_type,
-            remote.mem_type,
+            local.mem_type(),
+            remote.mem_type(),
             l_out,
             r_out,
             remote_side.clone(),
@@ -329,7 +327,7 @@ impl Agent {
             ));
         }
         let remote_side = self.remote_side(remote_agent)?;
-        let lkeys = self.resolve_all(&Side::Local, local.mem_type(), local.descs(), opts);
+        let (lkeys, _) = self.resolve_all(&Side::Local, local.mem_type(), local.descs(), opts);
         if lkeys.is_empty() {
             return Err(err!(
                 NotFound,
@@ -337,7 +335,7 @@ impl Agent {
                 local.mem_type()
             ));
         }
-        let rkeys = self.resolve_all(
+        let (rkeys, _) = self.resolve_all(
             &Side::Remote(remote_side.clone()),
             remote.mem_type(),
             remote.descs(),
@@ -349,8 +347,9 @@ impl Agent {
             .ok_or_else(|| {
                 err!(NotFound, "remote descriptors are not inside memory {remote_agent} registered with a common backend")
             })?;
-        let l = resolved(local.descs(), lk);
-        let r = resolved(remote.descs(), rk);
+        let pool = &self.inner.desc_pool;
+        let l = resolved(local.descs(), lk, pool.take(local.len()));
+        let r = resolved(remote.descs(), rk, pool.take(remote.len()));
         self.build_request(
             op,
             backend,
@@ -431,38 +430,11 @@ impl Agent {
     }
 }
 
-/// How many index pairs ahead `make_xfer_req` prefetches.
-const PREFETCH_AHEAD: usize = 16;
-
-/// Hints the CPU to load `slice[idx]` into cache; out-of-range indices are ignored (they are
-/// reported when their turn comes).
-#[inline(always)]
-fn prefetch<T>(slice: &[T], idx: i32) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(entry) = usize::try_from(idx).ok().and_then(|i| slice.get(i)) {
-        // SAFETY: a prefetch is only a hint and never faults; the pointer is in bounds anyway.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                (entry as *const T).cast::<i8>(),
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (slice, idx);
-}
-
-/// True if `next` continues `prev` in the same region.
-fn extends(prev: &ResolvedDesc, next: &ResolvedDesc) -> bool {
-    prev.key == next.key
-        && prev.dev_id == next.dev_id
-        && prev.addr.checked_add(prev.len) == Some(next.addr)
-}
-
 impl std::fmt::Debug for PreppedDlist {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PreppedDlist")
-            .field("mem_type", &self.mem_type)
-            .field("descs", &self.descs.len())
+            .field("mem_type", &self.mem_type())
+            .field("descs", &self.len())
             .finish_non_exhaustive()
     }
 }

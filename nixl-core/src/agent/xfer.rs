@@ -103,6 +103,19 @@ impl Drop for XferRequest {
         if let (true, Some(m)) = (state.in_flight, &self.metrics) {
             m.ended();
         }
+        drop(state);
+        // Nothing touches the descriptors any more: keep their memory for the next request
+        // (unless a backend still holds a copy of the list).
+        if let Some(agent) = self.agent.upgrade() {
+            for descs in [
+                std::mem::take(&mut self.local),
+                std::mem::take(&mut self.remote),
+            ] {
+                if let Ok(v) = Arc::try_unwrap(descs) {
+                    agent.desc_pool.give(v);
+                }
+            }
+        }
     }
 }
 

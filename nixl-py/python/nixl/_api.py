@@ -12,18 +12,15 @@ import asyncio
 import operator
 import os
 import pickle
-import sys
 import time
-from typing import TYPE_CHECKING, Optional, Union
+from typing import Optional, Union
 
 import numpy as np
 
 from . import _bindings as nixlBind
+from . import _tensors
 from ._bindings import DEFAULT_COMM_PORT, nixl_thread_sync_t
 from .logging import get_logger
-
-if TYPE_CHECKING:  # never imported at run time unless the caller uses torch
-    import torch
 
 logger = get_logger(__name__)
 
@@ -58,12 +55,6 @@ def _name(agent) -> str:
     if isinstance(agent, (bytes, bytearray)):
         return bytes(agent).decode()
     return agent
-
-
-def _is_torch_tensor(obj) -> bool:
-    """True for a torch tensor, without importing torch."""
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(obj, torch.Tensor)
 
 
 class nixl_agent_config:
@@ -286,17 +277,6 @@ class nixl_agent:
 
     # ----- descriptors -----
 
-    @staticmethod
-    def _tensor_mem_type(tensor: "torch.Tensor") -> str:
-        return "cuda" if tensor.is_cuda else "cpu"
-
-    @staticmethod
-    def _tensor_desc(tensor) -> tuple[int, int, int]:
-        if not tensor.is_contiguous():
-            raise ValueError("tensors must be contiguous to be described")
-        dev = tensor.get_device() if tensor.is_cuda else 0
-        return (tensor.data_ptr(), tensor.numel() * tensor.element_size(), max(dev, 0))
-
     def _mem(self, mem_type):
         return self.nixl_mems[mem_type]
 
@@ -305,7 +285,7 @@ class nixl_agent:
         a tensor or a list of tensors (a list returns as is)."""
         if isinstance(descs, nixlBind.nixlRegDList):
             return descs
-        if _is_torch_tensor(descs):
+        if _tensors.is_tensor(descs):
             descs = [descs]
         if isinstance(descs, np.ndarray):
             if mem_type is None:
@@ -313,11 +293,11 @@ class nixl_agent:
                 return None
             return nixlBind.nixlRegDList(self._mem(mem_type), descs)
         if isinstance(descs, (list, tuple)):
-            if len(descs) > 0 and _is_torch_tensor(descs[0]):
-                mem = self._tensor_mem_type(descs[0])
-                if any(self._tensor_mem_type(t) != mem for t in descs):
+            if len(descs) > 0 and _tensors.is_tensor(descs[0]):
+                mem = _tensors.mem_type(descs[0])
+                if any(_tensors.mem_type(t) != mem for t in descs):
                     raise ValueError("all tensors must be on the same kind of device")
-                rows = [self._tensor_desc(t) + ("",) for t in descs]
+                rows = [_tensors.desc(t) + ("",) for t in descs]
                 return nixlBind.nixlRegDList(self._mem(mem_type or mem), rows)
             if mem_type is None:
                 logger.error("Please specify a mem type if not using Tensors")
@@ -335,7 +315,7 @@ class nixl_agent:
             return descs
         if isinstance(descs, nixlBind.nixlRegDList):
             return descs.trim()
-        if _is_torch_tensor(descs):
+        if _tensors.is_tensor(descs):
             descs = [descs]
         if isinstance(descs, np.ndarray):
             if mem_type is None:
@@ -343,11 +323,11 @@ class nixl_agent:
                 return None
             return nixlBind.nixlXferDList(self._mem(mem_type), descs)
         if isinstance(descs, (list, tuple)):
-            if len(descs) > 0 and _is_torch_tensor(descs[0]):
-                mem = self._tensor_mem_type(descs[0])
-                if any(self._tensor_mem_type(t) != mem for t in descs):
+            if len(descs) > 0 and _tensors.is_tensor(descs[0]):
+                mem = _tensors.mem_type(descs[0])
+                if any(_tensors.mem_type(t) != mem for t in descs):
                     raise ValueError("all tensors must be on the same kind of device")
-                rows = [self._tensor_desc(t) for t in descs]
+                rows = [_tensors.desc(t) for t in descs]
                 return nixlBind.nixlXferDList(self._mem(mem_type or mem), rows)
             if mem_type is None:
                 logger.error("Please specify a mem type if not using Tensors")

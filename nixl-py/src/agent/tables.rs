@@ -1,0 +1,153 @@
+//! What Python holds as plain integers, as in NIXL: backend handles, transfer requests and
+//! prepped lists, looked up in per-agent tables; and requests whose Python handle was
+//! collected while they ran, kept until they finish.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use nixl_core::{Agent, BackendHandle, PreppedDlist, Status, XferRequest};
+use pyo3::prelude::*;
+
+use crate::errors::{nixlInvalidParamError, nixlNotFoundError};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Objects by handle; a missing handle is `nixlNotFoundError` naming `what`.
+struct Table<T> {
+    what: &'static str,
+    items: Mutex<HashMap<u64, Arc<T>>>,
+}
+
+impl<T> Table<T> {
+    fn new(what: &'static str) -> Self {
+        Table {
+            what,
+            items: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn missing(&self, h: u64) -> PyErr {
+        nixlNotFoundError::new_err(format!(
+            "NIXL_ERR_NOT_FOUND: no {} {h:#x} on this agent",
+            self.what
+        ))
+    }
+
+    fn get(&self, h: u64) -> PyResult<Arc<T>> {
+        lock(&self.items)
+            .get(&h)
+            .cloned()
+            .ok_or_else(|| self.missing(h))
+    }
+
+    fn take(&self, h: u64) -> PyResult<Arc<T>> {
+        lock(&self.items).remove(&h).ok_or_else(|| self.missing(h))
+    }
+}
+
+/// An agent's handle tables.
+pub struct Tables {
+    /// Backend handles as Python sees them: position + 1 (0 is never a handle).
+    backends: Mutex<Vec<BackendHandle>>,
+    reqs: Table<XferRequest>,
+    dlists: Table<PreppedDlist>,
+    /// Requests whose Python handle was collected while they ran.
+    parked: Mutex<Vec<Arc<XferRequest>>>,
+    next: AtomicU64,
+}
+
+impl Tables {
+    pub fn new() -> Self {
+        Tables {
+            backends: Mutex::new(Vec::new()),
+            reqs: Table::new("transfer request"),
+            dlists: Table::new("prepped list"),
+            parked: Mutex::new(Vec::new()),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    fn handle(&self) -> u64 {
+        // Never 0, never a small integer that looks like a status.
+        (1 << 32) + self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records a new backend; returns its Python handle.
+    pub fn add_backend(&self, b: BackendHandle) -> u64 {
+        let mut table = lock(&self.backends);
+        table.push(b);
+        table.len() as u64
+    }
+
+    /// The backends behind Python handles; an unknown one is `nixlInvalidParamError`.
+    pub fn backends(&self, handles: &[u64]) -> PyResult<Vec<BackendHandle>> {
+        let table = lock(&self.backends);
+        handles
+            .iter()
+            .map(|&b| {
+                usize::try_from(b)
+                    .ok()
+                    .and_then(|b| b.checked_sub(1))
+                    .and_then(|b| table.get(b).copied())
+                    .ok_or_else(|| {
+                        nixlInvalidParamError::new_err(format!(
+                            "NIXL_ERR_INVALID_PARAM: {b} is not a backend handle of this agent"
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    /// The Python handle of a backend (0 if unknown).
+    pub fn py_backend(&self, b: BackendHandle) -> u64 {
+        lock(&self.backends)
+            .iter()
+            .position(|x| *x == b)
+            .map_or(0, |p| p as u64 + 1)
+    }
+
+    pub fn add_req(&self, r: XferRequest) -> u64 {
+        let h = self.handle();
+        lock(&self.reqs.items).insert(h, Arc::new(r));
+        h
+    }
+
+    pub fn req(&self, h: u64) -> PyResult<Arc<XferRequest>> {
+        self.reqs.get(h)
+    }
+
+    pub fn take_req(&self, h: u64) -> PyResult<Arc<XferRequest>> {
+        self.reqs.take(h)
+    }
+
+    pub fn add_dlist(&self, d: PreppedDlist) -> u64 {
+        let h = self.handle();
+        lock(&self.dlists.items).insert(h, Arc::new(d));
+        h
+    }
+
+    pub fn dlist(&self, h: u64) -> PyResult<Arc<PreppedDlist>> {
+        self.dlists.get(h)
+    }
+
+    pub fn take_dlist(&self, h: u64) -> PyResult<Arc<PreppedDlist>> {
+        self.dlists.take(h)
+    }
+
+    /// Keeps a running request until it finishes (never canceled or freed under the transfer).
+    pub fn park(&self, r: Arc<XferRequest>) {
+        lock(&self.parked).push(r);
+    }
+
+    /// Drops parked requests that finished; returns how many still run.
+    pub fn reap(&self, agent: &Agent) -> usize {
+        let mut parked = lock(&self.parked);
+        if !parked.is_empty() {
+            parked.retain(|r| matches!(agent.xfer_status(r), Ok(Status::InProg)));
+        }
+        parked.len()
+    }
+}
