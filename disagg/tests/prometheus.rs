@@ -368,6 +368,13 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
             // before Prometheus scrapes it, and its last counts with it.
             "--planner",
             "off",
+            // The report's `kv_bytes_moved` counts prefill-to-decode KV only, while the
+            // library's counters also see host-tier and prefix-fetch moves: without them the
+            // two byte counts must agree (tiers.rs checks those moves block by block).
+            "--host-tier-blocks",
+            "0",
+            "--fetch",
+            "off",
         ],
         180,
         &mut watch,
