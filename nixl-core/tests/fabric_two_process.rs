@@ -248,7 +248,30 @@ impl TwoHosts {
             ip(&["-n", ns, "link", "set", dev, "up"])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
+        // `link set up` returns before the veth pair has a carrier; a connection tried before
+        // then fails, and the provider does not retry it within the peer timeout.
+        for (ns, dev) in [(a, "fa0"), (b, "fb0")] {
+            wait_for_carrier(ns, dev)?;
+        }
         Ok(hosts)
+    }
+}
+
+/// Waits (up to 10 s) until `dev` in namespace `ns` reports a carrier (`LOWER_UP`).
+fn wait_for_carrier(ns: &str, dev: &str) -> std::result::Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = Command::new("ip")
+            .args(["-n", ns, "link", "show", "dev", dev])
+            .output()
+            .map_err(|e| format!("ip link show: {e}"))?;
+        if String::from_utf8_lossy(&out.stdout).contains("LOWER_UP") {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("{dev} in {ns} has no carrier after 10 s"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
