@@ -271,37 +271,15 @@ fn dashboard(prom: &Prometheus, start: f64) -> Vec<disagg::frontend::dashboard::
 /// `promtool check metrics` on one endpoint's exposition: no parse error, and no lint finding
 /// but the known ones of names kept for compatibility.
 fn promtool_check(target: &str, body: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian package prometheus)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for line in report.lines().filter(|l| !l.trim().is_empty()) {
-        // Counters' HELP sits on the OpenMetrics family name (without `_total`).
-        let help_on_family = line
-            .strip_suffix("_total no help text")
-            .is_some_and(|family| body.contains(&format!("# HELP {family} ")));
+    let findings =
+        test_support::promtool_findings(body).expect("promtool (Debian package prometheus)");
+    for line in &findings {
         // NIXL's `_us` and Dynamo's `_ms` names, and Dynamo's `planner:` prefix, kept so
         // existing dashboards work.
-        let kept = line.contains("abbreviated units")
-            || (line.starts_with("planner:") && line.contains(':'));
+        let kept = line.contains("abbreviated units") || line.starts_with("planner:");
         assert!(
-            help_on_family || kept,
-            "promtool check metrics on {target}: {line}\n{report}"
+            kept,
+            "promtool check metrics on {target}: {line}\n{findings:?}"
         );
     }
 }

@@ -167,6 +167,48 @@ pub fn unhex(s: &str) -> Vec<u8> {
     try_unhex(s).unwrap_or_else(|| panic!("not hex: {s:?}"))
 }
 
+/// `promtool check metrics` (Debian package `prometheus`) on an exposition body: the findings
+/// it reports, less the one prometheus-client always causes (a counter's HELP sits on its
+/// OpenMetrics family name, without `_total`). `None` when promtool is not installed.
+pub fn promtool_findings(body: &str) -> Option<Vec<String>> {
+    use std::io::Write;
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(body.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool ran");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut findings: Vec<String> = report
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| {
+            !l.strip_suffix("_total no help text")
+                .is_some_and(|family| body.contains(&format!("# HELP {family} ")))
+        })
+        .map(str::to_string)
+        .collect();
+    if !out.status.success() && report.trim().is_empty() {
+        findings.push(format!(
+            "promtool failed without a message ({})",
+            out.status
+        ));
+    }
+    Some(findings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
