@@ -109,8 +109,8 @@ impl Default for SloPlannerConfig {
 /// promises far more than the load reaches (see EVALUATION.md, row "ours (no trend cap)").
 pub const FALLBACK_GROWTH_CAP: f64 = 1.25;
 
-/// Default [`SloPlannerConfig::fall_z`]: as strict as the fast checks' surge test, so a
-/// calm load triggers it on about 0.1% of the decisions (see EVALUATION.md, row
+/// Default [`SloPlannerConfig::fall_z`]: as strict as the fast checks' surge test (one-sided
+/// 3σ), so a flat load triggers it on a few decisions in a thousand (see EVALUATION.md, row
 /// "ours (no fast drain)").
 pub const FALL_Z: f64 = 3.0;
 
