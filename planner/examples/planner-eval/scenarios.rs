@@ -196,7 +196,20 @@ fn dynamo_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
         )),
         Box::new(LoadRulesPlanner::new(load, profile.clone())),
     ]
+    .into_iter()
+    .chain(BUDGETS.map(|gpus| {
+        let name = Box::leak(format!("dynamo-current (budget {gpus} GPUs)").into_boxed_str());
+        let limits = Limits {
+            gpu_budget: Some(gpus),
+            ..limits()
+        };
+        cur(name, DynamoCurrentConfig { limits, ..current })
+    }))
+    .collect()
 }
+
+/// GPU budgets of the cost frontier (the best static splits use 8 and 10 GPUs).
+const BUDGETS: [u32; 3] = [7, 8, 9];
 
 /// Our planner's settings for the evaluation (the crate's defaults at this scenario's
 /// targets, interval and start-up delay).
@@ -240,6 +253,13 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
         },
     ));
     v.push(named(
+        "ours (no fast drain)".into(),
+        SloPlannerConfig {
+            fall_z: None,
+            ..base
+        },
+    ));
+    v.push(named(
         "ours (no fast checks)".into(),
         SloPlannerConfig {
             check_interval: None,
@@ -255,7 +275,8 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
             },
         ));
     }
-    for q in [0.65, 0.8, 0.97] {
+    // Below the median: the main cost knob (the frontier against today's Dynamo).
+    for q in [0.2, 0.3, 0.4, 0.65, 0.8, 0.97] {
         v.push(named(
             format!("ours (quantile {:.0}%)", q * 100.0),
             SloPlannerConfig {
@@ -279,6 +300,17 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
             },
         ));
     }
+    // The period fit trusted only after a whole cycle of history (0.75 by default).
+    v.push(named(
+        "ours (period after 1 cycle)".into(),
+        SloPlannerConfig {
+            forecaster: ForecasterKind::Seasonal(SeasonalParams {
+                min_cycles: 1.0,
+                ..params
+            }),
+            ..base
+        },
+    ));
     for (cap, name) in [
         (None, "ours (no trend cap)"),
         (Some(1.1), "ours (trend cap 1.1×)"),
@@ -299,6 +331,19 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
             format!("ours (patience {patience})"),
             SloPlannerConfig {
                 down_patience: patience,
+                ..base
+            },
+        ));
+    }
+    // A GPU budget: the cost knob both planners share (frontier against today's Dynamo).
+    for gpus in BUDGETS {
+        v.push(named(
+            format!("ours (budget {gpus} GPUs)"),
+            SloPlannerConfig {
+                limits: Limits {
+                    gpu_budget: Some(gpus),
+                    ..base.limits
+                },
                 ..base
             },
         ));

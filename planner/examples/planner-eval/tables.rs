@@ -123,8 +123,8 @@ fn main_table(md: &mut String, scenario: &str, rows: &[&Row]) {
     }
 }
 
-/// Our runs and the static splits sorted by worker-s; a row is on the frontier when it
-/// beats every cheaper row on attainment.
+/// Our runs, today's Dynamo's and the static splits sorted by worker-s; a row is on the
+/// frontier when it beats every cheaper row on attainment.
 fn frontier(md: &mut String, scenario: &str, rows: &[&Row]) {
     let mut ours: Vec<&Row> = rows
         .iter()
@@ -132,6 +132,7 @@ fn frontier(md: &mut String, scenario: &str, rows: &[&Row]) {
         .filter(|r| {
             r.planner == "ours"
                 || r.planner.starts_with("ours (")
+                || r.planner.starts_with("dynamo-current")
                 || r.planner.starts_with("best static")
                 || r.planner.starts_with("static ")
         })
@@ -140,7 +141,7 @@ fn frontier(md: &mut String, scenario: &str, rows: &[&Row]) {
     let budget = find(rows, "best static").map(|r| r.worker_seconds);
     let _ = writeln!(
         md,
-        "\n### {scenario}: our runs and static splits by cost (frontier = better attainment than every cheaper run)\n\n| run | worker-s | SLA attainment | frontier | ≤ best static worker-s |\n|---|---|---|---|---|"
+        "\n### {scenario}: our runs, today's Dynamo's and the static splits by cost (frontier = better attainment than every cheaper run)\n\n| run | worker-s | SLA attainment | frontier | ≤ best static worker-s |\n|---|---|---|---|---|"
     );
     let mut best = f64::NEG_INFINITY;
     for r in ours {
@@ -170,6 +171,7 @@ fn segments(md: &mut String, dir: &Path, scenario: &str, rows: &[&Row]) {
         "dynamo-current",
         "ours",
         "ours (no trend cap)",
+        "ours (no fast drain)",
         "ours (patience 2)",
     ];
     let mut lines = Vec::new();

@@ -10,7 +10,8 @@
 //! - adds capacity to clear a prefill backlog;
 //! - between decisions, re-plans upwards at once when the arrivals surge, the prefill queue
 //!   builds up or decode slows down ([`Planner::check`], see `emergency`);
-//! - scales up at once but down only after `down_patience` intervals agree (hysteresis);
+//! - scales up at once but down only after `down_patience` intervals agree (hysteresis),
+//!   unless the arrivals have fallen significantly and the forecast falls with them;
 //! - leaves draining to the connector, which removes a replica only once it is idle.
 
 mod corrections;
@@ -55,6 +56,12 @@ pub struct SloPlannerConfig {
     pub forecast_error_sigmas: f64,
     /// Intervals in a row that must allow fewer replicas before scaling down.
     pub down_patience: u32,
+    /// Poisson z-score of a fall of the arrivals below the busiest interval of the
+    /// patience window beyond which a scale-down need not wait for `down_patience` (when
+    /// the planned rate is below that busiest interval's rate too): a fall that large is
+    /// the load going down, not noise. `None`: always wait.
+    #[serde(default)]
+    pub fall_z: Option<f64>,
     /// ISL/OSL samples kept for the request mix.
     pub sample_window: usize,
     /// Highest KV usage a decode replica may reach at the attainment quantile.
@@ -87,6 +94,7 @@ impl Default for SloPlannerConfig {
             }),
             forecast_error_sigmas: 0.0,
             down_patience: 3,
+            fall_z: Some(FALL_Z),
             sample_window: 2048,
             kv_usage_limit: 0.9,
             correction: true,
@@ -100,6 +108,11 @@ impl Default for SloPlannerConfig {
 /// before the period is learnt, a trend fitted to the first rise or to a step otherwise
 /// promises far more than the load reaches (see EVALUATION.md, row "ours (no trend cap)").
 pub const FALLBACK_GROWTH_CAP: f64 = 1.25;
+
+/// Default [`SloPlannerConfig::fall_z`]: as strict as the fast checks' surge test (one-sided
+/// 3σ), so a flat load triggers it on a few decisions in a thousand (see EVALUATION.md, row
+/// "ours (no fast drain)").
+pub const FALL_Z: f64 = 3.0;
 
 /// Attainment at which the surge headroom is sized: the median request within the targets.
 const SURGE_ATTAINMENT: f64 = 0.5;
@@ -130,6 +143,8 @@ pub struct SloPlanner {
     osl: VecDeque<f64>,
     corr: Corrections,
     hysteresis: DownHysteresis,
+    /// Arrivals and length (s) of the last `down_patience` intervals, newest last.
+    recent_arrivals: VecDeque<(f64, f64)>,
     /// Current rate estimated at the last decision (the surge headroom's base), once one
     /// has been taken; the fast checks compare against that decision.
     last_now_rate: Option<f64>,
@@ -147,6 +162,7 @@ impl SloPlanner {
             osl: VecDeque::new(),
             corr: Corrections::default(),
             hysteresis: DownHysteresis::default(),
+            recent_arrivals: VecDeque::new(),
             last_now_rate: None,
             diagnostics: PlanDiagnostics::default(),
         }
@@ -280,11 +296,44 @@ impl SloPlanner {
         self.cfg.limits.apply(need)
     }
 
+    fn remember_arrivals(&mut self, obs: &Observation) {
+        self.recent_arrivals
+            .push_back((obs.num_requests as f64, obs.interval));
+        while self.recent_arrivals.len() > self.cfg.down_patience.max(1) as usize {
+            self.recent_arrivals.pop_front();
+        }
+    }
+
+    /// Whether the latest interval's arrivals fell more than [`SloPlannerConfig::fall_z`]
+    /// Poisson standard deviations below the busiest interval of the patience window, and
+    /// the `planned` rate lies below that interval's rate too (the forecast falls with the
+    /// observations).
+    fn load_fell(&self, planned: f64) -> bool {
+        let (Some(z), Some(&(count, secs))) = (self.cfg.fall_z, self.recent_arrivals.back()) else {
+            return false;
+        };
+        if secs <= 0.0 {
+            return false;
+        }
+        let peak_rate = self
+            .recent_arrivals
+            .iter()
+            .filter(|(_, s)| *s > 0.0)
+            .map(|(n, s)| n / s)
+            .fold(0.0, f64::max);
+        // The peak's count scaled to the latest interval; the difference of two Poisson
+        // counts has their sum as variance.
+        let expected = peak_rate * secs;
+        let fall = expected - count;
+        fall > z * (expected + count).sqrt() && planned < peak_rate
+    }
+
     /// Decisions that a scale-down must wait for: one when the forecaster has shown it
     /// predicts the turns (it already planned for the whole window in which a removed
-    /// replica could not come back), `down_patience` otherwise.
-    fn patience(&self) -> usize {
-        if self.rate.anticipates_turns() {
+    /// replica could not come back) or when the load has fallen significantly and the
+    /// forecast with it ([`Self::load_fell`]), `down_patience` otherwise.
+    fn patience(&self, planned: f64) -> usize {
+        if self.rate.anticipates_turns() || self.load_fell(planned) {
             1
         } else {
             self.cfg.down_patience.max(1) as usize
@@ -319,6 +368,7 @@ impl Planner for SloPlanner {
 
     fn decide(&mut self, obs: &Observation) -> ReplicaTarget {
         self.remember_samples(obs);
+        self.remember_arrivals(obs);
         let (isl, osl) = self.samples();
         let observed = obs.arrival_rate();
         self.rate.observe(observed);
@@ -336,7 +386,7 @@ impl Planner for SloPlanner {
         } else {
             need
         };
-        let patience = self.patience();
+        let patience = self.patience(planned);
         let target = self
             .cfg
             .limits

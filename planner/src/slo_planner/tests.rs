@@ -84,6 +84,7 @@ fn scale_down_waits_for_patience_then_drops() {
     let cfg = SloPlannerConfig {
         forecaster: ForecasterKind::Constant,
         forecast_error_sigmas: 0.0,
+        fall_z: None,
         ..config()
     };
     let plan = run(cfg, &rates);
@@ -94,6 +95,35 @@ fn scale_down_waits_for_patience_then_drops() {
     assert_eq!(plan[11].prefill, high);
     assert!(plan[12].prefill < high, "{plan:?}");
     assert_eq!(plan[19].prefill, 1);
+}
+
+#[test]
+fn a_significant_fall_drops_at_once_and_noise_waits() {
+    let cfg = SloPlannerConfig {
+        forecaster: ForecasterKind::Constant,
+        forecast_error_sigmas: 0.0,
+        ..config()
+    };
+    // 300 arrivals, then 30: far beyond Poisson noise, and the forecast falls too.
+    let mut rates = vec![30.0; 10];
+    rates.extend(vec![3.0; 3]);
+    let plan = run(cfg, &rates);
+    let high = plan[9].prefill;
+    assert!(high >= 3, "{plan:?}");
+    assert!(plan[10].prefill < high, "{plan:?}");
+    // 300 then 255 arrivals: z = 45 / √555 ≈ 1.9, within noise; the patience holds.
+    let mut rates = vec![30.0; 10];
+    rates.extend(vec![25.5; 3]);
+    let plan = run(cfg, &rates);
+    let high = plan[9].prefill;
+    let lower = run(cfg, &[25.5; 13])[12].prefill;
+    assert!(
+        lower < high,
+        "the fall must matter to the sizing: {lower} vs {high}"
+    );
+    assert_eq!(plan[10].prefill, high, "{plan:?}");
+    assert_eq!(plan[11].prefill, high, "{plan:?}");
+    assert_eq!(plan[12].prefill, lower, "{plan:?}");
 }
 
 #[test]
