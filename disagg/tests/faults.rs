@@ -31,8 +31,12 @@ fn killing_a_prefill_worker_retries_its_queued_requests_elsewhere() {
         "kill-prefill",
         &[
             "--quick",
+            // One prefill worker, 10x slower: it has requests queued when it dies (those it
+            // already handed off stream on, untouched).
+            "--workers",
+            "1,2",
             "--speedup",
-            "0.25",
+            "0.1",
             "--no-local-prefill",
             "--kill",
             "prefill@1.5",
@@ -84,8 +88,11 @@ fn push_mode_survives_a_prefill_worker_kill() {
             "--quick",
             "--mode",
             "push",
+            // As in pull mode: one slow prefill worker, with requests queued when it dies.
+            "--workers",
+            "1,2",
             "--speedup",
-            "0.25",
+            "0.1",
             "--no-local-prefill",
             "--kill",
             "prefill@1.5",

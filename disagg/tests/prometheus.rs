@@ -1,7 +1,10 @@
-//! A real Prometheus scrapes a short disagg run (the frontend's endpoint and every worker's
+//! A real Prometheus scrapes short disagg runs (the frontend's endpoint and every worker's
 //! NIXL endpoint, found through the run's `metrics_targets.json`), and what it stored must
 //! agree with the run's own report: bytes moved (within 1%), the TTFT histogram, replicas and
-//! the prefix hit rate. Every endpoint also passes `promtool check metrics`.
+//! the prefix hit rate; in a run the planner resizes, replicas per pool over time, decisions,
+//! predicted vs observed load and SLA attainment; with `--lib`, the loaded library's
+//! endpoints (ours, and real NIXL's own exporter). Every endpoint also passes
+//! `promtool check metrics`, and Prometheus logs no error.
 
 mod common;
 
@@ -182,6 +185,10 @@ impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Kept after a failure: its log and data tell what it saw.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -302,27 +309,36 @@ fn targets(out: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-#[test]
-fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
-    if !test_support::have("prometheus") || !test_support::have("promtool") {
-        test_support::skip(
-            "prometheus",
-            "a real Prometheus scrape (prometheus and promtool not installed; Debian package prometheus)",
-        );
-        return;
-    }
-    let name = "prometheus";
-    // The folder `common::run_watching` gives this run.
-    let out = std::env::temp_dir().join(format!("disagg-test-{name}-{}", std::process::id()));
-    let work = std::env::temp_dir().join(format!("disagg-prometheus-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    let prom = Prometheus::start(&work, &out.join("metrics_targets.json"));
-    let started = unix_now();
+/// A disagg run and what a real Prometheus scraped of it.
+struct Scraped {
+    prom: Prometheus,
+    run: common::Run,
+    /// Each endpoint's exposition as the test fetched it while the run went, by "role addr".
+    bodies: HashMap<String, String>,
+    /// When Prometheus started (Unix seconds).
+    started: f64,
+}
 
+/// Runs disagg with `args` and `env`, keeping its endpoints up `linger_s` before the first
+/// request and after the last, and scrapes it with a real Prometheus. Prometheus starts once the run has
+/// written its targets file: started earlier, its `file_sd` would watch a folder that does not
+/// exist yet and log an error until it does.
+fn scrape_run(name: &str, linger_s: &str, env: &[(&str, &str)], args: &[&str]) -> Scraped {
+    // Prometheus's folder (the run's is `common::run_watching`'s).
+    let work =
+        std::env::temp_dir().join(format!("disagg-prometheus-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    let mut prom = None;
+    let mut started = 0.0;
     // While the run goes, fetch every endpoint it lists (each at least once).
     let mut bodies: HashMap<String, String> = HashMap::new();
     let mut last_fetch = Instant::now() - Duration::from_secs(1);
     let mut watch = |out: &Path| {
+        let file = out.join("metrics_targets.json");
+        if prom.is_none() && file.exists() {
+            prom = Some(Prometheus::start(&work, &file));
+            started = unix_now();
+        }
         if last_fetch.elapsed() < Duration::from_millis(500) {
             return;
         }
@@ -335,28 +351,32 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
     };
     let run = common::run_watching(
         &[],
-        // Prometheus applies new targets every 5 s: the run waits that long for it.
-        &[("DISAGG_METRICS_LINGER_S", "6")],
+        // Prometheus applies new targets every 5 s: the run waits longer than that for it.
+        &[&[("DISAGG_METRICS_LINGER_S", linger_s)], env].concat(),
         name,
-        &[
-            "--quick",
-            "--mode",
-            "pull",
-            // Fixed pools: a worker the planner drains within a second or two could end
-            // before Prometheus scrapes it, and its last counts with it.
-            "--planner",
-            "off",
-            // The report's `kv_bytes_moved` counts prefill-to-decode KV only, while the
-            // library's counters also see host-tier and prefix-fetch moves: without them the
-            // two byte counts must agree (tiers.rs checks those moves block by block).
-            "--host-tier-blocks",
-            "0",
-            "--fetch",
-            "off",
-        ],
+        args,
         180,
         &mut watch,
     );
+    let prom = prom.unwrap_or_else(|| panic!("the run wrote no targets file:\n{}", run.output));
+    let log = prom.log();
+    assert!(
+        !log.contains("level=error"),
+        "Prometheus logged an error:\n{log}"
+    );
+    Scraped {
+        prom,
+        run,
+        bodies,
+        started,
+    }
+}
+
+/// The checks every scraped run passes: it went well, it printed and listed every endpoint,
+/// each answered while the run went and passes `promtool check metrics`, and Prometheus
+/// scraped each at least once.
+fn assert_every_endpoint_scraped(s: &Scraped) {
+    let (run, prom) = (&s.run, &s.prom);
     run.assert_sound();
     assert_eq!(run.code, Some(0), "{}", run.output);
     let listed = targets(&run.out);
@@ -372,12 +392,12 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
         );
     }
     assert_eq!(
-        bodies.len(),
+        s.bodies.len(),
         listed.len(),
         "every endpoint answered while the run went: {:?}",
-        bodies.keys()
+        s.bodies.keys()
     );
-    for (target, body) in &bodies {
+    for (target, body) in &s.bodies {
         promtool_check(target, body);
     }
 
@@ -390,6 +410,49 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
         "an endpoint was never scraped: {up:?}\n{}",
         prom.log()
     );
+}
+
+/// Whether this host has Prometheus and promtool; prints the skip (or fails where required).
+fn have_prometheus() -> bool {
+    let have = test_support::have("prometheus") && test_support::have("promtool");
+    if !have {
+        test_support::skip(
+            "prometheus",
+            "a real Prometheus scrape (prometheus and promtool not installed; Debian package prometheus)",
+        );
+    }
+    have
+}
+
+#[test]
+fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
+    if !have_prometheus() {
+        return;
+    }
+    let s = scrape_run(
+        "prometheus",
+        "6",
+        &[],
+        &[
+            "--quick",
+            "--mode",
+            "pull",
+            // Fixed pools: a worker the planner drains within a second or two could end
+            // before Prometheus scrapes it, and its last counts with it (the planner's series
+            // are checked in a run of their own, below).
+            "--planner",
+            "off",
+            // The report's `kv_bytes_moved` counts prefill-to-decode KV only, while the
+            // library's counters also see host-tier and prefix-fetch moves: without them the
+            // two byte counts must agree (tiers.rs checks those moves block by block).
+            "--host-tier-blocks",
+            "0",
+            "--fetch",
+            "off",
+        ],
+    );
+    assert_every_endpoint_scraped(&s);
+    let (run, prom, started) = (&s.run, &s.prom, s.started);
 
     // Bytes: the workers' NIXL counters against the report.
     let report_bytes = run.n("kv_bytes_moved") as f64;
@@ -489,7 +552,7 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
         .unwrap(),
     )
     .unwrap();
-    let served_text: String = bodies.values().cloned().collect();
+    let served_text: String = s.bodies.values().cloned().collect();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let registered: String = [
         "nixl-core/src/metrics/mod.rs",
@@ -533,7 +596,7 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
 
     // The operator's view, from what Prometheus stored; `DISAGG_DASHBOARD_PNG` also writes
     // it there (how docs/observe/dashboard.png is made).
-    let panels = dashboard(&prom, started);
+    let panels = dashboard(prom, started);
     for p in &panels {
         assert!(
             p.series.iter().any(|(_, pts)| !pts.is_empty()),
@@ -546,6 +609,257 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
     if let Some(to) = std::env::var_os("DISAGG_DASHBOARD_PNG") {
         std::fs::copy(&png, &to).unwrap();
     }
-    drop(prom);
-    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The last value of `q` over the run.
+fn last(prom: &Prometheus, q: &str) -> f64 {
+    prom.value(&format!("last_over_time({q}[10m])"))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[test]
+fn prometheus_follows_the_planner() {
+    if !have_prometheus() {
+        return;
+    }
+    // An over-provisioned fleet the planner shrinks (as in planner.rs); the longer wait lets
+    // Prometheus scrape every worker before the planner drains any.
+    let s = scrape_run(
+        "prometheus-planner",
+        "8",
+        &[],
+        &[
+            "--quick",
+            "--workers",
+            "2,4",
+            "--planner",
+            "on",
+            "--planner-interval",
+            "1",
+        ],
+    );
+    // Drained workers included: each was scraped before it stopped.
+    assert_every_endpoint_scraped(&s);
+    let (run, prom) = (&s.run, &s.prom);
+    assert!(run.n("workers_drained") >= 1, "{}", run.output);
+
+    // Replicas per pool, as scraped over the run: the pools' sizes from the start (0 before
+    // the workers are up), then only values the report sampled; the last one too.
+    let samples = run.report["replicas"].as_array().unwrap();
+    for (series, column, start) in [
+        ("planner:num_p_workers", 1, 2.0),
+        ("planner:num_d_workers", 2, 4.0),
+    ] {
+        let sampled: Vec<f64> = samples
+            .iter()
+            .map(|s| s[column].as_f64().unwrap())
+            .collect();
+        let scraped = prom.range(series, s.started);
+        assert_eq!(scraped.len(), 1, "{series}: {scraped:?}");
+        let values: Vec<f64> = scraped[0]
+            .1
+            .iter()
+            .map(|p| p.1)
+            .skip_while(|v| *v == 0.0)
+            .collect();
+        assert_eq!(
+            values.first(),
+            Some(&start),
+            "{series} over the run: {values:?}"
+        );
+        assert!(
+            values.iter().all(|v| *v == start || sampled.contains(v)),
+            "{series} took a value the report never sampled: {values:?}, report {sampled:?}"
+        );
+        let end = last(prom, series);
+        assert!(
+            sampled.contains(&end),
+            "{series} ended at {end}; the report sampled {sampled:?}"
+        );
+    }
+    let decode = &prom.range("planner:num_d_workers", s.started)[0].1;
+    assert!(
+        decode.iter().any(|p| p.1 < 4.0),
+        "Prometheus saw the decode pool shrink: {decode:?}"
+    );
+
+    // Decisions: one counted per decision of the report, by change of the replica total.
+    let plan = run.report["plan"].as_array().unwrap();
+    assert!(!plan.is_empty(), "{}", run.output);
+    let mut expected: HashMap<String, f64> = HashMap::new();
+    let mut before = 2 + 4;
+    for p in plan {
+        let after = p["planned"][0].as_u64().unwrap() + p["planned"][1].as_u64().unwrap();
+        let change = match after.cmp(&before) {
+            std::cmp::Ordering::Greater => "up",
+            std::cmp::Ordering::Less => "down",
+            std::cmp::Ordering::Equal => "hold",
+        };
+        *expected.entry(change.into()).or_default() += 1.0;
+        before = after;
+    }
+    let counted: HashMap<String, f64> = prom
+        .query("last_over_time(planner:decisions_total[10m])")
+        .into_iter()
+        .map(|(l, v)| (l["change"].clone(), v))
+        .collect();
+    assert_eq!(counted, expected, "planner decisions by change");
+    assert!(counted.get("down").is_some_and(|n| *n >= 1.0));
+
+    // Predicted vs observed load: the last decision's figures.
+    let decided = plan.last().unwrap();
+    for (series, field) in [
+        ("planner:observed_request_rate", &decided["observed_rate"]),
+        ("planner:predicted_request_rate", &decided["planned_rate"]),
+        ("planner:predicted_num_p", &decided["planned"][0]),
+        ("planner:predicted_num_d", &decided["planned"][1]),
+    ] {
+        let (got, want) = (last(prom, series), field.as_f64().unwrap());
+        assert!(
+            close(got, want),
+            "{series}: {got} scraped, {want} in the report"
+        );
+    }
+
+    // SLA attainment: the share of first tokens within the TTFT target (0.3 s), from the
+    // report's per-request TTFTs.
+    let ttfts: Vec<f64> = run.report["per_request"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["ttft_ms"].as_f64())
+        .collect();
+    let met = ttfts.iter().filter(|t| **t <= 300.0).count() as f64;
+    // One first token per request served: a worker drained after handing a request off
+    // does not make it start over.
+    assert_eq!(
+        last(prom, "dynamo_frontend_time_to_first_token_seconds_count"),
+        run.n("served") as f64,
+        "{}",
+        run.output
+    );
+    let attained = last(prom, "disagg_sla_attainment{slo=\"ttft\"}");
+    assert!(
+        close(attained, met / ttfts.len() as f64),
+        "TTFT attainment {attained} scraped, {met} of {} in the report",
+        ttfts.len()
+    );
+    assert_eq!(
+        last(prom, "disagg_sla_requests_total{slo=\"ttft\"}"),
+        ttfts.len() as f64
+    );
+}
+
+/// A run whose workers load `lib` (`--lib`): each worker's NIXL endpoint is listed, answers
+/// and is scraped like the linked library's, and its byte counters are there. `label` names
+/// the run.
+fn scrape_a_run_on(label: &str, lib: &Path) -> Scraped {
+    let s = scrape_run(
+        &format!("prometheus-lib-{label}"),
+        "6",
+        // Real NIXL's bundled UCX crashes at exit on machines without InfiniBand.
+        &[("UCX_MODULES", "^ib*")],
+        &[
+            "--quick",
+            "--mode",
+            "pull",
+            "--planner",
+            "off",
+            "--host-tier-blocks",
+            "0",
+            "--fetch",
+            "off",
+            "--lib",
+            lib.to_str().unwrap(),
+        ],
+    );
+    let workers = targets(&s.run.out)
+        .into_iter()
+        .filter(|(_, role)| role.contains("worker"))
+        .count();
+    assert!(
+        workers >= 2,
+        "every worker on {} lists its endpoint:\n{}",
+        lib.display(),
+        s.run.output
+    );
+    s
+}
+
+#[test]
+fn workers_on_our_loaded_library_serve_their_metrics() {
+    if !have_prometheus() {
+        return;
+    }
+    // Cargo builds nixl-ffi's cdylib beside this test binary (in `deps/`): nixl-ffi is a
+    // dependency of disagg.
+    let lib = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("libnixl_capi.so");
+    if !lib.is_file() {
+        test_support::skip(
+            "nixl-ours",
+            &format!("our libnixl_capi.so not built ({})", lib.display()),
+        );
+        return;
+    }
+    let s = scrape_a_run_on("ours", &lib);
+    assert_every_endpoint_scraped(&s);
+    // The library's counters agree with the report as the linked library's do.
+    let report_bytes = s.run.n("kv_bytes_moved") as f64;
+    let nixl_bytes = s
+        .prom
+        .value("sum(max_over_time({__name__=~\"agent_(tx|rx)_bytes_total\"}[10m]))");
+    assert!(
+        (nixl_bytes - report_bytes).abs() <= 0.01 * report_bytes,
+        "NIXL counted {nixl_bytes} bytes, the report {report_bytes}"
+    );
+}
+
+#[test]
+fn workers_on_real_nixl_serve_its_exporter() {
+    if !have_prometheus() {
+        return;
+    }
+    let Some(lib) = std::env::var_os("NIXL_REAL_LIB")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_dir() {
+                p.join("libnixl_capi.so")
+            } else {
+                p
+            }
+        })
+        .filter(|p| p.is_file())
+    else {
+        test_support::skip(
+            "nixl-real",
+            "real NIXL: NIXL_REAL_LIB is not set or names no library (set it to the folder \
+             `bash .ci/real-nixl.sh` prints)",
+        );
+        return;
+    };
+    let s = scrape_a_run_on("real", &lib);
+    let (run, prom) = (&s.run, &s.prom);
+    run.assert_sound();
+    // NIXL's exporter, found through the port the worker picked and reported: Prometheus
+    // scraped every endpoint, and NIXL's own series came from the workers.
+    let listed = targets(&run.out);
+    let up = prom.query("max_over_time(up[10m])");
+    assert_eq!(up.len(), listed.len(), "{up:?}\n{}", prom.log());
+    assert!(up.iter().all(|(_, v)| *v == 1.0), "{up:?}");
+    let series = prom.range("count by (role) ({__name__=~\"agent_.*\"})", s.started);
+    assert!(
+        series
+            .iter()
+            .filter(|(l, pts)| l["role"].contains("worker") && !pts.is_empty())
+            .count()
+            >= 2,
+        "NIXL's series from each worker: {series:?}"
+    );
 }

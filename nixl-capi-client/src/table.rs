@@ -39,6 +39,9 @@ macro_rules! api_table {
             $( $(#[$doc])* pub $field: unsafe extern "C" fn($($arg),*) -> Status, )*
             /// `nixl_capi_is_stub`, absent from some builds.
             pub is_stub: Option<unsafe extern "C" fn() -> bool>,
+            /// `nixl_capi_ext_start_metrics(port, local, &bound_port)`: our extension,
+            /// absent from real NIXL (see [`Api::start_metrics`]).
+            pub ext_start_metrics: Option<unsafe extern "C" fn(u16, bool, *mut u16) -> Status>,
             path: Option<PathBuf>,
             _lib: Option<libloading::Library>,
         }
@@ -49,6 +52,8 @@ macro_rules! api_table {
             unsafe extern "C" {
                 $( #[link_name = $sym] pub fn $field($(_: $arg),*) -> Status; )*
                 #[link_name = "nixl_capi_is_stub"] pub fn is_stub() -> bool;
+                #[link_name = "nixl_capi_ext_start_metrics"]
+                pub fn ext_start_metrics(port: u16, local: bool, bound_port: *mut u16) -> Status;
             }
         }
 
@@ -61,6 +66,7 @@ macro_rules! api_table {
                 Api {
                     $( $field: linked_syms::$field, )*
                     is_stub: Some(linked_syms::is_stub),
+                    ext_start_metrics: Some(linked_syms::ext_start_metrics),
                     path: None,
                     _lib: None,
                 }
@@ -77,6 +83,12 @@ macro_rules! api_table {
                             .map_err(|source| LoadError { what: $sym.to_string(), source })?, )*
                         is_stub: lib
                             .get::<unsafe extern "C" fn() -> bool>(b"nixl_capi_is_stub\0")
+                            .ok()
+                            .map(|s| *s),
+                        ext_start_metrics: lib
+                            .get::<unsafe extern "C" fn(u16, bool, *mut u16) -> Status>(
+                                b"nixl_capi_ext_start_metrics\0",
+                            )
                             .ok()
                             .map(|s| *s),
                         path,
@@ -251,6 +263,21 @@ impl Api {
     pub fn is_stub(&self) -> bool {
         // SAFETY: takes no arguments and returns a bool per wrapper.h.
         self.is_stub.is_some_and(|f| unsafe { f() })
+    }
+}
+
+impl Api {
+    /// Starts the library's Prometheus endpoint on `port` (0: any free port; 127.0.0.1 only
+    /// when `local`) through our extension `nixl_capi_ext_start_metrics`, and returns the bound
+    /// port (the running endpoint's, if one runs already). `None` when the library lacks the
+    /// extension, as real NIXL's does: its exporter starts only from the `NIXL_TELEMETRY_*`
+    /// variables, when an agent is created, and never says which port it bound.
+    pub fn start_metrics(&self, port: u16, local: bool) -> Option<crate::Result<u16>> {
+        let f = self.ext_start_metrics?;
+        let mut bound = 0u16;
+        // SAFETY: the extension's contract: `bound` is valid for a write.
+        let code = unsafe { f(port, local, &mut bound) };
+        Some(crate::error::check("ext_start_metrics", code).map(|()| bound))
     }
 }
 

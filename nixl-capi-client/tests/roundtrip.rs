@@ -213,3 +213,31 @@ fn roundtrip_on_linked_nixl_ffi() {
         md.len()
     );
 }
+
+/// `Api::start_metrics`: ours serves `/metrics` on the port it reports (port 0 asked); real
+/// NIXL lacks the extension, so the binding says `None` and calls nothing.
+#[test]
+fn start_metrics_through_the_extension_where_there_is_one() {
+    use std::io::{Read, Write};
+    for (label, path) in &libraries() {
+        let api = Api::load(path).unwrap();
+        match (*label, api.start_metrics(0, true)) {
+            ("real NIXL", None) => {}
+            ("ours", Some(Ok(port))) => {
+                assert_ne!(port, 0);
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                write!(s, "GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+                let mut answer = String::new();
+                s.read_to_string(&mut answer).unwrap();
+                assert!(
+                    answer.starts_with("HTTP/1.") && answer.contains(" 200 "),
+                    "{answer}"
+                );
+                assert!(answer.ends_with("# EOF\n"), "{answer}");
+                // Started once: asked again, the same port.
+                assert_eq!(api.start_metrics(0, true).unwrap().unwrap(), port);
+            }
+            (label, other) => panic!("{label}: start_metrics gave {other:?}"),
+        }
+    }
+}

@@ -142,6 +142,11 @@ impl Frontend {
         }
         for idx in self.requests_on(id) {
             let r = &self.reqs[idx];
+            if r.decode != Some(id) && r.first_token.is_some() {
+                // Its prefill worker, past the hand-off: the request needs nothing of it (run
+                // again, it would stream, and count, a second first token).
+                continue;
+            }
             let streaming = r.decode == Some(id) && r.stage == Stage::Decoding;
             if streaming {
                 self.fail_attempt(idx, "decode worker died after the first token", false);

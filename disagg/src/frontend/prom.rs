@@ -4,9 +4,10 @@
 //! binds port 0 on the run's host (many runs on one host never fight over a port) and the
 //! run prints it; `DISAGG_METRICS=off` turns the frontend's and the workers' endpoints off.
 //!
-//! Every endpoint of the run (the frontend's and each worker's NIXL one) is also listed in
-//! `metrics_targets.json` in the output folder, in Prometheus's `file_sd_configs` format, so a
-//! Prometheus pointed at that file follows workers as the planner starts and stops them.
+//! Every endpoint of the run (the frontend's and each worker's NIXL one, whatever library the
+//! worker calls: see `worker::exporter`) is also listed in `metrics_targets.json` in the
+//! output folder, in Prometheus's `file_sd_configs` format, so a Prometheus pointed at that
+//! file follows workers as the planner starts and stops them.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -382,19 +383,6 @@ impl FrontendProm {
             .get_or_create(&ChangeLabel { change })
             .inc();
     }
-}
-
-/// Starts a worker's NIXL endpoint (port 0 on `host`) when metrics are on and the transfer
-/// library is the linked one (a loaded library keeps its own, unreachable from here);
-/// returns its port. A failure is logged and costs only the metrics.
-pub fn worker_endpoint(lib: &crate::transfer::capi::LibChoice, host: &str) -> Option<u16> {
-    if !enabled() || *lib != crate::transfer::capi::LibChoice::Linked {
-        return None;
-    }
-    let ip: IpAddr = host.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-    nixl_core::metrics::start(SocketAddr::new(ip, 0))
-        .inspect_err(|e| eprintln!("worker metrics: {e}; continuing without them"))
-        .ok()
 }
 
 /// One entry of a Prometheus `file_sd_configs` file.

@@ -57,15 +57,15 @@ pub struct CapiTransport {
 }
 
 impl CapiTransport {
-    /// Creates agent `name`, its network backend, and registers each `(base, len)` region.
-    /// `listen_port != 0` starts the library's metadata listener on that port.
+    /// Creates agent `name` in the library `api` calls (see [`LibChoice::api`]), its network
+    /// backend, and registers each `(base, len)` region. `listen_port != 0` starts the
+    /// library's metadata listener on that port.
     pub fn new(
-        lib: &LibChoice,
+        api: Arc<Api>,
         name: &str,
         regions: &[(u64, usize)],
         listen_port: u16,
     ) -> XResult<Self> {
-        let api = lib.api()?;
         let cfg = AgentConfig {
             enable_listen_thread: listen_port != 0,
             listen_port,

@@ -10,6 +10,7 @@
 mod blocks;
 mod decode;
 mod driver;
+mod exporter;
 mod fetch;
 mod host;
 mod prefill;
@@ -127,11 +128,15 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
         args.replica,
         std::process::id()
     );
-    // Before the agent: it records metrics only if the endpoint runs when it is made.
-    let metrics = crate::frontend::prom::worker_endpoint(&args.lib, &args.host);
+    let api = args
+        .lib
+        .api()
+        .map_err(|e| format!("transfer library: {e}"))?;
+    let exporter = exporter::Exporter::before_agent(&api, &args.host);
     let transport =
-        crate::transfer::capi::CapiTransport::new(&args.lib, &name, &regions, args.listen_port)
+        crate::transfer::capi::CapiTransport::new(api, &name, &regions, args.listen_port)
             .map_err(|e| format!("transfer library: {e}"))?;
+    let metrics = exporter.port(&args.host);
     let mut transport: Box<dyn Transport> = Box::new(transport);
     let library = args.lib.describe();
     let publisher = Publisher::bind(&args.host).map_err(|e| format!("kv events: {e}"))?;
