@@ -104,7 +104,8 @@ fn from_struct(obj: &Bound<'_, PyAny>) -> Option<Contig> {
             .collect::<Option<Vec<usize>>>()?
     };
     let ptr = s.data as usize;
-    (ptr % elem.size() == 0).then_some(Contig { ptr, shape, elem })
+    ptr.is_multiple_of(elem.size())
+        .then_some(Contig { ptr, shape, elem })
 }
 
 fn contiguous(obj: &Bound<'_, PyAny>) -> PyResult<Option<Contig>> {
