@@ -111,6 +111,15 @@ impl<K: Fn(usize) -> u64> Lookup for Listed<'_, K> {
 /// How many index pairs ahead the loop prefetches list entries.
 const PREFETCH_AHEAD: usize = 16;
 
+/// A request's descriptors gathered from two prepped lists.
+pub(super) struct Gathered {
+    pub(super) local: Vec<ResolvedDesc>,
+    pub(super) remote: Vec<ResolvedDesc>,
+    /// Bytes moved by one post (counted in the loop: a second pass over megabytes of
+    /// descriptors would cost a tenth of the loop again).
+    pub(super) total_bytes: u64,
+}
+
 /// The request's local and remote descriptors (equal in number), in vectors from `pool`.
 /// The index lists must have the same, non-zero length.
 pub(super) fn gather(
@@ -118,7 +127,7 @@ pub(super) fn gather(
     remote: &Side<'_>,
     merge: bool,
     pool: &DescPool,
-) -> Result<(Vec<ResolvedDesc>, Vec<ResolvedDesc>)> {
+) -> Result<Gathered> {
     let n = local.idx.len();
     let (mut lv, mut rv) = (pool.take(n), pool.take(n));
     lv.clear();
@@ -127,10 +136,16 @@ pub(super) fn gather(
     rv.reserve(n);
     let (lout, rout) = (lv.spare_capacity_mut(), rv.spare_capacity_mut());
     let (lk, rk) = (local.keys.single(), remote.keys.single());
-    let written = match (local.regular.zip(lk), remote.regular.zip(rk)) {
+    let (written, total_bytes) = match (local.regular.zip(lk), remote.regular.zip(rk)) {
         (Some((lr, lk)), Some((rr, rk))) => {
-            let (l, r) = (Computed(lr, lk), Computed(rr, rk));
-            fill(local, remote, &l, &r, merge, lout, rout)?
+            match fill_regular((lr, lk), (rr, rk), local.idx, remote.idx, merge, lout, rout) {
+                Some(done) => done,
+                None => {
+                    // A bad index or length: `fill` finds the first and says which.
+                    let (l, r) = (Computed(lr, lk), Computed(rr, rk));
+                    fill(local, remote, &l, &r, merge, lout, rout)?
+                }
+            }
         }
         _ => match (lk, rk) {
             (Some(lk), Some(rk)) => {
@@ -152,10 +167,15 @@ pub(super) fn gather(
         lv.set_len(written);
         rv.set_len(written);
     }
-    Ok((lv, rv))
+    Ok(Gathered {
+        local: lv,
+        remote: rv,
+        total_bytes,
+    })
 }
 
-/// Writes the pairs into `lout` / `rout` (room for one per index) and returns how many.
+/// Writes the pairs into `lout` / `rout` (room for one per index); returns how many, and
+/// the bytes they cover.
 #[inline(always)]
 fn fill(
     local: &Side<'_>,
@@ -165,12 +185,13 @@ fn fill(
     merge: bool,
     lout: &mut [MaybeUninit<ResolvedDesc>],
     rout: &mut [MaybeUninit<ResolvedDesc>],
-) -> Result<usize> {
+) -> Result<(usize, u64)> {
     let (lidx, ridx) = (local.idx, &remote.idx[..local.idx.len()]);
     let (lout, rout) = (&mut lout[..lidx.len()], &mut rout[..lidx.len()]);
     // The open (last written) pair; merging into it is refused while nothing is written.
     let (mut cl, mut cr) = (ResolvedDesc::default(), ResolvedDesc::default());
     let mut n = 0usize;
+    let mut total = 0u64;
     for i in 0..lidx.len() {
         // Indices may be scattered over lists of millions of entries: ask for the entries a
         // few pairs ahead now, so their cache misses overlap instead of queueing.
@@ -185,6 +206,7 @@ fn fill(
         if l.len != r.len {
             return Err(length_mismatch(&l, &r));
         }
+        total = total.wrapping_add(l.len);
         let merged = merge & (n > 0) & extends(&cl, &l) & extends(&cr, &r);
         // All ones when merging: the open pair grows by this one; otherwise this one opens.
         let mask = 0u64.wrapping_sub(u64::from(merged));
@@ -203,7 +225,62 @@ fn fill(
         rout[slot].write(cr);
         n = slot + 1;
     }
-    Ok(n)
+    Ok((n, total))
+}
+
+/// [`fill`] for two regular lists, each in one registration: entries differ only in their
+/// address, so the loop carries two addresses and a length, and the indices are checked for
+/// the whole list at the end rather than one by one (`None` if any is out of range, or the
+/// lists' entries differ in length: the caller then runs `fill`, which names the first).
+/// Indices are taken as unsigned, so a negative one is out of range too.
+fn fill_regular(
+    (l, lk): (Regular, u64),
+    (r, rk): (Regular, u64),
+    lidx: &[i32],
+    ridx: &[i32],
+    merge: bool,
+    lout: &mut [MaybeUninit<ResolvedDesc>],
+    rout: &mut [MaybeUninit<ResolvedDesc>],
+) -> Option<(usize, u64)> {
+    let len = l.len;
+    if r.len != len {
+        return None;
+    }
+    let count = lidx.len();
+    let (ridx, lout, rout) = (&ridx[..count], &mut lout[..count], &mut rout[..count]);
+    let (lcount, rcount) = (l.count as u64, r.count as u64);
+    let mut bad = false;
+    // The open pair: both start addresses and its length.
+    let (mut la0, mut ra0, mut run) = (0u64, 0u64, 0u64);
+    let mut n = 0usize;
+    for i in 0..count {
+        let (li, ri) = (i64::from(lidx[i]) as u64, i64::from(ridx[i]) as u64);
+        bad |= (li >= lcount) | (ri >= rcount);
+        let la = l.base.wrapping_add(li.wrapping_mul(l.stride));
+        let ra = r.base.wrapping_add(ri.wrapping_mul(r.stride));
+        // Both lists lie inside registrations, so an open pair's end never wraps.
+        let merged =
+            merge & (n > 0) & (la0.wrapping_add(run) == la) & (ra0.wrapping_add(run) == ra);
+        let mask = 0u64.wrapping_sub(u64::from(merged));
+        la0 = (la0 & mask) | (la & !mask);
+        ra0 = (ra0 & mask) | (ra & !mask);
+        run = (run & mask).wrapping_add(len);
+        let slot = n - usize::from(merged);
+        lout[slot].write(ResolvedDesc {
+            addr: la0,
+            len: run,
+            dev_id: l.dev_id,
+            key: lk,
+        });
+        rout[slot].write(ResolvedDesc {
+            addr: ra0,
+            len: run,
+            dev_id: r.dev_id,
+            key: rk,
+        });
+        n = slot + 1;
+    }
+    (!bad).then_some((n, len.wrapping_mul(count as u64)))
 }
 
 /// `descs[idx]`, if `idx` is in range.
@@ -306,12 +383,16 @@ mod tests {
             idx,
             which,
         };
-        gather(
+        let g = gather(
             &side(l, lk, li, "local"),
             &side(r, rk, ri, "remote"),
             merge,
             &DescPool::default(),
-        )
+        )?;
+        let sum = |v: &[ResolvedDesc]| v.iter().map(|d| d.len).sum::<u64>();
+        assert_eq!(g.total_bytes, sum(&g.local), "bytes counted in the loop");
+        assert_eq!(sum(&g.local), sum(&g.remote));
+        Ok((g.local, g.remote))
     }
 
     #[test]
@@ -382,8 +463,16 @@ mod tests {
             &DescPool::default(),
         )
         .unwrap();
-        assert_eq!(computed, read);
+        assert_eq!(computed, (read.local, read.remote));
+        let unmerged = run(&l, &lk, &li, &r, &rk, &ri, false).unwrap();
+        assert_eq!(unmerged.0.len(), li.len());
         let e = run(&l, &lk, &[64], &r, &rk, &[0], true).unwrap_err();
         assert!(e.message().contains("local index 64"), "{e}");
+        let e = run(&l, &lk, &[0, 1], &r, &rk, &[1, -1], true).unwrap_err();
+        assert!(e.message().contains("remote index -1"), "{e}");
+        // Regular lists of different entry lengths: the mismatch is named.
+        let wide: Vec<Desc> = (0..64).map(|i| Desc::new(4096 + i * 64, 32, 0)).collect();
+        let e = run(&l, &lk, &[3], &wide, &lk, &[3], true).unwrap_err();
+        assert!(e.message().contains("length mismatch"), "{e}");
     }
 }

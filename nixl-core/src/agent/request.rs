@@ -266,7 +266,7 @@ impl Agent {
             })
             .ok_or_else(|| err!(NotFound, "no backend serves both prepped lists"))?;
         let merge = !opts.is_some_and(|o| o.skip_desc_merge);
-        let (l_out, r_out) = pairs::gather(
+        let gathered = pairs::gather(
             &pairs::Side {
                 descs: local.descs(),
                 keys: lkeys,
@@ -287,10 +287,8 @@ impl Agent {
         self.build_request(
             op,
             backend,
-            local.mem_type(),
-            remote.mem_type(),
-            l_out,
-            r_out,
+            (local.mem_type(), remote.mem_type()),
+            gathered,
             remote_side.clone(),
             opts,
         )
@@ -348,32 +346,35 @@ impl Agent {
                 err!(NotFound, "remote descriptors are not inside memory {remote_agent} registered with a common backend")
             })?;
         let pool = &self.inner.desc_pool;
-        let l = resolved(local.descs(), lk, pool.take(local.len()));
-        let r = resolved(remote.descs(), rk, pool.take(remote.len()));
+        let gathered = pairs::Gathered {
+            local: resolved(local.descs(), lk, pool.take(local.len())),
+            remote: resolved(remote.descs(), rk, pool.take(remote.len())),
+            total_bytes: local.descs().iter().map(|d| d.len).sum(),
+        };
         self.build_request(
             op,
             backend,
-            local.mem_type(),
-            remote.mem_type(),
-            l,
-            r,
+            (local.mem_type(), remote.mem_type()),
+            gathered,
             remote_side,
             opts,
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn build_request(
         &self,
         op: XferOp,
         backend: usize,
-        local_mem: MemType,
-        remote_mem: MemType,
-        local: Vec<ResolvedDesc>,
-        remote: Vec<ResolvedDesc>,
+        (local_mem, remote_mem): (MemType, MemType),
+        descs: pairs::Gathered,
         remote_side: RemoteSide,
         opts: Option<&OptArgs>,
     ) -> Result<XferRequest> {
+        let pairs::Gathered {
+            local,
+            remote,
+            total_bytes,
+        } = descs;
         let engine = read(&self.inner.backends)[backend].engine.clone();
         let target = match &remote_side {
             RemoteSide::Loopback => Target::Loopback,
@@ -386,7 +387,6 @@ impl Agent {
                     .clone(),
             ),
         };
-        let total_bytes = local.iter().map(|d| d.len).sum();
         let metrics = self.inner.metrics.as_ref().map(|m| {
             let file = |mem| matches!(mem, MemType::File | MemType::Obj | MemType::Blk);
             let transport = match &target {
