@@ -2,7 +2,7 @@
 # CPU time an idle agent with the LIBFABRIC backend uses (its progress thread must not spin):
 # starts `nixl-peer` per provider, waits 2 s, then reports utime+stime over the next 5 s
 # (hundredths of a CPU second, from /proc/PID/stat) beside the UCX backend's (our net backend).
-#   benches/fabric/idle_cpu.sh    (needs: cargo build --release -p nixl-core --bin nixl-peer)
+#   benches/fabric/idle_cpu.sh    (needs: cargo build --release -p nixl-core --features peer-tool --bin nixl-peer)
 set -euo pipefail
 T=${CARGO_TARGET_DIR:-target}
 PEER=$T/release/nixl-peer

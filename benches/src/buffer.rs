@@ -9,8 +9,8 @@ pub enum Segment {
     Malloc,
     /// `mmap` anonymous + `madvise(MADV_HUGEPAGE)`, 2 MiB aligned.
     HugePage,
-    /// A memfd mapped shared (what `nixl_core::SharedBuffer` allocates):
-    /// same-host peers of nixl-rs map it and copy once.
+    /// A [`nixl_core::SharedBuffer`] (a memfd mapped shared): same-host peers of
+    /// nixl-rs map it and copy once.
     Shared,
 }
 
@@ -40,8 +40,8 @@ pub struct Buffer {
     ptr: *mut u8,
     len: usize,
     seg: Segment,
-    /// The memfd of a `Shared` buffer (kept open: peers find the mapping through it).
-    fd: i32,
+    /// The owner of a `Shared` buffer's mapping (and of the memfd peers find it through).
+    shared: Option<nixl_core::SharedBuffer>,
 }
 
 // SAFETY: plain memory owned by this value.
@@ -55,7 +55,7 @@ impl Buffer {
     /// Allocates `len` bytes (at least 1) and touches every page.
     pub fn new(len: usize, seg: Segment) -> Buffer {
         let len = len.max(1);
-        let mut fd = -1;
+        let mut shared = None;
         let ptr = match seg {
             // SAFETY: plain allocation; checked for NULL below.
             Segment::Malloc => unsafe { libc::malloc(len) }.cast::<u8>(),
@@ -79,31 +79,22 @@ impl Buffer {
                 aligned.cast::<u8>()
             }
             Segment::Shared => {
-                // SAFETY: memfd_create with a static name; checked below.
-                fd = unsafe { libc::memfd_create(c"nixlbench".as_ptr(), libc::MFD_CLOEXEC) };
-                assert!(fd >= 0, "memfd_create failed");
-                // SAFETY: sizing our own memfd.
-                let rc = unsafe { libc::ftruncate(fd, len as libc::off_t) };
-                assert_eq!(rc, 0, "ftruncate");
-                // SAFETY: shared mapping of our memfd.
-                let p = unsafe {
-                    libc::mmap(
-                        std::ptr::null_mut(),
-                        len,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_SHARED,
-                        fd,
-                        0,
-                    )
-                };
-                assert!(p != libc::MAP_FAILED, "mmap of a memfd failed");
-                p.cast::<u8>()
+                let buf = nixl_core::SharedBuffer::new(len)
+                    .unwrap_or_else(|e| panic!("shared buffer of {len} bytes: {e}"));
+                let p = buf.addr() as *mut u8;
+                shared = Some(buf);
+                p
             }
         };
         assert!(!ptr.is_null(), "allocation of {len} bytes failed");
         // SAFETY: `ptr` is valid for `len` writable bytes; zeroing faults the pages in.
         unsafe { std::ptr::write_bytes(ptr, 0, len) };
-        Buffer { ptr, len, seg, fd }
+        Buffer {
+            ptr,
+            len,
+            seg,
+            shared,
+        }
     }
 
     /// Start address.
@@ -147,11 +138,8 @@ impl Drop for Buffer {
             // The mapping is left to process exit: its base was rounded up for
             // alignment and benchmark buffers live for the whole run.
             Segment::HugePage => {}
-            // SAFETY: mapped and opened in `new`.
-            Segment::Shared => unsafe {
-                libc::munmap(self.ptr.cast(), self.len);
-                libc::close(self.fd);
-            },
+            // `SharedBuffer` unmaps and closes its memfd.
+            Segment::Shared => drop(self.shared.take()),
         }
     }
 }

@@ -84,9 +84,11 @@ fn shared_mapping_copies_and_still_validates() {
         "OK"
     );
 
+    // This process holds no shared buffer of its own: a `nixl_core::SharedBuffer` memfd
+    // (named `nixl-rs-buffer`) mapped here is the target's.
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     assert!(
-        maps.contains("/memfd:nixlbench"),
+        maps.contains("/memfd:nixl-rs-buffer"),
         "the target's memfd is not mapped here: fast path not taken"
     );
 

@@ -1,8 +1,31 @@
 //! The simulator's step timing: the default polynomials or a measured [`PerfTable`].
 
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 use crate::{Grid2d, Polynomial, Table1d, TableError};
+
+/// Why [`EngineTiming::from_table_file`] could not load a table.
+#[derive(Debug, thiserror::Error)]
+pub enum TableFileError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a [`PerfTable`] (bad JSON, or a table of the wrong shape).
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        source: serde_json::Error,
+    },
+}
 
 /// Predicts prefill and decode time of one scheduler pass, in milliseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -18,10 +41,16 @@ pub enum EngineTiming {
 
 impl EngineTiming {
     /// Loads a [`PerfTable`] from a JSON file (its shape is checked on the way in).
-    pub fn from_table_file(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn from_table_file(path: &Path) -> Result<Self, TableFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TableFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let table: PerfTable =
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|source| TableFileError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
         Ok(EngineTiming::Table(table))
     }
 
@@ -138,6 +167,25 @@ impl From<PerfTable> for RawPerfTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_files_that_cannot_load_say_why() {
+        let missing = Path::new("/nonexistent/perf-table.json");
+        let e = EngineTiming::from_table_file(missing).unwrap_err();
+        assert!(
+            matches!(&e, TableFileError::Read { path, .. } if path == missing),
+            "{e}"
+        );
+        let bad = std::env::temp_dir().join(format!("perf-table-{}.json", std::process::id()));
+        std::fs::write(&bad, "{\"prefill_tokens\": [1]}").unwrap();
+        let e = EngineTiming::from_table_file(&bad).unwrap_err();
+        std::fs::remove_file(&bad).unwrap();
+        assert!(
+            matches!(&e, TableFileError::Parse { path, .. } if *path == bad),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with(&bad.display().to_string()), "{e}");
+    }
 
     #[test]
     fn polynomial_matches_dynamo_coefficients() {

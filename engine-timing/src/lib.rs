@@ -20,6 +20,6 @@ mod engine;
 mod polynomial;
 mod table;
 
-pub use engine::{EngineTiming, PerfTable};
+pub use engine::{EngineTiming, PerfTable, TableFileError};
 pub use polynomial::Polynomial;
 pub use table::{Grid2d, Table1d, TableError};

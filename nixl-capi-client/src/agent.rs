@@ -7,8 +7,9 @@ use crate::ffi::{self, AgentConfigRaw, AgentT};
 use crate::notif::NotifMap;
 use crate::opt::{Backend, OptArgs, raw_opt};
 use crate::table::Api;
+use parking_lot::{Mutex, MutexGuard};
 use std::ffi::{CStr, c_char, c_void};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 /// Thread-safety mode of an agent (`nixl_capi_thread_sync_t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,9 +77,7 @@ unsafe impl Sync for AgentInner {}
 impl AgentInner {
     /// Holds the serialising lock (if any) for the duration of one C call.
     pub(crate) fn guard(&self) -> Option<MutexGuard<'_, ()>> {
-        self.serial
-            .as_ref()
-            .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
+        self.serial.as_ref().map(|m| m.lock())
     }
 }
 

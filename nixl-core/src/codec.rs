@@ -55,16 +55,6 @@ impl Writer {
     pub fn finish(self) -> Vec<u8> {
         self.buf
     }
-
-    /// Current length.
-    pub fn len(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// True if nothing was written.
-    pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
 }
 
 /// Reads little-endian fields from a byte slice, failing cleanly on truncation.

@@ -41,13 +41,13 @@
 //! assert_eq!(dst, src);
 //! ```
 
-// The public API is the agent API below (and `config`, `metrics`, `codec`); every other module
+// The public API is the agent API below (and `config`, `metrics`); every other module
 // is private, so its items are free to change. Tests and the crate's own test drivers reach
 // the few internals they exercise through `testing`.
 mod agent;
 mod auth;
 mod backend;
-pub mod codec;
+mod codec;
 pub mod config;
 mod desc;
 mod exchange;

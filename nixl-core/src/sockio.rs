@@ -7,14 +7,13 @@
 //!   thread ends, so churn leaks nothing;
 //! - [`accept_loop`]: an accept error (EMFILE and the like) backs off and keeps accepting.
 
+use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use crate::backend::lock;
 
 /// Slowest average rate a request may move at once its grace period (the timeout) is spent:
 /// a peer trickling bytes to hold a connection is dropped, a merely slow network is not.
@@ -293,7 +292,7 @@ impl ConnSet {
     /// Takes a place for `stream`; `None` when the set is full or closing (the caller drops
     /// the connection).
     pub fn admit(self: &Arc<Self>, stream: &TcpStream) -> Option<ConnGuard> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if state.closing || state.live.len() >= self.cap {
             return None;
         }
@@ -310,7 +309,7 @@ impl ConnSet {
     /// How many connections are served now.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        lock(&self.state).live.len()
+        self.state.lock().live.len()
     }
 
     /// Whether none is served now.
@@ -321,20 +320,20 @@ impl ConnSet {
 
     /// Refuses new connections, shuts down the open ones and waits for their threads.
     pub fn close_all(&self) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.closing = true;
         for s in state.live.values() {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
         while !state.live.is_empty() {
-            state = self.drained.wait(state).unwrap_or_else(|p| p.into_inner());
+            self.drained.wait(&mut state);
         }
     }
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
-        let mut state = lock(&self.set.state);
+        let mut state = self.set.state.lock();
         state.live.remove(&self.id);
         if state.live.is_empty() {
             self.set.drained.notify_all();

@@ -22,31 +22,7 @@ use nixl_core::{
     Agent, AgentConfig, Desc, MemType, NotifMap, OptArgs, RegDesc, RegDescList, Status,
     XferDescList, XferOp,
 };
-
-/// The byte at `i` of a buffer filled with `seed`.
-fn pattern(seed: u64, i: usize) -> u8 {
-    (i as u64)
-        .wrapping_mul(31)
-        .wrapping_add(seed.wrapping_mul(7))
-        .wrapping_add((i >> 12) as u64) as u8
-}
-
-/// FNV-1a over the buffer.
-fn checksum(buf: &[u8]) -> u64 {
-    buf.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0))
-        .collect()
-}
+use test_support::{checksum, filled, hex, try_unhex};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -61,14 +37,13 @@ fn main() {
     let owned: Vec<u8>;
     let buf: &[u8] = match &shared {
         Some(s) => {
-            let filled: Vec<u8> = (0..size).map(|i| pattern(seed, i)).collect();
-            s.write_at(0, &filled);
+            s.write_at(0, &filled(size, seed));
             // SAFETY: this test tool reads the buffer only between the transfers its driver
             // asks for, as it does its `Vec` buffer below.
             unsafe { s.as_slice() }
         }
         None => {
-            owned = (0..size).map(|i| pattern(seed, i)).collect();
+            owned = filled(size, seed);
             &owned
         }
     };
@@ -96,7 +71,7 @@ fn main() {
         let Ok(line) = line else { break };
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["LOAD", md] => match agent.load_remote_md(&unhex(md)) {
+            ["LOAD", md] => match agent.load_remote_md(&try_unhex(md).unwrap_or_default()) {
                 Ok(name) => say(format!("LOADED {name}")),
                 Err(e) => say(format!("ERROR {e}")),
             },

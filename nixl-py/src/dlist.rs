@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use nixl_core::codec::{Reader, Writer};
-use nixl_core::{Desc, DescList, MemType, RegDesc};
+use nixl_core::{Desc, DescList, MemType, RegDesc, RegDescList, XferDescList};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
@@ -29,10 +28,10 @@ pub trait Elem: Clone + PartialEq + Send + Sync + Sized + 'static {
     }
     /// Into a Python tuple.
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>>;
-    /// Appends to pickled bytes.
-    fn encode(&self, w: &mut Writer);
-    /// Reads from pickled bytes.
-    fn decode(r: &mut Reader<'_>) -> nixl_core::Result<Self>;
+    /// Pickled bytes of a list of these.
+    fn pickle(list: &DescList<Self>) -> Vec<u8>;
+    /// A list of these back from pickled bytes; garbage is INVALID_PARAM.
+    fn unpickle(bytes: &[u8]) -> nixl_core::Result<DescList<Self>>;
     /// The range.
     fn desc(&self) -> Desc;
 }
@@ -84,11 +83,11 @@ impl Elem for Desc {
     fn to_py<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         PyTuple::new(py, [self.addr, self.len, self.dev_id])
     }
-    fn encode(&self, w: &mut Writer) {
-        w.u64(self.addr).u64(self.len).u64(self.dev_id);
+    fn pickle(list: &DescList<Self>) -> Vec<u8> {
+        list.to_bytes()
     }
-    fn decode(r: &mut Reader<'_>) -> nixl_core::Result<Self> {
-        Ok(Desc::new(r.u64()?, r.u64()?, r.u64()?))
+    fn unpickle(bytes: &[u8]) -> nixl_core::Result<DescList<Self>> {
+        XferDescList::from_bytes(bytes)
     }
     fn desc(&self) -> Desc {
         *self
@@ -129,18 +128,11 @@ impl Elem for RegDesc {
             ],
         )
     }
-    fn encode(&self, w: &mut Writer) {
-        self.desc.encode(w);
-        w.bytes(&self.meta);
+    fn pickle(list: &DescList<Self>) -> Vec<u8> {
+        list.to_bytes()
     }
-    fn decode(r: &mut Reader<'_>) -> nixl_core::Result<Self> {
-        let d = Desc::decode(r)?;
-        Ok(RegDesc::with_meta(
-            d.addr,
-            d.len,
-            d.dev_id,
-            r.bytes(1 << 20)?,
-        ))
+    fn unpickle(bytes: &[u8]) -> nixl_core::Result<DescList<Self>> {
+        RegDescList::from_bytes(bytes)
     }
     fn desc(&self) -> Desc {
         self.desc
@@ -182,24 +174,35 @@ impl Elem for RemoteDesc {
             ],
         )
     }
-    fn encode(&self, w: &mut Writer) {
-        self.desc.encode(w);
-        w.bytes(self.agent.as_bytes());
+    // Pickled as registration descriptors whose metadata is the agent's name: the same bytes.
+    fn pickle(list: &DescList<Self>) -> Vec<u8> {
+        let descs = list.descs().iter();
+        let as_reg = descs.map(|d| {
+            RegDesc::with_meta(d.desc.addr, d.desc.len, d.desc.dev_id, d.agent.as_bytes())
+        });
+        RegDescList::from_descs(list.mem_type(), as_reg.collect()).to_bytes()
     }
-    fn decode(r: &mut Reader<'_>) -> nixl_core::Result<Self> {
-        let desc = Desc::decode(r)?;
-        Ok(RemoteDesc {
-            desc,
-            agent: r.str(4096)?.to_owned(),
-        })
+    fn unpickle(bytes: &[u8]) -> nixl_core::Result<DescList<Self>> {
+        let reg = RegDescList::from_bytes(bytes)?;
+        let mut v = Vec::with_capacity(reg.len());
+        for d in reg.descs() {
+            let agent = String::from_utf8(d.meta.clone()).map_err(|_| {
+                nixl_core::NixlError::new(
+                    nixl_core::Status::InvalidParam,
+                    "a pickled remote descriptor's agent name is not UTF-8",
+                )
+            })?;
+            v.push(RemoteDesc {
+                desc: d.desc,
+                agent,
+            });
+        }
+        Ok(DescList::from_descs(reg.mem_type(), v))
     }
     fn desc(&self) -> Desc {
         self.desc
     }
 }
-
-/// Pickle format version.
-const STATE_VERSION: u8 = 1;
 
 /// Builds a list from NIXL's constructor arguments.
 pub fn build<T: Elem>(mem: MemType, descs: Option<&Bound<'_, PyAny>>) -> PyResult<DescList<T>> {
@@ -232,36 +235,6 @@ pub fn build<T: Elem>(mem: MemType, descs: Option<&Bound<'_, PyAny>>) -> PyResul
     {
         v.push(T::from_py(&item?)?);
     }
-    Ok(DescList::from_descs(mem, v))
-}
-
-/// Pickled bytes of a list.
-pub fn state<T: Elem>(list: &DescList<T>) -> Vec<u8> {
-    let mut w = Writer::with_capacity(16 + list.len() * 24);
-    let n = u32::try_from(list.len()).unwrap_or(u32::MAX);
-    w.u8(STATE_VERSION).u32(list.mem_type().code()).u32(n);
-    for d in list.descs() {
-        d.encode(&mut w);
-    }
-    w.finish()
-}
-
-/// A list back from pickled bytes; garbage is INVALID_PARAM.
-pub fn from_state<T: Elem>(bytes: &[u8]) -> nixl_core::Result<DescList<T>> {
-    let mut r = Reader::new(bytes, "a pickled descriptor list");
-    if r.u8()? != STATE_VERSION {
-        return Err(nixl_core::NixlError::new(
-            nixl_core::Status::InvalidParam,
-            "unknown pickled descriptor list version",
-        ));
-    }
-    let mem = MemType::from_code(r.u32()?)?;
-    let n = r.count(24)?;
-    let mut v = Vec::with_capacity(n);
-    for _ in 0..n {
-        v.push(T::decode(&mut r)?);
-    }
-    r.finish()?;
     Ok(DescList::from_descs(mem, v))
 }
 
@@ -400,11 +373,11 @@ macro_rules! dlist_class {
             }
 
             fn __getstate__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-                PyBytes::new(py, &state(&self.list))
+                PyBytes::new(py, &<$elem>::pickle(&self.list))
             }
 
             fn __setstate__(&mut self, bytes: &[u8]) -> PyResult<()> {
-                self.list = Arc::new(from_state(bytes).py()?);
+                self.list = Arc::new(<$elem>::unpickle(bytes).py()?);
                 Ok(())
             }
 

@@ -3,13 +3,6 @@
 //! every request finishes exactly once with all its tokens, decisions respect the limits,
 //! and the whole run is deterministic.
 
-// Shared with the evaluation program, which uses the parts this test does not.
-#[allow(dead_code)]
-#[path = "../examples/planner-eval/driver.rs"]
-mod driver;
-#[path = "../examples/planner-eval/profiler.rs"]
-mod profiler;
-
 use planner::baseline::{
     DynamoCurrentConfig, DynamoCurrentPlanner, DynamoSlaConfig, DynamoSlaPlanner,
 };
@@ -18,6 +11,7 @@ use planner::{
     ForecasterKind, Limits, PerfProfile, Planner, ReplicaTarget, SloPlanner, SloPlannerConfig,
     SloTargets,
 };
+use planner_sim::{driver, profiler};
 use sim::workload::{ArrivalShape, SyntheticSpec, Workload};
 use sim::{EngineConfig, ServingMode, SimConfig, Sla};
 

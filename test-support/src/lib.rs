@@ -139,6 +139,27 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// The byte at `i` of a buffer filled with `seed`: data that tells every offset and seed apart,
+/// shared by multi-process tests and the peer processes they drive.
+pub fn pattern(seed: u64, i: usize) -> u8 {
+    (i as u64)
+        .wrapping_mul(31)
+        .wrapping_add(seed.wrapping_mul(7))
+        .wrapping_add((i >> 12) as u64) as u8
+}
+
+/// A buffer of `len` bytes filled with `seed`'s [`pattern`].
+pub fn filled(len: usize, seed: u64) -> Vec<u8> {
+    (0..len).map(|i| pattern(seed, i)).collect()
+}
+
+/// FNV-1a over `buf`: what a peer process reports of its buffer, compared with the expected one.
+pub fn checksum(buf: &[u8]) -> u64 {
+    buf.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
 /// Bytes as lowercase hex, to hand binary data (metadata) to a child process on a text line.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

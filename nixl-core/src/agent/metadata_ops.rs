@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::remote::{Link, RemoteAgent};
-use super::{Agent, AgentInner, OptArgs, read, write};
+use super::{Agent, AgentInner, OptArgs};
 use crate::desc::{RegDescList, XferDescList};
 use crate::metadata::{AgentMetadata, RemoteRegion, Section};
 use crate::registry::Region;
@@ -38,8 +38,8 @@ impl AgentInner {
         with_conns: bool,
         opts: Option<&OptArgs>,
     ) -> Result<Vec<u8>> {
-        let backends = read(&self.backends);
-        let local = read(&self.local);
+        let backends = self.backends.read();
+        let local = self.local.read();
         let hinted = |b: usize| {
             opts.is_none_or(|o| o.backends.is_empty() || o.backends.iter().any(|h| h.0 == b))
         };
@@ -124,9 +124,9 @@ impl AgentInner {
             ));
         }
         self.drop_if_replaced_and_gone(&md)?;
-        let backends = read(&self.backends);
+        let backends = self.backends.read();
         let backend_index = |name: &str| backends.iter().position(|b| b.name == name);
-        let mut remotes = write(&self.remotes);
+        let mut remotes = self.remotes.write();
         let remote = match remotes.get(&md.name) {
             Some(known) => {
                 for (backend, info) in &md.conns {
@@ -182,7 +182,7 @@ impl AgentInner {
                 remote
             }
         };
-        let mut tables = write(&remote.tables);
+        let mut tables = remote.tables.write();
         for section in &md.sections {
             let Some(b) = backend_index(&section.backend) else {
                 continue;
@@ -212,10 +212,12 @@ impl AgentInner {
     /// locks) whether the loaded incarnation still answers: if it does, loading is NOT_ALLOWED;
     /// if it is gone, it is dropped so the new incarnation can load.
     fn drop_if_replaced_and_gone(&self, md: &AgentMetadata) -> Result<()> {
-        let Some(known) = read(&self.remotes).get(&md.name).cloned() else {
+        let Some(known) = self.remotes.read().get(&md.name).cloned() else {
             return Ok(());
         };
-        let backends: Vec<_> = read(&self.backends)
+        let backends: Vec<_> = self
+            .backends
+            .read()
             .iter()
             .map(|b| (b.name.clone(), b.engine.clone()))
             .collect();
@@ -248,8 +250,8 @@ impl AgentInner {
 
     /// The connection info (per backend name) of the loaded incarnation of `name`.
     pub(crate) fn remote_conns(&self, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
-        let remote = read(&self.remotes).get(name).cloned()?;
-        let backends = read(&self.backends);
+        let remote = self.remotes.read().get(name).cloned()?;
+        let backends = self.backends.read();
         Some(
             remote
                 .links
@@ -262,7 +264,9 @@ impl AgentInner {
     /// Whether the incarnation of `name` described by `conns` still runs and answers (probed
     /// through fresh handles, bounded by the peer timeout, at most one second).
     pub(crate) fn incarnation_answers(&self, name: &str, conns: &[(String, Vec<u8>)]) -> bool {
-        let engines: Vec<_> = read(&self.backends)
+        let engines: Vec<_> = self
+            .backends
+            .read()
             .iter()
             .map(|b| (b.name.clone(), b.engine.clone()))
             .collect();
@@ -282,7 +286,7 @@ impl AgentInner {
     /// Forgets a remote agent (`invalidateRemoteMD`): its requests are refused from now on and
     /// its connections are closed. NOT_FOUND if it is unknown.
     pub(crate) fn invalidate_remote_md(&self, name: &str) -> Result<()> {
-        let removed = write(&self.remotes).remove(name);
+        let removed = self.remotes.write().remove(name);
         let remote =
             removed.ok_or_else(|| err!(NotFound, "no metadata loaded for agent {name}"))?;
         self.drop_remote(&remote);
@@ -322,14 +326,17 @@ impl Agent {
     /// Whether a remote agent's metadata is loaded (`checkRemoteMD`) and, if `descs` is not
     /// empty, whether one backend covers all of them. NOT_FOUND means "not (yet)".
     pub fn check_remote_md(&self, name: &str, descs: &XferDescList) -> Result<()> {
-        let remote = read(&self.inner.remotes)
+        let remote = self
+            .inner
+            .remotes
+            .read()
             .get(name)
             .cloned()
             .ok_or_else(|| err!(NotFound, "no metadata loaded for agent {name}"))?;
         if descs.is_empty() {
             return Ok(());
         }
-        let tables = read(&remote.tables);
+        let tables = remote.tables.read();
         let covered = tables.values().any(|t| {
             let table = t.get(descs.mem_type());
             descs.descs().iter().all(|d| table.covering(d).is_some())
@@ -347,7 +354,7 @@ impl Agent {
     /// Checks that a remote agent's metadata is loaded (`makeConnection`). Connections are
     /// opened lazily on first use and kept.
     pub fn make_connection(&self, name: &str) -> Result<()> {
-        if read(&self.inner.remotes).contains_key(name) {
+        if self.inner.remotes.read().contains_key(name) {
             Ok(())
         } else {
             Err(err!(NotFound, "no metadata loaded for agent {name}"))
@@ -356,7 +363,7 @@ impl Agent {
 
     /// Names of the remote agents whose metadata is loaded.
     pub fn remote_agents(&self) -> Vec<String> {
-        read(&self.inner.remotes).keys().cloned().collect()
+        self.inner.remotes.read().keys().cloned().collect()
     }
 }
 
@@ -364,7 +371,7 @@ impl AgentInner {
     /// Marks a remote incarnation invalid and closes its backend connections.
     pub(crate) fn drop_remote(&self, remote: &RemoteAgent) {
         remote.mark_invalid();
-        let backends = read(&self.backends);
+        let backends = self.backends.read();
         for link in &remote.links {
             backends[link.backend].engine.disconnect(&link.peer);
         }
@@ -372,7 +379,7 @@ impl AgentInner {
 
     /// Drops a remote that a transfer found disconnected, unless it was already replaced.
     pub(crate) fn on_remote_disconnect(&self, remote: &Arc<RemoteAgent>) {
-        let mut remotes = write(&self.remotes);
+        let mut remotes = self.remotes.write();
         if remotes
             .get(&remote.name)
             .is_some_and(|r| Arc::ptr_eq(r, remote))

@@ -17,8 +17,9 @@ mod request;
 mod wait;
 mod xfer;
 
+use parking_lot::RwLock;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::backend::{Backend, BackendContext, NotifQueue, Params, plugins};
 use crate::config::AgentConfig;
@@ -67,16 +68,6 @@ pub(crate) struct AgentInner {
 /// agents, and transfer requests.
 pub struct Agent {
     inner: Arc<AgentInner>,
-}
-
-/// Read-locks, recovering from poison (state is kept consistent before any panic point).
-pub(crate) fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Write-locks, recovering from poison.
-pub(crate) fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Agent {
@@ -174,7 +165,7 @@ impl Agent {
     /// transfer.
     pub fn create_backend(&self, name: &str, params: &Params) -> Result<BackendHandle> {
         let plugin = plugins::find(name)?;
-        let mut backends = write(&self.inner.backends);
+        let mut backends = self.inner.backends.write();
         if backends.iter().any(|b| b.name == name) {
             return Err(err!(
                 InvalidParam,
@@ -189,7 +180,7 @@ impl Agent {
         };
         let engine = (plugin.create)(&ctx, params)?;
         // Keep `local` indexed like `backends`; lock order is backends → local.
-        write(&self.inner.local).push(MemTables::default());
+        self.inner.local.write().push(MemTables::default());
         backends.push(BackendSlot {
             name: name.to_owned(),
             engine,
@@ -199,7 +190,9 @@ impl Agent {
 
     /// The backend created under `name`, if any.
     pub fn backend(&self, name: &str) -> Option<BackendHandle> {
-        read(&self.inner.backends)
+        self.inner
+            .backends
+            .read()
             .iter()
             .position(|b| b.name == name)
             .map(BackendHandle)
@@ -222,7 +215,9 @@ impl Agent {
         backend: BackendHandle,
         f: impl FnOnce(&BackendSlot) -> R,
     ) -> Result<R> {
-        read(&self.inner.backends)
+        self.inner
+            .backends
+            .read()
             .get(backend.0)
             .map(f)
             .ok_or_else(|| {
@@ -236,7 +231,7 @@ impl Agent {
 
     /// Backends that serve `mem`, filtered by the caller's hints, as indices.
     fn candidate_backends(&self, mem: MemType, opts: Option<&OptArgs>) -> Vec<usize> {
-        let backends = read(&self.inner.backends);
+        let backends = self.inner.backends.read();
         (0..backends.len())
             .filter(|&i| backends[i].engine.mem_types().contains(&mem))
             .filter(|&i| {
@@ -274,7 +269,7 @@ impl Agent {
                 self.inner.name
             ));
         }
-        let backends = read(&self.inner.backends);
+        let backends = self.inner.backends.read();
         let mut last_error: Option<crate::NixlError> = None;
         let mut accepted = 0;
         for b in candidates {
@@ -292,7 +287,7 @@ impl Agent {
             });
             match result {
                 Ok(()) => {
-                    write(&self.inner.local)[b].get_mut(mem).insert_all(regions);
+                    self.inner.local.write()[b].get_mut(mem).insert_all(regions);
                     accepted += 1;
                 }
                 Err(e) => {
@@ -324,8 +319,8 @@ impl Agent {
         let mem = descs.mem_type();
         let ranges: Vec<_> = descs.descs().iter().map(|d| d.desc).collect();
         let candidates = self.candidate_backends(mem, opts);
-        let backends = read(&self.inner.backends);
-        let mut local = write(&self.inner.local);
+        let backends = self.inner.backends.read();
+        let mut local = self.inner.local.write();
         let plan: Vec<(usize, Vec<usize>)> = candidates
             .into_iter()
             .filter_map(|b| memory::exact_positions(local[b].get(mem), &ranges).map(|p| (b, p)))
@@ -374,7 +369,7 @@ impl Drop for Agent {
         if let Some(exchange) = self.inner.exchange.get() {
             exchange.shutdown();
         }
-        for slot in read(&self.inner.backends).iter() {
+        for slot in self.inner.backends.read().iter() {
             slot.engine.shutdown();
         }
     }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Agent, OptArgs, read};
+use super::{Agent, OptArgs};
 use crate::backend::Target;
 use crate::status::{Result, err};
 
@@ -13,7 +13,7 @@ impl Agent {
     /// Drains received notifications and appends them to `map` (`getNotifs`). Notifications
     /// from agents whose metadata this agent never loaded are included.
     pub fn get_notifs(&self, map: &mut NotifMap) -> Result<()> {
-        let backends = read(&self.inner.backends);
+        let backends = self.inner.backends.read();
         if !backends.iter().any(|b| b.engine.capabilities().notif) {
             return Err(err!(
                 Backend,
@@ -30,7 +30,7 @@ impl Agent {
 
     /// Sends a standalone notification (`genNotif`) to a remote agent or to this agent itself.
     pub fn gen_notif(&self, remote: &str, msg: &[u8], opts: Option<&OptArgs>) -> Result<()> {
-        let backends = read(&self.inner.backends);
+        let backends = self.inner.backends.read();
         let hinted = |b: usize| {
             opts.is_none_or(|o| o.backends.is_empty() || o.backends.iter().any(|h| h.0 == b))
         };
@@ -48,7 +48,10 @@ impl Agent {
             self.inner.notifs.push(&self.inner.name, msg.to_vec());
             return Ok(());
         }
-        let peer = read(&self.inner.remotes)
+        let peer = self
+            .inner
+            .remotes
+            .read()
             .get(remote)
             .cloned()
             .ok_or_else(|| err!(NotFound, "no metadata loaded for agent {remote}"))?;

@@ -2,7 +2,7 @@
 //! thousands of descriptors fills megabytes; released, they go back to the kernel, and the
 //! next request faults them in again page by page, which costs more than building it.
 
-use std::sync::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 
 use crate::backend::ResolvedDesc;
 
@@ -23,7 +23,7 @@ pub(crate) struct DescPool {
 
 impl DescPool {
     fn spare(&self) -> MutexGuard<'_, Vec<Vec<ResolvedDesc>>> {
-        self.spare.lock().unwrap_or_else(|p| p.into_inner())
+        self.spare.lock()
     }
 
     /// An empty vector with room for `n` descriptors, a kept one if one is big enough.

@@ -1,7 +1,7 @@
 //! What an agent knows about one remote agent: its connection handles and registrations.
 
+use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::memory::MemTables;

@@ -2,15 +2,16 @@
 //! (`prep_xfer_dlist`), building requests from prepped lists by index (`make_xfer_req`) or
 //! directly from two lists (`create_xfer_req`).
 
+use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use super::keys::KeyRuns;
 use super::memory::MemTables;
 use super::pairs;
 use super::remote::RemoteAgent;
 use super::xfer::{PostState, XferRequest};
-use super::{Agent, AgentInner, OptArgs, read};
+use super::{Agent, AgentInner, OptArgs};
 use crate::backend::{ResolvedDesc, Target};
 use crate::desc::{Desc, XferDescList};
 use crate::metrics::HandleKey;
@@ -111,7 +112,9 @@ impl Agent {
         if name == self.inner.name {
             return Ok(RemoteSide::Loopback);
         }
-        read(&self.inner.remotes)
+        self.inner
+            .remotes
+            .read()
             .get(name)
             .cloned()
             .map(RemoteSide::Agent)
@@ -128,8 +131,8 @@ impl Agent {
         opts: Option<&OptArgs>,
     ) -> (Vec<(usize, KeyRuns)>, Option<Desc>) {
         let candidates = self.candidate_backends(mem, opts);
-        let backends = read(&self.inner.backends);
-        let local = read(&self.inner.local);
+        let backends = self.inner.backends.read();
+        let local = self.inner.local.read();
         let mut uncovered = None;
         let keys = candidates
             .into_iter()
@@ -144,7 +147,7 @@ impl Agent {
                     }
                     Side::Remote(RemoteSide::Agent(remote)) => {
                         remote.link(b)?;
-                        let tables = read(&remote.tables);
+                        let tables = remote.tables.read();
                         resolve_keys(tables.get(&b)?, mem, descs)
                     }
                 };
@@ -375,7 +378,7 @@ impl Agent {
             remote,
             total_bytes,
         } = descs;
-        let engine = read(&self.inner.backends)[backend].engine.clone();
+        let engine = self.inner.backends.read()[backend].engine.clone();
         let target = match &remote_side {
             RemoteSide::Loopback => Target::Loopback,
             RemoteSide::Agent(r) => Target::Peer(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::Agent;
 use super::xfer::XferRequest;
-use crate::backend::{Completion, NotifQueue, lock};
+use crate::backend::{Completion, NotifQueue};
 use crate::status::{Result, Status, err};
 
 /// Resolves when a posted request's post is no longer in progress (see [`Agent::xfer_ready`]).
@@ -58,7 +58,7 @@ impl Agent {
     /// limit), then returns [`Agent::xfer_status`]: IN_PROG only on timeout. NOT_POSTED before
     /// the first post.
     pub fn wait_xfer(&self, req: &XferRequest, timeout: Option<Duration>) -> Result<Status> {
-        let completion = lock(&req.state).completion.clone();
+        let completion = req.state.lock().completion.clone();
         if let Some(c) = completion {
             c.wait(deadline(timeout));
         }
@@ -68,10 +68,10 @@ impl Agent {
     /// A future that resolves when the request's current post leaves IN_PROG (at once if it
     /// already has). NOT_POSTED before the first post.
     pub fn xfer_ready(&self, req: &XferRequest) -> Result<XferReady> {
-        let completion = lock(&req.state).completion.clone();
+        let completion = req.state.lock().completion.clone();
         let completion = match completion {
             Some(c) => c,
-            None if lock(&req.state).terminal.is_some() => Arc::new(Completion::done()),
+            None if req.state.lock().terminal.is_some() => Arc::new(Completion::done()),
             None => return Err(err!(NotPosted, "the request was never posted")),
         };
         Ok(XferReady { completion })

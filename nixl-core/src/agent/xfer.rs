@@ -1,13 +1,14 @@
 //! The life of a transfer request: post, status, telemetry, release.
 
+use parking_lot::Mutex;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::remote::{RemoteAgent, is_disconnect};
 use super::request::RemoteSide;
-use super::{Agent, AgentInner, OptArgs, read};
-use crate::backend::{Backend, Completion, SharedDescs, Target, XferJob, lock};
+use super::{Agent, AgentInner, OptArgs};
+use crate::backend::{Backend, Completion, SharedDescs, Target, XferJob};
 use crate::desc::Desc;
 use crate::status::{NixlError, Result, Status, err};
 use crate::types::{MemType, XferOp};
@@ -96,7 +97,7 @@ impl XferRequest {
 
 impl Drop for XferRequest {
     fn drop(&mut self) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if let Some(c) = state.completion.take() {
             c.cancel_and_wait();
         }
@@ -125,7 +126,7 @@ impl Agent {
     /// `opts.notif` is `None`). Reposting while a previous post runs is REPOST_ACTIVE.
     pub fn post_xfer_req(&self, req: &XferRequest, opts: Option<&OptArgs>) -> Result<Status> {
         self.check_owner(req)?;
-        let mut state = lock(&req.state);
+        let mut state = req.state.lock();
         if state
             .completion
             .as_ref()
@@ -194,7 +195,7 @@ impl Agent {
     /// A request's status (`getXferStatus`): IN_PROG, SUCCESS, or the error that ended it.
     /// A terminal status stays until the next post. NOT_POSTED before the first post.
     pub fn xfer_status(&self, req: &XferRequest) -> Result<Status> {
-        let state = lock(&req.state);
+        let state = req.state.lock();
         if let Some(terminal) = &state.terminal {
             return terminal.clone().map(|()| Status::Success);
         }
@@ -204,7 +205,7 @@ impl Agent {
         // A poll may park briefly (see `Completion::poll`); not while holding the request.
         drop(state);
         let status = completion.poll();
-        let mut state = lock(&req.state);
+        let mut state = req.state.lock();
         if let Some(terminal) = &state.terminal {
             return terminal.clone().map(|()| Status::Success);
         }
@@ -256,9 +257,9 @@ impl Agent {
         }
         match self.xfer_status(req) {
             Ok(Status::InProg) => Ok(None),
-            Ok(_) => Ok(Some(lock(&req.state).telemetry)),
+            Ok(_) => Ok(Some(req.state.lock().telemetry)),
             Err(e) if e.status() == Status::NotPosted => Err(e),
-            Err(_) => Ok(Some(lock(&req.state).telemetry)),
+            Err(_) => Ok(Some(req.state.lock().telemetry)),
         }
     }
 
@@ -283,7 +284,7 @@ impl Agent {
         if req.checked_generation.load(Ordering::Acquire) == now {
             return Ok(());
         }
-        let local = read(&self.inner.local);
+        let local = self.inner.local.read();
         let table = local[req.backend].get(req.local_mem);
         for d in req.local.iter() {
             let desc = Desc::new(d.addr, d.len, d.dev_id);

@@ -1,11 +1,11 @@
 //! The shared completion state of one posted transfer.
 
+use parking_lot::{Condvar, Mutex};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, OnceLock};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::lock;
 use super::pacer::PollPacer;
 use super::signal::Signal;
 use crate::status::{NixlError, Status};
@@ -116,7 +116,7 @@ impl Completion {
 
     /// The first error, if the transfer failed.
     pub fn error(&self) -> Option<NixlError> {
-        lock(&self.error).clone()
+        self.error.lock().clone()
     }
 
     /// Whether the request was canceled; workers check it between chunks.
@@ -127,7 +127,7 @@ impl Completion {
     /// Registers a worker about to touch the request's memory. Returns false (and registers
     /// nothing) once the request is canceled.
     pub fn enter(&self) -> bool {
-        let mut active = lock(&self.active);
+        let mut active = self.active.lock();
         if self.is_canceled() {
             return false;
         }
@@ -137,7 +137,7 @@ impl Completion {
 
     /// Ends what `enter` began.
     pub fn leave(&self) {
-        let mut active = lock(&self.active);
+        let mut active = self.active.lock();
         *active -= 1;
         if *active == 0 {
             self.idle.notify_all();
@@ -147,7 +147,7 @@ impl Completion {
     /// Records one finished part; the first error wins, and the last part sets SUCCESS.
     pub fn finish_part(&self, result: Result<(), NixlError>) {
         if let Err(e) = result {
-            let mut slot = lock(&self.error);
+            let mut slot = self.error.lock();
             if slot.is_none() {
                 self.status.store(e.status().code(), Ordering::Release);
                 *slot = Some(e);
@@ -171,10 +171,10 @@ impl Completion {
 
     /// Cancels the transfer and blocks until no worker is touching its memory.
     pub fn cancel_and_wait(&self) {
-        let mut active = lock(&self.active);
+        let mut active = self.active.lock();
         self.canceled.store(true, Ordering::Release);
         while *active > 0 {
-            active = self.idle.wait(active).unwrap_or_else(|p| p.into_inner());
+            self.idle.wait(&mut active);
         }
         drop(active);
         let _ = self.status.compare_exchange(

@@ -13,9 +13,10 @@ pub mod plugins;
 pub mod posix;
 pub mod signal;
 
+use parking_lot::Mutex;
 use std::any::Any;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::config::AgentConfig;
 use crate::registry::Region;
@@ -99,13 +100,13 @@ pub struct NotifQueue {
 impl NotifQueue {
     /// Queues a notification from `sender`.
     pub fn push(&self, sender: &str, msg: Vec<u8>) {
-        lock(&self.queue).push((sender.to_owned(), msg));
+        self.queue.lock().push((sender.to_owned(), msg));
         self.arrived.notify();
     }
 
     /// True if nothing is queued.
     pub fn is_empty(&self) -> bool {
-        lock(&self.queue).is_empty()
+        self.queue.lock().is_empty()
     }
 
     /// Blocks until a notification is queued or `deadline` passes; returns whether one is.
@@ -120,7 +121,7 @@ impl NotifQueue {
 
     /// Takes every queued notification.
     pub fn drain(&self) -> Vec<(String, Vec<u8>)> {
-        std::mem::take(&mut *lock(&self.queue))
+        std::mem::take(&mut *self.queue.lock())
     }
 }
 
@@ -223,10 +224,4 @@ pub trait Backend: Send + Sync {
     }
     /// Stops threads and connections; called once when the agent is dropped.
     fn shutdown(&self) {}
-}
-
-/// Locks a mutex, recovering it if a panicking thread poisoned it (the data stays usable:
-/// every critical section in this crate leaves its data consistent before it can panic).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -8,12 +8,10 @@
 //! bound passes. A thread that polls several requests in turn, or checks them once per scheduler
 //! step, is never parked, so no finished request waits behind another's park.
 
+use parking_lot::{Condvar, Mutex};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering, fence};
-use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-use super::lock;
 
 /// Polls during the first part of a transfer are never parked: short transfers finish within
 /// it, and parking would add a wake-up (tens of microseconds on an idle vCPU) to each. Single
@@ -77,12 +75,14 @@ impl PollPacer {
         if !tight || now.saturating_duration_since(self.started) < self.spin_budget {
             return false;
         }
-        let gate = lock(&self.gate);
+        let mut gate = self.gate.lock();
         self.parked.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let park = in_progress();
         if park {
-            let _ = self.finished.wait_timeout(gate, PARK_MAX);
+            self.finished.wait_for(&mut gate, PARK_MAX);
+            // Released after parking; a poller that did not park holds it to the end (as before).
+            drop(gate);
         }
         self.parked.fetch_sub(1, Ordering::SeqCst);
         // Parking ends the tight loop; the next poll is judged on its own.
@@ -95,7 +95,7 @@ impl PollPacer {
     pub fn wake(&self) {
         fence(Ordering::SeqCst);
         if self.parked.load(Ordering::SeqCst) != 0 {
-            let _gate = lock(&self.gate);
+            let _gate = self.gate.lock();
             self.finished.notify_all();
         }
     }

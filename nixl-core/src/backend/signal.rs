@@ -5,11 +5,9 @@
 //! `register` re-check it under the signal's lock, and `notify` takes that lock, so a change
 //! made before `notify` is never slept through.
 
-use std::sync::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex};
 use std::task::Waker;
 use std::time::Instant;
-
-use super::lock;
 
 /// Blocking and async waiters for one condition.
 #[derive(Default)]
@@ -21,7 +19,7 @@ pub struct Signal {
 impl Signal {
     /// Wakes every waiter; call after making the condition true.
     pub fn notify(&self) {
-        let wakers = std::mem::take(&mut *lock(&self.wakers));
+        let wakers = std::mem::take(&mut *self.wakers.lock());
         self.changed.notify_all();
         for w in wakers {
             w.wake();
@@ -31,7 +29,7 @@ impl Signal {
     /// Blocks until `ready()` is true or `deadline` passes (`None`: no deadline); returns the
     /// last `ready()`. `ready` runs under the signal's lock: it must not call `notify`.
     pub fn wait_until(&self, ready: impl Fn() -> bool, deadline: Option<Instant>) -> bool {
-        let mut guard = lock(&self.wakers);
+        let mut guard = self.wakers.lock();
         loop {
             if ready() {
                 return true;
@@ -42,21 +40,18 @@ impl Signal {
                 Some(d) => Some(d - now),
                 None => None,
             };
-            guard = match left {
+            match left {
                 Some(step) => {
-                    self.changed
-                        .wait_timeout(guard, step)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
+                    self.changed.wait_for(&mut guard, step);
                 }
-                None => self.changed.wait(guard).unwrap_or_else(|p| p.into_inner()),
-            };
+                None => self.changed.wait(&mut guard),
+            }
         }
     }
 
     /// Registers `waker` unless `ready()` is already true; returns `ready()`.
     pub fn register(&self, waker: &Waker, ready: impl Fn() -> bool) -> bool {
-        let mut wakers = lock(&self.wakers);
+        let mut wakers = self.wakers.lock();
         if ready() {
             return true;
         }

@@ -6,14 +6,14 @@
 //! peer's prefix: a deletion (an `invalidate_local_md`, or lease expiry) invalidates the peer
 //! here too.
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::sync::{Mutex, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions, DeleteOptions, EventType, PutOptions, WatchOptions};
 
 use super::MetadataHost;
-use crate::backend::lock;
 use crate::config::AgentConfig;
 use crate::status::{Result, err};
 
@@ -193,7 +193,7 @@ impl EtcdStore {
     }
 
     fn watch_for_deletion(&self, agent: &str) {
-        if !lock(&self.watched).insert(agent.to_owned()) {
+        if !self.watched.lock().insert(agent.to_owned()) {
             return;
         }
         let mut client = self.client.clone();

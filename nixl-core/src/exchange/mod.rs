@@ -9,12 +9,12 @@ pub mod frame;
 pub(crate) mod p2p;
 pub(crate) mod store;
 
-use std::sync::{Arc, Mutex, Weak};
+use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, unbounded};
 
-use crate::backend::lock;
 use crate::config::AgentConfig;
 use crate::status::{Result, err};
 
@@ -83,7 +83,7 @@ impl Exchange {
         if self.config.etcd_endpoints.is_empty() {
             return Ok(None);
         }
-        let mut slot = lock(&self.store);
+        let mut slot = self.store.lock();
         if slot.is_none() {
             *slot = Some(Arc::new(store::Store::connect(
                 &self.config,
@@ -99,7 +99,7 @@ impl Exchange {
         what: &'static str,
         task: impl FnOnce(&dyn MetadataHost) -> Result<()> + Send + 'static,
     ) -> Result<()> {
-        let mut slot = lock(&self.worker);
+        let mut slot = self.worker.lock();
         if slot.is_none() {
             let (tx, rx) = unbounded::<Task>();
             let agent = self.agent.clone();
@@ -128,8 +128,8 @@ impl Exchange {
         if let Some(l) = &self.listener {
             l.shutdown();
         }
-        let store = lock(&self.store).take();
-        if let Some((tx, handle)) = lock(&self.worker).take() {
+        let store = self.store.lock().take();
+        if let Some((tx, handle)) = self.worker.lock().take() {
             drop(tx);
             if handle.thread().id() != std::thread::current().id() {
                 let _ = handle.join();

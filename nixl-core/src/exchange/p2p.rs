@@ -1,18 +1,18 @@
 //! The peer-to-peer metadata listener and the outbound side of `send_local_md`,
 //! `fetch_remote_md` and `invalidate_local_md` over it.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::MetadataHost;
 use super::frame::{self, Command};
 use crate::auth;
-use crate::backend::lock;
 use crate::sockio::{self, ConnSet, Timed};
 use crate::status::{Result, err};
 
@@ -98,7 +98,7 @@ impl Listener {
     /// Stops accepting and closes open connections.
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
-        let Some(t) = lock(&self.accept).take() else {
+        let Some(t) = self.accept.lock().take() else {
             return;
         };
         // SAFETY: the fd belongs to the listener, which lives until the accept thread returns.
@@ -155,7 +155,7 @@ fn serve(
                     if secret.is_none()
                         && let Some(conns) = inner.remote_conns(name)
                     {
-                        lock(forgotten).insert(name.to_owned(), conns);
+                        forgotten.lock().insert(name.to_owned(), conns);
                     }
                     inner.invalidate_remote_md(name)
                 }
@@ -196,7 +196,7 @@ fn serve(
 /// replaced: `load_remote_md` refuses that on its own.)
 fn refuse_live_swap(inner: &dyn MetadataHost, blob: &[u8], forgotten: &Forgotten) -> Result<()> {
     let md = crate::metadata::AgentMetadata::decode(blob)?;
-    let Some(old) = lock(forgotten).get(&md.name).cloned() else {
+    let Some(old) = forgotten.lock().get(&md.name).cloned() else {
         return Ok(());
     };
     let other = old
@@ -209,7 +209,7 @@ fn refuse_live_swap(inner: &dyn MetadataHost, blob: &[u8], forgotten: &Forgotten
             md.name
         ));
     }
-    lock(forgotten).remove(&md.name);
+    forgotten.lock().remove(&md.name);
     Ok(())
 }
 

@@ -16,8 +16,9 @@ mod histogram;
 pub(crate) mod peers;
 mod server;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -178,7 +179,7 @@ static AGENTS: Mutex<Vec<std::sync::Weak<AgentMetrics>>> = Mutex::new(Vec::new()
 /// The metrics of the live agent named `name`, if it records metrics (cold path: backends
 /// call it once when they are created).
 pub(crate) fn for_agent(name: &str) -> Option<Arc<AgentMetrics>> {
-    let mut agents = AGENTS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut agents = AGENTS.lock();
     agents.retain(|w| w.strong_count() > 0);
     agents
         .iter()
@@ -216,10 +217,7 @@ impl AgentMetrics {
             loopback: HandleCache::default(),
             loaded: Mutex::default(),
         });
-        AGENTS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::downgrade(&m));
+        AGENTS.lock().push(Arc::downgrade(&m));
         m
     }
 
@@ -238,7 +236,7 @@ impl AgentMetrics {
 
     /// The peer label for `peer`: itself for the first [`MAX_PEERS`] peers, `other` after.
     pub(crate) fn peer_label(&self, peer: &str) -> String {
-        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut peers = self.peers.lock();
         if peers.iter().any(|p| p == peer) {
             return peer.to_owned();
         }
@@ -274,7 +272,7 @@ impl HandleCache {
         backend_name: &str,
         key: HandleKey,
     ) -> Arc<XferMetrics> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.0.lock();
         map.entry(key)
             .or_insert_with(|| XferMetrics::new(agent, peer, backend_name, key))
             .clone()

@@ -3,7 +3,8 @@
 //! time and requests ended by the peer timeout. Updated by the network backend on cold paths
 //! (connect, pool hand-over, notification) with atomic operations on handles it keeps.
 
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -115,7 +116,7 @@ impl AgentMetrics {
     /// A remote agent was loaded (a new entry, not an update): a reconnect if this agent had
     /// loaded that name before.
     pub(crate) fn peer_loaded(&self, peer: &str) {
-        let mut seen = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.loaded.lock();
         if seen.contains(peer) {
             drop(seen);
             let labels = PeerLabels {
@@ -201,7 +202,7 @@ impl PeerMetrics {
     /// The peer is reached by `transport` now, because of `reason` (a short fixed word).
     /// Counted per live handle (a probe of a new incarnation adds one for a moment).
     pub(crate) fn set_route(&self, transport: &'static str, reason: &'static str) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         if let Some((t, r)) = state.0.replace((transport, reason)) {
             self.route_gauge(t, r).dec();
         }
@@ -210,7 +211,7 @@ impl PeerMetrics {
 
     /// The peer was found gone (counted once).
     pub(crate) fn disconnected(&self) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.lock();
         if !std::mem::replace(&mut state.1, true) {
             self.connected.dec();
             self.disconnected.inc();
@@ -250,7 +251,7 @@ impl PeerMetrics {
 
 impl Drop for PeerMetrics {
     fn drop(&mut self) {
-        let state = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        let state = self.state.get_mut();
         if state.1 {
             self.disconnected.dec();
         } else {

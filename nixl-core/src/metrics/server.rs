@@ -1,7 +1,7 @@
 //! The HTTP endpoint Prometheus scrapes: one per process, on a `tiny_http` thread.
 
+use parking_lot::Mutex;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
 
 use crate::status::{Result, err};
 
@@ -17,7 +17,7 @@ static RUNNING: Mutex<Option<u16>> = Mutex::new(None);
 
 /// The port the endpoint listens on, if it runs.
 pub fn exporter_port() -> Option<u16> {
-    *RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+    *RUNNING.lock()
 }
 
 /// Starts the endpoint on `addr` (port 0: any free port) and returns the bound port; if it
@@ -57,7 +57,7 @@ pub fn start_from_env() -> Result<Option<u16>> {
 }
 
 fn start_named(addr: SocketAddr, what: &str) -> Result<u16> {
-    let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+    let mut running = RUNNING.lock();
     if let Some(port) = *running {
         return Ok(port);
     }

@@ -5,6 +5,11 @@ use std::time::{Duration, Instant};
 
 pub mod peer;
 
+// The data helpers `nixl-peer` uses too, so both sides agree on the bytes (not every test
+// crate that includes this module uses them).
+#[allow(unused_imports)]
+pub use test_support::{checksum, filled, pattern};
+
 use nixl_core::*;
 
 /// An agent with the default network backend ("UCX").
@@ -24,26 +29,6 @@ pub fn tcp_params() -> Params {
     [("transport".to_string(), "tcp".to_string())]
         .into_iter()
         .collect()
-}
-
-/// The byte at `i` of a buffer filled with `seed` (same as `nixl-peer`).
-pub fn pattern(seed: u64, i: usize) -> u8 {
-    (i as u64)
-        .wrapping_mul(31)
-        .wrapping_add(seed.wrapping_mul(7))
-        .wrapping_add((i >> 12) as u64) as u8
-}
-
-/// A buffer of `len` bytes filled with `seed`'s pattern.
-pub fn filled(len: usize, seed: u64) -> Vec<u8> {
-    (0..len).map(|i| pattern(seed, i)).collect()
-}
-
-/// FNV-1a (same as `nixl-peer`).
-pub fn checksum(buf: &[u8]) -> u64 {
-    buf.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 /// Registers a whole buffer as DRAM.

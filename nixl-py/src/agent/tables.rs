@@ -3,17 +3,15 @@
 //! collected while they ran, kept until they finish.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+
+use parking_lot::Mutex;
 
 use nixl_core::{Agent, BackendHandle, PreppedDlist, Status, XferRequest};
 use pyo3::prelude::*;
 
 use crate::errors::{nixlInvalidParamError, nixlNotFoundError};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Objects by handle; a missing handle is `nixlNotFoundError` naming `what`.
 struct Table<T> {
@@ -37,14 +35,15 @@ impl<T> Table<T> {
     }
 
     fn get(&self, h: u64) -> PyResult<Arc<T>> {
-        lock(&self.items)
+        self.items
+            .lock()
             .get(&h)
             .cloned()
             .ok_or_else(|| self.missing(h))
     }
 
     fn take(&self, h: u64) -> PyResult<Arc<T>> {
-        lock(&self.items).remove(&h).ok_or_else(|| self.missing(h))
+        self.items.lock().remove(&h).ok_or_else(|| self.missing(h))
     }
 }
 
@@ -77,14 +76,14 @@ impl Tables {
 
     /// Records a new backend; returns its Python handle.
     pub fn add_backend(&self, b: BackendHandle) -> u64 {
-        let mut table = lock(&self.backends);
+        let mut table = self.backends.lock();
         table.push(b);
         table.len() as u64
     }
 
     /// The backends behind Python handles; an unknown one is `nixlInvalidParamError`.
     pub fn backends(&self, handles: &[u64]) -> PyResult<Vec<BackendHandle>> {
-        let table = lock(&self.backends);
+        let table = self.backends.lock();
         handles
             .iter()
             .map(|&b| {
@@ -103,7 +102,8 @@ impl Tables {
 
     /// The Python handle of a backend (0 if unknown).
     pub fn py_backend(&self, b: BackendHandle) -> u64 {
-        lock(&self.backends)
+        self.backends
+            .lock()
             .iter()
             .position(|x| *x == b)
             .map_or(0, |p| p as u64 + 1)
@@ -111,7 +111,7 @@ impl Tables {
 
     pub fn add_req(&self, r: XferRequest) -> u64 {
         let h = self.handle();
-        lock(&self.reqs.items).insert(h, Arc::new(r));
+        self.reqs.items.lock().insert(h, Arc::new(r));
         h
     }
 
@@ -125,7 +125,7 @@ impl Tables {
 
     pub fn add_dlist(&self, d: PreppedDlist) -> u64 {
         let h = self.handle();
-        lock(&self.dlists.items).insert(h, Arc::new(d));
+        self.dlists.items.lock().insert(h, Arc::new(d));
         h
     }
 
@@ -139,12 +139,12 @@ impl Tables {
 
     /// Keeps a running request until it finishes (never canceled or freed under the transfer).
     pub fn park(&self, r: Arc<XferRequest>) {
-        lock(&self.parked).push(r);
+        self.parked.lock().push(r);
     }
 
     /// Drops parked requests that finished; returns how many still run.
     pub fn reap(&self, agent: &Agent) -> usize {
-        let mut parked = lock(&self.parked);
+        let mut parked = self.parked.lock();
         if !parked.is_empty() {
             parked.retain(|r| matches!(agent.xfer_status(r), Ok(Status::InProg)));
         }

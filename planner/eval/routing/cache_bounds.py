@@ -13,10 +13,14 @@ block is counted as a hit when cached, even if an earlier block of the prompt wa
 (a prefix hit needs all of them). Splitting the capacity over workers, keeping running
 requests' blocks resident and counting prefixes only can each only lower it.
 
+The prefill times come from the workspace's timing model (crate engine-timing), through its
+`lone-prefill-ms` example, which this script runs with cargo (from the repository root).
+
   python3 planner/eval/routing/cache_bounds.py TRACE [WORKERS] [BLOCKS_PER_WORKER]
 """
 import heapq
 import json
+import subprocess
 import sys
 from collections import OrderedDict
 
@@ -117,19 +121,17 @@ def belady_hit_rate(reqs, capacity):
     return hit / total
 
 
-def pass_ms(tokens):
-    """Dynamo mocker's prefill polynomial (speedup 1): one pass of `tokens` new tokens."""
-    return 4.209989e-7 * tokens * tokens + 1.518344e-2 * tokens + 16.50142 if tokens > 0 else 0.0
+LONE_PREFILL_MS = ["cargo", "run", "-q", "--release", "-p", "engine-timing",
+                   "--example", "lone-prefill-ms"]
 
 
-def lone_prefill_ms(tokens, max_batched=8192):
-    """Prefill of one request alone on an idle engine, chunked into max_batched passes."""
-    t = 0.0
-    while tokens > 0:
-        chunk = min(tokens, max_batched)
-        t += pass_ms(chunk)
-        tokens -= chunk
-    return t
+def lone_prefill_ms(token_counts):
+    """Prefill of each request alone on an idle engine (chunked prefill), in ms, from the
+    engine-timing crate's model."""
+    text = "".join(f"{n}\n" for n in token_counts)
+    out = subprocess.run(LONE_PREFILL_MS, input=text, capture_output=True, text=True,
+                         check=True).stdout
+    return [float(line) for line in out.split()]
 
 
 def quantile(xs, q):
@@ -140,7 +142,7 @@ def quantile(xs, q):
 def ttft_floor(reqs):
     """Each request's own prefill time (no queueing, no decode interference) without a
     cache and with the ideal infinite shared cache: no router can beat these percentiles."""
-    seen, cold, ideal = set(), [], []
+    seen, cold_tokens, ideal_tokens = set(), [], []
     for r in reqs:
         ids, isl = r["hash_ids"], r["input_length"]
         hit = 0
@@ -150,8 +152,9 @@ def ttft_floor(reqs):
             hit += 1
         seen.update(ids)
         cached = min(hit * TRACE_BLOCK, (isl - 1) // ENGINE_BLOCK * ENGINE_BLOCK)
-        cold.append(lone_prefill_ms(isl))
-        ideal.append(lone_prefill_ms(isl - cached))
+        cold_tokens.append(isl)
+        ideal_tokens.append(isl - cached)
+    cold, ideal = lone_prefill_ms(cold_tokens), lone_prefill_ms(ideal_tokens)
     for name, xs in (("no cache", cold), ("ideal cache", ideal)):
         p = [quantile(xs, q) for q in (0.5, 0.9, 0.99)]
         print(f"own prefill time, {name}: p50/p90/p99 {p[0]:.0f}/{p[1]:.0f}/{p[2]:.0f} ms")

@@ -16,15 +16,15 @@
 //! with `--doc`, the region of a document between the generated-region markers);
 //! `step-bound` replays the step with scripted splits and reaction times (no planner).
 
-mod driver;
 mod oracle;
 mod plot;
-mod profiler;
 mod scenarios;
 mod step_bound;
 mod tables;
 
 use std::path::PathBuf;
+
+use planner_sim::{driver, profiler};
 
 fn usage() -> ! {
     eprintln!(

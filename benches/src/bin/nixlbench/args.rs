@@ -169,16 +169,53 @@ pub struct Variant {
     pub env: String,
 }
 
-fn variant_spec(v: &str) -> Result<VariantSpec, String> {
+/// Why a flag's value was refused; clap prints it after the flag's name.
+#[derive(Debug, thiserror::Error)]
+enum BadValue {
+    /// `--variant` with fewer than five fields.
+    #[error("expected NAME:LIB:BACKEND:TRANSPORT:PARAMS")]
+    VariantFields,
+    /// `--variant` with an empty name.
+    #[error("the name must not be empty")]
+    EmptyName,
+    /// A transport other than `auto` and `tcp`.
+    #[error("transport auto or tcp, not {0:?}")]
+    Transport(String),
+    /// `--op_type` other than READ and WRITE.
+    #[error("READ or WRITE")]
+    Op,
+    /// A segment type other than DRAM.
+    #[error("only DRAM runs on this machine")]
+    NotDram,
+    /// An unknown `--buffer` kind.
+    #[error("malloc, huge or shared")]
+    Buffer,
+    /// `--names` without a comma.
+    #[error("takes A,B")]
+    Pair,
+    /// A size with a suffix other than K, M and G.
+    #[error("unknown size suffix {0:?}")]
+    SizeSuffix(String),
+    /// A size that is not a number.
+    #[error("{value:?}: {source}")]
+    Number {
+        /// The value given.
+        value: String,
+        /// Why it did not parse.
+        source: std::num::ParseIntError,
+    },
+}
+
+fn variant_spec(v: &str) -> Result<VariantSpec, BadValue> {
     let f: Vec<&str> = v.splitn(5, ':').collect();
     let [name, lib, backend, transport, params] = f[..] else {
-        return Err("expected NAME:LIB:BACKEND:TRANSPORT:PARAMS".into());
+        return Err(BadValue::VariantFields);
     };
     if name.is_empty() {
-        return Err("the name must not be empty".into());
+        return Err(BadValue::EmptyName);
     }
     if !matches!(transport, "auto" | "tcp") {
-        return Err(format!("transport auto or tcp, not {transport:?}"));
+        return Err(BadValue::Transport(transport.into()));
     }
     Ok(VariantSpec {
         name: name.into(),
@@ -196,41 +233,41 @@ pub fn default_lib() -> PathBuf {
     dir.join("release").join("libnixl_capi.so")
 }
 
-fn at_least_one(v: &str) -> Result<usize, String> {
+fn at_least_one(v: &str) -> Result<usize, BadValue> {
     size(v).map(|n| n.max(1))
 }
 
 /// A switch's optional value: anything but `false` and `0` turns it on.
-fn switch(v: &str) -> Result<bool, String> {
+fn switch(v: &str) -> Result<bool, std::convert::Infallible> {
     Ok(v != "false" && v != "0")
 }
 
-fn op_type(v: &str) -> Result<String, String> {
+fn op_type(v: &str) -> Result<String, BadValue> {
     let op = v.to_ascii_uppercase();
     match op.as_str() {
         "READ" | "WRITE" => Ok(op),
-        _ => Err("READ or WRITE".into()),
+        _ => Err(BadValue::Op),
     }
 }
 
-fn dram_only(v: &str) -> Result<String, String> {
+fn dram_only(v: &str) -> Result<String, BadValue> {
     if v.eq_ignore_ascii_case("DRAM") {
         Ok(v.into())
     } else {
-        Err("only DRAM runs on this machine".into())
+        Err(BadValue::NotDram)
     }
 }
 
-fn segment(v: &str) -> Result<Segment, String> {
-    Segment::parse(v).ok_or_else(|| "malloc, huge or shared".into())
+fn segment(v: &str) -> Result<Segment, BadValue> {
+    Segment::parse(v).ok_or(BadValue::Buffer)
 }
 
-fn names(v: &str) -> Result<(String, String), String> {
-    let (x, y) = v.split_once(',').ok_or("takes A,B")?;
+fn names(v: &str) -> Result<(String, String), BadValue> {
+    let (x, y) = v.split_once(',').ok_or(BadValue::Pair)?;
     Ok((x.into(), y.into()))
 }
 
-fn size(v: &str) -> Result<usize, String> {
+fn size(v: &str) -> Result<usize, BadValue> {
     let v = v.trim();
     let (num, mul) = match v.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => {
@@ -238,7 +275,7 @@ fn size(v: &str) -> Result<usize, String> {
                 "K" | "KB" | "KIB" => 1 << 10,
                 "M" | "MB" | "MIB" => 1 << 20,
                 "G" | "GB" | "GIB" => 1 << 30,
-                other => return Err(format!("unknown size suffix {other:?}")),
+                other => return Err(BadValue::SizeSuffix(other.into())),
             };
             (&v[..i], mul)
         }
@@ -246,7 +283,10 @@ fn size(v: &str) -> Result<usize, String> {
     };
     num.parse::<usize>()
         .map(|n| n * mul)
-        .map_err(|e| format!("{v:?}: {e}"))
+        .map_err(|source| BadValue::Number {
+            value: v.into(),
+            source,
+        })
 }
 
 impl Args {

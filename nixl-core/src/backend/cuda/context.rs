@@ -1,12 +1,12 @@
 //! One primary context per device, retained on first use and made current on the calling
 //! thread before any driver call that needs it.
 
-use std::sync::{Mutex, OnceLock};
+use parking_lot::Mutex;
+use std::sync::OnceLock;
 
 use cudarc::driver::sys;
 
 use super::driver::{check, driver};
-use crate::backend::lock;
 use crate::status::{Result, err};
 
 /// A retained primary context.
@@ -110,7 +110,7 @@ pub fn enable_peer(from: i32, to: i32) -> Result<bool> {
     if from == to {
         return Ok(true);
     }
-    if let Some(&(_, _, on)) = lock(&PEERS).iter().find(|(a, b, _)| (*a, *b) == (from, to)) {
+    if let Some(&(_, _, on)) = PEERS.lock().iter().find(|(a, b, _)| (*a, *b) == (from, to)) {
         return Ok(on);
     }
     let mut can = 0i32;
@@ -128,7 +128,7 @@ pub fn enable_peer(from: i32, to: i32) -> Result<bool> {
         on = r == sys::CUresult::CUDA_SUCCESS
             || r == sys::CUresult::CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED;
     }
-    lock(&PEERS).push((from, to, on));
+    PEERS.lock().push((from, to, on));
     Ok(on)
 }
 

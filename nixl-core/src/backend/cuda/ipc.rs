@@ -8,9 +8,10 @@
 //! owner's file descriptor exporting the allocation (see [`super::vmm`]). Kind [`KIND_NONE`]
 //! marks a chunk that cannot be shared (e.g. a VMM allocation made without POSIX-fd sharing).
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use cudarc::driver::sys;
 
@@ -18,7 +19,7 @@ use super::context;
 use super::driver::check;
 use super::pointer::Chunk;
 use super::vmm::{self, VmmMapping};
-use crate::backend::{ResolvedDesc, lock};
+use crate::backend::ResolvedDesc;
 use crate::codec::{Reader, Writer};
 use crate::desc::Desc;
 use crate::status::{Result, err};
@@ -176,7 +177,7 @@ fn too_large(size: u64, mapped: u64) -> crate::status::NixlError {
 }
 
 fn open_handle(handle: &[u8], size: u64, dev_id: u64) -> Result<u64> {
-    let mut opened = lock(&OPENED);
+    let mut opened = OPENED.lock();
     if let Some(entry) = opened.iter_mut().find(|o| o.handle == handle) {
         if size > entry.mapped {
             return Err(too_large(size, entry.mapped));
@@ -227,7 +228,7 @@ fn open_handle(handle: &[u8], size: u64, dev_id: u64) -> Result<u64> {
 }
 
 fn close_handle(handle: &[u8]) {
-    let mut opened = lock(&OPENED);
+    let mut opened = OPENED.lock();
     let Some(i) = opened.iter().position(|o| o.handle == handle) else {
         return;
     };
@@ -285,7 +286,7 @@ impl RemoteVram {
 
     /// Opens every chunk (once); `pidfd` names the owner process, for VMM chunks.
     fn bases(&self, open_on: u64, pidfd: Option<RawFd>) -> Result<Vec<u64>> {
-        let mut mapped = lock(&self.mapped);
+        let mut mapped = self.mapped.lock();
         if let Some(m) = &*mapped {
             return Ok(m.iter().map(Mapped::base).collect());
         }
@@ -373,7 +374,7 @@ fn release(chunks: &[RemoteChunk], mapped: Vec<Mapped>) {
 
 impl Drop for RemoteVram {
     fn drop(&mut self) {
-        if let Some(m) = lock(&self.mapped).take() {
+        if let Some(m) = self.mapped.lock().take() {
             release(&self.chunks, m);
         }
     }
@@ -388,12 +389,12 @@ pub struct PeerVram {
 impl PeerVram {
     /// Learns (or replaces) a registration.
     pub fn insert(&self, key: u64, region: RemoteVram) {
-        lock(&self.by_key).insert(key, Arc::new(region));
+        self.by_key.lock().insert(key, Arc::new(region));
     }
 
     /// The registration a descriptor's key names.
     pub fn get(&self, key: u64) -> Result<Arc<RemoteVram>> {
-        lock(&self.by_key).get(&key).cloned().ok_or_else(|| {
+        self.by_key.lock().get(&key).cloned().ok_or_else(|| {
             err!(
                 NotAllowed,
                 "no remote VRAM registration with the presented key"

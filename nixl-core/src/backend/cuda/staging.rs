@@ -4,13 +4,13 @@
 //! Two buffers alternate: while one chunk crosses the host leg, the next one is copied on the
 //! device stream, so the device copy and the host I/O overlap.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use cudarc::driver::sys;
 
 use super::driver::check;
 use super::stream::{Event, Stream};
-use crate::backend::{ResolvedDesc, lock};
+use crate::backend::ResolvedDesc;
 use crate::status::{Result, err};
 
 /// Bytes per staging buffer (one pipeline chunk).
@@ -28,7 +28,7 @@ pub struct Pinned {
 impl Pinned {
     /// Takes a buffer from the pool or allocates one; a CUDA context must be current.
     pub fn take() -> Result<Pinned> {
-        if let Some(addr) = lock(&IDLE).pop() {
+        if let Some(addr) = IDLE.lock().pop() {
             return Ok(Pinned { addr });
         }
         let mut p: *mut std::ffi::c_void = std::ptr::null_mut();
@@ -48,7 +48,7 @@ impl Pinned {
 
 impl Drop for Pinned {
     fn drop(&mut self) {
-        let mut idle = lock(&IDLE);
+        let mut idle = IDLE.lock();
         if idle.len() < KEEP {
             idle.push(self.addr);
         } else {

@@ -1,13 +1,12 @@
 //! Dedicated copy streams (one small pool per device) and events; every copy of this backend
 //! is asynchronous on such a stream and waited for before a transfer reports completion.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use cudarc::driver::sys;
 
 use super::context;
 use super::driver::check;
-use crate::backend::lock;
 use crate::status::Result;
 
 /// Idle driver objects (streams, events) by device ordinal, at most `keep` per device: making
@@ -27,14 +26,14 @@ impl<R> Pool<R> {
 
     /// An idle object of device `dev`, if any.
     fn take(&self, dev: i32) -> Option<R> {
-        let mut idle = lock(&self.idle);
+        let mut idle = self.idle.lock();
         let i = idle.iter().position(|(d, _)| *d == dev)?;
         Some(idle.swap_remove(i).1)
     }
 
     /// Keeps `raw` for reuse; hands it back (to be destroyed) when `dev` has enough.
     fn give(&self, dev: i32, raw: R) -> Option<R> {
-        let mut idle = lock(&self.idle);
+        let mut idle = self.idle.lock();
         if idle.iter().filter(|(d, _)| *d == dev).count() < self.keep {
             idle.push((dev, raw));
             None

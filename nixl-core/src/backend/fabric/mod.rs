@@ -18,16 +18,17 @@ mod tests;
 mod wire;
 mod xfer;
 
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::plugins::Plugin;
 use super::{
     Backend, BackendContext, Capabilities, Completion, NotifQueue, Params, PeerHandle, Target,
-    XferJob, lock,
+    XferJob,
 };
 use crate::registry::Region;
 use crate::status::{Result, err};
@@ -165,7 +166,7 @@ impl Shared {
     }
 
     fn post_recv(&self, slot: usize) {
-        let desc = lock(&self.recv_reg).as_ref().map_or(0, |r| r.desc);
+        let desc = self.recv_reg.lock().as_ref().map_or(0, |r| r.desc);
         let buf = self.recv_slab_ptr + slot * wire::NOTIF_BUF_LEN;
         loop {
             // SAFETY: the slab outlives the endpoint's use of it (closed in shutdown first);
@@ -393,15 +394,10 @@ impl FabricBackend {
         // Resolve everything first: nothing is posted for a request with a bad descriptor.
         let mut ops = Vec::with_capacity(job.local.len());
         {
-            let local = shared.local.read().unwrap_or_else(|p| p.into_inner());
+            let local = shared.local.read();
             let remote_of = |key: u64| -> Option<RemoteMr> {
                 match peer {
-                    Some(p) => p
-                        .regions
-                        .read()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get(&key)
-                        .copied(),
+                    Some(p) => p.regions.read().get(&key).copied(),
                     None => local.get(&key).map(|m| RemoteMr {
                         key: m.key,
                         base: 0,
@@ -462,7 +458,7 @@ impl FabricBackend {
             }
         });
         {
-            let mut active = lock(&shared.active);
+            let mut active = shared.active.lock();
             active.retain(|w| w.strong_count() > 0);
             active.push(Arc::downgrade(&x));
         }
@@ -572,21 +568,12 @@ impl Backend for FabricBackend {
             reg: Mutex::new(Some(reg)),
             inflight: Default::default(),
         });
-        self.shared
-            .local
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(region.key, mr);
+        self.shared.local.write().insert(region.key, mr);
         Ok(())
     }
 
     fn deregister(&self, _mem: MemType, region: &Region) {
-        let mr = self
-            .shared
-            .local
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&region.key);
+        let mr = self.shared.local.write().remove(&region.key);
         let Some(mr) = mr else { return };
         // Nothing new can start on it; wait until the provider returned every operation
         // posted on it, then close it (the provider then refuses its key). Bounded: a peer
@@ -616,7 +603,7 @@ impl Backend for FabricBackend {
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        if let Some(reg) = lock(&mr.reg).take() {
+        if let Some(reg) = mr.reg.lock().take() {
             reg.close();
         }
     }
@@ -626,7 +613,6 @@ impl Backend for FabricBackend {
         self.shared
             .local
             .read()
-            .unwrap_or_else(|p| p.into_inner())
             .get(&region.key)
             .map_or_else(Vec::new, |m| wire::encode_key(m.key))
     }
@@ -680,7 +666,7 @@ impl Backend for FabricBackend {
                 region.desc.addr
             )
         })?;
-        p.regions.write().unwrap_or_else(|e| e.into_inner()).insert(
+        p.regions.write().insert(
             region.key,
             RemoteMr {
                 key,
@@ -761,23 +747,17 @@ impl Backend for FabricBackend {
             return;
         }
         shared.ep.signal_cq();
-        if let Some(t) = lock(&self.thread).take() {
+        if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
         shared.abandon_active();
-        let mrs: Vec<_> = shared
-            .local
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
-            .map(|(_, m)| m)
-            .collect();
+        let mrs: Vec<_> = shared.local.write().drain().map(|(_, m)| m).collect();
         for m in mrs {
-            if let Some(reg) = lock(&m.reg).take() {
+            if let Some(reg) = m.reg.lock().take() {
                 reg.close();
             }
         }
-        if let Some(reg) = lock(&shared.recv_reg).take() {
+        if let Some(reg) = shared.recv_reg.lock().take() {
             reg.close();
         }
     }

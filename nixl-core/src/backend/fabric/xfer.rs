@@ -5,14 +5,15 @@
 //! the progress thread — asleep in `fi_cq_sread` while nothing happens — finishes the
 //! transfer, sends its notification and re-posts receive buffers.
 
+use parking_lot::Mutex;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::sys;
-use crate::backend::{Completion, lock};
+use crate::backend::Completion;
 use crate::status::{NixlError, Result, err};
 
 /// A local registration and the operations still using it.
@@ -106,7 +107,7 @@ impl Xfer {
     }
 
     fn fail(&self, e: NixlError) {
-        let mut slot = lock(&self.error);
+        let mut slot = self.error.lock();
         if slot.is_none() {
             *slot = Some(e);
         }
@@ -132,7 +133,7 @@ impl Xfer {
     fn all_ops_done(self: &Arc<Self>, shared: &Shared) {
         // Nothing of the provider touches the request's memory any more.
         self.leave();
-        let outcome = match lock(&self.error).take() {
+        let outcome = match self.error.lock().take() {
             Some(e) => Err(e),
             None if self.completion.is_canceled() => {
                 Err(err!(Canceled, "the request was released"))
@@ -387,7 +388,7 @@ impl Shared {
     /// releasing it does not wait for completions nobody will read (the endpoint, closed
     /// when the backend is dropped right after, stops the provider touching memory).
     pub fn abandon_active(&self) {
-        for x in lock(&self.active).drain(..).filter_map(|w| w.upgrade()) {
+        for x in self.active.lock().drain(..).filter_map(|w| w.upgrade()) {
             x.report(Err(err!(
                 Backend,
                 "agent {} is shutting down",
@@ -401,7 +402,9 @@ impl Shared {
     /// within the peer timeout (connection-based providers then flush the operations posted
     /// to it), and marks it to be re-inserted before its next transfer. Returns how many.
     pub fn sever_stalled_peers(&self) -> usize {
-        let stalled: Vec<Arc<PeerLink>> = lock(&self.active)
+        let stalled: Vec<Arc<PeerLink>> = self
+            .active
+            .lock()
             .iter()
             .filter_map(Weak::upgrade)
             .filter(|x| x.is_stalled())
@@ -418,7 +421,7 @@ impl Shared {
     }
 
     fn fail_stalled(&self) {
-        let mut active = lock(&self.active);
+        let mut active = self.active.lock();
         active.retain(|w| w.strong_count() > 0);
         for x in active.iter().filter_map(Weak::upgrade) {
             x.check_stall(&self.ep.traits.provider);

@@ -1,8 +1,8 @@
 //! Who this process is, so peers can tell "same process", "same host" and "elsewhere" apart
 //! without trusting host names.
 
+use parking_lot::Mutex;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 /// Facts about this process that a peer compares with its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub struct ProcessIdentity {
 pub fn local() -> ProcessIdentity {
     static ID: Mutex<Option<ProcessIdentity>> = Mutex::new(None);
     let pid = std::process::id();
-    let mut cached = crate::backend::lock(&ID);
+    let mut cached = ID.lock();
     match &*cached {
         Some(id) if id.pid == pid => id.clone(),
         _ => {

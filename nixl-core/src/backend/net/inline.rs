@@ -9,21 +9,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::executor::Executor;
-use super::{Mover, lock, memory};
+use super::{Mover, memory};
 use crate::backend::{ResolvedDesc, Target, XferJob, XferOp};
 use crate::status::{NixlError, Result};
 
 /// Helpers' shared state: parts still running and the first error.
 struct Parts {
     remaining: AtomicUsize,
-    first_error: std::sync::Mutex<Option<NixlError>>,
+    first_error: parking_lot::Mutex<Option<NixlError>>,
 }
 
 impl Parts {
     /// Moves one share and counts it done.
     fn run(&self, mover: &Mover, target: &Target, op: XferOp, share: &Share) {
         if let Err(e) = mover.move_bytes(target, op, &share.local, &share.remote, &|| false) {
-            lock(&self.first_error).get_or_insert(e);
+            self.first_error.lock().get_or_insert(e);
         }
         self.remaining.fetch_sub(1, Ordering::AcqRel);
     }
@@ -61,7 +61,7 @@ pub(super) fn run(
     let (mine_l, mine_r) = parts.remove(0);
     let state = Arc::new(Parts {
         remaining: AtomicUsize::new(parts.len()),
-        first_error: std::sync::Mutex::new(None),
+        first_error: parking_lot::Mutex::new(None),
     });
     let shares: Vec<Arc<Share>> = parts
         .into_iter()
@@ -96,7 +96,7 @@ pub(super) fn run(
         }
     }
     mine?;
-    match lock(&state.first_error).take() {
+    match state.first_error.lock().take() {
         Some(e) => Err(e),
         None => Ok(()),
     }
@@ -150,11 +150,11 @@ mod tests {
         let backend = NetBackend::new(&ctx, &params).expect("backend");
         let executor = backend.executor().expect("executor");
         let (release_tx, release_rx) = mpsc::channel::<()>();
-        let release_rx = std::sync::Arc::new(std::sync::Mutex::new(release_rx));
+        let release_rx = std::sync::Arc::new(parking_lot::Mutex::new(release_rx));
         for _ in 0..executor.threads() {
             let rx = release_rx.clone();
             executor.spawn(move || {
-                let _ = rx.lock().map(|r| r.recv_timeout(Duration::from_secs(30)));
+                let _ = rx.lock().recv_timeout(Duration::from_secs(30));
             });
         }
 

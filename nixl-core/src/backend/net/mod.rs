@@ -20,11 +20,12 @@ pub mod shm;
 #[cfg(feature = "cuda")]
 mod vram;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use super::plugins::Plugin;
 use super::{
     Backend, BackendContext, Capabilities, Completion, NotifQueue, Params, PeerHandle,
-    ResolvedDesc, Target, XferJob, lock,
+    ResolvedDesc, Target, XferJob,
 };
 use crate::registry::Region;
 use crate::status::{NixlError, Result, err};
@@ -81,7 +82,7 @@ fn create(ctx: &BackendContext, params: &Params) -> Result<Arc<dyn Backend>> {
 static IN_PROCESS: Mutex<Option<HashMap<u64, Weak<Shared>>>> = Mutex::new(None);
 
 fn same_process_backend(instance: u64) -> Option<Weak<Shared>> {
-    lock(&IN_PROCESS).as_ref()?.get(&instance).cloned()
+    IN_PROCESS.lock().as_ref()?.get(&instance).cloned()
 }
 
 /// State shared by the backend, its listener threads and same-process peers.
@@ -209,7 +210,8 @@ impl NetBackend {
             #[cfg(feature = "cuda")]
             vram: Default::default(),
         });
-        lock(&IN_PROCESS)
+        IN_PROCESS
+            .lock()
             .get_or_insert_with(HashMap::new)
             .insert(instance, Arc::downgrade(&shared));
         let conn_info = ConnInfo {
@@ -243,7 +245,7 @@ impl NetBackend {
     }
 
     fn executor(&self) -> Result<Arc<Executor>> {
-        lock(&self.executor).clone().ok_or_else(|| {
+        self.executor.lock().clone().ok_or_else(|| {
             err!(
                 Backend,
                 "agent {} is shutting down",
@@ -266,7 +268,7 @@ impl NetBackend {
         let tracker = Arc::new(PartTracker::new(parts.len()));
         let job = Arc::new(job);
         {
-            let mut inflight = lock(&self.inflight);
+            let mut inflight = self.inflight.lock();
             inflight.retain(|w| w.strong_count() > 0);
             inflight.push(Arc::downgrade(&completion));
         }
@@ -462,7 +464,7 @@ impl Backend for NetBackend {
         if !self.runs_inline(&job) {
             return self.post_async(job);
         }
-        let executor = lock(&self.executor).clone();
+        let executor = self.executor.lock().clone();
         let outcome = inline::run(
             &self.mover,
             executor.as_ref(),
@@ -489,22 +491,22 @@ impl Backend for NetBackend {
         if shared.shutting_down.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Some(map) = lock(&IN_PROCESS).as_mut() {
+        if let Some(map) = IN_PROCESS.lock().as_mut() {
             map.remove(&shared.instance);
         }
         // Unblock accept() and every served connection, then wait for their threads.
         // SAFETY: the listener fd stays open until the accept thread (its owner) returns.
         unsafe { libc::shutdown(self.listener_fd, libc::SHUT_RDWR) };
-        if let Some(t) = lock(&self.accept_thread).take() {
+        if let Some(t) = self.accept_thread.lock().take() {
             let _ = t.join();
         }
         shared.conns.close_all();
-        for c in std::mem::take(&mut *lock(&self.inflight)) {
+        for c in std::mem::take(&mut *self.inflight.lock()) {
             if let Some(c) = c.upgrade() {
                 c.cancel_and_wait();
             }
         }
-        lock(&self.executor).take();
+        self.executor.lock().take();
         let mut access = write_access(shared);
         if let Some(t) = &shared.regtab {
             let stuck = t.clear(access.keys(), shared.peer_timeout);

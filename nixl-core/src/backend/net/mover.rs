@@ -157,12 +157,12 @@ impl PartTracker {
     /// Records a part; returns the overall outcome when it was the last one.
     pub(super) fn finish(&self, result: Result<()>) -> Option<Result<()>> {
         if let Err(e) = result {
-            lock(&self.first_error).get_or_insert(e);
+            self.first_error.lock().get_or_insert(e);
         }
         if self.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
             return None;
         }
-        Some(match lock(&self.first_error).take() {
+        Some(match self.first_error.lock().take() {
             Some(e) => Err(e),
             None => Ok(()),
         })

@@ -1,16 +1,17 @@
 //! The initiator's view of one remote network backend: how to reach it (same process,
 //! cross-memory attach, TCP) and a pool of TCP connections to it.
 
+use parking_lot::Mutex;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use super::conninfo::ConnInfo;
 use super::proto::{self, Header, Kind, NO_NOTIF};
 use super::{Shared, identity};
-use crate::backend::{ResolvedDesc, lock};
+use crate::backend::ResolvedDesc;
 use crate::metrics::peers::{ConnState, PeerMetrics};
 use crate::sockio::{Clock, Timed};
 use crate::status::{NixlError, Result, err};
@@ -137,7 +138,7 @@ impl NetPeer {
     /// Hands a connection back to the pool.
     fn pool(&self, stream: TcpStream, from: Option<ConnState>) {
         self.conn_moved(from, Some(ConnState::Idle));
-        lock(&self.idle).push(stream);
+        self.idle.lock().push(stream);
     }
 
     /// True once a transfer found the peer gone.
@@ -195,7 +196,7 @@ impl NetPeer {
                 .is_some_and(|s| !s.shutting_down.load(Ordering::Acquire)),
             Route::CrossMemory { pidfd, .. } => !super::cma::pidfd_exited(pidfd),
             Route::Tcp => {
-                if !lock(&self.idle).is_empty() {
+                if !self.idle.lock().is_empty() {
                     // A pooled connection that the peer closed reads as EOF at once.
                     return self.with_conn(|s| probe_open(s.stream()).map(Ok)).is_ok();
                 }
@@ -214,7 +215,7 @@ impl NetPeer {
     /// Marks the peer gone and closes pooled connections.
     pub fn close(&self) {
         self.dead.store(true, Ordering::Release);
-        let closed = std::mem::take(&mut *lock(&self.idle)).len();
+        let closed = std::mem::take(&mut *self.idle.lock()).len();
         if let Some(m) = &self.metrics {
             m.idle_closed(closed);
             m.disconnected();
@@ -332,7 +333,7 @@ impl NetPeer {
             ));
         }
         let mut clock = Clock::start(self.timeout);
-        let pooled = lock(&self.idle).pop();
+        let pooled = self.idle.lock().pop();
         let (stream, from) = match pooled {
             Some(s) => (s, Some(ConnState::Idle)),
             None => (
@@ -506,7 +507,7 @@ fn choose_route(name: &str, info: &ConnInfo, force_tcp: bool) -> Result<(Route, 
 impl Drop for NetPeer {
     fn drop(&mut self) {
         if let Some(m) = &self.metrics {
-            m.idle_closed(lock(&self.idle).len());
+            m.idle_closed(self.idle.lock().len());
         }
     }
 }

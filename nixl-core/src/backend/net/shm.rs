@@ -14,9 +14,10 @@
 //!
 //! [`SharedBuffer`] allocates memory that takes this path.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::peer::{NetPeer, Route};
 pub(super) use super::regtab::Backing;
@@ -88,7 +89,7 @@ static PUBLISHED: Mutex<Option<HashMap<u64, Option<Backing>>>> = Mutex::new(None
 
 /// The shared file a registration lives in, if it is a shared mapping of an open file.
 pub(super) fn backing_of(region: &Region) -> Option<Backing> {
-    let mut cache = PUBLISHED.lock().unwrap_or_else(|p| p.into_inner());
+    let mut cache = PUBLISHED.lock();
     *cache
         .get_or_insert_with(HashMap::new)
         .entry(region.key)
@@ -97,7 +98,7 @@ pub(super) fn backing_of(region: &Region) -> Option<Backing> {
 
 /// Forgets what a deregistered region published.
 pub(super) fn forget_region(key: u64) {
-    if let Some(c) = PUBLISHED.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+    if let Some(c) = PUBLISHED.lock().as_mut() {
         c.remove(&key);
     }
 }
@@ -128,8 +129,8 @@ impl Drop for Mapping {
 type Maps = HashMap<(u64, u64), Arc<Mapping>>;
 static MAPS: Mutex<Option<Maps>> = Mutex::new(None);
 
-fn maps() -> std::sync::MutexGuard<'static, Option<Maps>> {
-    MAPS.lock().unwrap_or_else(|p| p.into_inner())
+fn maps() -> parking_lot::MutexGuard<'static, Option<Maps>> {
+    MAPS.lock()
 }
 
 /// Maps the region the owner's table places at `b` (`region` is the table's, too). Refuses

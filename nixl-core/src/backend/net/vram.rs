@@ -23,8 +23,9 @@
 mod device;
 pub(super) mod tcp;
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use parking_lot::RwLock;
 
@@ -33,7 +34,7 @@ use super::mover::peer_of;
 use super::peer::{NetPeer, Route};
 use super::{Mover, Shared};
 use crate::backend::cuda::{self, ipc::PeerVram, ipc::RemoteVram};
-use crate::backend::{PeerHandle, ResolvedDesc, Target, XferJob, lock};
+use crate::backend::{PeerHandle, ResolvedDesc, Target, XferJob};
 use crate::registry::Region;
 use crate::status::{Result, err};
 use crate::types::{MemType, XferOp};
@@ -73,7 +74,7 @@ pub(super) fn register(shared: &Shared, region: &Region) -> Result<()> {
     if let Some(t) = &shared.regtab {
         t.insert(region.key ^ REGTAB_TAG, region.desc);
     }
-    lock(&v.exports).insert(region.key, public);
+    v.exports.lock().insert(region.key, public);
     Ok(())
 }
 
@@ -85,19 +86,22 @@ pub(super) fn deregister(shared: &Shared, region: &Region) {
     if let Some(t) = &shared.regtab {
         t.remove(region.key ^ REGTAB_TAG);
     }
-    lock(&v.exports).remove(&region.key);
+    v.exports.lock().remove(&region.key);
 }
 
 /// Forgets everything (shutdown).
 pub(super) fn clear(shared: &Shared) {
     write(&shared.vram.access).clear();
-    lock(&shared.vram.exports).clear();
-    lock(&shared.vram.peers).clear();
+    shared.vram.exports.lock().clear();
+    shared.vram.peers.lock().clear();
 }
 
 /// What peers need to map a registration (its CUDA IPC handles).
 pub(super) fn public_data(shared: &Shared, region: &Region) -> Vec<u8> {
-    lock(&shared.vram.exports)
+    shared
+        .vram
+        .exports
+        .lock()
         .get(&region.key)
         .map(|e| e.public.clone())
         .unwrap_or_default()
@@ -115,7 +119,10 @@ pub(super) fn load_remote_region(
         return Ok(());
     }
     let remote = RemoteVram::new(region.desc, &region.public)?;
-    lock(&shared.vram.peers)
+    shared
+        .vram
+        .peers
+        .lock()
         .entry(peer.info.instance)
         .or_default()
         .insert(region.key, remote);
@@ -124,7 +131,7 @@ pub(super) fn load_remote_region(
 
 /// Drops a peer's opened IPC mappings (closed once no transfer uses them).
 pub(super) fn disconnect(shared: &Shared, peer: &NetPeer) {
-    lock(&shared.vram.peers).remove(&peer.info.instance);
+    shared.vram.peers.lock().remove(&peer.info.instance);
 }
 
 /// Moves the bytes of a VRAM job that [`queue_on_device`] left (DRAM of another process, by
@@ -285,7 +292,10 @@ fn queue_over_ipc(
     job: &XferJob,
 ) -> Result<device::Queued> {
     use std::os::fd::AsRawFd;
-    let regions = lock(&shared.vram.peers)
+    let regions = shared
+        .vram
+        .peers
+        .lock()
         .get(&peer.info.instance)
         .cloned()
         .ok_or_else(|| {
@@ -350,7 +360,7 @@ pub(super) fn post(
         None => crate::backend::Completion::new(1),
     });
     {
-        let mut inflight = lock(&backend.inflight);
+        let mut inflight = backend.inflight.lock();
         inflight.retain(|w| w.strong_count() > 0);
         inflight.push(Arc::downgrade(&completion));
     }

@@ -1,11 +1,12 @@
 //! Positioned file I/O for one posted job, inline or on a small worker pool.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use parking_lot::Mutex;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, unbounded};
 
-use crate::backend::{Completion, ResolvedDesc, SharedDescs, XferJob, lock};
+use crate::backend::{Completion, ResolvedDesc, SharedDescs, XferJob};
 use crate::status::{NixlError, Result, err};
 use crate::types::{MemType, XferOp};
 
@@ -257,7 +258,7 @@ impl Pool {
     fn start(&self) {
         self.started.get_or_init(|| {
             let (tx, rx) = unbounded::<Task>();
-            let mut workers = lock(&self.workers);
+            let mut workers = self.workers.lock();
             for i in 0..self.threads {
                 let rx = rx.clone();
                 let spawned = std::thread::Builder::new()
@@ -271,7 +272,7 @@ impl Pool {
                     workers.push(handle);
                 }
             }
-            *lock(&self.tx) = Some(tx);
+            *self.tx.lock() = Some(tx);
         });
     }
 
@@ -281,7 +282,7 @@ impl Pool {
         let parts = plan.split(self.threads);
         let completion = Arc::new(Completion::new(parts.len()));
         let plan = Arc::new(plan);
-        let tx = lock(&self.tx).clone();
+        let tx = self.tx.lock().clone();
         for pieces in parts {
             let (c, p) = (completion.clone(), plan.clone());
             let task = move || {
@@ -289,7 +290,7 @@ impl Pool {
                 c.finish_part(result);
             };
             match &tx {
-                Some(tx) if !lock(&self.workers).is_empty() => {
+                Some(tx) if !self.workers.lock().is_empty() => {
                     // Workers hold the receiver until `shutdown` drops the sender.
                     let _ = tx.send(Box::new(task));
                 }
@@ -302,8 +303,8 @@ impl Pool {
 
     /// Lets queued work finish and joins the workers.
     pub(super) fn shutdown(&self) {
-        lock(&self.tx).take();
-        let workers = std::mem::take(&mut *lock(&self.workers));
+        self.tx.lock().take();
+        let workers = std::mem::take(&mut *self.workers.lock());
         let me = std::thread::current().id();
         for w in workers {
             if w.thread().id() != me {

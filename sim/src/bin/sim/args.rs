@@ -233,29 +233,69 @@ fn set<T>(field: &mut T, given: Option<T>) {
     }
 }
 
-fn tier_multiple(v: &str) -> Result<f64, String> {
-    let x: f64 = v.parse().map_err(|e| format!("{v:?}: {e}"))?;
+/// Why a flag's value was refused; clap prints it after the flag's name.
+#[derive(Debug, thiserror::Error)]
+enum BadValue {
+    /// A number that did not parse.
+    #[error("{value:?}: {source}")]
+    Number {
+        /// The value given.
+        value: String,
+        /// Why it did not parse.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A negative or non-finite tier multiple.
+    #[error("{0}: want a multiple >= 0")]
+    Multiple(f64),
+    /// `--disagg` without the colon.
+    #[error("wants P:D")]
+    Pools,
+    /// A synthetic shape with too few fields.
+    #[error("{spec}: missing field {index}")]
+    MissingField {
+        /// The shape given.
+        spec: String,
+        /// The field's position.
+        index: usize,
+    },
+    /// A synthetic shape's name that is none of poisson, sin and step.
+    #[error("unknown synthetic shape {0}")]
+    Shape(String),
+}
+
+/// `value` as a number, or the error that names it.
+fn number<T: std::str::FromStr>(value: &str) -> Result<T, BadValue>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    value.parse().map_err(|e: T::Err| BadValue::Number {
+        value: value.into(),
+        source: Box::new(e),
+    })
+}
+
+fn tier_multiple(v: &str) -> Result<f64, BadValue> {
+    let x: f64 = number(v)?;
     if x >= 0.0 && x.is_finite() {
         Ok(x)
     } else {
-        Err(format!("{v}: want a multiple >= 0"))
+        Err(BadValue::Multiple(x))
     }
 }
 
-fn pools(v: &str) -> Result<(usize, usize), String> {
-    let (p, d) = v.split_once(':').ok_or("wants P:D")?;
-    let n = |s: &str| s.parse::<usize>().map_err(|e| format!("{s:?}: {e}"));
-    Ok((n(p)?, n(d)?))
+fn pools(v: &str) -> Result<(usize, usize), BadValue> {
+    let (p, d) = v.split_once(':').ok_or(BadValue::Pools)?;
+    Ok((number(p)?, number(d)?))
 }
 
-fn shape(s: &str) -> Result<ArrivalShape, String> {
+fn shape(s: &str) -> Result<ArrivalShape, BadValue> {
     let parts: Vec<&str> = s.split(':').collect();
-    let num = |i: usize| -> Result<f64, String> {
-        parts
-            .get(i)
-            .ok_or(format!("{s}: missing field {i}"))?
-            .parse()
-            .map_err(|e| format!("{s}: {e}"))
+    let num = |index: usize| -> Result<f64, BadValue> {
+        let field = parts.get(index).ok_or_else(|| BadValue::MissingField {
+            spec: s.into(),
+            index,
+        })?;
+        number(field)
     };
     Ok(match parts[0] {
         "poisson" => ArrivalShape::Poisson { rate: num(1)? },
@@ -269,7 +309,7 @@ fn shape(s: &str) -> Result<ArrivalShape, String> {
             after: num(2)?,
             at_s: num(3)?,
         },
-        other => return Err(format!("unknown synthetic shape {other}")),
+        other => return Err(BadValue::Shape(other.into())),
     })
 }
 

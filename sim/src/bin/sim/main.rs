@@ -11,6 +11,7 @@ use sim::perf::PerfModel;
 use sim::routing::policy_by_name;
 use sim::workload::{Workload, load_mooncake};
 use sim::{EngineConfig, Report, ServingMode, SimConfig, Simulation, Sla};
+use std::error::Error;
 use std::time::Instant;
 
 /// One run: the report plus what the plots need.
@@ -40,7 +41,7 @@ fn main() {
     }
 }
 
-fn run(a: args::Args) -> Result<(), String> {
+fn run(a: args::Args) -> Result<(), Box<dyn Error>> {
     let mut workload: Workload = match (&a.trace, a.synthetic_spec()) {
         (Some(path), _) => load_mooncake(path, a.trace_block_size)?,
         (None, Some(spec)) => spec.generate(),
@@ -101,7 +102,7 @@ fn run(a: args::Args) -> Result<(), String> {
         let mut planner: Option<Box<dyn Autoscaler>> = match a.planner.as_str() {
             "none" => None,
             "load-rules" => Some(Box::new(LoadRules::default())),
-            other => return Err(format!("unknown planner {other}")),
+            other => return Err(format!("unknown planner {other}").into()),
         };
         let start = Instant::now();
         let mut sim = Simulation::new(cfg.clone(), workload.clone(), policy, None);
@@ -143,7 +144,7 @@ fn run(a: args::Args) -> Result<(), String> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
-        let text = serde_json::to_string_pretty(&runs).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&runs)?;
         std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if let Some(dir) = &a.plot_dir {
@@ -153,7 +154,7 @@ fn run(a: args::Args) -> Result<(), String> {
 }
 
 #[cfg(feature = "plot")]
-fn write_plots(dir: &std::path::Path, runs: &[Run]) -> Result<(), String> {
+fn write_plots(dir: &std::path::Path, runs: &[Run]) -> Result<(), Box<dyn Error>> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     plot::ttft_cdf(&dir.join("ttft_cdf.png"), runs)?;
     plot::replicas(&dir.join("replicas.png"), runs)?;
@@ -162,7 +163,7 @@ fn write_plots(dir: &std::path::Path, runs: &[Run]) -> Result<(), String> {
 }
 
 #[cfg(not(feature = "plot"))]
-fn write_plots(_dir: &std::path::Path, _runs: &[Run]) -> Result<(), String> {
+fn write_plots(_dir: &std::path::Path, _runs: &[Run]) -> Result<(), Box<dyn Error>> {
     Err("built without the `plot` feature".into())
 }
 

@@ -11,7 +11,8 @@
 //! and it never blocks in the driver beside a polling caller (a thread spinning in
 //! `cuEventSynchronize` slowed the caller's `cuEventQuery` loop by about 2 µs).
 
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use parking_lot::{Condvar, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::{RawRwLock, lock_api::ArcRwLockReadGuard};
@@ -22,7 +23,7 @@ use crate::backend::cuda;
 use crate::backend::cuda::context::Scoped;
 use crate::backend::cuda::ipc::RemoteVram;
 use crate::backend::cuda::stream::{Event, Stream};
-use crate::backend::{Completion, XferJob, lock};
+use crate::backend::{Completion, XferJob};
 use crate::status::{Result, err};
 
 /// What queued copies use, kept until they complete.
@@ -129,13 +130,13 @@ impl Tracked {
     }
 
     fn is_finished(&self) -> bool {
-        lock(&self.pending).is_none()
+        self.pending.lock().is_none()
     }
 
     /// Ends the job once: lets go of the memory, sends the notification if everything went
     /// well, completes the request.
     fn finish(&self, copied: Result<()>) {
-        let Some((used, job)) = lock(&self.pending).take() else {
+        let Some((used, job)) = self.pending.lock().take() else {
             return;
         };
         {
@@ -204,7 +205,7 @@ fn watcher() -> Result<&'static Watcher> {
 
 impl Watcher {
     fn add(&self, job: Arc<Tracked>) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.jobs.push(job);
         if state.asleep {
             self.wake.notify_one();
@@ -214,19 +215,19 @@ impl Watcher {
     fn run(&self) {
         let mut quiet_since = Instant::now();
         loop {
-            let jobs = lock(&self.state).jobs.clone();
+            let jobs = self.state.lock().jobs.clone();
             for job in &jobs {
                 job.check();
             }
             drop(jobs);
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             state.jobs.retain(|j| !j.is_finished());
             if !state.jobs.is_empty() {
                 quiet_since = Instant::now();
             } else if quiet_since.elapsed() >= LINGER {
                 state.asleep = true;
                 while state.jobs.is_empty() {
-                    state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+                    self.wake.wait(&mut state);
                 }
                 state.asleep = false;
                 continue;
