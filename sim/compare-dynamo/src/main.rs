@@ -15,7 +15,10 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let trace = PathBuf::from(args.next().expect("usage: compare-dynamo TRACE [WORKERS]"));
+    let trace = PathBuf::from(
+        args.next()
+            .expect("usage: compare-dynamo TRACE [WORKERS] [HOST_TIER]"),
+    );
     let workers: usize = args.next().map(|w| w.parse()).transpose()?.unwrap_or(8);
     let host_tier: f64 = args.next().map(|h| h.parse()).transpose()?.unwrap_or(0.0);
     let config = || -> anyhow::Result<MockerConfig> {
