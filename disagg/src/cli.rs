@@ -91,9 +91,11 @@ pub struct RunArgs {
     /// KV pool blocks per worker (256 KiB each; default 1024)
     #[arg(long, value_name = "N")]
     pub blocks: Option<usize>,
-    /// Host-memory tier blocks per worker, receiving blocks the pool evicts (default 2x
-    /// --blocks, less if memory is short; 0: no tier); a size that cannot fit in memory is
-    /// refused
+    /// Host-memory tier blocks per worker, receiving blocks the pool evicts (default 0: no
+    /// tier; a size that cannot fit in memory is refused). Off by default because the
+    /// built-in load never re-uses an evicted block: its 8 shared prefixes (128 blocks) stay
+    /// in every pool and the rest of each prompt is unique, so a tier would only copy blocks
+    /// out. Worth it when prompts re-use more than the pool holds (a trace, small --blocks)
     #[arg(long, value_name = "N")]
     pub host_tier_blocks: Option<usize>,
     /// Prefill workers READ a longer cached prefix from the peer holding it instead of
@@ -235,20 +237,7 @@ impl RunArgs {
         if let Some(v) = etcd_env {
             cfg.worker_env.push(("NIXL_ETCD_ENDPOINTS".into(), v));
         }
-        // Default: twice the pool, less where memory is short; an explicit size is checked
-        // as is.
-        cfg.host_tier_blocks = self.host_tier_blocks.unwrap_or_else(|| {
-            let want = cfg.blocks.saturating_mul(2);
-            crate::kv::available_memory().map_or(want, |available| {
-                let most = crate::kv::host_blocks_that_fit(
-                    u64::from(workers_at_once(&cfg)),
-                    cfg.blocks,
-                    crate::kv::KvLayout::mock_model(1).block_bytes(),
-                    available,
-                );
-                want.min(most)
-            })
-        });
+        set(&mut cfg.host_tier_blocks, self.host_tier_blocks);
         check(&cfg)?;
         Ok(cfg)
     }
@@ -354,11 +343,15 @@ mod tests {
         assert!(cfg.planner);
         assert_eq!(cfg.discovery, Discovery::Channel);
         assert_eq!(cfg.kills.len(), 2);
+        assert_eq!(cfg.host_tier_blocks, 0, "no host tier unless asked for");
         assert_eq!(cfg.kills[0].role, WorkerRole::Decode);
         assert_eq!(cfg.kills[0].at_s, 2.5);
         assert_eq!(cfg.blocks, 256, "--quick caps the pool");
         let ns = cfg.worker_netns.unwrap();
         assert_eq!(ns[1], ("b".to_string(), "10.0.0.2".to_string()));
+        let cli = parse(&["--quick", "--host-tier-blocks", "128"]).unwrap();
+        let cfg = cli.run.into_config("disagg".into()).unwrap();
+        assert_eq!(cfg.host_tier_blocks, 128);
     }
 
     #[test]

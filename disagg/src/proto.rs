@@ -96,6 +96,13 @@ pub struct TierCounts {
     pub fetches: u64,
     /// Fetches that gave up (holder gone, timed out, transfer failed): recomputed.
     pub fetch_fallbacks: u64,
+    /// Prompt blocks the engine's step timing took as onboarded from the host tier (no
+    /// prefill compute; the copy priced by the simulator's transfer model).
+    #[serde(default)]
+    pub timed_from_host: u64,
+    /// Prompt blocks the engine's step timing took as fetched from a peer (likewise).
+    #[serde(default)]
+    pub timed_from_peer: u64,
 }
 
 /// How a decode worker gets a request's KV.

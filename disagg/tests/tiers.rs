@@ -12,7 +12,15 @@ fn evicted_blocks_come_back_from_the_host_tier_and_prefixes_from_peers() {
     // Small pools evict; three prefill workers see prefixes the others computed.
     let r = common::run(
         "tiers",
-        &["--quick", "--workers", "3,2", "--blocks", "64"],
+        &[
+            "--quick",
+            "--workers",
+            "3,2",
+            "--blocks",
+            "64",
+            "--host-tier-blocks",
+            "128",
+        ],
         120,
     );
     r.assert_sound();
@@ -34,6 +42,60 @@ fn evicted_blocks_come_back_from_the_host_tier_and_prefixes_from_peers() {
         "lent blocks stay pinned until read: their bytes match:\n{o}"
     );
     assert!(o.contains("prompt blocks from  GPU"), "report line:\n{o}");
+    assert!(
+        r.n("engine_blocks_from_peer") > 0,
+        "the engine's timing takes fetched prefixes as loaded:\n{o}"
+    );
+}
+
+#[test]
+fn a_prefix_reused_after_eviction_is_onboarded_and_not_computed_again() {
+    // One prefill worker with a 64-block pool: a 16-block prefix, then 4 unique prompts of
+    // 32 blocks that evict it, then the prefix again with a new suffix.
+    let line = |ms: u32, isl: u32, ids: &[u32]| {
+        format!(
+            "{{\"timestamp\": {ms}, \"input_length\": {isl}, \"output_length\": 4, \"hash_ids\": {ids:?}}}\n"
+        )
+    };
+    let mut trace = line(0, 1024, &[1, 2]);
+    for k in 0..4 {
+        trace += &line(
+            400 * (k + 1),
+            2048,
+            &[10 + 4 * k, 11 + 4 * k, 12 + 4 * k, 13 + 4 * k],
+        );
+    }
+    trace += &line(2400, 1536, &[1, 2, 99]);
+    let path = std::env::temp_dir().join(format!("disagg-reuse-{}.jsonl", std::process::id()));
+    std::fs::write(&path, trace).unwrap();
+    let r = common::run(
+        "reuse",
+        &[
+            "--trace",
+            path.to_str().unwrap(),
+            "--workers",
+            "1,1",
+            "--blocks",
+            "64",
+            "--host-tier-blocks",
+            "128",
+            "--no-local-prefill",
+        ],
+        120,
+    );
+    let _ = std::fs::remove_file(&path);
+    r.assert_sound();
+    let o = &r.output;
+    assert_eq!(r.n("failed"), 0, "{o}");
+    assert!(
+        r.n("blocks_offloaded") >= 16,
+        "the prefix was evicted:\n{o}"
+    );
+    assert!(r.n("blocks_from_host") >= 16, "and onboarded back:\n{o}");
+    // The engine's model of the tier made the same move: its timing loaded the 16 blocks
+    // instead of computing them.
+    assert_eq!(r.n("engine_blocks_from_host"), 16, "{o}");
+    assert!(o.contains("engine timing"), "report line:\n{o}");
 }
 
 #[test]
@@ -48,6 +110,8 @@ fn push_mode_uses_the_host_tier_and_fetched_prefixes_too() {
             "3,2",
             "--blocks",
             "64",
+            "--host-tier-blocks",
+            "128",
         ],
         120,
     );

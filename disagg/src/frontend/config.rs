@@ -145,7 +145,7 @@ impl RunConfig {
             worker_env: Vec::new(),
             inject_corruption: false,
             worker_netns: None,
-            host_tier_blocks: 2048,
+            host_tier_blocks: 0,
             fetch: true,
             fetch_timeout_s: 1.0,
             inject_stale_fetch: false,

@@ -73,6 +73,8 @@ impl Metrics {
             t.peer_rejected += c.peer_rejected;
             t.fetches += c.fetches;
             t.fetch_fallbacks += c.fetch_fallbacks;
+            t.timed_from_host += c.timed_from_host;
+            t.timed_from_peer += c.timed_from_peer;
         }
         t
     }
@@ -176,6 +178,12 @@ pub struct Report {
     pub fetches: u64,
     /// Fetches that fell back to recomputing (holder gone, timeout, failed transfer).
     pub fetch_fallbacks: u64,
+    /// Prompt blocks the engines' step timing took as onboarded from a host tier rather
+    /// than computed.
+    pub engine_blocks_from_host: u64,
+    /// Prompt blocks the engines' step timing took as fetched from a peer rather than
+    /// computed.
+    pub engine_blocks_from_peer: u64,
     /// Blocks decode workers already cached.
     pub decode_cached_blocks: u64,
     /// Requests prefilled locally on the decode worker.
@@ -277,6 +285,8 @@ impl Report {
             peer_blocks_rejected: tiers.peer_rejected,
             fetches: tiers.fetches,
             fetch_fallbacks: tiers.fetch_fallbacks,
+            engine_blocks_from_host: tiers.timed_from_host,
+            engine_blocks_from_peer: tiers.timed_from_peer,
             decode_cached_blocks: m.decode_cached_blocks,
             local_prefills: m.local_prefills,
             retries: m.retries,
@@ -356,6 +366,10 @@ impl Report {
             self.blocks_from_peer,
             self.blocks_recomputed,
             self.blocks_offloaded
+        );
+        s += &format!(
+            "engine timing       prompt blocks loaded, not computed: from host {} · from peer {}\n",
+            self.engine_blocks_from_host, self.engine_blocks_from_peer
         );
         s += &format!(
             "prefix fetches      {} · fell back {} · stale blocks: evicted at the holder {}, \

@@ -55,11 +55,12 @@ pub fn check_fits(
         return Ok(());
     }
     let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
+    let most = host_blocks_that_fit(workers, gpu_blocks, block_bytes, available);
     Err(format!(
         "--host-tier-blocks {host_blocks}: up to {workers} workers × (GPU pool of {gpu_blocks} \
          blocks (--blocks) + host tier of {host_blocks} blocks, {} KiB each) = {:.1} GiB, more \
          than the {:.1} GiB this machine can give (90% of MemAvailable {:.1} GiB); lower \
-         --host-tier-blocks or --blocks",
+         --host-tier-blocks (at most {most} fit) or --blocks",
         block_bytes >> 10,
         gib(total),
         gib(budget),
@@ -93,6 +94,7 @@ mod tests {
         assert!(e.contains("--host-tier-blocks 4096"), "{e}");
         assert!(e.contains("MemAvailable"), "{e}");
         let most = host_blocks_that_fit(4, 256, 256 << 10, 1024 * mib);
+        assert!(e.contains(&format!("at most {most} fit")), "{e}");
         assert!(check_fits(4, 256, most, 256 << 10, 1024 * mib).is_ok());
         assert!(check_fits(4, 256, most + 1, 256 << 10, 1024 * mib).is_err());
         // No overflow on absurd sizes.

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 struct Fetch {
     holder: String,
+    /// Prompt position of the first wanted block (the blocks before it are cached here).
+    first: usize,
     /// The wanted blocks' contents, in prompt order.
     keys: Vec<BlockKey>,
     /// Our slot for each wanted block (referenced by the fetch).
@@ -70,6 +72,21 @@ impl FetchState {
             .unwrap_or_default()
     }
 
+    /// Prompt positions of the fetched blocks usable as a prefix (verified, contiguous
+    /// from the first wanted block) once `id`'s fetch has resolved; empty otherwise.
+    pub(crate) fn fetched_range(&self, id: u64) -> std::ops::Range<usize> {
+        let Some(f) = self.fetching.get(&id).filter(|f| f.done) else {
+            return 0..0;
+        };
+        let n = f
+            .keys
+            .iter()
+            .enumerate()
+            .take_while(|&(i, k)| k.position as usize == f.first + i)
+            .count();
+        f.first..f.first + n
+    }
+
     /// Whether a fetch resolved since the last call.
     pub(crate) fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
@@ -92,10 +109,11 @@ fn parse_list<T: std::str::FromStr>(s: &str) -> Option<Vec<T>> {
 }
 
 impl Worker {
-    /// Starts fetching the part of `hint`'s prefix this worker caches in neither tier.
-    pub(crate) fn start_fetch(&mut self, id: u64, blocks: &PromptBlocks, hint: &FetchHint) {
+    /// Starts fetching the part of `hint`'s prefix this worker caches in neither tier;
+    /// false when no fetch was started.
+    pub(crate) fn start_fetch(&mut self, id: u64, blocks: &PromptBlocks, hint: &FetchHint) -> bool {
         if !self.peers.contains_key(&hint.agent) || self.fetch.fetching.contains_key(&id) {
-            return;
+            return false;
         }
         let end = hint.blocks.min(blocks.full());
         let have = (0..end)
@@ -105,7 +123,7 @@ impl Worker {
             })
             .count();
         if have >= end {
-            return;
+            return false;
         }
         let keys: Vec<BlockKey> = blocks.keys[have..end].to_vec();
         let mut slots = Vec::with_capacity(keys.len());
@@ -114,7 +132,7 @@ impl Worker {
                 Some(s) => slots.push(s),
                 None => {
                     self.slots.release_all(&slots);
-                    return; // No room to fetch into: the prompt is computed as usual.
+                    return false; // No room to fetch into: the prompt is computed as usual.
                 }
             }
         }
@@ -123,7 +141,7 @@ impl Worker {
             eprintln!("disagg worker: fetch request to {}: {e}", hint.agent);
             self.slots.release_all(&slots);
             self.load.tiers.fetch_fallbacks += 1;
-            return;
+            return false;
         }
         self.load.tiers.fetches += 1;
         let deadline = Instant::now() + Duration::from_secs_f64(self.args.fetch_timeout_s);
@@ -131,6 +149,7 @@ impl Worker {
             id,
             Fetch {
                 holder: hint.agent.clone(),
+                first: have,
                 keys,
                 slots,
                 xfer: None,
@@ -138,6 +157,7 @@ impl Worker {
                 done: false,
             },
         );
+        true
     }
 
     /// Handles a fetch notification (`fetch:`, `lend:`, `unlend:`); false for other ones.

@@ -140,8 +140,11 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
     let mut transport: Box<dyn Transport> = Box::new(transport);
     let library = args.lib.describe();
     let publisher = Publisher::bind(&args.host).map_err(|e| format!("kv events: {e}"))?;
+    // The engine's model of the host tier mirrors the real one, so its step timing takes
+    // onboarded blocks as loaded (priced by its transfer model) rather than computed.
     let engine_cfg = EngineConfig {
         num_gpu_blocks: args.blocks,
+        host_blocks: args.host_tier_blocks,
         block_size: layout.block_tokens,
         ..EngineConfig::default()
     };
@@ -411,6 +414,12 @@ impl Worker {
         self.load.pending_prefill_tokens = l.pending_prefill_tokens;
         self.load.decode_kv_tokens = l.decode_kv_tokens;
         self.load.slots_in_use = self.slots.referenced();
+        if self.role == WorkerRole::Prefill {
+            // Decode engines charge nothing for prompt KV, loaded or not.
+            let moves = self.driver.engine().move_stats();
+            self.load.tiers.timed_from_host = moves.host.onboarded;
+            self.load.tiers.timed_from_peer = moves.fetched_blocks;
+        }
         let load = self.load;
         self.send(&WorkerMsg::Load(load))
     }

@@ -42,6 +42,9 @@ struct Pushing {
 #[derive(Debug, Default)]
 pub(crate) struct PrefillState {
     pending: HashMap<u64, Pending>,
+    /// Sequences kept out of the engine while their prefix fetch is in flight: the engine
+    /// admits them once it knows which blocks arrived.
+    held: HashMap<u64, Sequence>,
     /// Handed off by the engine, waiting for free slots.
     stalled: VecDeque<u64>,
     pinned: HashMap<u64, Pinned>,
@@ -54,12 +57,14 @@ impl PrefillState {
         !self.xfers.is_empty() || !self.stalled.is_empty()
     }
 
+    /// Requests waiting outside the engine: for their fetch, or for free slots.
     pub(crate) fn stalled_len(&self) -> usize {
-        self.stalled.len()
+        self.stalled.len() + self.held.len()
     }
 
     pub(crate) fn forget(&mut self, id: u64) {
         self.pending.remove(&id);
+        self.held.remove(&id);
     }
 }
 
@@ -78,13 +83,15 @@ impl Worker {
         }
         let blocks = prompt_blocks(&mut self.hasher, self.pool.layout().block_tokens, &req);
         self.remember_tokens(&req, &blocks);
-        if let Some(hint) = fetch {
-            // Runs beside the engine's pass; the hand-off waits for it (or its timeout).
-            self.start_fetch(req.id, &blocks, &hint);
-        }
         // The prefill engine emits one token and hands off.
         let seq = Sequence::new(req.id as usize, req.id, req.isl, 1, blocks.hashes.clone());
-        self.driver.engine_mut().enqueue(seq);
+        if fetch.is_some_and(|hint| self.start_fetch(req.id, &blocks, &hint)) {
+            // The engine gets it when the fetch resolves (or times out), so its timing
+            // takes the fetched blocks as loaded rather than computed.
+            self.prefill.held.insert(req.id, seq);
+        } else {
+            self.driver.engine_mut().enqueue(seq);
+        }
         self.prefill.pending.insert(
             req.id,
             Pending {
@@ -346,12 +353,31 @@ impl Worker {
         }
         self.fetch_poll(now);
         if self.fetch.take_changed() {
+            self.release_held();
             freed = true;
         }
         if freed {
             self.retry_stalled()?;
         }
         Ok(())
+    }
+
+    /// Hands the engine the held sequences whose fetch resolved, with the verified fetched
+    /// prefix: the engine prices it as a pull from a peer (the simulator's transfer
+    /// model) instead of computing it.
+    fn release_held(&mut self) {
+        let ready: Vec<u64> = self
+            .prefill
+            .held
+            .keys()
+            .copied()
+            .filter(|&id| !self.fetch.waiting(id))
+            .collect();
+        for id in ready {
+            let mut seq = self.prefill.held.remove(&id).expect("listed");
+            seq.prefetched = self.fetch.fetched_range(id);
+            self.driver.engine_mut().enqueue(seq);
+        }
     }
 
     pub(crate) fn prefill_peer_gone(&mut self, agent: &str) -> Result<(), String> {
@@ -377,7 +403,7 @@ impl Worker {
 
     pub(crate) fn on_abort(&mut self, id: u64) {
         // Not handed off yet: the hand-off will find nothing to do.
-        self.prefill.pending.remove(&id);
+        self.prefill.forget(id);
         self.fetch_abandon(id);
         if let Some(p) = self.prefill.pinned.remove(&id) {
             self.slots.release_all(&p.slots);

@@ -2,7 +2,11 @@
 //! (dynamo-mocker 1.6.1, default MockerConfig) and prints the figures our
 //! `sim replay` reports, for a side-by-side check.
 //!
-//! Usage: compare-dynamo TRACE [WORKERS]
+//! With HOST_TIER > 0 each worker also gets the mocker's own host-memory tier
+//! (`native_host_offload`, per-worker G2 of HOST_TIER × the GPU blocks), priced like
+//! `sim replay --host-tier`: Llama-3-70B's 320 KiB of KV per token, 50 GB/s each way.
+//!
+//! Usage: compare-dynamo TRACE [WORKERS] [HOST_TIER]
 
 use dynamo_mocker::common::protocols::MockerConfig;
 use dynamo_mocker::replay::{ReplayRouterMode, simulate_trace_file_with_router_mode};
@@ -11,12 +15,32 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let trace = PathBuf::from(args.next().expect("usage: compare-dynamo TRACE [WORKERS]"));
+    let trace = PathBuf::from(
+        args.next()
+            .expect("usage: compare-dynamo TRACE [WORKERS] [HOST_TIER]"),
+    );
     let workers: usize = args.next().map(|w| w.parse()).transpose()?.unwrap_or(8);
+    let host_tier: f64 = args.next().map(|h| h.parse()).transpose()?.unwrap_or(0.0);
+    let config = || -> anyhow::Result<MockerConfig> {
+        if host_tier <= 0.0 {
+            return Ok(MockerConfig::default());
+        }
+        let gpu_blocks = MockerConfig::default().engine.engine.num_gpu_blocks;
+        MockerConfig::from_value(serde_json::json!({
+            "engine": {
+                "kv_cache_bytes_per_token": 327_680,
+                "native_host_offload": {
+                    "num_host_blocks": (host_tier * gpu_blocks as f64).round() as usize,
+                    "d2h_bandwidth_gbps": 50.0,
+                    "h2d_bandwidth_gbps": 50.0,
+                },
+            }
+        }))
+    };
     for mode in [ReplayRouterMode::RoundRobin, ReplayRouterMode::KvRouter] {
         let start = Instant::now();
         let r = simulate_trace_file_with_router_mode(
-            MockerConfig::default(),
+            config()?,
             None,
             None,
             &trace,

@@ -35,4 +35,9 @@ for wl in conversation synthetic; do
     run "$wl-h$h-fetch" "${load[@]}" --host-tier $h --fetch --policy dynamo,ours,ours+fetch
   done
 done
+# What the conversation trace's TTFT p99 tail consists of (sim/EVALUATION.md).
+cargo build --release -p sim --example kvtier_tail --manifest-path "$root/Cargo.toml" >&2
+{ echo "# cargo run --release -p sim --example kvtier_tail -- TRACE 4 dynamo ours"
+  "${CARGO_TARGET_DIR:-$root/target}/release/examples/kvtier_tail" "$trace" 4 dynamo ours
+} | tee "$out/tail-h4-fetch.txt"
 python3 "$here/report.py"

@@ -65,6 +65,10 @@ pub struct RequestOutcome {
     pub tokens: usize,
     /// Prompt tokens served from cache.
     pub cached_tokens: u64,
+    /// Prompt tokens onboarded from the host tier at first admission.
+    pub host_tokens: u64,
+    /// Prompt tokens pulled from a peer at first admission.
+    pub fetched_tokens: u64,
     /// Aggregated or prefill worker it ran on.
     pub worker: Option<WorkerId>,
     /// Rejected as too large for a worker's cache.
@@ -85,6 +89,8 @@ impl Simulation {
                 e2e_ms: r.finish_ms.map(|f| f - r.arrival_ms),
                 tokens: r.tokens,
                 cached_tokens: r.cached_tokens,
+                host_tokens: r.host_tokens,
+                fetched_tokens: r.fetched_tokens,
                 worker: r.worker,
                 rejected: r.rejected,
             })
