@@ -9,6 +9,7 @@ pub mod cuda;
 pub mod fabric;
 pub mod net;
 pub mod pacer;
+pub mod params;
 pub mod plugins;
 pub mod posix;
 pub mod signal;

@@ -7,7 +7,7 @@
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::Shared;
@@ -142,7 +142,8 @@ impl Xfer {
         match (outcome, &self.notif) {
             (Ok(()), Some(msg)) => {
                 let done = Done::Xfer(self.clone());
-                if let Err(e) = shared.send_msg(self.peer, msg, done) {
+                let dest = self.link.as_ref().map(|l| &l.raw[..]);
+                if let Err(e) = shared.send_msg(self.peer, dest, msg, done) {
                     self.report(Err(e));
                 }
             }
@@ -289,6 +290,7 @@ unsafe fn complete(shared: &Shared, ctx: *mut c_void, result: std::result::Resul
     match op.kind {
         OpKind::Rma(xfer, mr) => {
             mr.inflight.fetch_sub(1, Ordering::AcqRel);
+            shared.throttle.release();
             let r = result.map(drop).map_err(|c| map_error(shared, c, "RMA"));
             xfer.op_done(shared, r);
         }
@@ -373,14 +375,88 @@ pub fn progress_loop(shared: Weak<Shared>) {
     }
 }
 
-impl Shared {
-    /// Drives the provider from a poster's thread while it answers `-FI_EAGAIN`: the queue
-    /// frees only as completions are read, and the progress thread may be asleep in a wait
-    /// the provider does not wake (shm) or between polls.
-    pub fn progress_now(&self) {
-        reap(self, false);
+/// Bounds the RMAs in flight on the endpoint. A poster over the bound reads completions
+/// itself (the progress thread may be asleep in a wait the provider does not wake, shm) and,
+/// when there are none, sleeps until the progress thread returns an RMA — it does not spin,
+/// which on a machine with few cores would take them from the peer moving the data.
+pub struct Throttle {
+    inflight: AtomicUsize,
+    limit: usize,
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    room: Condvar,
+}
+
+impl Throttle {
+    /// At most `limit` RMAs in flight.
+    pub fn new(limit: usize) -> Throttle {
+        Throttle {
+            inflight: AtomicUsize::new(0),
+            limit: limit.max(1),
+            sleepers: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            room: Condvar::new(),
+        }
     }
 
+    /// The bound.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Takes a slot for one RMA, waiting while the bound is reached. False when nothing
+    /// completed for `patience` or `give_up` said so (no slot taken).
+    pub fn acquire(&self, shared: &Shared, patience: Duration, give_up: &dyn Fn() -> bool) -> bool {
+        let mut since: Option<Instant> = None;
+        loop {
+            let n = self.inflight.load(Ordering::Acquire);
+            if n < self.limit {
+                if self
+                    .inflight
+                    .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            let t = *since.get_or_insert_with(Instant::now);
+            if t.elapsed() > patience || give_up() {
+                return false;
+            }
+            self.wait_for_room(shared, false);
+        }
+    }
+
+    /// Gives a slot back (an RMA completed, or was never posted).
+    pub fn release(&self) {
+        // SeqCst with the sleeper's count: either it sees the slot, or we see the sleeper.
+        self.inflight.fetch_sub(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = lock(&self.lock);
+            self.room.notify_all();
+        }
+    }
+
+    /// Reads completions from the poster's thread; when there were none, sleeps until an RMA
+    /// completes (or 1 ms, in case the provider needs driving again). `queue_full`: the
+    /// provider answered `-FI_EAGAIN`, so sleep whatever the count says.
+    pub fn wait_for_room(&self, shared: &Shared, queue_full: bool) {
+        if reap(shared, false) > 0 {
+            return;
+        }
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let guard = lock(&self.lock);
+        if queue_full || self.inflight.load(Ordering::SeqCst) >= self.limit {
+            let _ = self.room.wait_timeout(guard, Duration::from_millis(1));
+        } else {
+            drop(guard);
+        }
+        self.sleepers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Shared {
     /// Fails (for the user; memory stays pinned until the provider returns the operations)
     /// every transfer that saw no completion within the peer timeout.
     /// At shutdown, after the progress thread stopped: ends every unfinished transfer so that
