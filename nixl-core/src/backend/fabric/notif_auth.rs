@@ -54,12 +54,15 @@ impl Seen {
     }
 }
 
+/// Replay windows by (sender name, sender instance), and a counter ordering their creation.
+type Windows = (HashMap<(String, u64), Seen>, u64);
+
 /// Seals outgoing and opens incoming notifications of one backend.
 pub struct NotifAuth {
     secret: Option<Vec<u8>>,
     instance: u64,
     next_seq: AtomicU64,
-    seen: Mutex<(HashMap<(String, u64), Seen>, u64)>,
+    seen: Mutex<Windows>,
 }
 
 impl NotifAuth {
