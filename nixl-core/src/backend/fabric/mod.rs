@@ -432,7 +432,7 @@ impl FabricBackend {
                         .copied(),
                     None => local.get(&key).map(|m| RemoteMr {
                         key: m.key,
-                        base: 0,
+                        base: m.base,
                     }),
                 }
             };
@@ -462,7 +462,7 @@ impl FabricBackend {
                     cached = Some((l.key, lmr, r.key, rmr));
                 }
                 let (_, lmr, _, rmr) = cached.as_ref().expect("set above");
-                let remote_addr = if shared.ep.traits.virt_addr || peer.is_none() {
+                let remote_addr = if shared.ep.traits.virt_addr {
                     r.addr
                 } else {
                     r.addr - rmr.base
@@ -512,6 +512,8 @@ impl FabricBackend {
                         "no RMA on the endpoint completed for {deadline_step:?}"
                     )
                 };
+                // Counted as an operation that failed at once (the poster's guard stays).
+                x.remaining.fetch_add(1, Ordering::AcqRel);
                 x.op_done(shared, Err(e));
                 break;
             }
@@ -609,6 +611,7 @@ impl Backend for FabricBackend {
         };
         let mr = Arc::new(LocalMr {
             key: reg.key,
+            base: region.desc.addr,
             desc: reg.desc,
             reg: Mutex::new(Some(reg)),
             inflight: Default::default(),

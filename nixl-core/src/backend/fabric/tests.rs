@@ -427,3 +427,44 @@ fn many_scattered_small_descriptors_share_rmas_and_land_in_place() {
         }
     }
 }
+
+#[test]
+fn loopback_read_and_write_land_in_place_on_both_providers() {
+    if !available() {
+        return;
+    }
+    for prov in providers() {
+        let prov = prov.as_str();
+        let (b, notifs) = backend("B", prov);
+        let mut buf = vec![0u8; 8192];
+        buf[..2048].fill(7);
+        buf[4096..6144].fill(9);
+        let r = region(&buf, 5);
+        b.register(MemType::Dram, &r).unwrap();
+        let p = buf.as_ptr() as u64;
+        // READ [4096, 6144) into [2048, 4096), then WRITE [0, 2048) to [6144, 8192).
+        for (op, l, rm, n) in [
+            (XferOp::Read, p + 2048, p + 4096, None),
+            (XferOp::Write, p, p + 6144, Some(&b"self"[..])),
+        ] {
+            let c = b
+                .post(job(op, (l, 2048, 5), (rm, 2048, 5), Target::Loopback, n))
+                .unwrap();
+            assert_eq!(wait(&c), Status::Success, "{prov} {op:?}: {:?}", c.error());
+        }
+        assert!(
+            buf[2048..4096].iter().all(|&x| x == 9),
+            "{prov}: loopback READ"
+        );
+        assert!(
+            buf[6144..].iter().all(|&x| x == 7),
+            "{prov}: loopback WRITE"
+        );
+        assert_eq!(
+            first_notifs(&notifs),
+            vec![("B".to_string(), b"self".to_vec())],
+            "{prov}"
+        );
+        b.deregister(MemType::Dram, &r);
+    }
+}

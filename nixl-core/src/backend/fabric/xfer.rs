@@ -21,6 +21,9 @@ pub struct LocalMr {
     pub reg: Mutex<Option<super::ep::MemReg>>,
     /// Provider key.
     pub key: u64,
+    /// Start of the registered range (loopback RMAs address it by offset where the provider
+    /// does not use virtual addresses).
+    pub base: u64,
     /// Local descriptor.
     pub desc: usize,
     /// Operations posted on it that the provider has not returned yet.
