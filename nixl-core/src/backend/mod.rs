@@ -39,6 +39,15 @@ pub struct Capabilities {
     pub notif: bool,
 }
 
+impl Capabilities {
+    /// Remote and local transfers with notifications (the network backends).
+    pub const NETWORK: Capabilities = Capabilities {
+        remote: true,
+        local: true,
+        notif: true,
+    };
+}
+
 /// A descriptor resolved against a registration: the range plus the region's access key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ResolvedDesc {

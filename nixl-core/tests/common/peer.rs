@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nixl_core::*;
 
@@ -190,4 +190,20 @@ pub fn read_then_write_with_notifs(
         "{what}"
     );
     Exchanged { buf, ours, write }
+}
+
+/// Kills the peer, then runs `req` (a transfer to it) again: it must fail with
+/// REMOTE_DISCONNECT within 10 s. Returns the error and how long it took.
+pub fn kill_then_expect_disconnect(
+    me: &Agent,
+    peer: &mut Peer,
+    req: &XferRequest,
+) -> (NixlError, Duration) {
+    peer.kill();
+    let start = Instant::now();
+    let err = run(me, req).unwrap_err();
+    assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    (err, took)
 }

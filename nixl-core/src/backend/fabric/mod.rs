@@ -572,11 +572,7 @@ impl Backend for FabricBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            remote: true,
-            local: true,
-            notif: true,
-        }
+        Capabilities::NETWORK
     }
 
     fn mem_types(&self) -> &[MemType] {

@@ -291,11 +291,7 @@ impl Backend for NetBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            remote: true,
-            local: true,
-            notif: true,
-        }
+        Capabilities::NETWORK
     }
 
     fn mem_types(&self) -> &[MemType] {
