@@ -275,9 +275,16 @@ impl Settings {
     }
 }
 
+/// Pieces per RMA, by direction.
+struct MaxIov {
+    read: usize,
+    write: usize,
+}
+
 /// The libfabric backend.
 pub struct FabricBackend {
     shared: Arc<Shared>,
+    max_iov: MaxIov,
     settings: Settings,
     params: Params,
     conn_info: Vec<u8>,
@@ -354,10 +361,19 @@ impl FabricBackend {
         effective.insert("fabric".into(), traits.fabric.clone());
         effective.insert("domain".into(), traits.domain.clone());
         effective.insert("chunk_bytes".into(), settings.chunk.to_string());
-        effective.insert(
-            "max_iov".into(),
-            settings.max_iov.min(traits.max_iov).to_string(),
-        );
+        // shm (libfabric 1.17) serves a READ of several pieces far slower than one piece at a
+        // time (BENCHMARKS.md, "LIBFABRIC after the small-block round"), while its WRITEs gain.
+        let write_iov = settings.max_iov.min(traits.max_iov);
+        let max_iov = MaxIov {
+            read: if traits.provider.split(';').next() == Some("shm") {
+                1
+            } else {
+                write_iov
+            },
+            write: write_iov,
+        };
+        effective.insert("max_iov".into(), write_iov.to_string());
+        effective.insert("max_iov_read".into(), max_iov.read.to_string());
         effective.insert("max_inflight".into(), shared.throttle.limit().to_string());
         effective.insert(
             "peer_auth".into(),
@@ -386,6 +402,7 @@ impl FabricBackend {
         .encode();
         Ok(FabricBackend {
             shared,
+            max_iov,
             settings,
             params: effective,
             conn_info,
@@ -416,7 +433,11 @@ impl FabricBackend {
         // Resolve everything first: nothing is posted for a request with a bad descriptor.
         let mut plan = plan::Planner::new(
             self.settings.chunk,
-            self.settings.max_iov.min(shared.ep.traits.max_iov),
+            if write {
+                self.max_iov.write
+            } else {
+                self.max_iov.read
+            },
             Arc::ptr_eq,
             job.local.len(),
         );

@@ -359,6 +359,12 @@ fn many_scattered_small_descriptors_share_rmas_and_land_in_place() {
             let a = FabricBackend::new(&ctx, &params).unwrap();
             let (b, _) = backend("B", prov);
             assert!(a.params()["max_iov"].parse::<usize>().unwrap() <= 4);
+            let read_iov = if prov == "shm" {
+                "1"
+            } else {
+                &a.params()["max_iov"]
+            };
+            assert_eq!(a.params()["max_iov_read"], read_iov, "{prov}");
             assert_eq!(a.params()["max_inflight"], "8");
             let (blk, n) = (512usize, 2048usize);
             let src: Vec<u8> = (0..blk * n).map(|i| (i / blk * 31 + i) as u8).collect();

@@ -448,6 +448,13 @@ impl Throttle {
         if reap(shared, false) > 0 {
             return;
         }
+        if queue_full && shared.polled {
+            // A polled provider (shm) frees its queue when the peer takes the command, which
+            // produces no completion here to wake a sleeper: retry at once, as the progress
+            // thread polls anyway.
+            std::thread::yield_now();
+            return;
+        }
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         let guard = lock(&self.lock);
         if queue_full || self.inflight.load(Ordering::SeqCst) >= self.limit {
