@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::peer::Peer;
+use common::peer::{self, Peer};
 use common::*;
 use nixl_core::*;
 
@@ -54,48 +54,10 @@ fn two_processes(provider: &str) {
     ];
     let mut peer = Peer::spawn("tgt", SIZE, 9, &env, false);
     assert_eq!(me.load_remote_md(&peer.md).unwrap(), "tgt");
-    let buf = vec![0u8; SIZE];
-    register(&me, &buf);
+    let peer::Exchanged { buf, ours, write } =
+        peer::read_then_write_with_notifs(&me, &mut peer, "tgt", SIZE, 9, provider);
     let local = dram(&[(addr(&buf), SIZE as u64)]);
     let remote = dram(&[(peer.addr, SIZE as u64)]);
-
-    // READ with a notification.
-    let read = me
-        .create_xfer_req(
-            XferOp::Read,
-            &local,
-            &remote,
-            "tgt",
-            Some(&OptArgs::with_notif("read-done")),
-        )
-        .unwrap();
-    assert_eq!(run(&me, &read).unwrap(), Status::Success);
-    assert!(
-        buf == filled(SIZE, 9),
-        "{provider}: READ returned wrong bytes"
-    );
-    peer.send("WAIT_NOTIFS 1");
-    let got = peer.expect("NOTIFS ");
-    assert!(got.starts_with("init:read-done SUM"), "{got}");
-
-    // WRITE; the peer checksums its buffer the moment the notification lands.
-    let ours = filled(SIZE, 4);
-    register(&me, &ours);
-    let write = me
-        .create_xfer_req(
-            XferOp::Write,
-            &dram(&[(addr(&ours), SIZE as u64)]),
-            &remote,
-            "tgt",
-            Some(&OptArgs::with_notif("written")),
-        )
-        .unwrap();
-    assert_eq!(run(&me, &write).unwrap(), Status::Success);
-    peer.send("WAIT_NOTIFS 1");
-    assert_eq!(
-        peer.expect("NOTIFS "),
-        format!("init:written SUM {:016x}", checksum(&ours))
-    );
 
     // Many descriptors, shuffled: 1024 READs of 4 KiB back into `buf`.
     let n = 1024;
@@ -163,19 +125,8 @@ fn two_processes(provider: &str) {
 
     // Kill the target: the next post fails with REMOTE_DISCONNECT within the peer timeout
     // (plus slack).
-    peer.kill();
-    let start = Instant::now();
-    let err = run(&me, &write).unwrap_err();
-    assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        start.elapsed()
-    );
-    eprintln!(
-        "{provider}: killed peer -> {err} after {:?}",
-        start.elapsed()
-    );
+    let (err, took) = peer::kill_then_expect_disconnect(&me, &mut peer, &write);
+    eprintln!("{provider}: killed peer -> {err} after {took:?}");
     // Deregistering the memory of that transfer returns (bounded by twice the peer timeout,
     // even where the provider never hands the operation back).
     let start = Instant::now();

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::peer::Peer;
+use common::peer::{self, Peer};
 use common::*;
 use nixl_core::*;
 
@@ -19,56 +19,11 @@ fn write_read_then_kill(params: &Params, peer_env: &[(&str, &str)]) {
     let me = agent_with("init", config, params);
     let mut peer = Peer::spawn("tgt", SIZE, 9, peer_env, false);
     assert_eq!(me.load_remote_md(&peer.md).unwrap(), "tgt");
-    let buf = vec![0u8; SIZE];
-    register(&me, &buf);
-    let local = dram(&[(addr(&buf), SIZE as u64)]);
-    let remote = dram(&[(peer.addr, SIZE as u64)]);
-
-    // READ the peer's pattern, with a notification it sees only after the read.
-    let read = me
-        .create_xfer_req(
-            XferOp::Read,
-            &local,
-            &remote,
-            "tgt",
-            Some(&OptArgs::with_notif("read-done")),
-        )
-        .unwrap();
-    assert_eq!(run(&me, &read).unwrap(), Status::Success);
-    assert!(buf == filled(SIZE, 9), "READ returned wrong bytes");
-    peer.send("WAIT_NOTIFS 1");
-    let got = peer.expect("NOTIFS ");
-    assert!(got.starts_with("init:read-done SUM"), "{got}");
-
-    // WRITE our own pattern; the peer checksums its buffer the moment the notification lands.
-    let ours = filled(SIZE, 4);
-    register(&me, &ours);
-    let write = me
-        .create_xfer_req(
-            XferOp::Write,
-            &dram(&[(addr(&ours), SIZE as u64)]),
-            &remote,
-            "tgt",
-            Some(&OptArgs::with_notif("written")),
-        )
-        .unwrap();
-    assert_eq!(run(&me, &write).unwrap(), Status::Success);
-    peer.send("WAIT_NOTIFS 1");
-    assert_eq!(
-        peer.expect("NOTIFS "),
-        format!("init:written SUM {:016x}", checksum(&ours))
-    );
+    let ex = peer::read_then_write_with_notifs(&me, &mut peer, "tgt", SIZE, 9, "two_process");
+    let write = ex.write;
 
     // Kill the target: the next post fails with REMOTE_DISCONNECT within the bound.
-    peer.kill();
-    let start = Instant::now();
-    let err = run(&me, &write).unwrap_err();
-    assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        start.elapsed()
-    );
+    peer::kill_then_expect_disconnect(&me, &mut peer, &write);
     assert!(
         me.remote_agents().is_empty(),
         "the dead peer's metadata is dropped"

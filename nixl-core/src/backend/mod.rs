@@ -9,6 +9,7 @@ pub mod cuda;
 pub mod fabric;
 pub mod net;
 pub mod pacer;
+pub mod params;
 pub mod plugins;
 pub mod posix;
 pub mod signal;
@@ -37,6 +38,15 @@ pub struct Capabilities {
     pub local: bool,
     /// Delivers notifications.
     pub notif: bool,
+}
+
+impl Capabilities {
+    /// Remote and local transfers with notifications (the network backends).
+    pub const NETWORK: Capabilities = Capabilities {
+        remote: true,
+        local: true,
+        notif: true,
+    };
 }
 
 /// A descriptor resolved against a registration: the range plus the region's access key.

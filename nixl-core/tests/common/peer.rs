@@ -3,9 +3,11 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::unhex;
+use nixl_core::*;
+
+use super::{addr, checksum, dram, filled, register, run, unhex};
 
 /// A running `nixl-peer`: its metadata and the address of its registered buffer.
 pub struct Peer {
@@ -124,4 +126,84 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What [`read_then_write_with_notifs`] leaves: the buffer READ into (the peer's pattern), our
+/// own pattern, and the WRITE request (registered, reusable, e.g. against a killed peer).
+pub struct Exchanged {
+    /// Holds the peer's `SIZE`-byte pattern after the READ.
+    pub buf: Vec<u8>,
+    /// Our pattern (seed 4), now also in the peer's buffer.
+    pub ours: Vec<u8>,
+    /// The WRITE of `ours` to the peer's buffer, with notification "written".
+    pub write: XferRequest,
+}
+
+/// READs the peer's pattern (seed `peer_seed`) with a notification the peer sees only after
+/// the data, then WRITEs our own pattern and checks the peer's checksum taken the moment the
+/// notification landed. `what` labels failures.
+pub fn read_then_write_with_notifs(
+    me: &Agent,
+    peer: &mut Peer,
+    name: &str,
+    size: usize,
+    peer_seed: u64,
+    what: &str,
+) -> Exchanged {
+    let buf = vec![0u8; size];
+    register(me, &buf);
+    let remote = dram(&[(peer.addr, size as u64)]);
+    let read = me
+        .create_xfer_req(
+            XferOp::Read,
+            &dram(&[(addr(&buf), size as u64)]),
+            &remote,
+            name,
+            Some(&OptArgs::with_notif("read-done")),
+        )
+        .unwrap();
+    assert_eq!(run(me, &read).unwrap(), Status::Success, "{what}");
+    assert!(
+        buf == filled(size, peer_seed),
+        "{what}: READ returned wrong bytes"
+    );
+    peer.send("WAIT_NOTIFS 1");
+    let got = peer.expect("NOTIFS ");
+    assert!(got.starts_with("init:read-done SUM"), "{what}: {got}");
+
+    let ours = filled(size, 4);
+    register(me, &ours);
+    let write = me
+        .create_xfer_req(
+            XferOp::Write,
+            &dram(&[(addr(&ours), size as u64)]),
+            &remote,
+            name,
+            Some(&OptArgs::with_notif("written")),
+        )
+        .unwrap();
+    assert_eq!(run(me, &write).unwrap(), Status::Success, "{what}");
+    peer.send("WAIT_NOTIFS 1");
+    assert_eq!(
+        peer.expect("NOTIFS "),
+        format!("init:written SUM {:016x}", checksum(&ours)),
+        "{what}"
+    );
+    Exchanged { buf, ours, write }
+}
+
+/// Kills the peer, then runs `req` (a transfer to it) again: it must fail with
+/// REMOTE_DISCONNECT within 10 s. Returns the error and how long it took.
+pub fn kill_then_expect_disconnect(
+    me: &Agent,
+    peer: &mut Peer,
+    req: &XferRequest,
+) -> (NixlError, Duration) {
+    peer.kill();
+    let start = Instant::now();
+    let err = run(me, req).unwrap_err();
+    assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    (err, took)
 }

@@ -37,6 +37,25 @@ pub struct Traits {
     pub prov_key: bool,
     /// Largest single message or RMA.
     pub max_msg_size: usize,
+    /// Pieces one RMA may carry: the provider's `iov_limit` and `rma_iov_limit`, at most
+    /// [`MAX_IOV`].
+    pub max_iov: usize,
+    /// The provider's transmit queue depth (`tx_attr->size`; 0 when it gives none).
+    pub tx_size: usize,
+}
+
+/// Most pieces this backend puts in one RMA (libfabric 1.17's tcp, rxm and shm take 4).
+pub const MAX_IOV: usize = 4;
+
+/// One local range and the remote range of the same length it moves to or from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Piece {
+    /// Local address.
+    pub local: u64,
+    /// Remote address (virtual or offset, as the provider's `mr_mode` asks).
+    pub remote: u64,
+    /// Bytes.
+    pub len: usize,
 }
 
 /// The opened objects. Every pointer stays valid until `Drop` closes it.
@@ -147,6 +166,8 @@ impl Endpoint {
                 virt_addr: true,
                 prov_key: false,
                 max_msg_size: 0,
+                max_iov: 1,
+                tx_size: 0,
             },
             name: Vec::new(),
         };
@@ -172,6 +193,11 @@ impl Endpoint {
                 virt_addr: d.mr_mode & sys::FI_MR_VIRT_ADDR != 0,
                 prov_key: d.mr_mode & sys::FI_MR_PROV_KEY != 0,
                 max_msg_size: (*info.ep_attr).max_msg_size,
+                max_iov: {
+                    let tx = &*info.tx_attr;
+                    tx.iov_limit.min(tx.rma_iov_limit).clamp(1, MAX_IOV)
+                },
+                tx_size: (*info.tx_attr).size,
             };
             check(
                 lib,
@@ -347,43 +373,56 @@ impl Endpoint {
         }
     }
 
-    /// Posts one RMA; returns the provider's code (0, -FI_EAGAIN, or an error).
+    /// Posts one RMA over up to [`MAX_IOV`] pieces (local and remote ranges of equal
+    /// lengths, all in one local registration with descriptor `desc` and one remote key);
+    /// returns the provider's code (0, -FI_EAGAIN, or an error).
     ///
     /// # Safety
-    /// `local` must stay valid (and `ctx` alive) until the completion for `ctx` is read.
-    #[allow(clippy::too_many_arguments)]
+    /// Every local range must stay valid (and `ctx` alive) until the completion for `ctx` is
+    /// read; `pieces` holds 1 to `Traits::max_iov` entries.
     pub unsafe fn rma(
         &self,
         write: bool,
-        local: u64,
-        len: usize,
+        pieces: &[Piece],
         desc: usize,
         peer: fi_addr_t,
-        remote: u64,
         key: u64,
         ctx: *mut c_void,
     ) -> isize {
-        let iov = sys::iovec {
-            iov_base: local as *mut c_void,
-            iov_len: len,
-        };
-        let mut d = desc as *mut c_void;
-        let rma_iov = sys::fi_rma_iov {
-            addr: remote,
-            len,
+        let n = pieces.len().min(MAX_IOV);
+        let mut iov = [sys::iovec {
+            iov_base: null_mut(),
+            iov_len: 0,
+        }; MAX_IOV];
+        let mut rma_iov = [sys::fi_rma_iov {
+            addr: 0,
+            len: 0,
             key,
-        };
+        }; MAX_IOV];
+        for (i, p) in pieces[..n].iter().enumerate() {
+            iov[i] = sys::iovec {
+                iov_base: p.local as *mut c_void,
+                iov_len: p.len,
+            };
+            rma_iov[i] = sys::fi_rma_iov {
+                addr: p.remote,
+                len: p.len,
+                key,
+            };
+        }
+        let mut d = [desc as *mut c_void; MAX_IOV];
         let msg = sys::fi_msg_rma {
-            msg_iov: &iov,
-            desc: &mut d,
-            iov_count: 1,
+            msg_iov: iov.as_ptr(),
+            desc: d.as_mut_ptr(),
+            iov_count: n,
             addr: peer,
-            rma_iov: &rma_iov,
-            rma_iov_count: 1,
+            rma_iov: rma_iov.as_ptr(),
+            rma_iov_count: n,
             context: ctx,
             data: 0,
         };
-        // SAFETY: the endpoint is enabled; the caller keeps buffers and context alive.
+        // SAFETY: the endpoint is enabled; the caller keeps buffers and context alive; the
+        // provider copies the descriptor arrays before returning.
         unsafe {
             let rops = &*(*self.ep).rma;
             if write {

@@ -12,6 +12,8 @@
 //! See `README.md` here for parameters, what was verified, and provider behaviour found.
 
 mod ep;
+mod notif_auth;
+mod plan;
 mod sys;
 #[cfg(test)]
 mod tests;
@@ -34,7 +36,7 @@ use crate::registry::Region;
 use crate::status::{Result, err};
 use crate::types::{MemType, XferOp};
 use ep::Endpoint;
-use xfer::{Done, LocalMr, OpCtx, OpKind, PeerLink, Xfer};
+use xfer::{Done, LocalMr, OpCtx, OpKind, PeerLink, Throttle, Xfer};
 
 /// The plugin entry for this backend.
 pub const PLUGIN: Plugin = Plugin {
@@ -50,6 +52,11 @@ fn default_params() -> Params {
         ("provider", ""),
         // Largest single RMA; larger descriptors are split.
         ("chunk_bytes", "8388608"),
+        // Most local/remote range pairs in one RMA (capped by the provider's iov limits);
+        // 1 posts one RMA per (merged) descriptor pair.
+        ("max_iov", "4"),
+        // Most RMAs in flight on the endpoint; 0: as many as the provider's queue takes.
+        ("max_inflight", "0"),
         // "blocking": the progress thread sleeps in fi_cq_sread where the provider has a wait
         // object; "polled": it polls, backing off to 1 ms sleeps when idle; "auto": polled on
         // shm (whose fi_cq_sread does not wake), blocking elsewhere.
@@ -120,12 +127,24 @@ pub struct Shared {
     recv_reg: Mutex<Option<ep::MemReg>>,
     /// This endpoint in its own address vector (loopback transfers).
     self_addr: sys::fi_addr_t,
+    /// Bounds the RMAs in flight; posters wait here for completions.
+    throttle: Throttle,
+    /// Proves and checks notifications when a shared secret is configured.
+    auth: notif_auth::NotifAuth,
 }
 
 impl Shared {
-    /// Posts a message; `done` runs when it completes.
-    fn send_msg(&self, peer: sys::fi_addr_t, msg: &[u8], done: Done) -> Result<()> {
-        let wire = wire::encode_notif(&self.agent_name, msg)?;
+    /// Posts a message to `peer`, whose endpoint address is `dest` (None: this endpoint);
+    /// `done` runs when it completes.
+    fn send_msg(
+        &self,
+        peer: sys::fi_addr_t,
+        dest: Option<&[u8]>,
+        msg: &[u8],
+        done: Done,
+    ) -> Result<()> {
+        let dest = dest.unwrap_or(&self.ep.name);
+        let wire = self.auth.seal(dest, &self.agent_name, msg)?;
         let reg = if self.ep.traits.mr_local {
             // SAFETY: the buffer is moved into the context below and freed only after the
             // registration is closed on completion.
@@ -200,9 +219,9 @@ impl Shared {
                 // SAFETY: the slot lies in the slab, and the provider completed its receive
                 // into it; it is re-posted only after this read.
                 let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, len) };
-                match wire::decode_notif(bytes) {
+                match self.auth.open(&self.ep.name, bytes) {
                     Ok((sender, msg)) => self.notifs.push(&sender, msg),
-                    Err(e) => log::warn!("LIBFABRIC: dropped a malformed notification: {e}"),
+                    Err(e) => log::warn!("LIBFABRIC: dropped a notification: {e}"),
                 }
             }
             Err(code) if code.abs() == libc::ECANCELED => return,
@@ -222,25 +241,17 @@ struct Settings {
     provider: Option<String>,
     progress: ep::Progress,
     chunk: u64,
+    max_iov: usize,
+    max_inflight: usize,
 }
 
 impl Settings {
     fn parse(params: &Params) -> Result<Settings> {
-        let defaults = default_params();
-        let get = |k: &str| {
-            params
-                .get(k)
-                .or_else(|| defaults.get(k))
-                .cloned()
-                .unwrap_or_default()
-        };
-        let chunk = get("chunk_bytes").parse::<u64>().map_err(|_| {
-            err!(
-                InvalidParam,
-                "backend parameter chunk_bytes={:?} is not a number",
-                get("chunk_bytes")
-            )
-        })?;
+        let r = super::params::ParamReader::new(PLUGIN.name, params, default_params());
+        let (get, number) = (|k: &str| r.get(k), |k: &str| r.num(k));
+        let chunk = number("chunk_bytes")?;
+        let max_iov = number("max_iov")?.clamp(1, ep::MAX_IOV as u64) as usize;
+        let max_inflight = number("max_inflight")?.min(1 << 20) as usize;
         let provider = Some(get("provider"))
             .filter(|p| !p.is_empty())
             .or_else(|| std::env::var("FI_PROVIDER").ok().filter(|p| !p.is_empty()));
@@ -259,13 +270,22 @@ impl Settings {
             provider,
             progress,
             chunk: chunk.max(4096),
+            max_iov,
+            max_inflight,
         })
     }
+}
+
+/// Pieces per RMA, by direction.
+struct MaxIov {
+    read: usize,
+    write: usize,
 }
 
 /// The libfabric backend.
 pub struct FabricBackend {
     shared: Arc<Shared>,
+    max_iov: MaxIov,
     settings: Settings,
     params: Params,
     conn_info: Vec<u8>,
@@ -312,6 +332,13 @@ impl FabricBackend {
             recv_ctx,
             recv_reg: Mutex::new(recv_reg),
             self_addr,
+            throttle: Throttle::new(match (settings.max_inflight, traits.tx_size) {
+                (0, 0) => usize::MAX,
+                (0, tx) => tx,
+                (n, 0) => n,
+                (n, tx) => n.min(tx),
+            }),
+            auth: notif_auth::NotifAuth::new(ctx.config.auth_secret.clone()),
         });
         for slot in 0..RECV_BUFS {
             shared.post_recv(slot);
@@ -329,23 +356,35 @@ impl FabricBackend {
             traits.domain,
             if blocking { "blocking" } else { "polled" }
         );
-        if ctx.config.auth_secret.is_some() {
-            // The shared secret gates the net backend's connections; libfabric has no such
-            // handshake (RMA is gated by provider keys from the metadata, notifications carry
-            // the name their sender wrote). Said loudly rather than implied.
-            log::warn!(
-                "LIBFABRIC backend of {}: the shared secret (NIXL_RS_SECRET) does not apply to \
-                 this backend: peers are not authenticated, only their keys are checked",
-                ctx.agent_name
-            );
-        }
         let mut effective = default_params();
         effective.extend(params.clone());
         effective.insert("provider".into(), traits.provider.clone());
         effective.insert("fabric".into(), traits.fabric.clone());
         effective.insert("domain".into(), traits.domain.clone());
         effective.insert("chunk_bytes".into(), settings.chunk.to_string());
-        effective.insert("peer_auth".into(), "none (provider keys only)".into());
+        // shm (libfabric 1.17) serves a READ of several pieces far slower than one piece at a
+        // time (BENCHMARKS.md, "LIBFABRIC after the small-block round"), while its WRITEs gain.
+        let write_iov = settings.max_iov.min(traits.max_iov);
+        let max_iov = MaxIov {
+            read: if traits.provider.split(';').next() == Some("shm") {
+                1
+            } else {
+                write_iov
+            },
+            write: write_iov,
+        };
+        effective.insert("max_iov".into(), write_iov.to_string());
+        effective.insert("max_iov_read".into(), max_iov.read.to_string());
+        effective.insert("max_inflight".into(), shared.throttle.limit().to_string());
+        effective.insert(
+            "peer_auth".into(),
+            if shared.auth.enabled() {
+                "notifications: shared secret; RMA: provider keys"
+            } else {
+                "none (provider keys only)"
+            }
+            .into(),
+        );
         effective.insert(
             "mr_mode".into(),
             format!(
@@ -364,6 +403,7 @@ impl FabricBackend {
         .encode();
         Ok(FabricBackend {
             shared,
+            max_iov,
             settings,
             params: effective,
             conn_info,
@@ -392,7 +432,16 @@ impl FabricBackend {
             None => shared.self_addr,
         };
         // Resolve everything first: nothing is posted for a request with a bad descriptor.
-        let mut ops = Vec::with_capacity(job.local.len());
+        let mut plan = plan::Planner::new(
+            self.settings.chunk,
+            if write {
+                self.max_iov.write
+            } else {
+                self.max_iov.read
+            },
+            Arc::ptr_eq,
+            job.local.len(),
+        );
         {
             let local = shared.local.read();
             let remote_of = |key: u64| -> Option<RemoteMr> {
@@ -400,46 +449,45 @@ impl FabricBackend {
                     Some(p) => p.regions.read().get(&key).copied(),
                     None => local.get(&key).map(|m| RemoteMr {
                         key: m.key,
-                        base: 0,
+                        base: m.base,
                     }),
                 }
             };
+            // Consecutive pairs usually share registrations: look each up once per change.
+            let mut cached: Option<(u64, Arc<LocalMr>, u64, RemoteMr)> = None;
             for (l, r) in job.local.iter().zip(job.remote.iter()) {
-                let lmr = local.get(&l.key).cloned().ok_or_else(|| {
-                    err!(
-                        NotFound,
-                        "local range {:#x}+{} is not registered with LIBFABRIC",
-                        l.addr,
-                        l.len
-                    )
-                })?;
-                let rmr = remote_of(r.key).ok_or_else(|| {
-                    err!(
-                        NotFound,
-                        "remote range {:#x}+{} has no LIBFABRIC key (metadata not loaded?)",
-                        r.addr,
-                        r.len
-                    )
-                })?;
-                let remote_addr = if shared.ep.traits.virt_addr || peer.is_none() {
+                let hit = cached
+                    .as_ref()
+                    .is_some_and(|(lk, _, rk, _)| *lk == l.key && *rk == r.key);
+                if !hit {
+                    let lmr = local.get(&l.key).cloned().ok_or_else(|| {
+                        err!(
+                            NotFound,
+                            "local range {:#x}+{} is not registered with LIBFABRIC",
+                            l.addr,
+                            l.len
+                        )
+                    })?;
+                    let rmr = remote_of(r.key).ok_or_else(|| {
+                        err!(
+                            NotFound,
+                            "remote range {:#x}+{} has no LIBFABRIC key (metadata not loaded?)",
+                            r.addr,
+                            r.len
+                        )
+                    })?;
+                    cached = Some((l.key, lmr, r.key, rmr));
+                }
+                let (_, lmr, _, rmr) = cached.as_ref().expect("set above");
+                let remote_addr = if shared.ep.traits.virt_addr {
                     r.addr
                 } else {
                     r.addr - rmr.base
                 };
-                let mut off = 0;
-                while off < l.len {
-                    let n = (l.len - off).min(self.settings.chunk);
-                    ops.push((
-                        l.addr + off,
-                        n as usize,
-                        lmr.clone(),
-                        remote_addr + off,
-                        rmr.key,
-                    ));
-                    off += n;
-                }
+                plan.add(lmr, rmr.key, l.addr, remote_addr, l.len);
             }
         }
+        let ops = plan.finish();
         let completion = Arc::new(Completion::new(1));
         if !completion.enter() {
             return Ok(completion);
@@ -463,23 +511,38 @@ impl FabricBackend {
             active.push(Arc::downgrade(&x));
         }
         let deadline_step = shared.peer_timeout;
-        for (laddr, len, lmr, raddr, key) in ops {
+        for op in ops {
             if completion.is_canceled() {
                 break;
             }
+            // Bound what is in flight on the endpoint (the provider's queue would take more,
+            // but a deep queue of large RMAs only delays the completions that free it).
+            if !shared
+                .throttle
+                .acquire(shared, deadline_step, &|| completion.is_canceled())
+            {
+                let e = if completion.is_canceled() {
+                    err!(Canceled, "the request was released")
+                } else {
+                    err!(
+                        RemoteDisconnect,
+                        "no RMA on the endpoint completed for {deadline_step:?}"
+                    )
+                };
+                // Counted as an operation that failed at once (the poster's guard stays).
+                x.remaining.fetch_add(1, Ordering::AcqRel);
+                x.op_done(shared, Err(e));
+                break;
+            }
             x.remaining.fetch_add(1, Ordering::AcqRel);
-            lmr.inflight.fetch_add(1, Ordering::AcqRel);
-            let desc = lmr.desc;
-            let ctx = OpCtx::boxed(OpKind::Rma(x.clone(), lmr));
+            op.mr.inflight.fetch_add(1, Ordering::AcqRel);
+            let desc = op.mr.desc;
+            let ctx = OpCtx::boxed(OpKind::Rma(x.clone(), op.mr.clone()));
             let mut waited_since: Option<Instant> = None;
             let rc = loop {
-                // SAFETY: the local range lies in a live registration whose in-flight count was
-                // raised (deregistration waits for it); the context lives until completion.
-                let rc = unsafe {
-                    shared
-                        .ep
-                        .rma(write, laddr, len, desc, addr, raddr, key, ctx)
-                };
+                // SAFETY: the local ranges lie in a live registration whose in-flight count
+                // was raised (deregistration waits for it); the context lives until completion.
+                let rc = unsafe { shared.ep.rma(write, op.pieces(), desc, addr, op.key, ctx) };
                 if rc != -sys::FI_EAGAIN {
                     break rc;
                 }
@@ -488,12 +551,13 @@ impl FabricBackend {
                     break rc;
                 }
                 // The provider's queue is full: free it by reading completions here.
-                shared.progress_now();
+                shared.throttle.wait_for_room(shared, true);
             };
             if rc != 0 {
                 // SAFETY: the provider did not take the context.
                 if let OpKind::Rma(x, lmr) = unsafe { OpCtx::unpost(ctx) } {
                     lmr.inflight.fetch_sub(1, Ordering::AcqRel);
+                    shared.throttle.release();
                     let e = if rc == -sys::FI_EAGAIN && completion.is_canceled() {
                         err!(Canceled, "the request was released")
                     } else if rc == -sys::FI_EAGAIN {
@@ -525,11 +589,7 @@ impl Backend for FabricBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            remote: true,
-            local: true,
-            notif: true,
-        }
+        Capabilities::NETWORK
     }
 
     fn mem_types(&self) -> &[MemType] {
@@ -564,6 +624,7 @@ impl Backend for FabricBackend {
         };
         let mr = Arc::new(LocalMr {
             key: reg.key,
+            base: region.desc.addr,
             desc: reg.desc,
             reg: Mutex::new(Some(reg)),
             inflight: Default::default(),
@@ -720,17 +781,17 @@ impl Backend for FabricBackend {
     }
 
     fn gen_notif(&self, target: &Target, msg: &[u8]) -> Result<()> {
-        let addr = match target {
-            Target::Loopback => self.shared.self_addr,
+        let (addr, dest) = match target {
+            Target::Loopback => (self.shared.self_addr, None),
             Target::Peer(p) => {
                 let p = p
                     .downcast_ref::<FabricPeer>()
                     .ok_or_else(|| err!(InvalidParam, "not a LIBFABRIC peer"))?;
-                self.reconnect_if_broken(p)?
+                (self.reconnect_if_broken(p)?, Some(&p.link.raw[..]))
             }
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.shared.send_msg(addr, msg, Done::Waiter(tx))?;
+        self.shared.send_msg(addr, dest, msg, Done::Waiter(tx))?;
         rx.recv_timeout(self.shared.peer_timeout)
             .unwrap_or_else(|_| {
                 Err(err!(

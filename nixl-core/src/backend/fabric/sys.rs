@@ -354,12 +354,14 @@ pub struct fi_ops_msg {
 }
 
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct iovec {
     pub iov_base: *mut c_void,
     pub iov_len: usize,
 }
 
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct fi_rma_iov {
     pub addr: u64,
     pub len: usize,

@@ -28,11 +28,20 @@ fn providers() -> Vec<String> {
 }
 
 fn backend(name: &str, provider: &str) -> (FabricBackend, Arc<NotifQueue>) {
+    backend_with_secret(name, provider, None)
+}
+
+fn backend_with_secret(
+    name: &str,
+    provider: &str,
+    secret: Option<&[u8]>,
+) -> (FabricBackend, Arc<NotifQueue>) {
     let notifs = Arc::new(NotifQueue::default());
     let ctx = BackendContext {
         agent_name: name.into(),
         config: crate::config::AgentConfig {
             peer_timeout: Duration::from_secs(2),
+            auth_secret: secret.map(<[u8]>::to_vec),
             ..Default::default()
         },
         notifs: notifs.clone(),
@@ -259,5 +268,209 @@ fn read_write_notify_and_refuse_forged_keys_on_both_providers() {
         a.disconnect(&peer_b);
         a.deregister(MemType::Dram, &ra);
         b.deregister(MemType::Dram, &rb2);
+    }
+}
+
+/// Waits (bounded) for the first notifications to arrive.
+fn first_notifs(q: &NotifQueue) -> Vec<(String, Vec<u8>)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = q.drain();
+        if !got.is_empty() || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn with_a_shared_secret_only_proven_notifications_are_delivered() {
+    if !available() {
+        return;
+    }
+    for prov in providers() {
+        let prov = prov.as_str();
+        let (a, _) = backend_with_secret("A", prov, Some(b"s3cret"));
+        let (b, b_notifs) = backend_with_secret("B", prov, Some(b"s3cret"));
+        let (m, _) = backend_with_secret("A", prov, Some(b"guess"));
+        assert_eq!(
+            b.params()["peer_auth"],
+            "notifications: shared secret; RMA: provider keys"
+        );
+        let to_b = |x: &FabricBackend| Target::Peer(x.load_remote("B", &b.conn_info()).unwrap());
+        // One claiming A's name without the secret, then the real A: only A's arrives.
+        m.gen_notif(&to_b(&m), b"forged").unwrap();
+        a.gen_notif(&to_b(&a), b"real").unwrap();
+        assert_eq!(
+            first_notifs(&b_notifs),
+            vec![("A".to_string(), b"real".to_vec())],
+            "{prov}"
+        );
+        // A transfer's notification carries a proof too.
+        let src = vec![1u8; 4096];
+        let dst = vec![0u8; 4096];
+        let (rs, r) = (region(&src, 4), region(&dst, 5));
+        a.register(MemType::Dram, &rs).unwrap();
+        b.register(MemType::Dram, &r).unwrap();
+        let peer = a.load_remote("B", &b.conn_info()).unwrap();
+        a.load_remote_region(&peer, MemType::Dram, &remote(&b, &r))
+            .unwrap();
+        let c = a
+            .post(job(
+                XferOp::Write,
+                (src.as_ptr() as u64, 4096, 4),
+                (dst.as_ptr() as u64, 4096, 5),
+                Target::Peer(peer),
+                Some(b"xfer"),
+            ))
+            .unwrap();
+        assert_eq!(wait(&c), Status::Success, "{prov}: {:?}", c.error());
+        assert_eq!(
+            first_notifs(&b_notifs),
+            vec![("A".to_string(), b"xfer".to_vec())],
+            "{prov}"
+        );
+        assert_eq!(src, dst, "{prov}");
+        a.deregister(MemType::Dram, &rs);
+        b.deregister(MemType::Dram, &r);
+    }
+}
+
+#[test]
+fn many_scattered_small_descriptors_share_rmas_and_land_in_place() {
+    if !available() {
+        return;
+    }
+    for prov in providers() {
+        let prov = prov.as_str();
+        for max_iov in ["1", "4"] {
+            let notifs = Arc::new(NotifQueue::default());
+            let ctx = BackendContext {
+                agent_name: "A".into(),
+                config: crate::config::AgentConfig::default(),
+                notifs,
+            };
+            let params: Params = [
+                ("provider".to_string(), prov.to_string()),
+                ("max_iov".to_string(), max_iov.to_string()),
+                ("max_inflight".to_string(), "8".to_string()),
+            ]
+            .into();
+            let a = FabricBackend::new(&ctx, &params).unwrap();
+            let (b, _) = backend("B", prov);
+            assert!(a.params()["max_iov"].parse::<usize>().unwrap() <= 4);
+            let read_iov = if prov == "shm" {
+                "1"
+            } else {
+                &a.params()["max_iov"]
+            };
+            assert_eq!(a.params()["max_iov_read"], read_iov, "{prov}");
+            assert_eq!(a.params()["max_inflight"], "8");
+            let (blk, n) = (512usize, 2048usize);
+            let src: Vec<u8> = (0..blk * n).map(|i| (i / blk * 31 + i) as u8).collect();
+            let dst = vec![0u8; blk * n];
+            let back = vec![0u8; blk * n];
+            let (rs, rd, rk) = (region(&src, 1), region(&dst, 2), region(&back, 3));
+            a.register(MemType::Dram, &rs).unwrap();
+            a.register(MemType::Dram, &rk).unwrap();
+            b.register(MemType::Dram, &rd).unwrap();
+            let peer = a.load_remote("B", &b.conn_info()).unwrap();
+            a.load_remote_region(&peer, MemType::Dram, &remote(&b, &rd))
+                .unwrap();
+            // Local blocks in order, remote slots reversed in pairs: runs of two contiguous
+            // blocks on both sides (merged), the runs scattered (pieces of one RMA).
+            let slot = |i: usize| (n - 2 - (i & !1)) + (i & 1);
+            let d = |addr: u64, key: u64| crate::backend::ResolvedDesc {
+                addr,
+                len: blk as u64,
+                dev_id: 0,
+                key,
+            };
+            let (ps, pd, pk) = (
+                src.as_ptr() as u64,
+                dst.as_ptr() as u64,
+                back.as_ptr() as u64,
+            );
+            for (op, lbase, lkey) in [(XferOp::Write, ps, 1), (XferOp::Read, pk, 3)] {
+                let local = (0..n).map(|i| d(lbase + (i * blk) as u64, lkey)).collect();
+                let remote = (0..n).map(|i| d(pd + (slot(i) * blk) as u64, 2)).collect();
+                let c = a
+                    .post(XferJob {
+                        op,
+                        local_mem: MemType::Dram,
+                        remote_mem: MemType::Dram,
+                        local: Arc::new(local),
+                        remote: Arc::new(remote),
+                        target: Target::Peer(peer.clone()),
+                        notif: None,
+                        total_bytes: (blk * n) as u64,
+                    })
+                    .unwrap();
+                assert_eq!(
+                    wait(&c),
+                    Status::Success,
+                    "{prov} {max_iov}: {:?}",
+                    c.error()
+                );
+            }
+            for i in 0..n {
+                let want = &src[i * blk..(i + 1) * blk];
+                let s = slot(i);
+                assert_eq!(
+                    &dst[s * blk..(s + 1) * blk],
+                    want,
+                    "{prov} {max_iov}: write {i}"
+                );
+                assert_eq!(
+                    &back[i * blk..(i + 1) * blk],
+                    want,
+                    "{prov} {max_iov}: read {i}"
+                );
+            }
+            a.deregister(MemType::Dram, &rs);
+            a.deregister(MemType::Dram, &rk);
+            b.deregister(MemType::Dram, &rd);
+        }
+    }
+}
+
+#[test]
+fn loopback_read_and_write_land_in_place_on_both_providers() {
+    if !available() {
+        return;
+    }
+    for prov in providers() {
+        let prov = prov.as_str();
+        let (b, notifs) = backend("B", prov);
+        let mut buf = vec![0u8; 8192];
+        buf[..2048].fill(7);
+        buf[4096..6144].fill(9);
+        let r = region(&buf, 5);
+        b.register(MemType::Dram, &r).unwrap();
+        let p = buf.as_ptr() as u64;
+        // READ [4096, 6144) into [2048, 4096), then WRITE [0, 2048) to [6144, 8192).
+        for (op, l, rm, n) in [
+            (XferOp::Read, p + 2048, p + 4096, None),
+            (XferOp::Write, p, p + 6144, Some(&b"self"[..])),
+        ] {
+            let c = b
+                .post(job(op, (l, 2048, 5), (rm, 2048, 5), Target::Loopback, n))
+                .unwrap();
+            assert_eq!(wait(&c), Status::Success, "{prov} {op:?}: {:?}", c.error());
+        }
+        assert!(
+            buf[2048..4096].iter().all(|&x| x == 9),
+            "{prov}: loopback READ"
+        );
+        assert!(
+            buf[6144..].iter().all(|&x| x == 7),
+            "{prov}: loopback WRITE"
+        );
+        assert_eq!(
+            first_notifs(&notifs),
+            vec![("B".to_string(), b"self".to_vec())],
+            "{prov}"
+        );
+        b.deregister(MemType::Dram, &r);
     }
 }

@@ -12,8 +12,28 @@ const MAX_PROVIDER_LEN: usize = 64;
 const MAX_NAME_LEN: usize = 4096;
 /// Largest notification message this backend carries.
 pub const MAX_NOTIF_LEN: usize = 16 << 10;
-/// Receive buffer size: a message plus its header.
-pub const NOTIF_BUF_LEN: usize = MAX_NOTIF_LEN + MAX_NAME_LEN + 16;
+/// Receive buffer size: a message plus its header and proof.
+pub const NOTIF_BUF_LEN: usize = MAX_NOTIF_LEN + MAX_NAME_LEN + 80;
+/// Notifications carry the sender's instance, a sequence number and an optional proof.
+const NOTIF_VERSION: u8 = 2;
+/// Longest proof accepted (HMAC-SHA256).
+const MAX_TAG_LEN: usize = crate::auth::PROOF_LEN;
+
+/// A notification as carried: who sent it (as the sender wrote it), the message, and what
+/// authenticates it when the agents share a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notif {
+    /// Sender's agent name.
+    pub sender: String,
+    /// The user's message.
+    pub msg: Vec<u8>,
+    /// Random per sending backend, so sequence numbers of two senders never collide.
+    pub instance: u64,
+    /// The sender's sequence number (replays are refused).
+    pub seq: u64,
+    /// HMAC over the receiver's address, sender and message (empty without a secret).
+    pub tag: Vec<u8>,
+}
 
 /// How to reach a backend instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,34 +99,46 @@ pub fn decode_key(bytes: &[u8]) -> Result<u64> {
     Ok(key)
 }
 
-/// A notification on the wire: sender name and message.
-pub fn encode_notif(sender: &str, msg: &[u8]) -> Result<Vec<u8>> {
-    if msg.len() > MAX_NOTIF_LEN {
-        return Err(err!(
-            InvalidParam,
-            "notification of {} bytes exceeds the LIBFABRIC backend's {MAX_NOTIF_LEN}",
-            msg.len()
-        ));
+impl Notif {
+    /// Serializes, refusing what a receiver would not accept.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        if self.msg.len() > MAX_NOTIF_LEN {
+            return Err(err!(
+                InvalidParam,
+                "notification of {} bytes exceeds the LIBFABRIC backend's {MAX_NOTIF_LEN}",
+                self.msg.len()
+            ));
+        }
+        if self.sender.len() > MAX_NAME_LEN {
+            return Err(err!(InvalidParam, "agent name too long for a notification"));
+        }
+        let mut w = Writer::with_capacity(64 + self.sender.len() + self.msg.len());
+        w.u8(NOTIF_VERSION)
+            .bytes(self.sender.as_bytes())
+            .bytes(&self.msg)
+            .u64(self.instance)
+            .u64(self.seq)
+            .bytes(&self.tag);
+        Ok(w.finish())
     }
-    if sender.len() > MAX_NAME_LEN {
-        return Err(err!(InvalidParam, "agent name too long for a notification"));
-    }
-    let mut w = Writer::with_capacity(16 + sender.len() + msg.len());
-    w.u8(VERSION).bytes(sender.as_bytes()).bytes(msg);
-    Ok(w.finish())
-}
 
-/// Parses a received notification.
-pub fn decode_notif(bytes: &[u8]) -> Result<(String, Vec<u8>)> {
-    let mut r = Reader::new(bytes, "libfabric notification");
-    let version = r.u8()?;
-    if version != VERSION {
-        return Err(err!(NotSupported, "notification version {version}"));
+    /// Parses a received notification.
+    pub fn decode(bytes: &[u8]) -> Result<Notif> {
+        let mut r = Reader::new(bytes, "libfabric notification");
+        let version = r.u8()?;
+        if version != NOTIF_VERSION {
+            return Err(err!(NotSupported, "notification version {version}"));
+        }
+        let n = Notif {
+            sender: r.str(MAX_NAME_LEN)?.to_owned(),
+            msg: r.bytes(MAX_NOTIF_LEN)?.to_vec(),
+            instance: r.u64()?,
+            seq: r.u64()?,
+            tag: r.bytes(MAX_TAG_LEN)?.to_vec(),
+        };
+        r.finish()?;
+        Ok(n)
     }
-    let sender = r.str(MAX_NAME_LEN)?.to_owned();
-    let msg = r.bytes(MAX_NOTIF_LEN)?.to_vec();
-    r.finish()?;
-    Ok((sender, msg))
 }
 
 #[cfg(test)]
@@ -121,13 +153,27 @@ mod tests {
         };
         assert_eq!(ConnInfo::decode(&c.encode()).unwrap(), c);
         assert_eq!(decode_key(&encode_key(77)).unwrap(), 77);
-        let n = encode_notif("a", b"hi").unwrap();
-        assert_eq!(decode_notif(&n).unwrap(), ("a".into(), b"hi".to_vec()));
-        assert!(encode_notif("a", &vec![0; MAX_NOTIF_LEN + 1]).is_err());
+        let mut n = Notif {
+            sender: "a".into(),
+            msg: b"hi".to_vec(),
+            instance: 3,
+            seq: 4,
+            tag: vec![9; MAX_TAG_LEN],
+        };
+        assert_eq!(Notif::decode(&n.encode().unwrap()).unwrap(), n);
+        let mut full = n.clone();
+        full.sender = "s".repeat(MAX_NAME_LEN);
+        full.msg = vec![1; MAX_NOTIF_LEN];
+        assert!(
+            full.encode().unwrap().len() <= NOTIF_BUF_LEN,
+            "fits a receive buffer"
+        );
+        n.msg = vec![0; MAX_NOTIF_LEN + 1];
+        assert!(n.encode().is_err());
         for bad in [&[][..], &[2, 0, 0, 0, 0, 0, 0, 0, 0], &[1, 0, 0], &[1; 12]] {
             assert!(decode_key(bad).is_err(), "{bad:?}");
             assert!(ConnInfo::decode(bad).is_err(), "{bad:?}");
-            assert!(decode_notif(bad).is_err(), "{bad:?}");
+            assert!(Notif::decode(bad).is_err(), "{bad:?}");
         }
         let mut big = ConnInfo {
             provider: "shm".into(),

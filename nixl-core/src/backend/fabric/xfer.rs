@@ -5,7 +5,7 @@
 //! the progress thread — asleep in `fi_cq_sread` while nothing happens — finishes the
 //! transfer, sends its notification and re-posts receive buffers.
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -22,6 +22,9 @@ pub struct LocalMr {
     pub reg: Mutex<Option<super::ep::MemReg>>,
     /// Provider key.
     pub key: u64,
+    /// Start of the registered range (loopback RMAs address it by offset where the provider
+    /// does not use virtual addresses).
+    pub base: u64,
     /// Local descriptor.
     pub desc: usize,
     /// Operations posted on it that the provider has not returned yet.
@@ -143,7 +146,8 @@ impl Xfer {
         match (outcome, &self.notif) {
             (Ok(()), Some(msg)) => {
                 let done = Done::Xfer(self.clone());
-                if let Err(e) = shared.send_msg(self.peer, msg, done) {
+                let dest = self.link.as_ref().map(|l| &l.raw[..]);
+                if let Err(e) = shared.send_msg(self.peer, dest, msg, done) {
                     self.report(Err(e));
                 }
             }
@@ -290,6 +294,7 @@ unsafe fn complete(shared: &Shared, ctx: *mut c_void, result: std::result::Resul
     match op.kind {
         OpKind::Rma(xfer, mr) => {
             mr.inflight.fetch_sub(1, Ordering::AcqRel);
+            shared.throttle.release();
             let r = result.map(drop).map_err(|c| map_error(shared, c, "RMA"));
             xfer.op_done(shared, r);
         }
@@ -374,14 +379,95 @@ pub fn progress_loop(shared: Weak<Shared>) {
     }
 }
 
-impl Shared {
-    /// Drives the provider from a poster's thread while it answers `-FI_EAGAIN`: the queue
-    /// frees only as completions are read, and the progress thread may be asleep in a wait
-    /// the provider does not wake (shm) or between polls.
-    pub fn progress_now(&self) {
-        reap(self, false);
+/// Bounds the RMAs in flight on the endpoint. A poster over the bound reads completions
+/// itself (the progress thread may be asleep in a wait the provider does not wake, shm) and,
+/// when there are none, sleeps until the progress thread returns an RMA — it does not spin,
+/// which on a machine with few cores would take them from the peer moving the data.
+pub struct Throttle {
+    inflight: AtomicUsize,
+    limit: usize,
+    sleepers: AtomicUsize,
+    lock: Mutex<()>,
+    room: Condvar,
+}
+
+impl Throttle {
+    /// At most `limit` RMAs in flight.
+    pub fn new(limit: usize) -> Throttle {
+        Throttle {
+            inflight: AtomicUsize::new(0),
+            limit: limit.max(1),
+            sleepers: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            room: Condvar::new(),
+        }
     }
 
+    /// The bound.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Takes a slot for one RMA, waiting while the bound is reached. False when nothing
+    /// completed for `patience` or `give_up` said so (no slot taken).
+    pub fn acquire(&self, shared: &Shared, patience: Duration, give_up: &dyn Fn() -> bool) -> bool {
+        let mut since: Option<Instant> = None;
+        loop {
+            let n = self.inflight.load(Ordering::Acquire);
+            if n < self.limit {
+                if self
+                    .inflight
+                    .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            let t = *since.get_or_insert_with(Instant::now);
+            if t.elapsed() > patience || give_up() {
+                return false;
+            }
+            self.wait_for_room(shared, false);
+        }
+    }
+
+    /// Gives a slot back (an RMA completed, or was never posted).
+    pub fn release(&self) {
+        // SeqCst with the sleeper's count: either it sees the slot, or we see the sleeper.
+        self.inflight.fetch_sub(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock();
+            self.room.notify_all();
+        }
+    }
+
+    /// Reads completions from the poster's thread; when there were none, sleeps until an RMA
+    /// completes (or 1 ms, in case the provider needs driving again). `queue_full`: the
+    /// provider answered `-FI_EAGAIN`, so sleep whatever the count says.
+    pub fn wait_for_room(&self, shared: &Shared, queue_full: bool) {
+        if reap(shared, false) > 0 {
+            return;
+        }
+        if queue_full && shared.polled {
+            // A polled provider (shm) frees its queue when the peer takes the command, which
+            // produces no completion here to wake a sleeper: retry at once, as the progress
+            // thread polls anyway.
+            std::thread::yield_now();
+            return;
+        }
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.lock.lock();
+        if queue_full || self.inflight.load(Ordering::SeqCst) >= self.limit {
+            let _ = self.room.wait_for(&mut guard, Duration::from_millis(1));
+        } else {
+            drop(guard);
+        }
+        self.sleepers.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Shared {
     /// Fails (for the user; memory stays pinned until the provider returns the operations)
     /// every transfer that saw no completion within the peer timeout.
     /// At shutdown, after the progress thread stopped: ends every unfinished transfer so that

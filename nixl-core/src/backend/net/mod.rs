@@ -121,23 +121,8 @@ struct Settings {
 
 impl Settings {
     fn parse(params: &Params) -> Result<Settings> {
-        let defaults = default_params();
-        let get = |k: &str| {
-            params
-                .get(k)
-                .or_else(|| defaults.get(k))
-                .cloned()
-                .unwrap_or_default()
-        };
-        let num = |k: &str| {
-            get(k).parse::<u64>().map_err(|_| {
-                err!(
-                    InvalidParam,
-                    "backend parameter {k}={:?} is not a number",
-                    get(k)
-                )
-            })
-        };
+        let r = super::params::ParamReader::new(PLUGIN.name, params, default_params());
+        let (get, num) = (|k: &str| r.get(k), |k: &str| r.num(k));
         let transport = std::env::var("NIXL_RS_TRANSPORT").unwrap_or_else(|_| get("transport"));
         let force_tcp = match transport.as_str() {
             "auto" => false,
@@ -308,11 +293,7 @@ impl Backend for NetBackend {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            remote: true,
-            local: true,
-            notif: true,
-        }
+        Capabilities::NETWORK
     }
 
     fn mem_types(&self) -> &[MemType] {

@@ -78,15 +78,8 @@ impl PosixBackend {
             }
             effective.insert(k.clone(), v.clone());
         }
-        let num = |k: &str| -> Result<u64> {
-            effective[k].parse::<u64>().map_err(|_| {
-                err!(
-                    InvalidParam,
-                    "POSIX backend parameter {k}={:?} is not a number",
-                    effective[k]
-                )
-            })
-        };
+        let r = super::params::ParamReader::new(PLUGIN.name, &effective, Params::new());
+        let num = |k: &str| r.num(k);
         let threads = num("num_threads")?.clamp(1, 64) as usize;
         let inline_max = num("inline_max_bytes")?;
         Ok(PosixBackend {
