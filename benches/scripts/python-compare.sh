@@ -34,10 +34,12 @@ done
 bench="$target/release/nixlbench"
 lib="$target/release/libnixl_capi.so"
 [ -x "$bench" ] && [ -f "$lib" ] || { echo "build first: cargo build --release -p nixl-ffi -p nixl-benches" >&2; exit 1; }
+# Before the old result files are removed, which git would count as a change.
+commit="$(git rev-parse --short HEAD)$(git diff --quiet || echo ' (uncommitted changes)')"
 mkdir -p "$out"
 rm -f "$out"/api-*.json "$out"/bw-*.json
 {
-  echo "commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (uncommitted changes)')"
+  echo "commit $commit"
   echo "started $(date -u '+%Y-%m-%d %H:%M:%S UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
   echo "real NIXL: $real_py"
   echo "ours: $ours"
