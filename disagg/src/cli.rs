@@ -8,7 +8,82 @@ use crate::proto::WorkerRole;
 use crate::transfer::capi::LibChoice;
 use crate::worker::WorkerArgs;
 use clap::{Parser, Subcommand, ValueEnum};
+use std::convert::Infallible;
 use std::path::PathBuf;
+
+/// A flag value clap could not parse (clap shows it and exits 2).
+#[derive(Debug, thiserror::Error)]
+pub enum FlagError {
+    /// Not a whole number.
+    #[error("{value:?}: {source}")]
+    Count {
+        /// The text given.
+        value: String,
+        /// Why it is not a number.
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    /// Not a number of seconds.
+    #[error("{value:?}: {source}")]
+    Seconds {
+        /// The text given.
+        value: String,
+        /// Why it is not a number.
+        #[source]
+        source: std::num::ParseFloatError,
+    },
+    /// Not a worker role.
+    #[error("prefill or decode, not {0}")]
+    Role(String),
+    /// Not `ROLE@SECONDS`.
+    #[error("ROLE@SECONDS, not {0}")]
+    Kill(String),
+    /// Not `PNS@IP,DNS@IP`.
+    #[error("PNS@IP,DNS@IP, not {0}")]
+    Netns(String),
+}
+
+/// Settings that parse but cannot work, refused before any worker starts (`disagg` exits 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A pool without workers at start.
+    #[error("--workers {prefill},{decode}: each pool needs at least one worker at start")]
+    NoWorkers {
+        /// Prefill workers asked for.
+        prefill: u32,
+        /// Decode workers asked for.
+        decode: u32,
+    },
+    /// The planner's bound is below the starting pools.
+    #[error("--max-workers {max} is below the starting workers {prefill},{decode}")]
+    MaxWorkers {
+        /// `--max-workers`.
+        max: u32,
+        /// Prefill workers at start.
+        prefill: u32,
+        /// Decode workers at start.
+        decode: u32,
+    },
+    /// `--lib` names no file.
+    #[error("--lib {}: no such file", .0.display())]
+    NoLibrary(PathBuf),
+    /// `--blocks 0`.
+    #[error("--blocks 0: a worker needs a KV pool")]
+    NoBlocks,
+    /// The pools cannot fit in memory.
+    #[error(transparent)]
+    Memory(#[from] crate::kv::DoesNotFit),
+    /// etcd discovery asked of a build without the store.
+    #[error(
+        "--discovery etcd (the default when NIXL_ETCD_ENDPOINTS is set) needs disagg built \
+         with its `etcd` feature: cargo run --release -p disagg --features etcd (needs protoc), \
+         or --discovery listener"
+    )]
+    EtcdFeature,
+    /// `--trace` could not be read or parsed (`sim`'s loader says why, as text).
+    #[error("{0}")]
+    Trace(String),
+}
 
 /// `disagg [OPTIONS]`, or `disagg worker ...` (started by the frontend).
 #[derive(Debug, Parser)]
@@ -141,43 +216,49 @@ pub struct RunArgs {
 /// Prefill and decode network namespaces, each as (namespace, ip).
 pub type NetnsPair = [(String, String); 2];
 
-fn parse_workers(v: &str) -> Result<(u32, u32), String> {
+fn parse_workers(v: &str) -> Result<(u32, u32), FlagError> {
     let (p, d) = v.split_once(',').unwrap_or((v, v));
-    let n = |s: &str| s.parse::<u32>().map_err(|e| format!("{s:?}: {e}"));
+    let n = |s: &str| {
+        s.parse::<u32>().map_err(|source| FlagError::Count {
+            value: s.into(),
+            source,
+        })
+    };
     Ok((n(p)?, n(d)?))
 }
 
-fn parse_role(s: &str) -> Result<WorkerRole, String> {
-    WorkerRole::parse(s).ok_or_else(|| format!("prefill or decode, not {s}"))
+fn parse_role(s: &str) -> Result<WorkerRole, FlagError> {
+    WorkerRole::parse(s).ok_or_else(|| FlagError::Role(s.into()))
 }
 
-fn parse_kill(v: &str) -> Result<Kill, String> {
-    let (role, at) = v
-        .split_once('@')
-        .ok_or_else(|| format!("ROLE@SECONDS, not {v}"))?;
+fn parse_kill(v: &str) -> Result<Kill, FlagError> {
+    let (role, at) = v.split_once('@').ok_or_else(|| FlagError::Kill(v.into()))?;
     Ok(Kill {
         role: parse_role(role)?,
-        at_s: at.parse().map_err(|e| format!("{at:?}: {e}"))?,
+        at_s: at.parse().map_err(|source| FlagError::Seconds {
+            value: at.into(),
+            source,
+        })?,
     })
 }
 
-fn parse_netns(v: &str) -> Result<NetnsPair, String> {
+fn parse_netns(v: &str) -> Result<NetnsPair, FlagError> {
     let one = |s: &str| -> Option<(String, String)> {
         let (ns, ip) = s.split_once('@')?;
         Some((ns.to_string(), ip.to_string()))
     };
     v.split_once(',')
         .and_then(|(p, d)| Some([one(p)?, one(d)?]))
-        .ok_or_else(|| format!("PNS@IP,DNS@IP, not {v}"))
+        .ok_or_else(|| FlagError::Netns(v.into()))
 }
 
 /// `--role` of `disagg worker`.
-pub(crate) fn worker_role(s: &str) -> Result<WorkerRole, String> {
+pub(crate) fn worker_role(s: &str) -> Result<WorkerRole, FlagError> {
     parse_role(s)
 }
 
 /// `--lib` of `disagg worker`: `linked` or a path.
-pub(crate) fn worker_lib(v: &str) -> Result<LibChoice, String> {
+pub(crate) fn worker_lib(v: &str) -> Result<LibChoice, Infallible> {
     Ok(if v == "linked" {
         LibChoice::Linked
     } else {
@@ -188,7 +269,7 @@ pub(crate) fn worker_lib(v: &str) -> Result<LibChoice, String> {
 impl RunArgs {
     /// The run these flags ask for, with `exe` as the workers' executable; refuses settings
     /// that cannot work.
-    pub fn into_config(self, exe: PathBuf) -> Result<RunConfig, String> {
+    pub fn into_config(self, exe: PathBuf) -> Result<RunConfig, ConfigError> {
         let mut cfg = RunConfig::new(workload::quick(), exe);
         if let Some((p, d)) = self.workers {
             cfg.prefill = p;
@@ -262,26 +343,27 @@ fn set<T>(field: &mut T, given: Option<T>) {
 }
 
 /// Refuses settings that cannot work, before any worker starts.
-fn check(cfg: &RunConfig) -> Result<(), String> {
+fn check(cfg: &RunConfig) -> Result<(), ConfigError> {
     if cfg.prefill == 0 || cfg.decode == 0 {
-        return Err(format!(
-            "--workers {},{}: each pool needs at least one worker at start",
-            cfg.prefill, cfg.decode
-        ));
+        return Err(ConfigError::NoWorkers {
+            prefill: cfg.prefill,
+            decode: cfg.decode,
+        });
     }
     if cfg.planner && cfg.max_workers < cfg.prefill.max(cfg.decode) {
-        return Err(format!(
-            "--max-workers {} is below the starting workers {},{}",
-            cfg.max_workers, cfg.prefill, cfg.decode
-        ));
+        return Err(ConfigError::MaxWorkers {
+            max: cfg.max_workers,
+            prefill: cfg.prefill,
+            decode: cfg.decode,
+        });
     }
     if let LibChoice::Path(p) = &cfg.lib
         && !p.is_file()
     {
-        return Err(format!("--lib {}: no such file", p.display()));
+        return Err(ConfigError::NoLibrary(p.clone()));
     }
     if cfg.blocks == 0 {
-        return Err("--blocks 0: a worker needs a KV pool".into());
+        return Err(ConfigError::NoBlocks);
     }
     if let Some(available) = crate::kv::available_memory() {
         crate::kv::check_fits(
@@ -298,12 +380,7 @@ fn check(cfg: &RunConfig) -> Result<(), String> {
         && matches!(cfg.lib, LibChoice::Linked)
         && !cfg!(feature = "etcd")
     {
-        return Err(
-            "--discovery etcd (the default when NIXL_ETCD_ENDPOINTS is set) needs disagg built \
-             with its `etcd` feature: cargo run --release -p disagg --features etcd (needs protoc), \
-             or --discovery listener"
-                .into(),
-        );
+        return Err(ConfigError::EtcdFeature);
     }
     Ok(())
 }

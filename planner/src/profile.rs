@@ -239,6 +239,12 @@ impl PerfProfile {
     pub fn from_json(text: &str) -> Result<Self, ProfileError> {
         Ok(serde_json::from_str(text)?)
     }
+
+    /// The profile of the simulator's mock engine, measured by `planner-eval profile` and
+    /// kept as `planner/eval/profile.json` (what the disagg frontend plans with).
+    pub fn mock_engine() -> Result<Self, ProfileError> {
+        Self::from_json(include_str!("../eval/profile.json"))
+    }
 }
 
 #[cfg(test)]
@@ -334,6 +340,13 @@ pub(crate) mod tests {
             .unwrap();
         assert!((measured.batched_service(3000.0) - 3000.0 / (2.0 * estimated)).abs() < 1e-12);
         assert!(p.with_saturated_tokens_per_s(0.0).is_err());
+    }
+
+    #[test]
+    fn the_mock_engine_profile_parses_and_is_positive() {
+        let p = PerfProfile::mock_engine().unwrap();
+        assert!(p.prefill.ttft(1024.0) > 0.0);
+        assert!(p.decode.itl(0.5, 2048.0) > 0.0);
     }
 
     #[test]

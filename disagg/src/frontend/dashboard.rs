@@ -2,7 +2,8 @@
 //! `disagg/tests/prometheus.rs`), one panel each, drawn like the run's own report PNG. The
 //! Grafana dashboard with the same panels is `docs/observe/grafana-dashboard.json`.
 
-use plot_support::err;
+use plot_support::colors::{BLUE, BROWN, GREEN, ORANGE, PURPLE, RED};
+use plot_support::{PlotError, legend, line};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -17,31 +18,24 @@ pub struct Panel {
     pub series: Vec<(String, Vec<(f64, f64)>)>,
 }
 
-const COLORS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-];
+const COLORS: [RGBColor; 6] = [BLUE, RED, GREEN, ORANGE, PURPLE, BROWN];
 
 /// Draws `panels` in a grid of two columns to `path`.
-pub fn write(path: &Path, panels: &[Panel]) -> Result<(), String> {
+pub fn write(path: &Path, panels: &[Panel]) -> Result<(), PlotError> {
     plot_support::register_bundled_font();
     let rows = panels.len().div_ceil(2).max(1);
     let root = BitMapBackend::new(path, (1200, 300 * rows as u32)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
+    root.fill(&WHITE)?;
     for (area, panel) in root.split_evenly((rows, 2)).iter().zip(panels) {
         draw(area, panel)?;
     }
-    root.present().map_err(err)
+    Ok(root.present()?)
 }
 
 fn draw(
     area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
     p: &Panel,
-) -> Result<(), String> {
+) -> Result<(), PlotError> {
     let points = || p.series.iter().flat_map(|(_, pts)| pts.iter());
     let t_end = points().map(|&(t, _)| t).fold(1.0, f64::max);
     let y_max = points()
@@ -54,34 +48,21 @@ fn draw(
         .margin(8)
         .x_label_area_size(30)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..t_end, 0.0..y_max)
-        .map_err(err)?;
+        .build_cartesian_2d(0.0..t_end, 0.0..y_max)?;
     chart
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc(&p.y_desc)
-        .draw()
-        .map_err(err)?;
+        .draw()?;
     for (i, (name, pts)) in p.series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let pts: Vec<(f64, f64)> = pts.iter().copied().filter(|(_, v)| v.is_finite()).collect();
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(err)?
-            .label(name.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
-            });
+        let pts = pts.iter().copied().filter(|(_, v)| v.is_finite());
+        line(&mut chart, name.as_str(), color, pts)?;
     }
     if !p.series.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
             .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
+            .draw()?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The worker fleet: processes started and stopped through the planner's local-process
 //! connector, their control connections, and their KV-event streams.
 
+use super::RunError;
 use super::process::{
     ProcessConnector, ProcessConnectorConfig, Readiness, WorkerCommand, signal_child,
 };
@@ -112,10 +113,11 @@ pub fn planner_role(r: WorkerRole) -> Role {
 
 impl Fleet {
     /// Opens the control listener on `host` and the KV-event subscriber; starts no worker yet.
-    pub fn new(host: &str, spec: &WorkerSpec, events: Sender<Event>) -> Result<Fleet, String> {
-        let listener =
-            TcpListener::bind((host, 0)).map_err(|e| format!("control listener: {e}"))?;
-        let control = listener.local_addr().map_err(|e| e.to_string())?;
+    pub fn new(host: &str, spec: &WorkerSpec, events: Sender<Event>) -> Result<Fleet, RunError> {
+        let listener = TcpListener::bind((host, 0)).map_err(RunError::io("control listener"))?;
+        let control = listener
+            .local_addr()
+            .map_err(RunError::io("control listener"))?;
         spawn_acceptor(listener, events.clone())?;
         let subscribe = spawn_subscriber(events)?;
         let hello = Arc::new(Mutex::new(HashSet::new()));
@@ -157,7 +159,7 @@ impl Fleet {
                 port_base,
             }
         };
-        std::fs::create_dir_all(&spec.log_dir).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&spec.log_dir).map_err(RunError::io(spec.log_dir.display()))?;
         let connector = ProcessConnector::new(ProcessConnectorConfig {
             prefill: Some(command(Role::Prefill)),
             decode: Some(command(Role::Decode)),
@@ -187,11 +189,9 @@ impl Fleet {
         now: f64,
         target: ReplicaTarget,
         in_flight: &dyn Fn(u64) -> usize,
-    ) -> Result<(), String> {
-        self.connector
-            .set_target(now, target, in_flight)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    ) -> Result<(), RunError> {
+        self.connector.set_target(now, target, in_flight)?;
+        Ok(())
     }
 
     /// Records a worker's `Hello`: keeps its connection, subscribes to its KV events.
@@ -271,7 +271,7 @@ impl Fleet {
     }
 }
 
-fn spawn_acceptor(listener: TcpListener, events: Sender<Event>) -> Result<(), String> {
+fn spawn_acceptor(listener: TcpListener, events: Sender<Event>) -> Result<(), RunError> {
     std::thread::Builder::new()
         .name("control-accept".into())
         .spawn(move || {
@@ -288,7 +288,7 @@ fn spawn_acceptor(listener: TcpListener, events: Sender<Event>) -> Result<(), St
             }
         })
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(RunError::io("control-accept thread"))
 }
 
 fn read_worker(stream: TcpStream, events: Sender<Event>) {
@@ -319,7 +319,7 @@ fn read_worker(stream: TcpStream, events: Sender<Event>) {
 /// A thread with a tokio runtime subscribing to each worker's KV events.
 fn spawn_subscriber(
     events: Sender<Event>,
-) -> Result<tokio::sync::mpsc::UnboundedSender<(u64, String)>, String> {
+) -> Result<tokio::sync::mpsc::UnboundedSender<(u64, String)>, RunError> {
     use router::wire::DecodeOptions;
     use router::wire::zmq_subscriber::KvEventSubscriber;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, String)>();
@@ -353,6 +353,6 @@ fn spawn_subscriber(
                 }
             });
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(RunError::io("kv-subscriber thread"))?;
     Ok(tx)
 }

@@ -3,7 +3,7 @@
 
 use super::fleet::planner_role;
 use super::requests::Stage;
-use super::{Discovery, Frontend};
+use super::{Discovery, Frontend, RunError};
 use crate::proto::{FrontMsg, WorkerMsg, WorkerRole};
 use planner::{ReplicaEvent, Role};
 use router::WorkerId;
@@ -12,7 +12,7 @@ use std::net::TcpStream;
 
 impl Frontend {
     /// A worker said hello: introduce it to the other pool's workers and vice versa.
-    pub(super) fn on_hello(&mut self, stream: TcpStream, hello: WorkerMsg) -> Result<(), String> {
+    pub(super) fn on_hello(&mut self, stream: TcpStream, hello: WorkerMsg) -> Result<(), RunError> {
         let mut metrics_port = None;
         if let WorkerMsg::Hello {
             library,

@@ -5,6 +5,7 @@
 
 mod config;
 pub mod dashboard;
+mod error;
 mod fleet;
 mod lifecycle;
 pub mod metrics;
@@ -18,6 +19,7 @@ mod requests;
 pub mod workload;
 
 pub use config::{Discovery, Kill, Mode, RunConfig};
+pub use error::RunError;
 pub use metrics::Report;
 
 use fleet::{Event, Fleet, WorkerSpec};
@@ -38,9 +40,6 @@ const SLO: SloTargets = SloTargets {
     ttft: 0.3,
     itl: 0.03,
 };
-
-/// The planner's profile of the mock engine (measured by the planner crate's profiler).
-const PROFILE: &str = include_str!("../../../planner/eval/profile.json");
 
 /// The frontend's state.
 struct Frontend {
@@ -74,8 +73,8 @@ struct Frontend {
 }
 
 /// Runs the whole thing and returns the report (also written to `out_dir`).
-pub fn run(cfg: RunConfig) -> Result<Report, String> {
-    std::fs::create_dir_all(&cfg.out_dir).map_err(|e| format!("{}: {e}", cfg.out_dir.display()))?;
+pub fn run(cfg: RunConfig) -> Result<Report, RunError> {
+    std::fs::create_dir_all(&cfg.out_dir).map_err(RunError::io(cfg.out_dir.display()))?;
     interrupt::install();
     let linger = prom::linger_s()?;
     let endpoints = prom::Endpoints::start(&cfg.host, &cfg.out_dir)?;
@@ -234,8 +233,8 @@ fn free_port_block(host: &str, n: u16) -> u16 {
     20_000
 }
 
-fn make_planner(cfg: &RunConfig) -> Result<SloPlanner, String> {
-    let profile = planner::PerfProfile::from_json(PROFILE).map_err(|e| e.to_string())?;
+fn make_planner(cfg: &RunConfig) -> Result<SloPlanner, RunError> {
+    let profile = planner::PerfProfile::mock_engine()?;
     let pc = SloPlannerConfig {
         targets: SLO,
         interval: cfg.planner_interval_s,
@@ -270,21 +269,19 @@ impl Frontend {
     /// Starts the initial fleet and waits until it serves; the workload clock starts then.
     ///
     /// A worker that exits during start-up fails the run with its log's path and last line.
-    fn start_fleet(&mut self) -> Result<(), String> {
+    fn start_fleet(&mut self) -> Result<(), RunError> {
         let target = self.target;
         self.fleet.set_target(0.0, target, &|_| 0)?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let now = self.now();
-            planner::Connector::poll(self.fleet.connector(), now, &|_| 0)
-                .map_err(|e| e.to_string())?;
+            planner::Connector::poll(self.fleet.connector(), now, &|_| 0)?;
             let committed = planner::Connector::counts(self.fleet.connector()).committed();
             self.connector_events();
             if committed.prefill < target.prefill || committed.decode < target.decode {
-                return Err(format!(
-                    "a worker exited during start-up: {}",
-                    last_words(&self.cfg.out_dir.join("logs"))
-                ));
+                return Err(RunError::WorkerExited {
+                    last_words: last_words(&self.cfg.out_dir.join("logs")),
+                });
             }
             let ready = (
                 self.router.prefill.workers().len() as u32,
@@ -294,19 +291,16 @@ impl Frontend {
                 break;
             }
             if Instant::now() > deadline {
-                return Err(format!(
-                    "workers not ready after 60 s ({}P+{}D of {}P+{}D); see {}",
-                    ready.0,
-                    ready.1,
-                    target.prefill,
-                    target.decode,
-                    self.cfg.out_dir.join("logs").display()
-                ));
+                return Err(RunError::NotReady {
+                    ready,
+                    target: (target.prefill, target.decode),
+                    logs: self.cfg.out_dir.join("logs"),
+                });
             }
             match self.events.recv_timeout(Duration::from_millis(10)) {
                 Ok(ev) => self.on_event(ev)?,
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Err("event channel closed".into()),
+                Err(RecvTimeoutError::Disconnected) => return Err(RunError::EventsClosed),
             }
         }
         if self.linger > 0.0 && self.endpoints.is_some() {
@@ -324,7 +318,7 @@ impl Frontend {
         Ok(())
     }
 
-    fn main_loop(&mut self) -> Result<(), String> {
+    fn main_loop(&mut self) -> Result<(), RunError> {
         let n = self.reqs.len();
         self.start_fleet()?;
         let mut next_tick = 0.0;
@@ -363,7 +357,7 @@ impl Frontend {
             match self.events.recv_timeout(wait) {
                 Ok(ev) => self.on_event(ev)?,
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Err("event channel closed".into()),
+                Err(RecvTimeoutError::Disconnected) => return Err(RunError::EventsClosed),
             }
             while let Ok(ev) = self.events.try_recv() {
                 self.on_event(ev)?;
@@ -387,7 +381,7 @@ impl Frontend {
 
     /// After the last request: waits (up to the pin timeout and a bit) until no worker holds
     /// a KV slot any more, and records what is still held.
-    fn settle(&mut self) -> Result<(), String> {
+    fn settle(&mut self) -> Result<(), RunError> {
         let deadline = Instant::now() + Duration::from_secs_f64(self.cfg.pin_timeout_s + 2.0);
         // Loads are reported every 200 ms: only trust reports newer than the last request.
         let since = Instant::now();
@@ -406,7 +400,7 @@ impl Frontend {
                     {
                         fresh.insert(replica);
                     }
-                    self.on_msg(replica, msg)?;
+                    self.on_msg(replica, msg);
                 }
                 Ok(ev) => self.on_event(ev)?,
                 Err(RecvTimeoutError::Timeout) => {}
@@ -447,10 +441,13 @@ impl Frontend {
         }
     }
 
-    fn on_event(&mut self, ev: Event) -> Result<(), String> {
+    fn on_event(&mut self, ev: Event) -> Result<(), RunError> {
         match ev {
             Event::Hello { stream, hello } => self.on_hello(stream, hello),
-            Event::Msg { replica, msg } => self.on_msg(replica, msg),
+            Event::Msg { replica, msg } => {
+                self.on_msg(replica, msg);
+                Ok(())
+            }
             Event::Closed { replica } => {
                 let died = !self.draining.contains(&replica);
                 self.worker_gone(replica, died);
@@ -468,14 +465,14 @@ impl Frontend {
     }
 
     /// Periodic work: connector events, faults, timeouts, samples, progress.
-    fn tick(&mut self, now: f64) -> Result<(), String> {
+    fn tick(&mut self, now: f64) -> Result<(), RunError> {
         let in_flight = self.in_flight();
         let f = |id: u64| in_flight.get(&id).copied().unwrap_or(0);
         if self.planner.is_none() {
             // Keeps the pools at their size: replaces workers that died.
             self.fleet.set_target(now, self.target, &f)?;
         } else {
-            planner::Connector::poll(self.fleet.connector(), now, &f).map_err(|e| e.to_string())?;
+            planner::Connector::poll(self.fleet.connector(), now, &f)?;
         }
         self.connector_events();
         self.inject_faults(now);
@@ -527,7 +524,7 @@ impl Frontend {
         }
     }
 
-    fn plan(&mut self, now: f64) -> Result<(), String> {
+    fn plan(&mut self, now: f64) -> Result<(), RunError> {
         let counts = planner::Connector::counts(self.fleet.connector());
         let obs = self.obs.take(now, &self.fleet, counts);
         let Some(p) = self.planner.as_mut() else {
@@ -573,7 +570,7 @@ impl Frontend {
         Ok(())
     }
 
-    fn finish(&mut self) -> Result<Report, String> {
+    fn finish(&mut self) -> Result<Report, RunError> {
         let mut failures: Vec<(String, usize)> = self
             .failures
             .values()
@@ -599,9 +596,9 @@ impl Frontend {
             self.now(),
             self.reqs.iter().map(requests::Req::record).collect(),
         );
-        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string_pretty(&report)?;
         let path = self.cfg.out_dir.join("report.json");
-        std::fs::write(&path, json).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, json).map_err(RunError::io(path.display()))?;
         plot::write(&self.cfg.out_dir.join("report.png"), &self.metrics)?;
         Ok(report)
     }

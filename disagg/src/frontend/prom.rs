@@ -39,14 +39,14 @@ pub fn enabled() -> bool {
 
 /// Seconds to keep the endpoints up after the run ([`LINGER_VAR`]); a bad value is an error
 /// naming the variable.
-pub fn linger_s() -> Result<f64, String> {
+pub fn linger_s() -> Result<f64, super::RunError> {
     match std::env::var(LINGER_VAR) {
         Ok(v) if !v.trim().is_empty() => v
             .trim()
             .parse::<f64>()
             .ok()
             .filter(|s| s.is_finite() && (0.0..=3600.0).contains(s))
-            .ok_or_else(|| format!("{LINGER_VAR}={v:?} is not a number of seconds (0-3600)")),
+            .ok_or(super::RunError::Linger { value: v }),
         _ => Ok(0.0),
     }
 }
@@ -413,7 +413,10 @@ pub struct Endpoints {
 impl Endpoints {
     /// Serves the frontend's series on `host`, port 0, and writes the targets file into
     /// `out_dir`. `None` when [`enabled`] says off.
-    pub fn start(host: &str, out_dir: &std::path::Path) -> Result<Option<Endpoints>, String> {
+    pub fn start(
+        host: &str,
+        out_dir: &std::path::Path,
+    ) -> Result<Option<Endpoints>, super::RunError> {
         if !enabled() {
             return Ok(None);
         }
@@ -427,7 +430,7 @@ impl Endpoints {
                 .map(|()| out)
                 .map_err(|e| nixl_core::NixlError::new(nixl_core::Status::Unknown, e.to_string()))
         })
-        .map_err(|e| format!("frontend metrics: {e}"))?;
+        .map_err(super::RunError::Metrics)?;
         let mut me = Endpoints {
             prom,
             frontend_port: port,
@@ -445,7 +448,7 @@ impl Endpoints {
     }
 
     /// Lists one more endpoint (a worker's) and rewrites the targets file.
-    pub fn add(&mut self, port: u16, role: String) -> Result<(), String> {
+    pub fn add(&mut self, port: u16, role: String) -> Result<(), super::RunError> {
         self.targets
             .push((SocketAddr::new(self.host, port).to_string(), role));
         let list: Vec<Target> = self
@@ -459,12 +462,12 @@ impl Endpoints {
                 },
             })
             .collect();
-        let json = serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?;
+        let json = serde_json::to_string_pretty(&list)?;
         // Written whole then renamed: Prometheus never reads half a file.
         let tmp = self.targets_file.with_extension("json.tmp");
         std::fs::write(&tmp, json)
             .and_then(|()| std::fs::rename(&tmp, &self.targets_file))
-            .map_err(|e| format!("{}: {e}", self.targets_file.display()))
+            .map_err(super::RunError::io(self.targets_file.display()))
     }
 
     /// The targets file.
@@ -503,6 +506,6 @@ mod tests {
         let e = linger_s().unwrap_err();
         // SAFETY: as above.
         unsafe { std::env::remove_var(LINGER_VAR) };
-        assert!(e.contains(LINGER_VAR), "{e}");
+        assert!(e.to_string().contains(LINGER_VAR), "{e}");
     }
 }

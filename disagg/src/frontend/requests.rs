@@ -216,7 +216,7 @@ impl Frontend {
         self.wire.get(&wire).copied()
     }
 
-    pub(super) fn on_msg(&mut self, replica: u64, msg: WorkerMsg) -> Result<(), String> {
+    pub(super) fn on_msg(&mut self, replica: u64, msg: WorkerMsg) {
         let now = self.now();
         match msg {
             WorkerMsg::Load(load) => {
@@ -244,7 +244,7 @@ impl Frontend {
                 computed_blocks,
             } => {
                 let Some(idx) = self.idx_of(id) else {
-                    return Ok(());
+                    return;
                 };
                 self.count_prefill(idx, cached_tokens, computed_blocks);
                 let agent = self.fleet.conns.get(&replica).map(|c| c.agent.clone());
@@ -269,7 +269,7 @@ impl Frontend {
             }
             WorkerMsg::Allocated { id, slots } => {
                 let Some(idx) = self.idx_of(id) else {
-                    return Ok(());
+                    return;
                 };
                 let agent = self.fleet.conns.get(&replica).map(|c| c.agent.clone());
                 let prefill = self.reqs[idx].prefill;
@@ -295,7 +295,7 @@ impl Frontend {
                 transfer_s,
             } => {
                 let Some(idx) = self.idx_of(id) else {
-                    return Ok(());
+                    return;
                 };
                 self.count_prefill(idx, cached_tokens, computed_blocks);
                 if bytes > 0 {
@@ -321,7 +321,7 @@ impl Frontend {
                 local,
             } => {
                 let Some(idx) = self.idx_of(id) else {
-                    return Ok(());
+                    return;
                 };
                 self.metrics.verified += verified as u64;
                 self.metrics.corrupt += corrupt as u64;
@@ -337,7 +337,7 @@ impl Frontend {
                     }
                 }
                 if corrupt > 0 {
-                    return Ok(()); // The worker follows with `Failed`.
+                    return; // The worker follows with `Failed`.
                 }
                 let r = &mut self.reqs[idx];
                 r.stage = Stage::Decoding;
@@ -368,7 +368,7 @@ impl Frontend {
             }
             WorkerMsg::Finished { id } => {
                 let Some(idx) = self.wire.remove(&id) else {
-                    return Ok(());
+                    return;
                 };
                 let r = &mut self.reqs[idx];
                 r.stage = Stage::Done;
@@ -398,7 +398,6 @@ impl Frontend {
             }
             WorkerMsg::Hello { .. } => {}
         }
-        Ok(())
     }
 
     fn count_prefill(&mut self, idx: usize, cached_tokens: usize, computed: usize) {

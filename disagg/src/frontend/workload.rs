@@ -1,6 +1,7 @@
 //! What the frontend replays: the built-in synthetic load (shared-prefix groups), its short CI
 //! variant, or a Mooncake-format trace, time-scaled.
 
+use crate::cli::ConfigError;
 use sim::workload::{ArrivalShape, SyntheticSpec, Workload, load_mooncake};
 use std::path::Path;
 
@@ -48,8 +49,8 @@ pub fn mooncake(
     path: &Path,
     speedup: f64,
     max_requests: Option<usize>,
-) -> Result<Workload, String> {
-    let mut w = load_mooncake(path, 512)?;
+) -> Result<Workload, ConfigError> {
+    let mut w = load_mooncake(path, 512).map_err(ConfigError::Trace)?;
     if let Some(n) = max_requests {
         w = w.truncate(n);
     }

@@ -3,7 +3,7 @@
 //! recomputed. Its slots are kept by the same [`SlotTable`] (LRU over unreferenced blocks);
 //! moving bytes between the tiers is the worker's job (local transfers through the C ABI).
 
-use super::{KvLayout, KvPool, SlotTable};
+use super::{AllocError, DoesNotFit, KvLayout, KvPool, SlotTable};
 
 /// A worker's host tier.
 #[derive(Debug)]
@@ -16,12 +16,12 @@ pub struct HostTier {
 
 impl HostTier {
     /// A tier of `blocks` blocks shaped like `gpu`, or why it cannot be allocated.
-    pub fn new(gpu: &KvLayout, blocks: usize) -> Result<Self, String> {
+    pub fn new(gpu: &KvLayout, blocks: usize) -> Result<Self, AllocError> {
         let layout = KvLayout {
             num_blocks: blocks,
             ..*gpu
         };
-        let pool = KvPool::try_new(layout).map_err(|e| format!("host tier: {e}"))?;
+        let pool = KvPool::try_new(layout).map_err(|e| AllocError::HostTier(Box::new(e)))?;
         Ok(HostTier {
             pool,
             slots: SlotTable::new(blocks),
@@ -47,25 +47,23 @@ pub fn check_fits(
     host_blocks: usize,
     block_bytes: usize,
     available: u64,
-) -> Result<(), String> {
+) -> Result<(), DoesNotFit> {
     let per_worker = (gpu_blocks as u128 + host_blocks as u128) * block_bytes as u128;
     let total = per_worker * u128::from(workers);
     let budget = u128::from(available) / 10 * 9;
     if total <= budget {
         return Ok(());
     }
-    let gib = |b: u128| b as f64 / (1u64 << 30) as f64;
-    let most = host_blocks_that_fit(workers, gpu_blocks, block_bytes, available);
-    Err(format!(
-        "--host-tier-blocks {host_blocks}: up to {workers} workers × (GPU pool of {gpu_blocks} \
-         blocks (--blocks) + host tier of {host_blocks} blocks, {} KiB each) = {:.1} GiB, more \
-         than the {:.1} GiB this machine can give (90% of MemAvailable {:.1} GiB); lower \
-         --host-tier-blocks (at most {most} fit) or --blocks",
-        block_bytes >> 10,
-        gib(total),
-        gib(budget),
-        gib(u128::from(available)),
-    ))
+    Err(DoesNotFit {
+        workers,
+        gpu_blocks,
+        host_blocks,
+        block_bytes,
+        total,
+        budget,
+        available,
+        most: host_blocks_that_fit(workers, gpu_blocks, block_bytes, available),
+    })
 }
 
 /// The largest host tier per worker that [`check_fits`] accepts (0 when even the GPU pools
@@ -90,7 +88,9 @@ mod tests {
     fn pools_larger_than_memory_are_refused_with_the_numbers() {
         let mib = 1u64 << 20;
         assert!(check_fits(4, 256, 512, 256 << 10, 1024 * mib).is_ok());
-        let e = check_fits(4, 256, 4096, 256 << 10, 1024 * mib).unwrap_err();
+        let e = check_fits(4, 256, 4096, 256 << 10, 1024 * mib)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--host-tier-blocks 4096"), "{e}");
         assert!(e.contains("MemAvailable"), "{e}");
         let most = host_blocks_that_fit(4, 256, 256 << 10, 1024 * mib);

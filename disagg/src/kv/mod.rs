@@ -3,11 +3,13 @@
 //! ([`SlotTable`]) and the host-memory tier ([`HostTier`]).
 
 pub mod content;
+mod error;
 mod host_tier;
 mod layout;
 mod pool;
 mod slots;
 
+pub use error::{AllocError, DoesNotFit};
 pub use host_tier::{HostTier, available_memory, check_fits, host_blocks_that_fit};
 pub use layout::KvLayout;
 pub use pool::KvPool;

@@ -5,6 +5,7 @@
 //! [`super::SlotTable`] guarantees that a block being filled or verified is not the target of
 //! a transfer in flight.
 
+use super::AllocError;
 use super::content::{self, BlockKey};
 use super::layout::KvLayout;
 use std::alloc::{Layout, alloc_zeroed, dealloc};
@@ -31,14 +32,14 @@ impl KvPool {
     }
 
     /// Allocates a zeroed pool for `layout`, or says why it cannot.
-    pub fn try_new(layout: KvLayout) -> Result<Self, String> {
+    pub fn try_new(layout: KvLayout) -> Result<Self, AllocError> {
         let size = layout.total_bytes().max(ALIGN);
         let alloc = Layout::from_size_align(size, ALIGN)
-            .map_err(|_| format!("a {size}-byte KV pool is too large"))?;
+            .map_err(|source| AllocError::TooLarge { size, source })?;
         // SAFETY: `alloc` has a non-zero size.
         let base = unsafe { alloc_zeroed(alloc) };
         if base.is_null() {
-            return Err(format!("could not allocate a {} MiB KV pool", size >> 20));
+            return Err(AllocError::OutOfMemory { mib: size >> 20 });
         }
         Ok(KvPool {
             layout,

@@ -33,15 +33,16 @@ impl LibChoice {
     pub fn api(&self) -> XResult<Arc<Api>> {
         match self {
             LibChoice::Linked => Ok(Arc::new(crate::linked::api())),
-            LibChoice::Path(p) => Api::load(p)
-                .map(Arc::new)
-                .map_err(|e| TransferError(format!("load {}: {e}", p.display()))),
+            LibChoice::Path(p) => {
+                Api::load(p)
+                    .map(Arc::new)
+                    .map_err(|source| TransferError::Load {
+                        path: p.clone(),
+                        source,
+                    })
+            }
         }
     }
-}
-
-fn err(e: nixl_capi_client::Error) -> TransferError {
-    TransferError(e.to_string())
 }
 
 /// A NIXL agent with the worker's KV pool registered.
@@ -71,14 +72,14 @@ impl CapiTransport {
             listen_port,
             ..AgentConfig::default()
         };
-        let agent = Agent::with_config(&api, name, &cfg).map_err(err)?;
-        let backend = agent.create_backend("UCX", &[]).map_err(err)?;
-        let mut reg = RegList::new(&api, MemType::Dram).map_err(err)?;
+        let agent = Agent::with_config(&api, name, &cfg)?;
+        let backend = agent.create_backend("UCX", &[])?;
+        let mut reg = RegList::new(&api, MemType::Dram)?;
         for &(base, len) in regions {
-            reg.add(base as usize, len, 0, &[]).map_err(err)?;
+            reg.add(base as usize, len, 0, &[])?;
         }
-        agent.register(&reg, None).map_err(err)?;
-        let notifs = NotifMap::new(&api).map_err(err)?;
+        agent.register(&reg, None)?;
+        let notifs = NotifMap::new(&api)?;
         Ok(CapiTransport {
             api,
             agent,
@@ -92,9 +93,9 @@ impl CapiTransport {
     }
 
     fn list(&self, segs: &[Segment]) -> XResult<XferList> {
-        let mut l = XferList::new(&self.api, MemType::Dram).map_err(err)?;
+        let mut l = XferList::new(&self.api, MemType::Dram)?;
         for s in segs {
-            l.add(s.addr as usize, s.len, 0).map_err(err)?;
+            l.add(s.addr as usize, s.len, 0)?;
         }
         Ok(l)
     }
@@ -103,12 +104,12 @@ impl CapiTransport {
         if ip.is_none() && port.is_none() {
             return Ok(None);
         }
-        let mut opt = OptArgs::new(&self.api).map_err(err)?;
+        let mut opt = OptArgs::new(&self.api)?;
         if let Some(ip) = ip {
-            opt.ip_addr(ip).map_err(err)?;
+            opt.ip_addr(ip)?;
         }
         if let Some(port) = port {
-            opt.port(port).map_err(err)?;
+            opt.port(port)?;
         }
         Ok(Some(opt))
     }
@@ -120,11 +121,11 @@ impl Transport for CapiTransport {
     }
 
     fn local_md(&mut self) -> XResult<Vec<u8>> {
-        self.agent.local_md().map_err(err)
+        Ok(self.agent.local_md()?)
     }
 
     fn load_peer(&mut self, md: &[u8]) -> XResult<String> {
-        self.agent.load_remote_md(md).map_err(err)
+        Ok(self.agent.load_remote_md(md)?)
     }
 
     fn forget_peer(&mut self, name: &str) {
@@ -142,19 +143,16 @@ impl Transport for CapiTransport {
     ) -> XResult<XferId> {
         let l = self.list(local)?;
         let r = self.list(remote)?;
-        let mut opt = OptArgs::new(&self.api).map_err(err)?;
+        let mut opt = OptArgs::new(&self.api)?;
         if let Some(msg) = notif {
-            opt.notif(msg).map_err(err)?;
+            opt.notif(msg)?;
         }
         let op = match op {
             Op::Read => XferOp::Read,
             Op::Write => XferOp::Write,
         };
-        let mut req = self
-            .agent
-            .create_xfer_req(op, &l, &r, peer, Some(&opt))
-            .map_err(err)?;
-        req.post(Some(&opt)).map_err(err)?;
+        let mut req = self.agent.create_xfer_req(op, &l, &r, peer, Some(&opt))?;
+        req.post(Some(&opt))?;
         self.next += 1;
         self.requests.insert(self.next, req);
         Ok(XferId(self.next))
@@ -164,8 +162,8 @@ impl Transport for CapiTransport {
         let req = self
             .requests
             .get(&id.0)
-            .ok_or_else(|| TransferError(format!("unknown transfer {}", id.0)))?;
-        match req.status().map_err(err)? {
+            .ok_or(TransferError::UnknownXfer(id.0))?;
+        match req.status()? {
             nixl_capi_client::XferState::Done => Ok(XferState::Done),
             nixl_capi_client::XferState::InProgress => Ok(XferState::InProgress),
         }
@@ -176,9 +174,9 @@ impl Transport for CapiTransport {
     }
 
     fn take_notifs(&mut self) -> XResult<Vec<(String, Vec<u8>)>> {
-        self.agent.get_notifs(&mut self.notifs, None).map_err(err)?;
-        let entries = self.notifs.entries().map_err(err)?;
-        self.notifs.clear().map_err(err)?;
+        self.agent.get_notifs(&mut self.notifs, None)?;
+        let entries = self.notifs.entries()?;
+        self.notifs.clear()?;
         Ok(entries
             .into_iter()
             .flat_map(|(agent, msgs)| msgs.into_iter().map(move |m| (agent.clone(), m)))
@@ -186,21 +184,21 @@ impl Transport for CapiTransport {
     }
 
     fn notify(&mut self, peer: &str, msg: &[u8]) -> XResult<()> {
-        self.agent.gen_notif(peer, msg, None).map_err(err)
+        Ok(self.agent.gen_notif(peer, msg, None)?)
     }
 
     fn publish_md(&mut self) -> XResult<()> {
         // Without ip/port: to etcd when the library is configured for it; peers that fetch
         // from our listener need nothing published.
         if std::env::var_os("NIXL_ETCD_ENDPOINTS").is_some() {
-            self.agent.send_local_md(None).map_err(err)?;
+            self.agent.send_local_md(None)?;
         }
         Ok(())
     }
 
     fn fetch_peer(&mut self, name: &str, ip: Option<&str>, port: Option<u16>) -> XResult<()> {
         let opt = self.listener_opt(ip, port)?;
-        self.agent.fetch_remote_md(name, opt.as_ref()).map_err(err)
+        Ok(self.agent.fetch_remote_md(name, opt.as_ref())?)
     }
 
     fn has_peer(&mut self, name: &str) -> bool {

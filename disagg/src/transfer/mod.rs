@@ -38,17 +38,28 @@ pub enum XferState {
     Done,
 }
 
-/// A transfer-library failure, with the C status name when there is one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransferError(pub String);
-
-impl std::fmt::Display for TransferError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A transfer-library failure.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The library given with `--lib` did not load.
+    #[error("load {}: {source}", path.display())]
+    Load {
+        /// The library.
+        path: std::path::PathBuf,
+        /// The loader's error.
+        #[source]
+        source: nixl_capi_client::LoadError,
+    },
+    /// A `nixl_capi_*` call failed (its C status and function).
+    #[error(transparent)]
+    Capi(#[from] nixl_capi_client::Error),
+    /// A handle this transport never gave out (or already released).
+    #[error("unknown transfer {0}")]
+    UnknownXfer(u64),
+    /// The transport does not do this.
+    #[error("{0} is not supported")]
+    Unsupported(&'static str),
 }
-
-impl std::error::Error for TransferError {}
 
 /// Result of a transfer call.
 pub type XResult<T> = Result<T, TransferError>;
@@ -94,13 +105,13 @@ pub trait Transport {
     /// Publishes this agent's metadata through the library's peer-to-peer listener (or
     /// etcd when the library is configured for it). `Err` when not supported.
     fn publish_md(&mut self) -> XResult<()> {
-        Err(TransferError("metadata publishing is not supported".into()))
+        Err(TransferError::Unsupported("metadata publishing"))
     }
 
     /// Fetches a peer's metadata through its listener at `ip:port` (or etcd); the peer is
     /// usable once [`Transport::has_peer`] says so.
     fn fetch_peer(&mut self, _name: &str, _ip: Option<&str>, _port: Option<u16>) -> XResult<()> {
-        Err(TransferError("metadata fetching is not supported".into()))
+        Err(TransferError::Unsupported("metadata fetching"))
     }
 
     /// True once `name`'s metadata is loaded.

@@ -114,10 +114,11 @@ pub(crate) struct Worker {
 /// Runs a worker until the frontend says stop or goes away.
 pub fn run(args: WorkerArgs) -> Result<(), String> {
     let layout = KvLayout::mock_model(args.blocks);
-    let pool = KvPool::try_new(layout)?;
+    let pool = KvPool::try_new(layout).map_err(|e| e.to_string())?;
     let host = (args.host_tier_blocks > 0)
         .then(|| HostTier::new(&layout, args.host_tier_blocks))
-        .transpose()?;
+        .transpose()
+        .map_err(|e| e.to_string())?;
     let mut regions = vec![(pool.base_addr(), pool.len())];
     if let Some(h) = &host {
         regions.push((h.pool.base_addr(), h.pool.len()));

@@ -2,18 +2,12 @@
 //! in `epaint_default_fonts`, so nothing is needed from the system.
 
 use crate::Run;
-use plot_support::err;
+use plot_support::colors::{BLUE, CYAN, GREEN, ORANGE, PURPLE, RED};
+use plot_support::{err, legend, line};
 use plotters::prelude::*;
 use std::path::Path;
 
-const COLORS: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(255, 127, 14),
-    RGBColor(148, 103, 189),
-    RGBColor(23, 190, 207),
-];
+const COLORS: [RGBColor; 6] = [BLUE, RED, GREEN, ORANGE, PURPLE, CYAN];
 
 /// TTFT cumulative distribution per policy (log-scaled time axis).
 pub fn ttft_cdf(path: &Path, runs: &[Run]) -> Result<(), String> {
@@ -58,19 +52,9 @@ pub fn ttft_cdf(path: &Path, runs: &[Run]) -> Result<(), String> {
             "{} (p50 {:.0}, p99 {:.0} ms)",
             r.policy, r.report.ttft.p50, r.report.ttft.p99
         );
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(err)?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
+        line(&mut chart, label, color, pts).map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
+    legend(&mut chart, SeriesLabelPosition::LowerRight)
         .draw()
         .map_err(err)?;
     root.present().map_err(err)
@@ -129,13 +113,7 @@ pub fn replicas(path: &Path, runs: &[Run]) -> Result<(), String> {
             .iter()
             .map(|(t, _, reps)| (*t, reps.get(k).copied().unwrap_or(0) as f64))
             .collect();
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(err)?
-            .label(format!("{role:?} replicas"))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
+        line(&mut *chart, format!("{role:?} replicas"), color, pts).map_err(err)?;
     }
     let grey = RGBColor(120, 120, 120);
     chart
@@ -146,11 +124,7 @@ pub fn replicas(path: &Path, runs: &[Run]) -> Result<(), String> {
         .map_err(err)?
         .label("arrivals / s")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(1)));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
+    legend(&mut *chart, SeriesLabelPosition::UpperLeft)
         .draw()
         .map_err(err)?;
     root.present().map_err(err)
