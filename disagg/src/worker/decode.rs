@@ -2,7 +2,7 @@
 //! frees its blocks, receive pushed chunks, or prefill locally), verify every block, then
 //! decode on the engine and stream tokens.
 
-use super::{PromptBlocks, Worker, prompt_blocks};
+use super::{PeerError, PromptBlocks, Worker, WorkerError, prompt_blocks};
 use crate::kv::SlotId;
 use crate::proto::{KvSource, RequestInfo, WorkerMsg};
 use crate::transfer::{Op, Segment, XferId, XferState};
@@ -114,11 +114,15 @@ impl Worker {
         Some((slots, incoming))
     }
 
-    pub(crate) fn on_allocate(&mut self, req: RequestInfo) -> Result<(), String> {
+    pub(crate) fn on_allocate(&mut self, req: RequestInfo) -> Result<(), WorkerError> {
         self.try_start(req, None, Instant::now())
     }
 
-    pub(crate) fn on_decode(&mut self, req: RequestInfo, source: KvSource) -> Result<(), String> {
+    pub(crate) fn on_decode(
+        &mut self,
+        req: RequestInfo,
+        source: KvSource,
+    ) -> Result<(), WorkerError> {
         self.try_start(req, Some(source), Instant::now())
     }
 
@@ -129,7 +133,7 @@ impl Worker {
         req: RequestInfo,
         source: Option<KvSource>,
         came: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<(), WorkerError> {
         if matches!(source, Some(KvSource::Pull { .. }))
             && came.elapsed().as_secs_f64() > self.args.pin_timeout_s * 0.5
         {
@@ -200,7 +204,8 @@ impl Worker {
                     }
                     Err(e) => {
                         self.slots.release_all(&r.slots);
-                        self.send(&WorkerMsg::Failed { id, error: e })?;
+                        let error = e.to_string();
+                        self.send(&WorkerMsg::Failed { id, error })?;
                     }
                 }
             }
@@ -216,24 +221,26 @@ impl Worker {
         agent: &str,
         remote_slots: &[SlotId],
         r: &Receiving,
-    ) -> Result<Option<XferId>, String> {
+    ) -> Result<Option<XferId>, PeerError> {
         let notif = format!("free:{id}");
         if r.incoming.is_empty() {
             self.transport
                 .notify(agent, notif.as_bytes())
-                .map_err(|e| format!("notify {agent}: {e}"))?;
+                .map_err(|source| PeerError::Notify {
+                    agent: agent.into(),
+                    source,
+                })?;
             return Ok(None);
         }
         let peer = *self
             .peers
             .get(agent)
-            .ok_or_else(|| format!("prefill worker {agent} is unknown or gone"))?;
+            .ok_or_else(|| PeerError::UnknownPrefill(agent.into()))?;
         if remote_slots.len() != r.blocks.len() {
-            return Err(format!(
-                "prefill sent {} slots for {} blocks",
-                remote_slots.len(),
-                r.blocks.len()
-            ));
+            return Err(PeerError::SlotCount {
+                sent: remote_slots.len(),
+                blocks: r.blocks.len(),
+            });
         }
         let layout = *self.pool.layout();
         let mut local = Vec::with_capacity(r.incoming.len() * layout.layers);
@@ -253,11 +260,14 @@ impl Worker {
         self.transport
             .post(Op::Read, agent, &local, &remote, Some(notif.as_bytes()))
             .map(Some)
-            .map_err(|e| format!("read from {agent}: {e}"))
+            .map_err(|source| PeerError::Read {
+                agent: agent.into(),
+                source,
+            })
     }
 
     /// The KV of `id` is in place: verify it and start decoding.
-    fn kv_arrived(&mut self, id: u64) -> Result<(), String> {
+    fn kv_arrived(&mut self, id: u64) -> Result<(), WorkerError> {
         let Some(r) = self.decode.receiving.remove(&id) else {
             return Ok(());
         };
@@ -323,7 +333,7 @@ impl Worker {
         Ok(())
     }
 
-    fn retry_waiting(&mut self) -> Result<(), String> {
+    fn retry_waiting(&mut self) -> Result<(), WorkerError> {
         let n = self.decode.waiting.len();
         for _ in 0..n {
             let Some((req, source, came)) = self.decode.waiting.pop_front() else {
@@ -342,7 +352,7 @@ impl Worker {
         Ok(())
     }
 
-    pub(crate) fn decode_poll(&mut self, now: Instant) -> Result<(), String> {
+    pub(crate) fn decode_poll(&mut self, now: Instant) -> Result<(), WorkerError> {
         let ids: Vec<XferId> = self.decode.xfers.keys().copied().collect();
         for x in ids {
             let state = self.transport.poll(x);
@@ -367,7 +377,7 @@ impl Worker {
         let notifs = self
             .transport
             .take_notifs()
-            .map_err(|e| format!("notifications: {e}"))?;
+            .map_err(WorkerError::Notifications)?;
         for (_peer, msg) in notifs {
             let text = String::from_utf8_lossy(&msg).into_owned();
             let mut parts = text.split(':');
@@ -409,7 +419,7 @@ impl Worker {
         Ok(())
     }
 
-    pub(crate) fn decode_finished(&mut self, id: u64) -> Result<(), String> {
+    pub(crate) fn decode_finished(&mut self, id: u64) -> Result<(), WorkerError> {
         if let Some(slots) = self.decode.running.remove(&id) {
             self.slots.release_all(&slots);
         }
@@ -417,7 +427,7 @@ impl Worker {
         self.retry_waiting()
     }
 
-    pub(crate) fn decode_peer_gone(&mut self, agent: &str) -> Result<(), String> {
+    pub(crate) fn decode_peer_gone(&mut self, agent: &str) -> Result<(), WorkerError> {
         let ids: Vec<u64> = self
             .decode
             .receiving

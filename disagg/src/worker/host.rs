@@ -3,7 +3,7 @@
 //! through the C ABI (this agent READs or WRITEs its own registered memory). Every
 //! onboarded block is verified against its contents before it is used.
 
-use super::Worker;
+use super::{PeerError, Worker};
 use crate::kv::content::BlockKey;
 use crate::kv::{KvPool, SlotId};
 use crate::transfer::{Op, Segment, Transport, XferState};
@@ -22,7 +22,7 @@ fn local_copy(
     gpu: SlotId,
     host_pool: &KvPool,
     host: SlotId,
-) -> Result<(), String> {
+) -> Result<(), PeerError> {
     let layout = *gpu_pool.layout();
     let seg = |pool: &KvPool, slot: SlotId, layer| Segment {
         addr: pool.addr(layer, slot as usize),
@@ -35,14 +35,14 @@ fn local_copy(
     let me = transport.name().to_string();
     let x = transport
         .post(op, &me, &local, &remote, None)
-        .map_err(|e| format!("local transfer: {e}"))?;
+        .map_err(PeerError::Local)?;
     let deadline = Instant::now() + LOCAL_COPY_LIMIT;
     let result = loop {
         match transport.poll(x) {
             Ok(XferState::Done) => break Ok(()),
             Ok(XferState::InProgress) if Instant::now() < deadline => std::thread::yield_now(),
-            Ok(XferState::InProgress) => break Err("local transfer timed out".to_string()),
-            Err(e) => break Err(format!("local transfer: {e}")),
+            Ok(XferState::InProgress) => break Err(PeerError::LocalTimeout),
+            Err(e) => break Err(PeerError::Local(e)),
         }
     };
     transport.release(x);

@@ -10,6 +10,7 @@
 mod blocks;
 mod decode;
 mod driver;
+mod error;
 mod exporter;
 mod fetch;
 mod host;
@@ -30,6 +31,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 pub use blocks::{PromptBlocks, block_tokens, prompt_blocks};
+pub use error::{PeerError, WorkerError};
 
 /// Settings of one worker process (`disagg worker ...`; the frontend writes these flags).
 #[derive(Debug, Clone, clap::Args)]
@@ -112,13 +114,12 @@ pub(crate) struct Worker {
 }
 
 /// Runs a worker until the frontend says stop or goes away.
-pub fn run(args: WorkerArgs) -> Result<(), String> {
+pub fn run(args: WorkerArgs) -> Result<(), WorkerError> {
     let layout = KvLayout::mock_model(args.blocks);
-    let pool = KvPool::try_new(layout).map_err(|e| e.to_string())?;
+    let pool = KvPool::try_new(layout)?;
     let host = (args.host_tier_blocks > 0)
         .then(|| HostTier::new(&layout, args.host_tier_blocks))
-        .transpose()
-        .map_err(|e| e.to_string())?;
+        .transpose()?;
     let mut regions = vec![(pool.base_addr(), pool.len())];
     if let Some(h) = &host {
         regions.push((h.pool.base_addr(), h.pool.len()));
@@ -129,18 +130,15 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
         args.replica,
         std::process::id()
     );
-    let api = args
-        .lib
-        .api()
-        .map_err(|e| format!("transfer library: {e}"))?;
+    let api = args.lib.api().map_err(WorkerError::Library)?;
     let exporter = exporter::Exporter::before_agent(&api, &args.host);
     let transport =
         crate::transfer::capi::CapiTransport::new(api, &name, &regions, args.listen_port)
-            .map_err(|e| format!("transfer library: {e}"))?;
+            .map_err(WorkerError::Library)?;
     let metrics = exporter.port(&args.host);
     let mut transport: Box<dyn Transport> = Box::new(transport);
     let library = args.lib.describe();
-    let publisher = Publisher::bind(&args.host).map_err(|e| format!("kv events: {e}"))?;
+    let publisher = Publisher::bind(&args.host).map_err(WorkerError::KvEvents)?;
     // The engine's model of the host tier mirrors the real one, so its step timing takes
     // onboarded blocks as loaded (priced by its transfer model) rather than computed.
     let engine_cfg = EngineConfig {
@@ -154,15 +152,23 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
         WorkerRole::Decode => Role::Decode,
     };
     let engine = Engine::new(engine_cfg, role, true);
-    let conn = TcpStream::connect(&args.control)
-        .map_err(|e| format!("connect to frontend {}: {e}", args.control))?;
+    let conn = TcpStream::connect(&args.control).map_err(|source| WorkerError::Connect {
+        addr: args.control.clone(),
+        source,
+    })?;
     conn.set_nodelay(true).ok();
     let md = transport
         .local_md()
-        .map_err(|e| format!("local metadata: {e}"))?;
+        .map_err(|source| WorkerError::Metadata {
+            what: "local",
+            source,
+        })?;
     transport
         .publish_md()
-        .map_err(|e| format!("publish metadata: {e}"))?;
+        .map_err(|source| WorkerError::Metadata {
+            what: "publish",
+            source,
+        })?;
     let mut worker = Worker {
         role: args.role,
         pool,
@@ -171,7 +177,10 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
         transport,
         driver: EngineDriver::new(engine, args.speedup),
         hasher: TraceHasher::new(layout.block_tokens, 512),
-        conn: conn.try_clone().map_err(|e| e.to_string())?,
+        conn: conn.try_clone().map_err(|source| WorkerError::Io {
+            what: "control connection",
+            source,
+        })?,
         peers: HashMap::new(),
         encoder: VllmEncoder::new(layout.block_tokens),
         load: WorkerLoad::default(),
@@ -197,7 +206,7 @@ pub fn run(args: WorkerArgs) -> Result<(), String> {
     worker.run_loop(&rx)
 }
 
-fn spawn_reader(conn: TcpStream) -> Result<Receiver<Option<FrontMsg>>, String> {
+fn spawn_reader(conn: TcpStream) -> Result<Receiver<Option<FrontMsg>>, WorkerError> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("control-rx".into())
@@ -217,16 +226,19 @@ fn spawn_reader(conn: TcpStream) -> Result<Receiver<Option<FrontMsg>>, String> {
                 }
             }
         })
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| WorkerError::Io {
+            what: "control-rx thread",
+            source,
+        })?;
     Ok(rx)
 }
 
 impl Worker {
-    pub(crate) fn send(&mut self, msg: &WorkerMsg) -> Result<(), String> {
-        write_msg(&mut self.conn, msg).map_err(|e| format!("control channel: {e}"))
+    pub(crate) fn send(&mut self, msg: &WorkerMsg) -> Result<(), WorkerError> {
+        write_msg(&mut self.conn, msg).map_err(WorkerError::Control)
     }
 
-    fn run_loop(&mut self, rx: &Receiver<Option<FrontMsg>>) -> Result<(), String> {
+    fn run_loop(&mut self, rx: &Receiver<Option<FrontMsg>>) -> Result<(), WorkerError> {
         let mut outputs = Vec::new();
         let mut next_load = Instant::now();
         let t0 = std::time::SystemTime::now();
@@ -276,7 +288,7 @@ impl Worker {
         wait
     }
 
-    fn handle(&mut self, msg: FrontMsg) -> Result<(), String> {
+    fn handle(&mut self, msg: FrontMsg) -> Result<(), WorkerError> {
         match msg {
             FrontMsg::Peer {
                 agent,
@@ -288,10 +300,12 @@ impl Worker {
                 let loaded = if md.is_empty() {
                     self.fetch_peer(&agent, listener)
                 } else {
-                    self.transport
-                        .load_peer(&md)
-                        .map(|_| ())
-                        .map_err(|e| format!("load metadata of {agent}: {e}"))
+                    self.transport.load_peer(&md).map(|_| ()).map_err(|source| {
+                        PeerError::LoadMetadata {
+                            agent: agent.clone(),
+                            source,
+                        }
+                    })
                 };
                 // A peer that cannot be reached (it may have just died) is not fatal: it is
                 // left out, and requests that involve it fail and are re-routed.
@@ -324,10 +338,15 @@ impl Worker {
     }
 
     /// Fetches a peer's metadata from its listener (or etcd) and waits until it is loaded.
-    fn fetch_peer(&mut self, agent: &str, listener: Option<(String, u16)>) -> Result<(), String> {
+    fn fetch_peer(
+        &mut self,
+        agent: &str,
+        listener: Option<(String, u16)>,
+    ) -> Result<(), PeerError> {
         let (ip, port) = listener.map_or((None, None), |(ip, p)| (Some(ip), Some(p)));
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut last_err = String::new();
+        // The library's last error, if the last try failed in the library.
+        let mut last_err = None;
         while Instant::now() < deadline {
             match self.transport.fetch_peer(agent, ip.as_deref(), port) {
                 Ok(()) => {
@@ -338,30 +357,34 @@ impl Worker {
                         }
                         std::thread::sleep(Duration::from_millis(5));
                     }
-                    last_err = "not loaded after fetching".into();
+                    last_err = None;
                 }
-                Err(e) => last_err = e.to_string(),
+                Err(e) => last_err = Some(e),
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!("fetch metadata of {agent}: {last_err}"))
+        let agent = agent.to_string();
+        Err(match last_err {
+            Some(source) => PeerError::FetchMetadata { agent, source },
+            None => PeerError::NotLoaded { agent },
+        })
     }
 
-    fn on_peer_gone(&mut self, agent: &str) -> Result<(), String> {
+    fn on_peer_gone(&mut self, agent: &str) -> Result<(), WorkerError> {
         match self.role {
             WorkerRole::Prefill => self.prefill_peer_gone(agent),
             WorkerRole::Decode => self.decode_peer_gone(agent),
         }
     }
 
-    fn poll_transfers(&mut self, now: Instant) -> Result<(), String> {
+    fn poll_transfers(&mut self, now: Instant) -> Result<(), WorkerError> {
         match self.role {
             WorkerRole::Prefill => self.prefill_poll(now),
             WorkerRole::Decode => self.decode_poll(now),
         }
     }
 
-    fn on_outputs(&mut self, outputs: &mut Vec<Output>) -> Result<(), String> {
+    fn on_outputs(&mut self, outputs: &mut Vec<Output>) -> Result<(), WorkerError> {
         let mut tokens = Vec::new();
         for out in outputs.drain(..) {
             match out {
@@ -408,7 +431,7 @@ impl Worker {
         }
     }
 
-    fn report_load(&mut self) -> Result<(), String> {
+    fn report_load(&mut self) -> Result<(), WorkerError> {
         let l = self.driver.engine().load();
         self.load.waiting = l.waiting + self.prefill.stalled_len() + self.decode.pending_len();
         self.load.running = l.running;

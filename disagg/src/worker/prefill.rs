@@ -2,7 +2,7 @@
 //! uncached blocks, then either pin them for the decode worker's READ (pull) or WRITE them
 //! into the decode worker's slots, one notification per chunk (push).
 
-use super::{PromptBlocks, Worker, prompt_blocks};
+use super::{PeerError, PromptBlocks, Worker, WorkerError, prompt_blocks};
 use crate::kv::SlotId;
 use crate::proto::{FetchHint, PushTarget, RequestInfo, WorkerMsg};
 use crate::transfer::{Op, Segment, XferId, XferState};
@@ -35,7 +35,8 @@ struct Pushing {
     bytes: u64,
     cached_tokens: usize,
     computed: usize,
-    error: Option<String>,
+    /// The first failure, sent to the frontend when the push ends.
+    error: Option<PeerError>,
 }
 
 /// Prefill-side bookkeeping.
@@ -106,7 +107,7 @@ impl Worker {
         &mut self,
         id: u64,
         cached_tokens: usize,
-    ) -> Result<(), String> {
+    ) -> Result<(), WorkerError> {
         if let Some(p) = self.prefill.pending.get_mut(&id) {
             p.cached_tokens = cached_tokens;
             self.prefill.stalled.push_back(id);
@@ -115,7 +116,7 @@ impl Worker {
     }
 
     /// Gives slots to handed-off requests in order, as long as the pool has room.
-    fn retry_stalled(&mut self) -> Result<(), String> {
+    fn retry_stalled(&mut self) -> Result<(), WorkerError> {
         while let Some(&id) = self.prefill.stalled.front() {
             let Some(p) = self.prefill.pending.get(&id) else {
                 self.prefill.stalled.pop_front();
@@ -202,7 +203,7 @@ impl Worker {
         target: PushTarget,
         cached_tokens: usize,
         computed: usize,
-    ) -> Result<(), String> {
+    ) -> Result<(), WorkerError> {
         let mut state = Pushing {
             slots: slots.clone(),
             agent: target.agent.clone(),
@@ -272,13 +273,16 @@ impl Worker {
             r
         };
         if let Err(e) = result {
-            state.error = Some(format!("push to {}: {e}", target.agent));
+            state.error = Some(PeerError::Push {
+                agent: target.agent,
+                source: e,
+            });
         }
         self.prefill.pushing.insert(id, state);
         self.finish_push_if_done(id)
     }
 
-    fn finish_push_if_done(&mut self, id: u64) -> Result<(), String> {
+    fn finish_push_if_done(&mut self, id: u64) -> Result<(), WorkerError> {
         let Some(p) = self.prefill.pushing.get(&id) else {
             return Ok(());
         };
@@ -288,7 +292,10 @@ impl Worker {
         let p = self.prefill.pushing.remove(&id).expect("present");
         self.slots.release_all(&p.slots);
         let msg = match p.error {
-            Some(error) => WorkerMsg::Failed { id, error },
+            Some(e) => WorkerMsg::Failed {
+                id,
+                error: e.to_string(),
+            },
             None => WorkerMsg::Pushed {
                 id,
                 cached_tokens: p.cached_tokens,
@@ -301,7 +308,7 @@ impl Worker {
         self.retry_stalled()
     }
 
-    pub(crate) fn prefill_poll(&mut self, now: Instant) -> Result<(), String> {
+    pub(crate) fn prefill_poll(&mut self, now: Instant) -> Result<(), WorkerError> {
         let ids: Vec<XferId> = self.prefill.xfers.keys().copied().collect();
         for x in ids {
             let state = self.transport.poll(x);
@@ -313,7 +320,10 @@ impl Worker {
             if let Some(p) = self.prefill.pushing.get_mut(&id) {
                 p.chunks_left -= 1;
                 if let Err(e) = state {
-                    p.error.get_or_insert(format!("push to {}: {e}", p.agent));
+                    p.error.get_or_insert(PeerError::Push {
+                        agent: p.agent.clone(),
+                        source: e,
+                    });
                 }
             }
             self.finish_push_if_done(id)?;
@@ -321,7 +331,7 @@ impl Worker {
         let notifs = self
             .transport
             .take_notifs()
-            .map_err(|e| format!("notifications: {e}"))?;
+            .map_err(WorkerError::Notifications)?;
         let mut freed = false;
         for (peer, msg) in notifs {
             let text = String::from_utf8_lossy(&msg);
@@ -380,7 +390,7 @@ impl Worker {
         }
     }
 
-    pub(crate) fn prefill_peer_gone(&mut self, agent: &str) -> Result<(), String> {
+    pub(crate) fn prefill_peer_gone(&mut self, agent: &str) -> Result<(), WorkerError> {
         // Pushes to a departed decode worker fail; their transfers are abandoned.
         let ids: Vec<u64> = self
             .prefill
@@ -394,7 +404,7 @@ impl Worker {
             if let Some(p) = self.prefill.pushing.get_mut(&id) {
                 p.chunks_left = 0;
                 p.error
-                    .get_or_insert(format!("decode worker {agent} left during the push"));
+                    .get_or_insert(PeerError::LeftDuringPush(agent.into()));
             }
             self.finish_push_if_done(id)?;
         }
