@@ -102,35 +102,27 @@ impl Publisher {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
         let (ep_tx, ep_rx) = std::sync::mpsc::channel();
         let addr = format!("tcp://{host}:0");
-        std::thread::Builder::new()
-            .name("kv-events".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("tokio runtime");
-                rt.block_on(async move {
-                    let mut socket = PubSocket::new();
-                    let endpoint = match socket.bind(&addr).await {
-                        Ok(ep) => ep.to_string(),
-                        Err(e) => {
-                            let _ = ep_tx.send(Err(e.to_string()));
-                            return;
-                        }
-                    };
-                    let _ = ep_tx.send(Ok(endpoint));
-                    let mut sequence = 0u64;
-                    while let Some(payload) = rx.recv().await {
-                        let mut m = ZmqMessage::from(String::new());
-                        m.push_back(sequence.to_be_bytes().to_vec().into());
-                        m.push_back(payload.into());
-                        sequence += 1;
-                        if socket.send(m).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            })?;
+        spawn_on_runtime("kv-events", move || async move {
+            let mut socket = PubSocket::new();
+            let endpoint = match socket.bind(&addr).await {
+                Ok(ep) => ep.to_string(),
+                Err(e) => {
+                    let _ = ep_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = ep_tx.send(Ok(endpoint));
+            let mut sequence = 0u64;
+            while let Some(payload) = rx.recv().await {
+                let mut m = ZmqMessage::from(String::new());
+                m.push_back(sequence.to_be_bytes().to_vec().into());
+                m.push_back(payload.into());
+                sequence += 1;
+                if socket.send(m).await.is_err() {
+                    break;
+                }
+            }
+        })?;
         let endpoint = ep_rx
             .recv()
             .map_err(std::io::Error::other)?
@@ -147,6 +139,24 @@ impl Publisher {
     pub fn send(&self, payload: Vec<u8>) {
         let _ = self.tx.send(payload);
     }
+}
+
+/// Runs the future `task` makes on a current-thread tokio runtime in a new thread called
+/// `name`: the ZeroMQ loops of the publisher here and of the frontend's subscriber. The
+/// runtime is built before the thread starts, so failing to build it is an error returned
+/// here, not a panic there.
+pub(crate) fn spawn_on_runtime<F, Fut>(name: &str, task: F) -> std::io::Result<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || rt.block_on(task()))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -102,3 +102,16 @@ where
         .border_style(BLACK);
     style
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_drawing_error_keeps_plotters_error_as_its_source() {
+        let e: PlotError = DrawingAreaErrorKind::<std::io::Error>::LayoutError.into();
+        let source = e.source().expect("a source");
+        assert_eq!(e.to_string(), source.to_string());
+    }
+}

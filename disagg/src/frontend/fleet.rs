@@ -323,36 +323,27 @@ fn spawn_subscriber(
     use router::wire::DecodeOptions;
     use router::wire::zmq_subscriber::KvEventSubscriber;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u64, String)>();
-    std::thread::Builder::new()
-        .name("kv-subscriber".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            rt.block_on(async move {
-                while let Some((replica, endpoint)) = rx.recv().await {
-                    let events = events.clone();
-                    tokio::spawn(async move {
-                        let opts = DecodeOptions { block_size: 64 };
-                        let Ok(mut sub) = KvEventSubscriber::connect(&endpoint, "", opts).await
-                        else {
-                            return;
-                        };
-                        while let Ok((sequence, batch)) = sub.next().await {
-                            let ev = Event::Kv {
-                                replica,
-                                sequence,
-                                batch,
-                            };
-                            if events.send(ev).is_err() {
-                                return;
-                            }
-                        }
-                    });
+    crate::events::spawn_on_runtime("kv-subscriber", move || async move {
+        while let Some((replica, endpoint)) = rx.recv().await {
+            let events = events.clone();
+            tokio::spawn(async move {
+                let opts = DecodeOptions { block_size: 64 };
+                let Ok(mut sub) = KvEventSubscriber::connect(&endpoint, "", opts).await else {
+                    return;
+                };
+                while let Ok((sequence, batch)) = sub.next().await {
+                    let ev = Event::Kv {
+                        replica,
+                        sequence,
+                        batch,
+                    };
+                    if events.send(ev).is_err() {
+                        return;
+                    }
                 }
             });
-        })
-        .map_err(RunError::io("kv-subscriber thread"))?;
+        }
+    })
+    .map_err(RunError::io("kv-subscriber thread"))?;
     Ok(tx)
 }

@@ -205,3 +205,24 @@ impl Transport for CapiTransport {
         self.agent.check_remote_md(name, None).unwrap_or(false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_library_that_does_not_load_keeps_the_loader_error() {
+        let missing = PathBuf::from("/nonexistent/libnixl_capi.so");
+        let Err(e) = LibChoice::Path(missing.clone()).api() else {
+            panic!("loaded a library that does not exist");
+        };
+        assert!(matches!(&e, TransferError::Load { path, .. } if *path == missing));
+        let source = e.source().expect("the loader's error");
+        assert!(source.is::<nixl_capi_client::LoadError>(), "{source:?}");
+        assert!(
+            e.to_string().contains("/nonexistent/libnixl_capi.so"),
+            "{e}"
+        );
+    }
+}

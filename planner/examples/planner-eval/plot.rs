@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use plot_support::err;
+use plot_support::colors::{BLUE, RED};
+use plot_support::{err, legend, line};
 use plotters::prelude::*;
 
 use crate::driver::Tick;
 
-const PREFILL: RGBColor = RGBColor(31, 119, 180);
-const DECODE: RGBColor = RGBColor(214, 39, 40);
+const PREFILL: RGBColor = BLUE;
+const DECODE: RGBColor = RED;
 const LOAD: RGBColor = RGBColor(90, 90, 90);
 
 /// One panel per planner: prefill and decode replicas (ready + starting) over time, with the
@@ -90,17 +91,9 @@ pub fn replicas_vs_load(
             ),
             ("decode", DECODE, |t: &Tick| t.decode),
         ] {
-            chart
-                .draw_series(LineSeries::new(stairs(ticks, pick), color.stroke_width(2)))
-                .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            line(&mut *chart, label, color, stairs(ticks, pick)).map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
+        legend(&mut *chart, SeriesLabelPosition::UpperLeft)
             .draw()
             .map_err(err)?;
     }

@@ -2,15 +2,12 @@
 //! Text uses the font bundled by `plot-support`.
 
 use crate::report::Row;
+use plot_support::colors::{BLUE, GREEN, RED};
+use plot_support::{legend, line};
 use plotters::prelude::*;
 use std::path::Path;
 
-const COLORS: [RGBColor; 4] = [
-    RGBColor(214, 39, 40),
-    RGBColor(31, 119, 180),
-    RGBColor(90, 90, 90),
-    RGBColor(44, 160, 44),
-];
+const COLORS: [RGBColor; 4] = [RED, BLUE, RGBColor(90, 90, 90), GREEN];
 
 /// Writes the plot of the `sweep` rows to `path`.
 pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
@@ -94,20 +91,12 @@ pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
     }
     for (i, (label, pts)) in series.into_iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
-        chart
-            .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-            .map_err(plot_support::err)?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        line(&mut chart, label, c, pts.clone()).map_err(plot_support::err)?;
         chart
             .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))
             .map_err(plot_support::err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
         .draw()
         .map_err(plot_support::err)?;
     root.present().map_err(plot_support::err)
