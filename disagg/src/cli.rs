@@ -80,9 +80,9 @@ pub enum ConfigError {
          or --discovery listener"
     )]
     EtcdFeature,
-    /// `--trace` could not be read or parsed (`sim`'s loader says why, as text).
-    #[error("{0}")]
-    Trace(String),
+    /// `--trace` could not be read or parsed.
+    #[error(transparent)]
+    Trace(#[from] sim::workload::TraceError),
 }
 
 /// `disagg [OPTIONS]`, or `disagg worker ...` (started by the frontend).

@@ -6,19 +6,7 @@ mod common;
 
 #[test]
 fn planner_scales_down_by_draining_workers() {
-    let r = common::run(
-        "planner",
-        &[
-            "--quick",
-            "--workers",
-            "2,4",
-            "--planner",
-            "on",
-            "--planner-interval",
-            "1",
-        ],
-        120,
-    );
+    let r = common::run("planner", common::PLANNER_SCALE_DOWN, 120);
     r.assert_sound();
     let series = r.report["replicas"].as_array().expect("replica series");
     let decode: Vec<u64> = series.iter().filter_map(|s| s[2].as_u64()).collect();

@@ -627,20 +627,7 @@ fn prometheus_follows_the_planner() {
     }
     // An over-provisioned fleet the planner shrinks (as in planner.rs); the longer wait lets
     // Prometheus scrape every worker before the planner drains any.
-    let s = scrape_run(
-        "prometheus-planner",
-        "8",
-        &[],
-        &[
-            "--quick",
-            "--workers",
-            "2,4",
-            "--planner",
-            "on",
-            "--planner-interval",
-            "1",
-        ],
-    );
+    let s = scrape_run("prometheus-planner", "8", &[], common::PLANNER_SCALE_DOWN);
     // Drained workers included: each was scraped before it stopped.
     assert_every_endpoint_scraped(&s);
     let (run, prom) = (&s.run, &s.prom);

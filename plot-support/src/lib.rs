@@ -27,17 +27,18 @@ pub fn register_bundled_font() {
     });
 }
 
-/// A drawing error as the message the plot writers return (`.map_err(plot_support::err)`),
-/// for writers that return `String` errors.
-pub fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
 /// A drawing that failed: plotters' error (backend, font or layout), kept as the source.
 /// `?` converts plotters' errors into it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct PlotError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+impl PlotError {
+    /// A plot that cannot be drawn from its data (e.g. nothing to plot), said in words.
+    pub fn new(message: impl Into<String>) -> Self {
+        PlotError(message.into().into())
+    }
+}
 
 impl<E: std::error::Error + Send + Sync + 'static> From<DrawingAreaErrorKind<E>> for PlotError {
     fn from(e: DrawingAreaErrorKind<E>) -> Self {

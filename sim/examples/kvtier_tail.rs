@@ -15,15 +15,12 @@ use sim::routing::policy_by_name;
 use sim::workload::load_mooncake;
 use sim::{EngineConfig, ServingMode, SimConfig, Simulation, Sla};
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let trace = args
         .next()
         .ok_or("usage: kvtier_tail TRACE [HOST_TIER] [POLICY...]")?;
-    let host_tier: f64 = args
-        .next()
-        .map_or(Ok(4.0), |s| s.parse())
-        .map_err(|e| format!("{e}"))?;
+    let host_tier: f64 = args.next().map_or(Ok(4.0), |s| s.parse())?;
     let mut policies: Vec<String> = args.collect();
     if policies.is_empty() {
         policies = vec!["dynamo".into(), "ours".into()];

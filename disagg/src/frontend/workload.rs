@@ -50,7 +50,7 @@ pub fn mooncake(
     speedup: f64,
     max_requests: Option<usize>,
 ) -> Result<Workload, ConfigError> {
-    let mut w = load_mooncake(path, 512).map_err(ConfigError::Trace)?;
+    let mut w = load_mooncake(path, 512)?;
     if let Some(n) = max_requests {
         w = w.truncate(n);
     }

@@ -20,6 +20,18 @@ pub struct Run {
     pub out: PathBuf,
 }
 
+/// A short run the planner scales down: an over-provisioned fleet (2 prefill, 4 decode
+/// workers) on the quick load, deciding every second.
+pub const PLANNER_SCALE_DOWN: &[&str] = &[
+    "--quick",
+    "--workers",
+    "2,4",
+    "--planner",
+    "on",
+    "--planner-interval",
+    "1",
+];
+
 /// Runs `disagg` with `args` (plus `--out` and `--no-progress`), failing the test if it
 /// takes longer than `limit_s`.
 pub fn run(name: &str, args: &[&str], limit_s: u64) -> Run {

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use plot_support::colors::{BLUE, RED};
-use plot_support::{err, legend, line};
+use plot_support::{PlotError, legend, line};
 use plotters::prelude::*;
 
 use crate::driver::Tick;
@@ -20,19 +20,17 @@ pub fn replicas_vs_load(
     path: &Path,
     title: &str,
     runs: &[(String, Vec<Tick>)],
-) -> Result<(), String> {
+) -> Result<(), PlotError> {
     plot_support::register_bundled_font();
     let height = 60 + 260 * runs.len() as u32;
     let root = BitMapBackend::new(path, (1000, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
+    root.fill(&WHITE)?;
     let (header, body) = root.split_vertically(50);
-    header
-        .draw_text(
-            title,
-            &("sans-serif", 22).into_font().color(&BLACK),
-            (20, 15),
-        )
-        .map_err(err)?;
+    header.draw_text(
+        title,
+        &("sans-serif", 22).into_font().color(&BLACK),
+        (20, 15),
+    )?;
     let panels = body.split_evenly((runs.len(), 1));
     let t_max = runs
         .iter()
@@ -56,21 +54,18 @@ pub fn replicas_vs_load(
             .x_label_area_size(30)
             .y_label_area_size(45)
             .right_y_label_area_size(45)
-            .build_cartesian_2d(0.0..t_max, 0.0..f64::from(rep_max))
-            .map_err(err)?
+            .build_cartesian_2d(0.0..t_max, 0.0..f64::from(rep_max))?
             .set_secondary_coord(0.0..t_max, 0.0..rate_max);
         chart
             .configure_mesh()
             .x_desc("time (s)")
             .y_desc("replicas")
             .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(err)?;
+            .draw()?;
         chart
             .configure_secondary_axes()
             .y_desc("arrivals (req/s)")
-            .draw()
-            .map_err(err)?;
+            .draw()?;
         chart
             .draw_secondary_series(LineSeries::new(
                 // Regular ticks only: a fast check's rate covers a few seconds.
@@ -79,8 +74,7 @@ pub fn replicas_vs_load(
                     .filter(|t| !t.emergency)
                     .map(|t| (t.time, t.rate)),
                 LOAD.mix(0.5).stroke_width(1),
-            ))
-            .map_err(err)?
+            ))?
             .label("arrival rate")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], LOAD));
         for (label, color, pick) in [
@@ -91,13 +85,12 @@ pub fn replicas_vs_load(
             ),
             ("decode", DECODE, |t: &Tick| t.decode),
         ] {
-            line(&mut *chart, label, color, stairs(ticks, pick)).map_err(err)?;
+            line(&mut *chart, label, color, stairs(ticks, pick))?;
         }
-        legend(&mut *chart, SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(err)?;
+        legend(&mut *chart, SeriesLabelPosition::UpperLeft).draw()?;
     }
-    root.present().map_err(err)
+    root.present()?;
+    Ok(())
 }
 
 /// A step line through the replica counts (held constant between ticks).

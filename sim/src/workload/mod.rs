@@ -4,7 +4,7 @@
 mod mooncake;
 mod synthetic;
 
-pub use mooncake::{load_mooncake, parse_mooncake};
+pub use mooncake::{TraceError, load_mooncake, parse_mooncake};
 pub use synthetic::{ArrivalShape, SyntheticSpec};
 
 use serde::{Deserialize, Serialize};

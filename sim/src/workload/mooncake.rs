@@ -1,8 +1,33 @@
 //! Mooncake trace format: one JSON object per line with `timestamp` (ms),
 //! `input_length`, `output_length` and `hash_ids`.
 
+use std::path::{Path, PathBuf};
+
 use super::{RequestSpec, Workload};
 use serde::Deserialize;
+
+/// Why a Mooncake trace could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The trace file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not a Mooncake request.
+    #[error("{}line {line}: {source}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    Line {
+        /// The trace file, where the text came from one.
+        path: Option<PathBuf>,
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong with it.
+        source: serde_json::Error,
+    },
+}
 
 #[derive(Deserialize)]
 struct Line {
@@ -14,13 +39,17 @@ struct Line {
 }
 
 /// Parses Mooncake JSONL text; blank lines are skipped.
-pub fn parse_mooncake(text: &str, trace_block_size: usize) -> Result<Workload, String> {
+pub fn parse_mooncake(text: &str, trace_block_size: usize) -> Result<Workload, TraceError> {
     let mut requests = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let l: Line = serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        let l: Line = serde_json::from_str(line).map_err(|source| TraceError::Line {
+            path: None,
+            line: n + 1,
+            source,
+        })?;
         requests.push(RequestSpec {
             arrival_ms: l.timestamp,
             input_length: l.input_length,
@@ -32,9 +61,19 @@ pub fn parse_mooncake(text: &str, trace_block_size: usize) -> Result<Workload, S
 }
 
 /// Reads a Mooncake JSONL file.
-pub fn load_mooncake(path: &std::path::Path, trace_block_size: usize) -> Result<Workload, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    parse_mooncake(&text, trace_block_size).map_err(|e| format!("{}: {e}", path.display()))
+pub fn load_mooncake(path: &Path, trace_block_size: usize) -> Result<Workload, TraceError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TraceError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_mooncake(&text, trace_block_size).map_err(|e| match e {
+        TraceError::Line { line, source, .. } => TraceError::Line {
+            path: Some(path.to_owned()),
+            line,
+            source,
+        },
+        read => read,
+    })
 }
 
 #[cfg(test)]

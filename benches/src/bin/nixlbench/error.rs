@@ -40,7 +40,7 @@ pub enum BenchError {
     Variant(String),
     /// The plot could not be drawn.
     #[error("plot: {0}")]
-    Plot(String),
+    Plot(#[from] plot_support::PlotError),
     /// A target found the data of a transfer wrong.
     #[error("slot {slot} of {n} ({block} B) holds wrong data")]
     WrongData {

@@ -82,7 +82,7 @@ fn orchestrator(args: &Args) -> Result<()> {
             args.segment.label(),
             args.transport
         );
-        plot::bandwidth(p, &rows, &title).map_err(BenchError::Plot)?;
+        plot::bandwidth(p, &rows, &title)?;
     }
     let failed = rows.iter().any(|r| {
         r.outcome.error.is_some()

@@ -3,21 +3,21 @@
 
 use crate::report::Row;
 use plot_support::colors::{BLUE, GREEN, RED};
-use plot_support::{legend, line};
+use plot_support::{PlotError, legend, line};
 use plotters::prelude::*;
 use std::path::Path;
 
 const COLORS: [RGBColor; 4] = [RED, BLUE, RGBColor(90, 90, 90), GREEN];
 
 /// Writes the plot of the `sweep` rows to `path`.
-pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
+pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), PlotError> {
     plot_support::register_bundled_font();
     let sweep: Vec<&Row> = rows
         .iter()
         .filter(|r| r.point.name == "sweep" && r.outcome.error.is_none())
         .collect();
     if sweep.is_empty() {
-        return Err("no sweep rows to plot".into());
+        return Err(PlotError::new("no sweep rows to plot"));
     }
     let mut libs: Vec<String> = Vec::new();
     for r in &sweep {
@@ -40,14 +40,13 @@ pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
         .fold(0.0, f64::max)
         * 1.1;
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(plot_support::err)?;
+    root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
-        .build_cartesian_2d(xmin - 0.3..xmax + 0.3, 0.0..ymax.max(0.1))
-        .map_err(plot_support::err)?;
+        .build_cartesian_2d(xmin - 0.3..xmax + 0.3, 0.0..ymax.max(0.1))?;
     chart
         .configure_mesh()
         .x_desc("block size")
@@ -60,8 +59,7 @@ pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
                 b => b.to_string(),
             }
         })
-        .draw()
-        .map_err(plot_support::err)?;
+        .draw()?;
     let mut series: Vec<(String, Vec<(f64, f64)>)> = libs
         .iter()
         .map(|l| {
@@ -91,13 +89,10 @@ pub fn bandwidth(path: &Path, rows: &[Row], title: &str) -> Result<(), String> {
     }
     for (i, (label, pts)) in series.into_iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
-        line(&mut chart, label, c, pts.clone()).map_err(plot_support::err)?;
-        chart
-            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))
-            .map_err(plot_support::err)?;
+        line(&mut chart, label, c, pts.clone())?;
+        chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, c.filled())))?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(plot_support::err)?;
-    root.present().map_err(plot_support::err)
+    legend(&mut chart, SeriesLabelPosition::UpperLeft).draw()?;
+    root.present()?;
+    Ok(())
 }

@@ -3,17 +3,17 @@
 
 use crate::Run;
 use plot_support::colors::{BLUE, CYAN, GREEN, ORANGE, PURPLE, RED};
-use plot_support::{err, legend, line};
+use plot_support::{PlotError, legend, line};
 use plotters::prelude::*;
 use std::path::Path;
 
 const COLORS: [RGBColor; 6] = [BLUE, RED, GREEN, ORANGE, PURPLE, CYAN];
 
 /// TTFT cumulative distribution per policy (log-scaled time axis).
-pub fn ttft_cdf(path: &Path, runs: &[Run]) -> Result<(), String> {
+pub fn ttft_cdf(path: &Path, runs: &[Run]) -> Result<(), PlotError> {
     plot_support::register_bundled_font();
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
+    root.fill(&WHITE)?;
     let max = runs
         .iter()
         .flat_map(|r| r.ttft_ms.iter().copied())
@@ -28,14 +28,12 @@ pub fn ttft_cdf(path: &Path, runs: &[Run]) -> Result<(), String> {
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(56)
-        .build_cartesian_2d((min..max * 1.05).log_scale(), 0.0..1.0)
-        .map_err(err)?;
+        .build_cartesian_2d((min..max * 1.05).log_scale(), 0.0..1.0)?;
     chart
         .configure_mesh()
         .x_desc("TTFT (ms, log scale)")
         .y_desc("fraction of requests")
-        .draw()
-        .map_err(err)?;
+        .draw()?;
     for (i, r) in runs.iter().enumerate() {
         let mut v = r.ttft_ms.clone();
         v.sort_by(f64::total_cmp);
@@ -52,22 +50,21 @@ pub fn ttft_cdf(path: &Path, runs: &[Run]) -> Result<(), String> {
             "{} (p50 {:.0}, p99 {:.0} ms)",
             r.policy, r.report.ttft.p50, r.report.ttft.p99
         );
-        line(&mut chart, label, color, pts).map_err(err)?;
+        line(&mut chart, label, color, pts)?;
     }
-    legend(&mut chart, SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    legend(&mut chart, SeriesLabelPosition::LowerRight).draw()?;
+    root.present()?;
+    Ok(())
 }
 
 /// Ready replicas per pool against the arrival rate, for the first run.
-pub fn replicas(path: &Path, runs: &[Run]) -> Result<(), String> {
+pub fn replicas(path: &Path, runs: &[Run]) -> Result<(), PlotError> {
     plot_support::register_bundled_font();
     let Some(run) = runs.first() else {
         return Ok(());
     };
     let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
+    root.fill(&WHITE)?;
     let t_max = run.intervals.last().map_or(1.0, |x| x.0);
     let max_rate = run.intervals.iter().map(|x| x.1).fold(0.1, f64::max);
     let max_rep = run
@@ -86,20 +83,17 @@ pub fn replicas(path: &Path, runs: &[Run]) -> Result<(), String> {
         .x_label_area_size(44)
         .y_label_area_size(56)
         .right_y_label_area_size(56)
-        .build_cartesian_2d(0.0..t_max, 0.0..(max_rep as f64 + 1.0))
-        .map_err(err)?
+        .build_cartesian_2d(0.0..t_max, 0.0..(max_rep as f64 + 1.0))?
         .set_secondary_coord(0.0..t_max, 0.0..max_rate * 1.1);
     chart
         .configure_mesh()
         .x_desc("time (s)")
         .y_desc("ready replicas")
-        .draw()
-        .map_err(err)?;
+        .draw()?;
     chart
         .configure_secondary_axes()
         .y_desc("arrivals (req/s)")
-        .draw()
-        .map_err(err)?;
+        .draw()?;
     let pools = run
         .report
         .gpu_seconds
@@ -113,19 +107,17 @@ pub fn replicas(path: &Path, runs: &[Run]) -> Result<(), String> {
             .iter()
             .map(|(t, _, reps)| (*t, reps.get(k).copied().unwrap_or(0) as f64))
             .collect();
-        line(&mut *chart, format!("{role:?} replicas"), color, pts).map_err(err)?;
+        line(&mut *chart, format!("{role:?} replicas"), color, pts)?;
     }
     let grey = RGBColor(120, 120, 120);
     chart
         .draw_secondary_series(LineSeries::new(
             run.intervals.iter().map(|(t, r, _)| (*t, *r)),
             grey.stroke_width(1),
-        ))
-        .map_err(err)?
+        ))?
         .label("arrivals / s")
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(1)));
-    legend(&mut *chart, SeriesLabelPosition::UpperLeft)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    legend(&mut *chart, SeriesLabelPosition::UpperLeft).draw()?;
+    root.present()?;
+    Ok(())
 }
