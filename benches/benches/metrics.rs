@@ -134,7 +134,11 @@ fn run(a: &Agent, req: &XferRequest) {
 }
 
 /// Benches re-posting one request of `n` blocks on the off pair, then on the on pair.
-fn repost(g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>, pairs: [&Pair; 2], n: usize) {
+fn repost(
+    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    pairs: [&Pair; 2],
+    n: usize,
+) {
     for (label, p) in ["off", "on"].into_iter().zip(pairs) {
         let req = p.request(n);
         g.bench_function(label, |b| b.iter(|| run(&p.init, &req)));
@@ -151,7 +155,10 @@ struct Scraper {
 
 impl Scraper {
     fn start(port: u16) -> Scraper {
-        let (stop, answered) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        let (stop, answered) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+        );
         let (s, n) = (stop.clone(), answered.clone());
         let thread = std::thread::spawn(move || {
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -249,7 +256,10 @@ fn metrics_cost(c: &mut Criterion) {
         }
     }
     for agent in ["mcost-off-init", "mcost-off-tcp-init"] {
-        assert!(series(agent).is_empty(), "{agent} recorded with metrics off");
+        assert!(
+            series(agent).is_empty(),
+            "{agent} recorded with metrics off"
+        );
     }
 }
 
