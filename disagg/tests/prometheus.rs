@@ -413,6 +413,23 @@ fn assert_every_endpoint_scraped(s: &Scraped) {
 }
 
 /// Whether this host has Prometheus and promtool; prints the skip (or fails where required).
+/// The short run whose byte counts the library's counters must match: fixed pools (a worker
+/// the planner drains within a second or two could end before Prometheus scrapes it, and its
+/// last counts with it; the planner's series are checked in a run of their own), and no
+/// host-tier or prefix-fetch moves (the report's `kv_bytes_moved` counts prefill-to-decode KV
+/// only, while the library also counts those moves; tiers.rs checks them block by block).
+const FIXED_POOLS_KV_ONLY: &[&str] = &[
+    "--quick",
+    "--mode",
+    "pull",
+    "--planner",
+    "off",
+    "--host-tier-blocks",
+    "0",
+    "--fetch",
+    "off",
+];
+
 fn have_prometheus() -> bool {
     let have = test_support::have("prometheus") && test_support::have("promtool");
     if !have {
@@ -429,28 +446,7 @@ fn prometheus_scrapes_a_run_and_agrees_with_its_report() {
     if !have_prometheus() {
         return;
     }
-    let s = scrape_run(
-        "prometheus",
-        "6",
-        &[],
-        &[
-            "--quick",
-            "--mode",
-            "pull",
-            // Fixed pools: a worker the planner drains within a second or two could end
-            // before Prometheus scrapes it, and its last counts with it (the planner's series
-            // are checked in a run of their own, below).
-            "--planner",
-            "off",
-            // The report's `kv_bytes_moved` counts prefill-to-decode KV only, while the
-            // library's counters also see host-tier and prefix-fetch moves: without them the
-            // two byte counts must agree (tiers.rs checks those moves block by block).
-            "--host-tier-blocks",
-            "0",
-            "--fetch",
-            "off",
-        ],
-    );
+    let s = scrape_run("prometheus", "6", &[], FIXED_POOLS_KV_ONLY);
     assert_every_endpoint_scraped(&s);
     let (run, prom, started) = (&s.run, &s.prom, s.started);
 
@@ -749,19 +745,7 @@ fn scrape_a_run_on(label: &str, lib: &Path) -> Scraped {
         "6",
         // Real NIXL's bundled UCX crashes at exit on machines without InfiniBand.
         &[("UCX_MODULES", "^ib*")],
-        &[
-            "--quick",
-            "--mode",
-            "pull",
-            "--planner",
-            "off",
-            "--host-tier-blocks",
-            "0",
-            "--fetch",
-            "off",
-            "--lib",
-            lib.to_str().unwrap(),
-        ],
+        &[FIXED_POOLS_KV_ONLY, &["--lib", lib.to_str().unwrap()]].concat(),
     );
     let workers = targets(&s.run.out)
         .into_iter()
