@@ -145,34 +145,46 @@ fn child_target() {
     say(format!("MD {}", hex(&agent.local_md().unwrap())));
     say(format!("BASE {base}"));
     let mut many: Vec<u8> = Vec::new();
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["SUM", off, len] => {
-                let (off, len): (usize, usize) = (off.parse().unwrap(), len.parse().unwrap());
-                say(format!("SUM {}", sum_of(&snapshot(base + off as u64, len))));
+    std::thread::scope(|scope| {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["SUM", off, len] => {
+                    let (off, len): (usize, usize) = (off.parse().unwrap(), len.parse().unwrap());
+                    say(format!("SUM {}", sum_of(&snapshot(base + off as u64, len))));
+                }
+                ["MANY", n] => {
+                    let n: usize = n.parse().unwrap();
+                    many = vec![0u8; n];
+                    let ranges: Vec<(u64, u64)> = (0..n)
+                        .map(|i| (many.as_ptr() as u64 + i as u64, 1))
+                        .collect();
+                    // SAFETY: `many` lives until the process ends.
+                    let r = unsafe { agent.register_mem(&reg_list(&ranges), None) };
+                    say(format!("MANY {}", if r.is_ok() { "ok" } else { "failed" }));
+                }
+                ["DEREG"] => {
+                    say("DEREGISTERING".into());
+                    // On its own thread, so PROBE can run while it waits for copies in flight.
+                    let (agent, reg) = (&agent, &reg);
+                    scope.spawn(move || {
+                        agent.deregister_mem(reg, None).unwrap();
+                        // The snapshot right when deregistration returns: nothing may change it
+                        // later.
+                        let bytes = snapshot(base + REG_OFF as u64, REG_LEN);
+                        say(format!("DEREGISTERED {}", sum_of(&bytes)));
+                    });
+                }
+                ["PROBE"] => {
+                    // Reads the agent's registrations, as a peer's metadata request does.
+                    let md = agent.local_md().unwrap();
+                    say(format!("PROBED {}", md.len()));
+                }
+                _ => break,
             }
-            ["MANY", n] => {
-                let n: usize = n.parse().unwrap();
-                many = vec![0u8; n];
-                let ranges: Vec<(u64, u64)> = (0..n)
-                    .map(|i| (many.as_ptr() as u64 + i as u64, 1))
-                    .collect();
-                // SAFETY: `many` lives until the process ends.
-                let r = unsafe { agent.register_mem(&reg_list(&ranges), None) };
-                say(format!("MANY {}", if r.is_ok() { "ok" } else { "failed" }));
-            }
-            ["DEREG"] => {
-                say("DEREGISTERING".into());
-                agent.deregister_mem(&reg, None).unwrap();
-                // The snapshot right when deregistration returns: nothing may change it later.
-                let bytes = snapshot(base + REG_OFF as u64, REG_LEN);
-                say(format!("DEREGISTERED {}", sum_of(&bytes)));
-            }
-            _ => break,
         }
-    }
+    });
     drop(agent);
     drop(many);
 }
@@ -485,8 +497,19 @@ fn deregistration_waits_for_copies_in_flight(layout: &str) {
         // The WRITE is past every check and inside its copy now.
         t.send("DEREG");
         t.expect("DEREGISTERING");
+        // While deregistration waits for our copy, the target's other work goes on: its
+        // metadata (what a peer asks for) is served. (The pause lets the deregistering
+        // thread reach its wait first; without it PROBE could run before and prove nothing.)
+        std::thread::sleep(Duration::from_millis(300));
+        t.send("PROBE");
+        let probed = t.next(Duration::from_secs(10));
         let early = t.next(Duration::from_millis(500));
+        // Released before any assertion, so a failure does not leave the writer stalled.
         stalled.fill(&ours);
+        assert!(
+            probed.as_deref().is_ok_and(|l| l.starts_with("PROBED ")),
+            "the target's metadata was not served while a deregistration waited: {probed:?}"
+        );
         assert!(
             early.is_err(),
             "deregister_mem returned while a peer's copy was in flight: {early:?}"

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::backend::{Backend, BackendContext, NotifQueue, Params, plugins};
 use crate::config::AgentConfig;
 use crate::desc::RegDescList;
+use crate::registry::Region;
 use crate::status::{Result, err};
 use crate::types::MemType;
 
@@ -320,24 +321,33 @@ impl Agent {
         let ranges: Vec<_> = descs.descs().iter().map(|d| d.desc).collect();
         let candidates = self.candidate_backends(mem, opts);
         let backends = self.inner.backends.read();
-        let mut local = self.inner.local.write();
-        let plan: Vec<(usize, Vec<usize>)> = candidates
-            .into_iter()
-            .filter_map(|b| memory::exact_positions(local[b].get(mem), &ranges).map(|p| (b, p)))
-            .collect();
-        if plan.is_empty() || ranges.is_empty() {
-            return Err(err!(
-                NotFound,
-                "the descriptors do not exactly match a registration on agent {}",
-                self.inner.name
-            ));
-        }
-        for (b, positions) in plan {
-            for region in local[b].get_mut(mem).remove_positions(positions) {
-                backends[b].engine.deregister(mem, &region);
+        let removed: Vec<(usize, Region)> = {
+            let mut local = self.inner.local.write();
+            let plan: Vec<(usize, Vec<usize>)> = candidates
+                .into_iter()
+                .filter_map(|b| memory::exact_positions(local[b].get(mem), &ranges).map(|p| (b, p)))
+                .collect();
+            if plan.is_empty() || ranges.is_empty() {
+                return Err(err!(
+                    NotFound,
+                    "the descriptors do not exactly match a registration on agent {}",
+                    self.inner.name
+                ));
             }
-        }
+            plan.into_iter()
+                .flat_map(|(b, positions)| {
+                    let regions = local[b].get_mut(mem).remove_positions(positions);
+                    regions.into_iter().map(move |r| (b, r))
+                })
+                .collect()
+        };
         self.inner.local_generation.fetch_add(1, Ordering::AcqRel);
+        // A backend waits here for copies still in flight into the region, up to the peer
+        // timeout: outside the registration lock, so requests, metadata and registrations on
+        // other memory go on meanwhile. The region is already unknown to new requests.
+        for (b, region) in &removed {
+            backends[*b].engine.deregister(mem, region);
+        }
         if let Some(m) = &self.inner.metrics {
             m.deregistered(ranges.iter().map(|d| d.len).sum());
         }
