@@ -268,6 +268,13 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
         },
     ));
     v.push(named(
+        "ours (refuted forecast: observed rate)".into(),
+        SloPlannerConfig {
+            refute_forecast_z: Some(planner::slo_planner::FALL_Z),
+            ..base
+        },
+    ));
+    v.push(named(
         "ours (start window)".into(),
         SloPlannerConfig {
             start_window: true,

@@ -73,6 +73,10 @@ pub struct SloPlannerConfig {
     /// asked for now could serve), keeping the replicas the whole window needs.
     #[serde(default)]
     pub start_window: bool,
+    /// Poisson z-score beyond which arrivals short of the forecast for their interval
+    /// refute the forecaster: the decision then plans for the rate observed. `None`: never.
+    #[serde(default)]
+    pub refute_forecast_z: Option<f64>,
     /// ISL/OSL samples kept for the request mix.
     pub sample_window: usize,
     /// Highest KV usage a decode replica may reach at the attainment quantile.
@@ -108,6 +112,7 @@ impl Default for SloPlannerConfig {
             fall_z: Some(FALL_Z),
             refute_z: Some(FALL_Z),
             start_window: false,
+            refute_forecast_z: None,
             sample_window: 2048,
             kv_usage_limit: 0.9,
             correction: true,
@@ -161,6 +166,8 @@ pub struct SloPlanner {
     /// Current rate estimated at the last decision (the surge headroom's base), once one
     /// has been taken; the fast checks compare against that decision.
     last_now_rate: Option<f64>,
+    /// Rate the forecaster expected, at the last decision, for the interval after it.
+    next_forecast: Option<f64>,
     diagnostics: PlanDiagnostics,
 }
 
@@ -177,6 +184,7 @@ impl SloPlanner {
             hysteresis: DownHysteresis::default(),
             recent_arrivals: VecDeque::new(),
             last_now_rate: None,
+            next_forecast: None,
             diagnostics: PlanDiagnostics::default(),
         }
     }
@@ -366,6 +374,18 @@ impl SloPlanner {
         }
     }
 
+    /// Whether the arrivals of the interval just ended fell more than
+    /// [`SloPlannerConfig::refute_forecast_z`] Poisson standard deviations short of what the
+    /// forecaster expected for it at the last decision.
+    fn forecast_refuted(&self, obs: &Observation) -> bool {
+        let (Some(z), Some(rate)) = (self.cfg.refute_forecast_z, self.next_forecast) else {
+            return false;
+        };
+        let expected = rate.max(0.0) * obs.interval;
+        let arrived = obs.num_requests as f64;
+        expected - arrived > z * (expected + arrived).sqrt()
+    }
+
     /// Which emergency, if any, the partial observation `obs` shows.
     fn alarm(&self, obs: &Observation) -> Alarm {
         let targets = self.cfg.targets;
@@ -397,12 +417,18 @@ impl Planner for SloPlanner {
         self.remember_arrivals(obs);
         let (isl, osl) = self.samples();
         let observed = obs.arrival_rate();
+        let refuted = self.forecast_refuted(obs);
         self.rate.observe(observed);
         if self.cfg.correction {
             self.corr.update(&self.profile, obs, &isl, &osl);
         }
-        let planned = self.planned_rate(observed);
-        let now_rate = self.rate.forecast(0.5).unwrap_or(observed).max(0.0);
+        let (planned, now_rate) = if refuted {
+            (observed, observed)
+        } else {
+            let now = self.rate.forecast(0.5).unwrap_or(observed).max(0.0);
+            (self.planned_rate(observed), now)
+        };
+        self.next_forecast = self.rate.forecast(1.0);
         let mut need = self.needed(planned, now_rate, obs, &isl, &osl);
         // What runs now (starting replicas included); a planner taking over a running
         // deployment applies the same hysteresis to it as to its own decisions.
