@@ -11,7 +11,8 @@
 //! - between decisions, re-plans upwards at once when the arrivals surge, the prefill queue
 //!   builds up or decode slows down ([`Planner::check`], see `emergency`);
 //! - scales up at once but down only after `down_patience` intervals agree (hysteresis),
-//!   unless the arrivals have fallen significantly and the forecast falls with them;
+//!   unless the arrivals have fallen significantly and the forecast falls with them; a need
+//!   whose forecast the arrivals since have refuted no longer holds the pools;
 //! - leaves draining to the connector, which removes a replica only once it is idle.
 
 mod corrections;
