@@ -309,3 +309,38 @@ fn surge_headroom_costs_replicas_but_less_than_planning_for_the_surge() {
     assert!(surge.prefill <= at_double.prefill && surge.decode <= at_double.decode);
     assert_ne!(surge, at_double, "{plain:?} {surge:?} {at_double:?}");
 }
+
+#[test]
+fn a_refuted_forecast_stops_holding_the_pools_before_the_patience_runs_out() {
+    // A trend forecaster extrapolates a rise; the load then levels off well below what it
+    // promised. The needs sized for the promise are refuted by the arrivals and stop
+    // holding the pools; without refutation they hold for the whole patience window.
+    let rates = [
+        10.0, 10.0, 10.0, 16.0, 22.0, 28.0, 20.0, 20.0, 20.0, 20.0, 20.0,
+    ];
+    let cfg = |refute_z| SloPlannerConfig {
+        forecaster: ForecasterKind::Holt {
+            alpha: 0.5,
+            beta: 0.6,
+        },
+        fall_z: None,
+        refute_z,
+        ..config()
+    };
+    let held = run(cfg(None), &rates);
+    let released = run(cfg(Some(FALL_Z)), &rates);
+    let total = |plan: &[ReplicaTarget]| plan.iter().map(|t| t.prefill + t.decode).sum::<u32>();
+    assert!(
+        released
+            .iter()
+            .zip(&held)
+            .all(|(r, h)| r.prefill <= h.prefill && r.decode <= h.decode),
+        "released {released:?}\nheld {held:?}"
+    );
+    assert!(
+        total(&released) < total(&held),
+        "released {released:?}\nheld {held:?}"
+    );
+    // Both end at what 20 req/s needs.
+    assert_eq!(released.last(), held.last());
+}
