@@ -7,7 +7,7 @@ use planner::baseline::{
     DynamoCurrentConfig, DynamoCurrentPlanner, DynamoSlaConfig, DynamoSlaPlanner, LoadRulesConfig,
     LoadRulesPlanner,
 };
-use planner::forecast::SeasonalParams;
+use planner::forecast::{Persistence, SeasonalParams};
 use planner::{
     ForecasterKind, Limits, PerfProfile, Planner, ReplicaTarget, SloPlanner, SloPlannerConfig,
     SloTargets,
@@ -238,6 +238,7 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
         SloPlannerConfig {
             attainment: 0.97,
             forecast_error_sigmas: 0.5,
+            refute_z: None,
             forecaster: ForecasterKind::Seasonal(SeasonalParams::default()),
             ..base
         },
@@ -256,6 +257,27 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
         "ours (no fast drain)".into(),
         SloPlannerConfig {
             fall_z: None,
+            ..base
+        },
+    ));
+    v.push(named(
+        "ours (no refutation)".into(),
+        SloPlannerConfig {
+            refute_z: None,
+            ..base
+        },
+    ));
+    v.push(named(
+        "ours (refuted forecast: observed rate)".into(),
+        SloPlannerConfig {
+            refute_forecast_z: Some(planner::slo_planner::FALL_Z),
+            ..base
+        },
+    ));
+    v.push(named(
+        "ours (start window)".into(),
+        SloPlannerConfig {
+            start_window: true,
             ..base
         },
     ));
@@ -311,6 +333,45 @@ fn our_planners(profile: &PerfProfile) -> Vec<Box<dyn Planner>> {
             ..base
         },
     ));
+    // Persistence (the latest rate) competing with the period fit and the trend model by
+    // their errors at the planning horizon: before the period has been seen to repeat, and
+    // always.
+    for (persistence, name) in [
+        (Persistence::WarmUp, "ours (persistence in warm-up)"),
+        (Persistence::Always, "ours (persistence always)"),
+    ] {
+        v.push(named(
+            name.into(),
+            SloPlannerConfig {
+                forecaster: ForecasterKind::Seasonal(SeasonalParams {
+                    persistence,
+                    ..params
+                }),
+                ..base
+            },
+        ));
+    }
+    for (judge_latest, err_cap, name) in [
+        (true, None, "ours (persistence in warm-up, latest errors)"),
+        (false, Some(1.0), "ours (trend cap 1σ)"),
+    ] {
+        v.push(named(
+            name.into(),
+            SloPlannerConfig {
+                forecaster: ForecasterKind::Seasonal(SeasonalParams {
+                    persistence: if judge_latest {
+                        Persistence::WarmUp
+                    } else {
+                        Persistence::Never
+                    },
+                    judge_latest,
+                    fallback_error_cap: err_cap,
+                    ..params
+                }),
+                ..base
+            },
+        ));
+    }
     for (cap, name) in [
         (None, "ours (no trend cap)"),
         (Some(1.1), "ours (trend cap 1.1×)"),

@@ -197,8 +197,8 @@ fn segments(md: &mut String, dir: &Path, scenario: &str, rows: &[&Row]) {
         "ours, told the true rate",
         "dynamo-current",
         "ours",
-        "ours (no trend cap)",
-        "ours (no fast drain)",
+        "ours (no refutation)",
+        "ours (persistence in warm-up)",
         "ours (patience 2)",
     ];
     let mut lines = Vec::new();

@@ -8,7 +8,7 @@ mod seasonal;
 
 use serde::{Deserialize, Serialize};
 
-pub use seasonal::{Seasonal, SeasonalParams};
+pub use seasonal::{Persistence, Seasonal, SeasonalParams};
 
 /// A one-series forecaster.
 pub trait Forecaster: Send {

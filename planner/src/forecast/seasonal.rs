@@ -42,6 +42,33 @@ pub struct SeasonalParams {
     /// more than this above anything seen yet. `None`: no cap.
     #[serde(default)]
     pub fallback_growth_cap: Option<f64>,
+    /// When persistence (the latest value, as the forecast for every step ahead) competes
+    /// with the two models: a model is used only while its errors at the planning horizon
+    /// are lower than persistence's too, and persistence is forecast otherwise.
+    #[serde(default)]
+    pub persistence: Persistence,
+    /// Judge a model against persistence by its latest `horizon` scored forecasts only
+    /// (equal weights) rather than by its exponentially weighted history.
+    #[serde(default)]
+    pub judge_latest: bool,
+    /// Cap the trend model's forecasts at the highest value seen plus this many of its
+    /// own one-step RMS errors (on top of [`Self::fallback_growth_cap`]). `None`: no such cap.
+    #[serde(default)]
+    pub fallback_error_cap: Option<f64>,
+}
+
+/// When [`SeasonalParams::persistence`] competes with the seasonal and trend models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Persistence {
+    /// Never: the seasonal model when it beats the trend model, the trend model otherwise.
+    #[default]
+    Never,
+    /// While the history holds less than [`TURNS_MIN_CYCLES`] of the fitted period (or no
+    /// period is in use): the warm-up, where a fit to less than a cycle and a trend fitted
+    /// to the first rise have not yet been shown to beat the plainest forecast.
+    WarmUp,
+    /// Always.
+    Always,
 }
 
 fn no_damping() -> f64 {
@@ -61,6 +88,9 @@ impl Default for SeasonalParams {
             beta: 0.6,
             trend_damping: 1.0,
             fallback_growth_cap: None,
+            persistence: Persistence::Never,
+            judge_latest: false,
+            fallback_error_cap: None,
         }
     }
 }
@@ -156,6 +186,8 @@ fn solve3(mut m: [[f64; 3]; 3], mut v: [f64; 3]) -> Option<[f64; 3]> {
 struct HorizonErrors {
     pending: VecDeque<Option<f64>>,
     errors: ErrorTracker,
+    /// Squared errors of the latest `k` scored forecasts, newest last.
+    latest: VecDeque<f64>,
 }
 
 impl HorizonErrors {
@@ -165,12 +197,24 @@ impl HorizonErrors {
         if self.pending.len() >= horizon.max(1) {
             let made = self.pending.pop_front().flatten();
             self.errors.record(made, actual);
+            if let Some(m) = made {
+                self.latest.push_back((actual - m) * (actual - m));
+                while self.latest.len() > horizon.max(1) {
+                    self.latest.pop_front();
+                }
+            }
         }
         self.pending.push_back(next);
     }
 
     fn rms(&self) -> Option<f64> {
         (self.errors.count > 0).then(|| self.errors.rms())
+    }
+
+    /// RMS of the latest `horizon` scored forecasts (equal weights).
+    fn latest_rms(&self) -> Option<f64> {
+        (!self.latest.is_empty())
+            .then(|| (self.latest.iter().sum::<f64>() / self.latest.len() as f64).sqrt())
     }
 }
 
@@ -185,8 +229,18 @@ pub struct Seasonal {
     fallback: Holt,
     seasonal_errors: HorizonErrors,
     fallback_errors: HorizonErrors,
+    /// Horizon errors of persistence (the latest value).
+    level_errors: HorizonErrors,
     /// One-step errors of the forecast actually given.
     errors: ErrorTracker,
+}
+
+/// The model a forecast comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Model {
+    Seasonal,
+    Trend,
+    Level,
 }
 
 impl Seasonal {
@@ -200,16 +254,19 @@ impl Seasonal {
             fallback: Holt::damped(params.alpha, params.beta, params.trend_damping),
             seasonal_errors: HorizonErrors::default(),
             fallback_errors: HorizonErrors::default(),
+            level_errors: HorizonErrors::default(),
             errors: ErrorTracker::default(),
         }
     }
 
     /// The period (in steps) of the fit in use, if the seasonal model is in use.
     pub fn period(&self) -> Option<f64> {
-        self.seasonal_in_use().then(|| self.fit.map(|f| f.period))?
+        (self.model() == Model::Seasonal).then(|| self.fit.map(|f| f.period))?
     }
 
-    fn seasonal_in_use(&self) -> bool {
+    /// Whether the seasonal fit explains enough of the history and has predicted better
+    /// than the trend model at the horizon.
+    fn seasonal_beats_trend(&self) -> bool {
         match (
             self.fit,
             self.seasonal_errors.rms(),
@@ -222,9 +279,54 @@ impl Seasonal {
         }
     }
 
+    /// Whether the history holds [`TURNS_MIN_CYCLES`] of the fitted period.
+    fn cycles_seen(&self) -> bool {
+        self.fit
+            .is_some_and(|f| self.values.len() as f64 >= TURNS_MIN_CYCLES * f.period)
+    }
+
+    /// The model the forecasts come from now.
+    fn model(&self) -> Model {
+        let (model, errors) = if self.seasonal_beats_trend() {
+            (Model::Seasonal, &self.seasonal_errors)
+        } else {
+            (Model::Trend, &self.fallback_errors)
+        };
+        let compete = match self.params.persistence {
+            Persistence::Never => false,
+            Persistence::WarmUp => !(model == Model::Seasonal && self.cycles_seen()),
+            Persistence::Always => true,
+        };
+        let judged = if self.params.judge_latest {
+            (errors.latest_rms(), self.level_errors.latest_rms())
+        } else {
+            (errors.rms(), self.level_errors.rms())
+        };
+        match judged {
+            (Some(m), Some(l)) if compete && l < m => Model::Level,
+            _ => model,
+        }
+    }
+
     fn seasonal_forecast(&self, steps: f64) -> Option<f64> {
         // The latest observation has index t − 1.
         self.fit.map(|f| f.at(self.t as f64 - 1.0 + steps).max(0.0))
+    }
+
+    /// The trend model's forecast, capped at [`SeasonalParams::fallback_growth_cap`] times
+    /// the highest value in the history.
+    fn capped_fallback(&self, steps: f64) -> Option<f64> {
+        let forecast = self.fallback.forecast(steps)?;
+        let highest = self.values.iter().copied().fold(0.0, f64::max);
+        let cap = self
+            .params
+            .fallback_growth_cap
+            .map_or(f64::INFINITY, |c| c.max(1.0) * highest);
+        let error_cap = self
+            .params
+            .fallback_error_cap
+            .map_or(f64::INFINITY, |z| highest + z * self.fallback.error_rms());
+        Some(forecast.min(cap).min(error_cap))
     }
 
     /// Best fit over the candidate periods, by residual sum of squares.
@@ -260,20 +362,18 @@ impl Forecaster for Seasonal {
         self.refit();
         let h = self.params.horizon.max(1);
         let seasonal_next = self.seasonal_forecast(h as f64);
+        // The trend model is scored uncapped (its own accuracy, whatever the cap).
         let fallback_next = self.fallback.forecast(h as f64);
         self.seasonal_errors.observe(h, value, seasonal_next);
         self.fallback_errors.observe(h, value, fallback_next);
+        self.level_errors.observe(h, value, Some(value));
     }
 
     fn forecast(&self, steps: f64) -> Option<f64> {
-        if self.seasonal_in_use() {
-            self.seasonal_forecast(steps)
-        } else {
-            let forecast = self.fallback.forecast(steps)?;
-            let cap = self.params.fallback_growth_cap.map_or(f64::INFINITY, |c| {
-                c.max(1.0) * self.values.iter().copied().fold(0.0, f64::max)
-            });
-            Some(forecast.min(cap))
+        match self.model() {
+            Model::Seasonal => self.seasonal_forecast(steps),
+            Model::Trend => self.capped_fallback(steps),
+            Model::Level => self.values.back().copied(),
         }
     }
 
@@ -285,10 +385,7 @@ impl Forecaster for Seasonal {
     /// [`TURNS_MIN_CYCLES`] of its period: a fit over less than a cycle and a half has not
     /// seen the load repeat, and a step or a ramp can be fitted by a long sinusoid.
     fn anticipates_turns(&self) -> bool {
-        self.seasonal_in_use()
-            && self
-                .fit
-                .is_some_and(|f| self.values.len() as f64 >= TURNS_MIN_CYCLES * f.period)
+        self.model() == Model::Seasonal && self.cycles_seen()
     }
 }
 
@@ -315,6 +412,69 @@ mod tests {
             capped.forecast(0.5),
             free.forecast(0.5).map(|f| f.min(20.0))
         );
+    }
+
+    #[test]
+    fn the_fallback_is_capped_by_its_own_errors() {
+        let params = SeasonalParams {
+            fallback_error_cap: Some(1.0),
+            ..SeasonalParams::default()
+        };
+        let mut f = Seasonal::new(params);
+        for v in [8.0, 8.0, 9.0, 8.0, 16.0] {
+            f.observe(v);
+        }
+        // At most one RMS one-step error of the trend model above the highest value seen.
+        let cap = 16.0 + f.fallback.error_rms();
+        assert!(f.fallback.forecast(4.0).unwrap() > cap);
+        assert_eq!(f.forecast(4.0), Some(cap));
+    }
+
+    /// A flat load with pseudo-random noise (a 64-bit LCG), `n` values.
+    fn flat_noise(n: usize) -> Vec<f64> {
+        let mut x: u64 = 12345;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                16.0 + (x >> 40) as f64 / (1u64 << 24) as f64 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn persistence_stands_in_for_a_trend_that_predicts_worse() {
+        // On flat noise the trend model chases the noise four steps ahead; persistence
+        // predicts better at that horizon and, when it competes, is what is forecast.
+        let values = flat_noise(80);
+        let last = *values.last().unwrap();
+        let mut never = Seasonal::new(SeasonalParams::default());
+        let mut warm_up = Seasonal::new(SeasonalParams {
+            persistence: Persistence::WarmUp,
+            ..SeasonalParams::default()
+        });
+        for &v in &values {
+            never.observe(v);
+            warm_up.observe(v);
+        }
+        assert!(warm_up.level_errors.rms() < warm_up.fallback_errors.rms());
+        assert_eq!(warm_up.forecast(4.0), Some(last));
+        assert_ne!(never.forecast(4.0), Some(last));
+    }
+
+    #[test]
+    fn persistence_in_warm_up_leaves_a_learnt_period_in_use() {
+        let mut f = Seasonal::new(SeasonalParams {
+            persistence: Persistence::WarmUp,
+            ..SeasonalParams::default()
+        });
+        for i in 0..40 {
+            f.observe(sine(i, 15.0) + if i % 3 == 0 { 0.3 } else { -0.15 });
+        }
+        let p = f.period().expect("seasonal model in use");
+        assert!((p - 15.0).abs() < 0.5, "period {p}");
+        assert!(f.anticipates_turns());
     }
 
     fn sine(i: usize, period: f64) -> f64 {
@@ -349,13 +509,8 @@ mod tests {
     #[test]
     fn flat_noise_is_not_a_period() {
         let mut f = Seasonal::new(SeasonalParams::default());
-        // A flat load with pseudo-random noise (a 64-bit LCG).
-        let mut x: u64 = 12345;
-        for _ in 0..80 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            f.observe(16.0 + (x >> 40) as f64 / (1u64 << 24) as f64 * 2.0 - 1.0);
+        for v in flat_noise(80) {
+            f.observe(v);
         }
         assert_eq!(f.period(), None);
         assert!(!f.anticipates_turns());

@@ -11,7 +11,8 @@
 //! - between decisions, re-plans upwards at once when the arrivals surge, the prefill queue
 //!   builds up or decode slows down ([`Planner::check`], see `emergency`);
 //! - scales up at once but down only after `down_patience` intervals agree (hysteresis),
-//!   unless the arrivals have fallen significantly and the forecast falls with them;
+//!   unless the arrivals have fallen significantly and the forecast falls with them; a need
+//!   whose forecast the arrivals since have refuted no longer holds the pools;
 //! - leaves draining to the connector, which removes a replica only once it is idle.
 
 mod corrections;
@@ -62,6 +63,21 @@ pub struct SloPlannerConfig {
     /// the load going down, not noise. `None`: always wait.
     #[serde(default)]
     pub fall_z: Option<f64>,
+    /// Poisson z-score beyond which the arrivals refute a need of the scale-down window:
+    /// a need sized for a rate that every interval since has fallen this far short of, and
+    /// above the rate planned now, no longer holds the pools (the window guards against
+    /// noise in the arrivals, not for forecasts the arrivals have since refuted). `None`:
+    /// every need holds for the whole window.
+    #[serde(default)]
+    pub refute_z: Option<f64>,
+    /// Scale up only for the load forecast from one start-up delay on (when a replica
+    /// asked for now could serve), keeping the replicas the whole window needs.
+    #[serde(default)]
+    pub start_window: bool,
+    /// Poisson z-score beyond which arrivals short of the forecast for their interval
+    /// refute the forecaster: the decision then plans for the rate observed. `None`: never.
+    #[serde(default)]
+    pub refute_forecast_z: Option<f64>,
     /// ISL/OSL samples kept for the request mix.
     pub sample_window: usize,
     /// Highest KV usage a decode replica may reach at the attainment quantile.
@@ -95,6 +111,9 @@ impl Default for SloPlannerConfig {
             forecast_error_sigmas: 0.0,
             down_patience: 3,
             fall_z: Some(FALL_Z),
+            refute_z: Some(FALL_Z),
+            start_window: false,
+            refute_forecast_z: None,
             sample_window: 2048,
             kv_usage_limit: 0.9,
             correction: true,
@@ -148,6 +167,8 @@ pub struct SloPlanner {
     /// Current rate estimated at the last decision (the surge headroom's base), once one
     /// has been taken; the fast checks compare against that decision.
     last_now_rate: Option<f64>,
+    /// Rate the forecaster expected, at the last decision, for the interval after it.
+    next_forecast: Option<f64>,
     diagnostics: PlanDiagnostics,
 }
 
@@ -164,6 +185,7 @@ impl SloPlanner {
             hysteresis: DownHysteresis::default(),
             recent_arrivals: VecDeque::new(),
             last_now_rate: None,
+            next_forecast: None,
             diagnostics: PlanDiagnostics::default(),
         }
     }
@@ -217,19 +239,32 @@ impl SloPlanner {
     /// ready — plus the forecast-error margin. The window is scanned (not only its ends) so
     /// that a peak inside it, which a seasonal forecaster can foresee, is planned for.
     fn planned_rate(&self, observed: f64) -> f64 {
+        self.planned_rate_from(observed, 0.5)
+    }
+
+    /// [`Self::planned_rate`] over the part of the window from `first` steps on.
+    fn planned_rate_from(&self, observed: f64, first: f64) -> f64 {
         // An observation is the mean over the interval just ended, centred half an interval
         // back; forecast steps are whole intervals after it. The last window that matters
         // ends when the next decision's replicas are ready (start-up + one interval from
         // now), so its centre is start-up + interval after the observation's centre.
         let horizon = (self.cfg.startup_delay + self.cfg.interval) / self.cfg.interval;
-        let mut peak = self.rate.forecast(0.5).unwrap_or(observed);
-        let mut step = 0.5;
+        let mut peak = self.rate.forecast(first).unwrap_or(observed);
+        let mut step = first;
         while step < horizon {
             step = (step + 0.5).min(horizon);
             peak = peak.max(self.rate.forecast(step).unwrap_or(observed));
         }
         let margin = self.cfg.forecast_error_sigmas * self.rate.error_rms();
         (peak + margin).max(0.0)
+    }
+
+    /// Rates forecast for each of the next `down_patience` intervals (the window a need
+    /// holds the pools for), next first.
+    fn forecast_path(&self, observed: f64) -> Vec<f64> {
+        (1..=self.cfg.down_patience.max(1))
+            .map(|k| self.rate.forecast(f64::from(k)).unwrap_or(observed))
+            .collect()
     }
 
     /// Replicas that keep `attainment` of the requests within the targets at `rate` req/s
@@ -340,6 +375,18 @@ impl SloPlanner {
         }
     }
 
+    /// Whether the arrivals of the interval just ended fell more than
+    /// [`SloPlannerConfig::refute_forecast_z`] Poisson standard deviations short of what the
+    /// forecaster expected for it at the last decision.
+    fn forecast_refuted(&self, obs: &Observation) -> bool {
+        let (Some(z), Some(rate)) = (self.cfg.refute_forecast_z, self.next_forecast) else {
+            return false;
+        };
+        let expected = rate.max(0.0) * obs.interval;
+        let arrived = obs.num_requests as f64;
+        expected - arrived > z * (expected + arrived).sqrt()
+    }
+
     /// Which emergency, if any, the partial observation `obs` shows.
     fn alarm(&self, obs: &Observation) -> Alarm {
         let targets = self.cfg.targets;
@@ -371,13 +418,19 @@ impl Planner for SloPlanner {
         self.remember_arrivals(obs);
         let (isl, osl) = self.samples();
         let observed = obs.arrival_rate();
+        let refuted = self.forecast_refuted(obs);
         self.rate.observe(observed);
         if self.cfg.correction {
             self.corr.update(&self.profile, obs, &isl, &osl);
         }
-        let planned = self.planned_rate(observed);
-        let now_rate = self.rate.forecast(0.5).unwrap_or(observed).max(0.0);
-        let need = self.needed(planned, now_rate, obs, &isl, &osl);
+        let (planned, now_rate) = if refuted {
+            (observed, observed)
+        } else {
+            let now = self.rate.forecast(0.5).unwrap_or(observed).max(0.0);
+            (self.planned_rate(observed), now)
+        };
+        self.next_forecast = self.rate.forecast(1.0);
+        let mut need = self.needed(planned, now_rate, obs, &isl, &osl);
         // What runs now (starting replicas included); a planner taking over a running
         // deployment applies the same hysteresis to it as to its own decisions.
         let committed = obs.replicas.committed();
@@ -386,11 +439,29 @@ impl Planner for SloPlanner {
         } else {
             need
         };
+        if self.cfg.start_window {
+            // A replica asked for now serves from one start-up on: scale up only for the
+            // load expected from then; keep what runs for the whole window.
+            let first = (self.cfg.startup_delay / self.cfg.interval + 0.5).max(0.5);
+            let late = self.planned_rate_from(observed, first);
+            let start = self.needed(late, now_rate, obs, &isl, &osl);
+            for role in Role::ALL {
+                let kept = need.get(role).min(current.get(role));
+                need.set(role, start.get(role).max(kept));
+            }
+        }
         let patience = self.patience(planned);
-        let target = self
-            .cfg
-            .limits
-            .apply(self.hysteresis.apply(need, current, patience));
+        self.hysteresis
+            .observe(obs.num_requests as f64, obs.interval);
+        let path = self.forecast_path(observed);
+        let target = self.cfg.limits.apply(self.hysteresis.apply(
+            need,
+            planned,
+            path,
+            current,
+            patience,
+            self.cfg.refute_z,
+        ));
         self.last_now_rate = Some(now_rate);
         self.diagnostics = PlanDiagnostics {
             observed_rate: observed,
@@ -436,7 +507,9 @@ impl Planner for SloPlanner {
         if target == committed {
             return None;
         }
-        self.hysteresis.remember(need);
+        // No forecast path: a burst is the noise the window holds the pools for, so an
+        // emergency need is never refuted.
+        self.hysteresis.remember(need, rate, Vec::new());
         self.diagnostics.emergencies += 1;
         Some(self.cfg.limits.apply(target))
     }
