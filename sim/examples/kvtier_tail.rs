@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     println!("host tier {host_tier}x, fetch on; TTFT >= p99, means (ms) and what share of TTFT");
     println!(
-        "policy      p99 ms  tail n  ISL     reused  own prefill  own load  rest (queue, decode, others' loads)  ideal reused  own prefill at ideal"
+        "policy            p99 ms  tail n  ISL     reused  own prefill  own load  rest (queue, decode, others' loads)  ideal reused  own prefill at ideal"
     );
     let mut parts = Vec::new();
     for name in &policies {
@@ -117,7 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             passes_split(&engine, &workload, &outcomes, p99),
         ));
         println!(
-            "{name:<10} {p99:>7.0} {n:>7} {:>6.0} {:>7.0}  {:>6.0} ({:>2.0}%)  {:>4.0} ({:>2.0}%)  {:>5.0} ({:>2.0}%)  {:>12.0}  {:>8.0}",
+            "{name:<16} {p99:>7.0} {n:>7} {:>6.0} {:>7.0}  {:>6.0} ({:>2.0}%)  {:>4.0} ({:>2.0}%)  {:>5.0} ({:>2.0}%)  {:>12.0}  {:>8.0}",
             isl / k,
             reused / k,
             own / k,
@@ -133,11 +133,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("the same tail by what its passes were made of (means, ms)");
     println!(
-        "policy      passes  queue  own prefill  batched prefill  own 1st step  others' decode  loads  idle worker at arrival / taken"
+        "policy            passes  queue  own prefill  batched prefill  own 1st step  others' decode  loads  idle worker at arrival / taken"
     );
     for (name, _, s) in &parts {
         println!(
-            "{name:<10} {:>7.1} {:>6.1} {:>12.0} {:>16.1} {:>13.1} {:>15.1} {:>6.1}  {:>4.0}% / {:.0}%",
+            "{name:<16} {:>7.1} {:>6.1} {:>12.0} {:>16.1} {:>13.1} {:>15.1} {:>6.1}  {:>4.0}% / {:.0}%",
             s.passes,
             s.queue,
             s.own_prefill,
@@ -152,11 +152,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("TTFT p99 (ms) of all requests with one part removed from each (knock-on ignored)");
     println!(
-        "policy      as run  no queue  no others' decode  no batched prefill  none of the three"
+        "policy            as run  no queue  no others' decode  no batched prefill  none of the three"
     );
     for (name, p99, s) in &parts {
         let [a, b, c, d] = s.p99_without;
-        println!("{name:<10} {p99:>7.0} {a:>9.0} {b:>18.0} {c:>19.0} {d:>18.0}");
+        println!("{name:<16} {p99:>7.0} {a:>9.0} {b:>18.0} {c:>19.0} {d:>18.0}");
     }
     Ok(())
 }
