@@ -179,7 +179,9 @@ impl RoutingPolicy for OracleCost {
 /// Builds a policy by name for engines of `engine`: `round-robin`,
 /// `random`, `oracle-cost` (built in), `dynamo` and `ours` (router crate,
 /// fed by KV events). `ours:itl=W` sets the predicted-TTFT policy's ITL
-/// weight (seconds of cost per second of decode step time; default 64).
+/// weight (seconds of cost per second of decode step time; default 64);
+/// `ours:reserve=S` charges S seconds for sending a one-pass prompt to a worker with
+/// nothing in flight (`PredictedTtft::idle_reserve_s`; default 0).
 /// `ours+tier` also prices host-tier hits, and `ours+fetch` host-tier hits
 /// and prefixes pulled from other workers (with `engine.transfer`).
 pub fn policy_by_name(
@@ -189,15 +191,23 @@ pub fn policy_by_name(
 ) -> Option<Box<dyn RoutingPolicy>> {
     use crate::router_adapter::{dynamo, predicted_ttft};
     let bs = engine.block_size;
-    if let Some(weight) = name.strip_prefix("ours:itl=") {
-        let weight: f64 = weight.parse().ok().filter(|w: &f64| *w >= 0.0)?;
+    let param = |prefix: &str| -> Option<f64> {
+        name.strip_prefix(prefix)?
+            .parse()
+            .ok()
+            .filter(|w: &f64| *w >= 0.0)
+    };
+    let (itl, reserve) = (param("ours:itl="), param("ours:reserve="));
+    if itl.is_some() || reserve.is_some() {
         let mut policy = predicted_ttft(
             bs,
             (engine.num_gpu_blocks * bs) as u64,
             engine.max_num_batched_tokens as u64,
             seed,
         );
-        policy.policy_mut().itl_weight = weight;
+        let p = policy.policy_mut();
+        p.itl_weight = itl.unwrap_or(p.itl_weight);
+        p.idle_reserve_s = reserve.unwrap_or(p.idle_reserve_s);
         policy.rename(name);
         return Some(Box::new(policy));
     }

@@ -50,6 +50,7 @@ fn every_policy_is_deterministic_and_conserves_requests() {
         "dynamo",
         "ours",
         "ours:itl=4",
+        "ours:reserve=0.2",
     ] {
         let a = run(policy, &workload);
         let b = run(policy, &workload);
@@ -74,4 +75,5 @@ fn every_policy_is_deterministic_and_conserves_requests() {
         assert!(h > rr, "{policy} hit rate {h} vs round-robin {rr}");
     }
     assert!(policy_by_name("ours:itl=-1", &EngineConfig::default(), 0).is_none());
+    assert!(policy_by_name("ours:reserve=x", &EngineConfig::default(), 0).is_none());
 }

@@ -346,3 +346,57 @@ fn router_crate_policies_use_kv_events_to_find_cached_prefixes() {
     assert!(dynamo > rr + 0.05, "dynamo {dynamo} vs round-robin {rr}");
     assert!(ours > rr + 0.05, "ours {ours} vs round-robin {rr}");
 }
+
+#[test]
+fn prefill_passes_say_where_a_long_prompts_ttft_went() {
+    // One worker with the mocker's defaults (8,192 batched tokens): a short request is
+    // decoding when a 20,000-token prompt arrives, so each of the prompt's passes also
+    // carries one decode token (8,191 prompt tokens a pass: 3 passes) and its decode step.
+    use sim::workload::RequestSpec;
+    let spec = |arrival_ms: f64, input_length: usize, output_length: usize, first: u64| {
+        let ids = input_length.div_ceil(512) as u64;
+        RequestSpec {
+            arrival_ms,
+            input_length,
+            output_length,
+            hash_ids: (first..first + ids).collect(),
+        }
+    };
+    let workload = Workload {
+        trace_block_size: 512,
+        requests: vec![spec(0.0, 1_000, 200, 1), spec(100.0, 20_000, 5, 100)],
+    };
+    let engine = EngineConfig::default();
+    let cfg = SimConfig {
+        engine: engine.clone(),
+        mode: ServingMode::Aggregated { workers: 1 },
+        ..SimConfig::default()
+    };
+    let mut sim = Simulation::new(cfg, workload, Box::new(RoundRobin::default()), None);
+    sim.run_to_completion();
+    let out = sim.outcomes();
+    let perf = &engine.perf_model;
+    let cap = engine.num_gpu_blocks * engine.block_size;
+
+    // The short prompt, alone on an idle engine: one pass, its own first decode step.
+    let short = out[0].prefill_passes;
+    assert_eq!((short.passes, short.own_tokens), (1, 1_000));
+    assert!((short.prefill_ms - perf.prefill_ms(1_000)).abs() < 1e-9);
+    assert!((short.decode_ms - perf.decode_ms(1, 1_000, cap)).abs() < 1e-9);
+    assert!((out[0].ttft_ms.unwrap() - short.pass_ms).abs() < 1e-9);
+
+    // The long prompt: 8,191 + 8,191 + 3,618 tokens, a decode step in every pass.
+    let long = out[1].prefill_passes;
+    assert_eq!((long.passes, long.own_tokens), (3, 20_000));
+    let own = 2.0 * perf.prefill_ms(8_191) + perf.prefill_ms(20_000 - 2 * 8_191);
+    assert!((long.prefill_ms - own).abs() < 1e-9);
+    assert!(long.decode_ms >= 3.0 * perf.decode_ms(1, 0, cap));
+    assert_eq!(long.load_ms, 0.0);
+    assert!((long.pass_ms - (long.prefill_ms + long.decode_ms)).abs() < 1e-9);
+    // Before its first pass it only waited for the decode step in flight at its arrival.
+    let queued = out[1].ttft_ms.unwrap() - long.pass_ms;
+    assert!(
+        (0.0..=perf.decode_ms(1, 1_200, cap)).contains(&queued),
+        "queued {queued} ms"
+    );
+}

@@ -11,7 +11,11 @@
 //! TTFT      = wait + load + prefill + interfere + transfer_s
 //! cost      = TTFT + itl_weight · decode_step_s(active + 1, active KV + prompt KV)
 //!           + overflow_penalty_s · max(0, KV after / capacity − 1)
+//!           + idle_reserve_s   (one-pass prompt on a worker with nothing in flight; default 0)
 //! ```
+//! `interfere` already charges a decode step to each of the prompt's passes (and to the
+//! queued prompts' passes ahead of it): a long prompt sharing a worker with running decodes
+//! pays one step per pass, so it prefers a worker with none.
 //! Unlike Dynamo's linear block counts, this prices cache hits in seconds (prefill is
 //! superlinear in tokens), charges queued work by its real drain time, includes KV
 //! transfer, and sees when a worker's KV would overflow (forcing preemption). With a
@@ -38,6 +42,11 @@ pub struct PredictedTtft {
     pub overflow_penalty_s: f64,
     /// Price of onboarding host-tier blocks and pulling remote ones.
     pub transfer: TransferCost,
+    /// Seconds of cost for sending a prompt that fits in one prefill pass to a worker with
+    /// nothing in flight: keeps decode-free workers for multi-pass prompts, each of whose
+    /// passes would otherwise carry a decode step. 0 (the default) turns it off; an
+    /// experiment measured in `sim/EVALUATION.md`, not a tuned setting.
+    pub idle_reserve_s: f64,
     rng: ChaCha8Rng,
 }
 
@@ -77,6 +86,7 @@ impl PredictedTtft {
             itl_weight: 64.0,
             overflow_penalty_s: 10.0,
             transfer: TransferCost::default(),
+            idle_reserve_s: 0.0,
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
     }
@@ -112,8 +122,15 @@ impl PredictedTtft {
     pub fn cost(&self, request: &RequestView<'_>, w: &WorkerState) -> (f64, TtftBreakdown) {
         let p = self.predict(request, w);
         let overflow = (p.kv_fill - 1.0).max(0.0);
+        let uncached =
+            f64::from(request.prompt_tokens) - f64::from(reused_blocks(w) * self.block_size);
+        let reserve = if w.active_requests == 0 && self.model.prefill_passes(uncached) <= 1.0 {
+            self.idle_reserve_s
+        } else {
+            0.0
+        };
         (
-            p.ttft_s() + self.itl_weight * p.itl_s + self.overflow_penalty_s * overflow,
+            p.ttft_s() + self.itl_weight * p.itl_s + self.overflow_penalty_s * overflow + reserve,
             p,
         )
     }
@@ -239,6 +256,40 @@ mod tests {
         );
         // Without tier information the policy is unchanged.
         assert_eq!(parts(&idle_cold).load_s, 0.0);
+    }
+
+    #[test]
+    fn idle_reserve_keeps_decode_free_workers_for_multi_pass_prompts() {
+        let short: Vec<SequenceHash> = (0..16).map(SequenceHash).collect(); // 1,024 tokens
+        let long: Vec<SequenceHash> = (100..500).map(SequenceHash).collect(); // 25,600 tokens
+        let idle = WorkerState {
+            worker: WorkerId::new(1),
+            ..Default::default()
+        };
+        let decoding = WorkerState {
+            worker: WorkerId::new(2),
+            active_requests: 2,
+            active_blocks: 400,
+            ..Default::default()
+        };
+        let mut policy = PredictedTtft::new(PerfModel::default(), 64, 1);
+        // By default both prompts prefer the idle worker: no decode step in their passes.
+        let pick = |p: &mut PredictedTtft, seq: &[SequenceHash]| {
+            p.select(&request(seq), &[idle, decoding], 0.0).worker
+        };
+        assert_eq!(pick(&mut policy, &short), idle.worker);
+        assert_eq!(pick(&mut policy, &long), idle.worker);
+        let (_, busy) = policy.cost(&request(&long), &decoding);
+        assert!(busy.interference_s >= 4.0 * policy.model.decode_step_s(1, 0.0));
+        // Reserved: the one-pass prompt joins the decoding worker, the four-pass one does
+        // not, and the reserve is cost only (the predicted TTFT is unchanged).
+        policy.idle_reserve_s = 0.2;
+        assert_eq!(pick(&mut policy, &short), decoding.worker);
+        assert_eq!(pick(&mut policy, &long), idle.worker);
+        let (cost, parts) = policy.cost(&request(&short), &idle);
+        policy.idle_reserve_s = 0.0;
+        let (plain, plain_parts) = policy.cost(&request(&short), &idle);
+        assert!((cost - plain - 0.2).abs() < 1e-12 && parts == plain_parts);
     }
 
     #[test]

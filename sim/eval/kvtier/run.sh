@@ -34,10 +34,19 @@ for wl in conversation synthetic; do
   for h in 0 2 4; do
     run "$wl-h$h-fetch" "${load[@]}" --host-tier $h --fetch --policy dynamo,ours,ours+fetch
   done
+  # Experiment, not a default: keep workers with nothing in flight for multi-pass prompts
+  # (`ours:reserve=S`: S seconds of cost for a one-pass prompt on an idle worker).
+  run "$wl-h4-fetch-reserve" "${load[@]}" --host-tier 4 --fetch \
+      --policy ours,ours:reserve=0.05,ours:reserve=0.2,ours:reserve=1
+done
+# Seed spread of the conversation p99 ratio (tie-breaks of both policies).
+for s in 1 2 3; do
+  run "conversation-seed$s-h0-nofetch" --trace "$trace" --seed $s --policy dynamo
+  run "conversation-seed$s-h4-fetch" --trace "$trace" --seed $s --host-tier 4 --fetch --policy ours
 done
 # What the conversation trace's TTFT p99 tail consists of (sim/EVALUATION.md).
 cargo build --release -p sim --example kvtier_tail --manifest-path "$root/Cargo.toml" >&2
-{ echo "# cargo run --release -p sim --example kvtier_tail -- TRACE 4 dynamo ours"
-  "${CARGO_TARGET_DIR:-$root/target}/release/examples/kvtier_tail" "$trace" 4 dynamo ours
+{ echo "# cargo run --release -p sim --example kvtier_tail -- TRACE 4 dynamo ours ours:reserve=0.2"
+  "${CARGO_TARGET_DIR:-$root/target}/release/examples/kvtier_tail" "$trace" 4 dynamo ours ours:reserve=0.2
 } | tee "$out/tail-h4-fetch.txt"
 python3 "$here/report.py"

@@ -462,6 +462,9 @@ impl Simulation {
         let mut out = std::mem::take(&mut self.outputs);
         out.clear();
         self.workers[wi].engine.finish_pass(&mut out);
+        for (request, passes) in self.workers[wi].engine.take_first_tokens() {
+            self.records[request].prefill_passes = passes;
+        }
         let (id, role) = (self.workers[wi].id, self.workers[wi].role);
         for o in out.drain(..) {
             self.apply_output(o, id, role);

@@ -1,7 +1,7 @@
 //! Per-request bookkeeping and the end-of-run [`Report`].
 
 use super::{Simulation, WorkerState};
-use crate::engine::Role;
+use crate::engine::{PrefillPasses, Role};
 use crate::kv_event::WorkerId;
 use crate::report::{Balance, Percentiles, Report, WorkerReport};
 use crate::workload::RequestSpec;
@@ -24,6 +24,8 @@ pub(crate) struct RequestRecord {
     /// Prompt tokens onboarded from the host tier / pulled from a peer (first admission).
     pub(crate) host_tokens: u64,
     pub(crate) fetched_tokens: u64,
+    /// What the passes that computed its prompt were made of.
+    pub(crate) prefill_passes: PrefillPasses,
     pub(crate) rejected: bool,
 }
 
@@ -69,6 +71,8 @@ pub struct RequestOutcome {
     pub host_tokens: u64,
     /// Prompt tokens pulled from a peer at first admission.
     pub fetched_tokens: u64,
+    /// What the passes that computed its prompt (until its first token) were made of.
+    pub prefill_passes: PrefillPasses,
     /// Aggregated or prefill worker it ran on.
     pub worker: Option<WorkerId>,
     /// Rejected as too large for a worker's cache.
@@ -91,6 +95,7 @@ impl Simulation {
                 cached_tokens: r.cached_tokens,
                 host_tokens: r.host_tokens,
                 fetched_tokens: r.fetched_tokens,
+                prefill_passes: r.prefill_passes,
                 worker: r.worker,
                 rejected: r.rejected,
             })

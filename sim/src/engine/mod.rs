@@ -21,7 +21,7 @@ use crate::kv_event::KvEventData;
 use block_manager::BlockManager;
 use host_tier::HostTier;
 use rustc_hash::FxHashMap;
-pub use sequence::{RequestId, Sequence};
+pub use sequence::{PrefillPasses, RequestId, Sequence};
 use std::collections::VecDeque;
 
 /// What a worker does with requests.
@@ -131,6 +131,8 @@ pub struct Engine {
     pass_fetched_tokens: usize,
     fetched_blocks: u64,
     admissions: Vec<AdmissionHits>,
+    /// Requests that emitted their first token, with what their passes were made of.
+    first_tokens: Vec<(RequestId, PrefillPasses)>,
     waiting: VecDeque<Sequence>,
     running: Vec<Sequence>,
     preemptions: u64,
@@ -151,6 +153,7 @@ impl Engine {
             pass_fetched_tokens: 0,
             fetched_blocks: 0,
             admissions: Vec::new(),
+            first_tokens: Vec::new(),
             cfg,
             role,
             blocks,
@@ -188,6 +191,12 @@ impl Engine {
     /// Drains the tier hits of sequences admitted for the first time.
     pub fn take_admission_hits(&mut self) -> Vec<AdmissionHits> {
         std::mem::take(&mut self.admissions)
+    }
+
+    /// Drains the requests that emitted their first token since the last call, with the
+    /// make-up of the passes that computed their prompt.
+    pub fn take_first_tokens(&mut self) -> Vec<(RequestId, PrefillPasses)> {
+        std::mem::take(&mut self.first_tokens)
     }
 
     /// Queues a request.
@@ -367,7 +376,19 @@ impl Engine {
                 + t.fetch_s(self.pass_fetched_tokens as f64))
                 * 1e3
         };
-        stats.duration_ms = (prefill_ms + decode_ms) / self.cfg.speedup_ratio + load_ms;
+        let speedup = self.cfg.speedup_ratio;
+        stats.duration_ms = (prefill_ms + decode_ms) / speedup + load_ms;
+        for s in &mut self.running {
+            if s.scheduled_prefill > 0 && s.generated == 0 {
+                let p = &mut s.prefill_passes;
+                p.passes += 1;
+                p.pass_ms += stats.duration_ms;
+                p.prefill_ms += prefill_ms / speedup;
+                p.decode_ms += decode_ms / speedup;
+                p.load_ms += load_ms;
+                p.own_tokens += s.scheduled_prefill as u64;
+            }
+        }
         stats
     }
 
@@ -553,6 +574,7 @@ impl Engine {
         self.in_pass = false;
         let role = self.role;
         let blocks = &mut self.blocks;
+        let first_tokens = &mut self.first_tokens;
         self.running.retain_mut(|s| {
             if !s.ready {
                 return true;
@@ -560,6 +582,9 @@ impl Engine {
             s.ready = false;
             s.generated += 1;
             let first = s.generated == 1;
+            if first {
+                first_tokens.push((s.request, s.prefill_passes));
+            }
             out.push(Output::Token {
                 request: s.request,
                 first,

@@ -7,6 +7,25 @@ use std::rc::Rc;
 /// Index of a request in the simulation's request table.
 pub type RequestId = usize;
 
+/// What the passes a request took part in before its first token were made of (all
+/// sequences' work in them, in ms of the step-time model): where its TTFT went beyond its
+/// own prefill.
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize)]
+pub struct PrefillPasses {
+    /// Passes that computed some of its prompt.
+    pub passes: u32,
+    /// Their total duration.
+    pub pass_ms: f64,
+    /// Their prefill compute (its own chunks and those batched with them).
+    pub prefill_ms: f64,
+    /// Their decode steps (other sequences' tokens; in the last one also its own first).
+    pub decode_ms: f64,
+    /// Their host-tier onboards and peer pulls (its own and others').
+    pub load_ms: f64,
+    /// Its own prompt tokens computed in them.
+    pub own_tokens: u64,
+}
+
 /// A request as an engine sees it: prompt, progress and KV blocks.
 #[derive(Debug)]
 pub struct Sequence {
@@ -40,6 +59,8 @@ pub struct Sequence {
     pub(crate) scheduled_prefill: usize,
     /// Prompt computed in the current pass: emits a token at its end.
     pub(crate) ready: bool,
+    /// Its passes until the first token.
+    pub(crate) prefill_passes: PrefillPasses,
 }
 
 impl Sequence {
@@ -67,6 +88,7 @@ impl Sequence {
             scheduled: 0,
             scheduled_prefill: 0,
             ready: false,
+            prefill_passes: PrefillPasses::default(),
         }
     }
 

@@ -100,7 +100,8 @@ pub struct Args {
     )]
     pub link_gbps: f64,
     /// Comma-separated: round-robin,random,oracle-cost,dynamo,ours, ours:itl=W (ITL weight of
-    /// ours, default 64), ours+tier (prices host-tier hits), ours+fetch (and peer fetch)
+    /// ours, default 64), ours:reserve=S (S s of cost for a one-pass prompt on an idle worker,
+    /// default 0), ours+tier (prices host-tier hits), ours+fetch (and peer fetch)
     #[arg(
         long = "policy",
         value_name = "LIST",
