@@ -6,8 +6,9 @@
 //! record, see `nixl_core::metrics`), the "on" agents after, with `capture_telemetry` as
 //! `NIXL_TELEMETRY_ENABLE=y` sets it. Each group benches `off` then `on`. Cases: one 4 KiB
 //! WRITE and 64 × 4 KiB to shuffled remote blocks between two agents in this process (the
-//! same-process transport), one 4 KiB WRITE over the net backend (TCP over loopback), the whole
-//! life cycle (make, post, complete, release) of one 4 KiB WRITE, and one 4 KiB WRITE while a
+//! same-process transport), one 4 KiB WRITE over the net backend (TCP over loopback), making and
+//! releasing one 4 KiB WRITE (never posted), the whole life cycle (make, post, complete, release)
+//! of one 4 KiB WRITE, and one 4 KiB WRITE while a
 //! thread scrapes the endpoint every 50 ms (during both sides).
 //!
 //! `cargo bench -p nixl-benches --bench metrics` (benches/scripts/metrics-cost.sh runs it and
@@ -112,15 +113,26 @@ impl Pair {
 
     /// A WRITE of the first `n` local blocks to `n` remote blocks in shuffled order.
     fn request(&self, n: usize) -> XferRequest {
-        let li: Vec<i32> = (0..n as i32).collect();
-        let ri: Vec<i32> = nixl_benches::shuffled(n, 7)
-            .into_iter()
-            .map(|x| x as i32)
-            .collect();
+        let (li, ri) = indices(n);
+        self.make(&li, &ri)
+    }
+
+    /// A WRITE from the local blocks `li` to the remote blocks `ri`.
+    fn make(&self, li: &[i32], ri: &[i32]) -> XferRequest {
         self.init
-            .make_xfer_req(XferOp::Write, &self.local, &li, &self.remote, &ri, None)
+            .make_xfer_req(XferOp::Write, &self.local, li, &self.remote, ri, None)
             .expect("make")
     }
+}
+
+/// The first `n` local block indices and `n` remote ones in shuffled order.
+fn indices(n: usize) -> (Vec<i32>, Vec<i32>) {
+    let li = (0..n as i32).collect();
+    let ri = nixl_benches::shuffled(n, 7)
+        .into_iter()
+        .map(|x| x as i32)
+        .collect();
+    (li, ri)
 }
 
 /// Posts `req` and polls it to completion, as nixlbench's timed loop does.
@@ -215,6 +227,16 @@ fn metrics_cost(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("metrics_tcp_4k_repost");
     repost(&mut g, [&off_tcp, &on_tcp], 1);
+    g.finish();
+
+    // Making alone: what metrics add when a request is made (its handles fetched).
+    let mut g = c.benchmark_group("metrics_same_process_4k_make_release");
+    let (li, ri) = indices(1);
+    for (label, p) in ["off", "on"].into_iter().zip([&off, &on]) {
+        g.bench_function(label, |b| {
+            b.iter(|| p.init.release_xfer_req(p.make(&li, &ri)).expect("release"))
+        });
+    }
     g.finish();
 
     let mut g = c.benchmark_group("metrics_same_process_4k_make_post_release");
