@@ -9,8 +9,8 @@
 //! only on 127.0.0.1 with `NIXL_TELEMETRY_PROMETHEUS_LOCAL=y`. From Rust, [`start`] does the
 //! same. One endpoint per process serves every agent; agents created while it runs record.
 //!
-//! Cost: a request fetches its counter handles once when it is made (from a cache on the
-//! remote-agent entry); posting and completing it are atomic adds only, with no lock.
+//! Cost: a request fetches its counter handles once when it is made, from a cache on the
+//! remote-agent entry read without a lock; posting and completing it are atomic adds only.
 
 mod histogram;
 pub(crate) mod peers;
@@ -18,7 +18,7 @@ mod server;
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -258,10 +258,20 @@ pub(crate) struct HandleKey {
     pub(crate) transport: &'static str,
 }
 
-/// Handle sets made for one peer, so a request fetches its handles without touching a
-/// process-wide lock. Kept on the remote-agent entry (or the agent, for loopback).
+/// Handle sets kept in slots a request reads without a lock; a peer's requests rarely use more
+/// (one per backend, op, memory-type pair and transport in use).
+const SLOTS: usize = 8;
+
+/// Handle sets made for one peer, so a request fetches its handles without a lock: it scans
+/// the filled slots (set once, in order, never changed). Making a set, and sets beyond the
+/// slots, go through a lock. Kept on the remote-agent entry (or the agent, for loopback): a
+/// reloaded peer starts with an empty cache, whose sets land on the same series.
 #[derive(Default)]
-pub(crate) struct HandleCache(Mutex<HashMap<HandleKey, Arc<XferMetrics>>>);
+pub(crate) struct HandleCache {
+    slots: [OnceLock<(HandleKey, Arc<XferMetrics>)>; SLOTS],
+    /// Taken to fill a slot (so slots fill in order) and to reach the sets beyond them.
+    spill: Mutex<HashMap<HandleKey, Arc<XferMetrics>>>,
+}
 
 impl HandleCache {
     /// The handles for `key`, made on first use.
@@ -272,10 +282,50 @@ impl HandleCache {
         backend_name: &str,
         key: HandleKey,
     ) -> Arc<XferMetrics> {
-        let mut map = self.0.lock();
-        map.entry(key)
-            .or_insert_with(|| XferMetrics::new(agent, peer, backend_name, key))
-            .clone()
+        if let Some(m) = self.find(key) {
+            return m;
+        }
+        self.make(agent, peer, backend_name, key)
+    }
+
+    /// The set for `key` among the filled slots.
+    #[inline]
+    fn find(&self, key: HandleKey) -> Option<Arc<XferMetrics>> {
+        for slot in &self.slots {
+            match slot.get() {
+                Some((k, m)) if *k == key => return Some(m.clone()),
+                Some(_) => {}
+                // Slots fill in order: none after an empty one.
+                None => return None,
+            }
+        }
+        None
+    }
+
+    /// Cold path: the set for `key` made (or found, if another thread made it meanwhile).
+    #[cold]
+    fn make(
+        &self,
+        agent: &AgentMetrics,
+        peer: &str,
+        backend_name: &str,
+        key: HandleKey,
+    ) -> Arc<XferMetrics> {
+        let mut spill = self.spill.lock();
+        if let Some(m) = self.find(key).or_else(|| spill.get(&key).cloned()) {
+            return m;
+        }
+        let m = XferMetrics::new(agent, peer, backend_name, key);
+        // Only this lock's holder sets slots, so the first empty one takes it.
+        match self.slots.iter().find(|s| s.get().is_none()) {
+            Some(slot) => {
+                let _ = slot.set((key, m.clone()));
+            }
+            None => {
+                spill.insert(key, m.clone());
+            }
+        }
+        m
     }
 }
 
@@ -359,6 +409,67 @@ impl XferMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(transport: &'static str, op: XferOp) -> HandleKey {
+        HandleKey {
+            backend: 0,
+            op,
+            local_mem: MemType::Dram,
+            remote_mem: MemType::Dram,
+            transport,
+        }
+    }
+
+    #[test]
+    fn a_cache_hands_out_one_set_per_key_beyond_its_slots() {
+        let m = AgentMetrics::new("cache-test");
+        let cache = HandleCache::default();
+        let transports = [
+            "same-process",
+            "cma",
+            "shm",
+            "tcp",
+            "cuda-ipc",
+            "staged",
+            "file",
+        ];
+        let keys: Vec<HandleKey> = transports
+            .iter()
+            .flat_map(|&t| [key(t, XferOp::Read), key(t, XferOp::Write)])
+            .collect();
+        assert!(keys.len() > SLOTS, "the test must spill past the slots");
+        let first: Vec<_> = keys.iter().map(|&k| cache.get(&m, "p", "UCX", k)).collect();
+        for (i, &k) in keys.iter().enumerate() {
+            let again = cache.get(&m, "p", "UCX", k);
+            for (j, set) in first.iter().enumerate() {
+                assert_eq!(Arc::ptr_eq(&again, set), i == j, "key {i} against set {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn threads_racing_for_a_key_share_one_set_and_series() {
+        let m = AgentMetrics::new("race-test");
+        let cache = HandleCache::default();
+        let sets: Vec<Arc<XferMetrics>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| cache.get(&m, "p", "UCX", key("tcp", XferOp::Write))))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(sets.iter().all(|x| Arc::ptr_eq(x, &sets[0])));
+        // A reloaded peer (a new cache) lands on the same series.
+        let reloaded = HandleCache::default().get(&m, "p", "UCX", key("tcp", XferOp::Write));
+        sets[0].completed(100, 1);
+        reloaded.completed(20, 1);
+        let text = encode().unwrap();
+        let lines: Vec<_> = text
+            .lines()
+            .filter(|l| l.starts_with("agent_tx_bytes_total{") && l.contains("race-test"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].ends_with(" 120"), "{}", lines[0]);
+    }
 
     #[test]
     fn peers_beyond_the_cap_share_other() {
