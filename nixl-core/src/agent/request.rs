@@ -10,11 +10,11 @@ use super::keys::KeyRuns;
 use super::memory::MemTables;
 use super::pairs;
 use super::remote::RemoteAgent;
-use super::xfer::{PostState, XferRequest};
+use super::xfer::{PostState, ReqMetrics, XferRequest};
 use super::{Agent, AgentInner, OptArgs};
 use crate::backend::{ResolvedDesc, Target};
 use crate::desc::{Desc, XferDescList};
-use crate::metrics::HandleKey;
+use crate::metrics::{CachedSet, HandleKey};
 use crate::status::{Result, err};
 use crate::types::{MemType, XferOp};
 
@@ -408,10 +408,15 @@ impl Agent {
             };
             match &remote_side {
                 RemoteSide::Loopback => {
-                    m.loopback_cache()
-                        .get(m, &self.inner.name, engine.name(), key)
+                    ReqMetrics::Own(
+                        m.loopback_cache()
+                            .get(m, &self.inner.name, engine.name(), key),
+                    )
                 }
-                RemoteSide::Agent(r) => r.metrics.get(m, &r.name, engine.name(), key),
+                RemoteSide::Agent(r) => match r.metrics.locate(m, &r.name, engine.name(), key) {
+                    CachedSet::Slot(i) => ReqMetrics::Peer(i),
+                    CachedSet::Spilled(m) => ReqMetrics::Own(m),
+                },
             }
         });
         Ok(XferRequest {

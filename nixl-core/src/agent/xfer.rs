@@ -57,7 +57,15 @@ pub struct XferRequest {
     pub(super) checked_generation: std::sync::atomic::AtomicU64,
     pub(super) state: Mutex<PostState>,
     /// Series this request updates, when the agent records metrics.
-    pub(super) metrics: Option<Arc<crate::metrics::XferMetrics>>,
+    pub(super) metrics: Option<ReqMetrics>,
+}
+
+/// Where a request's series are.
+pub(super) enum ReqMetrics {
+    /// In slot `i` of the cache of the remote agent the request targets (and holds).
+    Peer(usize),
+    /// Held by the request: loopback requests, and sets beyond a peer cache's slots.
+    Own(Arc<crate::metrics::XferMetrics>),
 }
 
 impl PostState {
@@ -93,6 +101,16 @@ impl XferRequest {
     pub fn backend(&self) -> super::BackendHandle {
         super::BackendHandle(self.backend)
     }
+
+    /// The series this request updates, if the agent records metrics.
+    fn metrics(&self) -> Option<&crate::metrics::XferMetrics> {
+        match (self.metrics.as_ref()?, &self.remote_side) {
+            (ReqMetrics::Own(m), _) => Some(m),
+            (ReqMetrics::Peer(i), RemoteSide::Agent(r)) => Some(r.metrics.slot(*i)),
+            // Never made: loopback requests hold their own handles.
+            (ReqMetrics::Peer(_), RemoteSide::Loopback) => None,
+        }
+    }
 }
 
 impl Drop for XferRequest {
@@ -101,7 +119,7 @@ impl Drop for XferRequest {
         if let Some(c) = state.completion.take() {
             c.cancel_and_wait();
         }
-        if let (true, Some(m)) = (state.in_flight, &self.metrics) {
+        if let (true, Some(m)) = (state.in_flight, self.metrics()) {
             m.ended();
         }
         drop(state);
@@ -138,7 +156,7 @@ impl Agent {
             ));
         }
         if !req.remote_side.is_valid() {
-            if let Some(m) = &req.metrics {
+            if let Some(m) = req.metrics() {
                 m.error(Status::NotFound);
             }
             return Err(err!(
@@ -175,7 +193,7 @@ impl Agent {
             Ok(c) => c,
             Err(e) => {
                 state.completion = None;
-                if let Some(m) = &req.metrics {
+                if let Some(m) = req.metrics() {
                     m.error(e.status());
                 }
                 self.after_failure(req, &e);
@@ -184,7 +202,7 @@ impl Agent {
         };
         state.telemetry.post_duration_us = micros(start.elapsed());
         state.completion = Some(completion);
-        if let Some(m) = &req.metrics {
+        if let Some(m) = req.metrics() {
             m.posted(state.telemetry.post_duration_us);
             state.in_flight = true;
         }
@@ -225,7 +243,7 @@ impl Agent {
                     state.telemetry.xfer_duration_us = micros(end.saturating_duration_since(start));
                 }
                 state.terminal = Some(Ok(()));
-                if let (true, Some(m)) = (std::mem::take(&mut state.in_flight), &req.metrics) {
+                if let (true, Some(m)) = (std::mem::take(&mut state.in_flight), req.metrics()) {
                     m.completed(req.total_bytes, state.telemetry.xfer_duration_us);
                 }
                 Ok(Status::Success)
@@ -235,7 +253,7 @@ impl Agent {
                     .error()
                     .unwrap_or_else(|| NixlError::new(status, "transfer failed"));
                 state.terminal = Some(Err(e.clone()));
-                if let (true, Some(m)) = (std::mem::take(&mut state.in_flight), &req.metrics) {
+                if let (true, Some(m)) = (std::mem::take(&mut state.in_flight), req.metrics()) {
                     m.ended();
                     m.error(e.status());
                 }

@@ -273,6 +273,15 @@ pub(crate) struct HandleCache {
     spill: Mutex<HashMap<HandleKey, Arc<XferMetrics>>>,
 }
 
+/// Where a request finds its handle set in a [`HandleCache`].
+pub(crate) enum CachedSet {
+    /// A slot: read through the cache's owner, which the request holds anyway, so making
+    /// the request touches no shared reference count.
+    Slot(usize),
+    /// A set beyond the slots: the request holds its own reference.
+    Spilled(Arc<XferMetrics>),
+}
+
 impl HandleCache {
     /// The handles for `key`, made on first use.
     pub(crate) fn get(
@@ -282,18 +291,42 @@ impl HandleCache {
         backend_name: &str,
         key: HandleKey,
     ) -> Arc<XferMetrics> {
-        if let Some(m) = self.find(key) {
-            return m;
+        match self.locate(agent, peer, backend_name, key) {
+            CachedSet::Slot(i) => self.slot_arc(i).clone(),
+            CachedSet::Spilled(m) => m,
         }
-        self.make(agent, peer, backend_name, key)
     }
 
-    /// The set for `key` among the filled slots.
+    /// Where the handles for `key` are, made on first use.
+    pub(crate) fn locate(
+        &self,
+        agent: &AgentMetrics,
+        peer: &str,
+        backend_name: &str,
+        key: HandleKey,
+    ) -> CachedSet {
+        match self.find(key) {
+            Some(i) => CachedSet::Slot(i),
+            None => self.make(agent, peer, backend_name, key),
+        }
+    }
+
+    /// The set in slot `i`, as [`locate`](Self::locate) returned it.
+    pub(crate) fn slot(&self, i: usize) -> &XferMetrics {
+        self.slot_arc(i)
+    }
+
+    fn slot_arc(&self, i: usize) -> &Arc<XferMetrics> {
+        let (_, m) = self.slots[i].get().expect("a located slot stays filled");
+        m
+    }
+
+    /// The slot holding `key`'s set, among the filled ones.
     #[inline]
-    fn find(&self, key: HandleKey) -> Option<Arc<XferMetrics>> {
-        for slot in &self.slots {
+    fn find(&self, key: HandleKey) -> Option<usize> {
+        for (i, slot) in self.slots.iter().enumerate() {
             match slot.get() {
-                Some((k, m)) if *k == key => return Some(m.clone()),
+                Some((k, _)) if *k == key => return Some(i),
                 Some(_) => {}
                 // Slots fill in order: none after an empty one.
                 None => return None,
@@ -310,22 +343,26 @@ impl HandleCache {
         peer: &str,
         backend_name: &str,
         key: HandleKey,
-    ) -> Arc<XferMetrics> {
+    ) -> CachedSet {
         let mut spill = self.spill.lock();
-        if let Some(m) = self.find(key).or_else(|| spill.get(&key).cloned()) {
-            return m;
+        if let Some(i) = self.find(key) {
+            return CachedSet::Slot(i);
+        }
+        if let Some(m) = spill.get(&key) {
+            return CachedSet::Spilled(m.clone());
         }
         let m = XferMetrics::new(agent, peer, backend_name, key);
         // Only this lock's holder sets slots, so the first empty one takes it.
-        match self.slots.iter().find(|s| s.get().is_none()) {
-            Some(slot) => {
-                let _ = slot.set((key, m.clone()));
+        match self.slots.iter().position(|s| s.get().is_none()) {
+            Some(i) => {
+                let _ = self.slots[i].set((key, m));
+                CachedSet::Slot(i)
             }
             None => {
                 spill.insert(key, m.clone());
+                CachedSet::Spilled(m)
             }
         }
-        m
     }
 }
 
