@@ -346,6 +346,60 @@ fn transports_and_peer_series() {
 }
 
 #[test]
+fn a_reloaded_peer_counts_on_the_same_series() {
+    let port = metrics::start(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let (e, f) = (agent("metrics-e"), agent("metrics-f"));
+    let src = filled(1 << 16, 3);
+    let dst = vec![0u8; 1 << 16];
+    register(&e, &src);
+    register(&f, &dst);
+    let write = |len: u64| {
+        let req = e
+            .create_xfer_req(
+                XferOp::Write,
+                &dram(&[(addr(&src), len)]),
+                &dram(&[(addr(&dst), len)]),
+                "metrics-f",
+                None,
+            )
+            .unwrap();
+        assert_eq!(run(&e, &req).unwrap(), Status::Success);
+    };
+    e.load_remote_md(&f.local_md().unwrap()).unwrap();
+    write(4096);
+    // A request made before the reload is released after it: it updates the old entry's set.
+    let old = e
+        .create_xfer_req(
+            XferOp::Write,
+            &dram(&[(addr(&src), 512)]),
+            &dram(&[(addr(&dst), 512)]),
+            "metrics-f",
+            None,
+        )
+        .unwrap();
+    assert_eq!(run(&e, &old).unwrap(), Status::Success);
+    e.invalidate_remote_md("metrics-f").unwrap();
+    e.load_remote_md(&f.local_md().unwrap()).unwrap();
+    write(1024);
+    drop(old);
+    write(2048);
+
+    let s = parse(&http_get(port, "/metrics").1);
+    let mine = [("agent_name", "metrics-e"), ("peer", "metrics-f")];
+    let series = s
+        .iter()
+        .filter(|(n, l, _)| n == "agent_tx_bytes_total" && mine.iter().all(|(k, v)| l[*k] == *v))
+        .count();
+    assert_eq!(series, 1, "both incarnations land on one series");
+    assert_eq!(
+        sum(&s, "agent_tx_bytes_total", &mine),
+        4096.0 + 512.0 + 1024.0 + 2048.0
+    );
+    assert_eq!(sum(&s, "agent_tx_requests_num_total", &mine), 4.0);
+    assert_eq!(sum(&s, "agent_xfer_in_flight", &mine), 0.0);
+}
+
+#[test]
 fn a_frozen_peer_counts_a_timeout() {
     let port = metrics::start(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
     let config = AgentConfig {
