@@ -430,11 +430,9 @@ fn a_frozen_peer_counts_a_timeout() {
         run(&me, &req)
     };
     assert_eq!(write(4096).unwrap(), Status::Success);
-    // SAFETY: stops and resumes our own child.
-    unsafe { libc::kill(peer.pid(), libc::SIGSTOP) };
+    peer.freeze();
     let err = write(big.len()).unwrap_err();
-    // SAFETY: as above.
-    unsafe { libc::kill(peer.pid(), libc::SIGCONT) };
+    peer.thaw();
     assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
     let s = parse(&http_get(port, "/metrics").1);
     let mine = [("agent_name", "metrics-thaw"), ("peer", "metrics-frozen")];

@@ -51,8 +51,7 @@ fn frozen_peer_times_out_with_remote_disconnect() {
     me.load_remote_md(&peer.md).unwrap();
     let big = vec![7u8; SIZE];
     register(&me, &big);
-    // SAFETY: stops and resumes our own child.
-    unsafe { libc::kill(peer.pid(), libc::SIGSTOP) };
+    peer.freeze();
     let start = Instant::now();
     let req = me
         .create_xfer_req(
@@ -64,8 +63,7 @@ fn frozen_peer_times_out_with_remote_disconnect() {
         )
         .unwrap();
     let err = run(&me, &req).unwrap_err();
-    // SAFETY: as above.
-    unsafe { libc::kill(peer.pid(), libc::SIGCONT) };
+    peer.thaw();
     assert_eq!(err.status(), Status::RemoteDisconnect, "{err}");
     assert!(
         start.elapsed() < Duration::from_secs(8),

@@ -114,6 +114,16 @@ impl Peer {
         self.child.id() as i32
     }
 
+    /// Stops it (SIGSTOP), returning once every thread of it has stopped.
+    pub fn freeze(&self) {
+        freeze(self.pid());
+    }
+
+    /// Resumes it after [`Peer::freeze`].
+    pub fn thaw(&self) {
+        thaw(self.pid());
+    }
+
     /// Kills it (SIGKILL) and reaps it.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
@@ -206,4 +216,27 @@ pub fn kill_then_expect_disconnect(
     let took = start.elapsed();
     assert!(took < Duration::from_secs(10), "took {took:?}");
     (err, took)
+}
+
+/// Stops our child `pid` (SIGSTOP) and returns once it has stopped. `kill` only queues the
+/// signal: a peer thread already serving a request could otherwise still answer it, and a
+/// test of a frozen peer would see the transfer succeed.
+pub fn freeze(pid: i32) {
+    // SAFETY: signals and waits for our own child; WUNTRACED reports the stop without
+    // reaping it.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGSTOP), 0, "SIGSTOP {pid}");
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, libc::WUNTRACED), pid);
+        assert!(
+            libc::WIFSTOPPED(status),
+            "child {pid} did not stop: {status:#x}"
+        );
+    }
+}
+
+/// Resumes a child stopped by [`freeze`].
+pub fn thaw(pid: i32) {
+    // SAFETY: signals our own child.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
 }
