@@ -22,7 +22,7 @@ use crate::enums::{PyStatus, PyXferOp};
 use crate::errors::{IntoPy, nixlNotSupportedError};
 use crate::telemetry::PyTelemetry;
 use crate::wakeup::Wakeup;
-use args::{mem_names, msg_bytes, params_dict, peer_opts, seconds};
+use args::{data_bytes, mem_names, msg_bytes, params_dict, peer_opts, seconds};
 use tables::Tables;
 
 /// A native agent (`nixlAgent`).
@@ -288,10 +288,17 @@ impl PyAgent {
         Ok(self.tables.py_backend(self.tables.req(reqh)?.backend()))
     }
 
-    /// Releases a request: an in-flight post is canceled and waited for.
+    /// Releases a request: an in-flight post is canceled and waited for, even while another
+    /// thread still holds the request (waiting on it: that thread sees CANCELED).
     fn releaseXferReq(&self, py: Python<'_>, reqh: u64) -> PyResult<PyStatus> {
         let req = self.tables.take_req(reqh)?;
-        py.detach(|| drop(req));
+        let agent: &Agent = &self.agent;
+        py.detach(|| {
+            let canceled = agent.cancel_xfer_req(&req);
+            drop(req);
+            canceled
+        })
+        .py()?;
         SUCCESS
     }
 
@@ -368,7 +375,7 @@ impl PyAgent {
         backends: Vec<u64>,
     ) -> PyResult<PyStatus> {
         let opts = self.opts(&backends, Vec::new())?;
-        let msg = msg_bytes(Some(msg))?;
+        let msg = data_bytes(msg, "a notification message")?;
         self.run(py, |a| a.gen_notif(remote_agent, &msg, Some(&opts)))?;
         SUCCESS
     }
@@ -403,7 +410,7 @@ impl PyAgent {
         py: Python<'py>,
         md: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let md = msg_bytes(Some(md))?;
+        let md = data_bytes(md, "metadata")?;
         let name = self.run(py, |a| a.load_remote_md(&md))?;
         Ok(PyBytes::new(py, name.as_bytes()))
     }
