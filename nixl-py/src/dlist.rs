@@ -8,7 +8,7 @@ use std::sync::Arc;
 use nixl_core::{Desc, DescList, MemType, RegDesc, RegDescList, XferDescList};
 use pyo3::exceptions::{PyIndexError, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyInt, PyTuple};
+use pyo3::types::{IntoPyDict, PyBytes, PyInt, PyTuple};
 
 use crate::arrays;
 use crate::enums::PyMemType;
@@ -248,7 +248,9 @@ pub fn build<T: Elem>(mem: MemType, descs: Option<&Bound<'_, PyAny>>) -> PyResul
                 )));
             }
         };
-        let conv = np.call_method1("ascontiguousarray", (arr, wide))?;
+        // A copy: C order and aligned, whatever the input was.
+        let kw = [("dtype", wide), ("order", "C")].into_py_dict(descs.py())?;
+        let conv = np.call_method("array", (arr,), Some(&kw))?;
         if let Some(v) = arrays::rows(&conv, T::ROW, T::from_rows, T::from_row)? {
             return Ok(DescList::from_descs(mem, v));
         }

@@ -7,6 +7,7 @@ import gc
 import os
 import pickle
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -615,3 +616,74 @@ def test_notifications_huge_binary_or_empty(make_agent):
     for bad in (None, 5, 1.5, [1, 2, 300], object()):
         with pytest.raises(TypeError):
             a.send_notif("rx", bad)
+
+
+def test_a_bad_notif_map_loses_no_notification(make_agent):
+    a = make_agent("tx2", backends=["UCX"])
+    b = make_agent("rx2", backends=["UCX"])
+    a.add_remote_agent(b.get_agent_metadata())
+    a.send_notif("rx2", b"keep")
+    assert b.agent.waitNotifs(60)
+    for bad in ({"tx2": 5}, {"tx2": "text"}, {"other": None}):
+        with pytest.raises(TypeError):
+            b.agent.getNotifs(bad)
+    assert b.get_new_notifs() == {"tx2": [b"keep"]}
+    with pytest.raises(TypeError):
+        b.agent.getNotifs([])
+
+
+def test_interpreter_exits_cleanly_with_transfers_and_waiters_in_flight():
+    # Shutdown while a transfer runs, a thread is blocked in wait() and a coroutine awaits:
+    # the process must end normally, not crash or hang.
+    run_child(r"""
+import asyncio, threading, numpy as np
+from nixl._api import nixl_agent, nixl_agent_config
+size = 256 << 20
+a = nixl_agent("exit-a", nixl_agent_config(backends=[]))
+b = nixl_agent("exit-b", nixl_agent_config(backends=[]))
+for ag in (a, b):
+    ag.create_backend("UCX", {"transport": "tcp"})
+src = np.ones(size, dtype=np.uint8); dst = np.zeros(size, dtype=np.uint8)
+a.register_memory([(src.ctypes.data, size, 0, "")], "DRAM")
+b.register_memory([(dst.ctypes.data, size, 0, "")], "DRAM")
+a.add_remote_agent(b.get_agent_metadata())
+l = a.get_xfer_descs([(src.ctypes.data, size, 0)], "DRAM")
+r = a.get_xfer_descs([(dst.ctypes.data, size, 0)], "DRAM")
+hs = [a.initialize_xfer("WRITE", l, r, "exit-b") for _ in range(3)]
+for h in hs[:2]:
+    a.transfer(h)
+threading.Thread(target=lambda: a.wait(hs[0]), daemon=True).start()
+threading.Thread(target=lambda: b.wait_notifs(), daemon=True).start()
+loop = asyncio.new_event_loop()
+threading.Thread(target=lambda: loop.run_until_complete(a.wait_xfer_async(hs[1])), daemon=True).start()
+print("OK", flush=True)
+""")
+
+
+@pytest.mark.parametrize("call", ["a.wait_notifs()", "a.agent.waitNotifs(1e300)",
+                                  "asyncio.run(a.wait_notifs_async())"])
+def test_ctrl_c_interrupts_a_wait_without_timeout(call):
+    # A wait with no limit sleeps with the GIL released; SIGINT must still end it.
+    code = r"""
+import asyncio
+from nixl._api import nixl_agent
+a = nixl_agent("sig-a")
+print("WAITING", flush=True)
+try:
+    CALL
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+""".replace("CALL", call)
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        while p.stdout.readline().strip() != "WAITING":  # log lines come first
+            assert p.poll() is None, p.stderr.read()
+        time.sleep(0.3)  # let it enter the wait (not a timing assertion)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert "INTERRUPTED" in out, err[-2000:]

@@ -97,6 +97,18 @@ pub fn prep_args(
     Ok((name, list, backends.unwrap_or_default()))
 }
 
+/// Refuses a map `merge_notifs` could not append to: each value must be a list.
+pub fn check_notif_map(map: &Bound<'_, PyDict>) -> PyResult<()> {
+    for (sender, msgs) in map.iter() {
+        if !msgs.is_instance_of::<PyList>() {
+            return Err(PyTypeError::new_err(format!(
+                "notif_map[{sender}] must be a list of messages"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Appends received notifications to `map` (name → list of bytes).
 pub fn merge_notifs<'py>(map: &Bound<'py, PyDict>, got: NotifMap) -> PyResult<()> {
     let py = map.py();

@@ -358,9 +358,11 @@ impl PyAgent {
         backends: Vec<u64>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let _ = backends;
+        let map = notif_map.unwrap_or_else(|| PyDict::new(py));
+        // Checked before the notifications are taken: none is lost to a bad map.
+        args::check_notif_map(&map)?;
         let mut got = NotifMap::new();
         self.run(py, |a| a.get_notifs(&mut got))?;
-        let map = notif_map.unwrap_or_else(|| PyDict::new(py));
         args::merge_notifs(&map, got)?;
         Ok(map)
     }
@@ -503,7 +505,12 @@ impl PyAgent {
     fn waitXferReq(&self, py: Python<'_>, reqh: u64, timeout: Option<f64>) -> PyResult<PyStatus> {
         let req = self.tables.req(reqh)?;
         let timeout = seconds(timeout)?;
-        Ok(self.run(py, |a| a.wait_xfer(&req, timeout))?.into())
+        let agent: &Agent = &self.agent;
+        let status = waiting::sliced(py, timeout, |t| {
+            let s = agent.wait_xfer(&req, Some(t))?;
+            Ok((s, s != Status::InProg))
+        })?;
+        Ok(status.into())
     }
 
     /// Extension: blocks until a notification is waiting or `timeout` seconds pass; returns
@@ -511,7 +518,11 @@ impl PyAgent {
     #[pyo3(signature = (timeout = None))]
     fn waitNotifs(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
         let timeout = seconds(timeout)?;
-        self.run(py, |a| Ok(a.wait_notifs(timeout)))
+        let agent: &Agent = &self.agent;
+        waiting::sliced(py, timeout, |t| {
+            let got = agent.wait_notifs(Some(t));
+            Ok((got, got))
+        })
     }
 
     /// Extension: the descriptor an asyncio loop watches for `_armXfer` / `_armNotifs`.
