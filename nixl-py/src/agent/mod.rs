@@ -43,7 +43,7 @@ impl PyAgent {
         f: impl FnOnce(&Agent) -> nixl_core::Result<R> + Send,
     ) -> PyResult<R> {
         let agent: &Agent = &self.agent;
-        py.detach(|| f(agent)).py()
+        crate::exiting::detach(py, || f(agent)).py()
     }
 
     /// Optional arguments: backends by Python handle and a notification (empty: none).
@@ -66,7 +66,7 @@ impl PyAgent {
     #[new]
     fn new(py: Python<'_>, name: &str, config: PyAgentConfig) -> PyResult<Self> {
         let core = config.to_core();
-        let agent = py.detach(|| Agent::new(name, core)).py()?;
+        let agent = crate::exiting::detach(py, || Agent::new(name, core)).py()?;
         Ok(PyAgent {
             agent: Arc::new(agent),
             tables: Tables::new(),
@@ -293,7 +293,7 @@ impl PyAgent {
     fn releaseXferReq(&self, py: Python<'_>, reqh: u64) -> PyResult<PyStatus> {
         let req = self.tables.take_req(reqh)?;
         let agent: &Agent = &self.agent;
-        py.detach(|| {
+        crate::exiting::detach(py, || {
             let canceled = agent.cancel_xfer_req(&req);
             drop(req);
             canceled
@@ -309,11 +309,12 @@ impl PyAgent {
             return;
         };
         let agent: &Agent = &self.agent;
-        let running = py.detach(|| matches!(agent.xfer_status(&req), Ok(Status::InProg)));
+        let running =
+            crate::exiting::detach(py, || matches!(agent.xfer_status(&req), Ok(Status::InProg)));
         if running {
             self.tables.park(req);
         } else {
-            py.detach(|| drop(req));
+            crate::exiting::detach(py, || drop(req));
         }
     }
 
@@ -325,7 +326,7 @@ impl PyAgent {
     /// Releases a prepped list.
     fn releasedDlistH(&self, py: Python<'_>, dlist: u64) -> PyResult<PyStatus> {
         let d = self.tables.take_dlist(dlist)?;
-        py.detach(|| drop(d));
+        crate::exiting::detach(py, || drop(d));
         SUCCESS
     }
 

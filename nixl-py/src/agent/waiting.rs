@@ -31,7 +31,7 @@ pub fn sliced<R: Send>(
             d.saturating_duration_since(Instant::now())
                 .min(SIGNAL_SLICE)
         });
-        let (r, done) = py.detach(|| step(slice)).py()?;
+        let (r, done) = crate::exiting::detach(py, || step(slice)).py()?;
         if done || deadline.is_some_and(|d| Instant::now() >= d) {
             return Ok(r);
         }
