@@ -48,6 +48,9 @@ def big_pair(make_agent, size):
     a.add_remote_agent(b.get_agent_metadata())
     l = a.get_xfer_descs([(src.ctypes.data, size, 0)], "DRAM")
     r = a.get_xfer_descs([(dst.ctypes.data, size, 0)], "DRAM")
+    # The buffers live as long as the agents: a transfer canceled on one side may still be
+    # finishing on the other when the test returns.
+    a._buffers = b._buffers = (src, dst)
     return a, b, src, dst, l, r
 
 
@@ -396,6 +399,7 @@ def test_wait_timeouts_that_are_not_numbers(make_agent, timeout):
             a.wait(h, bad)
         with pytest.raises(TypeError):
             a.wait_notifs(bad)
+    assert a.wait(h) == "DONE"
 
 
 def test_wait_timeouts_negative_infinite_or_huge(make_agent):
