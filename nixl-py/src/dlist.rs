@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use nixl_core::{Desc, DescList, MemType, RegDesc, RegDescList, XferDescList};
+use nixl_core::{Desc, DescList, MAX_META_BYTES, MemType, RegDesc, RegDescList, XferDescList};
 use pyo3::exceptions::{PyIndexError, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyBytes, PyInt, PyTuple};
@@ -94,13 +94,22 @@ impl Elem for Desc {
     }
 }
 
-/// Metadata of a registration descriptor: bytes or str (a file path, an object key).
+/// Metadata of a registration descriptor: bytes or str (a file path, an object key), at most
+/// `MAX_META_BYTES` (what a pickled list carries back).
 fn meta_bytes(m: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    if let Ok(s) = m.extract::<String>() {
-        return Ok(s.into_bytes());
+    let meta = match m.extract::<String>() {
+        Ok(s) => s.into_bytes(),
+        Err(_) => m
+            .extract::<Vec<u8>>()
+            .map_err(|_| PyTypeError::new_err("descriptor metadata must be str or bytes"))?,
+    };
+    if meta.len() > MAX_META_BYTES {
+        return Err(PyValueError::new_err(format!(
+            "descriptor metadata of {} bytes is over the limit of {MAX_META_BYTES}",
+            meta.len()
+        )));
     }
-    m.extract::<Vec<u8>>()
-        .map_err(|_| PyTypeError::new_err("descriptor metadata must be str or bytes"))
+    Ok(meta)
 }
 
 impl Elem for RegDesc {
@@ -154,6 +163,13 @@ impl Elem for RemoteDesc {
             .expect("4-tuple")
             .extract()
             .map_err(|_| PyTypeError::new_err("the agent name must be a str"))?;
+        if agent.len() > MAX_META_BYTES {
+            // Pickled as registration metadata (see `pickle`).
+            return Err(PyValueError::new_err(format!(
+                "an agent name of {} bytes is over the limit of {MAX_META_BYTES}",
+                agent.len()
+            )));
+        }
         Ok(RemoteDesc {
             desc: Desc::new(a, l, d),
             agent,

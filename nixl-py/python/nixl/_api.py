@@ -84,8 +84,9 @@ class nixl_agent_config:
         self.sync_mode = sync_mode
 
 
-# Makes "release once" atomic across threads releasing one handle together.
-_release_lock = threading.Lock()
+# Makes "release once" atomic across threads releasing one handle together (reentrant: a
+# handle collected while another is being released releases itself in the same thread).
+_release_lock = threading.RLock()
 
 
 class _Handle:
