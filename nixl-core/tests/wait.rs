@@ -159,7 +159,10 @@ fn cancel_wakes_a_waiter_and_returns_once_the_memory_is_left_alone() {
         a.cancel_xfer_req(&req).unwrap();
         let after = abuf.clone();
         let outcome = waiter.join().unwrap();
-        assert!(abuf == after, "the transfer kept writing after cancel returned");
+        assert!(
+            abuf == after,
+            "the transfer kept writing after cancel returned"
+        );
         outcome
     });
     match outcome {
