@@ -541,7 +541,7 @@ def test_asyncio_loops_in_several_threads_share_one_agent(make_agent):
 def test_remote_names_with_nul_bytes_or_huge(make_agent):
     a = make_agent("names", backends=["UCX"])
     d = a.get_xfer_descs([(1, 1, 0)], "DRAM")
-    for name in ["x\0y", "\0", "n" * (4 * MIB), "é\0\udc80"[:2], b"\xff\xfe", b"a\0b"]:
+    for name in ["x\0y", "\0", "n" * (4 * MIB), "é\0", b"\xff\xfe", b"a\0b"]:
         with pytest.raises((nb.nixlNotFoundError, UnicodeDecodeError)):
             a.make_connection(name)
         with pytest.raises((nb.nixlNotFoundError, UnicodeDecodeError)):
@@ -550,8 +550,9 @@ def test_remote_names_with_nul_bytes_or_huge(make_agent):
             a.initialize_xfer("READ", d, d, name)
         with pytest.raises((nb.nixlNotFoundError, UnicodeDecodeError)):
             a.prep_xfer_dlist(name, d)
-        assert a.check_remote_metadata(name) is False if isinstance(name, str) else True
-        a.remove_remote_agent(name) if isinstance(name, str) else None
+        if name != b"\xff\xfe":  # not UTF-8: no agent can have that name
+            assert a.check_remote_metadata(name) is False
+            a.remove_remote_agent(name)  # logs the unknown agent, as NIXL does
     with pytest.raises(TypeError):
         a.make_connection(None)
     with pytest.raises(TypeError):
