@@ -143,7 +143,7 @@ impl DescList<RegDesc> {
                 d.addr,
                 d.len,
                 d.dev_id,
-                r.bytes(1 << 20)?,
+                r.bytes(MAX_META_BYTES)?,
             ))
         })
     }
@@ -162,6 +162,10 @@ impl DescList<Desc> {
         list_from_bytes(bytes, DESC_BYTES, get_desc)
     }
 }
+
+/// The most metadata bytes one registration descriptor may carry in the portable list format
+/// ([`RegDescList::from_bytes`] refuses more).
+pub const MAX_META_BYTES: usize = 1 << 20;
 
 /// Version byte of the portable list format (`to_bytes`).
 const LIST_FORMAT: u8 = 1;

@@ -66,7 +66,7 @@ pub use agent::{
 pub use backend::Params;
 pub use backend::net::shm::SharedBuffer;
 pub use config::AgentConfig;
-pub use desc::{Desc, DescList, RegDesc, RegDescList, XferDescList};
+pub use desc::{Desc, DescList, MAX_META_BYTES, RegDesc, RegDescList, XferDescList};
 pub use status::{NixlError, Result, Status};
 pub use types::{MemType, ThreadSync, XferOp};
 

@@ -136,3 +136,39 @@ fn a_wait_times_out_while_the_transfer_runs_then_release_is_safe() {
     assert!(matches!(status, Status::InProg | Status::Success));
     a.release_xfer_req(req).unwrap();
 }
+
+#[test]
+fn cancel_wakes_a_waiter_and_returns_once_the_memory_is_left_alone() {
+    // The waiting thread holds the request too, so dropping it elsewhere would not cancel:
+    // `cancel_xfer_req` does, waking the waiter (CANCELED) and returning only once no byte of
+    // the local buffer is written any more.
+    let (a, _b, abuf, bbuf) = pair(256 * MIB);
+    let len = abuf.len() as u64;
+    let req = a
+        .create_xfer_req(
+            XferOp::Read,
+            &dram(&[(addr(&abuf), len)]),
+            &dram(&[(addr(&bbuf), len)]),
+            "b",
+            None,
+        )
+        .unwrap();
+    a.post_xfer_req(&req, None).unwrap();
+    let outcome = std::thread::scope(|s| {
+        let waiter = s.spawn(|| a.wait_xfer(&req, None));
+        a.cancel_xfer_req(&req).unwrap();
+        let after = abuf.clone();
+        let outcome = waiter.join().unwrap();
+        assert!(
+            abuf == after,
+            "the transfer kept writing after cancel returned"
+        );
+        outcome
+    });
+    match outcome {
+        Ok(Status::Success) => {}
+        Err(e) => assert_eq!(e.status(), Status::Canceled),
+        other => panic!("unexpected {other:?}"),
+    }
+    a.release_xfer_req(req).unwrap();
+}

@@ -55,10 +55,33 @@ impl Elem {
 }
 
 /// A C-contiguous integer array found through `__array_interface__`.
-struct Contig {
+struct Contig<'py> {
     ptr: usize,
     shape: Vec<usize>,
     elem: Elem,
+    /// The `__array_struct__` capsule: it owns a reference to the array, the only one if the
+    /// object handed out a temporary's, so it must live while the memory is read.
+    _keep: Option<Bound<'py, PyAny>>,
+}
+
+impl<'py> Contig<'py> {
+    /// Refuses what no real array can be (the protocols are the object's word, taken as is):
+    /// a null pointer or a size past `isize::MAX` bytes.
+    fn checked(self) -> PyResult<Self> {
+        let bytes = self
+            .shape
+            .iter()
+            .try_fold(self.elem.size(), |acc, &d| acc.checked_mul(d))
+            .filter(|&b| isize::try_from(b).is_ok());
+        match bytes {
+            Some(0) => Ok(self),
+            Some(_) if self.ptr != 0 => Ok(self),
+            _ => Err(PyTypeError::new_err(format!(
+                "the array interface describes no valid array (shape {:?} at {:#x})",
+                self.shape, self.ptr
+            ))),
+        }
+    }
 }
 
 /// numpy's `PyArrayInterface`, the C form of the array interface (version 3, as published in
@@ -82,9 +105,9 @@ const NOTSWAPPED: c_int = 0x200;
 
 /// The array from its `__array_struct__` capsule; `None` if `obj` has none, or describes an
 /// array this module reads through the generic path (strided, unaligned, swapped, other type).
-fn from_struct(obj: &Bound<'_, PyAny>) -> Option<Contig> {
-    let capsule = obj.getattr("__array_struct__").ok()?;
-    let capsule = capsule.cast::<PyCapsule>().ok()?;
+fn from_struct<'py>(obj: &Bound<'py, PyAny>) -> Option<Contig<'py>> {
+    let keep = obj.getattr("__array_struct__").ok()?;
+    let capsule = keep.cast::<PyCapsule>().ok()?;
     let ptr = capsule.pointer_checked(None).ok()?;
     // SAFETY: an `__array_struct__` capsule holds a `PyArrayInterface`, valid while the
     // capsule lives (it keeps the array alive); `two == 2` is the protocol's sanity check.
@@ -104,13 +127,17 @@ fn from_struct(obj: &Bound<'_, PyAny>) -> Option<Contig> {
             .collect::<Option<Vec<usize>>>()?
     };
     let ptr = s.data as usize;
-    ptr.is_multiple_of(elem.size())
-        .then_some(Contig { ptr, shape, elem })
+    ptr.is_multiple_of(elem.size()).then_some(Contig {
+        ptr,
+        shape,
+        elem,
+        _keep: Some(keep.clone()),
+    })
 }
 
-fn contiguous(obj: &Bound<'_, PyAny>) -> PyResult<Option<Contig>> {
+fn contiguous<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Option<Contig<'py>>> {
     if let Some(c) = from_struct(obj) {
-        return Ok(Some(c));
+        return c.checked().map(Some);
     }
     let Ok(iface) = obj.getattr("__array_interface__") else {
         return Ok(None);
@@ -139,17 +166,24 @@ fn contiguous(obj: &Bound<'_, PyAny>) -> PyResult<Option<Contig>> {
             if *dim > 1 && *stride != expect {
                 return Ok(None);
             }
-            expect *= *dim as isize;
+            expect = expect.saturating_mul(isize::try_from(*dim).unwrap_or(isize::MAX));
         }
     }
-    Ok(Some(Contig { ptr, shape, elem }))
+    Contig {
+        ptr,
+        shape,
+        elem,
+        _keep: None,
+    }
+    .checked()
+    .map(Some)
 }
 
 /// Reads element `i` of a contiguous array as i128 (every supported type fits).
 ///
 /// # Safety
 /// `c` must describe live memory with at least `i + 1` elements.
-unsafe fn at(c: &Contig, i: usize) -> i128 {
+unsafe fn at(c: &Contig<'_>, i: usize) -> i128 {
     // SAFETY: the caller guarantees `i` is in bounds of the array's live buffer; numpy
     // aligns its buffers to the element size, and unaligned reads are used anyway.
     unsafe {

@@ -5,17 +5,17 @@
 
 use std::sync::Arc;
 
-use nixl_core::{Desc, DescList, MemType, RegDesc, RegDescList, XferDescList};
-use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
+use nixl_core::{Desc, DescList, MAX_META_BYTES, MemType, RegDesc, RegDescList, XferDescList};
+use pyo3::exceptions::{PyIndexError, PyMemoryError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{IntoPyDict, PyBytes, PyInt, PyTuple};
 
 use crate::arrays;
 use crate::enums::PyMemType;
 use crate::errors::IntoPy;
 
 /// One element type of a descriptor list: how it crosses into Python and into pickled bytes.
-pub trait Elem: Clone + PartialEq + Send + Sync + Sized + 'static {
+pub trait Elem: Clone + Default + PartialEq + Send + Sync + Sized + 'static {
     /// Fields per numpy row, if numpy arrays may build the list.
     const ROW: usize = 3;
     /// From a Python tuple.
@@ -94,13 +94,22 @@ impl Elem for Desc {
     }
 }
 
-/// Metadata of a registration descriptor: bytes or str (a file path, an object key).
+/// Metadata of a registration descriptor: bytes or str (a file path, an object key), at most
+/// `MAX_META_BYTES` (what a pickled list carries back).
 fn meta_bytes(m: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    if let Ok(s) = m.extract::<String>() {
-        return Ok(s.into_bytes());
+    let meta = match m.extract::<String>() {
+        Ok(s) => s.into_bytes(),
+        Err(_) => m
+            .extract::<Vec<u8>>()
+            .map_err(|_| PyTypeError::new_err("descriptor metadata must be str or bytes"))?,
+    };
+    if meta.len() > MAX_META_BYTES {
+        return Err(PyValueError::new_err(format!(
+            "descriptor metadata of {} bytes is over the limit of {MAX_META_BYTES}",
+            meta.len()
+        )));
     }
-    m.extract::<Vec<u8>>()
-        .map_err(|_| PyTypeError::new_err("descriptor metadata must be str or bytes"))
+    Ok(meta)
 }
 
 impl Elem for RegDesc {
@@ -140,7 +149,7 @@ impl Elem for RegDesc {
 }
 
 /// A remote descriptor: a range in a named agent's memory.
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
 pub struct RemoteDesc {
     desc: Desc,
     agent: String,
@@ -154,6 +163,13 @@ impl Elem for RemoteDesc {
             .expect("4-tuple")
             .extract()
             .map_err(|_| PyTypeError::new_err("the agent name must be a str"))?;
+        if agent.len() > MAX_META_BYTES {
+            // Pickled as registration metadata (see `pickle`).
+            return Err(PyValueError::new_err(format!(
+                "an agent name of {} bytes is over the limit of {MAX_META_BYTES}",
+                agent.len()
+            )));
+        }
         Ok(RemoteDesc {
             desc: Desc::new(a, l, d),
             agent,
@@ -210,8 +226,20 @@ pub fn build<T: Elem>(mem: MemType, descs: Option<&Bound<'_, PyAny>>) -> PyResul
         return Ok(DescList::new(mem));
     };
     // `(type, init_size)`: NIXL pre-sizes with empty descriptors.
-    if let Ok(n) = descs.extract::<usize>() {
-        let v = vec![T::from_row(&[0, 0, 0]); n];
+    if descs.is_instance_of::<PyInt>() {
+        let n: usize = descs.extract().map_err(|_| {
+            PyTypeError::new_err("a list's initial size must be a non-negative int")
+        })?;
+        if n > u32::MAX as usize {
+            // Pickled lists count their descriptors in 32 bits.
+            return Err(PyValueError::new_err(format!(
+                "a list's initial size {n} is over 2**32 - 1"
+            )));
+        }
+        let mut v = Vec::new();
+        v.try_reserve_exact(n)
+            .map_err(|_| PyMemoryError::new_err(format!("no memory for {n} descriptors")))?;
+        v.resize(n, T::default());
         return Ok(DescList::from_descs(mem, v));
     }
     if T::ROW > 0
@@ -220,10 +248,25 @@ pub fn build<T: Elem>(mem: MemType, descs: Option<&Bound<'_, PyAny>>) -> PyResul
         return Ok(DescList::from_descs(mem, v));
     }
     if descs.hasattr("__array_interface__")? && T::ROW > 0 {
-        // A numpy array of another dtype, layout or alignment: let numpy copy it once.
+        // A numpy array of another integer type, byte order, layout or alignment: numpy
+        // copies it once, keeping signs (a negative field is refused, never wrapped). Other
+        // element types (float, bool, object, ...) are refused: no silent rounding.
         let np = descs.py().import("numpy")?;
-        let copy = np.call_method1("array", (descs, "uint64"))?;
-        let conv = np.call_method1("ascontiguousarray", (copy,))?;
+        let arr = np.call_method1("asarray", (descs,))?;
+        let dtype = arr.getattr("dtype")?;
+        let wide = match dtype.getattr("kind")?.extract::<String>()?.as_str() {
+            "i" => "int64",
+            "u" => "uint64",
+            _ => {
+                return Err(PyTypeError::new_err(format!(
+                    "a descriptor array must hold integers, not {}",
+                    dtype.str()?
+                )));
+            }
+        };
+        // A copy: C order and aligned, whatever the input was.
+        let kw = [("dtype", wide), ("order", "C")].into_py_dict(descs.py())?;
+        let conv = np.call_method("array", (arr,), Some(&kw))?;
         if let Some(v) = arrays::rows(&conv, T::ROW, T::from_rows, T::from_row)? {
             return Ok(DescList::from_descs(mem, v));
         }

@@ -11,6 +11,7 @@ mod config;
 mod dlist;
 mod enums;
 mod errors;
+mod exiting;
 mod telemetry;
 mod wakeup;
 
@@ -20,6 +21,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _bindings(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    exiting::register(m)?;
     enums::register(m)?;
     m.add_class::<dlist::XferDList>()?;
     m.add_class::<dlist::RegDList>()?;

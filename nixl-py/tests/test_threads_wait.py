@@ -34,6 +34,9 @@ def big_pair(make_agent, size):
     a.add_remote_agent(b.get_agent_metadata())
     l = a.get_xfer_descs([(src.ctypes.data, size, 0)], "DRAM")
     r = a.get_xfer_descs([(dst.ctypes.data, size, 0)], "DRAM")
+    # The buffers live as long as the agents: a transfer canceled on one side may still be
+    # finishing on the other when the test returns.
+    a._buffers = b._buffers = (src, dst)
     return a, b, src, dst, l, r
 
 

@@ -288,6 +288,18 @@ impl Agent {
         Ok(())
     }
 
+    /// Cancels a request's in-flight post and waits until none of its memory is touched, as
+    /// releasing it does, for callers that cannot drop it yet: another thread may still hold
+    /// it (waiting on it, say), and sees CANCELED. A post that already ended is left as it is.
+    pub fn cancel_xfer_req(&self, req: &XferRequest) -> Result<()> {
+        self.check_owner(req)?;
+        let completion = req.state.lock().completion.clone();
+        if let Some(c) = completion {
+            c.cancel_and_wait();
+        }
+        Ok(())
+    }
+
     fn check_owner(&self, req: &XferRequest) -> Result<()> {
         if std::ptr::eq(req.agent.as_ptr(), Arc::as_ptr(&self.inner)) {
             Ok(())

@@ -9,9 +9,12 @@ the transfer threads signal, using no CPU meanwhile, instead of polling ``check_
 from __future__ import annotations
 
 import asyncio
+import math
+import numbers
 import operator
 import os
 import pickle
+import threading
 import time
 from typing import Optional, Union
 
@@ -81,6 +84,11 @@ class nixl_agent_config:
         self.sync_mode = sync_mode
 
 
+# Makes "release once" atomic across threads releasing one handle together (reentrant: a
+# handle collected while another is being released releases itself in the same thread).
+_release_lock = threading.RLock()
+
+
 class _Handle:
     """An integer handle owned by a native agent, released once."""
 
@@ -109,9 +117,11 @@ class nixl_xfer_handle(_Handle):
     __slots__ = ()
 
     def release(self) -> None:
-        if not self._released:
+        with _release_lock:
+            if self._released:
+                return
             self._released = True
-            self._agent.releaseXferReq(self._handle)
+        self._agent.releaseXferReq(self._handle)
 
     def __del__(self):
         if not getattr(self, "_released", True):
@@ -128,9 +138,11 @@ class nixl_prepped_dlist_handle(_Handle):
     __slots__ = ()
 
     def release(self) -> None:
-        if not self._released:
+        with _release_lock:
+            if self._released:
+                return
             self._released = True
-            self._agent.releasedDlistH(self._handle)
+        self._agent.releasedDlistH(self._handle)
 
     def __del__(self):
         if not getattr(self, "_released", True):
@@ -144,11 +156,14 @@ nixl_backend_handle = int
 
 
 class _Waiters:
-    """Futures of one asyncio loop waiting on the agent's wake-up descriptor."""
+    """Futures of one asyncio loop waiting on the agent's wake-up descriptor. Every loop that
+    waits on one agent (one per thread, say) watches the same descriptor; a wake-up may be
+    for any of them, so the loop that drains it wakes the others too."""
 
-    def __init__(self, loop, fd):
+    def __init__(self, loop, fd, group):
         self.loop = loop
         self.fd = fd
+        self.group = group
         self.futures = []
         loop.add_reader(fd, self._readable)
 
@@ -158,6 +173,14 @@ class _Waiters:
                 pass
         except BlockingIOError:
             pass
+        self._wake()
+        for other in self.group.others(self):
+            try:
+                other.loop.call_soon_threadsafe(other._wake)
+            except RuntimeError:  # its loop closed meanwhile
+                pass
+
+    def _wake(self):
         futures, self.futures = self.futures, []
         for f in futures:
             if not f.done():
@@ -174,6 +197,33 @@ class _Waiters:
                 self.loop.remove_reader(self.fd)
         except Exception:
             pass
+
+
+class _WaiterGroup:
+    """The `_Waiters` of each loop waiting on one agent."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.by_loop = {}
+
+    def get(self, loop, fd):
+        with self.lock:
+            w = self.by_loop.get(loop)
+            if w is None:
+                for old in [l for l in self.by_loop if l.is_closed()]:
+                    self.by_loop.pop(old).close()
+                w = self.by_loop[loop] = _Waiters(loop, fd, self)
+            return w
+
+    def others(self, me):
+        with self.lock:
+            return [w for w in self.by_loop.values() if w is not me]
+
+    def close(self):
+        with self.lock:
+            for w in self.by_loop.values():
+                w.close()
+            self.by_loop.clear()
 
 
 class nixl_agent:
@@ -203,7 +253,7 @@ class nixl_agent:
         self.plugin_mem_types: dict[str, list[str]] = {}
         self.nixl_mems = dict(_MEMS)
         self.nixl_ops = dict(_OPS)
-        self._waiters: Optional[_Waiters] = None
+        self._waiters = _WaiterGroup()
 
         config = nixlBind.nixlAgentConfig(
             nixl_conf.enable_pthread,
@@ -568,6 +618,11 @@ class nixl_agent:
         all (None: no limit), sleeping with the GIL released; returns the state (``"DONE"``,
         or ``"PROC"`` on timeout) for one handle, or a list for a list. A failed transfer
         raises its exception, as ``check_xfer_state`` does."""
+        if timeout is not None:
+            if not isinstance(timeout, numbers.Real):
+                raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+            if math.isnan(timeout):
+                raise ValueError("timeout must be a number of seconds, not NaN")
         single = isinstance(handles, nixl_xfer_handle)
         hs = [handles] if single else list(handles)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -588,11 +643,7 @@ class nixl_agent:
 
     def _next_wakeup(self):
         loop = asyncio.get_running_loop()
-        if self._waiters is None or self._waiters.loop is not loop:
-            if self._waiters is not None:
-                self._waiters.close()
-            self._waiters = _Waiters(loop, self.agent._wakeFd())
-        return self._waiters.next_wakeup()
+        return self._waiters.get(loop, self.agent._wakeFd()).next_wakeup()
 
     async def wait_xfer_async(self, handle: nixl_xfer_handle) -> str:
         """Extension: awaits the end of the transfer without polling and returns its state

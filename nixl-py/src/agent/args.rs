@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nixl_core::{MemType, NotifMap, OptArgs, Params, XferDescList};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
@@ -21,6 +21,16 @@ pub fn msg_bytes(m: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<u8>> {
     }
     m.extract::<Vec<u8>>()
         .map_err(|_| PyTypeError::new_err("a notification message must be bytes or str"))
+}
+
+/// Bytes that must be given (metadata, a notification's payload): bytes or str, not None.
+pub fn data_bytes(m: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    if m.is_none() {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be bytes or str, not None"
+        )));
+    }
+    msg_bytes(Some(m))
 }
 
 pub fn params_dict<'py>(py: Python<'py>, p: &Params) -> PyResult<Bound<'py, PyDict>> {
@@ -50,14 +60,16 @@ pub fn peer_opts(ip_addr: String, port: u16) -> OptArgs {
     }
 }
 
-/// A timeout in seconds (None: no limit).
+/// A timeout in seconds (None: no limit). Negative is zero; one too long for a `Duration`
+/// (infinity included) is no limit; NaN is a `ValueError`.
 pub fn seconds(timeout: Option<f64>) -> PyResult<Option<Duration>> {
-    timeout
-        .map(|t| {
-            Duration::try_from_secs_f64(t.max(0.0))
-                .map_err(|_| PyTypeError::new_err("timeout must be a finite number of seconds"))
-        })
-        .transpose()
+    match timeout {
+        None => Ok(None),
+        Some(t) if t.is_nan() => Err(PyValueError::new_err(
+            "timeout must be a number of seconds, not NaN",
+        )),
+        Some(t) => Ok(Duration::try_from_secs_f64(t.max(0.0)).ok()),
+    }
 }
 
 /// `prepXferDlist`'s two call shapes: `(agent_name, descs, backends)`, or `(descs, backends)`
@@ -83,6 +95,18 @@ pub fn prep_args(
         .map_err(|_| PyTypeError::new_err("descs must be a nixlXferDList"))?;
     let list = d.borrow().list.clone();
     Ok((name, list, backends.unwrap_or_default()))
+}
+
+/// Refuses a map `merge_notifs` could not append to: each value must be a list.
+pub fn check_notif_map(map: &Bound<'_, PyDict>) -> PyResult<()> {
+    for (sender, msgs) in map.iter() {
+        if !msgs.is_instance_of::<PyList>() {
+            return Err(PyTypeError::new_err(format!(
+                "notif_map[{sender}] must be a list of messages"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Appends received notifications to `map` (name → list of bytes).

@@ -22,7 +22,7 @@ use crate::enums::{PyStatus, PyXferOp};
 use crate::errors::{IntoPy, nixlNotSupportedError};
 use crate::telemetry::PyTelemetry;
 use crate::wakeup::Wakeup;
-use args::{mem_names, msg_bytes, params_dict, peer_opts, seconds};
+use args::{data_bytes, mem_names, msg_bytes, params_dict, peer_opts, seconds};
 use tables::Tables;
 
 /// A native agent (`nixlAgent`).
@@ -43,7 +43,7 @@ impl PyAgent {
         f: impl FnOnce(&Agent) -> nixl_core::Result<R> + Send,
     ) -> PyResult<R> {
         let agent: &Agent = &self.agent;
-        py.detach(|| f(agent)).py()
+        crate::exiting::detach(py, || f(agent)).py()
     }
 
     /// Optional arguments: backends by Python handle and a notification (empty: none).
@@ -66,7 +66,7 @@ impl PyAgent {
     #[new]
     fn new(py: Python<'_>, name: &str, config: PyAgentConfig) -> PyResult<Self> {
         let core = config.to_core();
-        let agent = py.detach(|| Agent::new(name, core)).py()?;
+        let agent = crate::exiting::detach(py, || Agent::new(name, core)).py()?;
         Ok(PyAgent {
             agent: Arc::new(agent),
             tables: Tables::new(),
@@ -288,10 +288,17 @@ impl PyAgent {
         Ok(self.tables.py_backend(self.tables.req(reqh)?.backend()))
     }
 
-    /// Releases a request: an in-flight post is canceled and waited for.
+    /// Releases a request: an in-flight post is canceled and waited for, even while another
+    /// thread still holds the request (waiting on it: that thread sees CANCELED).
     fn releaseXferReq(&self, py: Python<'_>, reqh: u64) -> PyResult<PyStatus> {
         let req = self.tables.take_req(reqh)?;
-        py.detach(|| drop(req));
+        let agent: &Agent = &self.agent;
+        crate::exiting::detach(py, || {
+            let canceled = agent.cancel_xfer_req(&req);
+            drop(req);
+            canceled
+        })
+        .py()?;
         SUCCESS
     }
 
@@ -302,11 +309,12 @@ impl PyAgent {
             return;
         };
         let agent: &Agent = &self.agent;
-        let running = py.detach(|| matches!(agent.xfer_status(&req), Ok(Status::InProg)));
+        let running =
+            crate::exiting::detach(py, || matches!(agent.xfer_status(&req), Ok(Status::InProg)));
         if running {
             self.tables.park(req);
         } else {
-            py.detach(|| drop(req));
+            crate::exiting::detach(py, || drop(req));
         }
     }
 
@@ -318,7 +326,7 @@ impl PyAgent {
     /// Releases a prepped list.
     fn releasedDlistH(&self, py: Python<'_>, dlist: u64) -> PyResult<PyStatus> {
         let d = self.tables.take_dlist(dlist)?;
-        py.detach(|| drop(d));
+        crate::exiting::detach(py, || drop(d));
         SUCCESS
     }
 
@@ -351,9 +359,11 @@ impl PyAgent {
         backends: Vec<u64>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let _ = backends;
+        let map = notif_map.unwrap_or_else(|| PyDict::new(py));
+        // Checked before the notifications are taken: none is lost to a bad map.
+        args::check_notif_map(&map)?;
         let mut got = NotifMap::new();
         self.run(py, |a| a.get_notifs(&mut got))?;
-        let map = notif_map.unwrap_or_else(|| PyDict::new(py));
         args::merge_notifs(&map, got)?;
         Ok(map)
     }
@@ -368,7 +378,7 @@ impl PyAgent {
         backends: Vec<u64>,
     ) -> PyResult<PyStatus> {
         let opts = self.opts(&backends, Vec::new())?;
-        let msg = msg_bytes(Some(msg))?;
+        let msg = data_bytes(msg, "a notification message")?;
         self.run(py, |a| a.gen_notif(remote_agent, &msg, Some(&opts)))?;
         SUCCESS
     }
@@ -403,7 +413,7 @@ impl PyAgent {
         py: Python<'py>,
         md: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let md = msg_bytes(Some(md))?;
+        let md = data_bytes(md, "metadata")?;
         let name = self.run(py, |a| a.load_remote_md(&md))?;
         Ok(PyBytes::new(py, name.as_bytes()))
     }
@@ -496,7 +506,12 @@ impl PyAgent {
     fn waitXferReq(&self, py: Python<'_>, reqh: u64, timeout: Option<f64>) -> PyResult<PyStatus> {
         let req = self.tables.req(reqh)?;
         let timeout = seconds(timeout)?;
-        Ok(self.run(py, |a| a.wait_xfer(&req, timeout))?.into())
+        let agent: &Agent = &self.agent;
+        let status = waiting::sliced(py, timeout, |t| {
+            let s = agent.wait_xfer(&req, Some(t))?;
+            Ok((s, s != Status::InProg))
+        })?;
+        Ok(status.into())
     }
 
     /// Extension: blocks until a notification is waiting or `timeout` seconds pass; returns
@@ -504,7 +519,11 @@ impl PyAgent {
     #[pyo3(signature = (timeout = None))]
     fn waitNotifs(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
         let timeout = seconds(timeout)?;
-        self.run(py, |a| Ok(a.wait_notifs(timeout)))
+        let agent: &Agent = &self.agent;
+        waiting::sliced(py, timeout, |t| {
+            let got = agent.wait_notifs(Some(t));
+            Ok((got, got))
+        })
     }
 
     /// Extension: the descriptor an asyncio loop watches for `_armXfer` / `_armNotifs`.

@@ -55,8 +55,11 @@ pub struct Tables {
     dlists: Table<PreppedDlist>,
     /// Requests whose Python handle was collected while they ran.
     parked: Mutex<Vec<Arc<XferRequest>>>,
-    next: AtomicU64,
 }
+
+/// Handles are numbered across all agents of the process, so a handle given to the wrong
+/// agent is not found there instead of naming one of that agent's own objects.
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
 
 impl Tables {
     pub fn new() -> Self {
@@ -65,13 +68,12 @@ impl Tables {
             reqs: Table::new("transfer request"),
             dlists: Table::new("prepped list"),
             parked: Mutex::new(Vec::new()),
-            next: AtomicU64::new(1),
         }
     }
 
     fn handle(&self) -> u64 {
         // Never 0, never a small integer that looks like a status.
-        (1 << 32) + self.next.fetch_add(1, Ordering::Relaxed)
+        (1 << 32) + NEXT_HANDLE.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Records a new backend; returns its Python handle.
