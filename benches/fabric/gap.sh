@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Where the LIBFABRIC backend stands against libfabric's own RMA bandwidth when each runs
+# alone (no variants alternating), with the CPU both processes use (perf stat: task-clock,
+# context switches) — BENCHMARKS.md, "LIBFABRIC backend: the >= 1 MiB gap". Per round, op and
+# size, one after the other:
+#   rma        rma_bw stream, 64 RMAs in flight, fi_cq_sread (fabric.sh's limit)
+#   rma-req    rma_bw in nixlbench's pattern: requests of 64 MiB, completions read by a second
+#              thread, the poster asleep until the request is done (-R 64M -T)
+#   fab        nixlbench, LIBFABRIC on tcp (LIB, default $T/release/libnixl_capi.so; PARAMS added)
+#   tcp        nixlbench, our native TCP path (UCX backend, transport tcp), same library
+# Each moves TOTAL (default 4G) in requests of 64 MiB.
+#   benches/fabric/gap.sh OUT_DIR   (env: ROUNDS=3 SIZES="1M 16M" OPS="READ WRITE" LIB= PARAMS=)
+set -euo pipefail
+T=${CARGO_TARGET_DIR:-target}
+RMA=$T/release/rma_bw
+LIB=${LIB:-$T/release/libnixl_capi.so}
+"$(dirname "$0")/build.sh" "$RMA" >/dev/null
+OUT=$1
+mkdir -p "$OUT"
+TOTAL=${TOTAL:-4G}
+iters=$(( $(numfmt --from=iec "$TOTAL") / (64 << 20) ))
+log=$OUT/gap.txt
+echo "== $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) lib=$LIB params=${PARAMS:-}" | tee -a "$log"
+stat() { # label, command...: one line with GB/s (from the command) and perf's counters
+  local label=$1; shift
+  local s=$OUT/.stat
+  local bw
+  bw=$(perf stat -e task-clock,context-switches -x, -o "$s" -- "$@" 2>/dev/null |
+    awk '/gbps=/{for(i=1;i<=NF;i++) if ($i ~ /^gbps=/) print substr($i,6)}
+         $1=="ours" && $2=="sweep"{print $7}' | head -1)
+  local cpu cs
+  cpu=$(awk -F, '$3=="task-clock"{printf "%.3f", $1/1000}' "$s")
+  cs=$(awk -F, '$3=="context-switches"{print $1}' "$s")
+  echo "$label gbps=$bw cpu_s=$cpu ctx_switches=$cs" | tee -a "$log"
+}
+for round in $(seq "${ROUNDS:-3}"); do
+  for op in ${OPS:-READ WRITE}; do
+    lop=$(tr '[:upper:]' '[:lower:]' <<<"$op")
+    dc=(); [ "$op" = WRITE ] && dc=(-D)
+    for size in ${SIZES:-1M 16M}; do
+      tag="round=$round op=$op size=$size"
+      stat "$tag run=rma" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W
+      stat "$tag run=rma-req" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W -R 64M -T
+      nb=("$T/release/nixlbench" --lib "$LIB" --op_type "$op" --block_sizes "$size" --request_bytes 64M
+          --num_iter "$iters" --large_blk_iter_ftr 1 --warmup_iter 2 --no_progress --no_baseline)
+      stat "$tag run=fab" "${nb[@]}" --backend LIBFABRIC --params "provider=tcp${PARAMS:+,$PARAMS}"
+      stat "$tag run=tcp" "${nb[@]}" --backend UCX --transport tcp
+    done
+  done
+done
+rm -f "$OUT/.stat"
+echo "== done $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
