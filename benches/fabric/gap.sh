@@ -6,21 +6,23 @@
 #   rma        rma_bw stream, 64 RMAs in flight, fi_cq_sread (fabric.sh's limit)
 #   rma-req    rma_bw in nixlbench's pattern: requests of 64 MiB, completions read by a second
 #              thread, the poster asleep until the request is done (-R 64M -T)
-#   fab        nixlbench, LIBFABRIC on tcp (LIB, default $T/release/libnixl_capi.so; PARAMS added)
-#   tcp        nixlbench, our native TCP path (UCX backend, transport tcp), same library
+#   fab-LABEL  nixlbench, LIBFABRIC on tcp, for each LABEL:LIB:PARAMS in FABS (default
+#              "new:$T/release/libnixl_capi.so:"; PARAMS: k=v,k=v added to provider=tcp)
+#   tcp        nixlbench, our native TCP path (UCX backend, transport tcp), first FABS library
 # Each moves TOTAL (default 4G) in requests of 64 MiB.
-#   benches/fabric/gap.sh OUT_DIR   (env: ROUNDS=3 SIZES="1M 16M" OPS="READ WRITE" LIB= PARAMS=)
+#   benches/fabric/gap.sh OUT_DIR   (env: ROUNDS=3 SIZES="1M 16M" OPS="READ WRITE" FABS=...)
 set -euo pipefail
 T=${CARGO_TARGET_DIR:-target}
 RMA=$T/release/rma_bw
-LIB=${LIB:-$T/release/libnixl_capi.so}
+FABS=${FABS:-new:$T/release/libnixl_capi.so:}
+LIB=$(cut -d: -f2 <<<"${FABS%% *}")
 "$(dirname "$0")/build.sh" "$RMA" >/dev/null
 OUT=$1
 mkdir -p "$OUT"
 TOTAL=${TOTAL:-4G}
 iters=$(( $(numfmt --from=iec "$TOTAL") / (64 << 20) ))
 log=$OUT/gap.txt
-echo "== $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) lib=$LIB params=${PARAMS:-}" | tee -a "$log"
+echo "== $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) fabs=$FABS" | tee -a "$log"
 stat() { # label, command...: one line with GB/s (from the command) and perf's counters
   local label=$1; shift
   local s=$OUT/.stat
@@ -43,7 +45,12 @@ for round in $(seq "${ROUNDS:-3}"); do
       stat "$tag run=rma-req" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W -R 64M -T
       nb=("$T/release/nixlbench" --lib "$LIB" --op_type "$op" --block_sizes "$size" --request_bytes 64M
           --num_iter "$iters" --large_blk_iter_ftr 1 --warmup_iter 2 --no_progress --no_baseline)
-      stat "$tag run=fab" "${nb[@]}" --backend LIBFABRIC --params "provider=tcp${PARAMS:+,$PARAMS}"
+      for fab in $FABS; do
+        IFS=: read -r label lib params <<<"$fab"
+        nb[2]=$lib
+        stat "$tag run=fab-$label" "${nb[@]}" --backend LIBFABRIC --params "provider=tcp${params:+,$params}"
+      done
+      nb[2]=$LIB
       stat "$tag run=tcp" "${nb[@]}" --backend UCX --transport tcp
     done
   done

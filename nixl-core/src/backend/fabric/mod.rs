@@ -64,8 +64,9 @@ fn default_params() -> Params {
         // shm (whose fi_cq_sread does not wake), blocking elsewhere.
         ("progress", "auto"),
         // RDM endpoints, each with its own completion queue and progress thread; a request's
-        // RMAs are spread over them (1 to 16).
-        ("num_endpoints", "1"),
+        // RMAs are spread over them (1 to 16). "auto": 2 where the progress threads sleep in
+        // fi_cq_sread (tcp), 1 where they poll (shm): measured in BENCHMARKS.md.
+        ("num_endpoints", "auto"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -264,7 +265,8 @@ struct Settings {
     chunk: u64,
     max_iov: usize,
     max_inflight: usize,
-    num_endpoints: usize,
+    /// None: auto (chosen once the CQ kind is known).
+    num_endpoints: Option<usize>,
 }
 
 impl Settings {
@@ -274,14 +276,20 @@ impl Settings {
         let chunk = number("chunk_bytes")?;
         let max_iov = number("max_iov")?.clamp(1, ep::MAX_IOV as u64) as usize;
         let max_inflight = number("max_inflight")?.min(1 << 20) as usize;
-        let num_endpoints = number("num_endpoints")?;
-        if !(1..=wire::MAX_ENDPOINTS as u64).contains(&num_endpoints) {
-            return Err(err!(
-                InvalidParam,
-                "num_endpoints {num_endpoints} is not in 1..={}",
-                wire::MAX_ENDPOINTS
-            ));
-        }
+        let num_endpoints = match get("num_endpoints").as_str() {
+            "auto" => None,
+            _ => {
+                let n = number("num_endpoints")?;
+                if !(1..=wire::MAX_ENDPOINTS as u64).contains(&n) {
+                    return Err(err!(
+                        InvalidParam,
+                        "num_endpoints {n} is not auto or in 1..={}",
+                        wire::MAX_ENDPOINTS
+                    ));
+                }
+                Some(n as usize)
+            }
+        };
         let provider = Some(get("provider"))
             .filter(|p| !p.is_empty())
             .or_else(|| std::env::var("FI_PROVIDER").ok().filter(|p| !p.is_empty()));
@@ -302,7 +310,7 @@ impl Settings {
             chunk: chunk.max(4096),
             max_iov,
             max_inflight,
-            num_endpoints: num_endpoints as usize,
+            num_endpoints,
         })
     }
 }
@@ -340,8 +348,13 @@ impl FabricBackend {
             (n, 0) => n,
             (n, tx) => n.min(tx),
         };
+        // Auto: a second endpoint (connection, progress thread) where progress threads sleep
+        // in fi_cq_sread; where they poll (shm), another poller costs a core instead.
+        let num_endpoints = settings
+            .num_endpoints
+            .unwrap_or(if ep.blocking_cq { 2 } else { 1 });
         let mut eps = vec![ep];
-        for _ in 1..settings.num_endpoints {
+        for _ in 1..num_endpoints {
             eps.push(eps[0].sibling(settings.progress)?);
         }
         let lanes = eps

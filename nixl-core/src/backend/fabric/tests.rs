@@ -530,9 +530,18 @@ fn several_endpoints_split_requests_and_notify_after_all_data() {
         let two = [("num_endpoints", "2"), ("chunk_bytes", "262144")];
         let (a, _) = backend_with("A", prov, &two);
         let (b, b_notifs) = backend_with("B", prov, &two);
-        let (c, c_notifs) = backend_with("C", prov, &[("chunk_bytes", "262144")]);
+        let (c, c_notifs) = backend_with(
+            "C",
+            prov,
+            &[("num_endpoints", "1"), ("chunk_bytes", "262144")],
+        );
         assert_eq!(a.params()["num_endpoints"], "2");
         assert_eq!(c.params()["num_endpoints"], "1");
+        // Auto: two where the progress threads sleep in fi_cq_sread, one where they poll.
+        let (d, _) = backend_with("D", prov, &[]);
+        let polled = d.params()["progress"] == "polled";
+        assert_eq!(d.params()["num_endpoints"], if polled { "1" } else { "2" });
+        drop(d);
         let info = wire::ConnInfo::decode(&a.conn_info()).unwrap();
         assert_eq!(info.addrs.len(), 2);
         assert_ne!(info.addrs[0], info.addrs[1]);
@@ -654,7 +663,7 @@ fn num_endpoints_out_of_range_is_refused() {
         config: Default::default(),
         notifs: Arc::new(NotifQueue::default()),
     };
-    for bad in ["0", "17", "two"] {
+    for bad in ["0", "17", "two", ""] {
         let params: Params = [
             ("provider".to_string(), "tcp".to_string()),
             ("num_endpoints".to_string(), bad.to_string()),
