@@ -4,6 +4,9 @@
 # context switches) — BENCHMARKS.md, "LIBFABRIC backend: the >= 1 MiB gap". Per round, op and
 # size, one after the other:
 #   rma        rma_bw stream, 64 RMAs in flight, fi_cq_sread (fabric.sh's limit)
+#   rma-2      two rma_bw pairs started together (four processes), TOTAL each: the limit for
+#              two endpoints; gbps= is all bytes over the later finish (a lower bound: their
+#              starts differ by a few ms), gbps_sum= the sum of the two rates (an upper bound)
 #   rma-req    rma_bw in nixlbench's pattern: requests of 64 MiB, completions read by a second
 #              thread, the poster asleep until the request is done (-R 64M -T)
 #   fab-LABEL  nixlbench, LIBFABRIC on tcp, for each LABEL:LIB:PARAMS in FABS (default
@@ -35,6 +38,16 @@ stat() { # label, command...: one line with GB/s (from the command) and perf's c
   cs=$(awk -F, '$3=="context-switches"{print $1}' "$s")
   echo "$label gbps=$bw cpu_s=$cpu ctx_switches=$cs" | tee -a "$log"
 }
+pair2() { # label, rma_bw flags...: two pairs at once
+  local label=$1; shift
+  local a=$OUT/.a b=$OUT/.b
+  "$RMA" "$@" >"$a" & local p1=$!
+  "$RMA" "$@" >"$b" & local p2=$!
+  wait "$p1" "$p2"
+  cat "$a" "$b" | awk -v label="$label" '{for(i=1;i<=NF;i++){split($i,kv,"="); v[kv[1]]=kv[2]}
+      bytes += v["bytes"]; if (v["secs"] > secs) secs = v["secs"]; sum += v["gbps"]}
+    END {printf "%s gbps=%.4f gbps_sum=%.4f\n", label, bytes / secs / 1e9, sum}' | tee -a "$log"
+}
 for round in $(seq "${ROUNDS:-3}"); do
   for op in ${OPS:-READ WRITE}; do
     lop=$(tr '[:upper:]' '[:lower:]' <<<"$op")
@@ -42,6 +55,7 @@ for round in $(seq "${ROUNDS:-3}"); do
     for size in ${SIZES:-1M 16M}; do
       tag="round=$round op=$op size=$size"
       stat "$tag run=rma" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W
+      pair2 "$tag run=rma-2" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W
       stat "$tag run=rma-req" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W -R 64M -T
       nb=("$T/release/nixlbench" --lib "$LIB" --op_type "$op" --block_sizes "$size" --request_bytes 64M
           --num_iter "$iters" --large_blk_iter_ftr 1 --warmup_iter 2 --no_progress --no_baseline)
@@ -55,5 +69,5 @@ for round in $(seq "${ROUNDS:-3}"); do
     done
   done
 done
-rm -f "$OUT/.stat"
+rm -f "$OUT/.stat" "$OUT/.a" "$OUT/.b"
 echo "== done $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$log"
