@@ -57,7 +57,7 @@ fn default_params() -> Params {
         // Most local/remote range pairs in one RMA (capped by the provider's iov limits);
         // 1 posts one RMA per (merged) descriptor pair.
         ("max_iov", "4"),
-        // Most RMAs in flight on the endpoint; 0: as many as the provider's queue takes.
+        // Most RMAs in flight on each endpoint; 0: as many as the provider's queue takes.
         ("max_inflight", "0"),
         // "blocking": the progress thread sleeps in fi_cq_sread where the provider has a wait
         // object; "polled": it polls, backing off to 1 ms sleeps when idle; "auto": polled on
