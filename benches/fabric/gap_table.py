@@ -4,7 +4,7 @@
     benches/fabric/gap_table.py OUT_DIR/gap.txt [REF]
 
 For each op and size: every run's GB/s as mean (min-max) over the rounds, then the per-round
-ratio of each LIBFABRIC variant (fab-*) to REF (default rma: one rma_bw pair, streaming), to
+ratio of each LIBFABRIC variant (fab, fab-*) to REF (default rma: one rma_bw pair, streaming), to
 rma-2 (two pairs at once, lower bound) and to tcp (our native TCP path), as a median with the
 range. Ratios are taken within a round, where the runs are seconds apart.
 """
@@ -44,7 +44,7 @@ def main():
     for rounds in rows.values():
         for r in rounds.values():
             runs += [k for k in r if k not in runs]
-    fabs = [r for r in runs if r.startswith("fab-")]
+    fabs = [r for r in runs if r.startswith("fab")]
     print("| op | size | " + " | ".join(runs) + " |")
     print("|---|---|" + "---|" * len(runs))
     for (op, size), rounds in sorted(rows.items()):

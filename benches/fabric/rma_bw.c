@@ -3,7 +3,7 @@
  * LIBFABRIC backend is compared against (fabtests' fi_rma_bw is not packaged by Debian).
  *
  *   rma_bw [-p PROVIDER] [-o write|read] [-s 4K,64K,1M,16M] [-t TOTAL] [-b BUF] [-w WINDOW]
- *          [-D] [-W] [-R REQUEST] [-T] [-i PIECES]
+ *          [-D] [-W] [-R REQUEST] [-T] [-i PIECES] [-I]
  *
  * The process forks: the child is the target (registers BUF bytes, progresses its completion
  * queue until told to stop), the parent the initiator (keeps up to WINDOW RMAs of one size in
@@ -17,7 +17,9 @@
  * before posting the next one (default: a continuous stream); -T reads completions in a second
  * thread (a progress thread: sleeping in fi_cq_sread with -W) while the posting thread sleeps on
  * a condition variable until it may post again, as the backend's caller waits; -i PIECES puts
- * PIECES blocks of SIZE (separate iovec entries) in each RMA, as the backend's max_iov does.
+ * PIECES blocks of SIZE (separate iovec entries) in each RMA, as the backend's max_iov does;
+ * -I: with -W, the initiator polls its completion queue while the target still sleeps in
+ * fi_cq_sread (what a backend can do: only the initiator knows that transfers are in flight).
  * One line per size:
  *   provider=tcp;ofi_rxm op=write size=1048576 bytes=... secs=... gbps=...
  * (gbps: 10^9 bytes per second.)
@@ -390,9 +392,9 @@ static void initiator(int sock, const char *provider, const char *op, const char
 int main(int argc, char **argv) {
     const char *provider = getenv("FI_PROVIDER"), *op = "write", *sizes = "4K,64K,1M,16M";
     size_t total = 512u << 20, buf_len = 64u << 20;
-    int window = 64, delivery = 0, waiting = 0, threaded = 0, pieces = 1, c;
+    int window = 64, delivery = 0, waiting = 0, threaded = 0, pieces = 1, init_polls = 0, c;
     size_t request = 0;
-    while ((c = getopt(argc, argv, "p:o:s:t:b:w:DWR:Ti:")) != -1) {
+    while ((c = getopt(argc, argv, "p:o:s:t:b:w:DWR:Ti:I")) != -1) {
         switch (c) {
         case 'p': provider = optarg; break;
         case 'o': op = optarg; break;
@@ -405,9 +407,10 @@ int main(int argc, char **argv) {
         case 'R': request = parse_size(optarg); break;
         case 'T': threaded = 1; break;
         case 'i': pieces = atoi(optarg); break;
+        case 'I': init_polls = 1; break;
         default:
             fprintf(stderr, "usage: rma_bw [-p provider] [-o write|read] [-s sizes] [-t total] "
-                            "[-b buffer] [-w window] [-D] [-W] [-R request] [-T] [-i pieces]\n");
+                            "[-b buffer] [-w window] [-D] [-W] [-R request] [-T] [-i pieces] [-I]\n");
             return 2;
         }
     }
@@ -439,7 +442,8 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     close(sv[1]);
-    initiator(sv[0], provider, op, sizes, total, buf_len, window, delivery, waiting, request,
+    initiator(sv[0], provider, op, sizes, total, buf_len, window, delivery,
+              waiting && !init_polls, request,
               threaded, pieces);
     int status = 0;
     waitpid(child, &status, 0);
