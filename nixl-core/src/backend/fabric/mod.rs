@@ -140,7 +140,7 @@ pub struct Shared {
     /// time (the provider writes the others concurrently).
     _recv_slab: Vec<u8>,
     recv_slab_ptr: usize,
-    /// Declared after `ep`, so freed only once the endpoint is closed.
+    /// Declared after `lanes`, so freed only once the endpoints are closed.
     recv_ctx: RecvContexts,
     recv_reg: Mutex<Option<ep::MemReg>>,
     /// Proves and checks notifications when a shared secret is configured.
@@ -497,8 +497,14 @@ impl FabricBackend {
         if link.broken.swap(false, Ordering::AcqRel) {
             link.remove_from(lanes);
             for (i, lane) in lanes.iter().enumerate() {
-                let addr = lane.ep.av_insert(link.raw_for(i))?;
-                link.addrs[i].store(addr, Ordering::Release);
+                match lane.ep.av_insert(link.raw_for(i)) {
+                    Ok(addr) => link.addrs[i].store(addr, Ordering::Release),
+                    Err(e) => {
+                        // Try again on the next post (entries made so far are removed then).
+                        link.broken.store(true, Ordering::Release);
+                        return Err(e);
+                    }
+                }
             }
             log::info!("LIBFABRIC: reconnecting to {}", p.name);
         }
