@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Summarizes gap.sh runs (BENCHMARKS.md, "LIBFABRIC backend").
 
-    benches/fabric/gap_table.py OUT_DIR/gap.txt [REF]
+    benches/fabric/gap_table.py OUT_DIR/gap.txt [REF] [--ratios A/B,C/D,...]
 
 For each op and size: every run's GB/s as mean (min-max) over the rounds, then the per-round
 ratio of each LIBFABRIC variant (fab, fab-*) to REF (default rma: one rma_bw pair, streaming), to
 rma-2 (two pairs at once, lower bound) and to tcp (our native TCP path), as a median with the
-range. Ratios are taken within a round, where the runs are seconds apart.
+range (--ratios: those pairs of runs instead). Ratios are taken within a round, where the runs
+are seconds apart.
 """
 import statistics
 import sys
@@ -38,8 +39,14 @@ def ratio(vals):
 
 
 def main():
-    rows = parse(sys.argv[1])
-    ref = sys.argv[2] if len(sys.argv) > 2 else "rma"
+    args = sys.argv[1:]
+    pairs = None
+    if "--ratios" in args:
+        i = args.index("--ratios")
+        pairs = [tuple(p.split("/")) for p in args[i + 1].split(",")]
+        del args[i : i + 2]
+    rows = parse(args[0])
+    ref = args[1] if len(args) > 1 else "rma"
     runs = []
     for rounds in rows.values():
         for r in rounds.values():
@@ -52,16 +59,16 @@ def main():
         print(f"| {op} | {size} | " + " | ".join(cells) + " |")
     print()
     others = [ref, "rma-2", "rma-req", "tcp"]
-    head = [f"{f} / {o}" for f in fabs for o in others]
+    if pairs is None:
+        pairs = [(f, o) for f in fabs for o in others]
+    head = [f"{f} / {o}" for f, o in pairs]
     print("| op | size | " + " | ".join(head) + " |")
     print("|---|---|" + "---|" * len(head))
     for (op, size), rounds in sorted(rows.items()):
-        cells = []
-        for f in fabs:
-            for o in others:
-                cells.append(
-                    ratio([r[f] / r[o] for r in rounds.values() if f in r and o in r and r[o]])
-                )
+        cells = [
+            ratio([r[f] / r[o] for r in rounds.values() if f in r and o in r and r[o]])
+            for f, o in pairs
+        ]
         print(f"| {op} | {size} | " + " | ".join(cells) + " |")
 
 
