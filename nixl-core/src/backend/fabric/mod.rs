@@ -525,7 +525,7 @@ impl FabricBackend {
         };
         // Resolve everything first: nothing is posted for a request with a bad descriptor.
         let mut plan = plan::Planner::new(
-            self.settings.chunk,
+            split_chunk(self.settings.chunk, job.total_bytes, shared.lanes.len()),
             if write {
                 self.max_iov.write
             } else {
@@ -941,6 +941,17 @@ impl Backend for FabricBackend {
             reg.close();
         }
     }
+}
+
+/// Smallest RMA a request is cut into so that it spreads over several endpoints: below it, one
+/// RMA's fixed costs (a request header, a completion) outweigh what a second endpoint adds.
+const MIN_SPLIT: u64 = 1 << 20;
+
+/// The largest RMA for a request of `total` bytes on `lanes` endpoints: `chunk`, or less so
+/// that a request of at least `lanes` × [`MIN_SPLIT`] has an RMA for every endpoint.
+fn split_chunk(chunk: u64, total: u64, lanes: usize) -> u64 {
+    let share = total.div_ceil(lanes as u64).next_multiple_of(4096);
+    chunk.min(share.max(MIN_SPLIT))
 }
 
 /// Stops the progress threads (`stopping` set, or set here) and waits for them.

@@ -654,6 +654,54 @@ fn several_endpoints_split_requests_and_notify_after_all_data() {
 }
 
 #[test]
+fn one_large_descriptor_is_cut_for_every_endpoint() {
+    // Default chunk (8 MiB): an 8 MiB request on 2 endpoints goes out as 2 RMAs of 4 MiB; a
+    // request under 2 MiB stays one RMA; one endpoint never cuts below the chunk.
+    assert_eq!(split_chunk(8 << 20, 8 << 20, 2), 4 << 20);
+    assert_eq!(split_chunk(8 << 20, 64 << 20, 2), 8 << 20);
+    assert_eq!(split_chunk(8 << 20, 1 << 20, 2), 1 << 20);
+    assert_eq!(split_chunk(8 << 20, 8 << 20, 1), 8 << 20);
+    assert_eq!(split_chunk(8 << 20, 3 << 20, 4), 1 << 20);
+    assert_eq!(split_chunk(8 << 20, (5 << 20) + 1, 2), (5 << 19) + 4096);
+    assert_eq!(split_chunk(256 << 10, 8 << 20, 2), 256 << 10);
+    if !available() {
+        return;
+    }
+    for prov in providers() {
+        let prov = prov.as_str();
+        let (a, _) = backend_with("A", prov, &[("num_endpoints", "2")]);
+        let (b, b_notifs) = backend_with("B", prov, &[]);
+        let len = 8 << 20;
+        let a_buf: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+        let b_buf: Vec<u8> = vec![0; len];
+        let (ra, rb) = (region(&a_buf, 1), region(&b_buf, 2));
+        a.register(MemType::Dram, &ra).unwrap();
+        b.register(MemType::Dram, &rb).unwrap();
+        let peer_b = a.load_remote("B", &b.conn_info()).unwrap();
+        a.load_remote_region(&peer_b, MemType::Dram, &remote(&b, &rb))
+            .unwrap();
+        let n = len as u64;
+        let before = lane_posts(&a);
+        let w = a
+            .post(job(
+                XferOp::Write,
+                (a_buf.as_ptr() as u64, n, 1),
+                (b_buf.as_ptr() as u64, n, 2),
+                Target::Peer(peer_b.clone()),
+                Some(b"big"),
+            ))
+            .unwrap();
+        expect_landed(&w, &b_notifs, b"big", &b_buf, &a_buf);
+        let after = lane_posts(&a);
+        let per_lane: Vec<usize> = after.iter().zip(&before).map(|(x, y)| x - y).collect();
+        assert_eq!(per_lane, vec![1, 1], "{prov}: one RMA per endpoint");
+        a.disconnect(&peer_b);
+        a.deregister(MemType::Dram, &ra);
+        b.deregister(MemType::Dram, &rb);
+    }
+}
+
+#[test]
 fn num_endpoints_out_of_range_is_refused() {
     if !available() {
         return;
