@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# fab2's quiet-window measurements (commands recorded in BENCHMARKS.md).
+# The quiet-window measurements of BENCHMARKS.md, "LIBFABRIC: the >= 1 MiB gap, and several
+# endpoints": B = main afdd5e4 library, N = this branch; then ROUNDS=2 gap.sh into gap2 and
+# fabric_ab.sh again into ab-*-2, as in run.txt.
 set -euo pipefail
-cd /work/wt/fab2
-export CARGO_TARGET_DIR=/work/wt/fab2-target
+cd "$(git rev-parse --show-toplevel)"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 T=$CARGO_TARGET_DIR/release
 B=$CARGO_TARGET_DIR/ab/base.so   # main afdd5e4's library
 N=$CARGO_TARGET_DIR/ab/new.so    # this branch's library
