@@ -3,7 +3,7 @@
  * LIBFABRIC backend is compared against (fabtests' fi_rma_bw is not packaged by Debian).
  *
  *   rma_bw [-p PROVIDER] [-o write|read] [-s 4K,64K,1M,16M] [-t TOTAL] [-b BUF] [-w WINDOW]
- *          [-D] [-W]
+ *          [-D] [-W] [-R REQUEST] [-T] [-i PIECES] [-I]
  *
  * The process forks: the child is the target (registers BUF bytes, progresses its completion
  * queue until told to stop), the parent the initiator (keeps up to WINDOW RMAs of one size in
@@ -11,13 +11,23 @@
  * -D posts writes with FI_DELIVERY_COMPLETE (what the backend uses); -W reads completions with
  * fi_cq_sread (a sleeping waiter, as the backend's progress thread) instead of polling.
  * Endpoint and registration hints are the backend's (RDM, FI_MSG|FI_RMA, FI_MR_LOCAL,
- * FI_MR_VIRT_ADDR, FI_MR_ALLOCATED, FI_MR_PROV_KEY). One line per size:
+ * FI_MR_VIRT_ADDR, FI_MR_ALLOCATED, FI_MR_PROV_KEY).
+ * The pattern nixlbench gives the backend, for "the limit of the same pattern":
+ * -R REQUEST posts RMAs in requests of REQUEST bytes and waits for all of a request's RMAs
+ * before posting the next one (default: a continuous stream); -T reads completions in a second
+ * thread (a progress thread: sleeping in fi_cq_sread with -W) while the posting thread sleeps on
+ * a condition variable until it may post again, as the backend's caller waits; -i PIECES puts
+ * PIECES blocks of SIZE (separate iovec entries) in each RMA, as the backend's max_iov does;
+ * -I: with -W, the initiator polls its completion queue while the target still sleeps in
+ * fi_cq_sread (what a backend can do: only the initiator knows that transfers are in flight).
+ * One line per size:
  *   provider=tcp;ofi_rxm op=write size=1048576 bytes=... secs=... gbps=...
  * (gbps: 10^9 bytes per second.)
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <rdma/fabric.h>
 #include <rdma/fi_cm.h>
 #include <rdma/fi_domain.h>
@@ -169,6 +179,36 @@ static int reap(struct stack *s, int max, void **free_ctx, int *free_n) {
     return 0;
 }
 
+/* -T: a second thread reads the completions and hands the contexts back to the poster. */
+struct prog {
+    struct stack *s;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    void **free_ctx;
+    int free_n;
+    size_t done;
+    int stop;
+};
+
+static void *progress_main(void *arg) {
+    struct prog *p = arg;
+    void *got[64];
+    for (;;) {
+        int n_got = 0;
+        int n = reap(p->s, 64, got, &n_got);
+        pthread_mutex_lock(&p->lock);
+        for (int i = 0; i < n; i++)
+            p->free_ctx[p->free_n++] = got[i];
+        p->done += (size_t)n;
+        int stop = p->stop;
+        if (n)
+            pthread_cond_broadcast(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            return NULL;
+    }
+}
+
 static void target(int sock, const char *provider, size_t buf_len, int waiting) {
     struct stack s = {0};
     open_stack(&s, provider, buf_len, waiting);
@@ -201,8 +241,30 @@ static double now(void) {
     return t.tv_sec + t.tv_nsec * 1e-9;
 }
 
+/* Posts one RMA of `pieces` blocks of `size` starting at block `first`; returns the code. */
+static ssize_t post_one(struct stack *s, int write_op, int delivery, fi_addr_t peer,
+                        uint64_t remote_base, uint64_t key, void *desc, size_t first,
+                        size_t slots, size_t size, int pieces, void *ctx) {
+    struct iovec iov[4];
+    struct fi_rma_iov rma[4];
+    void *d[4];
+    for (int j = 0; j < pieces; j++) {
+        size_t slot = (first + (size_t)j) % slots;
+        iov[j] = (struct iovec){.iov_base = s->buf + slot * size, .iov_len = size};
+        rma[j] = (struct fi_rma_iov){.addr = remote_base + slot * size, .len = size, .key = key};
+        d[j] = desc;
+    }
+    struct fi_msg_rma msg = {.msg_iov = iov, .desc = d, .iov_count = (size_t)pieces,
+                             .addr = peer, .rma_iov = rma, .rma_iov_count = (size_t)pieces,
+                             .context = ctx};
+    return write_op ? fi_writemsg(s->ep, &msg,
+                                  FI_COMPLETION | (delivery ? FI_DELIVERY_COMPLETE : 0))
+                    : fi_readmsg(s->ep, &msg, FI_COMPLETION);
+}
+
 static void initiator(int sock, const char *provider, const char *op, const char *sizes,
-                      size_t total, size_t buf_len, int window_max, int delivery, int waiting) {
+                      size_t total, size_t buf_len, int window_max, int delivery, int waiting,
+                      size_t request, int threaded, int pieces) {
     struct stack s = {0};
     open_stack(&s, provider, buf_len, waiting);
     struct hello h;
@@ -228,10 +290,20 @@ static void initiator(int sock, const char *provider, const char *op, const char
             exit(2);
         }
         size_t slots = buf_len / size;
-        int window = slots < (size_t)window_max ? (int)slots : window_max;
-        size_t ops = total / size;
+        size_t op_bytes = size * (size_t)pieces;
+        int window = slots / (size_t)pieces < (size_t)window_max ? (int)(slots / (size_t)pieces)
+                                                                 : window_max;
+        if (window < 1) {
+            fprintf(stderr, "rma_bw: %d pieces of %s do not fit the buffer\n", pieces, tok);
+            exit(2);
+        }
+        size_t ops = total / op_bytes;
         if (ops < (size_t)window)
             ops = (size_t)window;
+        /* RMAs per request (-R): the poster waits for all of them before the next request. */
+        size_t per_req = request ? request / op_bytes : 0;
+        if (request && per_req == 0)
+            per_req = 1;
         /* A warm-up window (connection set-up, page faults), then the timed run. */
         for (int pass = 0; pass < 2; pass++) {
             size_t n = pass == 0 ? (size_t)window : ops;
@@ -239,38 +311,73 @@ static void initiator(int sock, const char *provider, const char *op, const char
             int free_n = window;
             for (int i = 0; i < window; i++)
                 free_ctx[i] = &ctx[i];
+            struct prog p = {.s = &s, .free_ctx = free_ctx, .free_n = window};
+            pthread_t thread;
+            if (threaded) {
+                pthread_mutex_init(&p.lock, NULL);
+                pthread_cond_init(&p.cond, NULL);
+                if (pthread_create(&thread, NULL, progress_main, &p)) {
+                    fprintf(stderr, "rma_bw: pthread_create failed\n");
+                    exit(1);
+                }
+            }
             double t0 = now();
-            while (done < n) {
-                while (posted < n && free_n > 0) {
-                    size_t slot = posted % slots;
-                    struct iovec iov = {.iov_base = s.buf + slot * size, .iov_len = size};
-                    struct fi_rma_iov rma = {.addr = remote_base + slot * size, .len = size,
-                                             .key = h.key};
-                    struct fi_msg_rma msg = {.msg_iov = &iov, .desc = &desc, .iov_count = 1,
-                                             .addr = peer, .rma_iov = &rma, .rma_iov_count = 1,
-                                             .context = free_ctx[free_n - 1]};
-                    ssize_t rc = write_op
-                        ? fi_writemsg(s.ep, &msg,
-                                      FI_COMPLETION | (delivery ? FI_DELIVERY_COMPLETE : 0))
-                        : fi_readmsg(s.ep, &msg, FI_COMPLETION);
-                    if (rc == -FI_EAGAIN)
-                        break;
+            if (threaded) {
+                while (posted < n) {
+                    pthread_mutex_lock(&p.lock);
+                    while (p.free_n == 0 ||
+                           (per_req && posted % per_req == 0 && p.done < posted))
+                        pthread_cond_wait(&p.cond, &p.lock);
+                    void *c = p.free_ctx[--p.free_n];
+                    pthread_mutex_unlock(&p.lock);
+                    ssize_t rc;
+                    while ((rc = post_one(&s, write_op, delivery, peer, remote_base, h.key,
+                                          desc, posted * (size_t)pieces, slots, size, pieces,
+                                          c)) == -FI_EAGAIN)
+                        sched_yield();
                     if (rc) {
                         fprintf(stderr, "rma_bw: post: %s\n", fi_strerror((int)-rc));
                         exit(1);
                     }
-                    free_n--;
                     posted++;
                 }
-                done += (size_t)reap(&s, (int)(posted - done), free_ctx, &free_n);
+                pthread_mutex_lock(&p.lock);
+                while (p.done < n)
+                    pthread_cond_wait(&p.cond, &p.lock);
+                p.stop = 1;
+                pthread_mutex_unlock(&p.lock);
+            } else {
+                while (done < n) {
+                    while (posted < n && free_n > 0 &&
+                           !(per_req && posted % per_req == 0 && done < posted)) {
+                        ssize_t rc = post_one(&s, write_op, delivery, peer, remote_base, h.key,
+                                              desc, posted * (size_t)pieces, slots, size,
+                                              pieces, free_ctx[free_n - 1]);
+                        if (rc == -FI_EAGAIN)
+                            break;
+                        if (rc) {
+                            fprintf(stderr, "rma_bw: post: %s\n", fi_strerror((int)-rc));
+                            exit(1);
+                        }
+                        free_n--;
+                        posted++;
+                    }
+                    done += (size_t)reap(&s, (int)(posted - done), free_ctx, &free_n);
+                }
             }
             double secs = now() - t0;
+            if (threaded) {
+                pthread_join(thread, NULL);
+                pthread_mutex_destroy(&p.lock);
+                pthread_cond_destroy(&p.cond);
+            }
             if (pass == 1)
                 printf("provider=%s op=%s%s size=%zu window=%d bytes=%zu secs=%.6f gbps=%.4f "
-                       "cq=%s\n",
+                       "cq=%s request=%zu thread=%d pieces=%d\n",
                        s.info->fabric_attr->prov_name, op,
-                       write_op && delivery ? "-dc" : "", size, window, n * size, secs,
-                       (double)(n * size) / secs / 1e9, waiting ? "sread" : "poll");
+                       write_op && delivery ? "-dc" : "", size, window, n * op_bytes, secs,
+                       (double)(n * op_bytes) / secs / 1e9, waiting ? "sread" : "poll",
+                       per_req * op_bytes, threaded, pieces);
         }
         fflush(stdout);
     }
@@ -285,8 +392,9 @@ static void initiator(int sock, const char *provider, const char *op, const char
 int main(int argc, char **argv) {
     const char *provider = getenv("FI_PROVIDER"), *op = "write", *sizes = "4K,64K,1M,16M";
     size_t total = 512u << 20, buf_len = 64u << 20;
-    int window = 64, delivery = 0, waiting = 0, c;
-    while ((c = getopt(argc, argv, "p:o:s:t:b:w:DW")) != -1) {
+    int window = 64, delivery = 0, waiting = 0, threaded = 0, pieces = 1, init_polls = 0, c;
+    size_t request = 0;
+    while ((c = getopt(argc, argv, "p:o:s:t:b:w:DWR:Ti:I")) != -1) {
         switch (c) {
         case 'p': provider = optarg; break;
         case 'o': op = optarg; break;
@@ -296,14 +404,22 @@ int main(int argc, char **argv) {
         case 'w': window = atoi(optarg); break;
         case 'D': delivery = 1; break;
         case 'W': waiting = 1; break;
+        case 'R': request = parse_size(optarg); break;
+        case 'T': threaded = 1; break;
+        case 'i': pieces = atoi(optarg); break;
+        case 'I': init_polls = 1; break;
         default:
             fprintf(stderr, "usage: rma_bw [-p provider] [-o write|read] [-s sizes] [-t total] "
-                            "[-b buffer] [-w window] [-D] [-W]\n");
+                            "[-b buffer] [-w window] [-D] [-W] [-R request] [-T] [-i pieces] [-I]\n");
             return 2;
         }
     }
     if (strcmp(op, "write") && strcmp(op, "read")) {
         fprintf(stderr, "rma_bw: -o write or read\n");
+        return 2;
+    }
+    if (pieces < 1 || pieces > 4) {
+        fprintf(stderr, "rma_bw: -i 1..4\n");
         return 2;
     }
     if (window < 1 || window > 4096) {
@@ -326,7 +442,9 @@ int main(int argc, char **argv) {
         _exit(0);
     }
     close(sv[1]);
-    initiator(sv[0], provider, op, sizes, total, buf_len, window, delivery, waiting);
+    initiator(sv[0], provider, op, sizes, total, buf_len, window, delivery,
+              waiting && !init_polls, request,
+              threaded, pieces);
     int status = 0;
     waitpid(child, &status, 0);
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;

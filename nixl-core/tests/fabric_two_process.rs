@@ -28,6 +28,10 @@ fn libfabric_present() -> bool {
 }
 
 fn agent_on(provider: &str) -> Agent {
+    agent_with(provider, &[])
+}
+
+fn agent_with(provider: &str, extra: &[(&str, &str)]) -> Agent {
     let a = Agent::new(
         "init",
         AgentConfig {
@@ -36,14 +40,92 @@ fn agent_on(provider: &str) -> Agent {
         },
     )
     .unwrap();
-    let params: Params = [("provider".to_string(), provider.to_string())].into();
+    let mut params: Params = [("provider".to_string(), provider.to_string())].into();
+    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let b = a.create_backend("LIBFABRIC", &params).unwrap();
     let (_, effective) = a.backend_params(b).unwrap();
     assert!(
         effective["provider"].starts_with(provider),
         "provider reported: {effective:?}"
     );
+    for (k, v) in extra {
+        assert_eq!(&effective[*k], v, "{k} reported: {effective:?}");
+    }
     a
+}
+
+/// Both agents with two endpoints and small RMAs (each request spread over both endpoints):
+/// READ and WRITE with notifications and byte checks, many descriptors, 8 threads.
+fn two_endpoints(provider: &str) {
+    let me = agent_with(
+        provider,
+        &[("num_endpoints", "2"), ("chunk_bytes", "65536")],
+    );
+    let env = [
+        ("NIXL_PEER_BACKEND", "LIBFABRIC"),
+        ("FI_PROVIDER", provider),
+        ("NIXL_PEER_PARAMS", "num_endpoints=2,chunk_bytes=65536"),
+    ];
+    let mut peer = Peer::spawn("tgt", SIZE, 9, &env, false);
+    assert_eq!(me.load_remote_md(&peer.md).unwrap(), "tgt");
+    let what = format!("{provider}, two endpoints");
+    let peer::Exchanged {
+        buf: _buf, ours, ..
+    } = peer::read_then_write_with_notifs(&me, &mut peer, "tgt", SIZE, 9, &what);
+    // 1024 shuffled 4 KiB descriptors read back, and 8 threads with their own requests.
+    let n = 1024;
+    let order = shuffled(n, 7);
+    let at = |base: u64| -> Vec<(u64, u64)> {
+        order
+            .iter()
+            .map(|&i| (base + i as u64 * 4096, 4096))
+            .collect()
+    };
+    let back = vec![0u8; SIZE];
+    register(&me, &back);
+    let many = me
+        .create_xfer_req(
+            XferOp::Read,
+            &dram(&at(addr(&back))),
+            &dram(&at(peer.addr)),
+            "tgt",
+            Some(&OptArgs::with_notif("many")),
+        )
+        .unwrap();
+    assert_eq!(run(&me, &many).unwrap(), Status::Success);
+    assert!(
+        back[..n * 4096] == ours[..n * 4096],
+        "{what}: many-descriptor READ"
+    );
+    peer.send("WAIT_NOTIFS 1");
+    assert!(
+        peer.expect("NOTIFS ").starts_with("init:many SUM"),
+        "{what}"
+    );
+    let threads_buf = vec![0u8; SIZE];
+    register(&me, &threads_buf);
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let (me, base, peer_addr) = (&me, addr(&threads_buf), peer.addr);
+            s.spawn(move || {
+                let slice = (SIZE / 8) as u64;
+                let req = me
+                    .create_xfer_req(
+                        XferOp::Read,
+                        &dram(&[(base + t * slice, slice)]),
+                        &dram(&[(peer_addr + t * slice, slice)]),
+                        "tgt",
+                        None,
+                    )
+                    .unwrap();
+                for _ in 0..4 {
+                    assert_eq!(run(me, &req).unwrap(), Status::Success);
+                }
+            });
+        }
+    });
+    assert!(threads_buf == ours, "{what}: threaded READs");
+    peer.send("EXIT");
 }
 
 fn two_processes(provider: &str) {
@@ -150,6 +232,20 @@ fn tcp_read_write_notif_many_threads_bad_input_killed_peer() {
 fn shm_read_write_notif_many_threads_bad_input_killed_peer() {
     if libfabric_present() {
         two_processes("shm");
+    }
+}
+
+#[test]
+fn tcp_two_endpoints_read_write_notif_many_threads() {
+    if libfabric_present() {
+        two_endpoints("tcp");
+    }
+}
+
+#[test]
+fn shm_two_endpoints_read_write_notif_many_threads() {
+    if libfabric_present() {
+        two_endpoints("shm");
     }
 }
 

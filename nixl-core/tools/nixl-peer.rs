@@ -12,7 +12,8 @@
 //!   EXIT
 //! ```
 //!
-//! `NIXL_PEER_BACKEND` names the backend plugin (default `UCX`). With `NIXL_PEER_SHARED` set
+//! `NIXL_PEER_BACKEND` names the backend plugin (default `UCX`), `NIXL_PEER_PARAMS` its
+//! parameters as `key=value,key=value` (default: none). With `NIXL_PEER_SHARED` set
 //! the buffer is a shared mapping (`SharedBuffer`), which same-host peers reach by `shm`.
 
 use std::io::{BufRead, Write};
@@ -49,9 +50,13 @@ fn main() {
     };
     let agent = Agent::new(name, AgentConfig::default()).expect("agent");
     let backend = std::env::var("NIXL_PEER_BACKEND").unwrap_or_else(|_| "UCX".into());
-    agent
-        .create_backend(&backend, &Default::default())
-        .expect("backend");
+    let params: nixl_core::Params = std::env::var("NIXL_PEER_PARAMS")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    agent.create_backend(&backend, &params).expect("backend");
     let reg = RegDescList::from_descs(
         MemType::Dram,
         vec![RegDesc::new(buf.as_ptr() as u64, size as u64, 0)],

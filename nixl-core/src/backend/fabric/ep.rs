@@ -1,5 +1,6 @@
-//! One opened libfabric stack: fabric, domain, completion queue, address vector and one RDM
-//! endpoint, with thin safe wrappers over the ops-table calls this backend makes.
+//! One opened libfabric stack: fabric and domain (shared, so one registration serves every
+//! endpoint), and per endpoint a completion queue, an address vector and one RDM endpoint, with
+//! thin safe wrappers over the ops-table calls this backend makes.
 
 use std::ffi::{CStr, c_void};
 use std::ptr::null_mut;
@@ -42,7 +43,14 @@ pub struct Traits {
     pub max_iov: usize,
     /// The provider's transmit queue depth (`tx_attr->size`; 0 when it gives none).
     pub tx_size: usize,
+    /// Addresses are formatted strings whose length varies by endpoint (`shm`), not binary
+    /// addresses of one length.
+    pub addr_str: bool,
 }
+
+/// Longest endpoint address inserted; shorter ones are zero-padded to it, so a provider that
+/// reads its own fixed address length never reads past the buffer.
+pub const MAX_ADDR_LEN: usize = 256;
 
 /// Most pieces this backend puts in one RMA (libfabric 1.17's tcp, rxm and shm take 4).
 pub const MAX_IOV: usize = 4;
@@ -58,12 +66,39 @@ pub struct Piece {
     pub len: usize,
 }
 
-/// The opened objects. Every pointer stays valid until `Drop` closes it.
-pub struct Endpoint {
+/// The fabric and domain every endpoint of a backend shares. Closed when the last endpoint
+/// holding it is dropped (registrations are closed before, by the backend).
+struct Domain {
     lib: &'static Lib,
     info: *mut sys::fi_info,
     fabric: *mut sys::fid_fabric,
     domain: *mut sys::fid_domain,
+}
+
+// SAFETY: the domain is opened with FI_THREAD_SAFE; the raw pointers are only freed by `Drop`.
+unsafe impl Send for Domain {}
+// SAFETY: as above.
+unsafe impl Sync for Domain {}
+
+impl Drop for Domain {
+    fn drop(&mut self) {
+        // SAFETY: opened by `Endpoint::open`, closed once, after every endpoint on it (each
+        // holds an `Arc` to it).
+        unsafe {
+            for f in [self.domain.cast::<sys::fid>(), self.fabric.cast()] {
+                if !f.is_null() {
+                    let _ = ((*(*f).ops).close)(f);
+                }
+            }
+            (self.lib.freeinfo)(self.info);
+        }
+    }
+}
+
+/// One endpoint with its completion queue and address vector. Every pointer stays valid until
+/// `Drop` closes it.
+pub struct Endpoint {
+    dom: std::sync::Arc<Domain>,
     cq: *mut sys::fid_cq,
     av: *mut sys::fid_av,
     ep: *mut sys::fid_ep,
@@ -149,43 +184,19 @@ impl Endpoint {
                 lib.error_text(rc as isize)
             ));
         }
-        let mut ep = Endpoint {
+        let mut dom = Domain {
             lib,
             info,
             fabric: null_mut(),
             domain: null_mut(),
-            cq: null_mut(),
-            av: null_mut(),
-            ep: null_mut(),
-            blocking_cq: false,
-            traits: Traits {
-                provider: String::new(),
-                fabric: String::new(),
-                domain: String::new(),
-                mr_local: false,
-                virt_addr: true,
-                prov_key: false,
-                max_msg_size: 0,
-                max_iov: 1,
-                tx_size: 0,
-            },
-            name: Vec::new(),
         };
-        // SAFETY: `info` is the first entry libfabric returned; the objects opened below are
-        // stored in `ep` right away so that `Drop` closes whatever was opened on failure.
-        unsafe { ep.open_objects(progress)? };
-        Ok(ep)
-    }
-
-    unsafe fn open_objects(&mut self, progress: Progress) -> Result<()> {
-        let lib = self.lib;
-        // SAFETY: every pointer dereferenced was just returned by libfabric with a success
-        // code; ops tables are the provider's.
-        unsafe {
-            let info = &mut *self.info;
+        // SAFETY: `info` is the first entry libfabric returned; every pointer dereferenced is
+        // libfabric's; objects opened are stored in `dom` at once, so `Drop` closes them.
+        let traits = unsafe {
+            let info = &*dom.info;
             let d = &*info.domain_attr;
             let f = &*info.fabric_attr;
-            self.traits = Traits {
+            let traits = Traits {
                 provider: cstr(f.prov_name),
                 fabric: cstr(f.name),
                 domain: cstr(d.name),
@@ -198,19 +209,56 @@ impl Endpoint {
                     tx.iov_limit.min(tx.rma_iov_limit).clamp(1, MAX_IOV)
                 },
                 tx_size: (*info.tx_attr).size,
+                addr_str: info.addr_format == sys::FI_ADDR_STR,
             };
             check(
                 lib,
-                (lib.fabric)(info.fabric_attr, &mut self.fabric, null_mut()),
+                (lib.fabric)(info.fabric_attr, &mut dom.fabric, null_mut()),
                 "fi_fabric",
             )?;
-            let fops = &*(*self.fabric).ops;
+            let fops = &*(*dom.fabric).ops;
             check(
                 lib,
-                (fops.domain)(self.fabric, self.info, &mut self.domain, null_mut()),
+                (fops.domain)(dom.fabric, dom.info, &mut dom.domain, null_mut()),
                 "fi_domain",
             )?;
-            let dops = &*(*self.domain).ops;
+            traits
+        };
+        Endpoint::open_on(std::sync::Arc::new(dom), traits, progress)
+    }
+
+    /// Another endpoint (own completion queue and address vector) on this one's domain, so
+    /// registrations made through either serve both.
+    pub fn sibling(&self, progress: Progress) -> Result<Endpoint> {
+        Endpoint::open_on(self.dom.clone(), self.traits.clone(), progress)
+    }
+
+    fn open_on(
+        dom: std::sync::Arc<Domain>,
+        traits: Traits,
+        progress: Progress,
+    ) -> Result<Endpoint> {
+        let mut ep = Endpoint {
+            dom,
+            cq: null_mut(),
+            av: null_mut(),
+            ep: null_mut(),
+            blocking_cq: false,
+            traits,
+            name: Vec::new(),
+        };
+        // SAFETY: the domain is open; the objects opened below are stored in `ep` right away
+        // so that `Drop` closes whatever was opened on failure.
+        unsafe { ep.open_objects(progress)? };
+        Ok(ep)
+    }
+
+    unsafe fn open_objects(&mut self, progress: Progress) -> Result<()> {
+        let lib = self.dom.lib;
+        // SAFETY: every pointer dereferenced was just returned by libfabric with a success
+        // code; ops tables are the provider's.
+        unsafe {
+            let dops = &*(*self.dom.domain).ops;
             // A CQ with a wait object lets the progress thread sleep in fi_cq_sread; providers
             // without one get a polled CQ (the thread backs off when idle).
             let polled = match progress {
@@ -233,7 +281,7 @@ impl Endpoint {
                     wait_cond: 0,
                     wait_set: null_mut(),
                 };
-                if (dops.cq_open)(self.domain, &mut attr, &mut self.cq, null_mut()) == 0 {
+                if (dops.cq_open)(self.dom.domain, &mut attr, &mut self.cq, null_mut()) == 0 {
                     self.blocking_cq = wait_obj != sys::FI_WAIT_NONE;
                     break;
                 }
@@ -257,12 +305,12 @@ impl Endpoint {
             };
             check(
                 lib,
-                (dops.av_open)(self.domain, &mut av_attr, &mut self.av, null_mut()),
+                (dops.av_open)(self.dom.domain, &mut av_attr, &mut self.av, null_mut()),
                 "fi_av_open",
             )?;
             check(
                 lib,
-                (dops.endpoint)(self.domain, self.info, &mut self.ep, null_mut()),
+                (dops.endpoint)(self.dom.domain, self.dom.info, &mut self.ep, null_mut()),
                 "fi_endpoint",
             )?;
             let ep_fid = &mut (*self.ep).fid;
@@ -298,7 +346,7 @@ impl Endpoint {
 
     /// Library error text.
     pub fn error_text(&self, code: isize) -> String {
-        self.lib.error_text(code)
+        self.dom.lib.error_text(code)
     }
 
     /// Registers `[addr, addr+len)` for local use and remote RMA.
@@ -315,9 +363,9 @@ impl Endpoint {
         let mut mr: *mut sys::fid_mr = null_mut();
         // SAFETY: the domain is open; the caller keeps the range mapped.
         let rc = unsafe {
-            let mops = &*(*self.domain).mr;
+            let mops = &*(*self.dom.domain).mr;
             (mops.reg)(
-                &mut (*self.domain).fid,
+                &mut (*self.dom.domain).fid,
                 addr as *const c_void,
                 len as usize,
                 access,
@@ -346,12 +394,21 @@ impl Endpoint {
 
     /// Inserts a peer's endpoint address; returns its handle.
     pub fn av_insert(&self, addr: &[u8]) -> Result<fi_addr_t> {
+        if addr.is_empty() || addr.len() > MAX_ADDR_LEN {
+            return Err(err!(
+                InvalidParam,
+                "a libfabric address of {} bytes (1 to {MAX_ADDR_LEN})",
+                addr.len()
+            ));
+        }
+        let mut padded = [0u8; MAX_ADDR_LEN];
+        padded[..addr.len()].copy_from_slice(addr);
         let mut out: fi_addr_t = u64::MAX;
-        // SAFETY: the AV is open; `addr` is one address of the provider's format (checked by
-        // its length against ours by the caller) and outlives the call.
+        // SAFETY: the AV is open; the provider reads one address of its format, at most
+        // MAX_ADDR_LEN bytes, from the zero-padded copy, which outlives the call.
         let rc = unsafe {
             let aops = &*(*self.av).ops;
-            (aops.insert)(self.av, addr.as_ptr().cast(), 1, &mut out, 0, null_mut())
+            (aops.insert)(self.av, padded.as_ptr().cast(), 1, &mut out, 0, null_mut())
         };
         if rc != 1 {
             return Err(err!(
@@ -540,20 +597,14 @@ impl Endpoint {
 
 impl Drop for Endpoint {
     fn drop(&mut self) {
-        // SAFETY: each object was opened by `open` and is closed once, endpoint first.
+        // SAFETY: each object was opened by `open_on` and is closed once, endpoint first; the
+        // domain outlives them (this endpoint's `Arc` is dropped after).
         unsafe {
-            for f in [
-                self.ep.cast::<sys::fid>(),
-                self.av.cast(),
-                self.cq.cast(),
-                self.domain.cast(),
-                self.fabric.cast(),
-            ] {
+            for f in [self.ep.cast::<sys::fid>(), self.av.cast(), self.cq.cast()] {
                 if !f.is_null() {
                     let _ = ((*(*f).ops).close)(f);
                 }
             }
-            (self.lib.freeinfo)(self.info);
         }
     }
 }

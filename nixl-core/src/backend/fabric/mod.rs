@@ -5,8 +5,10 @@
 //! libfabric is loaded at run time (`dlopen("libfabric.so.1")`); without it the backend answers
 //! NOT_SUPPORTED saying what to install, and everything else works. The provider is libfabric's
 //! choice after its `FI_PROVIDER` filter, or the `provider` parameter; it is logged and shown in
-//! the backend parameters, and never silently replaced. One RDM endpoint per agent; one address
-//! vector entry per peer; each registration's provider key travels in the agent metadata; a
+//! the backend parameters, and never silently replaced. `num_endpoints` RDM endpoints per agent
+//! (one domain, so one key per registration; each endpoint with its own completion queue and
+//! progress thread, a request's RMAs spread over them); one address vector entry per peer and
+//! endpoint; each registration's provider key travels in the agent metadata; a
 //! notification is a message sent once every RMA of the transfer completed (writes are posted
 //! with delivery-complete semantics, so the data is visible at the target first).
 //! See `README.md` here for parameters, what was verified, and provider behaviour found.
@@ -55,12 +57,16 @@ fn default_params() -> Params {
         // Most local/remote range pairs in one RMA (capped by the provider's iov limits);
         // 1 posts one RMA per (merged) descriptor pair.
         ("max_iov", "4"),
-        // Most RMAs in flight on the endpoint; 0: as many as the provider's queue takes.
+        // Most RMAs in flight on each endpoint; 0: as many as the provider's queue takes.
         ("max_inflight", "0"),
         // "blocking": the progress thread sleeps in fi_cq_sread where the provider has a wait
         // object; "polled": it polls, backing off to 1 ms sleeps when idle; "auto": polled on
         // shm (whose fi_cq_sread does not wake), blocking elsewhere.
         ("progress", "auto"),
+        // RDM endpoints, each with its own completion queue and progress thread; a request's
+        // RMAs are spread over them (1 to 16). "auto": 2 where the progress threads sleep in
+        // fi_cq_sread (tcp), 1 where they poll (shm): measured in BENCHMARKS.md.
+        ("num_endpoints", "auto"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -101,9 +107,21 @@ impl Drop for RecvContexts {
     }
 }
 
-/// State shared by the backend and its progress thread.
-pub struct Shared {
+/// One endpoint with its own completion queue, progress thread and bound on RMAs in flight.
+pub struct Lane {
     ep: Endpoint,
+    /// This endpoint in its own address vector (loopback transfers).
+    self_addr: sys::fi_addr_t,
+    /// Bounds the RMAs in flight on it; posters wait here for completions.
+    throttle: Throttle,
+    /// RMAs posted on it (how requests were spread).
+    posted: AtomicUsize,
+}
+
+/// State shared by the backend and its progress threads.
+pub struct Shared {
+    /// The endpoints, at least one; the first also carries notifications.
+    lanes: Vec<Lane>,
     agent_name: String,
     notifs: Arc<NotifQueue>,
     peer_timeout: Duration,
@@ -122,18 +140,19 @@ pub struct Shared {
     /// time (the provider writes the others concurrently).
     _recv_slab: Vec<u8>,
     recv_slab_ptr: usize,
-    /// Declared after `ep`, so freed only once the endpoint is closed.
+    /// Declared after `lanes`, so freed only once the endpoints are closed.
     recv_ctx: RecvContexts,
     recv_reg: Mutex<Option<ep::MemReg>>,
-    /// This endpoint in its own address vector (loopback transfers).
-    self_addr: sys::fi_addr_t,
-    /// Bounds the RMAs in flight; posters wait here for completions.
-    throttle: Throttle,
     /// Proves and checks notifications when a shared secret is configured.
     auth: notif_auth::NotifAuth,
 }
 
 impl Shared {
+    /// The first endpoint: registrations (the domain is shared), notifications.
+    fn ep(&self) -> &Endpoint {
+        &self.lanes[0].ep
+    }
+
     /// Posts a message to `peer`, whose endpoint address is `dest` (None: this endpoint);
     /// `done` runs when it completes.
     fn send_msg(
@@ -143,12 +162,15 @@ impl Shared {
         msg: &[u8],
         done: Done,
     ) -> Result<()> {
-        let dest = dest.unwrap_or(&self.ep.name);
+        let dest = dest.unwrap_or(&self.ep().name);
         let wire = self.auth.seal(dest, &self.agent_name, msg)?;
-        let reg = if self.ep.traits.mr_local {
+        let reg = if self.ep().traits.mr_local {
             // SAFETY: the buffer is moved into the context below and freed only after the
             // registration is closed on completion.
-            Some(unsafe { self.ep.mr_reg(wire.as_ptr() as u64, wire.len() as u64, 0)? })
+            Some(unsafe {
+                self.ep()
+                    .mr_reg(wire.as_ptr() as u64, wire.len() as u64, 0)?
+            })
         } else {
             None
         };
@@ -159,7 +181,7 @@ impl Shared {
         loop {
             // SAFETY: the buffer lives in the context (a Vec's heap data does not move).
             let rc = unsafe {
-                self.ep
+                self.ep()
                     .send(std::slice::from_raw_parts(ptr, len), desc, peer, ctx)
             };
             if rc == 0 {
@@ -191,7 +213,7 @@ impl Shared {
             // SAFETY: the slab outlives the endpoint's use of it (closed in shutdown first);
             // the context is persistent.
             let rc = unsafe {
-                self.ep.recv(
+                self.ep().recv(
                     buf as *mut u8,
                     wire::NOTIF_BUF_LEN,
                     desc,
@@ -202,7 +224,7 @@ impl Shared {
                 if rc != 0 && rc != -sys::FI_EAGAIN {
                     log::error!(
                         "LIBFABRIC: cannot post a receive buffer: {}",
-                        self.ep.error_text(rc)
+                        self.ep().error_text(rc)
                     );
                 }
                 return;
@@ -219,7 +241,7 @@ impl Shared {
                 // SAFETY: the slot lies in the slab, and the provider completed its receive
                 // into it; it is re-posted only after this read.
                 let bytes = unsafe { std::slice::from_raw_parts(start as *const u8, len) };
-                match self.auth.open(&self.ep.name, bytes) {
+                match self.auth.open(&self.ep().name, bytes) {
                     Ok((sender, msg)) => self.notifs.push(&sender, msg),
                     Err(e) => log::warn!("LIBFABRIC: dropped a notification: {e}"),
                 }
@@ -227,7 +249,7 @@ impl Shared {
             Err(code) if code.abs() == libc::ECANCELED => return,
             Err(code) => log::warn!(
                 "LIBFABRIC: receive failed: {}",
-                self.ep.error_text(code as isize)
+                self.ep().error_text(code as isize)
             ),
         }
         if !self.stopping.load(Ordering::Acquire) {
@@ -243,6 +265,8 @@ struct Settings {
     chunk: u64,
     max_iov: usize,
     max_inflight: usize,
+    /// None: auto (chosen once the CQ kind is known).
+    num_endpoints: Option<usize>,
 }
 
 impl Settings {
@@ -252,6 +276,20 @@ impl Settings {
         let chunk = number("chunk_bytes")?;
         let max_iov = number("max_iov")?.clamp(1, ep::MAX_IOV as u64) as usize;
         let max_inflight = number("max_inflight")?.min(1 << 20) as usize;
+        let num_endpoints = match get("num_endpoints").as_str() {
+            "auto" => None,
+            _ => {
+                let n = number("num_endpoints")?;
+                if !(1..=wire::MAX_ENDPOINTS as u64).contains(&n) {
+                    return Err(err!(
+                        InvalidParam,
+                        "num_endpoints {n} is not auto or in 1..={}",
+                        wire::MAX_ENDPOINTS
+                    ));
+                }
+                Some(n as usize)
+            }
+        };
         let provider = Some(get("provider"))
             .filter(|p| !p.is_empty())
             .or_else(|| std::env::var("FI_PROVIDER").ok().filter(|p| !p.is_empty()));
@@ -272,6 +310,7 @@ impl Settings {
             chunk: chunk.max(4096),
             max_iov,
             max_inflight,
+            num_endpoints,
         })
     }
 }
@@ -289,7 +328,9 @@ pub struct FabricBackend {
     settings: Settings,
     params: Params,
     conn_info: Vec<u8>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Where the next request starts spreading its RMAs over the lanes.
+    next_lane: AtomicUsize,
 }
 
 impl FabricBackend {
@@ -301,7 +342,33 @@ impl FabricBackend {
         if traits.max_msg_size > 0 {
             settings.chunk = settings.chunk.min(traits.max_msg_size as u64);
         }
-        let self_addr = ep.av_insert(&ep.name.clone())?;
+        let inflight_limit = match (settings.max_inflight, traits.tx_size) {
+            (0, 0) => usize::MAX,
+            (0, tx) => tx,
+            (n, 0) => n,
+            (n, tx) => n.min(tx),
+        };
+        // Auto: a second endpoint (connection, progress thread) where progress threads sleep
+        // in fi_cq_sread; where they poll (shm), another poller costs a core instead.
+        let num_endpoints = settings
+            .num_endpoints
+            .unwrap_or(if ep.blocking_cq { 2 } else { 1 });
+        let mut eps = vec![ep];
+        for _ in 1..num_endpoints {
+            eps.push(eps[0].sibling(settings.progress)?);
+        }
+        let lanes = eps
+            .into_iter()
+            .map(|ep| {
+                Ok(Lane {
+                    self_addr: ep.av_insert(&ep.name.clone())?,
+                    ep,
+                    throttle: Throttle::new(inflight_limit),
+                    posted: AtomicUsize::new(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let ep = &lanes[0].ep;
         let mut slab = vec![0u8; RECV_BUFS * wire::NOTIF_BUF_LEN];
         let slab_ptr = slab.as_mut_ptr() as usize;
         let recv_reg = if traits.mr_local {
@@ -318,7 +385,7 @@ impl FabricBackend {
         );
         let blocking = ep.blocking_cq;
         let shared = Arc::new(Shared {
-            ep,
+            lanes,
             agent_name: ctx.agent_name.clone(),
             notifs: ctx.notifs.clone(),
             peer_timeout: ctx.config.peer_timeout,
@@ -331,29 +398,36 @@ impl FabricBackend {
             recv_slab_ptr: slab_ptr,
             recv_ctx,
             recv_reg: Mutex::new(recv_reg),
-            self_addr,
-            throttle: Throttle::new(match (settings.max_inflight, traits.tx_size) {
-                (0, 0) => usize::MAX,
-                (0, tx) => tx,
-                (n, 0) => n,
-                (n, tx) => n.min(tx),
-            }),
             auth: notif_auth::NotifAuth::new(ctx.config.auth_secret.clone()),
         });
         for slot in 0..RECV_BUFS {
             shared.post_recv(slot);
         }
-        let weak = Arc::downgrade(&shared);
-        let thread = std::thread::Builder::new()
-            .name("nixl-fabric".into())
-            .spawn(move || xfer::progress_loop(weak))
-            .map_err(|e| err!(Backend, "cannot start the libfabric progress thread: {e}"))?;
+        let mut threads = Vec::with_capacity(shared.lanes.len());
+        for lane in 0..shared.lanes.len() {
+            let weak = Arc::downgrade(&shared);
+            let spawned = std::thread::Builder::new()
+                .name(format!("nixl-fabric-{lane}"))
+                .spawn(move || xfer::progress_loop(weak, lane));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    stop_threads(&shared, threads);
+                    return Err(err!(
+                        Backend,
+                        "cannot start a libfabric progress thread: {e}"
+                    ));
+                }
+            }
+        }
         log::info!(
-            "LIBFABRIC backend of {}: provider {} (fabric {}, domain {}), {} completion queue",
+            "LIBFABRIC backend of {}: provider {} (fabric {}, domain {}), {} endpoint(s), {} \
+             completion queue",
             ctx.agent_name,
             traits.provider,
             traits.fabric,
             traits.domain,
+            shared.lanes.len(),
             if blocking { "blocking" } else { "polled" }
         );
         let mut effective = default_params();
@@ -375,7 +449,11 @@ impl FabricBackend {
         };
         effective.insert("max_iov".into(), write_iov.to_string());
         effective.insert("max_iov_read".into(), max_iov.read.to_string());
-        effective.insert("max_inflight".into(), shared.throttle.limit().to_string());
+        effective.insert(
+            "max_inflight".into(),
+            shared.lanes[0].throttle.limit().to_string(),
+        );
+        effective.insert("num_endpoints".into(), shared.lanes.len().to_string());
         effective.insert(
             "peer_auth".into(),
             if shared.auth.enabled() {
@@ -398,7 +476,7 @@ impl FabricBackend {
         );
         let conn_info = wire::ConnInfo {
             provider: traits.provider,
-            addr: shared.ep.name.clone(),
+            addrs: shared.lanes.iter().map(|l| l.ep.name.clone()).collect(),
         }
         .encode();
         Ok(FabricBackend {
@@ -407,33 +485,47 @@ impl FabricBackend {
             settings,
             params: effective,
             conn_info,
-            thread: Mutex::new(Some(thread)),
+            threads: Mutex::new(threads),
+            next_lane: AtomicUsize::new(0),
         })
     }
 
-    /// The peer's address handle, re-inserted first if its connection broke.
-    fn reconnect_if_broken(&self, p: &FabricPeer) -> Result<sys::fi_addr_t> {
+    /// The peer's address handles (one per lane), re-inserted first if its connection broke.
+    fn reconnect_if_broken(&self, p: &FabricPeer) -> Result<Vec<sys::fi_addr_t>> {
         let link = &p.link;
+        let lanes = &self.shared.lanes;
         if link.broken.swap(false, Ordering::AcqRel) {
-            link.remove_from(&self.shared.ep);
-            let addr = self.shared.ep.av_insert(&link.raw)?;
-            link.addr.store(addr, Ordering::Release);
+            link.remove_from(lanes);
+            for (i, lane) in lanes.iter().enumerate() {
+                match lane.ep.av_insert(link.raw_for(i)) {
+                    Ok(addr) => link.addrs[i].store(addr, Ordering::Release),
+                    Err(e) => {
+                        // Try again on the next post (entries made so far are removed then).
+                        link.broken.store(true, Ordering::Release);
+                        return Err(e);
+                    }
+                }
+            }
             log::info!("LIBFABRIC: reconnecting to {}", p.name);
         }
-        Ok(link.addr.load(Ordering::Acquire))
+        Ok(link
+            .addrs
+            .iter()
+            .map(|a| a.load(Ordering::Acquire))
+            .collect())
     }
 
     /// Posts every RMA of `job`; returns once all are queued (or the request was canceled).
     fn post_ops(&self, job: &XferJob, peer: Option<&FabricPeer>) -> Result<Arc<Completion>> {
         let shared = &self.shared;
         let write = job.op == XferOp::Write;
-        let addr = match peer {
+        let addrs = match peer {
             Some(p) => self.reconnect_if_broken(p)?,
-            None => shared.self_addr,
+            None => shared.lanes.iter().map(|l| l.self_addr).collect(),
         };
         // Resolve everything first: nothing is posted for a request with a bad descriptor.
         let mut plan = plan::Planner::new(
-            self.settings.chunk,
+            split_chunk(self.settings.chunk, job.total_bytes, shared.lanes.len()),
             if write {
                 self.max_iov.write
             } else {
@@ -479,7 +571,7 @@ impl FabricBackend {
                     cached = Some((l.key, lmr, r.key, rmr));
                 }
                 let (_, lmr, _, rmr) = cached.as_ref().expect("set above");
-                let remote_addr = if shared.ep.traits.virt_addr {
+                let remote_addr = if shared.ep().traits.virt_addr {
                     r.addr
                 } else {
                     r.addr - rmr.base
@@ -496,10 +588,10 @@ impl FabricBackend {
             shared,
             completion.clone(),
             job.notif.clone(),
-            addr,
+            addrs[0],
             peer.map(|p| p.link.clone()),
         ));
-        let (weak, provider) = (Arc::downgrade(&x), shared.ep.traits.provider.clone());
+        let (weak, provider) = (Arc::downgrade(&x), shared.ep().traits.provider.clone());
         completion.set_progress(move || {
             if let Some(x) = weak.upgrade() {
                 x.check_stall(&provider);
@@ -511,16 +603,29 @@ impl FabricBackend {
             active.push(Arc::downgrade(&x));
         }
         let deadline_step = shared.peer_timeout;
+        // Spread the RMAs over the lanes: each goes to the lane with the fewest bytes of this
+        // request so far, ties broken from a rotating start so that one-RMA requests take
+        // turns.
+        let nlanes = shared.lanes.len();
+        let first = self.next_lane.fetch_add(1, Ordering::Relaxed) % nlanes;
+        let mut load = vec![0u64; nlanes];
         for op in ops {
             if completion.is_canceled() {
                 break;
             }
+            let lane = (0..nlanes)
+                .map(|k| (first + k) % nlanes)
+                .min_by_key(|&i| load[i])
+                .expect("at least one lane");
+            load[lane] += op.bytes();
+            let (lane_ep, throttle, addr) = (
+                &shared.lanes[lane].ep,
+                &shared.lanes[lane].throttle,
+                addrs[lane],
+            );
             // Bound what is in flight on the endpoint (the provider's queue would take more,
             // but a deep queue of large RMAs only delays the completions that free it).
-            if !shared
-                .throttle
-                .acquire(shared, deadline_step, &|| completion.is_canceled())
-            {
+            if !throttle.acquire(shared, lane, deadline_step, &|| completion.is_canceled()) {
                 let e = if completion.is_canceled() {
                     err!(Canceled, "the request was released")
                 } else {
@@ -537,12 +642,12 @@ impl FabricBackend {
             x.remaining.fetch_add(1, Ordering::AcqRel);
             op.mr.inflight.fetch_add(1, Ordering::AcqRel);
             let desc = op.mr.desc;
-            let ctx = OpCtx::boxed(OpKind::Rma(x.clone(), op.mr.clone()));
+            let ctx = OpCtx::boxed(OpKind::Rma(x.clone(), op.mr.clone(), lane));
             let mut waited_since: Option<Instant> = None;
             let rc = loop {
                 // SAFETY: the local ranges lie in a live registration whose in-flight count
                 // was raised (deregistration waits for it); the context lives until completion.
-                let rc = unsafe { shared.ep.rma(write, op.pieces(), desc, addr, op.key, ctx) };
+                let rc = unsafe { lane_ep.rma(write, op.pieces(), desc, addr, op.key, ctx) };
                 if rc != -sys::FI_EAGAIN {
                     break rc;
                 }
@@ -551,13 +656,15 @@ impl FabricBackend {
                     break rc;
                 }
                 // The provider's queue is full: free it by reading completions here.
-                shared.throttle.wait_for_room(shared, true);
+                throttle.wait_for_room(shared, lane, true);
             };
-            if rc != 0 {
+            if rc == 0 {
+                shared.lanes[lane].posted.fetch_add(1, Ordering::Relaxed);
+            } else {
                 // SAFETY: the provider did not take the context.
-                if let OpKind::Rma(x, lmr) = unsafe { OpCtx::unpost(ctx) } {
+                if let OpKind::Rma(x, lmr, _) = unsafe { OpCtx::unpost(ctx) } {
                     lmr.inflight.fetch_sub(1, Ordering::AcqRel);
-                    shared.throttle.release();
+                    throttle.release();
                     let e = if rc == -sys::FI_EAGAIN && completion.is_canceled() {
                         err!(Canceled, "the request was released")
                     } else if rc == -sys::FI_EAGAIN {
@@ -619,7 +726,7 @@ impl Backend for FabricBackend {
         // SAFETY: the agent keeps the registered range mapped until `deregister` returns.
         let reg = unsafe {
             self.shared
-                .ep
+                .ep()
                 .mr_reg(region.desc.addr, region.desc.len, requested)?
         };
         let mr = Arc::new(LocalMr {
@@ -684,7 +791,7 @@ impl Backend for FabricBackend {
 
     fn load_remote(&self, remote_agent: &str, conn_info: &[u8]) -> Result<PeerHandle> {
         let info = wire::ConnInfo::decode(conn_info)?;
-        let ours = &self.shared.ep.traits.provider;
+        let ours = &self.shared.ep().traits.provider;
         if &info.provider != ours {
             return Err(err!(
                 Mismatch,
@@ -692,22 +799,37 @@ impl Backend for FabricBackend {
                 info.provider
             ));
         }
-        if info.addr.len() != self.shared.ep.name.len() {
+        // Binary addresses have one length per provider; string ones (shm) vary.
+        let ours_len = self.shared.ep().name.len();
+        let fixed = !self.shared.ep().traits.addr_str;
+        if let Some(a) = info.addrs.iter().find(|a| fixed && a.len() != ours_len) {
             return Err(err!(
                 InvalidParam,
-                "agent {remote_agent}'s libfabric address has {} bytes, {ours} uses {}",
-                info.addr.len(),
-                self.shared.ep.name.len()
+                "agent {remote_agent}'s libfabric address has {} bytes, {ours} uses {ours_len}",
+                a.len(),
             ));
         }
-        let addr = self.shared.ep.av_insert(&info.addr)?;
+        let mut addrs = Vec::with_capacity(self.shared.lanes.len());
+        for (i, lane) in self.shared.lanes.iter().enumerate() {
+            // Lanes wrap around the peer's endpoints, as `PeerLink::raw_for` does.
+            match lane.ep.av_insert(&info.addrs[i % info.addrs.len()]) {
+                Ok(a) => addrs.push(a),
+                Err(e) => {
+                    for (lane, &a) in self.shared.lanes.iter().zip(&addrs) {
+                        lane.ep.av_remove(a);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let link = PeerLink {
+            addrs: addrs.into_iter().map(Into::into).collect(),
+            raws: info.addrs,
+            broken: false.into(),
+        };
         Ok(Arc::new(FabricPeer {
             name: remote_agent.to_owned(),
-            link: Arc::new(PeerLink {
-                addr: addr.into(),
-                raw: info.addr,
-                broken: false.into(),
-            }),
+            link: Arc::new(link),
             regions: RwLock::new(HashMap::new()),
         }))
     }
@@ -739,7 +861,7 @@ impl Backend for FabricBackend {
 
     fn disconnect(&self, peer: &PeerHandle) {
         if let Some(p) = peer.downcast_ref::<FabricPeer>() {
-            p.link.remove_from(&self.shared.ep);
+            p.link.remove_from(&self.shared.lanes);
         }
     }
 
@@ -782,12 +904,12 @@ impl Backend for FabricBackend {
 
     fn gen_notif(&self, target: &Target, msg: &[u8]) -> Result<()> {
         let (addr, dest) = match target {
-            Target::Loopback => (self.shared.self_addr, None),
+            Target::Loopback => (self.shared.lanes[0].self_addr, None),
             Target::Peer(p) => {
                 let p = p
                     .downcast_ref::<FabricPeer>()
                     .ok_or_else(|| err!(InvalidParam, "not a LIBFABRIC peer"))?;
-                (self.reconnect_if_broken(p)?, Some(&p.link.raw[..]))
+                (self.reconnect_if_broken(p)?[0], Some(&p.link.raws[0][..]))
             }
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -807,10 +929,7 @@ impl Backend for FabricBackend {
         if shared.stopping.swap(true, Ordering::AcqRel) {
             return;
         }
-        shared.ep.signal_cq();
-        if let Some(t) = self.thread.lock().take() {
-            let _ = t.join();
-        }
+        stop_threads(shared, std::mem::take(&mut *self.threads.lock()));
         shared.abandon_active();
         let mrs: Vec<_> = shared.local.write().drain().map(|(_, m)| m).collect();
         for m in mrs {
@@ -821,6 +940,28 @@ impl Backend for FabricBackend {
         if let Some(reg) = shared.recv_reg.lock().take() {
             reg.close();
         }
+    }
+}
+
+/// Smallest RMA a request is cut into so that it spreads over several endpoints: below it, one
+/// RMA's fixed costs (a request header, a completion) outweigh what a second endpoint adds.
+const MIN_SPLIT: u64 = 1 << 20;
+
+/// The largest RMA for a request of `total` bytes on `lanes` endpoints: `chunk`, or less so
+/// that a request of at least `lanes` × [`MIN_SPLIT`] has an RMA for every endpoint.
+fn split_chunk(chunk: u64, total: u64, lanes: usize) -> u64 {
+    let share = total.div_ceil(lanes as u64).next_multiple_of(4096);
+    chunk.min(share.max(MIN_SPLIT))
+}
+
+/// Stops the progress threads (`stopping` set, or set here) and waits for them.
+fn stop_threads(shared: &Shared, threads: Vec<JoinHandle<()>>) {
+    shared.stopping.store(true, Ordering::Release);
+    for lane in &shared.lanes {
+        lane.ep.signal_cq();
+    }
+    for t in threads {
+        let _ = t.join();
     }
 }
 

@@ -22,6 +22,11 @@ impl<M> Rma<M> {
     pub fn pieces(&self) -> &[Piece] {
         &self.pieces[..self.count]
     }
+
+    /// Bytes it moves.
+    pub fn bytes(&self) -> u64 {
+        self.total
+    }
 }
 
 /// Builds the RMAs of one request, pair by pair.

@@ -16,6 +16,8 @@ use std::sync::OnceLock;
 pub type fi_addr_t = u64;
 /// `FI_ADDR_NOTAVAIL`: no address (also what this backend stores once an entry is removed).
 pub const FI_ADDR_NOTAVAIL: fi_addr_t = u64::MAX;
+/// `fi_info.addr_format` of providers whose addresses are formatted strings (`shm`).
+pub const FI_ADDR_STR: u32 = 9;
 pub type ssize_t = isize;
 
 pub const fn fi_version(major: u32, minor: u32) -> u32 {

@@ -474,3 +474,250 @@ fn loopback_read_and_write_land_in_place_on_both_providers() {
         b.deregister(MemType::Dram, &r);
     }
 }
+
+fn backend_with(
+    name: &str,
+    provider: &str,
+    extra: &[(&str, &str)],
+) -> (FabricBackend, Arc<NotifQueue>) {
+    let notifs = Arc::new(NotifQueue::default());
+    let ctx = BackendContext {
+        agent_name: name.into(),
+        config: crate::config::AgentConfig {
+            peer_timeout: Duration::from_secs(2),
+            ..Default::default()
+        },
+        notifs: notifs.clone(),
+    };
+    let mut params: Params = [("provider".to_string(), provider.to_string())].into();
+    params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    (FabricBackend::new(&ctx, &params).unwrap(), notifs)
+}
+
+fn lane_posts(b: &FabricBackend) -> Vec<usize> {
+    b.shared
+        .lanes
+        .iter()
+        .map(|l| l.posted.load(Ordering::Relaxed))
+        .collect()
+}
+
+/// Waits for the transfer and then for its notification at the target (bounded), and checks
+/// `target` against `expected` the moment the notification is seen: the notification must
+/// come after every byte of the request, whichever endpoint carried it.
+fn expect_landed(c: &Completion, notifs: &NotifQueue, msg: &[u8], target: &[u8], expected: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.is_empty() && Instant::now() < deadline {
+        got = notifs.drain();
+        std::thread::yield_now();
+    }
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(target == expected, "notification before all data landed");
+    assert_eq!(got[0].1, msg);
+    assert_eq!(wait(c), Status::Success, "{:?}", c.error());
+}
+
+#[test]
+fn several_endpoints_split_requests_and_notify_after_all_data() {
+    if !available() {
+        return;
+    }
+    for prov in providers() {
+        let prov = prov.as_str();
+        eprintln!("provider {prov}");
+        // 256 KiB RMAs: an 8 MiB request is 32 of them, spread over the endpoints.
+        let two = [("num_endpoints", "2"), ("chunk_bytes", "262144")];
+        let (a, _) = backend_with("A", prov, &two);
+        let (b, b_notifs) = backend_with("B", prov, &two);
+        let (c, c_notifs) = backend_with(
+            "C",
+            prov,
+            &[("num_endpoints", "1"), ("chunk_bytes", "262144")],
+        );
+        assert_eq!(a.params()["num_endpoints"], "2");
+        assert_eq!(c.params()["num_endpoints"], "1");
+        // Auto: two where the progress threads sleep in fi_cq_sread, one where they poll.
+        let (d, _) = backend_with("D", prov, &[]);
+        let polled = d.params()["progress"] == "polled";
+        assert_eq!(d.params()["num_endpoints"], if polled { "1" } else { "2" });
+        drop(d);
+        let info = wire::ConnInfo::decode(&a.conn_info()).unwrap();
+        assert_eq!(info.addrs.len(), 2);
+        assert_ne!(info.addrs[0], info.addrs[1]);
+        assert_eq!(
+            wire::ConnInfo::decode(&c.conn_info()).unwrap().addrs.len(),
+            1
+        );
+
+        let len = 8 << 20;
+        let a_buf: Vec<u8> = (0..len).map(|i| (i * 13 + 5) as u8).collect();
+        let a_back: Vec<u8> = vec![0; len];
+        let b_buf: Vec<u8> = vec![0; len];
+        let c_buf: Vec<u8> = vec![0; len];
+        let (ra, ra2, rb, rc) = (
+            region(&a_buf, 1),
+            region(&a_back, 2),
+            region(&b_buf, 3),
+            region(&c_buf, 4),
+        );
+        a.register(MemType::Dram, &ra).unwrap();
+        a.register(MemType::Dram, &ra2).unwrap();
+        b.register(MemType::Dram, &rb).unwrap();
+        c.register(MemType::Dram, &rc).unwrap();
+        let peer_b = a.load_remote("B", &b.conn_info()).unwrap();
+        a.load_remote_region(&peer_b, MemType::Dram, &remote(&b, &rb))
+            .unwrap();
+        let peer_c = a.load_remote("C", &c.conn_info()).unwrap();
+        a.load_remote_region(&peer_c, MemType::Dram, &remote(&c, &rc))
+            .unwrap();
+        let (pa, pa2) = (a_buf.as_ptr() as u64, a_back.as_ptr() as u64);
+        let (pb, pc, n) = (b_buf.as_ptr() as u64, c_buf.as_ptr() as u64, len as u64);
+
+        // WRITE A (2 endpoints) -> B (2 endpoints), notification after all of it.
+        let before = lane_posts(&a);
+        let w = a
+            .post(job(
+                XferOp::Write,
+                (pa, n, 1),
+                (pb, n, 3),
+                Target::Peer(peer_b.clone()),
+                Some(b"two"),
+            ))
+            .unwrap();
+        expect_landed(&w, &b_notifs, b"two", &b_buf, &a_buf);
+        let after = lane_posts(&a);
+        assert!(
+            after.iter().zip(&before).all(|(x, y)| x - y >= 8),
+            "{prov}: the request was not spread over both endpoints: {before:?} -> {after:?}"
+        );
+
+        // READ it back from B into another buffer, both endpoints again.
+        let r = a
+            .post(job(
+                XferOp::Read,
+                (pa2, n, 2),
+                (pb, n, 3),
+                Target::Peer(peer_b.clone()),
+                Some(b"back"),
+            ))
+            .unwrap();
+        expect_landed(&r, &b_notifs, b"back", &a_back, &a_buf);
+
+        // A (2 endpoints) -> C (1 endpoint): both of A's endpoints reach C's one.
+        let before = lane_posts(&a);
+        let w = a
+            .post(job(
+                XferOp::Write,
+                (pa, n, 1),
+                (pc, n, 4),
+                Target::Peer(peer_c.clone()),
+                Some(b"one"),
+            ))
+            .unwrap();
+        expect_landed(&w, &c_notifs, b"one", &c_buf, &a_buf);
+        let after = lane_posts(&a);
+        assert!(after.iter().zip(&before).all(|(x, y)| x > y), "{prov}");
+
+        // Loopback on several endpoints.
+        let l = a
+            .post(job(
+                XferOp::Read,
+                (pa2, n, 2),
+                (pa, n, 1),
+                Target::Loopback,
+                None,
+            ))
+            .unwrap();
+        assert_eq!(wait(&l), Status::Success, "{prov}: {:?}", l.error());
+        assert!(a_back == a_buf, "{prov}: loopback READ");
+
+        // Bad metadata: an address of another length among the endpoints (binary addresses
+        // have one length per provider; shm's are strings), too many endpoints.
+        if !a.shared.ep().traits.addr_str {
+            let mut forged = info.clone();
+            forged.addrs[1].push(0);
+            let e = a.load_remote("X", &forged.encode()).expect_err("accepted");
+            assert_eq!(e.status(), Status::InvalidParam, "{e}");
+        }
+        let mut many = info.clone();
+        many.addrs = vec![info.addrs[0].clone(); wire::MAX_ENDPOINTS + 1];
+        assert!(a.load_remote("X", &many.encode()).is_err());
+
+        a.disconnect(&peer_b);
+        a.disconnect(&peer_c);
+        a.deregister(MemType::Dram, &ra);
+        a.deregister(MemType::Dram, &ra2);
+        b.deregister(MemType::Dram, &rb);
+        c.deregister(MemType::Dram, &rc);
+    }
+}
+
+#[test]
+fn one_large_descriptor_is_cut_for_every_endpoint() {
+    // Default chunk (8 MiB): an 8 MiB request on 2 endpoints goes out as 2 RMAs of 4 MiB; a
+    // request under 2 MiB stays one RMA; one endpoint never cuts below the chunk.
+    assert_eq!(split_chunk(8 << 20, 8 << 20, 2), 4 << 20);
+    assert_eq!(split_chunk(8 << 20, 64 << 20, 2), 8 << 20);
+    assert_eq!(split_chunk(8 << 20, 1 << 20, 2), 1 << 20);
+    assert_eq!(split_chunk(8 << 20, 8 << 20, 1), 8 << 20);
+    assert_eq!(split_chunk(8 << 20, 3 << 20, 4), 1 << 20);
+    assert_eq!(split_chunk(8 << 20, (5 << 20) + 1, 2), (5 << 19) + 4096);
+    assert_eq!(split_chunk(256 << 10, 8 << 20, 2), 256 << 10);
+    if !available() {
+        return;
+    }
+    for prov in providers() {
+        let prov = prov.as_str();
+        let (a, _) = backend_with("A", prov, &[("num_endpoints", "2")]);
+        let (b, b_notifs) = backend_with("B", prov, &[]);
+        let len = 8 << 20;
+        let a_buf: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+        let b_buf: Vec<u8> = vec![0; len];
+        let (ra, rb) = (region(&a_buf, 1), region(&b_buf, 2));
+        a.register(MemType::Dram, &ra).unwrap();
+        b.register(MemType::Dram, &rb).unwrap();
+        let peer_b = a.load_remote("B", &b.conn_info()).unwrap();
+        a.load_remote_region(&peer_b, MemType::Dram, &remote(&b, &rb))
+            .unwrap();
+        let n = len as u64;
+        let before = lane_posts(&a);
+        let w = a
+            .post(job(
+                XferOp::Write,
+                (a_buf.as_ptr() as u64, n, 1),
+                (b_buf.as_ptr() as u64, n, 2),
+                Target::Peer(peer_b.clone()),
+                Some(b"big"),
+            ))
+            .unwrap();
+        expect_landed(&w, &b_notifs, b"big", &b_buf, &a_buf);
+        let after = lane_posts(&a);
+        let per_lane: Vec<usize> = after.iter().zip(&before).map(|(x, y)| x - y).collect();
+        assert_eq!(per_lane, vec![1, 1], "{prov}: one RMA per endpoint");
+        a.disconnect(&peer_b);
+        a.deregister(MemType::Dram, &ra);
+        b.deregister(MemType::Dram, &rb);
+    }
+}
+
+#[test]
+fn num_endpoints_out_of_range_is_refused() {
+    if !available() {
+        return;
+    }
+    let ctx = BackendContext {
+        agent_name: "A".into(),
+        config: Default::default(),
+        notifs: Arc::new(NotifQueue::default()),
+    };
+    for bad in ["0", "17", "two", ""] {
+        let params: Params = [
+            ("provider".to_string(), "tcp".to_string()),
+            ("num_endpoints".to_string(), bad.to_string()),
+        ]
+        .into();
+        let e = FabricBackend::new(&ctx, &params).err().expect("accepted");
+        assert_eq!(e.status(), Status::InvalidParam, "{bad}: {e}");
+    }
+}

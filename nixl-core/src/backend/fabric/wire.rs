@@ -6,8 +6,13 @@ use crate::codec::{Reader, Writer};
 use crate::status::{Result, err};
 
 const VERSION: u8 = 1;
+/// Connection info listing several endpoints (`num_endpoints` > 1); one endpoint is still
+/// written as version 1, which earlier builds read.
+const CONN_VERSION_MULTI: u8 = 2;
+/// Most endpoints one agent lists.
+pub const MAX_ENDPOINTS: usize = 16;
 /// Longest endpoint address accepted (verbs/EFA names are tens of bytes).
-pub const MAX_ADDR_LEN: usize = 256;
+pub const MAX_ADDR_LEN: usize = super::ep::MAX_ADDR_LEN;
 const MAX_PROVIDER_LEN: usize = 64;
 const MAX_NAME_LEN: usize = 4096;
 /// Largest notification message this backend carries.
@@ -40,17 +45,26 @@ pub struct Notif {
 pub struct ConnInfo {
     /// Provider name (peers must use the same one).
     pub provider: String,
-    /// Endpoint address in the provider's format.
-    pub addr: Vec<u8>,
+    /// Endpoint addresses in the provider's format, 1 to [`MAX_ENDPOINTS`]; the first one
+    /// receives notifications.
+    pub addrs: Vec<Vec<u8>>,
 }
 
 impl ConnInfo {
     /// Serializes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_capacity(16 + self.provider.len() + self.addr.len());
-        w.u8(VERSION)
-            .bytes(self.provider.as_bytes())
-            .bytes(&self.addr);
+        let len: usize = self.addrs.iter().map(|a| a.len() + 4).sum();
+        let mut w = Writer::with_capacity(16 + self.provider.len() + len);
+        if let [addr] = &self.addrs[..] {
+            w.u8(VERSION).bytes(self.provider.as_bytes()).bytes(addr);
+        } else {
+            w.u8(CONN_VERSION_MULTI)
+                .bytes(self.provider.as_bytes())
+                .u8(self.addrs.len() as u8);
+            for a in &self.addrs {
+                w.bytes(a);
+            }
+        }
         w.finish()
     }
 
@@ -58,22 +72,38 @@ impl ConnInfo {
     pub fn decode(bytes: &[u8]) -> Result<ConnInfo> {
         let mut r = Reader::new(bytes, "libfabric connection info");
         let version = r.u8()?;
-        if version != VERSION {
+        if version != VERSION && version != CONN_VERSION_MULTI {
             return Err(err!(
                 NotSupported,
-                "libfabric connection info version {version} (this build reads {VERSION})"
+                "libfabric connection info version {version} (this build reads {VERSION} and \
+                 {CONN_VERSION_MULTI})"
             ));
         }
         let provider = r.str(MAX_PROVIDER_LEN)?.to_owned();
-        let addr = r.bytes(MAX_ADDR_LEN)?.to_vec();
-        r.finish()?;
-        if addr.is_empty() {
+        let count = if version == VERSION {
+            1
+        } else {
+            usize::from(r.u8()?)
+        };
+        if !(1..=MAX_ENDPOINTS).contains(&count) {
             return Err(err!(
                 InvalidParam,
-                "libfabric connection info has no address"
+                "libfabric connection info lists {count} endpoints (1 to {MAX_ENDPOINTS})"
             ));
         }
-        Ok(ConnInfo { provider, addr })
+        let mut addrs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let addr = r.bytes(MAX_ADDR_LEN)?.to_vec();
+            if addr.is_empty() {
+                return Err(err!(
+                    InvalidParam,
+                    "libfabric connection info has an empty address"
+                ));
+            }
+            addrs.push(addr);
+        }
+        r.finish()?;
+        Ok(ConnInfo { provider, addrs })
     }
 }
 
@@ -149,8 +179,13 @@ mod tests {
     fn round_trips_and_rejects_garbage() {
         let c = ConnInfo {
             provider: "tcp;ofi_rxm".into(),
-            addr: vec![1, 2, 3],
+            addrs: vec![vec![1, 2, 3]],
         };
+        assert_eq!(
+            c.encode()[0],
+            VERSION,
+            "one endpoint: the version earlier builds read"
+        );
         assert_eq!(ConnInfo::decode(&c.encode()).unwrap(), c);
         assert_eq!(decode_key(&encode_key(77)).unwrap(), 77);
         let mut n = Notif {
@@ -177,11 +212,70 @@ mod tests {
         }
         let mut big = ConnInfo {
             provider: "shm".into(),
-            addr: vec![0; MAX_ADDR_LEN + 1],
+            addrs: vec![vec![0; MAX_ADDR_LEN + 1]],
         }
         .encode();
         assert!(ConnInfo::decode(&big).is_err());
         big.truncate(3);
         assert!(ConnInfo::decode(&big).is_err());
+    }
+
+    #[test]
+    fn several_endpoints_round_trip_and_forged_lists_are_refused() {
+        let c = ConnInfo {
+            provider: "tcp;ofi_rxm".into(),
+            addrs: vec![vec![1; 16], vec![2; 16], vec![3; 16]],
+        };
+        let bytes = c.encode();
+        assert_eq!(bytes[0], CONN_VERSION_MULTI);
+        assert_eq!(ConnInfo::decode(&bytes).unwrap(), c);
+        // The most endpoints allowed round-trip; one more is refused.
+        let most = ConnInfo {
+            provider: "shm".into(),
+            addrs: vec![vec![7; 8]; MAX_ENDPOINTS],
+        };
+        assert_eq!(ConnInfo::decode(&most.encode()).unwrap(), most);
+        let mut over = most.clone();
+        over.addrs.push(vec![7; 8]);
+        assert!(
+            ConnInfo::decode(&over.encode()).is_err(),
+            "more than the maximum"
+        );
+        // Hand-forged: a count of 0, a count above what follows, an empty or oversized
+        // address, trailing bytes, an unknown version.
+        let forge = |version: u8, count: u8, addrs: &[&[u8]], tail: &[u8]| {
+            let mut w = Writer::with_capacity(64);
+            w.u8(version).bytes(b"shm").u8(count);
+            for a in addrs {
+                w.bytes(a);
+            }
+            w.raw(tail);
+            w.finish()
+        };
+        let ok = forge(CONN_VERSION_MULTI, 2, &[&[1; 4], &[2; 4]], &[]);
+        assert_eq!(ConnInfo::decode(&ok).unwrap().addrs.len(), 2);
+        for (why, bad) in [
+            ("no endpoint", forge(CONN_VERSION_MULTI, 0, &[], &[])),
+            (
+                "count past the list",
+                forge(CONN_VERSION_MULTI, 3, &[&[1; 4], &[2; 4]], &[]),
+            ),
+            (
+                "empty address",
+                forge(CONN_VERSION_MULTI, 2, &[&[1; 4], &[]], &[]),
+            ),
+            (
+                "oversized address",
+                forge(CONN_VERSION_MULTI, 1, &[&[0; MAX_ADDR_LEN + 1]], &[]),
+            ),
+            (
+                "trailing bytes",
+                forge(CONN_VERSION_MULTI, 2, &[&[1; 4], &[2; 4]], &[0]),
+            ),
+            ("unknown version", forge(3, 2, &[&[1; 4], &[2; 4]], &[])),
+            ("count 255", forge(CONN_VERSION_MULTI, 255, &[&[1; 4]], &[])),
+        ] {
+            assert!(ConnInfo::decode(&bad).is_err(), "{why} accepted");
+        }
     }
 }

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use super::Shared;
 use super::sys;
+use super::{Lane, Shared};
 use crate::backend::Completion;
 use crate::status::{NixlError, Result, err};
 
@@ -31,28 +31,37 @@ pub struct LocalMr {
     pub inflight: AtomicUsize,
 }
 
-/// A peer's address vector entry, re-made after its connection broke (connection-based
-/// providers such as `tcp;ofi_rxm` drop the connection when the target refuses an access).
+/// A peer's address vector entries (one per local endpoint), re-made after its connection
+/// broke (connection-based providers such as `tcp;ofi_rxm` drop the connection when the target
+/// refuses an access).
 pub struct PeerLink {
-    /// Current handle in the address vector.
-    pub addr: AtomicU64,
-    /// The peer's endpoint address.
-    pub raw: Vec<u8>,
+    /// Current handle of the peer in each local endpoint's address vector (index: lane).
+    pub addrs: Vec<AtomicU64>,
+    /// The peer's endpoint addresses; its first one receives notifications.
+    pub raws: Vec<Vec<u8>>,
     /// An operation to it failed as if disconnected: re-insert before the next post.
     pub broken: AtomicBool,
 }
 
 impl PeerLink {
-    /// Removes the peer's entry from the address vector, once: a removed table index may be
-    /// handed to the next peer inserted, so it must never be removed twice. Returns whether
-    /// this call removed it.
-    pub fn remove_from(&self, ep: &super::ep::Endpoint) -> bool {
-        let old = self.addr.swap(sys::FI_ADDR_NOTAVAIL, Ordering::AcqRel);
-        if old == sys::FI_ADDR_NOTAVAIL {
-            return false;
+    /// The peer endpoint local lane `lane` talks to (lanes wrap around the peer's endpoints).
+    pub fn raw_for(&self, lane: usize) -> &[u8] {
+        &self.raws[lane % self.raws.len()]
+    }
+
+    /// Removes the peer's entries from the address vectors, each once: a removed table index
+    /// may be handed to the next peer inserted, so it must never be removed twice. Returns
+    /// whether this call removed any.
+    pub fn remove_from(&self, lanes: &[Lane]) -> bool {
+        let mut removed = false;
+        for (addr, lane) in self.addrs.iter().zip(lanes) {
+            let old = addr.swap(sys::FI_ADDR_NOTAVAIL, Ordering::AcqRel);
+            if old != sys::FI_ADDR_NOTAVAIL {
+                lane.ep.av_remove(old);
+                removed = true;
+            }
         }
-        ep.av_remove(old);
-        true
+        removed
     }
 }
 
@@ -65,7 +74,7 @@ pub struct Xfer {
     pub completion: Arc<Completion>,
     /// Sent to the peer once every operation succeeded.
     pub notif: Option<Vec<u8>>,
-    /// Peer address for the notification.
+    /// Peer address for the notification (in the first lane's address vector).
     pub peer: sys::fi_addr_t,
     /// The peer's link (None: loopback), marked broken by disconnect-class errors.
     link: Option<Arc<PeerLink>>,
@@ -146,7 +155,7 @@ impl Xfer {
         match (outcome, &self.notif) {
             (Ok(()), Some(msg)) => {
                 let done = Done::Xfer(self.clone());
-                let dest = self.link.as_ref().map(|l| &l.raw[..]);
+                let dest = self.link.as_ref().map(|l| &l.raws[0][..]);
                 if let Err(e) = shared.send_msg(self.peer, dest, msg, done) {
                     self.report(Err(e));
                 }
@@ -210,8 +219,8 @@ pub enum Done {
 
 /// What an operation was.
 pub enum OpKind {
-    /// One RMA of a transfer, on a local registration.
-    Rma(Arc<Xfer>, Arc<LocalMr>),
+    /// One RMA of a transfer, on a local registration, posted on a lane (index).
+    Rma(Arc<Xfer>, Arc<LocalMr>, usize),
     /// A message send: its buffer (and registration where the provider needs one).
     Send(Vec<u8>, Option<super::ep::MemReg>, Done),
     /// A posted receive buffer (index into the receive slab); never freed while running.
@@ -249,8 +258,8 @@ impl OpCtx {
 
 /// Maps a provider error to NIXL's status.
 pub fn map_error(shared: &Shared, code: i32, what: &str) -> NixlError {
-    let text = shared.ep.error_text(code as isize);
-    let provider = &shared.ep.traits.provider;
+    let text = shared.ep().error_text(code as isize);
+    let provider = &shared.ep().traits.provider;
     match code.abs() {
         libc::ECONNRESET
         | libc::ENOTCONN
@@ -292,9 +301,9 @@ unsafe fn complete(shared: &Shared, ctx: *mut c_void, result: std::result::Resul
     // SAFETY: one-shot contexts come from `OpCtx::boxed` and come back once.
     let op = unsafe { Box::from_raw(op) };
     match op.kind {
-        OpKind::Rma(xfer, mr) => {
+        OpKind::Rma(xfer, mr, lane) => {
             mr.inflight.fetch_sub(1, Ordering::AcqRel);
-            shared.throttle.release();
+            shared.lanes[lane].throttle.release();
             let r = result.map(drop).map_err(|c| map_error(shared, c, "RMA"));
             xfer.op_done(shared, r);
         }
@@ -324,14 +333,15 @@ const NO_ENTRY: sys::fi_cq_data_entry = sys::fi_cq_data_entry {
     data: 0,
 };
 
-/// Reads one batch of completions (waiting up to 100 ms where `wait` and the CQ has a wait
-/// object) and finishes their operations. Returns how many there were.
-fn reap(shared: &Shared, wait: bool) -> usize {
+/// Reads one batch of completions from lane `lane` (waiting up to 100 ms where `wait` and the
+/// CQ has a wait object) and finishes their operations. Returns how many there were.
+fn reap(shared: &Shared, lane: usize, wait: bool) -> usize {
     let mut entries = [NO_ENTRY; 64];
+    let ep = &shared.lanes[lane].ep;
     let read = if wait {
-        shared.ep.read_cq(&mut entries, 100)
+        ep.read_cq(&mut entries, 100)
     } else {
-        shared.ep.poll_cq(&mut entries)
+        ep.poll_cq(&mut entries)
     };
     match read {
         Ok(n) => {
@@ -349,9 +359,10 @@ fn reap(shared: &Shared, wait: bool) -> usize {
     }
 }
 
-/// The progress thread: reads completions (sleeping in the provider's wait object when it has
-/// one, else backing off to 1 ms polls) and fails transfers stalled past the peer timeout.
-pub fn progress_loop(shared: Weak<Shared>) {
+/// The progress thread of lane `lane`: reads its completions (sleeping in the provider's wait
+/// object when it has one, else backing off to 1 ms polls); the first lane's also fails
+/// transfers stalled past the peer timeout.
+pub fn progress_loop(shared: Weak<Shared>, lane: usize) {
     let mut idle_polls = 0u32;
     let mut last_scan = Instant::now();
     loop {
@@ -361,7 +372,7 @@ pub fn progress_loop(shared: Weak<Shared>) {
         if shared.stopping.load(Ordering::Acquire) {
             return;
         }
-        let got = reap(&shared, !shared.polled);
+        let got = reap(&shared, lane, !shared.polled);
         if got == 0 && shared.polled && shared.outstanding.load(Ordering::Acquire) == 0 {
             idle_polls = idle_polls.saturating_add(1);
             if idle_polls > 64 {
@@ -372,7 +383,7 @@ pub fn progress_loop(shared: Weak<Shared>) {
         } else {
             idle_polls = 0;
         }
-        if last_scan.elapsed() >= Duration::from_millis(100) {
+        if lane == 0 && last_scan.elapsed() >= Duration::from_millis(100) {
             last_scan = Instant::now();
             shared.fail_stalled();
         }
@@ -410,7 +421,13 @@ impl Throttle {
 
     /// Takes a slot for one RMA, waiting while the bound is reached. False when nothing
     /// completed for `patience` or `give_up` said so (no slot taken).
-    pub fn acquire(&self, shared: &Shared, patience: Duration, give_up: &dyn Fn() -> bool) -> bool {
+    pub fn acquire(
+        &self,
+        shared: &Shared,
+        lane: usize,
+        patience: Duration,
+        give_up: &dyn Fn() -> bool,
+    ) -> bool {
         let mut since: Option<Instant> = None;
         loop {
             let n = self.inflight.load(Ordering::Acquire);
@@ -428,7 +445,7 @@ impl Throttle {
             if t.elapsed() > patience || give_up() {
                 return false;
             }
-            self.wait_for_room(shared, false);
+            self.wait_for_room(shared, lane, false);
         }
     }
 
@@ -442,11 +459,12 @@ impl Throttle {
         }
     }
 
-    /// Reads completions from the poster's thread; when there were none, sleeps until an RMA
-    /// completes (or 1 ms, in case the provider needs driving again). `queue_full`: the
-    /// provider answered `-FI_EAGAIN`, so sleep whatever the count says.
-    pub fn wait_for_room(&self, shared: &Shared, queue_full: bool) {
-        if reap(shared, false) > 0 {
+    /// Reads completions of this throttle's lane (`lane`) from the poster's thread; when there
+    /// were none, sleeps until an RMA completes (or 1 ms, in case the provider needs driving
+    /// again). `queue_full`: the provider answered `-FI_EAGAIN`, so sleep whatever the count
+    /// says.
+    pub fn wait_for_room(&self, shared: &Shared, lane: usize, queue_full: bool) {
+        if reap(shared, lane, false) > 0 {
             return;
         }
         if queue_full && shared.polled {
@@ -499,7 +517,7 @@ impl Shared {
         let mut severed = 0;
         for link in stalled {
             link.broken.store(true, Ordering::Release);
-            if link.remove_from(&self.ep) {
+            if link.remove_from(&self.lanes) {
                 severed += 1;
             }
         }
@@ -510,7 +528,7 @@ impl Shared {
         let mut active = self.active.lock();
         active.retain(|w| w.strong_count() > 0);
         for x in active.iter().filter_map(Weak::upgrade) {
-            x.check_stall(&self.ep.traits.provider);
+            x.check_stall(&self.ep().traits.provider);
         }
     }
 }
