@@ -99,3 +99,22 @@ def spawn_peer():
     yield spawn
     for p in peers:
         p.close()
+
+
+def big_pair(make_agent, size):
+    """Two agents over TCP in one process (slow enough that transfers are really in flight)."""
+    a = make_agent("a", backends=[])
+    b = make_agent("b", backends=[])
+    for ag in (a, b):
+        ag.create_backend("UCX", {"transport": "tcp"})
+    src = np.resize(np.arange(251, dtype=np.uint8), size)
+    dst = np.zeros(size, dtype=np.uint8)
+    a.register_memory([(src.ctypes.data, size, 0, "")], "DRAM")
+    b.register_memory([(dst.ctypes.data, size, 0, "")], "DRAM")
+    a.add_remote_agent(b.get_agent_metadata())
+    l = a.get_xfer_descs([(src.ctypes.data, size, 0)], "DRAM")
+    r = a.get_xfer_descs([(dst.ctypes.data, size, 0)], "DRAM")
+    # The buffers live as long as the agents: a transfer canceled on one side may still be
+    # finishing on the other when the test returns.
+    a._buffers = b._buffers = (src, dst)
+    return a, b, src, dst, l, r
