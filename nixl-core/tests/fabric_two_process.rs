@@ -102,29 +102,7 @@ fn two_endpoints(provider: &str) {
         peer.expect("NOTIFS ").starts_with("init:many SUM"),
         "{what}"
     );
-    let threads_buf = vec![0u8; SIZE];
-    register(&me, &threads_buf);
-    std::thread::scope(|s| {
-        for t in 0..8u64 {
-            let (me, base, peer_addr) = (&me, addr(&threads_buf), peer.addr);
-            s.spawn(move || {
-                let slice = (SIZE / 8) as u64;
-                let req = me
-                    .create_xfer_req(
-                        XferOp::Read,
-                        &dram(&[(base + t * slice, slice)]),
-                        &dram(&[(peer_addr + t * slice, slice)]),
-                        "tgt",
-                        None,
-                    )
-                    .unwrap();
-                for _ in 0..4 {
-                    assert_eq!(run(me, &req).unwrap(), Status::Success);
-                }
-            });
-        }
-    });
-    assert!(threads_buf == ours, "{what}: threaded READs");
+    let _threads_buf = threaded_reads(&me, peer.addr, &ours, &what);
     peer.send("EXIT");
 }
 
@@ -161,30 +139,7 @@ fn two_processes(provider: &str) {
         "{provider}: many-descriptor READ"
     );
 
-    // 8 threads, each READing its own slice with its own request.
-    let threads_buf = vec![0u8; SIZE];
-    register(&me, &threads_buf);
-    std::thread::scope(|s| {
-        for t in 0..8u64 {
-            let (me, base, peer_addr) = (&me, addr(&threads_buf), peer.addr);
-            s.spawn(move || {
-                let slice = (SIZE / 8) as u64;
-                let req = me
-                    .create_xfer_req(
-                        XferOp::Read,
-                        &dram(&[(base + t * slice, slice)]),
-                        &dram(&[(peer_addr + t * slice, slice)]),
-                        "tgt",
-                        None,
-                    )
-                    .unwrap();
-                for _ in 0..4 {
-                    assert_eq!(run(me, &req).unwrap(), Status::Success);
-                }
-            });
-        }
-    });
-    assert!(threads_buf == ours, "{provider}: threaded READs");
+    let _threads_buf = threaded_reads(&me, peer.addr, &ours, provider);
 
     // Bad input: a range past the peer's registration, an oversized notification.
     let past = dram(&[(peer.addr + SIZE as u64 - 10, 20)]);
@@ -400,4 +355,33 @@ fn tcp_across_two_network_namespaces() {
     );
     drop((init, written, read));
     drop(hosts);
+}
+
+/// 8 threads, each READing its own slice of the peer's buffer with its own request, 4 times;
+/// the slices must together be `ours`. Returns the (still registered) local buffer.
+fn threaded_reads(me: &Agent, peer_addr: u64, ours: &[u8], what: &str) -> Vec<u8> {
+    let threads_buf = vec![0u8; SIZE];
+    register(me, &threads_buf);
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let base = addr(&threads_buf);
+            s.spawn(move || {
+                let slice = (SIZE / 8) as u64;
+                let req = me
+                    .create_xfer_req(
+                        XferOp::Read,
+                        &dram(&[(base + t * slice, slice)]),
+                        &dram(&[(peer_addr + t * slice, slice)]),
+                        "tgt",
+                        None,
+                    )
+                    .unwrap();
+                for _ in 0..4 {
+                    assert_eq!(run(me, &req).unwrap(), Status::Success);
+                }
+            });
+        }
+    });
+    assert!(threads_buf == ours, "{what}: threaded READs");
+    threads_buf
 }
