@@ -9,6 +9,11 @@
 #   NIXL_RS_LIB_DIR=<dir> cpp/run-tests.sh   # uses an already built libnixl_capi.so
 #   NIXL_RS_SANITIZE=1 cpp/run-tests.sh      # C++ code under AddressSanitizer + UBSan
 #
+# ctest runs twice: with our net backend ("UCX"), then with LIBFABRIC on libfabric's tcp
+# provider moving the data (the tests' agents and the transfer agent take the backend from
+# NIXL_RS_TEST_BACKEND / KVX_NIXL_BACKEND). Without libfabric1 the second pass prints
+# "skipped: ..." and fails when NIXL_RS_REQUIRE lists libfabric.
+#
 # Exits non-zero on any failure; prints "skipped: <why>" and exits 0 if cmake is missing.
 set -euo pipefail
 
@@ -48,6 +53,19 @@ cmake --build "$work/build" -j "$jobs"
 # A peer that hangs must fail the run, not block it.
 NIXL_RS_PEER_TIMEOUT_MS="${NIXL_RS_PEER_TIMEOUT_MS:-1500}" \
     ctest --test-dir "$work/build" --output-on-failure
+
+echo "== the same tests with LIBFABRIC (provider tcp) as the network backend"
+if ldconfig -p 2>/dev/null | grep -q 'libfabric\.so\.1 '; then
+    NIXL_RS_TEST_BACKEND=LIBFABRIC KVX_NIXL_BACKEND=LIBFABRIC FI_PROVIDER=tcp \
+        NIXL_RS_PEER_TIMEOUT_MS="${NIXL_RS_PEER_TIMEOUT_MS:-1500}" \
+        ctest --test-dir "$work/build" --output-on-failure
+else
+    echo "skipped: C++ tests on LIBFABRIC (libfabric.so.1 not found: apt-get install libfabric1)"
+    if [[ ",${NIXL_RS_REQUIRE:-}," == *",libfabric,"* ]]; then
+        echo "NIXL_RS_REQUIRE lists libfabric: failing" >&2
+        exit 1
+    fi
+fi
 
 echo "== install, then build a consumer with find_package(NIXL CONFIG)"
 cmake --install "$work/build" >/dev/null
