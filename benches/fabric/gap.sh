@@ -11,8 +11,12 @@
 #              thread, the poster asleep until the request is done (-R 64M -T)
 #   fab-LABEL  nixlbench, LIBFABRIC on tcp, for each LABEL:LIB:PARAMS in FABS (default
 #              "new:$T/release/libnixl_capi.so:"; PARAMS: k=v,k=v added to provider=tcp)
+#   rma-iN     with PIECES=N: rma_bw putting N blocks in each RMA (-i N), as the backend's
+#              max_iov does: the limit for small blocks of the backend's pattern of RMAs
 #   tcp        nixlbench, our native TCP path (UCX backend, transport tcp), first FABS library
-# Each moves TOTAL (default 4G) in requests of 64 MiB.
+# Each moves TOTAL (default 4G) in requests of 64 MiB. With SHORT (e.g. 256M), every run but
+# rma-2 runs again moving SHORT, and its line adds cpu_short_s=: the CPU of (TOTAL - SHORT)
+# bytes without start-up and tear-down (gap_table.py --cpu).
 #   benches/fabric/gap.sh OUT_DIR   (env: ROUNDS=3 SIZES="1M 16M" OPS="READ WRITE" FABS=...)
 set -euo pipefail
 T=${CARGO_TARGET_DIR:-target}
@@ -24,19 +28,37 @@ OUT=$1
 mkdir -p "$OUT"
 TOTAL=${TOTAL:-4G}
 iters=$(( $(numfmt --from=iec "$TOTAL") / (64 << 20) ))
+SHORT=${SHORT:-}
+short_iters=$([ -n "$SHORT" ] && echo $(( $(numfmt --from=iec "$SHORT") / (64 << 20) )) || true)
 log=$OUT/gap.txt
 echo "== $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) fabs=$FABS" | tee -a "$log"
-stat() { # label, command...: one line with GB/s (from the command) and perf's counters
-  local label=$1; shift
+measure() { # command...: prints "GB/s CPU-seconds context-switches" (both processes)
   local s=$OUT/.stat
   local bw
   bw=$(perf stat -e task-clock,context-switches -x, -o "$s" -- "$@" 2>/dev/null |
     awk '/gbps=/{for(i=1;i<=NF;i++) if ($i ~ /^gbps=/) print substr($i,6)}
          $1=="ours" && $2=="sweep"{print $7}' | head -1)
-  local cpu cs
-  cpu=$(awk -F, '$3=="task-clock"{printf "%.3f", $1/1000}' "$s")
-  cs=$(awk -F, '$3=="context-switches"{print $1}' "$s")
-  echo "$label gbps=$bw cpu_s=$cpu ctx_switches=$cs" | tee -a "$log"
+  echo "$bw $(awk -F, '$3=="task-clock"{printf "%.3f ", $1/1000}
+                      $3=="context-switches"{printf "%s", $1}' "$s")"
+}
+stat() { # label, command...: one line with GB/s (from the command) and perf's counters; with
+  # SHORT, the same command moving SHORT bytes (its -t / --num_iter replaced) adds cpu_short_s
+  local label=$1; shift
+  local bw cpu cs extra=""
+  read -r bw cpu cs <<<"$(measure "$@")"
+  if [ -n "$SHORT" ]; then
+    local cmd=("$@") i
+    for i in "${!cmd[@]}"; do
+      case ${cmd[$i]} in
+        -t) cmd[i+1]=$SHORT ;;
+        --num_iter) cmd[i+1]=$short_iters ;;
+      esac
+    done
+    local sbw scpu scs
+    read -r sbw scpu scs <<<"$(measure "${cmd[@]}")"
+    extra=" cpu_short_s=$scpu"
+  fi
+  echo "$label gbps=$bw cpu_s=$cpu ctx_switches=$cs total=$TOTAL short=$SHORT$extra" | tee -a "$log"
 }
 pair2() { # label, rma_bw flags...: two pairs at once
   local label=$1; shift
@@ -57,6 +79,9 @@ for round in $(seq "${ROUNDS:-3}"); do
       stat "$tag run=rma" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W
       pair2 "$tag run=rma-2" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W
       stat "$tag run=rma-req" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W -R 64M -T
+      if [ -n "${PIECES:-}" ]; then
+        stat "$tag run=rma-i$PIECES" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W -i "$PIECES"
+      fi
       nb=("$T/release/nixlbench" --lib "$LIB" --op_type "$op" --block_sizes "$size" --request_bytes 64M
           --num_iter "$iters" --large_blk_iter_ftr 1 --warmup_iter 2 --no_progress --no_baseline)
       for fab in $FABS; do

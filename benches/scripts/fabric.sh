@@ -7,6 +7,7 @@
 #     tcp;ofi_rxm and on shm, our native TCP path (UCX backend, NIXL_RS_TRANSPORT=tcp), our
 #     same-host path (UCX backend, auto), and real NIXL's UCX over TCP (UCX_TLS=tcp).
 #   benches/scripts/fabric.sh [OUT_DIR]      then: benches/scripts/fabric_table.py OUT_DIR
+# (env: ITERS=128 requests per point and variant, REQUEST=256M, SIZES=4K,64K,1M,16M)
 # Needs: cargo build --release -p nixl-ffi -p nixl-benches; cc + libfabric-dev; real NIXL
 # (see compare.sh) at $NIXL, or NIXL= to leave it out.
 set -euo pipefail
@@ -49,7 +50,7 @@ for op in WRITE READ; do
   echo "== nixlbench $op" | tee "$OUT/$op.txt"
   "$T/release/nixlbench" --lib "$OURS" --backend LIBFABRIC --params provider=tcp \
     --names fab-tcp,unused "${variants[@]}" --op_type "$op" --block_sizes "$SIZES" \
-    --request_bytes "$REQUEST" --num_iter 128 --warmup_iter 2 --check_consistency \
+    --request_bytes "$REQUEST" --num_iter "${ITERS:-128}" --warmup_iter 2 --check_consistency \
     --no_progress --csv "$OUT/$op.csv" 2>"$OUT/$op.stderr" | tee -a "$OUT/$op.txt"
   limits "after-$op"
 done
