@@ -38,6 +38,11 @@ generators=(
   "python3 benches/scripts/tables.py benches/results benches/results/earlier"
   "python3 benches/scripts/python_tables.py benches/results/python"
   "python3 benches/scripts/fabric_table.py benches/results/fabric"
+  "python3 benches/scripts/fabric_table.py benches/results/fabric-repeat/run-2"
+  "python3 benches/scripts/fabric_table.py benches/results/fabric-repeat/run-3"
+  "python3 benches/scripts/fabric_table.py benches/results/earlier/fabric-2026-12-07"
+  "python3 benches/fabric/gap_table.py benches/results/fabric-cpu/gap.txt --ratios fab-new/rma,fab-new/rma-i4,fab-new/rma-2,fab-new/tcp"
+  "python3 benches/fabric/gap_table.py benches/results/fabric-cpu/gap.txt --cpu --ratios fab-new/tcp,rma/tcp,rma-i4/tcp,rma-req/tcp,fab-new/rma-i4"
   "cat benches/results/metrics-ab/table.md"
   "cat benches/results/metrics-cost/table.md"
 )
