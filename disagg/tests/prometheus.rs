@@ -315,6 +315,8 @@ struct Scraped {
     run: common::Run,
     /// Each endpoint's exposition as the test fetched it while the run went, by "role addr".
     bodies: HashMap<String, String>,
+    /// Every endpoint the targets file listed while the run went (a drained worker leaves it).
+    ever_listed: Vec<(String, String)>,
     /// When Prometheus started (Unix seconds).
     started: f64,
 }
@@ -332,6 +334,7 @@ fn scrape_run(name: &str, linger_s: &str, env: &[(&str, &str)], args: &[&str]) -
     let mut started = 0.0;
     // While the run goes, fetch every endpoint it lists (each at least once).
     let mut bodies: HashMap<String, String> = HashMap::new();
+    let mut ever_listed: Vec<(String, String)> = Vec::new();
     let mut last_fetch = Instant::now() - Duration::from_secs(1);
     let mut watch = |out: &Path| {
         let file = out.join("metrics_targets.json");
@@ -346,6 +349,9 @@ fn scrape_run(name: &str, linger_s: &str, env: &[(&str, &str)], args: &[&str]) -
         for (addr, role) in targets(out) {
             if let Ok((200, body)) = http_get(&addr, "/metrics") {
                 bodies.insert(format!("{role} {addr}"), body);
+            }
+            if !ever_listed.contains(&(addr.clone(), role.clone())) {
+                ever_listed.push((addr, role));
             }
         }
     };
@@ -368,6 +374,7 @@ fn scrape_run(name: &str, linger_s: &str, env: &[(&str, &str)], args: &[&str]) -
         prom,
         run,
         bodies,
+        ever_listed,
         started,
     }
 }
@@ -379,12 +386,12 @@ fn assert_every_endpoint_scraped(s: &Scraped) {
     let (run, prom) = (&s.run, &s.prom);
     run.assert_sound();
     assert_eq!(run.code, Some(0), "{}", run.output);
-    let listed = targets(&run.out);
+    let listed = &s.ever_listed;
     assert!(
         listed.len() >= 3 && listed[0].1 == "frontend",
         "the frontend and the workers are listed: {listed:?}"
     );
-    for (addr, _) in &listed {
+    for (addr, _) in listed {
         assert!(
             run.output.contains(&format!("http://{addr}/metrics")),
             "the run prints every endpoint ({addr}):\n{}",
@@ -627,7 +634,17 @@ fn prometheus_follows_the_planner() {
     // Drained workers included: each was scraped before it stopped.
     assert_every_endpoint_scraped(&s);
     let (run, prom) = (&s.run, &s.prom);
-    assert!(run.n("workers_drained") >= 1, "{}", run.output);
+    let drained = run.n("workers_drained");
+    assert!(drained >= 1, "{}", run.output);
+    // ... and then left the targets file, so that Prometheus stops scraping a dead endpoint.
+    let stopped = drained + run.n("workers_drain_timeout");
+    let listed = targets(&run.out);
+    assert_eq!(
+        s.ever_listed.len() - listed.len(),
+        stopped as usize,
+        "the stopped workers, and only they, left the targets file: {listed:?} of {:?}",
+        s.ever_listed
+    );
 
     // Replicas per pool, as scraped over the run: the pools' sizes from the start (0 before
     // the workers are up), then only values the report sampled; the last one too.

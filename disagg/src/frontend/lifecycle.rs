@@ -31,7 +31,7 @@ impl Frontend {
         };
         if let (Some(e), Some((port, who))) = (self.endpoints.as_mut(), metrics_port) {
             let url = e.url(port);
-            e.add(port, who.clone())?;
+            e.add_worker(id, port, who.clone())?;
             println!("metrics: {who} {url}");
         }
         self.streams.insert(id, EngineStream::new(id));
@@ -121,6 +121,11 @@ impl Frontend {
         self.leave_pool(id, planner_role(conn.role));
         if let Some(p) = self.prom() {
             p.worker_gone(id, conn.role == WorkerRole::Prefill);
+        }
+        if let Some(Err(e)) = self.endpoints.as_mut().map(|e| e.remove_worker(id)) {
+            self.progress.note(&format!(
+                "worker {id} stays in the metrics targets file: {e}"
+            ));
         }
         self.streams.remove(&id);
         self.draining.remove(&id);

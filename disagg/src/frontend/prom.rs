@@ -7,7 +7,8 @@
 //! Every endpoint of the run (the frontend's and each worker's NIXL one, whatever library the
 //! worker calls: see `worker::exporter`) is also listed in `metrics_targets.json` in the
 //! output folder, in Prometheus's `file_sd_configs` format, so a Prometheus pointed at that
-//! file follows workers as the planner starts and stops them.
+//! file follows workers as the planner starts and stops them (a worker that drains or dies
+//! leaves the file).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -406,8 +407,16 @@ pub struct Endpoints {
     pub frontend_port: u16,
     host: IpAddr,
     targets_file: PathBuf,
-    /// (address, role) of every endpoint, the frontend's first.
-    targets: Vec<(String, String)>,
+    /// Every endpoint serving now, the frontend's first.
+    targets: Vec<Listed>,
+}
+
+/// One endpoint in the targets file.
+struct Listed {
+    addr: String,
+    role: String,
+    /// The worker serving it (None: the frontend).
+    worker: Option<u64>,
 }
 
 impl Endpoints {
@@ -438,7 +447,7 @@ impl Endpoints {
             targets_file: out_dir.join("metrics_targets.json"),
             targets: Vec::new(),
         };
-        me.add(port, "frontend".into())?;
+        me.list(port, "frontend".into(), None)?;
         Ok(Some(me))
     }
 
@@ -447,18 +456,45 @@ impl Endpoints {
         format!("http://{}/metrics", SocketAddr::new(self.host, port))
     }
 
-    /// Lists one more endpoint (a worker's) and rewrites the targets file.
-    pub fn add(&mut self, port: u16, role: String) -> Result<(), super::RunError> {
-        self.targets
-            .push((SocketAddr::new(self.host, port).to_string(), role));
+    /// Lists worker `id`'s endpoint and rewrites the targets file.
+    pub fn add_worker(&mut self, id: u64, port: u16, role: String) -> Result<(), super::RunError> {
+        self.list(port, role, Some(id))
+    }
+
+    /// Takes worker `id`'s endpoint off the list (it drained or died: a scraper would only
+    /// see it down) and rewrites the targets file; a worker not listed changes nothing.
+    pub fn remove_worker(&mut self, id: u64) -> Result<(), super::RunError> {
+        let before = self.targets.len();
+        self.targets.retain(|t| t.worker != Some(id));
+        if self.targets.len() == before {
+            return Ok(());
+        }
+        self.write()
+    }
+
+    fn list(
+        &mut self,
+        port: u16,
+        role: String,
+        worker: Option<u64>,
+    ) -> Result<(), super::RunError> {
+        self.targets.push(Listed {
+            addr: SocketAddr::new(self.host, port).to_string(),
+            role,
+            worker,
+        });
+        self.write()
+    }
+
+    fn write(&self) -> Result<(), super::RunError> {
         let list: Vec<Target> = self
             .targets
             .iter()
-            .map(|(addr, role)| Target {
-                targets: [addr.clone()],
+            .map(|t| Target {
+                targets: [t.addr.clone()],
                 labels: TargetLabels {
                     job: "disagg",
-                    role: role.clone(),
+                    role: t.role.clone(),
                 },
             })
             .collect();
@@ -497,6 +533,37 @@ mod tests {
         assert!(text.contains("planner:decisions_total{change=\"up\"} 1"));
         assert!(text.contains("dynamo_component_kv_cache_events_applied_total{status=\"lost\"} 2"));
         assert!(text.contains("dynamo_frontend_time_to_first_token_seconds_count 2"));
+    }
+
+    #[test]
+    fn a_gone_worker_leaves_the_targets_file() {
+        let dir = std::env::temp_dir().join(format!("disagg-targets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut e = Endpoints::start("127.0.0.1", &dir)
+            .unwrap()
+            .expect("metrics on");
+        e.add_worker(7, 40007, "prefill worker 7".into()).unwrap();
+        e.add_worker(8, 40008, "decode worker 8".into()).unwrap();
+        let file = e.targets_file().to_owned();
+        let listed = || -> Vec<String> {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["labels"]["role"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            listed(),
+            ["frontend", "prefill worker 7", "decode worker 8"]
+        );
+        e.remove_worker(7).unwrap();
+        assert_eq!(listed(), ["frontend", "decode worker 8"]);
+        e.remove_worker(7).unwrap();
+        e.remove_worker(99).unwrap();
+        assert_eq!(listed(), ["frontend", "decode worker 8"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
