@@ -518,6 +518,48 @@ def test_asyncio_loops_in_several_threads_share_one_agent(make_agent):
     assert results == {0: "DONE", 1: "DONE"} and (dst == src).all()
 
 
+# ----- configuration -----
+
+@pytest.mark.parametrize(
+    "lone", ["UCX", b"UCX", bytearray(b"UCX"), "", 7, None, [b"UCX"], ["UCX", 1]], ids=repr
+)
+def test_backends_that_are_not_a_list_of_names_are_refused(lone):
+    from nixl._api import nixl_agent_config
+
+    # A str would otherwise be iterated: backends "U", "C", "X".
+    want = r'backends must be a list of backend names \(e\.g\. \["UCX"\]\)'
+    with pytest.raises(TypeError, match=want):
+        nixl_agent_config(backends=lone)
+
+
+def test_backends_changed_on_the_config_or_passed_to_a_call_as_a_str(make_agent):
+    from nixl._api import nixl_agent, nixl_agent_config
+
+    assert nixl_agent_config(backends=("UCX",)).backends == ["UCX"]
+    assert nixl_agent_config(backends=iter(["UCX"])).backends == ["UCX"]
+    assert nixl_agent_config(backends=[]).backends == []
+    conf = nixl_agent_config(backends=["UCX"])
+    conf.backends = "UCX"
+    with pytest.raises(TypeError, match="list of backend names"):
+        nixl_agent("lone-name", conf)
+    a = make_agent("lone-name-calls", backends=["UCX"])
+    buf = np.zeros(KIB, dtype=np.uint8)
+    with pytest.raises(TypeError, match="list of backend names"):
+        a.register_memory([(buf.ctypes.data, KIB, 0, "")], "DRAM", backends="UCX")
+    # Nothing was registered by the refused call: the first registration is the only one.
+    reg = a.register_memory([(buf.ctypes.data, KIB, 0, "")], "DRAM", backends=["UCX"])
+    a.deregister_memory(reg, backends=["UCX"])
+    with pytest.raises(nb.nixlNotFoundError):
+        a.deregister_memory(reg)
+
+
+def test_file_registration_of_an_fd_that_is_not_open_is_refused(make_agent):
+    a = make_agent("closed-fd", backends=["POSIX"])
+    # The backend's InvalidParam reaches Python as NIXL's BACKEND ("no backend accepted").
+    with pytest.raises(nb.nixlBackendError, match="dev_id 1000000 is not an open file descriptor"):
+        a.register_memory([(0, 0, 1_000_000, "")], "FILE")
+
+
 # ----- names, metadata, notifications -----
 
 def test_remote_names_with_nul_bytes_or_huge(make_agent):

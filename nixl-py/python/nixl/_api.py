@@ -60,6 +60,22 @@ def _name(agent) -> str:
     return agent
 
 
+def _backend_names(backends) -> list[str]:
+    """``backends`` as a list of backend names. A lone name (``"UCX"``) is refused rather than
+    iterated, which would ask for one backend per character ("U", "C", "X")."""
+    want = 'backends must be a list of backend names (e.g. ["UCX"])'
+    if isinstance(backends, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"{want}, not the {type(backends).__name__} {backends!r}")
+    try:
+        names = list(backends)
+    except TypeError:
+        raise TypeError(f"{want}, not {type(backends).__name__}") from None
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"{want}; {name!r} is not a str")
+    return names
+
+
 class nixl_agent_config:
     """Options for ``nixl_agent``, as in NIXL 1.5."""
 
@@ -80,7 +96,7 @@ class nixl_agent_config:
         self.port = listen_port
         self.capture_telemetry = capture_telemetry
         self.num_threads = num_threads
-        self.backends = list(backends)
+        self.backends = _backend_names(backends)
         self.sync_mode = sync_mode
 
 
@@ -237,6 +253,8 @@ class nixl_agent:
     ):
         if nixl_conf is None:
             nixl_conf = nixl_agent_config()
+        # Checked again here: the config is a plain attribute holder and may be changed.
+        configured = _backend_names(nixl_conf.backends)
         sync_mode = nixl_conf.sync_mode
         if sync_mode is None:
             sync_mode = (
@@ -272,7 +290,7 @@ class nixl_agent:
         for plugin in self.plugin_list:
             self._load_plugin_params(plugin)
 
-        wanted = self.plugin_list if instantiate_all else nixl_conf.backends
+        wanted = self.plugin_list if instantiate_all else configured
         for backend in wanted:
             params = {}
             if nixl_conf.num_threads > 0 and "num_threads" in self.plugin_b_options.get(backend, {}):
@@ -323,7 +341,7 @@ class nixl_agent:
         logger.info("Backend %s was instantiated", backend)
 
     def _backend_handles(self, backends) -> list[int]:
-        return [self.backends[b] for b in backends]
+        return [self.backends[b] for b in _backend_names(backends)]
 
     # ----- descriptors -----
 

@@ -71,7 +71,7 @@ fn pairwise(
 }
 
 fn fd_of(f: &ResolvedDesc) -> Result<i32> {
-    i32::try_from(f.dev_id).map_err(|_| err!(InvalidParam, "{} is not a file descriptor", f.dev_id))
+    crate::backend::posix::fd_of(f.dev_id)
 }
 
 /// Writes a staged piece at the file descriptor's offset, all of it.

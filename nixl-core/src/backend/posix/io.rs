@@ -116,13 +116,7 @@ impl IoPlan {
 
     fn run_piece(&self, p: Piece) -> Result<()> {
         let (file, mem) = self.pair(p.pair);
-        let fd = i32::try_from(file.dev_id).map_err(|_| {
-            err!(
-                Backend,
-                "FILE dev_id {} is not a file descriptor",
-                file.dev_id
-            )
-        })?;
+        let fd = super::fd::fd_of(file.dev_id)?;
         let file_off = file
             .addr
             .checked_add(p.offset)

@@ -2,16 +2,21 @@
 //!
 //! Transfers are loopback requests: one side is DRAM (registered with this backend), the other
 //! FILE, where a descriptor's `addr` is the file offset, `len` the byte count and `dev_id` an
-//! open file descriptor owned by the caller. Registration `metaInfo` may carry the file's path,
-//! which [`Backend::query_mem`] uses to report whether the file exists and its size.
+//! open file descriptor owned by the caller (registration refuses one that is not open).
+//! Registration `metaInfo` may carry the file's path, which [`Backend::query_mem`] uses to
+//! report whether the file exists and its size.
 //!
 //! I/O is positioned (`pread`/`pwrite`), so one descriptor may be used by many transfers at
 //! once. Small jobs run inline in `post`; larger ones are split across a few worker threads.
 //! Every failure (bad descriptor, short read at end of file, ENOSPC, ...) fails the request
 //! with a message naming the descriptor; nothing is silently truncated.
 
+mod fd;
 mod io;
 
+/// FILE `dev_id` to descriptor, shared with the CUDA backend's file staging.
+#[cfg(feature = "cuda")]
+pub(crate) use fd::fd_of;
 /// Positioned I/O that never truncates silently, shared with the CUDA backend's file staging.
 #[cfg(feature = "cuda")]
 pub(crate) use io::{pread_exact, pwrite_all};
@@ -122,7 +127,9 @@ impl Backend for PosixBackend {
         if mem == MemType::Vram {
             return super::cuda::check(region).map(|_| ());
         }
-        let _ = region;
+        if mem == MemType::File {
+            fd::check_open(region.desc.dev_id)?;
+        }
         Ok(())
     }
 

@@ -12,7 +12,7 @@ use crate::desc::RegDesc;
 /// open file descriptor.
 pub(super) fn file_info(desc: &RegDesc) -> Option<Params> {
     let meta = if desc.meta.is_empty() {
-        let fd = i32::try_from(desc.desc.dev_id).ok()?;
+        let fd = super::fd::fd_of(desc.desc.dev_id).ok()?;
         // /proc/self/fd/N names the open file itself, so this is fstat without unsafe code.
         std::fs::metadata(format!("/proc/self/fd/{fd}")).ok()?
     } else {

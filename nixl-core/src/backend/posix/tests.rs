@@ -2,9 +2,14 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::PosixBackend;
+use crate::backend::{Backend, Params};
+use crate::registry::Region;
 use crate::{
     Agent, AgentConfig, Desc, MemType, OptArgs, RegDesc, RegDescList, Status, XferDescList, XferOp,
 };
@@ -39,17 +44,34 @@ fn agent(params: &[(&str, &str)]) -> Agent {
 
 /// Registers `buf` (DRAM) and the whole file `fd`, then runs one transfer to completion.
 fn transfer(a: &Agent, op: XferOp, buf: &mut [u8], fd: i32, offset: u64) -> crate::Result<()> {
-    let dram = RegDescList::from_descs(
-        MemType::Dram,
-        vec![RegDesc::new(buf.as_ptr() as u64, buf.len() as u64, 0)],
-    );
-    let file = RegDescList::from_descs(MemType::File, vec![RegDesc::new(0, 0, fd as u64)]);
+    let dram = dram_reg(buf);
+    let file = file_reg(fd as u64);
     // SAFETY: `buf` outlives the transfer, which completes (or fails) before we return, and
     // the registrations are removed before returning.
     unsafe {
         a.register_mem(&dram, None)?;
         a.register_mem(&file, None)?;
     }
+    let result = run_xfer(a, op, buf, fd, offset);
+    a.deregister_mem(&dram, None).unwrap();
+    a.deregister_mem(&file, None).unwrap();
+    result
+}
+
+fn dram_reg(buf: &[u8]) -> RegDescList {
+    RegDescList::from_descs(
+        MemType::Dram,
+        vec![RegDesc::new(buf.as_ptr() as u64, buf.len() as u64, 0)],
+    )
+}
+
+/// The whole file behind descriptor number `dev_id`.
+fn file_reg(dev_id: u64) -> RegDescList {
+    RegDescList::from_descs(MemType::File, vec![RegDesc::new(0, 0, dev_id)])
+}
+
+/// Runs one transfer between registered `buf` and registered file `fd` to completion.
+fn run_xfer(a: &Agent, op: XferOp, buf: &mut [u8], fd: i32, offset: u64) -> crate::Result<()> {
     let local = XferDescList::from_descs(
         MemType::Dram,
         vec![Desc::new(buf.as_ptr() as u64, buf.len() as u64, 0)],
@@ -58,18 +80,24 @@ fn transfer(a: &Agent, op: XferOp, buf: &mut [u8], fd: i32, offset: u64) -> crat
         MemType::File,
         vec![Desc::new(offset, buf.len() as u64, fd as u64)],
     );
-    let result = (|| {
-        let req = a.create_xfer_req(op, &local, &remote, a.name(), None)?;
-        let mut status = a.post_xfer_req(&req, None)?;
-        while status == Status::InProg {
-            std::thread::yield_now();
-            status = a.xfer_status(&req)?;
-        }
-        Ok(())
-    })();
-    a.deregister_mem(&dram, None).unwrap();
-    a.deregister_mem(&file, None).unwrap();
-    result
+    let req = a.create_xfer_req(op, &local, &remote, a.name(), None)?;
+    let mut status = a.post_xfer_req(&req, None)?;
+    while status == Status::InProg {
+        std::thread::yield_now();
+        status = a.xfer_status(&req)?;
+    }
+    Ok(())
+}
+
+/// A duplicate of `f` numbered `min` or above: far above the numbers other tests' files get
+/// (the kernel hands out the lowest free one), so once closed no other test reopens it. Each
+/// test passes its own `min` (below the usual 1024-descriptor limit).
+fn high_dup(f: &File, min: i32) -> OwnedFd {
+    // SAFETY: F_DUPFD_CLOEXEC duplicates an open descriptor we own; the result is checked.
+    let fd = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    assert!(fd >= min, "{}", std::io::Error::last_os_error());
+    // SAFETY: `fd` was just opened by us and is owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
 #[test]
@@ -105,17 +133,136 @@ fn read_past_end_of_file_is_a_short_read_error() {
 }
 
 #[test]
-fn bad_fd_and_full_device_fail_the_request() {
+fn full_device_fails_the_request() {
     let a = agent(&[]);
     let mut buf = vec![5u8; 512];
-    // An fd number far above anything this test process has open.
-    let e = transfer(&a, XferOp::Write, &mut buf, 1_000_000, 0).unwrap_err();
-    assert_eq!(e.status(), Status::Backend);
-    assert!(e.message().contains("Bad file descriptor"), "{e}");
-
     let full = OpenOptions::new().write(true).open("/dev/full").unwrap();
     let e = transfer(&a, XferOp::Write, &mut buf, full.as_raw_fd(), 0).unwrap_err();
+    assert_eq!(e.status(), Status::Backend);
     assert!(e.message().contains("No space left"), "{e}");
+}
+
+#[test]
+fn fd_that_is_not_open_is_refused_at_registration() {
+    let a = agent(&[]);
+    let (f, path) = rw_file("badfd");
+    let cases = [
+        (u64::MAX, "is not a file descriptor"), // -1 cast to u64
+        (i32::MAX as u64 + 1, "is not a file descriptor"),
+        (1_000_000, "Bad file descriptor"), // far above anything this process has open
+    ];
+    for (dev_id, why) in cases {
+        // SAFETY: FILE registrations name no memory.
+        let e = unsafe { a.register_mem(&file_reg(dev_id), None) }.unwrap_err();
+        let msg = e.message();
+        assert!(
+            msg.contains(&format!("dev_id {dev_id} ")) && msg.contains(why),
+            "{e}"
+        );
+        // Nothing was registered: there is nothing to deregister.
+        let e = a.deregister_mem(&file_reg(dev_id), None).unwrap_err();
+        assert_eq!(e.status(), Status::NotFound);
+    }
+
+    // A list with one good and one closed descriptor is refused whole.
+    let dup = high_dup(&f, 900);
+    let closed = dup.as_raw_fd() as u64;
+    drop(dup);
+    let both = RegDescList::from_descs(
+        MemType::File,
+        vec![
+            RegDesc::new(0, 0, f.as_raw_fd() as u64),
+            RegDesc::new(0, 0, closed),
+        ],
+    );
+    // SAFETY: FILE registrations name no memory.
+    let e = unsafe { a.register_mem(&both, None) }.unwrap_err();
+    assert!(
+        e.message()
+            .contains(&format!("dev_id {closed} is not an open file descriptor")),
+        "{e}"
+    );
+    assert!(e.message().contains("Bad file descriptor"), "{e}");
+    let good = file_reg(f.as_raw_fd() as u64);
+    assert_eq!(
+        a.deregister_mem(&good, None).unwrap_err().status(),
+        Status::NotFound
+    );
+
+    // The backend itself says why: a bad parameter.
+    let posix = PosixBackend::new(&Params::new()).unwrap();
+    let region = |dev_id| Region {
+        desc: Desc::new(0, 0, dev_id),
+        key: 1,
+        meta: Arc::from(&[][..]),
+        public: Arc::from(&[][..]),
+    };
+    for dev_id in [u64::MAX, closed] {
+        let e = posix.register(MemType::File, &region(dev_id)).unwrap_err();
+        assert_eq!(e.status(), Status::InvalidParam, "{e}");
+    }
+    posix
+        .register(MemType::File, &region(f.as_raw_fd() as u64))
+        .unwrap();
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn o_path_descriptor_is_refused_at_registration() {
+    let a = agent(&[]);
+    let (_f, path) = rw_file("opath");
+    let p = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&path)
+        .unwrap();
+    // SAFETY: FILE registrations name no memory.
+    let e = unsafe { a.register_mem(&file_reg(p.as_raw_fd() as u64), None) }.unwrap_err();
+    assert!(e.message().contains("O_PATH"), "{e}");
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn read_only_and_write_only_files_register_and_transfer() {
+    let a = agent(&[]);
+    let (mut f, path) = rw_file("modes");
+    f.write_all(&[9u8; 256]).unwrap();
+    let ro = File::open(&path).unwrap();
+    let mut dst = vec![0u8; 256];
+    transfer(&a, XferOp::Read, &mut dst, ro.as_raw_fd(), 0).unwrap();
+    assert_eq!(dst, vec![9u8; 256]);
+
+    let wo = OpenOptions::new().write(true).open(&path).unwrap();
+    let mut src = vec![4u8; 128];
+    transfer(&a, XferOp::Write, &mut src, wo.as_raw_fd(), 64).unwrap();
+    let on_disk = std::fs::read(&path).unwrap();
+    assert_eq!(&on_disk[64..192], &src[..]);
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn fd_closed_after_registration_fails_the_request() {
+    let a = agent(&[]);
+    let (f, path) = rw_file("closed-later");
+    let dup = high_dup(&f, 960);
+    let fd = dup.as_raw_fd();
+    let mut buf = vec![5u8; 512];
+    let (dram, file) = (dram_reg(&buf), file_reg(fd as u64));
+    // SAFETY: `buf` outlives the transfer and both registrations are removed below.
+    unsafe {
+        a.register_mem(&dram, None).unwrap();
+        a.register_mem(&file, None).unwrap();
+    }
+    drop(dup);
+    let e = run_xfer(&a, XferOp::Write, &mut buf, fd, 0).unwrap_err();
+    assert_eq!(e.status(), Status::Backend);
+    assert!(
+        e.message().contains(&format!("fd {fd}")) && e.message().contains("Bad file descriptor"),
+        "{e}"
+    );
+    a.deregister_mem(&dram, None).unwrap();
+    a.deregister_mem(&file, None).unwrap();
+    std::fs::remove_file(path).unwrap();
 }
 
 #[test]
