@@ -43,6 +43,8 @@ generators=(
   "python3 benches/scripts/fabric_table.py benches/results/earlier/fabric-2026-12-07"
   "python3 benches/fabric/gap_table.py benches/results/fabric-cpu/gap.txt --ratios fab-new/rma,fab-new/rma-i4,fab-new/rma-2,fab-new/tcp"
   "python3 benches/fabric/gap_table.py benches/results/fabric-cpu/gap.txt --cpu --ratios fab-new/tcp,rma/tcp,rma-i4/tcp,rma-req/tcp,fab-new/rma-i4"
+  "python3 benches/fabric/gap_table.py benches/results/fabric-cpu/small/gap.txt --ratios fab-new/rma-i4,fab-new/rma-req-i4,rma-req-i4/rma-i4,fab-new/tcp"
+  "python3 benches/fabric/gap_table.py benches/results/fabric-cpu/small/gap.txt --cpu --ratios fab-new/rma-i4,fab-new/rma-req-i4,fab-new/tcp"
   "cat benches/results/metrics-ab/table.md"
   "cat benches/results/metrics-cost/table.md"
 )

@@ -13,6 +13,7 @@
 #              "new:$T/release/libnixl_capi.so:"; PARAMS: k=v,k=v added to provider=tcp)
 #   rma-iN     with PIECES=N: rma_bw putting N blocks in each RMA (-i N), as the backend's
 #              max_iov does: the limit for small blocks of the backend's pattern of RMAs
+#   rma-req-iN with PIECES=N: the same in nixlbench's pattern (-R 64M -T -i N)
 #   tcp        nixlbench, our native TCP path (UCX backend, transport tcp), first FABS library
 # Each moves TOTAL (default 4G) in requests of 64 MiB. With SHORT (e.g. 256M), every run but
 # rma-2 runs again moving SHORT, and its line adds cpu_short_s=: the CPU of (TOTAL - SHORT)
@@ -81,6 +82,7 @@ for round in $(seq "${ROUNDS:-3}"); do
       stat "$tag run=rma-req" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W -R 64M -T
       if [ -n "${PIECES:-}" ]; then
         stat "$tag run=rma-i$PIECES" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W -i "$PIECES"
+        stat "$tag run=rma-req-i$PIECES" "$RMA" -p tcp -o "$lop" "${dc[@]}" -s "$size" -t "$TOTAL" -b 64M -W -R 64M -T -i "$PIECES"
       fi
       nb=("$T/release/nixlbench" --lib "$LIB" --op_type "$op" --block_sizes "$size" --request_bytes 64M
           --num_iter "$iters" --large_blk_iter_ftr 1 --warmup_iter 2 --no_progress --no_baseline)

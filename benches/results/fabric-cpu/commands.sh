@@ -8,3 +8,4 @@ UCX_MODULES='^ib*' ITERS=32 benches/scripts/fabric.sh benches/results/fabric
 UCX_MODULES='^ib*' ITERS=32 benches/scripts/fabric.sh benches/results/fabric-repeat/run-2
 UCX_MODULES='^ib*' ITERS=32 benches/scripts/fabric.sh benches/results/fabric-repeat/run-3
 # spin.txt, rma-readers.txt, provider-knobs.txt: console output of the commands in their headers
+ROUNDS=3 TOTAL=2G SHORT=256M PIECES=4 SIZES="4K 64K" benches/fabric/gap.sh benches/results/fabric-cpu/small   # 02:08-02:12 UTC, after adding rma-req-iN
